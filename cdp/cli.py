@@ -1,0 +1,229 @@
+"""The ``cdp`` command line: the same functions the Airflow DAG calls, runnable by hand."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from cdp.settings import Settings, SettingsError, settings_table
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return Settings.from_env(run_date=getattr(args, "run_date", None))
+
+
+def _run_id(args: argparse.Namespace, settings: Settings) -> str:
+    from cdp.pipeline import make_run_id, safe_run_id
+
+    return safe_run_id(args.run_id) if getattr(args, "run_id", None) else make_run_id(settings.run_date)
+
+
+def _print(obj: Any) -> None:
+    print(json.dumps(obj, indent=2, default=str))
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from cdp.sample_data import generate
+
+    settings = _settings(args)
+    out = Path(args.out) if args.out else settings.landing_dir
+    counts = generate(out, customers=args.customers, seed=args.seed, run_date=settings.run_date)
+    print(f"Sample data for {args.customers:,} customers (seed {args.seed}, run date {settings.run_date}) in {out}")
+    for key, value in counts.items():
+        print(f"  {key:<20}{value:>12,}")
+    return 0
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from cdp.pipeline import ingest
+
+    settings = _settings(args)
+    _print(ingest(settings, _run_id(args, settings), source=args.source))
+    return 0
+
+
+def cmd_resolve(args: argparse.Namespace) -> int:
+    from identity.resolve_file import resolve_file
+
+    settings = _settings(args)
+    result = resolve_file(Path(args.input), Path(args.output), settings, truth=Path(args.truth) if args.truth else None)
+    _print(result)
+    return 0
+
+
+def cmd_identity(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    if args.identity_command == "train":
+        from identity.train import train_model
+
+        print(f"model saved: {train_model(settings)}")
+    elif args.identity_command == "run":
+        from cdp.pipeline import resolve_identities
+
+        _print(resolve_identities(settings, _run_id(args, settings)))
+    elif args.identity_command == "evaluate":
+        from identity.evaluate import evaluate
+
+        _print(evaluate(settings, Path(args.truth) if args.truth else settings.truth_path))
+    elif args.identity_command == "explain":
+        from identity.explain import explain
+
+        print(explain(settings, args.customer_id))
+    return 0
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from cdp.pipeline import build_marts
+
+    settings = _settings(args)
+    _print(build_marts(settings, _run_id(args, settings), full_refresh=args.full_refresh))
+    return 0
+
+
+def cmd_docs(args: argparse.Namespace) -> int:
+    from cdp.dbt import docs
+
+    print(f"dbt docs written to {docs(_settings(args))}")
+    return 0
+
+
+def cmd_quality(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    if args.quality_command == "gate":
+        from cdp.pipeline import quality_gate, write_report
+
+        run_id = _run_id(args, settings)
+        try:
+            for gate in args.stage or ("ingestion", "identity", "marts"):
+                _print({gate: quality_gate(settings, run_id, gate)})
+        finally:
+            print(f"report: {write_report(settings, run_id)}")
+        return 0
+    from quality.report import latest_verdict
+
+    verdict, path = latest_verdict(settings, run=args.run)
+    print(f"verdict: {verdict}\nreport:  {path}")
+    return 0 if verdict == "passed" else 1
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from cdp.pipeline import export_audiences
+
+    settings = _settings(args)
+    _print(export_audiences(settings, _run_id(args, settings), segment=args.segment, fmt=args.format))
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from cdp.pipeline import format_summary, run_all
+
+    settings = _settings(args)
+    summary = run_all(settings, _run_id(args, settings), on_stage=lambda name: print(f"-> {name}", flush=True))
+    print(format_summary(summary))
+    return 0
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    from cdp.pipeline import format_summary, summarize
+
+    summary = summarize(_settings(args), args.run_id)
+    print(json.dumps(summary, indent=2, default=str) if args.json else format_summary(summary))
+    return 0
+
+
+def cmd_settings(args: argparse.Namespace) -> int:
+    if args.markdown:
+        print("| variable | default | what it is |\n|---|---|---|")
+        for name, default, doc in settings_table():
+            print(f"| `{name}` | `{default}` | {doc} |")
+    else:
+        for key, value in vars(_settings(args)).items():
+            print(f"CDP_{key.upper()}={value}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (separate so the tests and the README can inspect it)."""
+    parser = argparse.ArgumentParser(prog="cdp", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, func: Any, help_text: str, run_scoped: bool = True) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.add_argument("--run-date", type=date.fromisoformat, help="logical date YYYY-MM-DD (default: CDP_RUN_DATE or today)")
+        if run_scoped:
+            p.add_argument("--run-id", help="run id (default: cdp_<run date>; rerunning a date replaces its work)")
+        p.set_defaults(func=func)
+        return p
+
+    p = add("generate", cmd_generate, "write seeded sample data for all four sources", run_scoped=False)
+    p.add_argument("--customers", type=int, default=10_000)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--out", help="landing-zone folder (default: CDP_LANDING_DIR)")
+
+    p = add("ingest", cmd_ingest, "load new source data into the raw tables")
+    p.add_argument("--source", help="web, call_center, store or csv (default: all)")
+
+    p = add("resolve", cmd_resolve, "resolve a CSV/Parquet of person records to customer ids", run_scoped=False)
+    p.add_argument("--input", required=True)
+    p.add_argument("--output", required=True)
+    p.add_argument("--truth", help="ground truth (source_system, source_record_id, person_id) to score against")
+
+    p = add("identity", cmd_identity, "identity resolution: train, run, evaluate, explain")
+    isub = p.add_subparsers(dest="identity_command", required=True)
+    isub.add_parser("train", help="train the Splink model and save a new version")
+    isub.add_parser("run", help="resolve the warehouse's person records")
+    ev = isub.add_parser("evaluate", help="precision, recall, F1 against a ground truth")
+    ev.add_argument("--truth", help="default: CDP_TRUTH_PATH")
+    ex = isub.add_parser("explain", help="why the records of a customer were linked")
+    ex.add_argument("customer_id")
+
+    p = add("build", cmd_build, "dbt build: staging, marts, segments and their tests")
+    p.add_argument("--full-refresh", action="store_true",
+                   help="rebuild incremental models from scratch (after their columns change)")
+    add("docs", cmd_docs, "generate the dbt docs site", run_scoped=False)
+
+    p = add("quality", cmd_quality, "data-quality gates and reports")
+    qsub = p.add_subparsers(dest="quality_command", required=True)
+    g = qsub.add_parser("gate", help="run gates (default: ingestion, identity, marts)")
+    g.add_argument("--stage", action="append", choices=["ingestion", "identity", "marts"])
+    r = qsub.add_parser("report", help="print the verdict and report path of a run")
+    r.add_argument("--run", help="run id (default: latest)")
+
+    p = add("export", cmd_export, "publish audience exports")
+    p.add_argument("--segment", help="one segment (default: all)")
+    p.add_argument("--format", choices=None, help="csv, parquet, google or meta (default: all)")
+
+    add("run", cmd_run, "run the whole nightly pipeline without Airflow")
+
+    p = add("summary", cmd_summary, "what a run did")
+    p.add_argument("--json", action="store_true")
+
+    p = add("settings", cmd_settings, "show the effective settings", run_scoped=False)
+    p.add_argument("--markdown", action="store_true", help="print the documented settings table")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``cdp`` command."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return args.func(args)
+    except SettingsError as exc:
+        print(f"cdp: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except (ValueError, FileNotFoundError, RuntimeError) as exc:
+        print(f"cdp {args.command}: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,341 @@
+"""Build the dbt project (customer 360, KPIs, segments) against the warehouse.
+
+dbt runs in-process through ``dbtRunner``. Segments live in ``dbt_project/segments.yml``: this
+module validates every segment condition against the ``dim_customers`` columns (declared, with
+their types, in ``dbt_project/models/marts/core/_core__models.yml``, whose contract dbt enforces)
+and passes the parsed list to dbt as the ``segments`` var, with ``run_date`` and ``run_id``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import yaml
+
+from cdp.settings import PROJECT_ROOT, Settings
+from cdp.warehouse import connect
+
+DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+SEGMENTS_PATH = DBT_PROJECT_DIR / "segments.yml"
+DIM_CUSTOMERS_SCHEMA_PATH = DBT_PROJECT_DIR / "models" / "marts" / "core" / "_core__models.yml"
+CONSENT_PURPOSES = ("email_marketing", "sms_marketing", "ad_targeting", "none")
+# Columns segment conditions may not use: `segments` is computed from the conditions themselves.
+_COLUMNS_NOT_FOR_CONDITIONS = {"segments"}
+_FAILED_STATUSES = {"error", "fail", "runtime error"}
+_SEGMENT_NAME = re.compile(r"[a-z][a-z0-9_]*")
+
+
+class DbtBuildFailed(RuntimeError):
+    """dbt could not build the project; ``failed_nodes`` names what failed and why."""
+
+    def __init__(self, message: str, failed_nodes: list[dict[str, str]] | None = None):
+        super().__init__(message)
+        self.failed_nodes = failed_nodes or []
+
+
+class SegmentDefinitionError(DbtBuildFailed, ValueError):
+    """A segment in segments.yml is malformed or its condition does not compile (found before dbt runs)."""
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One audience definition from segments.yml."""
+
+    name: str
+    description: str
+    owner: str
+    consent_purpose: str
+    condition: str
+
+    def as_var(self) -> dict[str, str]:
+        """The form dbt receives in var('segments')."""
+        return {
+            "name": self.name,
+            "description": self.description,
+            "owner": self.owner,
+            "consent_purpose": self.consent_purpose,
+            "condition": self.condition,
+        }
+
+
+def load_segments(path: Path = SEGMENTS_PATH) -> list[Segment]:
+    """Parse segments.yml, checking the shape of every entry (not yet the SQL)."""
+    path = Path(path)
+    if not path.is_file():
+        raise SegmentDefinitionError(
+            f"{path}: segments file not found (setting segments_path, default dbt_project/segments.yml)"
+        )
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise SegmentDefinitionError(f"{path}: not valid YAML: {exc}") from exc
+    entries = document.get("segments") if isinstance(document, dict) else None
+    if not isinstance(entries, list):
+        raise SegmentDefinitionError(f"{path}: expected a top-level `segments:` list")
+    segments: list[Segment] = []
+    seen: set[str] = set()
+    for position, entry in enumerate(entries, start=1):
+        if not isinstance(entry, dict):
+            raise SegmentDefinitionError(f"{path}: segment #{position} is not a mapping")
+        name = str(entry.get("name") or "")
+        label = f"{path}: segment '{name or f'#{position}'}'"
+        if not _SEGMENT_NAME.fullmatch(name):
+            raise SegmentDefinitionError(f"{label}: `name` must be lower_snake_case (letters, digits, _)")
+        if name in seen:
+            raise SegmentDefinitionError(f"{label}: defined twice")
+        seen.add(name)
+        purpose = entry.get("consent_purpose")
+        if purpose not in CONSENT_PURPOSES:
+            raise SegmentDefinitionError(
+                f"{label}: consent_purpose is {purpose!r}; expected one of {', '.join(CONSENT_PURPOSES)}"
+            )
+        condition = str(entry.get("condition") or "").strip()
+        if not condition:
+            raise SegmentDefinitionError(f"{label}: `condition` is missing")
+        for key in ("description", "owner"):
+            if not str(entry.get(key) or "").strip():
+                raise SegmentDefinitionError(f"{label}: `{key}` is missing")
+        segments.append(
+            Segment(
+                name=name,
+                description=str(entry["description"]).strip(),
+                owner=str(entry["owner"]).strip(),
+                consent_purpose=purpose,
+                condition=condition,
+            )
+        )
+    return segments
+
+
+def dim_customers_columns(schema_path: Path = DIM_CUSTOMERS_SCHEMA_PATH) -> dict[str, str]:
+    """Column name -> DuckDB type of marts.dim_customers, from its enforced dbt contract."""
+    document = yaml.safe_load(Path(schema_path).read_text(encoding="utf-8"))
+    for model in document.get("models", []):
+        if model.get("name") == "dim_customers":
+            return {column["name"]: column["data_type"] for column in model["columns"]}
+    raise SegmentDefinitionError(f"{schema_path}: no `dim_customers` model with typed columns")
+
+
+def validate_segments(segments: list[Segment], columns: dict[str, str] | None = None) -> None:
+    """Compile every condition against an empty dim_customers; raise naming the first bad segment."""
+    columns = dim_customers_columns() if columns is None else columns
+    usable = {name: kind for name, kind in columns.items() if name not in _COLUMNS_NOT_FOR_CONDITIONS}
+    column_sql = ", ".join(f'"{name}" {kind}' for name, kind in usable.items())
+    con = duckdb.connect(":memory:")
+    try:
+        con.execute(f"CREATE TABLE dim_customers ({column_sql})")
+        for segment in segments:
+            _validate_condition(con, segment, sorted(usable))
+    finally:
+        con.close()
+
+
+def _validate_condition(con: duckdb.DuckDBPyConnection, segment: Segment, columns: list[str]) -> None:
+    label = f"segment '{segment.name}' (segments.yml)"
+    if ";" in segment.condition or "--" in segment.condition:
+        raise SegmentDefinitionError(f"{label}: the condition must be one expression, without ';' or '--'")
+    query = f"SELECT customer_id FROM dim_customers WHERE ({segment.condition})"
+    # The condition is pasted into a WHERE clause; make sure it cannot close the parenthesis
+    # and append another query (UNION, subquery tricks) or reach other tables.
+    parsed = json.loads(con.execute("SELECT json_serialize_sql(?)", [query]).fetchone()[0])
+    if parsed.get("error"):
+        raise SegmentDefinitionError(
+            f"{label}: condition is not valid SQL: {parsed.get('error_message')}\n  condition: {segment.condition}"
+        )
+    statements = parsed.get("statements", [])
+    node = statements[0].get("node", {}) if len(statements) == 1 else {}
+    if node.get("type") != "SELECT_NODE" or node.get("from_table", {}).get("table_name") != "dim_customers":
+        raise SegmentDefinitionError(f"{label}: the condition must be a single boolean expression")
+    try:
+        described = con.execute(
+            f"DESCRIBE SELECT ({segment.condition}) AS matches FROM dim_customers"
+        ).fetchall()
+        con.execute(query).fetchall()
+    except duckdb.Error as exc:
+        raise SegmentDefinitionError(
+            f"{label}: condition does not compile against dim_customers: {exc}\n"
+            f"  condition: {segment.condition}\n  available columns: {', '.join(columns)}"
+        ) from exc
+    result_type = described[0][1]
+    if result_type not in ("BOOLEAN", '"NULL"', "NULL"):
+        raise SegmentDefinitionError(
+            f"{label}: condition must be true/false but returns {result_type}\n  condition: {segment.condition}"
+        )
+
+
+def dbt_vars(settings: Settings, run_id: str, segments: list[Segment]) -> dict[str, Any]:
+    """The --vars dbt receives: logical date, run id and the segment definitions."""
+    return {
+        "run_date": settings.run_date.isoformat(),
+        "run_id": run_id,
+        "segments": [segment.as_var() for segment in segments],
+    }
+
+
+def build(
+    settings: Settings, run_id: str, segments_path: Path | None = None, full_refresh: bool = False
+) -> dict[str, Any]:
+    """Validate the segments, run ``dbt build`` and return counts and segment sizes.
+
+    ``segments_path`` defaults to ``settings.segments_path`` when that setting exists, else
+    ``dbt_project/segments.yml``. ``full_refresh`` rebuilds the incremental models from scratch
+    (needed once after their columns change; it also restarts segment ``member_since`` dates).
+    Raises SegmentDefinitionError before dbt starts when a segment is invalid, DbtBuildFailed
+    naming every failed node when dbt fails.
+    """
+    segments_path = Path(segments_path or getattr(settings, "segments_path", None) or SEGMENTS_PATH)
+    segments = load_segments(segments_path)
+    validate_segments(segments)
+    extra_args = ["--full-refresh"] if full_refresh else None
+    results = _invoke(settings, "build", dbt_vars(settings, run_id, segments), extra_args=extra_args)
+    summary = _summarise(results)
+    summary["run_id"] = run_id
+    summary["run_date"] = settings.run_date.isoformat()
+    summary["segment_sizes"] = _segment_sizes(settings)
+    return summary
+
+
+def docs(settings: Settings) -> Path:
+    """Generate the dbt docs site from the built warehouse; return its single-file static page.
+
+    The page (``static_index.html``) embeds manifest and catalog, so it opens from disk without
+    a web server; ``index.html`` beside it is the classic site for ``dbt docs serve``.
+    """
+    segments = load_segments(Path(getattr(settings, "segments_path", None) or SEGMENTS_PATH))
+    _invoke(settings, "docs", dbt_vars(settings, "docs", segments), extra_args=["generate", "--static"])
+    return _target_dir(settings) / "static_index.html"
+
+
+def _target_dir(settings: Settings) -> Path:
+    return Path(getattr(settings, "dbt_target_dir", None) or settings.home / "dbt" / "target")
+
+
+@contextmanager
+def _dbt_environment(settings: Settings) -> Iterator[None]:
+    """Point the profile at this warehouse for the duration of one dbt invocation."""
+    wanted = {
+        "CDP_WAREHOUSE_PATH": str(settings.warehouse_path),
+        "CDP_DBT_THREADS": str(settings.dbt_threads),
+        "DO_NOT_TRACK": "1",
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    }
+    saved = {key: os.environ.get(key) for key in wanted}
+    os.environ.update(wanted)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _invoke(settings: Settings, command: str, variables: dict[str, Any], extra_args: list[str] | None = None):
+    # Imported here: dbt is heavy and only this stage needs it (keeps `cdp --help` and DAG parsing fast).
+    from dbt.cli.main import dbtRunner
+
+    settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
+    target_dir = _target_dir(settings)
+    args = [
+        command,
+        *(extra_args or []),
+        "--project-dir",
+        str(DBT_PROJECT_DIR),
+        "--profiles-dir",
+        str(DBT_PROJECT_DIR),
+        "--target-path",
+        str(target_dir),
+        "--log-path",
+        str(target_dir.parent / "logs"),
+        "--vars",
+        json.dumps(variables),
+    ]
+    with _dbt_environment(settings):
+        try:
+            outcome = dbtRunner().invoke(args)
+        finally:
+            _release_warehouse()
+    if outcome.exception is not None:
+        raise DbtBuildFailed(f"dbt {command} could not run: {outcome.exception}") from outcome.exception
+    if not outcome.success:
+        failed = _failed_nodes(outcome.result)
+        detail = "\n".join(
+            f"  - {node['unique_id']} ({node['status']}): {node['message']}" for node in failed
+        )
+        raise DbtBuildFailed(
+            f"dbt {command} failed on {len(failed)} node(s); see {target_dir.parent / 'logs'}/dbt.log\n{detail}",
+            failed,
+        )
+    return outcome.result
+
+
+def _release_warehouse() -> None:
+    """Close dbt-duckdb's process-wide DuckDB handle so the next stage can open the file."""
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+
+    with DuckDBConnectionManager._LOCK:
+        environment = DuckDBConnectionManager._ENV
+        DuckDBConnectionManager._ENV = None
+    if environment is not None:
+        environment.close()
+
+
+def _status(result: Any) -> str:
+    return str(getattr(result.status, "value", result.status)).lower()
+
+
+def _failed_nodes(result: Any) -> list[dict[str, str]]:
+    nodes = []
+    for node_result in getattr(result, "results", None) or []:
+        status = _status(node_result)
+        if status in _FAILED_STATUSES:
+            # the first line of dbt's message is the useful one ("Got 3 results, ...", a DuckDB error)
+            lines = str(node_result.message or "").strip().splitlines()
+            nodes.append(
+                {
+                    "unique_id": node_result.node.unique_id,
+                    "status": status,
+                    "message": lines[0] if lines else "",
+                }
+            )
+    return nodes
+
+
+def _summarise(result: Any) -> dict[str, Any]:
+    counts = {"models": 0, "tests": 0, "unit_tests": 0, "failures": 0, "warnings": 0, "skipped": 0}
+    for node_result in result.results:
+        resource_type = str(getattr(node_result.node.resource_type, "value", node_result.node.resource_type))
+        status = _status(node_result)
+        if resource_type == "model":
+            counts["models"] += 1
+        elif resource_type == "test":
+            counts["tests"] += 1
+        elif resource_type == "unit_test":
+            counts["unit_tests"] += 1
+        if status in _FAILED_STATUSES:
+            counts["failures"] += 1
+        elif status == "warn":
+            counts["warnings"] += 1
+        elif status == "skipped":
+            counts["skipped"] += 1
+    return counts
+
+
+def _segment_sizes(settings: Settings) -> dict[str, int]:
+    with connect(settings, read_only=True) as con:
+        rows = con.execute(
+            "SELECT segments.segment_name, count(memberships.customer_id) "
+            "FROM marts.segments AS segments "
+            "LEFT JOIN marts.segment_memberships AS memberships USING (segment_name) "
+            "GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+    return {name: int(members) for name, members in rows}

@@ -1,0 +1,72 @@
+"""Glue between an orchestrator's run context and the pipeline functions.
+
+Airflow hands each task its logical date (or, for runs triggered without one, the time the run
+was due: ``run_after``) and run id; everything else comes from ``Settings``. Results are returned
+JSON-safe because Airflow stores them as XComs.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from typing import Any
+
+from cdp import pipeline
+from cdp.settings import Settings
+
+
+class PipelineRunFailed(RuntimeError):
+    """A stage of the run failed or never ran; raised by the final task so the DAG run fails."""
+
+
+def settings_for(logical_date: datetime | date | None, run_id: str | None,
+                 run_after: datetime | date | None = None) -> tuple[Settings, str]:
+    """Settings for the run's date and a folder-safe run id.
+
+    The date is the logical date, else the run's ``run_after``; never each task's own clock, so a
+    run that crosses midnight keeps one date.
+    """
+    settings = Settings.from_env()
+    day = logical_date if logical_date is not None else run_after
+    if day is not None:
+        settings = settings.with_run_date(day.date() if isinstance(day, datetime) else day)
+    return settings, pipeline.safe_run_id(run_id or pipeline.make_run_id(settings.run_date))
+
+
+def _json_safe(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))
+
+
+def run_stage(stage: str, logical_date: datetime | date | None, run_id: str | None,
+              run_after: datetime | date | None = None, **kwargs: Any) -> Any:
+    """Run one named pipeline stage (ingest, identity, marts, quality, export) for an orchestrated run."""
+    settings, safe_id = settings_for(logical_date, run_id, run_after)
+    functions = {
+        "ingest": pipeline.ingest,
+        "identity": pipeline.resolve_identities,
+        "marts": pipeline.build_marts,
+        "quality": pipeline.quality_gate,
+        "export": pipeline.export_audiences,
+    }
+    if stage not in functions:
+        raise ValueError(f"unknown stage {stage!r}; valid stages: {', '.join(functions)}")
+    return _json_safe(functions[stage](settings, safe_id, **kwargs))
+
+
+def unfinished_stages(stages: dict[str, str], expected: list[str]) -> list[str]:
+    """Expected stages that are missing or did not succeed, as 'stage (status)'."""
+    return [f"{stage} ({stages.get(stage, 'never ran')})" for stage in expected if stages.get(stage) != "succeeded"]
+
+
+def finish_run(logical_date: datetime | date | None, run_id: str | None,
+               run_after: datetime | date | None = None) -> dict[str, Any]:
+    """Write the run report and summary; fail unless every expected stage succeeded."""
+    settings, safe_id = settings_for(logical_date, run_id, run_after)
+    report = pipeline.write_report(settings, safe_id)
+    summary = pipeline.summarize(settings, safe_id)
+    print(pipeline.format_summary(summary))
+    unfinished = unfinished_stages(summary.get("stages", {}), pipeline.expected_stages())
+    if unfinished:
+        raise PipelineRunFailed(f"run {safe_id} did not complete: {', '.join(unfinished)}. Nothing was exported past "
+                                f"the first failure. Read the report: {report}")
+    return _json_safe(summary)

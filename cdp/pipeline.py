@@ -1,0 +1,266 @@
+"""The nightly pipeline as plain functions: one per stage, each a transaction on the warehouse.
+
+The Airflow DAG and ``cdp run`` call the same functions, so the pipeline can be debugged and
+tested without Airflow. Every stage records its start, end and outcome in ``meta.pipeline_runs``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import date, datetime
+from typing import Any
+
+from cdp.clock import audit_now
+from cdp.settings import Settings
+from cdp.warehouse import connect, table_exists
+
+log = logging.getLogger(__name__)
+
+GATES = ("ingestion", "identity", "marts")
+
+
+class ExportRefused(RuntimeError):
+    """Exports were asked for a run whose quality gates have not all passed."""
+
+
+def expected_stages(sources: tuple[str, ...] | None = None) -> list[str]:
+    """Every stage a complete nightly run records in ``meta.pipeline_runs``, in order."""
+    if sources is None:
+        from ingestion.runner import SOURCES as sources
+    return [*(f"ingest:{source}" for source in sources), "quality:ingestion", "identity", "quality:identity",
+            "marts", "quality:marts", "export"]
+
+
+def make_run_id(run_date: date, prefix: str = "cdp") -> str:
+    """The run id for a logical date: rerunning a day reuses (and replaces) that day's run."""
+    return f"{prefix}_{run_date.isoformat()}"
+
+
+def safe_run_id(run_id: str) -> str:
+    """A run id usable as a folder name (Airflow run ids contain ':' and '+')."""
+    cleaned = re.sub(r"[^A-Za-z0-9_.-]+", "_", run_id).strip("._")
+    if not cleaned:
+        raise ValueError(f"run id {run_id!r} has no usable characters")
+    return cleaned
+
+
+def _record_stage(settings: Settings, run_id: str, stage: str, status: str, started_at: datetime,
+                  detail: dict[str, Any] | None) -> None:
+    with connect(settings) as con:
+        con.execute(
+            """CREATE TABLE IF NOT EXISTS meta.pipeline_runs (
+                run_id VARCHAR, run_date DATE, stage VARCHAR, status VARCHAR,
+                started_at TIMESTAMP, finished_at TIMESTAMP, detail JSON)"""
+        )
+        con.execute("BEGIN TRANSACTION")
+        con.execute("DELETE FROM meta.pipeline_runs WHERE run_id = ? AND stage = ?", [run_id, stage])
+        con.execute(
+            "INSERT INTO meta.pipeline_runs VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [run_id, settings.run_date, stage, status, started_at, audit_now(),
+             json.dumps(detail or {}, default=str)],
+        )
+        con.execute("COMMIT")
+
+
+@contextmanager
+def _stage(settings: Settings, run_id: str, stage: str) -> Iterator[dict[str, Any]]:
+    detail: dict[str, Any] = {}
+    started = audit_now()
+    t0 = time.perf_counter()
+    log.info("stage %s started (run %s, run date %s)", stage, run_id, settings.run_date)
+    _record_stage(settings, run_id, stage, "running", started, detail)
+    try:
+        yield detail
+    except BaseException as exc:  # timeouts and terminations too: the run must not look green
+        detail["error"] = f"{type(exc).__name__}: {exc}"
+        _record_stage(settings, run_id, stage, "failed", started, detail)
+        raise
+    detail["stage_seconds"] = round(time.perf_counter() - t0, 2)  # a stage may report its own "seconds"
+    _record_stage(settings, run_id, stage, "succeeded", started, detail)
+    log.info("stage %s finished in %.1fs: %s", stage, detail["stage_seconds"], detail)
+
+
+def ingest(settings: Settings, run_id: str, source: str | None = None) -> dict[str, Any]:
+    """Load new landing-zone files / database rows of one source (or all) into raw tables."""
+    from ingestion.runner import ingest as run_ingest
+
+    settings.ensure_dirs()
+    with _stage(settings, run_id, f"ingest:{source or 'all'}") as detail:
+        reports = run_ingest(settings, run_id, source=source)
+        detail["sources"] = {r.source: r.as_dict() for r in reports}
+    return detail
+
+
+def resolve_identities(settings: Settings, run_id: str) -> dict[str, Any]:
+    """Resolve every person record to a stable customer id."""
+    from identity.pipeline import resolve_warehouse
+
+    with _stage(settings, run_id, "identity") as detail:
+        detail.update(resolve_warehouse(settings, run_id))
+    return detail
+
+
+def build_marts(settings: Settings, run_id: str, full_refresh: bool = False) -> dict[str, Any]:
+    """Run ``dbt build``: staging, intermediate, marts, segments and their tests.
+
+    ``full_refresh`` rebuilds incremental models from scratch (needed after their columns change).
+    """
+    from cdp.dbt import build
+
+    with _stage(settings, run_id, "marts") as detail:
+        detail.update(build(settings, run_id, full_refresh=full_refresh))
+    return detail
+
+
+def quality_gate(settings: Settings, run_id: str, gate: str) -> dict[str, Any]:
+    """Run one data-quality gate (ingestion, identity or marts); a critical failure raises."""
+    from quality.gate import run_gate
+
+    if gate not in GATES:
+        raise ValueError(f"unknown gate {gate!r}; valid gates: {', '.join(GATES)}")
+    with _stage(settings, run_id, f"quality:{gate}") as detail:
+        result = run_gate(settings, run_id, gate)
+        detail.update({"passed": result.passed, "checks": len(result.checks),
+                       "warnings": len(result.warnings)})
+    return detail
+
+
+def gates_not_passed(settings: Settings, run_id: str) -> list[str]:
+    """The gates of ``run_id`` that did not run or did not pass (empty: the run may export)."""
+    verdicts: dict[str, str] = {}
+    if settings.warehouse_path.exists():
+        with connect(settings, read_only=True) as con:
+            if table_exists(con, "meta", "quality_runs"):
+                verdicts = dict(con.execute(
+                    "SELECT stage, verdict FROM meta.quality_runs WHERE run_id = ?", [run_id]).fetchall())
+    return [f"{gate} ({verdicts.get(gate, 'not run')})" for gate in GATES if verdicts.get(gate) != "passed"]
+
+
+def export_audiences(settings: Settings, run_id: str, segment: str | None = None, fmt: str | None = None) -> dict[str, Any]:
+    """Publish audience exports; refused unless every gate of this run passed."""
+    from exports.runner import export
+
+    missing = gates_not_passed(settings, run_id)
+    if missing:
+        raise ExportRefused(f"run {run_id} cannot export: quality gates not passed: {', '.join(missing)}. "
+                            f"Run the pipeline (cdp run) or the gates (cdp quality gate --run-id {run_id}) first.")
+    with _stage(settings, run_id, "export") as detail:
+        detail["exports"] = export(settings, run_id, segment=segment, fmt=fmt)
+    return detail
+
+
+def write_report(settings: Settings, run_id: str) -> str:
+    """Write the run's compliance report (also after a failed run: it says what was blocked)."""
+    from quality.report import write_run_report
+
+    return str(write_run_report(settings, run_id))
+
+
+def run_all(settings: Settings, run_id: str, on_stage: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Run every stage in order, as the DAG does; the report is written even when a stage fails."""
+    from ingestion.runner import SOURCES
+
+    steps: list[tuple[str, Callable[[], Any]]] = [
+        (f"ingest:{source}", lambda source=source: ingest(settings, run_id, source)) for source in SOURCES
+    ]
+    steps += [
+        ("quality:ingestion", lambda: quality_gate(settings, run_id, "ingestion")),
+        ("identity", lambda: resolve_identities(settings, run_id)),
+        ("quality:identity", lambda: quality_gate(settings, run_id, "identity")),
+        ("marts", lambda: build_marts(settings, run_id)),
+        ("quality:marts", lambda: quality_gate(settings, run_id, "marts")),
+        ("export", lambda: export_audiences(settings, run_id)),
+    ]
+    try:
+        for name, step in steps:
+            if on_stage:
+                on_stage(name)
+            step()
+    finally:
+        write_report(settings, run_id)
+    return summarize(settings, run_id)
+
+
+def latest_run_id(settings: Settings) -> str | None:
+    """The most recent run recorded in the warehouse (None before the first run)."""
+    if not settings.warehouse_path.exists():
+        return None
+    with connect(settings, read_only=True) as con:
+        if not table_exists(con, "meta", "pipeline_runs"):
+            return None
+        rows = con.execute("SELECT run_id FROM meta.pipeline_runs ORDER BY finished_at DESC LIMIT 1").fetchall()
+    return rows[0][0] if rows else None
+
+
+def summarize(settings: Settings, run_id: str | None = None) -> dict[str, Any]:
+    """What a run did, read back from the warehouse: the figures ``make demo`` prints."""
+    out: dict[str, Any] = {"run_id": run_id, "run_date": str(settings.run_date), "warehouse": str(settings.warehouse_path),
+                           "exports": str(settings.export_dir), "reports": str(settings.reports_dir)}
+    if not settings.warehouse_path.exists():
+        return out
+    run_id = out["run_id"] = run_id or latest_run_id(settings)
+    if run_id is None:
+        return out
+    with connect(settings, read_only=True) as con:
+        def rows(sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
+            return con.execute(sql, params or []).fetchall()
+
+        if table_exists(con, "meta", "pipeline_runs"):
+            out["stages"] = dict(rows(
+                "SELECT stage, status FROM meta.pipeline_runs WHERE run_id = ? ORDER BY started_at", [run_id]))
+        if table_exists(con, "meta", "ingest_manifest"):
+            out["loaded_this_run"] = dict(rows(
+                "SELECT source, sum(rows_loaded)::BIGINT FROM meta.ingest_manifest WHERE run_id = ? GROUP BY 1 ORDER BY 1", [run_id]))
+            out["loaded_all_time"] = dict(rows(
+                "SELECT source, sum(rows_loaded)::BIGINT FROM meta.ingest_manifest GROUP BY 1 ORDER BY 1"))
+        if table_exists(con, "meta", "quarantine"):
+            out["quarantined_all_time"] = dict(rows("SELECT source, count(*) FROM meta.quarantine GROUP BY 1 ORDER BY 1"))
+        if table_exists(con, "identity", "customer_map"):
+            records, customers = rows("SELECT count(*), count(DISTINCT customer_id) FROM identity.customer_map")[0]
+            out["person_records"], out["customers"] = records, customers
+        if table_exists(con, "marts", "segment_memberships"):
+            out["segment_sizes"] = dict(rows(
+                "SELECT segment_name, count(*) FROM marts.segment_memberships GROUP BY 1 ORDER BY 1"))
+        if table_exists(con, "meta", "quality_runs"):
+            verdicts = rows("SELECT * FROM meta.quality_runs WHERE run_id = ?", [run_id])
+            cols = [d[0] for d in con.description]
+            out["quality"] = [dict(zip(cols, v, strict=True)) for v in verdicts]
+        if table_exists(con, "exports", "export_log"):
+            out["exports_published"] = rows(
+                "SELECT segment, destination, row_count, status FROM exports.export_log WHERE run_id = ? ORDER BY 1, 2", [run_id])
+    report = settings.reports_dir / safe_run_id(run_id) / "report.html"
+    if report.exists():
+        out["report"] = str(report)
+    return out
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    """A short human summary of a run for the terminal."""
+    lines = [f"CDP run {summary.get('run_id')} (run date {summary.get('run_date')})"]
+    if "stages" in summary:
+        lines.append("  stages:       " + ", ".join(f"{k}={v}" for k, v in summary["stages"].items()))
+    for key, label in (("loaded_this_run", "rows loaded (this run)"), ("loaded_all_time", "rows loaded (all runs)"),
+                       ("quarantined_all_time", "quarantined")):
+        if key in summary:
+            values = summary[key] or {}
+            lines.append(f"  {label + ':':<24}" + (", ".join(f"{k} {v:,}" for k, v in values.items()) or "none"))
+    if "customers" in summary:
+        lines.append(f"  {'customers resolved:':<24}{summary['customers']:,} from {summary['person_records']:,} person records")
+    if "segment_sizes" in summary:
+        lines.append(f"  {'segment sizes:':<24}" + ", ".join(f"{k} {v:,}" for k, v in summary["segment_sizes"].items()))
+    if "quality" in summary:
+        verdicts = ", ".join(f"{q.get('stage')}={q.get('verdict', q.get('passed'))}" for q in summary["quality"])
+        lines.append(f"  {'quality verdict:':<24}{verdicts or 'not run'}")
+    if "exports_published" in summary:
+        published = summary["exports_published"]
+        segments = len({segment for segment, *_ in published})
+        lines.append(f"  {'exports published:':<24}{len(published)} (segment, format) file sets for {segments} segments")
+    lines.append(f"  {'warehouse:':<24}{summary['warehouse']}")
+    lines.append(f"  {'exports:':<24}{summary['exports']}")
+    lines.append(f"  {'report:':<24}{summary.get('report', summary['reports'])}")
+    return "\n".join(lines)

@@ -1,0 +1,45 @@
+"""The DuckDB warehouse connection.
+
+DuckDB allows one writing process per file, so every task opens a connection, does its work
+and closes it (``with connect(settings) as con:``); nothing holds a connection across tasks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import duckdb
+
+from cdp.settings import Settings
+
+SCHEMAS = ("raw", "meta", "identity", "exports")
+
+
+@contextmanager
+def connect(settings: Settings, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open the warehouse, make sure the pipeline schemas exist, and always close it."""
+    settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(
+        str(settings.warehouse_path),
+        read_only=read_only,
+        config={"memory_limit": settings.duckdb_memory_limit, "threads": settings.duckdb_threads},
+    )
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        if not read_only:
+            for schema in SCHEMAS:
+                con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+        yield con
+    finally:
+        con.close()
+
+
+def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    """True when ``schema.table`` exists in the warehouse."""
+    # fetchall, not fetchone: DuckDB 2 leaves a partly read result open, which breaks the next query.
+    rows = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+        [schema, table],
+    ).fetchall()
+    return bool(rows and rows[0][0])

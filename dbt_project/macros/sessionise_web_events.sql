@@ -1,0 +1,74 @@
+{#-
+  The sessionisation rule, as one query over `events` (a relation or CTE name with the columns of
+  stg_web__events) and `customer_records` (stg_identity__customer_records): each event gets its
+  customer, its visitor and its session - a visitor's run of events with no gap longer than
+  var('session_inactivity_minutes'). A macro so that int_web_events_sessionised (all events) and
+  the incremental fct_web_events (only the visitors to rebuild, filtered before the window
+  functions, which DuckDB cannot push a semi-join through) share one definition.
+-#}
+{% macro sessionise_web_events(events, customer_records) -%}
+    with web_customer_records as (
+        select
+            source_record_id,
+            customer_id
+        from {{ customer_records }}
+        where source_system = 'web'
+    ),
+
+    events_with_customers as (
+        select
+            events.*,
+            -- the identified user wins; an anonymous id resolves through its own person record
+            coalesce(user_records.customer_id, anonymous_records.customer_id) as customer_id,
+            {{ web_visitor_id('events.anonymous_id', 'events.user_record_id', 'events.web_event_id') }}
+                as visitor_id
+        from {{ events }} as events
+        left join web_customer_records as user_records
+            on events.user_record_id = user_records.source_record_id
+        left join web_customer_records as anonymous_records
+            on events.anonymous_record_id = anonymous_records.source_record_id
+    ),
+
+    gaps as (
+        select
+            *,
+            lag(event_at) over (
+                partition by visitor_id order by event_at, web_event_id
+            ) as previous_event_at
+        from events_with_customers
+    ),
+
+    session_starts as (
+        select
+            *,
+            case
+                when previous_event_at is null then 1
+                when event_at - previous_event_at
+                    > interval ({{ var('session_inactivity_minutes') }}) minute then 1
+                else 0
+            end as is_session_start
+        from gaps
+    ),
+
+    numbered as (
+        select
+            *,
+            cast(sum(is_session_start) over (
+                partition by visitor_id
+                order by event_at, web_event_id
+                rows between unbounded preceding and current row
+            ) as bigint) as session_number
+        from session_starts
+    )
+
+    select
+        *,
+        md5(visitor_id || '|' || cast(session_number as varchar)) as session_id,
+        -- an identify part-way through a session attributes the whole session
+        first_value(customer_id ignore nulls) over (
+            partition by visitor_id, session_number
+            order by event_at, web_event_id
+            rows between unbounded preceding and unbounded following
+        ) as session_customer_id
+    from numbered
+{%- endmacro %}

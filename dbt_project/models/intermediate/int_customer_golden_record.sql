@@ -1,0 +1,74 @@
+-- One row per customer: the surviving value of each attribute across its person records.
+-- Survivorship: records are ranked by var('golden_record_source_priority'), then most recently
+-- updated first; each attribute takes the first non-null value in that order. The address is
+-- taken as one block from the best record that has one, so street and city never mix records.
+with customer_records as (
+    select * from {{ ref('stg_identity__customer_records') }}
+),
+
+person_records as (
+    select * from {{ ref('stg_identity__person_records') }}
+),
+
+ranked as (
+    select
+        customer_records.customer_id,
+        person_records.*,
+        row_number() over (
+            partition by customer_records.customer_id
+            order by
+                {{ source_priority('customer_records.source_system') }},
+                person_records.record_updated_at desc nulls last,
+                customer_records.source_record_key
+        ) as record_rank
+    from customer_records
+    inner join person_records
+        on customer_records.source_record_key = person_records.source_record_key
+),
+
+attributes as (
+    select
+        customer_id,
+        arg_min(first_name, record_rank) filter (where first_name is not null) as first_name,
+        arg_min(last_name, record_rank) filter (where last_name is not null) as last_name,
+        arg_min(email, record_rank) filter (where email is not null) as email,
+        arg_min(phone, record_rank) filter (where phone is not null) as phone,
+        arg_min(date_of_birth, record_rank) filter (
+            where date_of_birth is not null
+        ) as date_of_birth,
+        min(record_rank) filter (
+            where coalesce(street, city, postcode) is not null
+        ) as address_record_rank
+    from ranked
+    group by customer_id
+),
+
+addresses as (
+    select
+        customer_id,
+        record_rank,
+        street,
+        city,
+        postcode,
+        state,
+        country
+    from ranked
+)
+
+select
+    attributes.customer_id,
+    attributes.first_name,
+    attributes.last_name,
+    attributes.email,
+    attributes.phone,
+    addresses.street,
+    addresses.city,
+    addresses.postcode,
+    addresses.state,
+    addresses.country,
+    attributes.date_of_birth
+from attributes
+left join addresses
+    on
+        attributes.customer_id = addresses.customer_id
+        and attributes.address_record_rank = addresses.record_rank

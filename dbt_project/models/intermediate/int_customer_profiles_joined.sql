@@ -1,0 +1,111 @@
+-- One row per resolved customer: golden record, identifiers, consents and lifetime activity.
+-- This is dim_customers without its `segments` list: segment conditions are evaluated on it.
+with customers as (
+    select distinct customer_id from {{ ref('stg_identity__customer_records') }}
+),
+
+golden_records as (select * from {{ ref('int_customer_golden_record') }}),
+
+identifiers as (select * from {{ ref('int_identifiers_per_customer') }}),
+
+consents as (select * from {{ ref('int_customer_consents_resolved') }}),
+
+orders as (select * from {{ ref('int_orders_aggregated_to_customers') }}),
+
+web as (select * from {{ ref('int_web_sessions_aggregated_to_customers') }}),
+
+calls as (select * from {{ ref('int_calls_aggregated_to_customers') }}),
+
+-- the company comes from CRM / lead lists: the most recently loaded non-empty value wins
+companies as (
+    select
+        customer_records.customer_id,
+        arg_max(contacts.company_name, (contacts.loaded_at, contacts.contact_id)) as company_name
+    from {{ ref('stg_csv__contacts') }} as contacts
+    inner join {{ ref('stg_identity__customer_records') }} as customer_records
+        on
+            customer_records.source_system = 'csv'
+            and contacts.contact_id = customer_records.source_record_id
+    where contacts.company_name is not null
+    group by customer_records.customer_id
+),
+
+store_accounts as (
+    select
+        customer_records.customer_id,
+        min(store_customers.created_at) filter (
+            where store_customers.created_at < {{ run_date_end() }}
+        ) as store_account_created_at
+    from {{ ref('stg_store__customers') }} as store_customers
+    inner join {{ ref('stg_identity__customer_records') }} as customer_records
+        on
+            customer_records.source_system = 'store'
+            and store_customers.store_customer_id = customer_records.source_record_id
+    group by customer_records.customer_id
+),
+
+joined as (
+    select
+        customers.customer_id,
+        golden_records.first_name,
+        golden_records.last_name,
+        golden_records.email,
+        golden_records.phone,
+        golden_records.street,
+        golden_records.city,
+        golden_records.postcode,
+        golden_records.state,
+        golden_records.country,
+        golden_records.date_of_birth,
+        companies.company_name,
+        companies.company_name is not null as is_b2b,
+        coalesce(identifiers.emails, []) as emails,
+        coalesce(identifiers.phones, []) as phones,
+        identifiers.source_systems,
+        coalesce(identifiers.source_record_count, 0) as source_record_count,
+        -- least/greatest skip NULLs in DuckDB: the earliest / latest trace in any source
+        least(
+            store_accounts.store_account_created_at, orders.first_order_at,
+            web.first_visit_at, calls.first_call_at, identifiers.first_record_updated_at
+        ) as first_seen_at,
+        greatest(
+            orders.last_order_at, web.last_visit_at, calls.last_call_at,
+            identifiers.last_record_updated_at
+        ) as last_seen_at,
+        coalesce(consents.has_consent_email_marketing, false) as has_consent_email_marketing,
+        coalesce(consents.has_consent_sms_marketing, false) as has_consent_sms_marketing,
+        coalesce(consents.has_consent_ad_targeting, false) as has_consent_ad_targeting,
+        coalesce(orders.lifetime_orders, 0) as lifetime_orders,
+        cast(coalesce(orders.lifetime_revenue, 0) as decimal(14, 2)) as lifetime_revenue,
+        cast(
+            orders.lifetime_revenue / nullif(orders.lifetime_orders, 0) as decimal(14, 2)
+        ) as average_order_value,
+        orders.first_purchase_at,
+        orders.last_purchase_at,
+        coalesce(web.web_sessions, 0) as web_sessions,
+        coalesce(web.page_views, 0) as page_views,
+        web.last_visit_at,
+        web.acquisition_channel,
+        coalesce(calls.calls, 0) as calls,
+        calls.last_call_at,
+        calls.average_csat,
+        calls.latest_nps
+    from customers
+    left join golden_records on customers.customer_id = golden_records.customer_id
+    left join identifiers on customers.customer_id = identifiers.customer_id
+    left join consents on customers.customer_id = consents.customer_id
+    left join orders on customers.customer_id = orders.customer_id
+    left join web on customers.customer_id = web.customer_id
+    left join calls on customers.customer_id = calls.customer_id
+    left join companies on customers.customer_id = companies.customer_id
+    left join store_accounts on customers.customer_id = store_accounts.customer_id
+)
+
+select
+    *,
+    {{ run_date() }} as as_of_date,
+    -- share of customers with lower lifetime revenue (0 = lowest, 1 = highest)
+    percent_rank() over (order by lifetime_revenue) as revenue_percentile,
+    date_diff('day', cast(last_purchase_at as date), {{ run_date() }}) as days_since_last_purchase,
+    date_diff('day', cast(last_seen_at as date), {{ run_date() }}) as days_since_last_seen
+from joined

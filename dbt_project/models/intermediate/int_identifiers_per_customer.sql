@@ -1,0 +1,40 @@
+-- One row per customer with every identifier its person records carry, as sorted lists.
+with customer_records as (
+    select * from {{ ref('stg_identity__customer_records') }}
+),
+
+person_records as (
+    select * from {{ ref('stg_identity__person_records') }}
+),
+
+joined as (
+    select
+        customer_records.customer_id,
+        customer_records.source_system,
+        person_records.email,
+        person_records.phone,
+        person_records.loyalty_card_number,
+        person_records.web_user_id,
+        person_records.record_updated_at
+    from customer_records
+    left join person_records
+        on customer_records.source_record_key = person_records.source_record_key
+)
+
+select
+    customer_id,
+    count(*) as source_record_count,
+    list_sort(list_distinct(list(source_system))) as source_systems,
+    coalesce(list_sort(list_distinct(list(email))), []) as emails,
+    coalesce(list_sort(list_distinct(list(phone))), []) as phones,
+    coalesce(list_sort(list_distinct(list(loyalty_card_number))), []) as loyalty_card_numbers,
+    coalesce(list_sort(list_distinct(list(web_user_id))), []) as web_user_ids,
+    -- record timestamps after the run date (a backfill) do not count as "seen"
+    min(record_updated_at) filter (
+        where record_updated_at < {{ run_date_end() }}
+    ) as first_record_updated_at,
+    max(record_updated_at) filter (
+        where record_updated_at < {{ run_date_end() }}
+    ) as last_record_updated_at
+from joined
+group by customer_id

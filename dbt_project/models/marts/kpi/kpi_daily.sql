@@ -1,0 +1,87 @@
+-- One row per calendar day from the first completed order up to the run date: revenue, orders,
+-- AOV, active / new / returning purchasers, web sessions and the cumulative repeat-purchase rate.
+with orders as (
+    select * from {{ ref('fct_orders') }}
+    where is_completed and order_date <= {{ run_date() }}
+),
+
+days as (
+    select cast(unnest(generate_series(min(order_date), {{ run_date() }}, interval 1 day)) as date) as kpi_date
+    from orders
+),
+
+customer_purchases as (
+    select
+        customer_id,
+        order_date,
+        row_number() over (partition by customer_id order by ordered_at, order_id) as purchase_number
+    from orders
+    where customer_id is not null
+),
+
+milestones as (
+    select
+        order_date as kpi_date,
+        count(*) filter (where purchase_number = 1) as first_purchases,
+        count(*) filter (where purchase_number = 2) as second_purchases
+    from customer_purchases
+    group by order_date
+),
+
+daily_orders as (
+    select
+        order_date as kpi_date,
+        count(*) as orders,
+        sum(total_amount) as revenue,
+        count(distinct customer_id) as active_customers
+    from orders
+    group by order_date
+),
+
+daily_new_customers as (
+    select
+        order_date as kpi_date,
+        count(distinct customer_id) as new_customers
+    from customer_purchases
+    where purchase_number = 1
+    group by order_date
+),
+
+daily_sessions as (
+    select
+        session_date as kpi_date,
+        count(*) as web_sessions
+    from {{ ref('fct_web_sessions') }}
+    group by session_date
+),
+
+joined as (
+    select
+        days.kpi_date,
+        coalesce(daily_orders.orders, 0) as orders,
+        cast(coalesce(daily_orders.revenue, 0) as decimal(14, 2)) as revenue,
+        coalesce(daily_orders.active_customers, 0) as active_customers,
+        coalesce(daily_new_customers.new_customers, 0) as new_customers,
+        coalesce(daily_sessions.web_sessions, 0) as web_sessions,
+        sum(coalesce(milestones.first_purchases, 0)) over (order by days.kpi_date) as buyers_to_date,
+        sum(coalesce(milestones.second_purchases, 0)) over (order by days.kpi_date) as repeat_buyers_to_date
+    from days
+    left join daily_orders on days.kpi_date = daily_orders.kpi_date
+    left join daily_new_customers on days.kpi_date = daily_new_customers.kpi_date
+    left join daily_sessions on days.kpi_date = daily_sessions.kpi_date
+    left join milestones on days.kpi_date = milestones.kpi_date
+)
+
+select
+    kpi_date,
+    orders,
+    revenue,
+    cast(revenue / nullif(orders, 0) as decimal(14, 2)) as average_order_value,
+    active_customers,
+    new_customers,
+    active_customers - new_customers as returning_customers,
+    web_sessions,
+    cast(buyers_to_date as bigint) as buyers_to_date,
+    cast(repeat_buyers_to_date as bigint) as repeat_buyers_to_date,
+    round(repeat_buyers_to_date / nullif(buyers_to_date, 0), 4) as repeat_purchase_rate
+from joined

@@ -1,0 +1,28 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key=['as_of_date', 'segment_name'],
+        incremental_strategy='delete+insert',
+    )
+}}
+-- One row per (as_of_date, segment_name): how many customers the segment held on each run date.
+-- Incremental: a rerun for the same run date replaces that date's rows, earlier dates stay.
+with segments as (
+    select * from {{ ref('segments') }}
+),
+
+memberships as (
+    select * from {{ ref('segment_memberships') }}
+)
+
+select
+    segments.as_of_date,
+    segments.segment_name,
+    count(memberships.customer_id) as members,
+    count(memberships.customer_id) filter (
+        where memberships.member_since = segments.as_of_date
+    ) as members_joined,
+    '{{ var("run_id") }}' as run_id
+from segments
+left join memberships on segments.segment_name = memberships.segment_name
+group by segments.as_of_date, segments.segment_name

@@ -1,0 +1,50 @@
+-- One row per web tracking message, with record keys for identity lookups and the
+-- commerce / consent fields other models need pulled out of the JSON payloads.
+with source as (
+    select * from {{ source('web', 'web_events') }}
+),
+
+renamed as (
+    select
+        message_id as web_event_id,
+        lower(type) as event_type,
+        nullif(trim(event_name), '') as event_name,
+        nullif(trim(page_name), '') as page_name,
+        nullif(trim(user_id), '') as user_id,
+        nullif(trim(anonymous_id), '') as anonymous_id,
+        nullif(trim(group_id), '') as group_id,
+        nullif(trim(previous_id), '') as previous_id,
+        cast(event_at as timestamp) as event_at,
+        cast(original_timestamp_at as timestamp) as original_timestamp_at,
+        cast(sent_at as timestamp) as sent_at,
+        cast(received_at as timestamp) as received_at,
+        page_url,
+        page_path,
+        page_title,
+        nullif(trim(page_referrer), '') as page_referrer,
+        nullif(lower(trim(campaign_source)), '') as campaign_source,
+        nullif(lower(trim(campaign_medium)), '') as campaign_medium,
+        nullif(trim(campaign_name), '') as campaign_name,
+        nullif(trim(campaign_term), '') as campaign_term,
+        nullif(trim(campaign_content), '') as campaign_content,
+        properties ->> 'order_id' as order_id,
+        try_cast(properties ->> 'revenue' as decimal(12, 2)) as order_revenue,
+        upper(properties ->> 'currency') as order_currency,
+        try_cast(traits -> 'consent' ->> 'email_marketing' as boolean) as has_consent_email_marketing,
+        try_cast(traits -> 'consent' ->> 'ad_targeting' as boolean) as has_consent_ad_targeting,
+        traits,
+        properties,
+        context,
+        _source_file as source_file,
+        _source_line as source_line,
+        _batch_id as batch_id,
+        _loaded_at as loaded_at
+    from source
+)
+
+select
+    *,
+    -- identity.customer_map keys web person records as user:<userId> and anon:<anonymousId>
+    'user:' || user_id as user_record_id,
+    'anon:' || anonymous_id as anonymous_record_id
+from renamed

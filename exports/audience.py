@@ -1,0 +1,123 @@
+"""Who may be exported: segment members with the required consent, minus the suppression list.
+
+Reads ``marts.segments``, ``marts.segment_memberships``, ``marts.dim_customers`` and
+``raw.suppression_list`` (contracts §2 and §4). Suppression is fail-closed: a missing suppression
+table stops the export instead of exporting everyone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+import pyarrow as pa
+
+from cdp.dbt import CONSENT_PURPOSES
+from cdp.warehouse import table_exists
+from exports import suppression as suppression_mod
+from exports.suppression import Suppression
+
+__all__ = ["CONSENT_PURPOSES", "Audience", "ExportInputError", "Segment", "Suppression", "load_audience",
+           "load_segments", "load_suppression"]
+
+# Columns read from marts.dim_customers for every audience (contract §4).
+CUSTOMER_COLUMNS = (
+    "customer_id", "first_name", "last_name", "email", "phone", "street", "city", "postcode", "state",
+    "country", "lifetime_orders", "lifetime_revenue", "last_purchase_at", "emails", "phones",
+    "has_consent_email_marketing", "has_consent_sms_marketing", "has_consent_ad_targeting",
+)
+
+_REQUIRED_TABLES = (("marts", "segments"), ("marts", "segment_memberships"), ("marts", "dim_customers"))
+
+
+class ExportInputError(RuntimeError):
+    """An input table the export depends on is missing or unusable."""
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One row of marts.segments."""
+
+    name: str
+    consent_purpose: str
+    description: str | None = None
+
+
+@dataclass
+class Audience:
+    """The exportable members of one segment and why the others were left out."""
+
+    segment: Segment
+    members: pa.Table
+    memberships: int
+    excluded_no_consent: int
+    excluded_suppressed: int
+
+
+def check_inputs(con: duckdb.DuckDBPyConnection) -> None:
+    """Raise ExportInputError naming every missing input table."""
+    missing = [f"{s}.{t}" for s, t in (*_REQUIRED_TABLES, ("raw", "suppression_list")) if not table_exists(con, s, t)]
+    if missing:
+        raise ExportInputError(
+            f"cannot export: missing warehouse table(s) {', '.join(missing)}; run ingestion and dbt build first "
+            "(exports never run without the suppression list)")
+
+
+def load_segments(con: duckdb.DuckDBPyConnection) -> dict[str, Segment]:
+    """All segments by name."""
+    rows = con.execute(
+        "SELECT segment_name, consent_purpose, description FROM marts.segments ORDER BY segment_name").fetchall()
+    return {name: Segment(name, purpose, description) for name, purpose, description in rows}
+
+
+def load_suppression(con: duckdb.DuckDBPyConnection, default_region: str | None) -> Suppression:
+    """Every suppression request, standardised; raises ExportInputError if any cannot be applied.
+
+    Fail closed: an erasure or opt-out we cannot match against customers (unknown identifier
+    type, empty or malformed identifier, store customer number without identity.customer_map)
+    stops the export, naming the file and line of each such row.
+    """
+    suppression = suppression_mod.load_suppression(con, default_region)
+    if suppression.unusable:
+        listed = "; ".join(row.describe() for row in suppression.unusable[:20])
+        more = f" (and {len(suppression.unusable) - 20} more)" if len(suppression.unusable) > 20 else ""
+        raise ExportInputError(
+            f"raw.suppression_list has {len(suppression.unusable)} row(s) that cannot be applied: {listed}{more}; "
+            "fix or remove them at the source and reload: exports stay stopped until every suppression applies")
+    if suppression.unmapped_customer_ids:
+        raise ExportInputError(
+            f"raw.suppression_list has {len(suppression.unmapped_customer_ids)} customer_id request(s) that are not "
+            "resolved customer ids, and identity.customer_map (needed to map store customer numbers to customers) "
+            "is missing; refusing to export rather than ignore them")
+    return suppression
+
+
+def load_audience(con: duckdb.DuckDBPyConnection, segment: Segment, suppression: Suppression,
+                  extra_consent: str | None = None) -> Audience:
+    """Members of ``segment`` who gave the segment's consent (and ``extra_consent``) and are not suppressed."""
+    purposes = [p for p in (segment.consent_purpose, extra_consent) if p and p != "none"]
+    for purpose in (segment.consent_purpose, extra_consent):
+        if purpose is not None and purpose not in CONSENT_PURPOSES:
+            raise ExportInputError(
+                f"marts.segments: segment {segment.name!r} has consent_purpose {purpose!r}; "
+                f"expected one of {', '.join(CONSENT_PURPOSES)}")
+    columns = ", ".join(f"c.{name}" for name in CUSTOMER_COLUMNS)
+    table = con.sql(
+        f"SELECT {columns}, m.member_since FROM marts.segment_memberships AS m "
+        "JOIN marts.dim_customers AS c ON c.customer_id = m.customer_id "
+        "WHERE m.segment_name = ? ORDER BY c.customer_id",
+        params=[segment.name]).to_arrow_table()
+    keep: list[bool] = []
+    no_consent = suppressed = 0
+    for customer in table.to_pylist():
+        # NULL consent means we do not know: treat it as no.
+        if not all(customer[f"has_consent_{p}"] is True for p in purposes):
+            no_consent += 1
+            keep.append(False)
+        elif suppression.matches(customer):
+            suppressed += 1
+            keep.append(False)
+        else:
+            keep.append(True)
+    members = table.filter(pa.array(keep, type=pa.bool_())) if len(table) else table
+    return Audience(segment, members, len(table), no_consent, suppressed)

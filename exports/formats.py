@@ -1,0 +1,201 @@
+"""The four export formats: what a snapshot row looks like and how its key for diffs is built.
+
+``csv`` and ``parquet`` are marketing files keyed by ``customer_id``. ``google`` and ``meta`` are
+ad-platform uploads of hashed identifiers, keyed by a fingerprint of the hashed row: when a
+customer's e-mail changes the old hashed row is removed and the new one added, which is what the
+platform needs to stay in sync.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from exports import hashing
+
+FORMATS = ("csv", "parquet", "google", "meta")
+AD_PLATFORMS = ("google", "meta")
+
+# Ad platforms get data for ad targeting, whatever the segment was built for.
+DESTINATION_CONSENT = {"google": "ad_targeting", "meta": "ad_targeting"}
+
+MARKETING_COLUMNS = (
+    "customer_id", "first_name", "last_name", "email", "phone", "city", "state", "postcode", "country",
+    "lifetime_orders", "lifetime_revenue", "last_purchase_at", "member_since",
+)
+# Segments built without a consent purpose ("none") carry no personal data: the id and
+# behavioural attributes only.
+ANONYMOUS_COLUMNS = ("customer_id", "lifetime_orders", "lifetime_revenue", "last_purchase_at", "member_since")
+# A contact channel is written only for customers who consented to being contacted through it.
+CHANNEL_CONSENT = {"email": "has_consent_email_marketing", "phone": "has_consent_sms_marketing"}
+GOOGLE_COLUMNS = ("Email", "Phone", "First Name", "Last Name", "Country", "Zip")
+GOOGLE_HASHED = ("Email", "Phone", "First Name", "Last Name")
+META_COLUMNS = ("EMAIL", "PHONE", "FN", "LN", "CT", "ST", "ZIP", "COUNTRY")
+META_HASHED = META_COLUMNS
+
+NO_IDENTIFIER = "no matchable identifier: needs an e-mail, a phone, or first+last name with country and postcode"
+
+
+@dataclass
+class Snapshot:
+    """The rows of one export, their diff keys, and the members that could not be expressed."""
+
+    destination: str
+    columns: tuple[str, ...]
+    table: pa.Table
+    keys: list[str]
+    customer_ids: list[str]
+    hashed_columns: tuple[str, ...] = ()
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (customer_id, reason)
+    duplicates_collapsed: int = 0
+
+    @property
+    def snapshot_file(self) -> str:
+        return "snapshot.parquet" if self.destination == "parquet" else "snapshot.csv"
+
+    def rows_by_key(self) -> dict[str, dict]:
+        """Each row (as a dict) by its diff key."""
+        return dict(zip(self.keys, self.table.to_pylist(), strict=True))
+
+
+def build_snapshot(destination: str, members: pa.Table, default_region: str,
+                   consent_purpose: str | None = None) -> Snapshot:
+    """Turn the exportable members of a segment into the rows of ``destination``.
+
+    Marketing files: ``email``/``phone`` are blank unless the customer consented to e-mail/SMS
+    marketing (NULL consent = no), and a segment with ``consent_purpose`` ``none`` gets
+    ``ANONYMOUS_COLUMNS`` only.
+    """
+    if destination in ("csv", "parquet"):
+        return _marketing_snapshot(destination, members, consent_purpose)
+    if destination == "google":
+        return _hashed_snapshot(destination, members, default_region, GOOGLE_COLUMNS, GOOGLE_HASHED, _google_row)
+    if destination == "meta":
+        return _hashed_snapshot(destination, members, default_region, META_COLUMNS, META_HASHED, _meta_row)
+    raise ValueError(f"unknown export format {destination!r}; valid formats: {', '.join(FORMATS)}")
+
+
+def _marketing_snapshot(destination: str, members: pa.Table, consent_purpose: str | None) -> Snapshot:
+    if consent_purpose == "none":
+        table = members.select(list(ANONYMOUS_COLUMNS))
+        ids = [str(v) for v in table.column("customer_id").to_pylist()]
+        return Snapshot(destination, ANONYMOUS_COLUMNS, table, ids, ids)
+    table = members.select(list(MARKETING_COLUMNS))
+    for column, consent in CHANNEL_CONSENT.items():
+        allowed = [flag is True for flag in members.column(consent).to_pylist()]
+        values = [v if ok else None for v, ok in zip(table.column(column).to_pylist(), allowed, strict=True)]
+        index = table.schema.get_field_index(column)
+        table = table.set_column(index, table.schema.field(index), pa.array(values, table.schema.field(index).type))
+    ids = [str(v) for v in table.column("customer_id").to_pylist()]
+    return Snapshot(destination, MARKETING_COLUMNS, table, ids, ids)
+
+
+def _google_row(customer: dict, region: str) -> dict[str, str | None]:
+    h = hashing.sha256_hex
+    return {
+        "Email": h(hashing.google_email(customer["email"])),
+        "Phone": h(hashing.google_phone(customer["phone"], region)),
+        "First Name": h(hashing.google_first_name(customer["first_name"])),
+        "Last Name": h(hashing.google_last_name(customer["last_name"])),
+        "Country": hashing.google_country(customer["country"]),
+        "Zip": hashing.google_zip(customer["postcode"]),
+    }
+
+
+def _meta_row(customer: dict, region: str) -> dict[str, str | None]:
+    h = hashing.sha256_hex
+    country = customer["country"]
+    return {
+        "EMAIL": h(hashing.meta_email(customer["email"])),
+        "PHONE": h(hashing.meta_phone(customer["phone"], region)),
+        "FN": h(hashing.meta_name(customer["first_name"])),
+        "LN": h(hashing.meta_name(customer["last_name"])),
+        "CT": h(hashing.meta_city(customer["city"])),
+        "ST": h(hashing.meta_state(customer["state"], country)),
+        "ZIP": h(hashing.meta_zip(customer["postcode"], country)),
+        "COUNTRY": h(hashing.meta_country(country)),
+    }
+
+
+def _is_matchable(row: dict[str, str | None], columns: tuple[str, ...]) -> bool:
+    email, phone, first, last, country, postcode = (
+        row[c] for c in (("Email", "Phone", "First Name", "Last Name", "Country", "Zip") if "Email" in columns
+                         else ("EMAIL", "PHONE", "FN", "LN", "COUNTRY", "ZIP")))
+    return bool(email or phone or (first and last and country and postcode))
+
+
+def _hashed_snapshot(destination, members, default_region, columns, hashed, make_row) -> Snapshot:
+    rows: list[dict] = []
+    keys: list[str] = []
+    ids: list[str] = []
+    skipped: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    duplicates = 0
+    for customer in members.to_pylist():
+        region = hashing.country_code(customer["country"]) or default_region
+        row = make_row(customer, region)
+        if not _is_matchable(row, columns):
+            skipped.append((str(customer["customer_id"]), NO_IDENTIFIER))
+            continue
+        key = row_fingerprint(row, columns)
+        if key in seen:
+            # Two customer records with identical identifiers are one person to the platform.
+            duplicates += 1
+            continue
+        seen.add(key)
+        rows.append(row)
+        keys.append(key)
+        ids.append(str(customer["customer_id"]))
+    schema = pa.schema([(c, pa.string()) for c in columns])
+    table = pa.Table.from_pylist(rows, schema=schema)
+    return Snapshot(destination, columns, table, keys, ids, hashed, skipped, duplicates)
+
+
+def row_fingerprint(row: dict[str, str | None], columns: tuple[str, ...]) -> str:
+    """Stable key of a hashed row: SHA-256 over its values in column order."""
+    joined = "\x1f".join(row.get(c) or "" for c in columns)
+    return hashlib.sha256(joined.encode("utf-8")).hexdigest()
+
+
+# ---------------------------------------------------------------- writers
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, date | Decimal):
+        return str(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def write_csv(path: Path, columns: tuple[str, ...] | list[str], rows: list[dict]) -> int:
+    """Write rows as UTF-8 CSV (header first, minimal quoting, ``\\n`` line ends); returns the row count."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([_cell(row.get(c)) for c in columns])
+    path.write_text(buffer.getvalue(), encoding="utf-8")
+    return len(rows)
+
+
+def write_snapshot(snapshot: Snapshot, folder: Path) -> Path:
+    """Write the snapshot file of ``snapshot`` into ``folder``."""
+    path = folder / snapshot.snapshot_file
+    if snapshot.destination == "parquet":
+        pq.write_table(snapshot.table, path)
+    else:
+        write_csv(path, snapshot.columns, snapshot.table.to_pylist())
+    return path

@@ -1,0 +1,275 @@
+"""Publish audience exports: one folder per segment, destination and run.
+
+For each selected segment and format: read the exportable members (consent given, not
+suppressed), build the snapshot, diff it against the last successful export of the same
+segment+destination and write everything into a staging folder. Then the quality gate runs
+once over all of the run's exports; only if it passes is each folder atomically moved into
+``export_dir/<segment>/<destination>/<run_id>/``, recorded in ``exports.export_members`` /
+``exports.export_log``, and ``latest`` repointed. A failed gate publishes nothing and leaves
+every previous export in place.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from cdp.settings import Settings
+from cdp.warehouse import connect
+from exports import audience as audience_mod
+from exports import publish, state
+from exports.formats import (
+    AD_PLATFORMS,
+    DESTINATION_CONSENT,
+    FORMATS,
+    Snapshot,
+    build_snapshot,
+    write_csv,
+    write_snapshot,
+)
+from exports.gate import ExportGate, ExportGateFailed, builtin_problems, default_gate, evaluate
+
+log = logging.getLogger(__name__)
+
+_USE_DEFAULT_GATE: Any = object()
+
+
+class ExportBlocked(ExportGateFailed):
+    """One or more exports failed their gate; ``results`` holds every export's outcome."""
+
+    def __init__(self, message: str, results: list[dict]):
+        super().__init__(message)
+        self.results = results
+
+
+def export(settings: Settings, run_id: str, segment: str | None = None, fmt: str | None = None,
+           gate: ExportGate | None = _USE_DEFAULT_GATE) -> list[dict]:
+    """Export one or all segments in one or all formats; returns one summary dict per export.
+
+    ``gate`` defaults to ``quality.gate.run_export_gate`` (imported directly: no quality package,
+    no exports); pass ``None`` explicitly to run only the exporter's built-in checks. Raises
+    ExportInputError when a suppression row cannot be applied (naming its file and line). Raises ValueError for an unknown
+    segment or format or an unsafe name, and ExportBlocked when the gate fails (then nothing of
+    this call is published and each blocked export is logged with status ``gate_failed``).
+    """
+    if gate is _USE_DEFAULT_GATE:
+        gate = default_gate()
+    publish.validate_run_id(run_id)
+    formats = _select_formats(fmt)
+    export_dir = Path(settings.export_dir)
+    export_dir.mkdir(parents=True, exist_ok=True)
+
+    with connect(settings) as con:
+        audience_mod.check_inputs(con)
+        state.ensure_tables(con)
+        segments = audience_mod.load_segments(con)
+        selected = _select_segments(segments, segment)
+        # Raises (naming file and line) when any suppression row cannot be applied.
+        suppression = audience_mod.load_suppression(con, settings.default_phone_region)
+
+    prepared: list[_Prepared] = []
+    try:
+        for seg in selected:
+            for destination in formats:
+                prepared.append(_prepare(settings, run_id, seg, destination, suppression))
+        failure = _gate_all(settings, run_id, prepared, gate)
+        if failure is not None:
+            results = [_block(settings, item.summary, failure) for item in prepared]
+            raise ExportBlocked(
+                f"run {run_id}: the export quality gate failed ({failure}); nothing was published and the "
+                "previous exports are unchanged", results)
+        return [_publish(settings, item) for item in prepared]
+    finally:
+        for item in prepared:
+            shutil.rmtree(item.staging, ignore_errors=True)
+
+
+def _select_formats(fmt: str | None) -> tuple[str, ...]:
+    if fmt is None:
+        return FORMATS
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown export format {fmt!r}; valid formats: {', '.join(FORMATS)}")
+    return (fmt,)
+
+
+def _select_segments(segments: dict[str, audience_mod.Segment], name: str | None) -> list[audience_mod.Segment]:
+    if name is not None:
+        if name not in segments:
+            valid = ", ".join(segments) or "(marts.segments is empty)"
+            raise ValueError(f"unknown segment {name!r}; valid segments: {valid}")
+        chosen = [segments[name]]
+    else:
+        chosen = list(segments.values())
+    for seg in chosen:
+        publish.validate_segment_name(seg.name)  # before any file is written
+    return chosen
+
+
+@dataclass
+class _Prepared:
+    """One export written to its staging folder, waiting for the gate."""
+
+    summary: dict
+    snapshot: Snapshot
+    staging: Path
+    target: Path
+    added_rows: list[dict]
+    added_customer_ids: list[str]
+
+
+def _prepare(settings: Settings, run_id: str, seg: audience_mod.Segment, destination: str,
+             suppression: audience_mod.Suppression) -> _Prepared:
+    """Build one export's snapshot and diff and write its files into a staging folder."""
+    export_dir = Path(settings.export_dir)
+    target = publish.export_path(export_dir, seg.name, destination, run_id)
+    region = settings.default_phone_region
+
+    with connect(settings) as con:
+        members = audience_mod.load_audience(con, seg, suppression, DESTINATION_CONSENT.get(destination))
+        previous_run_id = state.previous_export(con, seg.name, destination, run_id)
+        previous = state.previous_members(con, seg.name, destination, previous_run_id)
+
+    snapshot = build_snapshot(destination, members.members, region, seg.consent_purpose)
+    current = snapshot.rows_by_key()
+    added_keys = [k for k in snapshot.keys if k not in previous]
+    removed_keys = sorted(k for k in previous if k not in current)
+    summary = {
+        "run_id": run_id, "segment": seg.name, "destination": destination,
+        "consent_purpose": seg.consent_purpose, "row_count": snapshot.table.num_rows,
+        "added": len(added_keys), "removed": len(removed_keys), "previous_run_id": previous_run_id,
+        "memberships": members.memberships, "excluded_no_consent": members.excluded_no_consent,
+        "excluded_suppressed": members.excluded_suppressed, "skipped_no_identifier": len(snapshot.skipped),
+        "duplicates_collapsed": snapshot.duplicates_collapsed,
+    }
+    added_rows, removed_rows, removed_columns = _diff_rows(snapshot, current, previous, added_keys, removed_keys)
+    added_set = set(added_keys)
+    added_ids = [cid for key, cid in zip(snapshot.keys, snapshot.customer_ids, strict=True) if key in added_set]
+    staging = publish.new_staging_dir(export_dir, f"{seg.name}-{destination}")
+    try:
+        files = _write_files(snapshot, staging, added_rows, removed_rows, removed_columns)
+        publish.write_manifest(staging, _manifest(settings, summary, snapshot), files)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return _Prepared(summary, snapshot, staging, target, added_rows, added_ids)
+
+
+def _gate_all(settings: Settings, run_id: str, prepared: list[_Prepared], gate: ExportGate | None) -> str | None:
+    """Run the built-in checks and the quality gate once over every export of the run.
+
+    Frames are named ``<segment>/<destination>/<file>``. Only the snapshot and added rows go to
+    the gate: removed.csv lists people *leaving* the audience, including erased ones whose
+    hashes must reach the platform so it deletes them, so consent/suppression checks do not
+    apply to it.
+    """
+    problems = [f"{item.summary['segment']}/{item.summary['destination']}: {problem}"
+                for item in prepared for problem in builtin_problems(item.snapshot)]
+    if problems:
+        return "; ".join(problems)
+    frames: dict[str, Any] = {}
+    context: dict[str, Any] = {"segment_name": {}, "consent_purpose": {}, "hashed_columns": {},
+                               "customer_ids": {}, "destination": {}, "destination_consent": {}, "exports": []}
+    for item in prepared:
+        prefix = f"{item.summary['segment']}/{item.summary['destination']}"
+        parts = {
+            f"{prefix}/{item.snapshot.snapshot_file}": (item.snapshot.table, item.snapshot.customer_ids),
+            f"{prefix}/added.csv": (pa.Table.from_pylist(item.added_rows, schema=item.snapshot.table.schema),
+                                    item.added_customer_ids),
+        }
+        for name, (table, customer_ids) in parts.items():
+            frames[name] = table.to_pandas()
+            context["segment_name"][name] = item.summary["segment"]
+            context["consent_purpose"][name] = item.summary["consent_purpose"]
+            context["hashed_columns"][name] = list(item.snapshot.hashed_columns)
+            context["customer_ids"][name] = customer_ids
+            context["destination"][name] = item.summary["destination"]
+            # Ad platforms need ad-targeting consent on top of the segment's purpose: the gate checks both.
+            context["destination_consent"][name] = DESTINATION_CONSENT.get(item.summary["destination"])
+        context["exports"].append({**item.summary, "staging_dir": str(item.staging), "target_dir": str(item.target)})
+    return evaluate(gate, settings, run_id, frames, context)
+
+
+def _diff_rows(snapshot: Snapshot, current: dict, previous: dict, added_keys: list[str], removed_keys: list[str]):
+    """Rows for added.csv and removed.csv.
+
+    Marketing files: added rows in full, removed rows as customer_id only (no PII of people who
+    left, some of them erased). Ad platforms: the hashed rows to add and the previously sent
+    hashed rows to remove, since the platform matches on identifiers, not on our ids.
+    """
+    added_rows = [current[k] for k in added_keys]
+    if snapshot.destination in AD_PLATFORMS:
+        removed_rows = [previous[k]["hashed_row"] for k in removed_keys]
+        return added_rows, removed_rows, snapshot.columns
+    removed_rows = [{"customer_id": previous[k]["customer_id"]} for k in removed_keys]
+    return added_rows, removed_rows, ("customer_id",)
+
+
+def _write_files(snapshot: Snapshot, folder: Path, added_rows, removed_rows, removed_columns) -> dict[str, dict]:
+    write_snapshot(snapshot, folder)
+    files = {snapshot.snapshot_file: {"role": "snapshot", "rows": snapshot.table.num_rows}}
+    files["added.csv"] = {"role": "added", "rows": write_csv(folder / "added.csv", snapshot.columns, added_rows)}
+    files["removed.csv"] = {"role": "removed",
+                            "rows": write_csv(folder / "removed.csv", removed_columns, removed_rows)}
+    if snapshot.skipped:
+        rows = [{"customer_id": cid, "reason": reason} for cid, reason in snapshot.skipped]
+        files["skipped.csv"] = {"role": "skipped members (not uploaded)",
+                                "rows": write_csv(folder / "skipped.csv", ("customer_id", "reason"), rows)}
+    return files
+
+
+def _manifest(settings: Settings, summary: dict, snapshot: Snapshot) -> dict:
+    return {
+        **{k: summary[k] for k in ("run_id", "segment", "destination", "consent_purpose")},
+        "run_date": settings.run_date.isoformat(),
+        **{k: summary[k] for k in ("row_count", "added", "removed", "previous_run_id")},
+        "diff_key": "customer_id" if snapshot.destination not in AD_PLATFORMS else "sha256 of the hashed row",
+        "schema": [{"name": f.name, "type": str(f.type)} for f in snapshot.table.schema],
+        "hashing": {"algorithm": "sha256", "encoding": "lower-case hex", "columns": list(snapshot.hashed_columns)},
+        "exclusions": {k: summary[k] for k in ("memberships", "excluded_no_consent", "excluded_suppressed",
+                                               "skipped_no_identifier", "duplicates_collapsed")},
+    }
+
+
+def _block(settings: Settings, summary: dict, message: str) -> dict:
+    log.error("export %s/%s blocked by the quality gate: %s", summary["segment"], summary["destination"], message)
+    with connect(settings) as con:
+        state.record_gate_failure(
+            con, segment=summary["segment"], destination=summary["destination"], run_id=summary["run_id"],
+            run_date=settings.run_date, row_count=summary["row_count"], added=summary["added"],
+            removed=summary["removed"], previous_run_id=summary["previous_run_id"], message=message)
+    return {**summary, "status": state.GATE_FAILED, "path": None, "message": message}
+
+
+def _publish(settings: Settings, item: _Prepared) -> dict:
+    """Move one gated export into place, record it, then repoint ``latest``."""
+    summary, snapshot, staging, target = item.summary, item.snapshot, item.staging, item.target
+    ad = snapshot.destination in AD_PLATFORMS
+    rows = snapshot.table.to_pylist()
+    members = pa.table({
+        "customer_id": pa.array(snapshot.customer_ids, pa.string()),
+        "member_key": pa.array(snapshot.keys, pa.string()),
+        "hashed_row": pa.array([json.dumps(r, sort_keys=True) if ad else None for r in rows], pa.string()),
+    })
+    replaced = publish.move_into_place(staging, target)
+    try:
+        with connect(settings) as con:
+            state.record_published(
+                con, segment=summary["segment"], destination=summary["destination"], run_id=summary["run_id"],
+                run_date=settings.run_date, members=members, row_count=summary["row_count"],
+                added=summary["added"], removed=summary["removed"], previous_run_id=summary["previous_run_id"],
+                path=str(target))
+    except BaseException:
+        publish.roll_back(target, replaced)
+        raise
+    if replaced is not None:
+        shutil.rmtree(replaced, ignore_errors=True)
+    publish.update_latest(Path(settings.export_dir), summary["segment"], summary["destination"], summary["run_id"])
+    log.info("published %s/%s run %s: %d rows (+%d, -%d)", summary["segment"], summary["destination"],
+             summary["run_id"], summary["row_count"], summary["added"], summary["removed"])
+    return {**summary, "status": state.PUBLISHED, "path": str(target), "message": None}

@@ -1,0 +1,364 @@
+"""Stage 5: turn accepted links into clusters, refusing over-merges.
+
+Two layers of guards, both conservative:
+
+1. Pair guards. An *evidence* link (same email, same phone, or a Splink score) is refused when
+   the two records' birth dates or first names disagree: that is what a household sharing a
+   landline or an inbox looks like. *Strong* links (same web user id, loyalty card, an anonymous
+   id identified as a user) name one account and skip this check.
+2. Cluster guards. A connected component that would hold two web user ids, two conflicting
+   birth dates or more than ``max_cluster_size`` records is rebuilt link by link, strongest
+   first, and every link that would break a rule is cut (kept in identity.links, rejected).
+
+Everything runs in SQL except the rebuild of the few components that break a cluster rule.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+import duckdb
+import pyarrow as pa
+
+from identity.deterministic import STRONG_RULES
+from identity.nicknames import name_groups
+from identity.schema import RECORD_KEY_SQL, fetch_one
+
+_STRONG_LIST = ", ".join(f"'{rule}'" for rule in sorted(STRONG_RULES))
+STRONG_LINK_STRENGTH = 1000.0
+#: Added to a deterministic evidence link's strength: an exact identifier beats a bare score.
+EVIDENCE_BONUS = {"email": 30.0, "phone": 20.0}
+FIRST_NAME_SIMILARITY_FLOOR = 0.8
+
+
+def dob_conflict_sql(left: str, right: str) -> str:
+    """SQL: both birth dates known and different beyond a one-character typo or a day/month swap."""
+    return f"""({left} IS NOT NULL AND {right} IS NOT NULL AND {left} <> {right}
+        AND levenshtein(strftime({left}, '%Y%m%d'), strftime({right}, '%Y%m%d')) > 1
+        AND NOT (year({left}) = year({right}) AND month({left}) = day({right}) AND day({left}) = month({right})))"""
+
+
+def _names_compatible_sql(left: str, right: str, left_groups: str, right_groups: str) -> str:
+    """SQL: two names that may be one: a typo, a prefix or initial, or short forms of one formal name."""
+    return f"""(jaro_winkler_similarity({left}, {right}) >= {FIRST_NAME_SIMILARITY_FLOOR}
+        OR starts_with({left}, {right}) OR starts_with({right}, {left})
+        OR coalesce(list_has_any({left_groups}, {right_groups}), false))"""
+
+
+def first_name_conflict_sql(left: str, right: str) -> str:
+    """SQL: records ``left`` and ``right`` (aliases of the keyed CTE) cannot share a first name.
+
+    Compatible: a typo (Jaro-Winkler >= 0.8), an initial or prefix, short forms of the same
+    formal name (Bob, Robert; Meg, Maggie), or first and last name swapped in one record.
+    """
+    same = _names_compatible_sql(
+        f"{left}.first_name", f"{right}.first_name", f"{left}.first_groups", f"{right}.first_groups"
+    )
+    swapped_first = _names_compatible_sql(
+        f"{left}.first_name", f"{right}.last_name", f"{left}.first_groups", f"{right}.last_groups"
+    )
+    swapped_last = _names_compatible_sql(
+        f"{left}.last_name", f"{right}.first_name", f"{left}.last_groups", f"{right}.first_groups"
+    )
+    return f"""({left}.first_name IS NOT NULL AND {right}.first_name IS NOT NULL AND NOT {same}
+        AND NOT ({left}.last_name IS NOT NULL AND {right}.last_name IS NOT NULL
+                 AND {swapped_first} AND {swapped_last}))"""
+
+
+def dates_conflict(left: date, right: date) -> bool:
+    """Python twin of :func:`dob_conflict_sql` for the cluster rebuild."""
+    if left == right:
+        return False
+    a, b = left.strftime("%Y%m%d"), right.strftime("%Y%m%d")
+    one_typo = sum(x != y for x, y in zip(a, b, strict=True)) <= 1
+    swapped = left.year == right.year and left.month == right.day and left.day == right.month
+    return not (one_typo or swapped)
+
+
+def _build_record_name_groups(con: duckdb.DuckDBPyConnection, records: str) -> None:
+    """TEMP TABLE record_name_groups(name, formals) for every first and last name in ``records``.
+
+    A known name (Maggie) stands for its formal names (Margaret). An unknown name that is one
+    typo away from known names (Mzddie) stands for theirs: a short form typed badly is still a
+    short form. Known names are never stretched, so Tim does not become Jim (James).
+    """
+    groups = name_groups()
+    con.register(
+        "identity_name_groups",
+        pa.table({"name": list(groups), "formals": pa.array(list(groups.values()), pa.list_(pa.string()))}),
+    )
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE record_name_groups AS
+        WITH names AS (
+            SELECT first_name AS name FROM {records} WHERE first_name IS NOT NULL
+            UNION SELECT last_name FROM {records} WHERE last_name IS NOT NULL
+        )
+        SELECT n.name, coalesce(any_value(exact.formals), flatten(list(DISTINCT near.formals))) AS formals
+        FROM names AS n
+        LEFT JOIN identity_name_groups AS exact ON exact.name = n.name
+        LEFT JOIN identity_name_groups AS near
+          ON exact.name IS NULL AND length(n.name) >= 2 AND abs(length(n.name) - length(near.name)) <= 1
+         AND damerau_levenshtein(n.name, near.name) <= 1
+        GROUP BY n.name"""
+    )
+    con.unregister("identity_name_groups")
+
+
+def build_candidate_links(con: duckdb.DuckDBPyConnection, records: str, threshold: float) -> None:
+    """Create TEMP TABLE candidate_links: every link with its pair-guard decision and strength."""
+    has_probabilistic = bool(
+        fetch_one(con,
+            "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'probabilistic_links' AND temporary"
+        )[0]
+    )
+    probabilistic = (
+        f"""SELECT record_key_l, record_key_r, 'probabilistic' AS link_type, 'splink' AS rule,
+                  match_weight, match_probability, comparison_levels,
+                  CASE WHEN match_probability < {float(threshold)} THEN 'below_threshold' END AS rejected_reason
+           FROM probabilistic_links"""
+        if has_probabilistic
+        # Parenthesised: a bare LIMIT 0 would apply to the whole UNION.
+        else "(SELECT NULL::VARCHAR, NULL::VARCHAR, NULL, NULL, NULL::DOUBLE, NULL::DOUBLE, NULL::JSON, NULL LIMIT 0)"
+    )
+    _build_record_name_groups(con, records)
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE candidate_links AS
+        WITH unioned AS (
+            SELECT record_key_l, record_key_r, 'deterministic' AS link_type, rule,
+                   NULL::DOUBLE AS match_weight, NULL::DOUBLE AS match_probability,
+                   NULL::JSON AS comparison_levels, rejected_reason
+            FROM deterministic_links
+            UNION ALL {probabilistic}
+        ),
+        keyed AS (
+            SELECT {RECORD_KEY_SQL} AS record_key, first_name, last_name, date_of_birth,
+                   f.formals AS first_groups, g.formals AS last_groups
+            FROM {records}
+            LEFT JOIN record_name_groups AS f ON f.name = first_name
+            LEFT JOIN record_name_groups AS g ON g.name = last_name
+        ),
+        pairs AS (
+            -- Each pair is judged once, however many rules link it. An exact identifier link is as
+            -- strong as the Splink score of the same pair (plus a bonus, below).
+            SELECT record_key_l, record_key_r, max(match_weight) AS pair_match_weight
+            FROM unioned GROUP BY record_key_l, record_key_r
+        ),
+        judged_pairs AS (
+            SELECT p.*,
+                   {dob_conflict_sql("l.date_of_birth", "r.date_of_birth")} AS is_dob_conflict,
+                   {first_name_conflict_sql("l", "r")} AS is_first_name_conflict
+            FROM pairs AS p
+            JOIN keyed AS l ON l.record_key = p.record_key_l
+            JOIN keyed AS r ON r.record_key = p.record_key_r
+        ),
+        judged AS (
+            SELECT c.*, j.pair_match_weight, j.is_dob_conflict, j.is_first_name_conflict,
+                   c.rule IN ({_STRONG_LIST}) AS is_strong
+            FROM unioned AS c JOIN judged_pairs AS j USING (record_key_l, record_key_r)
+        )
+        SELECT record_key_l, record_key_r, link_type, rule, match_weight, match_probability, comparison_levels,
+               coalesce(rejected_reason,
+                        CASE WHEN NOT is_strong AND is_dob_conflict THEN 'conflicting_birth_dates'
+                             WHEN NOT is_strong AND is_first_name_conflict THEN 'conflicting_first_names' END
+               ) AS rejected_reason,
+               CASE WHEN is_strong THEN {STRONG_LINK_STRENGTH}
+                    WHEN link_type = 'probabilistic' THEN match_weight
+                    ELSE coalesce(pair_match_weight, 0)
+                         + CASE rule WHEN 'email' THEN {EVIDENCE_BONUS["email"]} ELSE {EVIDENCE_BONUS["phone"]} END
+               END AS strength
+        FROM judged AS c"""
+    )
+    con.execute("DROP TABLE record_name_groups")
+
+
+def _connected_components(con: duckdb.DuckDBPyConnection) -> None:
+    """TEMP TABLE components(record_key, component_key) over accepted pairs, by label propagation.
+
+    Works on integer node numbers given in record-key order, so the smallest node of a component
+    is its smallest record key; integers keep the repeated joins cheap at a million records.
+    """
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE component_nodes AS
+        SELECT record_key, row_number() OVER (ORDER BY record_key) AS node
+        FROM (SELECT record_key_l AS record_key FROM candidate_links WHERE rejected_reason IS NULL
+              UNION SELECT record_key_r FROM candidate_links WHERE rejected_reason IS NULL)"""
+    )
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE component_edges AS
+        WITH pairs AS (
+            SELECT DISTINCT l.node AS a, r.node AS b
+            FROM candidate_links AS c
+            JOIN component_nodes AS l ON l.record_key = c.record_key_l
+            JOIN component_nodes AS r ON r.record_key = c.record_key_r
+            WHERE c.rejected_reason IS NULL
+        )
+        SELECT a, b FROM pairs UNION ALL SELECT b, a FROM pairs"""
+    )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE node_labels AS "
+        "SELECT a AS node, least(a, min(b)) AS label FROM component_edges GROUP BY a"
+    )
+    while True:
+        # One propagation step, then pointer jumping (label of my label) to halve the distance.
+        con.execute(
+            """CREATE OR REPLACE TEMP TABLE node_labels_next AS
+            WITH stepped AS (
+                SELECT c.node, least(c.label, min(n.label)) AS label
+                FROM node_labels AS c
+                JOIN component_edges AS e ON e.a = c.node
+                JOIN node_labels AS n ON n.node = e.b
+                GROUP BY c.node, c.label
+            )
+            SELECT s.node, least(s.label, j.label) AS label
+            FROM stepped AS s JOIN stepped AS j ON j.node = s.label"""
+        )
+        changed = fetch_one(
+            con,
+            """SELECT count(*) FROM node_labels AS c JOIN node_labels_next AS n USING (node)
+               WHERE c.label <> n.label""",
+        )[0]
+        con.execute("DROP TABLE node_labels")
+        con.execute("ALTER TABLE node_labels_next RENAME TO node_labels")
+        if changed == 0:
+            break
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE components AS
+        SELECT n.record_key, k.record_key AS component_key
+        FROM node_labels AS l
+        JOIN component_nodes AS n ON n.node = l.node
+        JOIN component_nodes AS k ON k.node = l.label"""
+    )
+    for table in ("node_labels", "component_edges", "component_nodes"):
+        con.execute(f"DROP TABLE {table}")
+
+
+@dataclass
+class _Group:
+    members: list[str]
+    user_ids: set[str] = field(default_factory=set)
+    birth_dates: set[date] = field(default_factory=set)
+
+
+def _merge_refusal(left: _Group, right: _Group, max_size: int) -> str | None:
+    if len(left.user_ids | right.user_ids) > 1:
+        return "would_join_two_web_user_ids"
+    if any(dates_conflict(a, b) for a in left.birth_dates for b in right.birth_dates):
+        return "would_join_conflicting_birth_dates"
+    if len(left.members) + len(right.members) > max_size:
+        return "cluster_size_cap"
+    return None
+
+
+def rebuild_component(
+    nodes: dict[str, tuple[str | None, date | None]],
+    edges: list[tuple[str, str, float]],
+    max_size: int,
+) -> tuple[dict[str, str], dict[tuple[str, str], str]]:
+    """Re-cluster one over-merged component, strongest link first, cutting links that break a rule.
+
+    ``nodes``: record key -> (web user id, birth date); ``edges``: (left, right, strength).
+    Returns (record key -> cluster key, (left, right) -> reason for every cut link).
+    """
+    group_of = {key: key for key in nodes}
+    groups = {
+        key: _Group([key], {user} if user else set(), {born} if born else set())
+        for key, (user, born) in nodes.items()
+    }
+    cut: dict[tuple[str, str], str] = {}
+    for left, right, _strength in sorted(edges, key=lambda e: (-e[2], e[0], e[1])):
+        a, b = group_of[left], group_of[right]
+        if a == b:
+            continue
+        reason = _merge_refusal(groups[a], groups[b], max_size)
+        if reason:
+            cut[(left, right)] = reason
+            continue
+        keep, gone = (a, b) if len(groups[a].members) >= len(groups[b].members) else (b, a)
+        for member in groups[gone].members:
+            group_of[member] = keep
+        groups[keep].members.extend(groups[gone].members)
+        groups[keep].user_ids |= groups[gone].user_ids
+        groups[keep].birth_dates |= groups[gone].birth_dates
+        del groups[gone]
+    cluster_of = {}
+    for group in groups.values():
+        cluster_key = min(group.members)
+        for member in group.members:
+            cluster_of[member] = cluster_key
+    return cluster_of, cut
+
+
+def _temp_table(con: duckdb.DuckDBPyConnection, name: str, columns: dict[str, list[str]]) -> None:
+    """A TEMP TABLE of VARCHAR columns from Python lists (empty lists give an empty table)."""
+    data = pa.table({column: pa.array(values, pa.string()) for column, values in columns.items()})
+    con.register(f"{name}_arrow", data)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {name}_arrow")
+    con.unregister(f"{name}_arrow")
+
+
+def cluster(con: duckdb.DuckDBPyConnection, records: str, threshold: float, max_cluster_size: int) -> dict:
+    """Create TEMP TABLE clusters(record_key, cluster_key) for every record; returns guard counts."""
+    build_candidate_links(con, records, threshold)
+    _connected_components(con)
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE component_members AS
+        SELECT k.record_key, coalesce(c.component_key, k.record_key) AS component_key,
+               k.web_user_id, k.date_of_birth
+        FROM (SELECT {RECORD_KEY_SQL} AS record_key, web_user_id, date_of_birth FROM {records}) AS k
+        LEFT JOIN components AS c USING (record_key)"""
+    )
+    suspicious = [
+        row[0]
+        for row in con.execute(
+            f"""SELECT component_key FROM component_members GROUP BY component_key
+                HAVING count(*) > {int(max_cluster_size)} OR count(DISTINCT web_user_id) > 1
+                    OR count(DISTINCT date_of_birth) > 1
+                ORDER BY component_key"""
+        ).fetchall()
+    ]
+    reassigned: dict[str, str] = {}
+    cut_links: dict[tuple[str, str], str] = {}
+    if suspicious:
+        _temp_table(con, "suspicious_components", {"component_key": suspicious})
+        member_rows = con.execute(
+            """SELECT component_key, record_key, web_user_id, date_of_birth FROM component_members
+               WHERE component_key IN (SELECT component_key FROM suspicious_components)"""
+        ).fetchall()
+        edge_rows = con.execute(
+            """SELECT m.component_key, l.record_key_l, l.record_key_r, max(l.strength)
+               FROM candidate_links AS l JOIN component_members AS m ON m.record_key = l.record_key_l
+               WHERE l.rejected_reason IS NULL
+                 AND m.component_key IN (SELECT component_key FROM suspicious_components)
+               GROUP BY ALL"""
+        ).fetchall()
+        nodes_by_component: dict[str, dict] = {}
+        for component, key, user, born in member_rows:
+            nodes_by_component.setdefault(component, {})[key] = (user, born)
+        edges_by_component: dict[str, list] = {}
+        for component, left, right, strength in edge_rows:
+            edges_by_component.setdefault(component, []).append((left, right, strength))
+        for component, nodes in nodes_by_component.items():
+            cluster_of, cut = rebuild_component(nodes, edges_by_component.get(component, []), max_cluster_size)
+            reassigned.update(cluster_of)
+            cut_links.update(cut)
+        con.execute("DROP TABLE suspicious_components")
+    _temp_table(con, "reassigned", {"record_key": list(reassigned), "cluster_key": list(reassigned.values())})
+    _temp_table(con, "cut_links", {
+        "record_key_l": [pair[0] for pair in cut_links],
+        "record_key_r": [pair[1] for pair in cut_links],
+        "reason": list(cut_links.values()),
+    })
+    con.execute(
+        """UPDATE candidate_links AS c SET rejected_reason = x.reason
+           FROM cut_links AS x
+           WHERE c.record_key_l = x.record_key_l AND c.record_key_r = x.record_key_r AND c.rejected_reason IS NULL"""
+    )
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE clusters AS
+        SELECT m.record_key, coalesce(r.cluster_key, m.component_key) AS cluster_key
+        FROM component_members AS m LEFT JOIN reassigned AS r USING (record_key)"""
+    )
+    for table in ("components", "component_members", "reassigned", "cut_links"):
+        con.execute(f"DROP TABLE {table}")
+    return {"guarded_components": len(suspicious), "cut_links": len(cut_links)}

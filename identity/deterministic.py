@@ -1,0 +1,94 @@
+"""Stage 3: deterministic links between person records (temporary table ``deterministic_links``).
+
+Rules come in two strengths. *Strong* rules name one account and link on their own: the same web
+user id, the same loyalty card, an anonymous id identified as / aliased to a user id. *Evidence*
+rules (same email, same phone) are shared within households, so :mod:`identity.cluster` accepts
+them only when names and birth dates do not disagree.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from cdp.warehouse import table_exists
+from identity.schema import RECORD_KEY_SQL, fetch_one
+
+#: rule -> (standardised column, is_strong)
+IDENTIFIER_RULES: dict[str, tuple[str, bool]] = {
+    "user_id": ("web_user_id", True),
+    "loyalty_card": ("loyalty_card_number", True),
+    "email": ("email", False),
+    "phone": ("phone", False),
+}
+STRONG_RULES = frozenset({"user_id", "loyalty_card", "anonymous_to_user"})
+
+
+def build_deterministic_links(
+    con: duckdb.DuckDBPyConnection,
+    records: str,
+    max_group_size: int,
+    web_events: str | None = "raw.web_events",
+) -> int:
+    """Create TEMP TABLE deterministic_links (record_key_l < record_key_r, rule, rejected_reason).
+
+    An identifier shared by more than ``max_group_size`` records is not personal (a shop's
+    phone, a shared inbox, an unlisted placeholder): its links are kept, rejected, as a star
+    around the group's first record so the table stays small.
+    """
+    identifier_union = " UNION ALL ".join(
+        f"SELECT {RECORD_KEY_SQL} AS record_key, '{rule}' AS rule, {column} AS value "
+        f"FROM {records} WHERE {column} IS NOT NULL"
+        for rule, (column, _strong) in IDENTIFIER_RULES.items()
+    )
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE deterministic_identifiers AS
+        SELECT record_key, rule, value, count(*) OVER (PARTITION BY rule, value) AS group_size,
+               min(record_key) OVER (PARTITION BY rule, value) AS group_anchor
+        FROM ({identifier_union})"""
+    )
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE deterministic_links AS
+        WITH shared AS (
+            SELECT * FROM deterministic_identifiers WHERE group_size BETWEEN 2 AND {int(max_group_size)}
+        ),
+        pairs AS (
+            SELECT l.record_key AS record_key_l, r.record_key AS record_key_r, l.rule,
+                   NULL::VARCHAR AS rejected_reason
+            FROM shared AS l JOIN shared AS r
+              ON l.rule = r.rule AND l.value = r.value AND l.record_key < r.record_key
+        ),
+        oversized AS (
+            SELECT group_anchor, record_key, rule,
+                   'identifier_shared_by_' || group_size || '_records' AS rejected_reason
+            FROM deterministic_identifiers
+            WHERE group_size > {int(max_group_size)} AND record_key <> group_anchor
+        )
+        SELECT * FROM pairs
+        UNION ALL
+        SELECT least(group_anchor, record_key), greatest(group_anchor, record_key), rule, rejected_reason
+        FROM oversized"""
+    )
+    if web_events and table_exists(con, *web_events.split(".", 1)):
+        _add_anonymous_to_user_links(con, records, web_events)
+    con.execute("DROP TABLE deterministic_identifiers")
+    return fetch_one(con, "SELECT count(*) FROM deterministic_links")[0]
+
+
+def _add_anonymous_to_user_links(con: duckdb.DuckDBPyConnection, records: str, web_events: str) -> None:
+    # identify messages carry both ids; an alias names the earlier id in previousId.
+    con.execute(
+        f"""INSERT INTO deterministic_links
+        WITH pairs AS (
+            SELECT DISTINCT 'web|anon:' || anonymous_id AS anonymous_key, 'web|user:' || user_id AS user_key
+            FROM {web_events}
+            WHERE type = 'identify' AND nullif(anonymous_id, '') IS NOT NULL AND nullif(user_id, '') IS NOT NULL
+            UNION
+            SELECT 'web|anon:' || previous_id, 'web|user:' || user_id
+            FROM {web_events}
+            WHERE type = 'alias' AND nullif(previous_id, '') IS NOT NULL AND nullif(user_id, '') IS NOT NULL
+        ),
+        known AS (SELECT {RECORD_KEY_SQL} AS record_key FROM {records} WHERE source_system = 'web')
+        SELECT least(anonymous_key, user_key), greatest(anonymous_key, user_key), 'anonymous_to_user', NULL
+        FROM pairs
+        WHERE anonymous_key IN (SELECT record_key FROM known) AND user_key IN (SELECT record_key FROM known)"""
+    )

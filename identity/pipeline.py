@@ -1,0 +1,122 @@
+"""The nightly identity resolution: person records -> standardise -> links -> clusters -> publish.
+
+Each stage is its own module and leaves a table behind; this module only runs them in order.
+The matching model is read, never retrained here, except on first use when none exists.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from cdp.warehouse import connect
+from identity.cluster import cluster
+from identity.deterministic import build_deterministic_links
+from identity.person_records import build_person_records
+from identity.probabilistic import latest_model_path, predict_links
+from identity.publish import publish
+from identity.schema import TooFewRecordsToTrain
+from identity.standardise import standardise
+
+log = logging.getLogger(__name__)
+
+RECORDS = "identity.person_records_standardised"
+#: Splink pairs below this probability are not worth keeping even as rejected links.
+KEEP_LINKS_ABOVE = 0.5
+
+
+def link_and_cluster(
+    con: duckdb.DuckDBPyConnection, settings: Any, records: str, model_path: Path | None, web_events: str | None
+) -> dict[str, Any]:
+    """Deterministic and probabilistic links (none without a model), then guarded clustering."""
+    threshold = float(settings.match_probability_threshold)
+    timer = _Timer()
+    deterministic = build_deterministic_links(con, records, settings.max_cluster_size, web_events)
+    timer.lap("deterministic")
+    probabilistic = 0
+    if model_path is not None:
+        probabilistic = predict_links(
+            con, settings, records, model_path, keep_above=min(KEEP_LINKS_ABOVE, threshold)
+        )
+    timer.lap("probabilistic")
+    guards = cluster(con, records, threshold, settings.max_cluster_size)
+    timer.lap("cluster")
+    return {"deterministic_candidates": deterministic, "probabilistic_candidates": probabilistic, **guards,
+            "seconds": timer.laps}
+
+
+def _train_on_first_use(settings: Any) -> Path | None:
+    """Train the first model; with too little data, go on with deterministic links only."""
+    from identity.train import train_model
+
+    log.warning("no Splink model in %s: training one on first use", settings.model_dir)
+    try:
+        return train_model(settings)
+    except TooFewRecordsToTrain as error:
+        # Linking conservatively beats failing a fresh install: only strong and exact-identifier
+        # links are made until there is enough data to learn from.
+        log.warning("probabilistic matching skipped: %s", error)
+        return None
+
+
+class _Timer:
+    """Wall-clock seconds per stage, for the run summary (operational metadata, not business logic)."""
+
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = round(now - self._last, 2)
+        self._last = now
+
+
+def resolve_warehouse(settings: Any, run_id: str) -> dict:
+    """Resolve every person record in the warehouse into customers and publish identity.*."""
+    timer = _Timer()
+    with connect(settings) as con:
+        per_source = build_person_records(con)
+        timer.lap("person_records")
+        standardise(con, settings)
+        timer.lap("standardise")
+    model_path = latest_model_path(settings)
+    if model_path is None:
+        model_path = _train_on_first_use(settings)
+        timer.lap("train")
+    with connect(settings) as con:
+        link_summary = link_and_cluster(con, settings, RECORDS, model_path, web_events="raw.web_events")
+        timer.lap("link_and_cluster")
+        metrics = publish(con, settings, run_id, RECORDS)
+        timer.lap("publish")
+        changes = dict(
+            con.execute(
+                "SELECT change_type, count(*) FROM identity.customer_id_history WHERE run_id = ? GROUP BY 1",
+                [run_id],
+            ).fetchall()
+        )
+    summary = {
+        "run_id": run_id,
+        "run_date": str(settings.run_date),
+        "model": str(model_path) if model_path else None,
+        "person_records": metrics["person_records"],
+        "person_records_by_source": per_source,
+        "customers": metrics["customers"],
+        "largest_cluster": metrics["largest_cluster"],
+        "links": {
+            "deterministic_accepted": metrics["deterministic_links"],
+            "probabilistic_accepted": metrics["probabilistic_links"],
+            "rejected": metrics["rejected_links"],
+        },
+        "guards": {k: link_summary[k] for k in ("guarded_components", "cut_links")},
+        "id_changes": {kind: changes.get(kind, 0) for kind in ("new", "merge", "split")},
+        "share_multi_first_name": metrics["share_multi_first_name"],
+        "share_multi_postcode": metrics["share_multi_postcode"],
+        "seconds": {**timer.laps, **link_summary["seconds"]},
+    }
+    log.info("identity resolution %s: %s", run_id, summary)
+    return summary

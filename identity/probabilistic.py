@@ -1,0 +1,172 @@
+"""Stage 4: probabilistic links scored by a trained Splink model (temporary table ``probabilistic_links``).
+
+Prediction only: the model is trained off the nightly path by :mod:`identity.train` and read
+from ``settings.model_dir``. Splink works in a private in-memory DuckDB so its scratch tables
+never land in the warehouse file.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import splink.comparison_level_library as cll
+import splink.comparison_library as cl
+from splink import DuckDBAPI, Linker, SettingsCreator, block_on
+
+from identity.schema import RECORD_KEY_SQL, sql_literal
+
+LATEST_POINTER = "latest.json"
+MODEL_PREFIX = "splink_model_v"
+
+#: The columns Splink compares, as they are derived from a standardised record.
+SPLINK_COLUMNS_SQL = f"""
+    {RECORD_KEY_SQL} AS record_key,
+    first_name, first_name_canonical, last_name,
+    strftime(date_of_birth, '%Y-%m-%d') AS date_of_birth,
+    email, phone, street, postcode, city"""
+
+
+def first_name_comparison() -> cl.CustomComparison:
+    """First names: exact, same formal name (Bob/Robert), typo levels, swapped with the surname."""
+    return cl.CustomComparison(
+        output_column_name="first_name",
+        comparison_levels=[
+            cll.NullLevel("first_name"),
+            cll.ExactMatchLevel("first_name").configure(tf_adjustment_column="first_name"),
+            cll.ExactMatchLevel("first_name_canonical").configure(
+                label_for_charts="Short form of the same first name"
+            ),
+            cll.JaroWinklerLevel("first_name", 0.92),
+            cll.JaroWinklerLevel("first_name", 0.88),
+            cll.ColumnsReversedLevel("first_name", "last_name").configure(
+                label_for_charts="First and last name swapped"
+            ),
+            cll.JaroWinklerLevel("first_name", 0.7),
+            cll.ElseLevel(),
+        ],
+    )
+
+
+def model_settings() -> SettingsCreator:
+    """The Splink model specification: comparisons and prediction blocking rules."""
+    return SettingsCreator(
+        link_type="dedupe_only",
+        unique_id_column_name="record_key",
+        comparisons=[
+            first_name_comparison(),
+            cl.NameComparison("last_name").configure(term_frequency_adjustments=True),
+            cl.DateOfBirthComparison("date_of_birth", input_is_string=True),
+            cl.EmailComparison("email"),
+            cl.LevenshteinAtThresholds("phone", [1, 2]),
+            cl.JaroWinklerAtThresholds("street", [0.95, 0.85]),
+            cl.ExactMatch("postcode").configure(term_frequency_adjustments=True),
+            cl.ExactMatch("city").configure(term_frequency_adjustments=True),
+        ],
+        # Each rule keeps blocks small at 1M records: exact identifiers, or a name paired with
+        # something that narrows it to a household or a birthday.
+        blocking_rules_to_generate_predictions=[
+            block_on("email"),
+            block_on("phone"),
+            block_on("last_name", "date_of_birth"),
+            block_on("first_name_canonical", "date_of_birth"),
+            block_on("first_name_canonical", "last_name", "postcode"),
+            block_on("last_name", "street"),
+            block_on("first_name_canonical", "postcode", "street"),
+        ],
+        retain_matching_columns=False,
+        retain_intermediate_calculation_columns=False,
+    )
+
+
+def latest_model_path(settings: Any) -> Path | None:
+    """The model the latest pointer in ``settings.model_dir`` names, or None when none is trained."""
+    pointer = Path(settings.model_dir) / LATEST_POINTER
+    if not pointer.exists():
+        return None
+    name = json.loads(pointer.read_text(encoding="utf-8"))["model"]
+    path = Path(settings.model_dir) / name
+    if not path.exists():
+        raise FileNotFoundError(f"{pointer} names {name}, which is missing from {settings.model_dir}")
+    return path
+
+
+def work_connection(settings: Any) -> duckdb.DuckDBPyConnection:
+    """A private in-memory DuckDB for Splink, with the pipeline's memory and thread limits."""
+    return duckdb.connect(
+        config={
+            "memory_limit": getattr(settings, "duckdb_memory_limit", "8GB"),
+            "threads": getattr(settings, "duckdb_threads", 2),
+        }
+    )
+
+
+def load_splink_input(work: duckdb.DuckDBPyConnection, data: pa.Table) -> DuckDBAPI:
+    """Copy Splink input rows into ``work`` as table splink_input; returns the Splink DB API."""
+    work.register("splink_input_arrow", data)
+    work.execute("CREATE OR REPLACE TABLE splink_input AS SELECT * FROM splink_input_arrow")
+    work.unregister("splink_input_arrow")
+    return DuckDBAPI(connection=work)
+
+
+def _comparison_levels_sql(model: dict[str, Any]) -> str:
+    """SQL json_object: per compared field, the comparison level reached and its match weight.
+
+    Splink 5 returns per-field match weights (mw_<field>) rather than level numbers, so the level
+    is recognised by its trained weight log2(m/u); a NULL level means missing on either side.
+    """
+    prefix = model.get("match_weight_column_prefix", "mw_")
+    tf_prefix = f"{prefix}tf_adj_"
+    parts = []
+    for comparison in model["comparisons"]:
+        name = comparison["output_column_name"]
+        weight = f"{prefix}{name}"
+        has_tf = any(level.get("tf_adjustment_column") for level in comparison["comparison_levels"])
+        total = f"({weight} + coalesce({tf_prefix}{name}, 0))" if has_tf else weight
+        cases = []
+        for level in comparison["comparison_levels"]:
+            label = sql_literal(level.get("label_for_charts", ""))
+            if level.get("is_null_level"):
+                continue
+            m, u = level.get("m_probability"), level.get("u_probability")
+            if m and u:
+                cases.append(f"WHEN abs({weight} - {math.log2(m / u)!r}) < 1e-9 THEN {label}")
+        level_sql = f"CASE {' '.join(cases)} END" if cases else "NULL"
+        parts.append(
+            f"{sql_literal(name)}, json_object('level', {level_sql}, 'weight', round({total}, 3))"
+        )
+    return "json_object(" + ", ".join(parts) + ")"
+
+
+def predict_links(
+    con: duckdb.DuckDBPyConnection, settings: Any, records: str, model_path: Path, keep_above: float
+) -> int:
+    """Create TEMP TABLE probabilistic_links for pairs scoring at least ``keep_above``."""
+    data = con.sql(f"SELECT {SPLINK_COLUMNS_SQL} FROM {records}").to_arrow_table()
+    model = json.loads(Path(model_path).read_text(encoding="utf-8"))
+    # Per-field match weights (mw_*) come out only with the intermediate columns.
+    model["retain_intermediate_calculation_columns"] = True
+    model["retain_matching_columns"] = False
+    work = work_connection(settings)
+    try:
+        db_api = load_splink_input(work, data)
+        linker = Linker(db_api.register("splink_input"), model, log_level=logging.WARNING)
+        predictions = linker.inference.predict(threshold_match_probability=keep_above)
+        result = work.sql(
+            f"""SELECT least(record_key_l, record_key_r) AS record_key_l,
+                       greatest(record_key_l, record_key_r) AS record_key_r,
+                       match_weight, match_probability,
+                       {_comparison_levels_sql(model)} AS comparison_levels
+                FROM {predictions.physical_name}"""
+        ).to_arrow_table()
+    finally:
+        work.close()
+    con.register("probabilistic_links_arrow", result)
+    con.execute("CREATE OR REPLACE TEMP TABLE probabilistic_links AS SELECT * FROM probabilistic_links_arrow")
+    con.unregister("probabilistic_links_arrow")
+    return result.num_rows

@@ -1,0 +1,130 @@
+"""Stage 6: give clusters customer ids that survive from run to run.
+
+Against the previous identity.customer_map:
+
+* every previous id goes to the new cluster holding most of its records (a split keeps the id
+  on its biggest part; the other parts get new ids and a ``split`` history row);
+* a cluster that wins several previous ids keeps the oldest (``merge`` rows for the others);
+* a cluster that wins none gets a new id, ``cus_`` + a hash of its smallest record key, so a
+  rerun on the same data produces the same ids (``new`` row).
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from cdp.warehouse import table_exists
+from identity.schema import fetch_one
+
+ID_PREFIX = "cus_"
+
+
+def _new_id_sql(seed: str, salt: int) -> str:
+    salted = seed if salt == 0 else f"{seed} || '#{salt}'"
+    return f"'{ID_PREFIX}' || left(sha256({salted}), 16)"
+
+
+def assign_customer_ids(
+    con: duckdb.DuckDBPyConnection,
+    records: str,
+    previous_map: str | None = "identity.customer_map",
+    history: str | None = "identity.customer_id_history",
+) -> None:
+    """From TEMP TABLE clusters, create TEMP TABLEs customer_assignments(record_key, customer_id)
+    and id_changes(old_customer_id, new_customer_id, change_type, reason)."""
+    has_previous = previous_map is not None and table_exists(con, *previous_map.split(".", 1))
+    previous = (
+        f"""SELECT p.source_system || '|' || p.source_record_id AS record_key, p.customer_id
+            FROM {previous_map} AS p"""
+        if has_previous
+        else "SELECT NULL::VARCHAR AS record_key, NULL::VARCHAR AS customer_id LIMIT 0"
+    )
+    has_history = history is not None and table_exists(con, *history.split(".", 1))
+    # "Oldest" is the run that first gave out the id (as new, or as the fresh id of a split part);
+    # ids from before history existed sort first.
+    created = (
+        f"SELECT new_customer_id AS customer_id, min(changed_at) AS created_at FROM {history} GROUP BY 1"
+        if has_history
+        else "SELECT NULL::VARCHAR AS customer_id, NULL::TIMESTAMP AS created_at LIMIT 0"
+    )
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE id_overlaps AS
+        WITH previous AS ({previous}),
+        created AS ({created}),
+        cluster_overlaps AS (
+            SELECT c.cluster_key, p.customer_id AS old_id, count(*) AS shared
+            FROM clusters AS c JOIN previous AS p USING (record_key)
+            GROUP BY ALL
+        )
+        SELECT o.*, cr.created_at,
+               row_number() OVER (PARTITION BY o.old_id ORDER BY o.shared DESC, o.cluster_key) = 1 AS is_winner
+        FROM cluster_overlaps AS o LEFT JOIN created AS cr ON cr.customer_id = o.old_id"""
+    )
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE inherited AS
+        SELECT cluster_key, arg_min(old_id, (created_at IS NOT NULL, created_at, old_id)) AS customer_id
+        FROM id_overlaps WHERE is_winner GROUP BY cluster_key"""
+    )
+    # Ids ever handed out must never be reused for someone else: salt the hash on a clash.
+    taken_sql = "SELECT old_id AS customer_id FROM id_overlaps"
+    if has_history:
+        taken_sql += f" UNION SELECT new_customer_id FROM {history} UNION SELECT old_customer_id FROM {history}"
+    if has_previous:
+        taken_sql += f" UNION SELECT customer_id FROM {previous_map}"
+    con.execute(f"CREATE OR REPLACE TEMP TABLE taken_ids AS {taken_sql}")
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE fresh AS
+        SELECT DISTINCT cluster_key, {_new_id_sql("cluster_key", 0)} AS customer_id FROM clusters
+        WHERE cluster_key NOT IN (SELECT cluster_key FROM inherited)"""
+    )
+    for salt in range(1, 6):
+        clashes = fetch_one(con,
+            """SELECT count(*) FROM fresh WHERE customer_id IN (SELECT customer_id FROM taken_ids)
+                  OR customer_id IN (SELECT customer_id FROM inherited)"""
+        )[0]
+        if clashes == 0:
+            break
+        con.execute(
+            f"""UPDATE fresh SET customer_id = {_new_id_sql("cluster_key", salt)}
+                WHERE customer_id IN (SELECT customer_id FROM taken_ids)
+                   OR customer_id IN (SELECT customer_id FROM inherited)"""
+        )
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE cluster_ids AS
+        SELECT cluster_key, customer_id, false AS is_fresh FROM inherited
+        UNION ALL SELECT cluster_key, customer_id, true FROM fresh"""
+    )
+    duplicates = fetch_one(con,
+        "SELECT customer_id FROM cluster_ids GROUP BY 1 HAVING count(*) > 1 LIMIT 1"
+    )
+    if duplicates:
+        raise RuntimeError(f"customer id {duplicates[0]} was assigned to two clusters; refusing to publish")
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE customer_assignments AS
+        SELECT c.record_key, i.customer_id FROM clusters AS c JOIN cluster_ids AS i USING (cluster_key)"""
+    )
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE id_changes AS
+        WITH kept AS (SELECT customer_id FROM cluster_ids WHERE NOT is_fresh),
+        moved AS (
+            SELECT o.old_id, i.customer_id AS new_id, o.shared, i.is_fresh,
+                   o.old_id IN (SELECT customer_id FROM kept) AS old_id_survives
+            FROM id_overlaps AS o JOIN cluster_ids AS i USING (cluster_key)
+            WHERE o.old_id <> i.customer_id
+        )
+        SELECT old_id AS old_customer_id, new_id AS new_customer_id,
+               CASE WHEN old_id_survives THEN 'split' ELSE 'merge' END AS change_type,
+               CASE WHEN old_id_survives
+                    THEN shared || ' record(s) of ' || old_id || ' now belong to ' || new_id
+                    ELSE old_id || ' merged into ' || new_id || ' (' || shared || ' record(s)); the oldest id is kept'
+               END AS reason
+        FROM moved
+        UNION ALL
+        SELECT NULL, i.customer_id, 'new',
+               'new customer of ' || count(*) || ' record(s), first seen in this run'
+        FROM cluster_ids AS i JOIN clusters AS c USING (cluster_key)
+        WHERE i.is_fresh AND i.cluster_key NOT IN (SELECT cluster_key FROM id_overlaps)
+        GROUP BY i.customer_id"""
+    )
+    for table in ("id_overlaps", "inherited", "taken_ids", "fresh", "cluster_ids"):
+        con.execute(f"DROP TABLE {table}")

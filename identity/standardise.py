@@ -1,0 +1,229 @@
+"""Stage 2: clean person records so equal things compare equal (identity.person_records_standardised).
+
+Everything is one DuckDB statement except phone numbers, which go through ``phonenumbers``
+once per distinct raw value (a few hundred thousand at most, never once per record).
+"""
+
+from __future__ import annotations
+
+import re
+
+import duckdb
+import phonenumbers
+import pyarrow as pa
+
+from identity.nicknames import canonical_names
+from identity.schema import PERSON_RECORD_COLUMNS, fetch_one, sql_literal
+
+#: Values people type when they do not want to give the real one; compared after cleaning.
+DEFAULT_PLACEHOLDERS: tuple[str, ...] = (
+    "test@test.com", "test@example.com", "noemail@noemail.com", "none@none.com", "no@email.com",
+    "email@email.com", "a@a.com", "x@x.com", "na@na.com", "unknown@unknown.com",
+    "0000000000", "1111111111", "1234567890", "9999999999", "0123456789",
+    "unknown", "n/a", "na", "none", "null", "nil", "test", "xxx", "x", "-", "?", "tbd",
+    "not provided", "not given", "no name", "anonymous", "customer", "asdf", "refused",
+)
+
+#: Street-type and direction words, spelled out -> the one form we keep (USPS abbreviations).
+STREET_ABBREVIATIONS: dict[str, str] = {
+    "street": "st", "str": "st", "avenue": "ave", "av": "ave", "road": "rd", "drive": "dr",
+    "lane": "ln", "boulevard": "blvd", "court": "ct", "place": "pl", "terrace": "ter",
+    "circle": "cir", "square": "sq", "highway": "hwy", "parkway": "pkwy", "apartment": "apt",
+    "suite": "ste", "north": "n", "south": "s", "east": "e", "west": "w", "mount": "mt",
+    "building": "bldg", "floor": "fl", "trail": "trl", "way": "way",
+}
+
+_COUNTRY_ALIASES: dict[str, str] = {
+    "USA": "US", "UNITED STATES": "US", "UNITED STATES OF AMERICA": "US", "U S A": "US", "U S": "US",
+    "UK": "GB", "UNITED KINGDOM": "GB", "GREAT BRITAIN": "GB", "ENGLAND": "GB",
+    "CANADA": "CA", "GERMANY": "DE", "DEUTSCHLAND": "DE", "FRANCE": "FR",
+}
+
+#: Mailbox names that say "I have no email" whatever the domain (noemail@anything.com).
+PLACEHOLDER_EMAIL_LOCAL_PART = (
+    r"(no[._-]?e?mail|none|null|nil|test|testing|na|n[._-]?a|unknown|no[._-]?reply|do[._-]?not[._-]?reply"
+    r"|asdf+|x+|abc|sample|fake|dummy|nobody|noone|refused)"
+)
+
+_PHONE_KEY_SQL = r"regexp_replace(trim(phone), '[\s().\-/]', '', 'g')"
+
+_EMAIL_PATTERN = r"[a-z0-9._%+'-]+@[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}"
+
+
+def placeholders(settings: object) -> tuple[str, ...]:
+    """The configured placeholder list (setting ``identity_placeholders``), lower-cased."""
+    configured = getattr(settings, "identity_placeholders", None) or DEFAULT_PLACEHOLDERS
+    if isinstance(configured, str):
+        configured = configured.split(",")
+    values = {item.strip().lower() for item in configured if item.strip()}
+    # Names and addresses are compared after punctuation is removed ("n/a" becomes "n a"),
+    # so the cleaned spelling of every placeholder is a placeholder too.
+    cleaned = {" ".join(re.sub(r"[^a-z0-9]+", " ", re.sub(r"['’.]", "", v)).split()) for v in values}
+    return tuple(sorted((values | cleaned) - {""}))
+
+
+def _text_sql(column: str) -> str:
+    """Lower-case, accent-free, punctuation-free text with single spaces (or NULL)."""
+    # Apostrophes and dots vanish (O'Brien -> obrien, St. -> st); other punctuation separates words.
+    return (
+        f"nullif(trim(regexp_replace(regexp_replace(regexp_replace(strip_accents(lower(trim({column}))), "
+        f"'[''’.]', '', 'g'), '[^a-z0-9]+', ' ', 'g'), ' +', ' ', 'g')), '')"
+    )
+
+
+def _street_sql(column: str) -> str:
+    """Cleaned street with each street-type or direction word in its one kept form."""
+    abbreviations = "MAP {" + ", ".join(
+        f"{sql_literal(word)}: {sql_literal(short)}" for word, short in STREET_ABBREVIATIONS.items() if word != short
+    ) + "}"
+    words = f"string_split({_text_sql(column)}, ' ')"
+    return f"array_to_string(list_transform({words}, lambda word: coalesce({abbreviations}[word], word)), ' ')"
+
+
+_NANP_REGIONS = frozenset({"US", "CA", "PR", "GU", "VI", "AS", "MP"})
+_NANP_FAST_PATH = re.compile(r"(\+1|1)?[\s().\-/]*((?:\d[\s().\-/]*){10})")
+
+
+def standardise_phone(raw: str | None, default_region: str, placeholder_digits: frozenset[str]) -> str | None:
+    """One phone number in E.164, or None when it is missing, a placeholder or not a possible number."""
+    if raw is None:
+        return None
+    digits = re.sub(r"\D", "", raw)
+    if len(digits) < 7 or digits in placeholder_digits or len(set(digits[-7:])) == 1:
+        return None
+    text = raw.strip()
+    nanp = _NANP_FAST_PATH.fullmatch(text)
+    if nanp and (nanp.group(1) == "+1" or (not text.startswith("+") and default_region in _NANP_REGIONS)):
+        # The common North American shapes, without the parser: +1 and ten digits is exactly what
+        # phonenumbers returns for them (ten is the only possible length), at a fraction of the cost.
+        national = re.sub(r"\D", "", nanp.group(2))
+        if national in placeholder_digits or len(set(national)) == 1:
+            return None
+        return "+1" + national
+    try:
+        number = phonenumbers.parse(raw, default_region)
+    except phonenumbers.NumberParseException:
+        return None
+    # is_possible rather than is_valid: fictional 555 numbers are real customer data in tests
+    # and in some CRMs; validity by numbering plan would drop them all.
+    # A local-only number (no area code) could belong to anyone in the country: not an identifier.
+    if phonenumbers.is_possible_number_with_reason(number) != phonenumbers.ValidationResult.IS_POSSIBLE:
+        return None
+    national = str(number.national_number)
+    if national in placeholder_digits or len(set(national)) == 1:
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _phone_lookup(con: duckdb.DuckDBPyConnection, source: str, settings: object) -> str:
+    """Create TEMP TABLE phone_lookup(phone_key, phone_e164) for every distinct phone; returns its name."""
+    region = getattr(settings, "default_phone_region", "US") or "US"
+    digits_placeholders = sorted(
+        {re.sub(r"\D", "", p) for p in placeholders(settings) if re.sub(r"\D", "", p)}
+    )
+    # Formatting characters are dropped first so "(212) 555-0123" and "212.555.0123" parse once;
+    # letters stay, so an extension ("x12") is never glued onto the number.
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE phone_keys AS
+        SELECT DISTINCT {_PHONE_KEY_SQL} AS phone_key FROM {source} WHERE nullif(trim(phone), '') IS NOT NULL"""
+    )
+    # North American numbers (most of them) are settled in SQL by the same rule as standardise_phone's
+    # fast path; only the rest go through phonenumbers, once per distinct value.
+    nanp_pattern = r"\+1[0-9]{10}" if region not in _NANP_REGIONS else r"(\+1|1)?[0-9]{10}"
+    placeholder_list = "[" + ", ".join(sql_literal(d) for d in digits_placeholders) + "]::VARCHAR[]"
+    national = "right(phone_key, 10)"
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE phone_lookup AS
+        SELECT phone_key,
+               CASE WHEN list_contains({placeholder_list}, {national})
+                      OR length(replace({national}, left({national}, 1), '')) = 0
+                      OR length(replace(right({national}, 7), right({national}, 1), '')) = 0 THEN NULL
+                    ELSE '+1' || {national} END AS phone_e164
+        FROM phone_keys WHERE regexp_full_match(phone_key, {sql_literal(nanp_pattern)})"""
+    )
+    others = [row[0] for row in con.execute(
+        f"""SELECT phone_key FROM phone_keys
+            WHERE NOT regexp_full_match(phone_key, {sql_literal(nanp_pattern)})"""
+    ).fetchall()]
+    placeholder_set = frozenset(digits_placeholders)
+    parsed = pa.table({
+        "phone_key": pa.array(others, pa.string()),
+        "phone_e164": pa.array([standardise_phone(value, region, placeholder_set) for value in others], pa.string()),
+    })
+    con.register("phone_lookup_parsed", parsed)
+    con.execute("INSERT INTO phone_lookup SELECT * FROM phone_lookup_parsed")
+    con.unregister("phone_lookup_parsed")
+    con.execute("DROP TABLE phone_keys")
+    return "phone_lookup"
+
+
+def standardised_select_sql(source: str, settings: object, phone_lookup: str) -> str:
+    """The SELECT that turns ``source`` (canonical columns) into standardised records.
+
+    Three levels so every expensive clean-up runs once per value: clean, then drop placeholders
+    and invalid values, then derive ``first_name_canonical`` (an added column: Bob -> robert).
+    """
+    values = placeholders(settings)
+    lower_list = "(" + ", ".join(sql_literal(v) for v in values) + ")"
+    upper_list = "(" + ", ".join(sql_literal(v.upper()) for v in values) + ")"
+    country_map = "MAP {" + ", ".join(f"{sql_literal(k)}: {sql_literal(v)}" for k, v in _COUNTRY_ALIASES.items()) + "}"
+    country_clean = "nullif(trim(regexp_replace(upper(strip_accents(trim(country))), '[^A-Z]+', ' ', 'g')), '')"
+    postcode_clean = "nullif(regexp_replace(upper(trim(CAST(postcode AS VARCHAR))), '[^A-Z0-9]', '', 'g'), '')"
+    cleaned = {
+        # Titles and suffixes are not part of the name people compare on.
+        "first_name": f"nullif(trim(regexp_replace({_text_sql('first_name')}, '^(mr|mrs|ms|miss|dr|prof) ', '')), '')",
+        "last_name": f"nullif(trim(regexp_replace({_text_sql('last_name')}, ' (jr|sr|ii|iii|iv)$', '')), '')",
+        "date_of_birth": (
+            "CASE WHEN date_of_birth BETWEEN DATE '1900-01-02' AND DATE '2100-01-01' "
+            "AND date_of_birth NOT IN (DATE '1970-01-01', DATE '1900-01-01') THEN date_of_birth END"
+        ),
+        "email": "lower(trim(email))",
+        "phone": "phones.phone_e164",
+        "street": _street_sql("street"),
+        "city": _text_sql("city"),
+        # US ZIP+4 keeps its five-digit ZIP: the +4 part is often missing in other sources.
+        "postcode": f"regexp_replace({postcode_clean}, '^([0-9]{{5}})[0-9]{{4}}$', '\\1')",
+        "state": "nullif(upper(trim(state)), '')",
+        "country": f"coalesce({country_map}[{country_clean}], {country_clean})",
+        "web_user_id": "nullif(trim(web_user_id), '')",
+        "web_anonymous_id": "nullif(trim(web_anonymous_id), '')",
+        "loyalty_card_number": "nullif(upper(regexp_replace(trim(loyalty_card_number), '[\\s-]', '', 'g')), '')",
+    }
+    checked = {
+        name: f"CASE WHEN {name} IN {lower_list} THEN NULL ELSE {name} END"
+        for name in ("first_name", "last_name", "street", "city")
+    }
+    checked |= {
+        name: f"CASE WHEN {name} IN {upper_list} THEN NULL ELSE {name} END"
+        for name in ("postcode", "state", "loyalty_card_number")
+    }
+    checked["email"] = (
+        f"CASE WHEN regexp_full_match(email, {sql_literal(_EMAIL_PATTERN)}) AND email NOT IN {lower_list} "
+        f"AND NOT regexp_full_match(split_part(email, '@', 1), {sql_literal(PLACEHOLDER_EMAIL_LOCAL_PART)}) "
+        "THEN email END"
+    )
+    level_1 = ", ".join(f"{cleaned.get(name, f'r.{name}')} AS {name}" for name in PERSON_RECORD_COLUMNS)
+    level_2 = ", ".join(f"{checked.get(name, name)} AS {name}" for name in PERSON_RECORD_COLUMNS)
+    nickname_map = "MAP {" + ", ".join(
+        f"{sql_literal(short)}: {sql_literal(formal)}" for short, formal in canonical_names().items()
+    ) + "}"
+    return f"""SELECT *, coalesce({nickname_map}[first_name], first_name) AS first_name_canonical
+        FROM (SELECT {level_2}
+              FROM (SELECT {level_1}
+                    FROM {source} AS r LEFT JOIN {phone_lookup} AS phones ON phones.phone_key = {_PHONE_KEY_SQL}))"""
+
+
+def standardise(
+    con: duckdb.DuckDBPyConnection,
+    settings: object,
+    source: str = "identity.person_records",
+    target: str = "identity.person_records_standardised",
+) -> int:
+    """Write the standardised copy of ``source`` to ``target``; returns its row count."""
+    lookup = _phone_lookup(con, source, settings)
+    con.execute(
+        f"CREATE OR REPLACE TABLE {target} AS {standardised_select_sql(source, settings, lookup)}"
+        " ORDER BY source_system, source_record_id"
+    )
+    con.execute(f"DROP TABLE {lookup}")
+    return fetch_one(con, f"SELECT count(*) FROM {target}")[0]

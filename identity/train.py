@@ -1,0 +1,118 @@
+"""Train the Splink model off the nightly path and save it as a new version in settings.model_dir.
+
+u probabilities come from random sampling, m probabilities from EM over two blocking passes
+that between them leave every comparison free to be estimated at least once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+from splink import Linker, block_on
+
+from cdp.warehouse import connect, table_exists
+from identity.probabilistic import (
+    LATEST_POINTER,
+    MODEL_PREFIX,
+    SPLINK_COLUMNS_SQL,
+    load_splink_input,
+    model_settings,
+    work_connection,
+)
+from identity.schema import IdentityError, TooFewRecordsToTrain
+
+log = logging.getLogger(__name__)
+
+MIN_TRAINING_RECORDS = 50
+#: EM passes; together they leave every comparison free to be estimated at least once.
+EM_BLOCKING_RULES: tuple[tuple[str, ...], ...] = (
+    ("first_name", "last_name"),
+    ("date_of_birth",),
+)
+
+
+def train_model(settings: Any) -> Path:
+    """Train a model on the warehouse's standardised person records; returns the saved JSON path."""
+    with connect(settings) as con:
+        if not table_exists(con, "identity", "person_records_standardised"):
+            # First use on a fresh warehouse: build the inputs the model learns from.
+            from identity.person_records import build_person_records
+            from identity.standardise import standardise
+
+            build_person_records(con)
+            standardise(con, settings)
+        data = con.sql(
+            f"SELECT {SPLINK_COLUMNS_SQL} FROM identity.person_records_standardised"
+        ).to_arrow_table()
+    return train_on(data, settings)
+
+
+def train_on(data: pa.Table, settings: Any) -> Path:
+    """Train on Splink input rows (see probabilistic.SPLINK_COLUMNS_SQL) and save a new model version."""
+    if data.num_rows < MIN_TRAINING_RECORDS:
+        raise TooFewRecordsToTrain(
+            f"Only {data.num_rows} person records to train the matching model on; at least "
+            f"{MIN_TRAINING_RECORDS} are needed. Load more data, or copy a trained model into "
+            f"{settings.model_dir} and point {LATEST_POINTER} at it."
+        )
+    work = work_connection(settings)
+    try:
+        db_api = load_splink_input(work, data)
+        linker = Linker(db_api.register("splink_input"), model_settings(), log_level=logging.WARNING)
+        linker.training.estimate_probability_two_random_records_match(
+            [block_on("email"), block_on("first_name", "last_name", "date_of_birth")], recall=0.7
+        )
+        linker.training.estimate_u_using_random_sampling(
+            max_pairs=float(getattr(settings, "identity_u_max_pairs", 5e6)), seed=1
+        )
+        em_max_pairs = getattr(settings, "identity_em_max_pairs", 2e6)
+        failures = []
+        for number, rule in enumerate(EM_BLOCKING_RULES):
+            before = linker.misc.save_model_to_json()
+            try:
+                linker.training.estimate_parameters_using_expectation_maximisation(
+                    block_on(*rule), max_pairs=float(em_max_pairs)
+                )
+            except ValueError as error:
+                # EM can drive an m probability to 0 on a small or very clean pass, which Splink
+                # refuses mid-session; restart from the parameters before the pass and go on.
+                log.warning("EM pass blocked on %s failed and was skipped: %s", rule, error)
+                failures.append(f"{rule}: {error}")
+                linker = Linker(
+                    db_api.register("splink_input", table_name=f"splink_input_retry_{number}"),
+                    before,
+                    log_level=logging.WARNING,
+                )
+        if len(failures) == len(EM_BLOCKING_RULES):
+            raise IdentityError("Every EM training pass failed:\n" + "\n".join(failures))
+        model = linker.misc.save_model_to_json()
+    finally:
+        work.close()
+    return save_model(model, settings, records=data.num_rows)
+
+
+def save_model(model: dict[str, Any], settings: Any, records: int) -> Path:
+    """Write ``model`` as the next version and move the latest pointer to it."""
+    model_dir = Path(settings.model_dir)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    versions = [
+        int(match.group(1))
+        for path in model_dir.glob(f"{MODEL_PREFIX}*.json")
+        if (match := re.fullmatch(rf"{MODEL_PREFIX}(\d+)\.json", path.name))
+    ]
+    version = max(versions, default=0) + 1
+    path = model_dir / f"{MODEL_PREFIX}{version}.json"
+    path.write_text(json.dumps(model, indent=2), encoding="utf-8")
+    pointer = {"model": path.name, "version": version, "trained_on_records": records,
+               "trained_for_run_date": str(settings.run_date)}
+    # Write-then-rename so a reader never sees a half-written pointer.
+    tmp = model_dir / f".{LATEST_POINTER}.tmp"
+    tmp.write_text(json.dumps(pointer, indent=2), encoding="utf-8")
+    tmp.replace(model_dir / LATEST_POINTER)
+    log.info("saved Splink model version %s to %s", version, path)
+    return path

@@ -1,0 +1,328 @@
+"""The per-file batch loop shared by the file sources (web, call center, CSV lists, suppression).
+
+Each file is one batch: checksum, compare with the manifest, then load rows, quarantine rows and
+the manifest row in ONE transaction. A data problem that makes the whole file unusable raises
+``RejectedFile``: the file is recorded as ``failed`` (manifest and quarantine) and the other
+files still load. Any other exception rolls the batch back and propagates, so the task fails
+loudly and the next run loads the file from scratch.
+
+``ingest_file_groups`` is the same contract for sources of many small files (web): a group of
+files shares one transaction, so the fixed cost of a transaction and of the loader's SQL is paid
+once per group, while every file still gets its own batch id, manifest row and quarantine rows.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+
+from cdp.clock import audit_now
+from cdp.settings import Settings
+from ingestion import manifest
+from ingestion.quarantine import QuarantineRecord, write_quarantine
+from ingestion.report import BatchOutcome, IngestReport
+from ingestion.views import registered
+
+__all__ = ["registered"]  # re-exported: loaders import it from here
+
+log = logging.getLogger(__name__)
+
+
+class RejectedFile(Exception):
+    """The whole file cannot be loaded; the message tells a person what to fix."""
+
+    def __init__(self, message: str, field: str | None = None, raw_text: str | None = None):
+        super().__init__(message)
+        self.field = field
+        self.raw_text = raw_text
+
+
+@dataclass
+class FileBatch:
+    """Everything a loader needs for one file, plus the quarantine records it collects."""
+
+    path: Path
+    batch_id: str
+    run_id: str
+    source: str
+    settings: Settings
+    loaded_at: datetime
+    quarantine: list[QuarantineRecord] = field(default_factory=list)
+
+    @property
+    def source_file(self) -> str:
+        return str(self.path)
+
+    def reject(self, line_number: int | None, field_name: str | None, reason: str, raw_text) -> None:
+        """Quarantine one record of this file."""
+        self.quarantine.append(QuarantineRecord(self.source_file, line_number, field_name, reason, raw_text))
+
+
+@dataclass
+class LoadCounts:
+    """What a loader did with one file (quarantined rows are counted from FileBatch.quarantine)."""
+
+    rows_read: int
+    rows_loaded: int
+    rows_skipped: int = 0
+
+
+Loader = Callable[[duckdb.DuckDBPyConnection, FileBatch], LoadCounts]
+GroupLoader = Callable[[duckdb.DuckDBPyConnection, list[FileBatch]], list[LoadCounts]]
+Forgetter = Callable[[duckdb.DuckDBPyConnection, str], None]
+# Runs after a changed file was reloaded, in the same transaction; returns a note for the manifest.
+Restorer = Callable[[duckdb.DuckDBPyConnection, FileBatch], str | None]
+
+
+def new_file_entry(run_id: str, source: str, path: Path) -> manifest.ManifestEntry:
+    """A manifest entry for loading one file: new batch id, size and checksum of its bytes."""
+    size, sha256 = manifest.fingerprint(path)
+    return manifest.ManifestEntry(
+        batch_id=manifest.new_batch_id(source),
+        run_id=run_id,
+        source=source,
+        source_object=str(path),
+        status="loaded",
+        started_at=audit_now(),
+        file_size=size,
+        file_sha256=sha256,
+    )
+
+
+def ingest_files(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    run_id: str,
+    source: str,
+    paths: Iterable[Path],
+    load: Loader,
+    forget: Forgetter,
+    restore: Restorer | None = None,
+) -> IngestReport:
+    """Load each file as its own atomic batch; ``forget`` removes an earlier version's rows.
+
+    ``restore`` (optional) runs after a changed file was reloaded, e.g. to bring back rows that
+    other files also contain (see ``ingest_file_groups``).
+    """
+    manifest.ensure_meta_tables(con)
+    report = IngestReport(source=source)
+    known = manifest.PriorLoads(con, source)
+    for path in paths:
+        outcome = _ingest_one(
+            con, settings, run_id, source, Path(path).resolve(), load, forget, known, restore
+        )
+        log.info("%s %s: %s, %d rows loaded", source, path, outcome.status, outcome.rows_loaded)
+        report.add(outcome)
+    return report
+
+
+def ingest_file_groups(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    run_id: str,
+    source: str,
+    paths: Iterable[Path],
+    load_group: GroupLoader,
+    forget: Forgetter,
+    max_group_bytes: int,
+    max_group_files: int = 1000,
+    restore: Restorer | None = None,
+) -> IngestReport:
+    """Load many small files per transaction; each file keeps its own batch id and manifest row.
+
+    Files are grouped in name order until ``max_group_bytes`` (size on disk) or ``max_group_files``;
+    a group's rows, quarantine and manifest rows commit together or not at all. A changed file
+    (replace) forms a group of its own, so its old rows are deleted right before its new ones load.
+    The manifest is read once per call instead of once per file. If the loader raises
+    ``RejectedFile`` the group is rolled back and its files are redone one at a time, so only the
+    rejected file is marked ``failed``.
+
+    On replace, the old version's rows (``forget``) and its quarantine rows are deleted, the new
+    version is loaded, then ``restore`` runs: rows the old version held that other loaded files
+    also contain (skipped there as duplicates) must not vanish with it.
+    """
+    manifest.ensure_meta_tables(con)
+    report = IngestReport(source=source)
+    known = manifest.PriorLoads(con, source)
+    group: list[tuple[manifest.ManifestEntry, FileBatch, str | None]] = []
+    skips: list[manifest.ManifestEntry] = []
+    group_bytes = 0
+
+    def flush() -> None:
+        nonlocal group, skips, group_bytes
+        if group or skips:
+            for outcome in _ingest_group(
+                con, settings, run_id, source, group, skips, load_group, forget, restore
+            ):
+                log.info(
+                    "%s %s: %s, %d rows loaded",
+                    source,
+                    outcome.source_object,
+                    outcome.status,
+                    outcome.rows_loaded,
+                )
+                report.add(outcome)
+        group, skips, group_bytes = [], [], 0
+
+    for path in paths:
+        path = Path(path).resolve()
+        entry = new_file_entry(run_id, source, path)
+        sha256 = entry.file_sha256
+        prior = known.decide(str(path), sha256)
+        if prior.action == "skip":
+            entry.status, entry.message = "skipped_already_loaded", prior.message
+            skips.append(entry)
+            continue
+        known.add(str(path), sha256, entry.batch_id)
+        if prior.action == "replace" or group_bytes + entry.file_size > max_group_bytes or len(group) >= max_group_files:
+            flush()
+        batch = FileBatch(path, entry.batch_id, run_id, source, settings, entry.started_at)
+        group.append((entry, batch, prior.message if prior.action == "replace" else None))
+        group_bytes += entry.file_size
+        if prior.action == "replace":
+            flush()
+    flush()
+    return report
+
+
+def _ingest_group(
+    con, settings, run_id, source, group, skips, load_group: GroupLoader, forget, restore
+) -> list[BatchOutcome]:
+    """One transaction: skip records, then the group's rows, quarantine and manifest rows."""
+    outcomes: dict[str, BatchOutcome] = {}
+    try:
+        with manifest.transaction(con):
+            for entry in skips:
+                manifest.record(con, entry)
+                outcomes[entry.source_object] = BatchOutcome(entry.source_object, entry.status)
+            for entry, _, replaced in group:
+                if replaced is not None:
+                    _forget(con, forget, source, entry.source_object)
+                    entry.status, entry.message = "replaced_changed_file", replaced
+            counts = load_group(con, [batch for _, batch, _ in group]) if group else []
+            for (entry, batch, replaced), count in zip(group, counts, strict=True):
+                if replaced is not None:
+                    entry.message = _restore(con, restore, batch, entry.message)
+                outcomes[entry.source_object] = _record_loaded(con, entry, batch, count)
+    except RejectedFile:
+        # Redo file by file: the sequential path records exactly the rejected file as failed.
+        def load_one(con, batch):
+            return load_group(con, [batch])[0]
+
+        outcomes = {}
+        # The group was rolled back, so the manifest again says what it said before the group.
+        known = manifest.PriorLoads(con, source)
+        if skips:
+            with manifest.transaction(con):
+                for entry in skips:
+                    manifest.record(con, entry)
+                    outcomes[entry.source_object] = BatchOutcome(entry.source_object, entry.status)
+        for entry, _, _ in group:
+            path = Path(entry.source_object)
+            outcomes[entry.source_object] = _ingest_one(
+                con, settings, run_id, source, path, load_one, forget, known, restore
+            )
+    # Outcomes in the order the files were seen (skips and loads interleave by name).
+    order = sorted(outcomes.values(), key=lambda o: o.source_object)
+    return order
+
+
+def _ingest_one(
+    con,
+    settings,
+    run_id,
+    source,
+    path: Path,
+    load: Loader,
+    forget: Forgetter,
+    known: manifest.PriorLoads,
+    restore: Restorer | None = None,
+) -> BatchOutcome:
+    entry = new_file_entry(run_id, source, path)
+    sha256 = entry.file_sha256
+    prior = known.decide(str(path), sha256)
+    if prior.action == "skip":
+        entry.status, entry.message = "skipped_already_loaded", prior.message
+        with manifest.transaction(con):
+            manifest.record(con, entry)
+        return BatchOutcome(str(path), entry.status, message=None)
+
+    known.add(str(path), sha256, entry.batch_id)
+    batch = FileBatch(path, entry.batch_id, run_id, source, settings, entry.started_at)
+    try:
+        with manifest.transaction(con):
+            if prior.action == "replace":
+                _forget(con, forget, source, str(path))
+                entry.status, entry.message = "replaced_changed_file", prior.message
+            counts = load(con, batch)
+            if prior.action == "replace":
+                entry.message = _restore(con, restore, batch, entry.message)
+            _record_loaded(con, entry, batch, counts)
+    except RejectedFile as exc:
+        log.warning("%s: file rejected: %s", path, exc)
+        entry.status, entry.message = "failed", str(exc)
+        entry.rows_read = entry.rows_loaded = entry.rows_skipped = 0
+        batch.quarantine = [QuarantineRecord(str(path), None, exc.field, str(exc), exc.raw_text)]
+        with manifest.transaction(con):
+            entry.rows_quarantined = _quarantine(con, batch, entry)
+            manifest.record(con, entry)
+    return _outcome(entry)
+
+
+def _record_loaded(con, entry: manifest.ManifestEntry, batch: FileBatch, counts) -> BatchOutcome:
+    """Inside the batch's transaction: quarantine its bad lines, record its counts and manifest row."""
+    entry.rows_quarantined = _quarantine(con, batch, entry)
+    entry.rows_read, entry.rows_loaded, entry.rows_skipped = counts.rows_read, counts.rows_loaded, counts.rows_skipped
+    manifest.record(con, entry)
+    return _outcome(entry)
+
+
+def _outcome(entry: manifest.ManifestEntry) -> BatchOutcome:
+    """What the report says of one file, from its manifest entry (the message only for failures)."""
+    return BatchOutcome(entry.source_object, entry.status, entry.rows_read, entry.rows_loaded,
+                        entry.rows_quarantined, entry.rows_skipped,
+                        entry.message if entry.status == "failed" else None)
+
+
+def _forget(con, forget: Forgetter, source: str, source_file: str) -> None:
+    """Remove what an earlier version of a file left: its rows and its (now stale) quarantine rows."""
+    forget(con, source_file)
+    con.execute("DELETE FROM meta.quarantine WHERE source = ? AND source_file = ?", [source, source_file])
+
+
+def _restore(con, restore: Restorer | None, batch: FileBatch, message: str | None) -> str | None:
+    note = restore(con, batch) if restore is not None else None
+    return f"{message}; {note}" if note and message else (note or message)
+
+
+def _quarantine(con, batch: FileBatch, entry: manifest.ManifestEntry) -> int:
+    return write_quarantine(
+        con,
+        batch.quarantine,
+        batch_id=entry.batch_id,
+        run_id=entry.run_id,
+        source=entry.source,
+        quarantined_at=batch.loaded_at,
+    )
+
+
+def delete_rows_of_file(table: str) -> Forgetter:
+    """A forgetter that deletes every row an earlier version of the file put in ``table``."""
+
+    def forget(con: duckdb.DuckDBPyConnection, source_file: str) -> None:
+        con.execute(f"DELETE FROM {table} WHERE _source_file = ?", [source_file])
+
+    return forget
+
+
+def landing_files(folder: Path, patterns: tuple[str, ...]) -> list[Path]:
+    """Files in a landing folder matching any pattern, in name order (so dates load in order)."""
+    if not folder.exists():
+        return []
+    found = {p for pattern in patterns for p in folder.glob(pattern) if p.is_file()}
+    return sorted(found, key=lambda p: p.name)

@@ -1,0 +1,160 @@
+"""meta.ingest_manifest: one row per file or watermark range per run, written in the batch's transaction.
+
+The manifest is what makes reruns safe. A file is identified by its path and SHA-256:
+
+* same path, same checksum as a loaded batch -> ``skipped_already_loaded`` (nothing is read);
+* same path, different checksum -> the file changed after we loaded it. We deliberately reload it,
+  replacing the rows that earlier version produced, and record ``replaced_changed_file``;
+* a new path whose checksum was already loaded for the same source (a renamed copy) -> skipped;
+* a file that failed earlier is attempted again (its mapping or content may have been fixed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+
+from cdp.clock import audit_now
+from ingestion.quarantine import ensure_quarantine_table
+
+MANIFEST_DDL = """
+CREATE TABLE IF NOT EXISTS meta.ingest_manifest (
+    batch_id VARCHAR NOT NULL,
+    run_id VARCHAR NOT NULL,
+    source VARCHAR NOT NULL,
+    source_object VARCHAR NOT NULL,
+    file_size BIGINT,
+    file_sha256 VARCHAR,
+    watermark_from TIMESTAMP,
+    watermark_to TIMESTAMP,
+    rows_read BIGINT NOT NULL,
+    rows_loaded BIGINT NOT NULL,
+    rows_quarantined BIGINT NOT NULL,
+    rows_skipped BIGINT NOT NULL,
+    status VARCHAR NOT NULL,
+    started_at TIMESTAMP NOT NULL,
+    finished_at TIMESTAMP NOT NULL,
+    message VARCHAR
+)
+"""
+
+LOADED_STATUSES = ("loaded", "replaced_changed_file")
+
+
+@dataclass
+class ManifestEntry:
+    """One manifest row."""
+
+    batch_id: str
+    run_id: str
+    source: str
+    source_object: str
+    status: str
+    started_at: datetime
+    finished_at: datetime | None = None
+    file_size: int | None = None
+    file_sha256: str | None = None
+    watermark_from: datetime | None = None
+    watermark_to: datetime | None = None
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rows_quarantined: int = 0
+    rows_skipped: int = 0
+    message: str | None = None
+
+
+@dataclass
+class PriorLoad:
+    """What the manifest already knows about a file: decides skip, load or replace."""
+
+    action: str  # "load", "skip" or "replace"
+    message: str | None = None
+
+
+def ensure_meta_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Create meta.ingest_manifest and meta.quarantine when missing."""
+    con.execute(MANIFEST_DDL)
+    ensure_quarantine_table(con)
+
+
+def new_batch_id(source: str) -> str:
+    """A unique batch id; run ids repeat when a day is rerun, so they cannot serve as batch ids."""
+    return f"{source}-{uuid.uuid4().hex[:16]}"
+
+
+def fingerprint(path: Path) -> tuple[int, str]:
+    """Size in bytes and SHA-256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+            size += len(block)
+    return size, digest.hexdigest()
+
+
+class PriorLoads:
+    """The manifest's loaded files of one source, read in one query: decides skip, load or replace per file."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, source: str):
+        rows = con.execute(
+            f"""
+            SELECT source_object, file_sha256, batch_id, finished_at FROM meta.ingest_manifest
+            WHERE source = ? AND status IN {LOADED_STATUSES}
+            ORDER BY finished_at
+            """,
+            [source],
+        ).fetchall()
+        # Later rows overwrite earlier ones: the latest load of each path wins.
+        self._latest = {path: (sha256, batch_id) for path, sha256, batch_id, _ in rows}
+        self._by_checksum: dict[str, str] = {}
+        for path, sha256, _, _ in rows:
+            self._by_checksum.setdefault(sha256, path)
+
+    def decide(self, source_object: str, sha256: str) -> PriorLoad:
+        """Skip (unchanged, or a renamed copy), replace (checksum changed) or load (new)."""
+        latest = self._latest.get(source_object)
+        if latest is not None:
+            if latest[0] == sha256:
+                return PriorLoad("skip", f"unchanged since batch {latest[1]}")
+            return PriorLoad("replace", f"checksum changed since batch {latest[1]}: earlier rows replaced")
+        twin = self._by_checksum.get(sha256)
+        if twin is not None:
+            return PriorLoad("skip", f"identical content already loaded from {twin}")
+        return PriorLoad("load")
+
+    def add(self, source_object: str, sha256: str, batch_id: str) -> None:
+        """Note a file this run is loading, so a renamed copy later in the same run is skipped."""
+        self._latest[source_object] = (sha256, batch_id)
+        self._by_checksum.setdefault(sha256, source_object)
+
+
+def record(con: duckdb.DuckDBPyConnection, entry: ManifestEntry) -> None:
+    """Insert one manifest row (inside the caller's transaction)."""
+    values = asdict(entry)
+    if values["finished_at"] is None:
+        values["finished_at"] = audit_now()
+    columns = list(values)
+    con.execute(
+        f"INSERT INTO meta.ingest_manifest ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+        [values[c] for c in columns],
+    )
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """One batch = one transaction: commit on success, roll back everything on any error."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")

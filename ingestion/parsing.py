@@ -1,0 +1,122 @@
+"""Small value parsers shared by the row-oriented sources (call center, CSV lists, suppression).
+
+Each parser returns the typed value, or raises ``BadValue`` with a message that says what was
+expected, so the caller can quarantine the row with the field name attached.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from charset_normalizer import from_bytes
+
+
+class BadValue(ValueError):
+    """A field value that does not have the expected type or range."""
+
+
+def text(value, field: str, max_chars: int) -> str | None:
+    """Trimmed text, None when empty; longer than ``max_chars`` is refused (oversized field)."""
+    if value is None:
+        return None
+    value = str(value).strip()
+    if value == "":
+        return None
+    if len(value) > max_chars:
+        raise BadValue(f"oversized-field: {field} has {len(value)} characters, limit {max_chars}")
+    return value
+
+
+def timestamp(value, field: str) -> datetime | None:
+    """ISO-8601 timestamp (with or without zone; zone-less means UTC) as naive UTC; None when empty."""
+    if value is None or str(value).strip() == "":
+        return None
+    raw = str(value).strip()
+    try:
+        parsed = datetime.fromisoformat(raw.replace("Z", "+00:00") if raw.endswith("Z") else raw)
+    except ValueError:
+        raise BadValue(
+            f"invalid-timestamp: {field}={raw!r} is not an ISO-8601 timestamp like 2026-11-23T10:00:00Z"
+        ) from None
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(UTC).replace(tzinfo=None)
+    if not 1900 <= parsed.year <= 2100:
+        raise BadValue(f"timestamp-out-of-range: {field}={raw!r} is outside 1900..2100")
+    return parsed
+
+
+def integer(value, field: str, low: int, high: int) -> int | None:
+    """Whole number in [low, high]; None when empty."""
+    if value is None or str(value).strip() == "":
+        return None
+    raw = str(value).strip()
+    try:
+        number = float(raw)
+    except ValueError:
+        raise BadValue(
+            f"invalid-field-type: {field}={raw!r} is not a number ({low}-{high} expected)"
+        ) from None
+    if not number.is_integer() or not low <= number <= high:
+        raise BadValue(f"out-of-range: {field}={raw!r}, expected a whole number from {low} to {high}")
+    return int(number)
+
+
+TRUE_WORDS = {"true", "t", "yes", "y", "1", "x", "ja", "oui", "si", "opt-in", "opted in", "subscribed"}
+FALSE_WORDS = {"false", "f", "no", "n", "0", "nein", "non", "opt-out", "opted out", "unsubscribed"}
+
+
+def boolean(value, field: str) -> bool | None:
+    """Yes/no style flag; None when empty."""
+    if value is None or str(value).strip() == "":
+        return None
+    if isinstance(value, bool):
+        return value
+    raw = str(value).strip().lower()
+    if raw in TRUE_WORDS:
+        return True
+    if raw in FALSE_WORDS:
+        return False
+    raise BadValue(f"invalid-field-type: {field}={value!r} is not a yes/no value (true/false, yes/no, 1/0)")
+
+
+def calendar_date(value, field: str, formats: list[str]) -> date | None:
+    """A date in one of ``formats`` (strptime patterns); None when empty."""
+    if value is None or str(value).strip() == "":
+        return None
+    raw = str(value).strip()
+    for pattern in formats:
+        try:
+            return datetime.strptime(raw, pattern).date()
+        except ValueError:
+            continue
+    raise BadValue(f"invalid-date: {field}={raw!r} does not match any of {', '.join(formats)}")
+
+
+def decode_text_file(path: Path) -> tuple[str, str]:
+    """File text and the encoding used: BOM first, then strict UTF-8, then charset detection."""
+    data = path.read_bytes()
+    if data.startswith(codecs.BOM_UTF8):
+        return data[len(codecs.BOM_UTF8) :].decode("utf-8"), "utf-8-sig"
+    try:
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    best = from_bytes(data).best()
+    encoding = best.encoding if best is not None else "cp1252"
+    # cp1252 is the usual culprit for spreadsheet exports; decode leniently only as a last resort.
+    try:
+        return data.decode(encoding), encoding
+    except (UnicodeDecodeError, LookupError):
+        return data.decode("cp1252", errors="replace"), "cp1252"
+
+
+def sniff_delimiter(sample: str) -> str:
+    """The delimiter of a CSV sample among ',', ';' and tab (comma when unsure)."""
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=",;\t").delimiter
+    except csv.Error:
+        first = sample.splitlines()[0] if sample else ""
+        return max(",;\t", key=first.count) if first else ","

@@ -1,0 +1,322 @@
+"""Store point-of-sale database (SQLite or PostgreSQL) into raw.store_* tables, incrementally.
+
+Rows are read through the Python DB driver (sqlite3 / psycopg 3) into Arrow, never through a
+DuckDB scanner extension. Each table is read from ``watermark - overlap`` (late commits whose
+``updated_at`` is a little older than the last watermark are still caught) and upserted by
+primary key; re-read rows identical to what the warehouse holds are counted as skipped, so a
+rerun loads 0 rows. One table range = one batch = one transaction with its manifest row.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from contextlib import closing
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import duckdb
+import pyarrow as pa
+
+from cdp.clock import audit_now
+from cdp.settings import Settings
+from ingestion import manifest
+from ingestion.quarantine import QuarantineRecord, clip, write_quarantine
+from ingestion.report import BatchOutcome, IngestReport
+from ingestion.views import registered
+
+SOURCE = "store"
+FETCH_ROWS = 50_000
+
+
+@dataclass(frozen=True)
+class StoreTable:
+    """One POS table: its key and the DuckDB type of every column."""
+
+    name: str
+    key: str
+    columns: dict[str, str]
+
+    @property
+    def raw_table(self) -> str:
+        return f"raw.store_{self.name}"
+
+
+TABLES = (
+    StoreTable("customers", "customer_id", {
+        "customer_id": "BIGINT", "loyalty_card_number": "VARCHAR", "first_name": "VARCHAR",
+        "last_name": "VARCHAR", "email": "VARCHAR", "phone": "VARCHAR", "birth_date": "DATE",
+        "street": "VARCHAR", "city": "VARCHAR", "postcode": "VARCHAR", "state": "VARCHAR",
+        "country": "VARCHAR", "is_marketing_opt_in": "BOOLEAN", "created_at": "TIMESTAMP",
+        "updated_at": "TIMESTAMP",
+    }),
+    StoreTable("stores", "store_id", {
+        "store_id": "BIGINT", "store_name": "VARCHAR", "city": "VARCHAR", "state": "VARCHAR",
+        "opened_at": "TIMESTAMP", "updated_at": "TIMESTAMP",
+    }),
+    StoreTable("orders", "order_id", {
+        "order_id": "BIGINT", "customer_id": "BIGINT", "store_id": "BIGINT", "ordered_at": "TIMESTAMP",
+        "status": "VARCHAR", "total_amount": "DECIMAL(12,2)", "currency": "VARCHAR", "updated_at": "TIMESTAMP",
+    }),
+    StoreTable("order_lines", "order_line_id", {
+        "order_line_id": "BIGINT", "order_id": "BIGINT", "product_sku": "VARCHAR", "product_name": "VARCHAR",
+        "category": "VARCHAR", "quantity": "INTEGER", "unit_price": "DECIMAL(12,2)", "updated_at": "TIMESTAMP",
+    }),
+)  # fmt: skip
+
+
+def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the raw.store_* tables when missing."""
+    for table in TABLES:
+        columns = ",\n".join(f"{name} {kind}" for name, kind in table.columns.items())
+        con.execute(
+            f"""
+            CREATE TABLE IF NOT EXISTS {table.raw_table} (
+                {columns},
+                _source_file VARCHAR NOT NULL, _source_line BIGINT, _batch_id VARCHAR NOT NULL,
+                _loaded_at TIMESTAMP NOT NULL
+            )
+            """
+        )
+
+
+def ingest_store(con: duckdb.DuckDBPyConnection, settings: Settings, run_id: str) -> IngestReport:
+    """Read every POS table above its watermark and upsert it into the warehouse."""
+    manifest.ensure_meta_tables(con)
+    ensure_tables(con)
+    report = IngestReport(source=SOURCE)
+    with closing(_open(settings.store_db_uri)) as source_db:
+        for table in TABLES:
+            report.add(_ingest_table(con, source_db, settings, run_id, table))
+    return report
+
+
+def _open(uri: str):
+    """A DB-API connection for a sqlite:/// or postgresql:// URI."""
+    if uri.startswith("sqlite:///"):
+        path = uri.removeprefix("sqlite:///")
+        if not Path(path).is_file():
+            raise FileNotFoundError(
+                f"store database {path} not found (set CDP_STORE_DB_URI to the POS database)"
+            )
+        # Read-only: ingestion must never write to a source system.
+        return sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    if uri.startswith(("postgresql://", "postgres://")):
+        import psycopg
+
+        connection = psycopg.connect(uri)
+        # The watermark is naive UTC and timestamptz columns are cast to timestamp in the session
+        # time zone: pin the session to UTC whatever the server, role or PGTZ default is.
+        connection.execute("SET TIME ZONE 'UTC'")
+        connection.commit()
+        return connection
+    raise ValueError(f"CDP_STORE_DB_URI={safe_uri(uri)!r}: expected sqlite:///path or postgresql://...")
+
+
+def safe_uri(uri: str) -> str:
+    """The URI with any password masked, for lineage and messages."""
+    parts = urlsplit(uri)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return uri
+
+
+def _watermark(con: duckdb.DuckDBPyConnection, table: StoreTable) -> datetime | None:
+    return con.execute(
+        "SELECT max(watermark_to) FROM meta.ingest_manifest WHERE source = ? AND source_object = ? AND status <> 'failed'",
+        [SOURCE, table.name],
+    ).fetchall()[0][0]
+
+
+def _query(source_db, table: StoreTable, since: datetime | None) -> tuple[str, list]:
+    columns = ", ".join(table.columns)
+    if since is None:
+        return f"SELECT {columns} FROM {table.name} ORDER BY {table.key}", []
+    if isinstance(source_db, sqlite3.Connection):
+        # The POS stores 'YYYY-MM-DD HH:MM:SS' text, which sorts like time.
+        return f"SELECT {columns} FROM {table.name} WHERE updated_at >= ? ORDER BY {table.key}", [
+            since.strftime("%Y-%m-%d %H:%M:%S")
+        ]
+    return (
+        f"SELECT {columns} FROM {table.name} WHERE CAST(updated_at AS timestamp) >= CAST(%s AS timestamp) "
+        f"ORDER BY {table.key}",
+        [since.isoformat(sep=" ")],
+    )
+
+
+def _fetch(source_db, sql: str, params: list, table: StoreTable) -> pa.Table:
+    """Run the query and return all rows as text columns (typed later, in DuckDB, row by row)."""
+    cursor = source_db.cursor()
+    try:
+        cursor.execute(sql, params)
+        names = list(table.columns)
+        batches = []
+        while rows := cursor.fetchmany(FETCH_ROWS):
+            columns = list(zip(*rows, strict=True))
+            batches.append(
+                pa.table(
+                    {
+                        n: pa.array([_as_text(v) for v in col], pa.string())
+                        for n, col in zip(names, columns, strict=True)
+                    }
+                )
+            )
+    finally:
+        cursor.close()
+    if not batches:
+        return pa.table({n: pa.array([], pa.string()) for n in table.columns})
+    return pa.concat_tables(batches)
+
+
+def _as_text(value) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:  # timestamptz columns: the warehouse keeps naive UTC
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        return value.isoformat(sep=" ")
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    return str(value)
+
+
+def _cast(column: str, kind: str) -> str:
+    if kind == "BOOLEAN":
+        return f"CASE lower(trim({column})) WHEN '1' THEN true WHEN 'true' THEN true WHEN 't' THEN true " \
+               f"WHEN '0' THEN false WHEN 'false' THEN false WHEN 'f' THEN false END"  # fmt: skip
+    return f"try_cast({column} AS {kind})"
+
+
+def _ingest_table(con, source_db, settings: Settings, run_id: str, table: StoreTable) -> BatchOutcome:
+    previous = _watermark(con, table)
+    since = previous - timedelta(minutes=settings.store_watermark_overlap_minutes) if previous else None
+    sql, params = _query(source_db, table, since)
+    lineage = f"{safe_uri(settings.store_db_uri)} :: {_render(sql, params)}"
+    fetched = _fetch(source_db, sql, params, table)
+    entry = manifest.ManifestEntry(
+        batch_id=manifest.new_batch_id(SOURCE),
+        run_id=run_id,
+        source=SOURCE,
+        source_object=table.name,
+        status="loaded",
+        started_at=audit_now(),
+        watermark_from=previous,
+        watermark_to=previous,
+    )
+    quarantine: list[QuarantineRecord] = []
+    with manifest.transaction(con), registered(con, "_store_fetched", fetched):
+        casts = ", ".join(f"{_cast(f'raw_{n}', k)} AS {n}" for n, k in table.columns.items())
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE _store_typed AS SELECT *, {casts} FROM (SELECT {', '.join(f'{n} AS raw_{n}' for n in table.columns)} FROM _store_fetched)"
+        )
+        # A value that is present but does not cast (or an impossible date) quarantines the row.
+        problems = " ".join(f"WHEN raw_{n} IS NOT NULL AND {n} IS NULL THEN '{n}'" for n in table.columns)
+        limit = settings.max_field_chars
+        oversize = " ".join(
+            f"WHEN length(raw_{n}) > {limit} THEN '{n}'" for n, k in table.columns.items() if k == "VARCHAR"
+        )
+        con.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE _store_checked AS
+            SELECT *, CASE WHEN {table.key} IS NULL THEN '{table.key}' {problems} END AS bad_field,
+                      CASE {oversize or "WHEN false THEN NULL"} END AS long_field
+            FROM _store_typed
+            """
+        )
+        for row in con.execute(
+            f"SELECT bad_field, long_field, raw_{table.key}, "
+            f"to_json(struct_pack({', '.join(f'{n} := raw_{n}' for n in table.columns)}))::VARCHAR "
+            "FROM _store_checked WHERE bad_field IS NOT NULL OR long_field IS NOT NULL"
+        ).fetchall():
+            bad, long, key, raw = row
+            if bad is not None:
+                kind = table.columns[bad]
+                reason = (
+                    f"missing-id: {table.name}.{bad} is empty"
+                    if bad == table.key and key is None
+                    else f"invalid-field-type: {table.name}.{bad} (key {key}) is not a valid {kind}"
+                )
+            else:
+                bad, reason = (
+                    long,
+                    f"oversized-field: {table.name}.{long} (key {key}) longer than {limit} characters",
+                )
+            quarantine.append(QuarantineRecord(lineage, None, bad, reason, raw))
+        # The overlap window re-reads recent rows every run: a bad row already quarantined with
+        # the same content (so the same table, key and updated_at) is not quarantined again.
+        already = _already_quarantined(con, quarantine)
+        repeated = [r for r in quarantine if (r.reason, clip(r.raw_text)) in already]
+        quarantine = [r for r in quarantine if (r.reason, clip(r.raw_text)) not in already]
+        typed_columns = ", ".join(table.columns)
+        # Identical re-reads (the overlap window) are skipped; new or changed rows are upserted.
+        con.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE _store_changed AS
+            SELECT {typed_columns} FROM _store_checked WHERE bad_field IS NULL AND long_field IS NULL
+            QUALIFY row_number() OVER (PARTITION BY {table.key} ORDER BY updated_at DESC NULLS LAST) = 1
+            EXCEPT
+            SELECT {typed_columns} FROM {table.raw_table}
+            """
+        )
+        changed = con.execute("SELECT count(*) FROM _store_changed").fetchall()[0][0]
+        con.execute(
+            f"DELETE FROM {table.raw_table} WHERE {table.key} IN (SELECT {table.key} FROM _store_changed)"
+        )
+        con.execute(
+            f"INSERT INTO {table.raw_table} SELECT {typed_columns}, ?, NULL, ?, ? FROM _store_changed",
+            [lineage, entry.batch_id, entry.started_at],
+        )
+        watermark = con.execute(
+            "SELECT max(updated_at) FROM _store_checked WHERE bad_field IS NULL"
+        ).fetchall()[0][0]
+        entry.watermark_to = (
+            max(w for w in (watermark, previous) if w is not None) if (watermark or previous) else None
+        )
+        entry.rows_read = fetched.num_rows
+        entry.rows_loaded = changed
+        entry.rows_quarantined = len(quarantine)
+        entry.rows_skipped = fetched.num_rows - changed - len(quarantine)  # includes `repeated`
+        entry.status = "loaded" if changed or quarantine else "skipped_already_loaded"
+        entry.message = f"read {table.name} since {since}" if since else f"full read of {table.name}"
+        if repeated:
+            entry.message += f"; {len(repeated)} bad row(s) already in meta.quarantine, not added again"
+        write_quarantine(
+            con,
+            quarantine,
+            batch_id=entry.batch_id,
+            run_id=run_id,
+            source=SOURCE,
+            quarantined_at=entry.started_at,
+        )
+        manifest.record(con, entry)
+        for temp in ("_store_typed", "_store_checked", "_store_changed"):
+            con.execute(f"DROP TABLE {temp}")
+    return BatchOutcome(
+        table.name,
+        entry.status,
+        entry.rows_read,
+        entry.rows_loaded,
+        entry.rows_quarantined,
+        entry.rows_skipped,
+    )
+
+
+def _already_quarantined(con, records: list[QuarantineRecord]) -> set[tuple[str, str | None]]:
+    """(reason, raw_text) pairs of ``records`` that meta.quarantine already holds for the store."""
+    if not records:
+        return set()
+    rows = con.execute(
+        "SELECT DISTINCT reason, raw_text FROM meta.quarantine "
+        "WHERE source = ? AND reason IN (SELECT unnest(?::VARCHAR[]))",
+        [SOURCE, sorted({r.reason for r in records})],
+    ).fetchall()
+    return {(reason, raw_text) for reason, raw_text in rows}
+
+
+def _render(sql: str, params: list) -> str:
+    for value in params:
+        sql = re.sub(r"\?|%s", f"'{value}'", sql, count=1)
+    return sql

@@ -1,0 +1,145 @@
+"""The suppression list (erasure / opt-out requests) into raw.suppression_list.
+
+The table is append-only: it is never truncated and a request already present (same
+identifier_type, identifier and reason) is not added again. When the file changes (new requests
+appended), it is re-read and only the new requests are inserted; requests that disappear from the
+file are kept, because a privacy request cannot be withdrawn by editing a CSV.
+
+A request with a usable identifier is always loaded: an unknown ``reason`` is loaded as
+``opt_out`` and an unreadable ``requested_at`` as NULL, and the row is ALSO written to
+meta.quarantine (reason ``loaded-with-warning: ...``) for a person to check. Only a row that
+identifies nobody (bad identifier_type, empty identifier) is quarantine-only.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import duckdb
+import pyarrow as pa
+
+from cdp.settings import Settings
+from ingestion import parsing
+from ingestion.file_batches import FileBatch, LoadCounts, RejectedFile, ingest_files, registered
+from ingestion.report import IngestReport
+
+SOURCE = "csv"
+TABLE = "raw.suppression_list"
+IDENTIFIER_TYPES = ("email", "phone", "customer_id")
+REASONS = ("erasure", "opt_out")
+HEADER = ("identifier_type", "identifier", "reason", "requested_at")
+
+SUPPRESSION_DDL = f"""
+CREATE TABLE IF NOT EXISTS {TABLE} (
+    identifier_type VARCHAR NOT NULL,
+    identifier VARCHAR NOT NULL,
+    reason VARCHAR NOT NULL,
+    requested_at TIMESTAMP,
+    _source_file VARCHAR NOT NULL,
+    _source_line BIGINT,
+    _batch_id VARCHAR NOT NULL,
+    _loaded_at TIMESTAMP NOT NULL
+)
+"""
+
+
+def ingest_suppression(
+    con: duckdb.DuckDBPyConnection, settings: Settings, run_id: str, report: IngestReport
+) -> None:
+    """Append new requests from settings.suppression_path (if present) and fold counts into ``report``."""
+    con.execute(SUPPRESSION_DDL)
+    path = settings.suppression_path
+    if not path.exists():
+        return
+    sub = ingest_files(con, settings, run_id, SOURCE, [path], load_file, lambda con, source_file: None)
+    for name in (
+        "files_seen", "files_loaded", "files_skipped", "files_failed", "rows_read", "rows_loaded",
+        "rows_quarantined", "rows_skipped_duplicate",
+    ):  # fmt: skip
+        setattr(report, name, getattr(report, name) + getattr(sub, name))
+    report.messages.extend(sub.messages)
+
+
+def _normalise_reason(reason: str) -> str:
+    """'Opt-Out', 'opt out' and 'optout' all mean opt_out; other text is returned as given."""
+    folded = "_".join(reason.replace("-", " ").split())
+    return "opt_out" if folded == "optout" else folded
+
+
+def load_file(con: duckdb.DuckDBPyConnection, batch: FileBatch) -> LoadCounts:
+    """Validate the suppression CSV and insert requests not yet in the table."""
+    content, _ = parsing.decode_text_file(batch.path)
+    reader = csv.DictReader(
+        io.StringIO(content, newline=""), delimiter=parsing.sniff_delimiter(content[:65536])
+    )
+    header = [h.strip() for h in reader.fieldnames or []]
+    missing = [h for h in HEADER if h not in header]
+    if missing:
+        raise RejectedFile(
+            f"{batch.path.name}: missing columns {', '.join(missing)}; found {', '.join(header)}; "
+            f"expected {', '.join(HEADER)}",
+            field="header",
+            raw_text=",".join(header),
+        )
+    reader.fieldnames = header
+    rows, read = [], 0
+    for record in reader:
+        read += 1
+        raw = ",".join(str(v) for v in record.values())
+        identifier_type = (record.get("identifier_type") or "").strip().lower()
+        identifier = (record.get("identifier") or "").strip()
+        reason = (record.get("reason") or "").strip().lower()
+        if identifier_type not in IDENTIFIER_TYPES:
+            batch.reject(reader.line_num, "identifier_type", f"invalid-value: identifier_type {identifier_type!r} "
+                         f"not in {', '.join(IDENTIFIER_TYPES)}; the request identifies nobody, fix the row", raw)  # fmt: skip
+            continue
+        if not identifier:
+            batch.reject(reader.line_num, "identifier", "missing-id: identifier is empty", raw)
+            continue
+        # From here the request identifies someone, so it is ALWAYS loaded (suppression is
+        # fail-safe); a problem with its other fields is flagged in quarantine for a person.
+        reason = _normalise_reason(reason)
+        if reason not in REASONS:
+            batch.reject(reader.line_num, "reason", f"loaded-with-warning: reason {reason!r} not in "
+                         f"{', '.join(REASONS)}; loaded as 'opt_out' so the person stays suppressed, "
+                         "check the request", raw)  # fmt: skip
+            reason = "opt_out"
+        try:
+            requested_at = parsing.timestamp(record.get("requested_at"), "requested_at")
+        except parsing.BadValue as exc:
+            batch.reject(reader.line_num, "requested_at", f"loaded-with-warning: {exc}; loaded with "
+                         "requested_at NULL", raw)  # fmt: skip
+            requested_at = None
+        if identifier_type == "email":
+            identifier = identifier.lower()  # emails match case-insensitively
+        rows.append((identifier_type, identifier, reason, requested_at, reader.line_num))
+    if not rows:
+        return LoadCounts(rows_read=read, rows_loaded=0)
+    table = pa.table(
+        {
+            "identifier_type": [r[0] for r in rows],
+            "identifier": [r[1] for r in rows],
+            "reason": [r[2] for r in rows],
+            "requested_at": pa.array([r[3] for r in rows], pa.timestamp("us")),
+            "_source_line": [r[4] for r in rows],
+        }
+    )
+    with registered(con, "_suppression_batch", table):
+        loaded = con.execute(
+            f"""
+            INSERT INTO {TABLE}
+            SELECT identifier_type, identifier, reason, requested_at, ?, _source_line, ?, ?
+            FROM (
+                SELECT * FROM _suppression_batch
+                QUALIFY row_number() OVER (PARTITION BY identifier_type, identifier, reason ORDER BY _source_line) = 1
+            ) n
+            WHERE NOT EXISTS (
+                SELECT 1 FROM {TABLE} o
+                WHERE o.identifier_type = n.identifier_type AND o.identifier = n.identifier AND o.reason = n.reason
+            )
+            """,
+            [batch.source_file, batch.batch_id, batch.loaded_at],
+        ).fetchall()[0][0]
+    # Flagged rows are both loaded (or skipped as repeats) and counted in rows_quarantined.
+    return LoadCounts(rows_read=read, rows_loaded=loaded, rows_skipped=len(rows) - loaded)

@@ -1,0 +1,810 @@
+"""Web events: Segment-spec NDJSON (plain or .gz) into raw.web_events.
+
+Speed comes from doing the bulk in DuckDB: files are read into large blocks of lines (a block may
+hold many small files; each line keeps its file index and line number) that reach DuckDB as a
+zero-copy Arrow string column. One SQL pass parses every message once and screens it, a second
+types and validates it. Small files share one transaction (``ingest_file_groups``) but each keeps
+its own batch id and manifest row.
+DuckDB's JSON reader is lenient (it accepts NaN, trailing commas, duplicate keys), so a cheap
+textual screen sends every line that *might* break strict JSON rules to a strict per-line Python
+check; clean lines never touch Python. Each refused line goes to meta.quarantine with a reason
+named like the categories of the Segment test corpus (``invalid-json``, ``missing-identity``...).
+
+Rules: blank lines are skipped; a BOM is stripped on line 1 only; ``batch`` envelopes are unwrapped
+with the envelope ``context`` merged under each message's own; messages dedupe on ``messageId``
+across files and runs (a repeat with identical content is skipped, a repeat with different
+content is quarantined as ``duplicate-messageid-conflict``); ``event_at`` is skew-corrected
+(``receivedAt - (sentAt - originalTimestamp)``) and every timestamp is converted to naive UTC.
+Numbers are kept as their exact JSON text in the JSON columns, so ``1e400`` is stored, not
+rejected. Duplicate keys are detected at the top level of a message (nested ones: last wins).
+A changed file (same path, new checksum) replaces the rows its earlier version loaded (and its
+quarantine rows); messages of the old version that other loaded files also contain (skipped there
+as duplicates) are then reloaded from those files, so no message another file holds is lost.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+import re
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from cdp.settings import Settings
+from ingestion import manifest
+from ingestion.file_batches import (
+    FileBatch,
+    LoadCounts,
+    ingest_file_groups,
+    landing_files,
+    registered,
+)
+from ingestion.report import IngestReport
+
+SOURCE = "web"
+TABLE = "raw.web_events"
+FILE_PATTERNS = ("*.ndjson", "*.ndjson.gz", "*.jsonl", "*.jsonl.gz")
+MESSAGE_TYPES = ("identify", "track", "page", "screen", "group", "alias")
+TIMESTAMP_FIELDS = ("timestamp", "originalTimestamp", "sentAt", "receivedAt")
+# Segment refuses messages over 32 KB; strict JSON limits we enforce like the reference corpus.
+MAX_MESSAGE_BYTES = 32 * 1024
+MAX_DEPTH = 64
+MIN_YEAR, MAX_YEAR = 1970, 2100
+# Blocks large enough that per-block SQL overhead is small, small enough that a block, its parsed
+# and typed copies and the next block in flight stay well inside 4 GiB.
+BLOCK_BYTES = 128 << 20
+# Files (size on disk, so ~8x that once unzipped) committed in one transaction; each still gets
+# its own manifest row. Bounded because uncommitted rows are held by the transaction.
+GROUP_BYTES = 32 << 20
+
+WEB_EVENTS_DDL = f"""
+CREATE TABLE IF NOT EXISTS {TABLE} (
+    message_id VARCHAR NOT NULL,
+    type VARCHAR NOT NULL,
+    event_name VARCHAR,
+    page_name VARCHAR,
+    user_id VARCHAR,
+    anonymous_id VARCHAR,
+    group_id VARCHAR,
+    previous_id VARCHAR,
+    event_at TIMESTAMP,
+    original_timestamp_at TIMESTAMP,
+    sent_at TIMESTAMP,
+    received_at TIMESTAMP,
+    traits JSON USING COMPRESSION zstd,
+    properties JSON USING COMPRESSION zstd,
+    context JSON USING COMPRESSION zstd,
+    page_url VARCHAR,
+    page_path VARCHAR,
+    page_title VARCHAR,
+    page_referrer VARCHAR,
+    campaign_source VARCHAR,
+    campaign_medium VARCHAR,
+    campaign_name VARCHAR,
+    campaign_term VARCHAR,
+    campaign_content VARCHAR,
+    payload JSON NOT NULL USING COMPRESSION zstd,
+    _source_file VARCHAR NOT NULL,
+    _source_line BIGINT,
+    _batch_id VARCHAR NOT NULL,
+    _loaded_at TIMESTAMP NOT NULL
+)
+"""
+
+# Every top-level field we type, read as raw JSON text in ONE parse of the message.
+_FIELDS = (
+    "type", "messageId", "userId", "anonymousId", "groupId", "previousId", "event", "name",
+    "properties", "traits", "context", "integrations", "batch", *TIMESTAMP_FIELDS,
+)  # fmt: skip
+_SPEC = json.dumps(dict.fromkeys(_FIELDS, "JSON"))
+
+_TRAILING_COMMA = r",\s*[}\]]"
+_ISO_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$"
+
+
+def ensure_table(con: duckdb.DuckDBPyConnection) -> None:
+    """Create raw.web_events when missing."""
+    # The JSON columns are long, repetitive texts: zstd writes them ~2x faster than the default
+    # analysis (which picks FSST) and ~4x smaller. Existing tables keep their compression.
+    con.execute(WEB_EVENTS_DDL)
+
+
+def ingest_web(con: duckdb.DuckDBPyConnection, settings: Settings, run_id: str) -> IngestReport:
+    """Load every new or changed NDJSON file of the web landing folder."""
+    ensure_table(con)
+    files = landing_files(settings.web_landing_dir, FILE_PATTERNS)
+    return ingest_file_groups(
+        con,
+        settings,
+        run_id,
+        SOURCE,
+        files,
+        load_files,
+        forget_file,
+        GROUP_BYTES,
+        restore=restore_from_other_files,
+    )
+
+
+def forget_file(con: duckdb.DuckDBPyConnection, source_file: str) -> None:
+    """Delete the rows an earlier version of a file loaded, noting their message ids for the restore."""
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _web_forgotten AS SELECT message_id FROM {TABLE} WHERE _source_file = ?",
+        [source_file],
+    )
+    con.execute(f"DELETE FROM {TABLE} WHERE _source_file = ?", [source_file])
+
+
+def restore_from_other_files(con: duckdb.DuckDBPyConnection, batch: FileBatch) -> str | None:
+    """After a changed file was reloaded: reload forgotten messages that other loaded files contain.
+
+    A message is stored once, attributed to the first file that had it; its repeats in later files
+    were skipped. If the first file changes and drops the message, the other files still hold it,
+    so those files are offered again (under their own batch ids): only messages missing from the
+    warehouse load, and their quarantine (already recorded when they were loaded) is not repeated.
+    """
+    missing = {
+        r[0]
+        for r in con.execute(
+            f"SELECT message_id FROM _web_forgotten ANTI JOIN {TABLE} USING (message_id)"
+        ).fetchall()
+    }
+    con.execute("DROP TABLE _web_forgotten")
+    if not missing:
+        return None
+    others = con.execute(
+        f"""
+        SELECT source_object, file_sha256, batch_id FROM meta.ingest_manifest
+        WHERE source = ? AND status IN {manifest.LOADED_STATUSES} AND source_object <> ?
+        QUALIFY row_number() OVER (PARTITION BY source_object ORDER BY finished_at DESC) = 1
+        ORDER BY source_object
+        """,
+        [SOURCE, batch.source_file],
+    ).fetchall()
+    # Ids computed from content (no messageId in the line) cannot be searched for as text.
+    needles = None if any(m.startswith("sha256:") for m in missing) else [m.encode() for m in missing]
+    restored, sources = 0, []
+    for source_object, sha256, batch_id in others:
+        path = Path(source_object)
+        # A file changed on disk since it was loaded is reloaded on its own, not offered here.
+        if not path.is_file() or manifest.fingerprint(path)[1] != sha256:
+            continue
+        if needles is not None and not _contains_any(path, needles):
+            continue
+        offered = FileBatch(path, batch_id, batch.run_id, SOURCE, batch.settings, batch.loaded_at)
+        [counts] = load_files(con, [offered])
+        if counts.rows_loaded:
+            restored += counts.rows_loaded
+            sources.append(path.name)
+    if not restored:
+        return None
+    return f"{restored} message(s) the earlier version held restored from {', '.join(sources)}"
+
+
+def _contains_any(path: Path, needles: list[bytes]) -> bool:
+    """Whether any needle occurs in the file's text (pieces end on line boundaries, ids have no newline)."""
+    return any(needle in data for _, data in _file_pieces(path) for needle in needles)
+
+
+def load_files(con: duckdb.DuckDBPyConnection, batches: list[FileBatch]) -> list[LoadCounts]:
+    """Load NDJSON files block by block (inside the caller's transaction); one block may hold many files."""
+    loaded = [0] * len(batches)
+    skipped = [0] * len(batches)
+    blocks = _blocks([batch.path for batch in batches])
+
+    def prepare() -> pa.Table | None:
+        pieces = next(blocks, None)
+        return None if pieces is None else _arrow_lines(pieces, batches)
+
+    # Decompressing and splitting the next block (GIL released in zlib/numpy) overlaps with DuckDB
+    # working on the current one.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        upcoming = pool.submit(prepare)
+        while (lines := upcoming.result()) is not None:
+            upcoming = pool.submit(prepare)
+            for file_index, block_loaded, block_skipped in _load_block(con, lines, batches):
+                loaded[file_index] += block_loaded
+                skipped[file_index] += block_skipped
+    # Every message is accounted for: loaded, skipped as a duplicate, or quarantined.
+    return [
+        LoadCounts(
+            rows_read=n_loaded + n_skipped + len(batch.quarantine),
+            rows_loaded=n_loaded,
+            rows_skipped=n_skipped,
+        )
+        for batch, n_loaded, n_skipped in zip(batches, loaded, skipped, strict=True)
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading: blocks of whole lines, line numbers preserved.
+
+
+def _file_pieces(path: Path) -> Iterator[tuple[int, bytes]]:
+    """(first line number, bytes) pieces that end on a line boundary; a BOM on line 1 is removed."""
+    opener = gzip.open if path.name.endswith(".gz") else open
+    line_number = 1
+    carry = b""
+    first = True
+    with opener(path, "rb") as handle:
+        while data := handle.read(BLOCK_BYTES):
+            if first:
+                # RFC 8259 lets a parser ignore a BOM at the start of the text, nowhere else.
+                data = data.removeprefix(b"\xef\xbb\xbf")
+                first = False
+            data = carry + data
+            cut = data.rfind(b"\n")
+            if cut < 0:
+                carry = data
+                continue
+            piece, carry = data[: cut + 1], data[cut + 1 :]
+            yield line_number, piece
+            line_number += piece.count(b"\n")
+    if carry:
+        yield line_number, carry + b"\n"
+
+
+def _blocks(paths: list[Path]) -> Iterator[list[tuple[int, int, bytes]]]:
+    """Blocks of about BLOCK_BYTES as (file index, first line number, bytes) pieces of one or more files.
+
+    Small files share a block, so the fixed cost of the SQL passes is paid once per block, not per file.
+    """
+    pieces: list[tuple[int, int, bytes]] = []
+    size = 0
+    for file_index, path in enumerate(paths):
+        for first_line, data in _file_pieces(path):
+            pieces.append((file_index, first_line, data))
+            size += len(data)
+            if size >= BLOCK_BYTES:
+                yield pieces
+                pieces, size = [], 0
+    if pieces:
+        yield pieces
+
+
+def _arrow_lines(pieces: list[tuple[int, int, bytes]], batches: list[FileBatch]) -> pa.Table:
+    """The block as an Arrow table (file_index, line_number, line_nl) without copying lines through Python.
+
+    Each value keeps its trailing newline (offsets are simply the line starts). Lines that are not
+    valid UTF-8 are quarantined here and reach DuckDB as NULL.
+    """
+    block = pieces[0][2] if len(pieces) == 1 else b"".join(data for _, _, data in pieces)
+    data = np.frombuffer(block, dtype=np.uint8)
+    newlines = np.flatnonzero(data == 10)
+    count = len(newlines)
+    offsets = np.empty(count + 1, dtype=np.int64)
+    offsets[0] = 0
+    offsets[1:] = newlines + 1
+    # Every piece ends with a newline, so each piece's lines are a contiguous run of the block's.
+    piece_ends = np.cumsum([len(piece) for _, _, piece in pieces])
+    lines_per_piece = np.diff(np.searchsorted(newlines, piece_ends, side="left"), prepend=0)
+    first_of_piece = np.repeat(np.cumsum(lines_per_piece) - lines_per_piece, lines_per_piece)
+    file_index = np.repeat(np.array([p[0] for p in pieces], dtype=np.int32), lines_per_piece)
+    numbers = (
+        np.arange(count, dtype=np.int64)
+        - first_of_piece
+        + np.repeat(np.array([p[1] for p in pieces], dtype=np.int64), lines_per_piece)
+    )
+    # More '{' and '[' than MAX_DEPTH is necessary for nesting too deep; counting them here (numpy,
+    # no per-line Python) spares SQL two string copies per line.
+    bracket_positions = np.flatnonzero((data == ord("{")) | (data == ord("[")))
+    brackets_per_line = np.diff(np.searchsorted(bracket_positions, newlines), prepend=0)
+    has_many_brackets = brackets_per_line > MAX_DEPTH
+    lines = pa.LargeStringArray.from_buffers(count, pa.py_buffer(offsets), pa.py_buffer(block))
+    try:
+        lines.validate(full=True)  # checks UTF-8 in C, no copy
+    except pa.ArrowInvalid:
+        lines = _checked_lines(block, file_index, numbers, batches)
+    return pa.table(
+        {
+            "file_index": file_index,
+            "line_number": numbers,
+            "line_nl": lines,
+            "has_many_brackets": has_many_brackets,
+        }
+    )
+
+
+def _checked_lines(
+    block: bytes, file_index: np.ndarray, numbers: np.ndarray, batches: list[FileBatch]
+) -> pa.Array:
+    values: list[str | None] = []
+    for index, number, line in zip(file_index.tolist(), numbers.tolist(), block.split(b"\n"), strict=False):
+        try:
+            values.append(line.decode("utf-8") + "\n")
+        except UnicodeDecodeError as exc:
+            batches[index].reject(
+                number, None, f"invalid-utf8: {exc.reason} at byte {exc.start} (expected UTF-8)", line
+            )
+            values.append(None)
+    return pa.array(values, pa.large_string())
+
+
+# ---------------------------------------------------------------------------------------------
+# Strict per-line check, only for lines the SQL screen marked as suspect.
+
+
+def strict_problem(line: str) -> tuple[str, str | None] | None:
+    """Why a line is not a strict-JSON object we accept, as (reason, field), or None when it is."""
+
+    def no_duplicates(pairs):
+        keys = [key for key, _ in pairs]
+        if len(keys) != len(set(keys)):
+            duplicated = next(k for k in keys if keys.count(k) > 1)
+            raise _DuplicateKey(duplicated)
+        return dict(pairs)
+
+    def reject_constant(name):
+        raise ValueError(f"non-standard literal {name}")
+
+    try:
+        obj = json.loads(line, object_pairs_hook=no_duplicates, parse_constant=reject_constant)
+    except _DuplicateKey as exc:
+        return f"duplicate-key: key {exc.args[0]!r} appears more than once in one object", str(exc.args[0])
+    except json.JSONDecodeError as exc:
+        tail = line.rstrip()
+        if exc.pos >= len(tail) - 6 and not tail.endswith(("}", "]")) and "Extra data" not in exc.msg:
+            return f"truncated-json: the line ends before the JSON is complete ({exc.msg})", None
+        return f"invalid-json: {exc.msg} (column {exc.colno})", None
+    except ValueError as exc:
+        return f"invalid-json: {exc}", None
+    except RecursionError:
+        return f"nesting-too-deep: more than {MAX_DEPTH} levels", None
+    if not isinstance(obj, dict):
+        return f"not-an-object: the line holds a JSON {type(obj).__name__}, expected an object", None
+    if any(isinstance(x, str) and _SURROGATE.search(x) for x in _walk(obj)):
+        return "invalid-unicode: a string holds a lone surrogate escape (not a Unicode character)", None
+    if any(isinstance(x, float) and not math.isfinite(x) for x in _walk(obj)):
+        return "number-out-of-range: a number does not fit a 64-bit float", None
+    if _depth(obj) > MAX_DEPTH:
+        return f"nesting-too-deep: more than {MAX_DEPTH} levels of objects/arrays", None
+    if len(line.encode("utf-8")) > MAX_MESSAGE_BYTES:
+        return f"oversize-message: {len(line.encode('utf-8'))} bytes, limit {MAX_MESSAGE_BYTES}", None
+    return None
+
+
+class _DuplicateKey(Exception):
+    pass
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _walk(obj):
+    stack = [obj]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        else:
+            yield item
+
+
+def _depth(obj) -> int:
+    deepest, stack = 0, [(obj, 1)]
+    while stack:
+        item, level = stack.pop()
+        deepest = max(deepest, level)
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        stack.extend((child, level + 1) for child in children if isinstance(child, dict | list))
+    return deepest
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation and load, in SQL.
+
+
+def _load_block(
+    con: duckdb.DuckDBPyConnection, lines: pa.Table, batches: list[FileBatch]
+) -> list[tuple[int, int, int]]:
+    """Validate and insert one block; returns (file index, messages loaded, duplicates skipped) per file."""
+    with registered(con, "_web_block", lines):
+        con.execute(_PARSE_SQL)
+    excluded = _strict_check_suspects(con, batches)
+    with registered(con, "_web_excluded", excluded):
+        _quarantine_batch_problems(con, batches)
+        con.execute(_ITEMS_SQL)
+        con.execute(_typed_sql(batches[0].settings.max_field_chars))
+    for file_index, line_number, batch_index, reason, field, msg in con.execute(
+        "SELECT file_index, line_number, batch_index, reason, field, msg FROM _web_typed WHERE reason IS NOT NULL "
+        "ORDER BY file_index, line_number, batch_index"
+    ).fetchall():
+        batches[file_index].reject(line_number, _field_name(batch_index, field), reason, msg)
+    counts = _dedupe_and_insert(con, batches)
+    for table in ("_web_parsed", "_web_items", "_web_typed", "_web_fate"):
+        con.execute(f"DROP TABLE IF EXISTS {table}")
+    return counts
+
+
+def _field_name(batch_index: int | None, field: str | None) -> str | None:
+    if batch_index is None:
+        return field
+    return f"batch[{batch_index}]" + (f".{field}" if field else "")
+
+
+# Stage 1, one pass over the block: strip the newline, parse every message once into its
+# top-level fields (kept as raw JSON text), and screen for lines that need the strict Python
+# check. The screen is mostly substring tests, and DuckDB evaluates CASE branches lazily, so
+# clean lines stop at the first false test. DuckDB's JSON reader is lenient (NaN, trailing
+# commas, duplicate keys), which is what the screen makes up for.
+_NON_NULL_FIELDS = " + ".join(f'(m."{name}" IS NOT NULL)::INTEGER' for name in _FIELDS)
+_PARSE_SQL = f"""
+CREATE OR REPLACE TEMP TABLE _web_parsed AS
+SELECT file_index, line_number, msg, is_json, m,
+       CASE
+           WHEN NOT is_json THEN true
+           WHEN NOT starts_with(msg, '{{') THEN true
+           WHEN strlen(msg) > {MAX_MESSAGE_BYTES} THEN true
+           WHEN contains(msg, 'NaN') OR contains(msg, 'Infinity') THEN true
+           WHEN contains(msg, '\\ud') OR contains(msg, '\\uD') THEN true
+           WHEN contains(msg, ',}}') OR contains(msg, ',]') THEN true
+           WHEN (contains(msg, ' }}') OR contains(msg, ' ]') OR contains(msg, chr(9))
+                 OR contains(msg, chr(13) || '}}'))
+                AND regexp_matches(msg, '{_TRAILING_COMMA}') THEN true
+           -- Counted in numpy while reading: more brackets than MAX_DEPTH may nest too deep.
+           WHEN has_many_brackets THEN true
+           -- Duplicate keys at the top level change a message's meaning (two "type"s). A line
+           -- whose top-level keys are all known fields with non-null values has no duplicate when
+           -- it has as many keys as non-null fields were parsed; only other lines pay for
+           -- list_distinct.
+           WHEN len(json_keys(msg)) > {_NON_NULL_FIELDS}
+                AND list_transform([json_keys(msg)], lambda k: len(list_distinct(k)) <> len(k))[1] THEN true
+           ELSE false
+       END AS is_suspect
+FROM (
+    SELECT *,
+           -- try() makes DuckDB re-run a whole vector row by row after an error, which costs ~30%
+           -- of this pass, so it only guards the rare valid-JSON line that is not an object.
+           CASE WHEN NOT is_json THEN NULL
+                WHEN starts_with(msg, '{{') THEN json_transform(msg, '{_SPEC}')
+                ELSE try(json_transform(msg, '{_SPEC}')) END AS m
+    FROM (
+        SELECT file_index, line_number, msg, has_many_brackets, json_valid(msg) AS is_json
+        FROM (
+            -- JSON treats CR and LF as whitespace; the stored message drops them.
+            SELECT file_index, line_number, has_many_brackets,
+                   CASE WHEN suffix(line_nl, chr(13) || chr(10)) THEN left(line_nl, -2)
+                        ELSE left(line_nl, -1) END AS msg
+            FROM _web_block
+            WHERE line_nl IS NOT NULL
+        )
+    )
+)
+"""
+
+
+def _strict_check_suspects(con: duckdb.DuckDBPyConnection, batches: list[FileBatch]) -> pa.Table:
+    """Strict-check the suspect lines; returns the (file_index, line_number) to leave out (refused or blank)."""
+    files: list[int] = []
+    numbers: list[int] = []
+    for file_index, line_number, msg, is_json in con.execute(
+        "SELECT file_index, line_number, msg, is_json FROM _web_parsed WHERE is_suspect "
+        "ORDER BY file_index, line_number"
+    ).fetchall():
+        line = msg.rstrip("\r")
+        if not line.strip(" \t\r"):
+            files.append(file_index)  # blank lines are skipped, not errors
+            numbers.append(line_number)
+            continue
+        problem = strict_problem(line)
+        if problem is None and not is_json:
+            problem = ("invalid-json: refused by the warehouse JSON parser", None)
+        if problem is not None:
+            batches[file_index].reject(line_number, problem[1], problem[0], line)
+            files.append(file_index)
+            numbers.append(line_number)
+    return pa.table({"file_index": pa.array(files, pa.int32()), "line_number": pa.array(numbers, pa.int64())})
+
+
+# Stage 2: unwrap batch envelopes (a message with "batch" and no "type"); the envelope context
+# is merged under each message's own context (the message wins on conflicts).
+_ENVELOPE = "m.batch IS NOT NULL AND m.type IS NULL"
+
+_ITEMS_SQL = f"""
+CREATE OR REPLACE TEMP TABLE _web_items AS
+WITH envelopes AS (
+    SELECT file_index, line_number, m.batch AS items, m.context AS envelope_context
+    FROM _web_parsed ANTI JOIN _web_excluded USING (file_index, line_number)
+    WHERE {_ENVELOPE} AND json_type(m.batch) = 'ARRAY'
+),
+items AS (
+    SELECT file_index, line_number,
+           unnest(range(json_array_length(items)::BIGINT)) AS batch_index,
+           unnest(json_extract(items, '$[*]')) AS item,
+           envelope_context
+    FROM envelopes
+)
+SELECT file_index, line_number, batch_index,
+       CASE WHEN envelope_context IS NOT NULL AND json_type(item) = 'OBJECT'
+            THEN json_merge_patch(json_object('context', envelope_context), item)::VARCHAR
+            ELSE item::VARCHAR END AS msg,
+       json_type(item) = 'OBJECT' AS is_object
+FROM items
+"""
+
+# Stage 3 input: single messages (already parsed in stage 1) plus batch items (parsed here).
+_MESSAGES_SQL = f"""
+SELECT file_index, line_number, NULL::BIGINT AS batch_index, msg, true AS is_object, m
+FROM _web_parsed ANTI JOIN _web_excluded USING (file_index, line_number)
+WHERE NOT ({_ENVELOPE})
+UNION ALL
+SELECT file_index, line_number, batch_index, msg, is_object,
+       CASE WHEN is_object THEN json_transform(msg, '{_SPEC}') END AS m
+FROM _web_items
+"""
+
+
+def _quarantine_batch_problems(con: duckdb.DuckDBPyConnection, batches: list[FileBatch]) -> None:
+    """Envelopes whose ``batch`` is not an array cannot be unwrapped."""
+    for file_index, line_number, msg in con.execute(
+        f"SELECT file_index, line_number, msg FROM _web_parsed ANTI JOIN _web_excluded USING (file_index, line_number) "
+        f"WHERE {_ENVELOPE} AND json_type(m.batch) <> 'ARRAY' ORDER BY file_index, line_number"
+    ).fetchall():
+        batches[file_index].reject(
+            line_number, "batch", "invalid-field-type: 'batch' must be an array of messages", msg
+        )
+        # Excluded from stage 3 by its shape (batch set, type missing), so no double quarantine.
+
+
+def _is_string(expr: str) -> str:
+    return f"starts_with({expr}, '\"')"
+
+
+def _unquote(expr: str) -> str:
+    """SQL for the text of a JSON string fragment (NULL when not a string), cheap when unescaped."""
+    # ->> re-parses the fragment; slicing off the quotes is much faster and exact when the string
+    # holds no escape sequence, which is nearly always.
+    return (
+        f"CASE WHEN {_is_string(expr)} THEN CASE WHEN contains({expr}, chr(92)) THEN {expr}->>'$' "
+        f"ELSE ({expr}::VARCHAR)[2:-2] END END"
+    )
+
+
+def _typed_sql(max_field_chars: int) -> str:
+    """Stage 3: typed columns plus the first problem of each message (reason and field)."""
+    ts_checks, ts_texts, ts_parsed = [], [], []
+    for name in TIMESTAMP_FIELDS:
+        raw, column = f'm."{name}"', _TS_COLUMNS[name]
+        ts_texts.append(f"{_unquote(raw)} AS {column}_text")
+        text = f"{column}_text"
+        # DuckDB casts at most 6 fractional digits; RFC 3339 allows more, so trim only when needed.
+        trimmed = rf"regexp_replace({text}, '(\.\d{{6}})\d+', '\1')"
+        ts_parsed.append(
+            f"CASE WHEN regexp_full_match({text}, '{_ISO_PATTERN}') THEN "
+            f"coalesce(try_cast({text} AS TIMESTAMPTZ), try_cast({trimmed} AS TIMESTAMPTZ))::TIMESTAMP END AS {column}"
+        )
+        ts_checks.append(
+            f"WHEN {raw} IS NOT NULL AND {column} IS NULL THEN {{'reason': 'invalid-timestamp: {name} must be an "
+            f"RFC 3339 timestamp with a zone, e.g. 2026-11-23T10:00:00Z', 'field': '{name}'}}"
+        )
+        ts_checks.append(
+            f"WHEN year({column}) NOT BETWEEN {MIN_YEAR} AND {MAX_YEAR} "
+            f"THEN {{'reason': 'timestamp-out-of-range: {name} year outside {MIN_YEAR}..{MAX_YEAR}', "
+            f"'field': '{name}'}}"
+        )
+    type_checks = []
+    for name in ("messageId", "userId", "anonymousId", "groupId", "previousId", "event", "name"):
+        raw = f'm."{name}"'
+        type_checks.append(
+            f"WHEN {raw} IS NOT NULL AND NOT {_is_string(raw)} "
+            f"THEN {{'reason': 'invalid-field-type: {name} must be a string', 'field': '{name}'}}"
+        )
+    for name in ("properties", "traits", "context", "integrations"):
+        type_checks.append(
+            f'WHEN m."{name}" IS NOT NULL AND NOT starts_with(m."{name}", \'{{\') '
+            f"THEN {{'reason': 'invalid-field-type: {name} must be an object', 'field': '{name}'}}"
+        )
+    # strlen (bytes) >= length (characters): one cheap gate before the per-column checks.
+    size_gate = f"greatest({', '.join(f'strlen({c})' for c in _TEXT_COLUMNS)}) > {max_field_chars}"
+    size_checks = [
+        f"WHEN {size_gate} AND length({column}) > {max_field_chars} THEN {{'reason': 'oversized-field: {column} longer than "
+        f"{max_field_chars} characters', 'field': '{column}'}}"
+        for column in _TEXT_COLUMNS
+    ]
+    problem = "\n".join(
+        [
+            "CASE",
+            "WHEN NOT is_object THEN {'reason': 'not-an-object: a batch item must be an object', 'field': NULL}",
+            "WHEN m IS NULL THEN {'reason': 'invalid-json: refused by the warehouse JSON parser', 'field': NULL}",
+            "WHEN m.batch IS NOT NULL AND m.type IS NULL THEN {'reason': 'batch-envelope-in-message-stream: "
+            "nested batch envelope', 'field': 'batch'}",
+            "WHEN m.type IS NULL THEN {'reason': 'missing-type: every message needs a type', 'field': 'type'}",
+            f"WHEN type IS NULL OR type NOT IN {MESSAGE_TYPES} THEN {{'reason': 'unknown-type: type must be one of "
+            f"{', '.join(MESSAGE_TYPES)}', 'field': 'type'}}",
+            *type_checks[:1],
+            "WHEN length(message_id_given) >= 100 THEN {'reason': 'messageid-too-long: messageId must be "
+            "under 100 characters', 'field': 'messageId'}",
+            *type_checks[1:3],
+            "WHEN coalesce(user_id, '') = '' AND coalesce(anonymous_id, '') = '' THEN {'reason': "
+            "'missing-identity: neither userId nor anonymousId is set', 'field': 'userId'}",
+            "WHEN contains(coalesce(m.userId::VARCHAR, '') || coalesce(m.anonymousId::VARCHAR, '') || coalesce(m.messageId::VARCHAR, ''), "
+            "'\\u0000') THEN {'reason': 'nul-in-string: an identity field holds a NUL character', "
+            "'field': 'userId'}",
+            *type_checks[3:],
+            "WHEN type = 'track' AND coalesce(event_name, '') = '' THEN {'reason': 'missing-event: a track "
+            "message needs a non-empty event', 'field': 'event'}",
+            "WHEN type = 'group' AND coalesce(group_id, '') = '' THEN {'reason': 'missing-group-id: a group "
+            "message needs a groupId', 'field': 'groupId'}",
+            *ts_checks,
+            *size_checks,
+            "END",
+        ]
+    )
+    return f"""
+    CREATE OR REPLACE TEMP TABLE _web_typed AS
+    WITH strings AS (
+        SELECT file_index, line_number, batch_index, msg, is_object, m,
+               {_unquote("m.type")} AS type,
+               {_unquote("m.messageId")} AS message_id_given,
+               {_unquote("m.userId")} AS user_id,
+               {_unquote("m.anonymousId")} AS anonymous_id,
+               {_unquote("m.groupId")} AS group_id,
+               {_unquote("m.previousId")} AS previous_id,
+               {_unquote("m.event")} AS event_name,
+               {_unquote("m.name")} AS page_name,
+               json_extract_string(m.context, {_CONTEXT_PATHS}) AS ctx,
+               json_extract_string(m.properties, {_PAGE_PROPERTY_PATHS}) AS props,
+               {", ".join(ts_texts)}
+        FROM ({_MESSAGES_SQL})
+    ),
+    typed AS (
+        SELECT *,
+               coalesce(CASE WHEN type = 'page' THEN props[1] END, ctx[1]) AS page_url,
+               coalesce(CASE WHEN type = 'page' THEN props[2] END, ctx[2]) AS page_path,
+               coalesce(CASE WHEN type = 'page' THEN props[3] END, ctx[3]) AS page_title,
+               coalesce(CASE WHEN type = 'page' THEN props[4] END, ctx[4]) AS page_referrer,
+               ctx[5] AS campaign_source, ctx[6] AS campaign_medium, ctx[7] AS campaign_name,
+               ctx[8] AS campaign_term, ctx[9] AS campaign_content,
+               {", ".join(ts_parsed)}
+        FROM strings
+    ),
+    checked AS (
+        SELECT *, ({problem}) AS problem FROM typed
+    )
+    SELECT file_index, line_number, batch_index, msg,
+           problem.reason AS reason, problem.field AS field,
+           -- Messages without a messageId still dedupe: on a hash of their content.
+           CASE WHEN message_id_given IS NULL THEN 'sha256:' || sha256(msg) ELSE message_id_given END AS message_id,
+           type, CASE WHEN type = 'track' THEN event_name END AS event_name,
+           CASE WHEN type IN ('page', 'screen') THEN page_name END AS page_name,
+           user_id, anonymous_id, group_id, previous_id,
+           {", ".join(_TS_COLUMNS.values())},
+           m.traits AS traits, m.properties AS properties, m.context AS context,
+           page_url, page_path, page_title, page_referrer,
+           campaign_source, campaign_medium, campaign_name, campaign_term, campaign_content
+    FROM checked
+    """
+
+
+_TS_COLUMNS = {
+    "timestamp": "timestamp_at",
+    "originalTimestamp": "original_timestamp_at",
+    "sentAt": "sent_at",
+    "receivedAt": "received_at",
+}
+_TEXT_COLUMNS = (
+    "message_id_given", "user_id", "anonymous_id", "group_id", "previous_id", "event_name", "page_name",
+    "page_url", "page_path", "page_title", "page_referrer",
+    "campaign_source", "campaign_medium", "campaign_name", "campaign_term", "campaign_content",
+)  # fmt: skip
+_CONTEXT_PATHS = (
+    "['$.page.url', '$.page.path', '$.page.title', '$.page.referrer', '$.campaign.source', "
+    "'$.campaign.medium', '$.campaign.name', '$.campaign.term', '$.campaign.content']"
+)
+_PAGE_PROPERTY_PATHS = "['$.url', '$.path', '$.title', '$.referrer']"
+
+
+_POSITION = "{'file_index': file_index, 'line_number': line_number, 'item': item}"
+
+
+def _dedupe_and_insert(
+    con: duckdb.DuckDBPyConnection, batches: list[FileBatch]
+) -> list[tuple[int, int, int]]:
+    """Insert first occurrences of new messageIds; skip exact repeats; quarantine conflicting ones."""
+    # Only messages whose id was seen before (in the warehouse, which includes earlier blocks and
+    # files of this transaction, or earlier in this block) land in _web_fate, so the common case
+    # costs one semi-join and no window over the whole block. Positions order files, then lines.
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _web_fate AS
+        WITH good AS (
+            SELECT file_index, line_number, coalesce(batch_index, -1) AS item, message_id, msg
+            FROM _web_typed WHERE reason IS NULL
+        ),
+        existing AS (
+            SELECT message_id, any_value(payload::VARCHAR) AS payload, any_value(_source_file) AS source_file
+            FROM {TABLE} WHERE message_id IN (SELECT message_id FROM good) GROUP BY message_id
+        ),
+        repeated AS (
+            SELECT message_id FROM good GROUP BY message_id HAVING count(*) > 1
+        ),
+        firsts AS (
+            SELECT message_id, arg_min(msg, {_POSITION}) AS first_msg, min({_POSITION}) AS first_position
+            FROM good SEMI JOIN repeated USING (message_id) GROUP BY message_id
+        )
+        SELECT g.file_index, g.line_number, g.item, g.message_id, g.msg,
+               CASE WHEN e.message_id IS NOT NULL THEN e.payload = g.msg
+                    ELSE f.first_msg = g.msg END AS is_same_content,
+               e.source_file AS first_seen_file,
+               f.first_position.file_index AS first_file_index,
+               f.first_position.line_number AS first_line
+        FROM good g
+        LEFT JOIN existing e USING (message_id)
+        LEFT JOIN firsts f USING (message_id)
+        WHERE e.message_id IS NOT NULL
+           OR (f.message_id IS NOT NULL AND {_POSITION.replace("': ", "': g.")} <> f.first_position)
+        """
+    )
+    skipped = [0] * len(batches)
+    for (
+        file_index,
+        line_number,
+        item,
+        message_id,
+        msg,
+        is_same,
+        seen_file,
+        first_index,
+        first_line,
+    ) in con.execute(
+        "SELECT file_index, line_number, item, message_id, msg, is_same_content, first_seen_file, "
+        "first_file_index, first_line FROM _web_fate ORDER BY 1, 2, 3"
+    ).fetchall():
+        if is_same:
+            skipped[file_index] += 1
+            continue
+        if seen_file is None:
+            seen_file = (
+                f"line {first_line} of this file"
+                if first_index == file_index
+                else f"{batches[first_index].source_file} (line {first_line})"
+            )
+        batches[file_index].reject(
+            line_number,
+            _field_name(None if item < 0 else item, "messageId"),
+            f"duplicate-messageid-conflict: messageId {message_id!r} was already loaded from {seen_file} "
+            "with different content",
+            msg,
+        )
+    files = pa.table(
+        {
+            "file_index": pa.array(range(len(batches)), pa.int32()),
+            "source_file": [b.source_file for b in batches],
+            "batch_id": [b.batch_id for b in batches],
+            "loaded_at": pa.array([b.loaded_at for b in batches], pa.timestamp("us")),
+        }
+    )
+    fresh = """
+        FROM _web_typed t
+        ANTI JOIN _web_fate x
+            ON x.file_index = t.file_index AND x.line_number = t.line_number AND x.item = coalesce(t.batch_index, -1)
+        WHERE t.reason IS NULL
+    """
+    loaded = dict(con.execute(f"SELECT t.file_index, count(*) {fresh} GROUP BY 1").fetchall())
+    with registered(con, "_web_files", files):
+        con.execute(
+            f"""
+            INSERT INTO {TABLE}
+            SELECT t.message_id, t.type, t.event_name, t.page_name, t.user_id, t.anonymous_id, t.group_id,
+                   t.previous_id,
+                   -- Clock-skew correction: the device clock error is sentAt - originalTimestamp.
+                   coalesce(t.received_at - (t.sent_at - t.original_timestamp_at), t.timestamp_at,
+                            t.original_timestamp_at, t.received_at) AS event_at,
+                   t.original_timestamp_at, t.sent_at, t.received_at,
+                   t.traits, t.properties, t.context,
+                   t.page_url, t.page_path, t.page_title, t.page_referrer,
+                   t.campaign_source, t.campaign_medium, t.campaign_name, t.campaign_term, t.campaign_content,
+                   t.msg AS payload, f.source_file, t.line_number, f.batch_id, f.loaded_at
+            {fresh.replace("FROM _web_typed t", "FROM _web_typed t JOIN _web_files f USING (file_index)")}
+            """
+        )
+    return [(i, loaded.get(i, 0), skipped[i]) for i in range(len(batches))]

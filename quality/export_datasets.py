@@ -1,0 +1,184 @@
+"""Turn the audience frames an exporter is about to publish into the export gate's datasets.
+
+The exporter hands over ``frames`` (export name -> pandas DataFrame or pyarrow Table) and a
+``context`` dict (see ``quality.gate.run_export_gate``). From them, and from the warehouse, this
+module builds the long, check-friendly frames that ``quality/suites/export.yml`` validates:
+
+- ``export_frames``: one row per export, whether customer ids are known for it.
+- ``export_hashed_values``: every value of every hashed column, flagged when it is the hash of
+  a suppressed e-mail address or phone number.
+- ``export_plain_values``: every value of the other text columns of hashed exports.
+- ``export_column_names``: every column of hashed exports, flagged when its name says plain PII.
+- ``export_customers``: every exported customer with its consent status (the segment's purpose
+  and, for google/meta, ad targeting) and suppression status (``exports.suppression``, the
+  exporter's own matcher).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from cdp.warehouse import table_exists
+from exports.formats import DESTINATION_CONSENT
+from exports.suppression import Suppression, load_suppression
+
+HASHED_NAME = re.compile(r"(^hashed_|_sha256$|_hash$|_hashed$)", re.IGNORECASE)
+PLAIN_PII_NAME = re.compile(
+    r"^(e?mail|email_address|emails|phone|phone_number|phones|mobile|first_name|last_name|full_name|"
+    r"name|street|address|street_address|date_of_birth|birth_date|birthday|dob|fn|ln)$",
+    re.IGNORECASE,
+)
+CONSENT_COLUMNS = {
+    "email_marketing": "has_consent_email_marketing",
+    "sms_marketing": "has_consent_sms_marketing",
+    "ad_targeting": "has_consent_ad_targeting",
+}
+
+
+def to_pandas(frame: Any) -> pd.DataFrame:
+    """Accept a pandas DataFrame or a pyarrow Table."""
+    if isinstance(frame, pd.DataFrame):
+        return frame
+    if hasattr(frame, "to_pandas"):
+        return frame.to_pandas()
+    raise TypeError(f"export frames must be pandas DataFrames or pyarrow Tables, got {type(frame).__name__}")
+
+
+def _per_frame(value: Any, frame_name: str) -> Any:
+    """Context values may be given once for all frames or as a {frame name: value} mapping."""
+    return value.get(frame_name) if isinstance(value, dict) else value
+
+
+def hashed_columns_of(frame_name: str, frame: pd.DataFrame, context: dict[str, Any]) -> list[str]:
+    """The columns of a frame that must hold hashes: from the context, else by column name."""
+    given = _per_frame(context.get("hashed_columns"), frame_name)
+    if given is not None:
+        missing = [c for c in given if c not in frame.columns]
+        if missing:
+            raise ValueError(f"export {frame_name!r}: hashed column(s) {missing} are not in the frame "
+                             f"(columns: {list(frame.columns)})")
+        return list(given)
+    return [c for c in frame.columns if HASHED_NAME.search(str(c))]
+
+
+def required_purposes(segment_purpose: str | None, destination: str | None,
+                      destination_consent: str | None = None) -> list[str | None]:
+    """Every consent purpose an export needs: the segment's, the destination's, and any extra one given.
+
+    ``None`` (segment unknown) is kept so the check fails closed; ``none`` needs nothing.
+    """
+    wanted = [segment_purpose, DESTINATION_CONSENT.get(destination or ""), destination_consent]
+    purposes: list[str | None] = []
+    for index, purpose in enumerate(wanted):
+        if purpose == "none" or (purpose is None and index > 0) or purpose in purposes:
+            continue
+        purposes.append(purpose)
+    return purposes
+
+
+def _has_consent(customer: dict[str, Any] | None, purposes: list[str | None]) -> bool:
+    """True when the customer consented to every purpose; unknown customers and purposes fail closed."""
+    for purpose in purposes:
+        column = CONSENT_COLUMNS.get(purpose or "")
+        if column is None or customer is None or customer.get(column) is not True:
+            return False
+    return True
+
+
+def _customer_status(con: duckdb.DuckDBPyConnection, customers: pd.DataFrame,
+                     suppression: Suppression) -> pd.DataFrame:
+    """Add has_required_consent and is_suppressed to the exported (frame, customer) rows.
+
+    Suppression uses the exporter's own matcher (exports.suppression), so both agree on who is
+    blocked: customer id / store number, and every e-mail and phone of the customer in every
+    destination's normalised form.
+    """
+    ids = sorted({cid for cid in customers["customer_id"] if cid is not None})
+    known: dict[str, dict[str, Any]] = {}
+    if ids and table_exists(con, "marts", "dim_customers"):
+        cursor = con.execute(
+            "SELECT customer_id, email, emails, phone, phones, country, " + ", ".join(CONSENT_COLUMNS.values())
+            + " FROM marts.dim_customers WHERE customer_id IN (SELECT unnest(?::VARCHAR[]))", [ids])
+        names = [d[0] for d in cursor.description]
+        known = {str(row[0]): dict(zip(names, row, strict=True)) for row in cursor.fetchall()}
+    consented, suppressed = [], []
+    for row in customers.itertuples(index=False):
+        customer = known.get(row.customer_id) if row.customer_id is not None else None
+        consented.append(_has_consent(customer, row.required_purposes))
+        suppressed.append(suppression.matches(customer or {"customer_id": row.customer_id}))
+    status = customers.drop(columns=["required_purposes"]).assign(
+        has_required_consent=pd.Series(consented, dtype=bool), is_suppressed=pd.Series(suppressed, dtype=bool))
+    return status.sort_values(["frame_name", "customer_id"], na_position="first").reset_index(drop=True)
+
+
+def _segment_purposes(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    if not table_exists(con, "marts", "segments"):
+        return {}
+    return dict(con.execute("SELECT segment_name, consent_purpose FROM marts.segments").fetchall())
+
+
+def _long_values(frame_name: str, frame: pd.DataFrame, columns: Iterable[str]) -> list[dict[str, Any]]:
+    rows = []
+    for column in columns:
+        for value in frame[column].dropna():
+            rows.append({"frame_name": frame_name, "column_name": str(column), "value": str(value)})
+    return rows
+
+
+def build_datasets(
+    con: duckdb.DuckDBPyConnection, frames: dict[str, Any], context: dict[str, Any],
+    default_phone_region: str | None = None,
+) -> dict[str, pd.DataFrame]:
+    """The export gate's datasets, keyed by the dataset names used in export.yml."""
+    id_column = context.get("customer_id_column", "customer_id")
+    purposes = _segment_purposes(con)
+    suppression = load_suppression(con, default_phone_region)
+    suppressed_hashes = suppression.hashes()
+    frame_rows, hashed_rows, plain_rows, name_rows, customer_rows = [], [], [], [], []
+    for frame_name, raw_frame in frames.items():
+        frame = to_pandas(raw_frame)
+        hashed = hashed_columns_of(frame_name, frame, context)
+        given_ids = _per_frame(context.get("customer_ids"), frame_name)
+        if given_ids is None and id_column in frame.columns:
+            given_ids = frame[id_column].tolist()
+        frame_rows.append({"frame_name": frame_name, "rows": len(frame),
+                           "has_customer_ids": given_ids is not None and len(given_ids) == len(frame)})
+        segment = _per_frame(context.get("segments", context.get("segment_name")), frame_name)
+        purpose = _per_frame(context.get("consent_purpose"), frame_name) or purposes.get(segment)
+        required = required_purposes(purpose, _per_frame(context.get("destination"), frame_name),
+                                     _per_frame(context.get("destination_consent"), frame_name))
+        label = "+".join(p or "unknown" for p in required) or "none"
+        for customer_id in given_ids or []:
+            customer_rows.append({"frame_name": frame_name, "segment_name": segment, "consent_purpose": label,
+                                  "required_purposes": required,
+                                  "customer_id": None if pd.isna(customer_id) else str(customer_id)})
+        for row in _long_values(frame_name, frame, hashed):
+            row["is_suppressed_identifier"] = row["value"] in suppressed_hashes
+            hashed_rows.append(row)
+        if hashed:
+            # Only hashed exports promise "no readable PII"; a plain e-mail list to the ESP is allowed it.
+            others = [c for c in frame.columns if c not in hashed and c != id_column]
+            text_columns = [c for c in others if not pd.api.types.is_numeric_dtype(frame[c])
+                            and not pd.api.types.is_bool_dtype(frame[c])]
+            plain_rows.extend(_long_values(frame_name, frame, text_columns))
+            name_rows.extend({"frame_name": frame_name, "column_name": str(c),
+                              "is_plain_pii_column": bool(PLAIN_PII_NAME.match(str(c)))} for c in others)
+
+    def frame_of(rows: list[dict[str, Any]], columns: list[str]) -> pd.DataFrame:
+        return pd.DataFrame(rows, columns=columns)
+
+    customers = frame_of(customer_rows, ["frame_name", "customer_id", "segment_name", "consent_purpose",
+                                         "required_purposes"])
+    customers = customers.astype({"customer_id": "object", "segment_name": "object", "consent_purpose": "object"})
+    return {
+        "export_frames": frame_of(frame_rows, ["frame_name", "rows", "has_customer_ids"]),
+        "export_hashed_values": frame_of(hashed_rows, ["frame_name", "column_name", "value", "is_suppressed_identifier"]),
+        "export_plain_values": frame_of(plain_rows, ["frame_name", "column_name", "value"]),
+        "export_column_names": frame_of(name_rows, ["frame_name", "column_name", "is_plain_pii_column"]),
+        "export_customers": _customer_status(con, customers, suppression),
+    }

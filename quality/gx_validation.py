@@ -1,0 +1,148 @@
+"""Run a gate's checks through Great Expectations and build its Data Docs.
+
+The context is file-based under ``reports/<run>/gx`` so every stage of one run lands in the same
+expectation and validation stores, and the Data Docs in ``reports/<run>/data_docs`` list all of
+them. Batches are pandas frames pulled from DuckDB: GX's SQL datasource gives wrong answers on
+DuckDB, and the frames are what the gate itself has already read.
+
+One dataframe asset per distinct frame (checks that share a query share the asset), one
+expectation suite and one validation definition per asset, and one checkpoint per asset because a
+checkpoint hands the same batch parameters (the dataframe) to all its validation definitions.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from quality.suite_config import CheckSpec, expectation_class_name
+
+# GX phones home for analytics unless told not to; the pipeline runs without network.
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+
+DOCS_SITE = "run_report"
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class GxOutcome:
+    """What GX said about one check."""
+
+    success: bool
+    result: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class PlannedCheck:
+    """A check with its thresholds resolved, ready to hand to GX."""
+
+    spec: CheckSpec
+    kwargs: dict[str, Any]
+
+
+def _asset_name(stage: str, label: str) -> str:
+    return re.sub(r"[^a-z0-9_]+", "_", f"{stage}__{label}".lower())
+
+
+def _context(gx_root: Path, docs_dir: Path) -> Any:
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    gx_root.mkdir(parents=True, exist_ok=True)
+    context = gx.get_context(mode="file", project_root_dir=str(gx_root))
+    if context.config.analytics_enabled is not False:
+        context.enable_analytics(False)  # persisted in the context's config, not only this process
+    current = context.variables.progress_bars
+    globally = current.get("globally") if isinstance(current, dict) else getattr(current, "globally", None)
+    if globally is not False:
+        context.variables.progress_bars = ProgressBarsConfig(globally=False)
+        context.variables.save()
+    if DOCS_SITE not in context.get_site_names():
+        context.add_data_docs_site(
+            site_name=DOCS_SITE,
+            site_config={
+                "class_name": "SiteBuilder",
+                "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
+                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+            },
+        )
+    return context
+
+
+def _exception_message(info: Any) -> str | None:
+    """The first error GX hit, from either its flat or its per-metric exception_info shape."""
+    if not isinstance(info, dict) or not info:
+        return None
+    candidates = [info] + [v for v in info.values() if isinstance(v, dict)]
+    for candidate in candidates:
+        message = candidate.get("exception_message")
+        if message or candidate.get("raised_exception"):
+            return str(message or "unknown error").strip().splitlines()[-1]
+    return None
+
+
+def validate(
+    stage: str,
+    planned: list[PlannedCheck],
+    frames: dict[str, pd.DataFrame],
+    gx_root: Path,
+    docs_dir: Path,
+) -> dict[str, GxOutcome]:
+    """Validate every planned check on its frame (keyed by ``CheckSpec.data_key``); build Data Docs.
+
+    Returns the GX outcome per check name. Checks whose frame is missing are not validated (the
+    caller reports them as skipped or failed to load).
+    """
+    import great_expectations as gx
+
+    context = _context(gx_root, docs_dir)
+    datasource = context.data_sources.add_or_update_pandas(name="warehouse_frames")
+    by_frame: dict[str, list[PlannedCheck]] = {}
+    for check in planned:
+        if check.spec.data_key in frames:
+            by_frame.setdefault(check.spec.data_key, []).append(check)
+
+    outcomes: dict[str, GxOutcome] = {}
+    for data_key, checks in by_frame.items():
+        name = _asset_name(stage, checks[0].spec.dataset or checks[0].spec.name)
+        try:
+            asset = datasource.get_asset(name)
+        except LookupError:
+            asset = datasource.add_dataframe_asset(name=name)
+        try:
+            batch_definition = asset.get_batch_definition("whole_frame")
+        except KeyError:
+            batch_definition = asset.add_batch_definition_whole_dataframe("whole_frame")
+
+        suite = gx.ExpectationSuite(name=name, meta={"stage": stage})
+        for check in checks:
+            expectation_class = getattr(gx.expectations, expectation_class_name(check.spec.expectation))
+            suite.add_expectation(expectation_class(
+                **check.kwargs,
+                severity=check.spec.severity,
+                notes=check.spec.description,
+                meta={"check_name": check.spec.name, "severity": check.spec.severity},
+            ))
+        suite = context.suites.add_or_update(suite)
+        definition = context.validation_definitions.add_or_update(
+            gx.ValidationDefinition(name=name, data=batch_definition, suite=suite))
+        checkpoint = context.checkpoints.add_or_update(
+            gx.Checkpoint(name=name, validation_definitions=[definition], actions=[], result_format="SUMMARY"))
+        run = checkpoint.run(batch_parameters={"dataframe": frames[data_key]})
+        for validation in run.run_results.values():
+            for result in validation.results:
+                check_name = (result.expectation_config.meta or {}).get("check_name")
+                message = _exception_message(result.exception_info)
+                if message:
+                    log.warning("GX could not evaluate %s: %s", check_name, message)
+                    outcomes[check_name] = GxOutcome(False, {"error": message})
+                else:
+                    outcomes[check_name] = GxOutcome(bool(result.success), dict(result.result or {}))
+    context.build_data_docs(site_names=[DOCS_SITE])
+    return outcomes

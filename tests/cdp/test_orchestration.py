@@ -1,0 +1,74 @@
+"""The orchestration glue: run dates, run ids, and the final check that fails incomplete runs."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pytest
+
+from cdp import pipeline
+from cdp.orchestration import PipelineRunFailed, finish_run, settings_for, unfinished_stages
+from cdp.settings import Settings
+
+
+def test_logical_date_wins_then_run_after(cdp_env):
+    settings, run_id = settings_for(datetime(2026, 3, 4, 23, 59, tzinfo=UTC), "scheduled__2026-03-04T00:00:00+00:00")
+    assert settings.run_date == date(2026, 3, 4)
+    assert run_id == "scheduled__2026-03-04T00_00_00_00_00"
+    # Runs triggered without a logical date use the run's run_after, never the task's own clock.
+    settings, run_id = settings_for(None, None, run_after=datetime(2026, 5, 6, 0, 1, tzinfo=UTC))
+    assert settings.run_date == date(2026, 5, 6)
+    assert run_id == "cdp_2026-05-06"
+
+
+def test_unfinished_stages_names_missing_and_failed_ones():
+    expected = pipeline.expected_stages(("web", "csv"))
+    assert expected[:3] == ["ingest:web", "ingest:csv", "quality:ingestion"]
+    stages = dict.fromkeys(expected, "succeeded")
+    assert unfinished_stages(stages, expected) == []
+    del stages["export"]
+    stages["identity"] = "running"  # a task killed mid-stage never records an end
+    assert unfinished_stages(stages, expected) == ["identity (running)", "export (never ran)"]
+
+
+def _record(settings: Settings, run_id: str, stages: dict[str, str]) -> None:
+    for stage, status in stages.items():
+        pipeline._record_stage(settings, run_id, stage, status, datetime(2026, 1, 1), {})
+
+
+def test_finish_run_fails_when_a_stage_never_ran(cdp_env):
+    settings = Settings.from_env()
+    settings.ensure_dirs()
+    _record(settings, "run_1", {"ingest:web": "succeeded"})
+    with pytest.raises(PipelineRunFailed, match=r"export \(never ran\)"):
+        finish_run(date(2026, 1, 1), "run_1")
+
+
+def test_finish_run_passes_when_every_stage_succeeded(cdp_env):
+    settings = Settings.from_env()
+    settings.ensure_dirs()
+    _record(settings, "run_2", dict.fromkeys(pipeline.expected_stages(), "succeeded"))
+    summary = finish_run(date(2026, 1, 1), "run_2")
+    assert set(summary["stages"].values()) == {"succeeded"}
+
+
+def test_stage_failure_is_recorded_even_for_base_exceptions(cdp_env):
+    settings = Settings.from_env()
+    settings.ensure_dirs()
+    with pytest.raises(KeyboardInterrupt), pipeline._stage(settings, "run_3", "identity"):
+        raise KeyboardInterrupt  # what a task timeout or termination looks like to Python
+    assert pipeline.summarize(settings, "run_3")["stages"] == {"identity": "failed"}
+
+
+def test_exports_refused_until_every_gate_passed(cdp_env):
+    settings = Settings.from_env()
+    settings.ensure_dirs()
+    with pytest.raises(pipeline.ExportRefused, match=r"ingestion \(not run\), identity \(not run\), marts \(not run\)"):
+        pipeline.export_audiences(settings, "run_4")
+
+
+def test_summary_before_any_run_creates_nothing(cdp_env):
+    settings = Settings.from_env()
+    summary = pipeline.summarize(settings)
+    assert summary["run_id"] is None
+    assert not settings.warehouse_path.exists()

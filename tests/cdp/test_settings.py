@@ -1,0 +1,55 @@
+"""The settings object: defaults, CDP_* overrides, and clear errors for bad values."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from cdp.settings import Settings, SettingsError, settings_table
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_paths_derive_from_home(tmp_path):
+    settings = Settings.from_env({"CDP_HOME": str(tmp_path)})
+    assert settings.warehouse_path == tmp_path / "warehouse" / "cdp.duckdb"
+    assert settings.web_landing_dir == tmp_path / "landing" / "web"
+    assert settings.store_db_uri == f"sqlite:///{tmp_path / 'landing' / 'store' / 'pos.sqlite'}"
+
+
+def test_environment_overrides_every_kind_of_field(tmp_path):
+    settings = Settings.from_env({
+        "CDP_HOME": str(tmp_path),
+        "CDP_LANDING_DIR": str(tmp_path / "elsewhere"),
+        "CDP_RUN_DATE": "2026-02-03",
+        "CDP_MAX_CLUSTER_SIZE": "7",
+        "CDP_MATCH_PROBABILITY_THRESHOLD": "0.8",
+        "CDP_STORE_DB_URI": "postgresql://127.0.0.1/test",
+    })
+    assert settings.csv_landing_dir == tmp_path / "elsewhere" / "csv"
+    assert settings.run_date == date(2026, 2, 3)
+    assert settings.max_cluster_size == 7
+    assert settings.match_probability_threshold == 0.8
+    assert settings.store_db_uri == "postgresql://127.0.0.1/test"
+
+
+@pytest.mark.parametrize(("key", "value", "message"), [
+    ("CDP_RUN_DATE", "yesterday", "CDP_RUN_DATE='yesterday' is not a valid date"),
+    ("CDP_MAX_CLUSTER_SIZE", "many", "CDP_MAX_CLUSTER_SIZE='many' is not a valid int"),
+    ("CDP_MATCH_PROBABILITY_THRESHOLD", "1.5", "between 0 and 1"),
+])
+def test_bad_values_name_the_variable(key, value, message):
+    with pytest.raises(SettingsError, match=re.escape(message)):
+        Settings.from_env({key: value})
+
+
+def test_every_setting_is_documented_in_readme_and_env_example():
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    env_example = (REPO_ROOT / ".env.example").read_text(encoding="utf-8")
+    for variable, _default, doc in settings_table():
+        assert doc, f"{variable} has no description"
+        assert f"`{variable}`" in readme, f"{variable} missing from the README settings table"
+        assert f"{variable}=" in env_example, f"{variable} missing from .env.example"

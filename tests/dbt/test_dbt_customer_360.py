@@ -1,0 +1,174 @@
+"""dbt build on the fixture warehouse: grain, golden record, consents, activity and KPIs."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+import pytest
+
+from cdp import dbt as cdp_dbt
+
+
+def test_build_reports_counts_and_no_failures(built):
+    _, summary = built
+    assert summary["failures"] == 0
+    assert summary["models"] >= 30
+    assert summary["tests"] >= 100
+    assert summary["unit_tests"] == 4  # sessionisation, survivorship (x2), segment compilation
+    assert summary["run_date"] == "2026-11-23"
+
+
+def test_dim_customers_has_one_row_per_resolved_customer(built, sql):
+    settings, _ = built
+    mapped = sql(settings, "SELECT count(DISTINCT customer_id) FROM identity.customer_map")[0][0]
+    rows, distinct = sql(settings, "SELECT count(*), count(DISTINCT customer_id) FROM marts.dim_customers")[0]
+    assert rows == distinct == mapped == 7
+
+
+def test_golden_record_follows_source_priority_then_recency(built, sql):
+    settings, _ = built
+    row = sql(
+        settings,
+        "SELECT first_name, email, date_of_birth, street, city, postcode, emails "
+        "FROM marts.dim_customers WHERE customer_id = 'C1'",
+    )[0]
+    first_name, email, date_of_birth, street, city, postcode, emails = row
+    # store outranks the newer web record ("Ally", alice@web.example)
+    assert first_name == "Alice"
+    assert email == "alice@store.example"
+    # store has no birth date: the csv value beats the web one
+    assert date_of_birth == date(1990, 1, 1)
+    # address comes whole from the csv record, not the web record's lone city
+    assert (street, city, postcode) == ("12 Main St", "Springfield", "11111")
+    assert emails == ["alice@store.example", "alice@web.example"]
+
+
+def test_consent_latest_statement_wins_per_purpose(built, sql):
+    settings, _ = built
+    rows = {
+        customer_id: flags
+        for customer_id, *flags in sql(
+            settings,
+            "SELECT customer_id, has_consent_email_marketing, has_consent_sms_marketing, "
+            "has_consent_ad_targeting FROM marts.dim_customers",
+        )
+    }
+    # C1: store opt-in (Jan) then web refuses email (Oct); csv grants ads (Nov) after web refused
+    assert rows["C1"] == [False, True, True]
+    # C5: store opt-in, later CRM list refuses SMS
+    assert rows["C5"] == [True, False, False]
+    # no statement at all means no consent
+    assert rows["C4"] == [False, False, False]
+
+
+def test_lifetime_activity_counts_completed_orders_sessions_and_calls(built, sql):
+    settings, _ = built
+    rows = {
+        row[0]: row[1:]
+        for row in sql(
+            settings,
+            "SELECT customer_id, lifetime_orders, lifetime_revenue, average_order_value, web_sessions, "
+            "page_views, acquisition_channel, calls, average_csat, latest_nps, is_b2b, company_name "
+            "FROM marts.dim_customers",
+        )
+    }
+    assert rows["C6"][:3] == (5, Decimal("1500.00"), Decimal("300.00"))  # the return is excluded
+    # two store orders and one web order (its retried message counted once)
+    assert rows["C1"][:3] == (3, Decimal("1300.00"), Decimal("433.33"))
+    assert rows["C1"][3:6] == (1, 1, "email")
+    assert rows["C3"][3:6] == (3, 5, "paid_search")
+    assert rows["C4"][6:9] == (2, 1.5, 4)
+    assert rows["C5"][9:] == (True, "Acme")
+
+
+def test_first_and_last_seen_span_all_sources(built, sql):
+    settings, _ = built
+    first_seen, last_seen = sql(
+        settings, "SELECT first_seen_at, last_seen_at FROM marts.dim_customers WHERE customer_id = 'C1'"
+    )[0]
+    assert first_seen == datetime(2025, 6, 1, 10, 0)  # store account creation
+    assert last_seen == datetime(2026, 11, 1, 8, 0)  # newsletter list record
+
+
+def test_fct_orders_keeps_anonymous_orders_without_customer(built, sql):
+    settings, _ = built
+    assert sql(settings, "SELECT count(*) FROM marts.fct_orders")[0][0] == 13
+    assert sql(settings, "SELECT customer_id FROM marts.fct_orders WHERE order_id = '9'")[0][0] is None
+
+
+def test_web_orders_join_fct_orders_once_with_their_products(built, sql):
+    settings, _ = built
+    orders = sql(
+        settings,
+        "SELECT order_channel, customer_id, total_amount, order_line_count, item_quantity, lines_amount "
+        "FROM marts.fct_orders WHERE order_id = 'WEB-00000001'",
+    )
+    assert orders == [("web", "C1", Decimal("100.00"), 2, 3, Decimal("100.00"))]
+    lines = sql(
+        settings,
+        "SELECT order_line_id, product_sku, quantity, line_amount FROM marts.fct_order_lines "
+        "WHERE order_id = 'WEB-00000001' ORDER BY order_line_id",
+    )
+    assert lines == [
+        ("WEB-00000001:1", "SKU-9", 2, Decimal("80.00")),
+        ("WEB-00000001:2", "SKU-8", 1, Decimal("20.00")),
+    ]
+
+
+def test_bridge_maps_every_person_record(built, sql):
+    settings, _ = built
+    assert sql(settings, "SELECT count(*) FROM marts.bridge_customer_records")[0][0] == 13
+    keys = {
+        row[0]
+        for row in sql(
+            settings, "SELECT source_record_key FROM marts.bridge_customer_records WHERE customer_id = 'C1'"
+        )
+    }
+    assert keys == {
+        "store|101",
+        "csv|newsletter__2026-11-01.csv:2",
+        "web|user:u1",
+        "web|anon:a1",
+        "call_center|call-1",
+    }
+
+
+def test_kpi_daily_repeat_purchase_rate_and_new_customers(built, sql):
+    settings, _ = built
+    rows = {
+        row[0]: row[1:]
+        for row in sql(
+            settings,
+            "SELECT kpi_date, orders, revenue, new_customers, returning_customers, repeat_purchase_rate "
+            "FROM marts.kpi_daily",
+        )
+    }
+    assert max(rows) == date(2026, 11, 23)  # the spine runs to the run date
+    # Alice's second order: a returning customer; 3 of the 4 buyers have now bought twice
+    assert rows[date(2026, 10, 15)] == (1, Decimal("700.00"), 0, 1, 0.75)
+    assert rows[date(2026, 3, 1)][2] == 1
+    assert rows[date(2026, 11, 22)][:2] == (0, Decimal("0.00"))
+
+
+def test_kpi_call_center_abandonment_and_nps(built, sql):
+    settings, _ = built
+    row = sql(
+        settings,
+        "SELECT calls, abandoned_calls, abandonment_rate, net_promoter_score FROM marts.kpi_call_center "
+        "WHERE call_date = DATE '2026-09-20' AND queue = 'support'",
+    )[0]
+    assert row == (2, 1, 0.5, -100.0)
+
+
+@pytest.mark.slow
+def test_backfill_describes_customers_as_of_its_run_date(tmp_path, warehouse_factory, sql):
+    settings = warehouse_factory(tmp_path, run_date=date(2026, 10, 10))
+    cdp_dbt.build(settings, run_id="backfill")
+    row = sql(
+        settings,
+        "SELECT lifetime_orders, lifetime_revenue, last_seen_at, has_consent_ad_targeting, as_of_date "
+        "FROM marts.dim_customers WHERE customer_id = 'C1'",
+    )[0]
+    # the 2026-10-15 store order and the November newsletter list came later
+    assert row == (2, Decimal("600.00"), datetime(2026, 10, 1, 10, 12, 30), False, date(2026, 10, 10))

@@ -1,0 +1,26 @@
+"""A failing dbt test surfaces as DbtBuildFailed naming the node."""
+
+from __future__ import annotations
+
+import duckdb
+import pytest
+
+from cdp import dbt as cdp_dbt
+
+
+@pytest.mark.slow
+def test_duplicate_primary_key_fails_the_build_naming_the_test(tmp_path, warehouse_factory):
+    settings = warehouse_factory(tmp_path)
+    con = duckdb.connect(str(settings.warehouse_path))
+    try:
+        con.execute("INSERT INTO raw.store_orders SELECT * FROM raw.store_orders WHERE order_id = 1")
+    finally:
+        con.close()
+    with pytest.raises(cdp_dbt.DbtBuildFailed) as raised:
+        cdp_dbt.build(settings, run_id="dup")
+    failed = {node["unique_id"] for node in raised.value.failed_nodes}
+    assert any("source_unique_store_store_orders_order_id" in node for node in failed), failed
+    assert "source_unique_store_store_orders_order_id" in str(raised.value)
+    # dbt released the warehouse: another process-local connection can write to it again
+    con = duckdb.connect(str(settings.warehouse_path))
+    con.close()

@@ -1,0 +1,171 @@
+"""Segments as code: membership of crafted customers, member_since across reruns, bad definitions."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pytest
+import yaml
+
+from cdp import dbt as cdp_dbt
+
+EXPECTED_MEMBERS = {
+    "high_value": {"C1", "C6"},
+    "at_risk_of_churn": {"C2"},
+    "new_this_month": {"C3"},
+    "lapsed": {"C5"},
+    "frequent_buyers": {"C6"},
+    "engaged_never_bought": {"C3"},
+    "unhappy_callers": {"C4"},
+    "b2b": {"C5"},
+    "b2c": {"C1", "C2", "C3", "C4", "C6", "C7"},
+}
+
+
+def memberships(sql, settings) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {name: set() for name in EXPECTED_MEMBERS}
+    for customer_id, segment_name in sql(
+        settings, "SELECT customer_id, segment_name FROM marts.segment_memberships"
+    ):
+        found.setdefault(segment_name, set()).add(customer_id)
+    return found
+
+
+def test_built_in_segments_select_the_crafted_customers(built, sql):
+    settings, summary = built
+    assert memberships(sql, settings) == EXPECTED_MEMBERS
+    assert summary["segment_sizes"] == {name: len(members) for name, members in EXPECTED_MEMBERS.items()}
+
+
+def test_segment_definitions_and_dim_customers_list(built, sql):
+    settings, _ = built
+    definitions = dict(sql(settings, "SELECT segment_name, consent_purpose FROM marts.segments"))
+    assert definitions["unhappy_callers"] == "none"
+    assert definitions["engaged_never_bought"] == "ad_targeting"
+    assert sql(settings, "SELECT segments FROM marts.dim_customers WHERE customer_id = 'C6'")[0][0] == [
+        "b2c",
+        "frequent_buyers",
+        "high_value",
+    ]
+
+
+@pytest.mark.slow
+def test_member_since_survives_reruns_and_leavers_drop_out(tmp_path, warehouse_factory, sql):
+    settings = warehouse_factory(tmp_path)
+    cdp_dbt.build(settings, run_id="day-1")
+
+    # Bob buys again on the next day: he is no longer at risk of churning
+    new_order = (
+        "INSERT INTO raw.store_orders VALUES (13, 102, 1, TIMESTAMP '2026-11-24 09:00:00', 'completed', "
+        "20.00, 'USD', TIMESTAMP '2026-11-24 09:00:00', 'q', NULL, 'b9', TIMESTAMP '2026-11-24 10:00:00')"
+    )
+    con = duckdb.connect(str(settings.warehouse_path))
+    try:
+        con.execute(new_order)
+    finally:
+        con.close()
+    next_day = settings.with_run_date(date(2026, 11, 24))
+    cdp_dbt.build(next_day, run_id="day-2")
+    cdp_dbt.build(next_day, run_id="day-2-rerun")
+
+    since = {
+        (customer_id, segment): member_since
+        for customer_id, segment, member_since in sql(
+            settings, "SELECT customer_id, segment_name, member_since FROM marts.segment_memberships"
+        )
+    }
+    assert since[("C1", "high_value")] == date(2026, 11, 23)
+    assert ("C2", "at_risk_of_churn") not in since
+    history = sql(
+        settings,
+        "SELECT as_of_date, members, run_id FROM marts.segment_size_history "
+        "WHERE segment_name = 'at_risk_of_churn' ORDER BY as_of_date",
+    )
+    # one row per run date: the rerun replaced day 2 instead of appending
+    assert history == [(date(2026, 11, 23), 1, "day-1"), (date(2026, 11, 24), 0, "day-2-rerun")]
+
+
+def write_segments(path: Path, condition: str, name: str = "big_spenders") -> Path:
+    segment = {
+        "name": name,
+        "description": "test segment",
+        "owner": "tests",
+        "consent_purpose": "email_marketing",
+        "condition": condition,
+    }
+    path.write_text(yaml.safe_dump({"segments": [segment]}), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("condition", "expected"),
+    [
+        ("lifetime_spend > 100", '"lifetime_spend" not found'),  # unknown column
+        ("lifetime_revenue >", "not valid SQL"),
+        ("lifetime_revenue + 1", "true/false"),
+        ("true) UNION SELECT customer_id FROM dim_customers WHERE (true", "single boolean expression"),
+        ("true; DROP TABLE marts.dim_customers", "without ';'"),
+        ("segments IS NOT NULL", '"segments" not found'),  # computed from the conditions themselves
+    ],
+)
+def test_invalid_condition_fails_before_dbt_naming_the_segment(tmp_path, condition, expected):
+    settings = cdp_dbt.Settings(home=tmp_path, run_date=date(2026, 11, 23))
+    path = write_segments(tmp_path / "segments.yml", condition)
+    with pytest.raises(cdp_dbt.SegmentDefinitionError) as raised:
+        cdp_dbt.build(settings, run_id="bad", segments_path=path)
+    assert "segment 'big_spenders'" in str(raised.value)
+    assert expected in str(raised.value)
+    assert not settings.warehouse_path.exists()  # dbt never started
+
+
+def test_bad_consent_purpose_is_rejected(tmp_path):
+    path = tmp_path / "segments.yml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "segments": [
+                    {
+                        "name": "x",
+                        "description": "d",
+                        "owner": "o",
+                        "consent_purpose": "fax",
+                        "condition": "true",
+                    }
+                ]
+            }
+        ),
+        encoding="utf-8",
+    )
+    with pytest.raises(cdp_dbt.SegmentDefinitionError, match=r"segment 'x'.*consent_purpose is 'fax'"):
+        cdp_dbt.load_segments(path)
+
+
+def test_shipped_segments_are_valid_and_match_the_dbt_project_default():
+    segments = cdp_dbt.load_segments()
+    cdp_dbt.validate_segments(segments)
+    project = yaml.safe_load((cdp_dbt.DBT_PROJECT_DIR / "dbt_project.yml").read_text(encoding="utf-8"))
+    # dbt_project.yml keeps a verbatim copy so a plain `dbt build` builds the same audiences
+    assert project["vars"]["segments"] == [segment.as_var() for segment in segments]
+
+
+@pytest.mark.slow
+def test_custom_segments_file_with_quoted_literals_reaches_dbt(tmp_path, warehouse_factory, sql):
+    settings = warehouse_factory(tmp_path)
+    path = write_segments(tmp_path / "segments.yml", "acquisition_channel = 'paid_search'", name="from_ads")
+    summary = cdp_dbt.build(settings, run_id="custom", segments_path=path)
+    assert summary["segment_sizes"] == {"from_ads": 1}
+    assert sql(settings, "SELECT customer_id, segment_name FROM marts.segment_memberships") == [
+        ("C3", "from_ads")
+    ]
+    assert sql(settings, "SELECT condition_sql FROM marts.segments") == [
+        ("acquisition_channel = 'paid_search'",)
+    ]
+    assert sql(settings, "SELECT segments FROM marts.dim_customers WHERE customer_id = 'C1'") == [([],)]
+
+
+def test_missing_segments_file_is_reported_with_its_path(tmp_path):
+    missing = tmp_path / "nope.yml"
+    with pytest.raises(cdp_dbt.SegmentDefinitionError, match=r"nope\.yml: segments file not found"):
+        cdp_dbt.load_segments(missing)

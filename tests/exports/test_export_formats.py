@@ -1,0 +1,114 @@
+"""What each export format writes: columns, values, hashing and skipped members."""
+
+from __future__ import annotations
+
+import pyarrow.parquet as pq
+from exports_testkit import (
+    CUSTOMERS,
+    MEMBERSHIPS,
+    SEGMENTS,
+    build_warehouse,
+    export_folder,
+    ids,
+    read_csv,
+    sha,
+)
+
+from exports.formats import ANONYMOUS_COLUMNS
+from exports.runner import export
+
+
+def test_csv_marketing_file_has_contact_and_segment_attributes(settings):
+    export(settings, "run-1", segment="vip", fmt="csv", gate=None)
+    columns, rows = read_csv(export_folder(settings, "vip", "csv", "run-1") / "snapshot.csv")
+    assert columns[:5] == ["customer_id", "first_name", "last_name", "email", "phone"]
+    assert {"lifetime_revenue", "last_purchase_at", "city", "country"} <= set(columns)
+    jose = next(r for r in rows if r["customer_id"] == "c2")
+    assert (jose["first_name"], jose["last_name"], jose["city"]) == ("José María", "Pérez-Núñez", "San José")
+    assert (jose["lifetime_revenue"], jose["last_purchase_at"]) == ("123.45", "2026-11-01 10:00:00")
+
+
+def test_parquet_keeps_warehouse_types_and_the_same_members_as_csv(settings):
+    export(settings, "run-1", segment="vip", fmt=None, gate=None)
+    table = pq.read_table(export_folder(settings, "vip", "parquet", "run-1") / "snapshot.parquet")
+    assert str(table.schema.field("lifetime_revenue").type) == "decimal128(12, 2)"
+    assert str(table.schema.field("last_purchase_at").type).startswith("timestamp")
+    assert table.column("customer_id").to_pylist() == ids(settings, "vip", "csv", "run-1") == ["c1", "c2"]
+
+
+def test_google_customer_match_headers_and_hashing(settings):
+    export(settings, "run-1", segment="retarget", fmt="google", gate=None)
+    folder = export_folder(settings, "retarget", "google", "run-1")
+    header = (folder / "snapshot.csv").read_text(encoding="utf-8").splitlines()[0]
+    assert header == "Email,Phone,First Name,Last Name,Country,Zip"
+    _, rows = read_csv(folder / "snapshot.csv")
+    assert rows == [{
+        "Email": sha("ada@example.com"), "Phone": sha("+447700900123"),
+        "First Name": sha("ada"), "Last Name": sha("lovelace"),
+        "Country": "GB", "Zip": "N1 9GU",  # sent in clear, as Google asks
+    }]
+
+
+def test_meta_custom_audience_headers_and_normalisation(settings):
+    export(settings, "run-1", segment="retarget", fmt="meta", gate=None)
+    folder = export_folder(settings, "retarget", "meta", "run-1")
+    columns, rows = read_csv(folder / "snapshot.csv")
+    assert columns == ["EMAIL", "PHONE", "FN", "LN", "CT", "ST", "ZIP", "COUNTRY"]
+    assert rows == [{
+        "EMAIL": sha("ada@example.com"), "PHONE": sha("447700900123"), "FN": sha("ada"), "LN": sha("lovelace"),
+        "CT": sha("london"), "ST": "", "ZIP": sha("n19gu"), "COUNTRY": sha("gb"),
+    }]
+
+
+def test_meta_normalises_accents_hyphens_and_us_states(settings):
+    # c2 has no ad-targeting consent in the default data, so give it one for this test.
+
+    customers = {**CUSTOMERS, "c2": (*CUSTOMERS["c2"][:12], True)}
+    build_warehouse(settings, customers=customers, memberships={"retarget": ["c2"]})
+    export(settings, "run-1", segment="retarget", fmt="meta", gate=None)
+    _, rows = read_csv(export_folder(settings, "retarget", "meta", "run-1") / "snapshot.csv")
+    assert rows[0]["EMAIL"] == sha("jose@example.com")
+    assert rows[0]["FN"] == sha("josémaría") and rows[0]["LN"] == sha("péreznúñez")
+    assert rows[0]["CT"] == sha("sanjosé") and rows[0]["ST"] == sha("ca") and rows[0]["ZIP"] == sha("95112")
+    assert rows[0]["PHONE"] == sha("16505550101")
+
+
+def test_members_without_any_matchable_identifier_are_listed_not_dropped(settings):
+    result = export(settings, "run-1", segment="retarget", fmt="google", gate=None)[0]
+    folder = export_folder(settings, "retarget", "google", "run-1")
+    _, skipped = read_csv(folder / "skipped.csv")
+    assert [r["customer_id"] for r in skipped] == ["c8"]
+    assert "no matchable identifier" in skipped[0]["reason"]
+    assert result["skipped_no_identifier"] == 1 and result["row_count"] == 1
+
+
+def test_marketing_files_carry_only_the_contact_channels_consented_to(settings):
+    customers = {**CUSTOMERS, "c9": ("Sam", "Smsonly", "sam@example.com", "+16505550109", "Reno", "89501", "NV",
+                                     "US", ["sam@example.com"], ["+16505550109"], False, True, False)}
+    build_warehouse(settings, customers=customers, memberships={**MEMBERSHIPS, "texts": ["c1", "c2", "c9"]},
+                    segments=[*SEGMENTS, ("texts", "SMS list", "crm", "sms_marketing")])
+    export(settings, "run-1", segment="vip", fmt=None, gate=None)
+    export(settings, "run-1", segment="texts", fmt=None, gate=None)
+
+    _, vip = read_csv(export_folder(settings, "vip", "csv", "run-1") / "snapshot.csv")
+    contact = {r["customer_id"]: (r["email"], r["phone"]) for r in vip}
+    # c2 agreed to e-mail but not to SMS marketing: no phone number in the file.
+    assert contact == {"c1": ("ada@example.com", "+447700900123"), "c2": ("Jose@Example.com", "")}
+    _, texts = read_csv(export_folder(settings, "texts", "csv", "run-1") / "snapshot.csv")
+    assert {r["customer_id"]: (r["email"], r["phone"]) for r in texts} == {
+        "c1": ("ada@example.com", "+447700900123"), "c9": ("", "+16505550109")}
+    table = pq.read_table(export_folder(settings, "texts", "parquet", "run-1") / "snapshot.parquet")
+    assert table.select(["email", "phone"]).to_pylist() == [
+        {"email": "ada@example.com", "phone": "+447700900123"}, {"email": None, "phone": "+16505550109"}]
+
+
+def test_segments_without_consent_purpose_export_no_personal_data(settings):
+    export(settings, "run-1", segment="everyone", fmt=None, gate=None)
+    folder = export_folder(settings, "everyone", "csv", "run-1")
+    columns, rows = read_csv(folder / "snapshot.csv")
+    assert columns == list(ANONYMOUS_COLUMNS)
+    assert [r["customer_id"] for r in rows] == ["c1", "c2", "c6", "c7", "c8"]
+    text = (folder / "snapshot.csv").read_text() + (folder / "added.csv").read_text()
+    assert not any(pii in text for pii in ("@", "Lovelace", "+44", "London", "N1 9GU"))
+    table = pq.read_table(export_folder(settings, "everyone", "parquet", "run-1") / "snapshot.parquet")
+    assert table.column_names == list(ANONYMOUS_COLUMNS)

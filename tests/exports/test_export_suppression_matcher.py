@@ -1,0 +1,111 @@
+"""The one suppression matcher: the exporter and the export quality gate agree on who is blocked."""
+
+from __future__ import annotations
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+import pytest
+from exports_testkit import (
+    CUSTOMERS,
+    MEMBERSHIPS,
+    SUPPRESSION,
+    build_warehouse,
+    export_folder,
+    ids,
+    read_csv,
+    sha,
+)
+
+from cdp.warehouse import connect
+from exports import state
+from exports.runner import export
+from exports.suppression import Suppression
+from quality.gate import QualityGateFailed, run_export_gate
+
+JDOE = ("Jane", "Doe", "jdoe@gmail.com", None, "Austin", "73301", "TX", "US",
+        ["jdoe@gmail.com"], [], True, True, True)
+
+
+def failing(excinfo) -> set[str]:
+    return {c.name for c in excinfo.value.result.critical_failures}
+
+
+def test_erased_gmail_address_blocks_its_dotless_spelling_everywhere(settings):
+    build_warehouse(settings, customers={**CUSTOMERS, "c9": JDOE},
+                    memberships={**MEMBERSHIPS, "vip": [*MEMBERSHIPS["vip"], "c9"]},
+                    suppression=[*SUPPRESSION, ("email", "j.doe@gmail.com", "erasure")])
+    results = export(settings, "run-1", segment="vip", fmt="csv", gate=None)
+    results += export(settings, "run-1", segment="vip", fmt="google", gate=None)
+
+    assert ids(settings, "vip", "csv", "run-1") == ["c1", "c2"]
+    google = (export_folder(settings, "vip", "google", "run-1") / "snapshot.csv").read_text()
+    assert sha("jdoe@gmail.com") not in google and read_csv(
+        export_folder(settings, "vip", "google", "run-1") / "snapshot.csv")[1]
+    assert [r["excluded_suppressed"] for r in results] == [4, 4]  # c3, c4, c5 and c9
+
+    # The gate agrees: c9 in a file, or the hash Google would match on, is refused.
+    name = "vip/google/snapshot.csv"
+    frame = pd.DataFrame({"Email": [sha("jdoe@gmail.com")], "Phone": [None], "First Name": [None],
+                          "Last Name": [None], "Country": ["US"], "Zip": ["73301"]})
+    with pytest.raises(QualityGateFailed) as excinfo:
+        run_export_gate(settings, "run-x", {name: frame}, {
+            "segment_name": "vip", "destination": {name: "google"}, "customer_ids": {name: ["c9"]},
+            "hashed_columns": {name: ["Email", "Phone", "First Name", "Last Name"]}})
+    assert failing(excinfo) == {"no_suppressed_customers_exported", "no_suppressed_identifier_hashes"}
+
+
+@pytest.mark.parametrize(("suppressed", "customer_email", "blocked"), [
+    ("j.doe@gmail.com", "jdoe@gmail.com", True),
+    ("jdoe@gmail.com", " J.Doe+News@Gmail.com ", True),
+    ("J.Doe@Example.com", "j.doe@example.com", True),
+    ("j.doe@example.com", "jdoe@example.com", False),  # dots only fold for Gmail
+    ("j.doe@gmail.com", "jdoe@googlemail.com", False),
+])
+def test_email_matching_uses_every_destination_form(suppressed, customer_email, blocked):
+    suppression = Suppression(default_region="US")
+    suppression.add("email", suppressed)
+    assert suppression.matches({"customer_id": "x", "email": None, "emails": [customer_email]}) is blocked
+
+
+def test_phone_without_country_code_is_read_in_the_default_region(settings):
+    # c2's number is +16505550101; the request writes it the way a US caller would.
+    build_warehouse(settings, suppression=[("phone", "650 555 0101", "opt_out")])
+    suppression = Suppression(default_region="US")
+    suppression.add("phone", "650 555 0101")
+    assert {sha("+16505550101"), sha("16505550101")} <= suppression.hashes()
+
+    name = "vip/google/snapshot.csv"
+    frame = pd.DataFrame({"Email": [None], "Phone": [sha("+16505550101")], "First Name": [None],
+                          "Last Name": [None], "Country": ["US"], "Zip": ["95112"]})
+    with pytest.raises(QualityGateFailed) as excinfo:
+        run_export_gate(settings, "run-x", {name: frame}, {
+            "segment_name": "vip", "destination": {name: "google"}, "customer_ids": {name: ["c1"]},
+            "hashed_columns": {name: ["Email", "Phone", "First Name", "Last Name"]}})
+    assert failing(excinfo) == {"no_suppressed_identifier_hashes"}
+
+
+def test_registered_view_is_dropped_even_when_the_statement_fails():
+    con = duckdb.connect()
+    try:
+        con.execute("CREATE TABLE t (j JSON)")
+        with pytest.raises(duckdb.Error), state.registered(con, "_rows", pa.table({"h": ["{not json"]})):
+            con.execute("INSERT INTO t SELECT h::JSON FROM _rows")
+        with pytest.raises(duckdb.CatalogException):
+            con.execute("SELECT * FROM _rows")
+    finally:
+        con.close()
+
+
+def test_failed_member_insert_rolls_back_and_leaves_no_view(settings):
+    members = pa.table({"customer_id": ["c1"], "member_key": ["k1"], "hashed_row": ["{not json"]})
+    with connect(settings) as con:
+        con.execute("CREATE SCHEMA IF NOT EXISTS exports")
+        state.ensure_tables(con)
+        with pytest.raises(duckdb.Error):
+            state.record_published(con, segment="vip", destination="google", run_id="run-1",
+                                   run_date=settings.run_date, members=members, row_count=1, added=1,
+                                   removed=0, previous_run_id=None, path="x")
+        assert con.execute("SELECT count(*) FROM exports.export_members").fetchone() == (0,)
+        with pytest.raises(duckdb.CatalogException):
+            con.execute("SELECT * FROM _export_members_new")

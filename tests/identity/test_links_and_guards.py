@@ -1,0 +1,233 @@
+"""Deterministic rules and every clustering guard, including the household trap."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import duckdb
+import pytest
+from id_raw_tables import add_call, add_store_customer, add_web_event, add_web_identify, create_raw_tables
+
+from cdp.warehouse import connect
+from identity.cluster import cluster, dates_conflict, rebuild_component
+from identity.deterministic import build_deterministic_links
+from identity.pipeline import resolve_warehouse
+from identity.schema import PERSON_RECORD_COLUMNS
+
+
+def _records(con: duckdb.DuckDBPyConnection, rows: list[dict]) -> str:
+    columns = ", ".join(f"{name} {kind}" for name, kind in PERSON_RECORD_COLUMNS.items())
+    con.execute(f"CREATE OR REPLACE TABLE recs ({columns}, first_name_canonical VARCHAR)")
+    for row in rows:
+        row = {"first_name_canonical": row.get("first_name"), **row}
+        con.execute(
+            f"INSERT INTO recs ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)})", list(row.values())
+        )
+    return "recs"
+
+
+def _cluster(rows: list[dict], max_cluster_size: int = 25, web_events: str | None = None,
+             con: duckdb.DuckDBPyConnection | None = None) -> tuple[dict[str, str], list[tuple]]:
+    con = con or duckdb.connect()
+    table = _records(con, rows)
+    build_deterministic_links(con, table, max_cluster_size, web_events)
+    cluster(con, table, threshold=0.95, max_cluster_size=max_cluster_size)
+    clusters = dict(con.execute("SELECT record_key, cluster_key FROM clusters").fetchall())
+    links = con.execute(
+        "SELECT record_key_l, record_key_r, rule, rejected_reason FROM candidate_links ORDER BY ALL"
+    ).fetchall()
+    return clusters, links
+
+
+def _same(clusters: dict[str, str], *keys: str) -> bool:
+    return len({clusters[key] for key in keys}) == 1
+
+
+def test_same_email_links_and_records_the_rule() -> None:
+    clusters, links = _cluster([
+        {"source_system": "csv", "source_record_id": "1", "first_name": "ann", "email": "ann@x.com"},
+        {"source_system": "store", "source_record_id": "2", "first_name": "ann", "email": "ann@x.com"},
+        {"source_system": "store", "source_record_id": "3", "first_name": "bob", "email": "bob@x.com"},
+    ])
+    assert _same(clusters, "csv|1", "store|2")
+    assert not _same(clusters, "csv|1", "store|3")
+    assert links == [("csv|1", "store|2", "email", None)]
+
+
+def test_household_trap_shared_phone_is_not_enough() -> None:
+    """Two people at one address with one landline and one surname stay two customers."""
+    home = {"last_name": "garcia", "phone": "+12125550100", "street": "1 elm st", "postcode": "62701"}
+    clusters, links = _cluster([
+        {"source_system": "store", "source_record_id": "1", "first_name": "maria",
+         "date_of_birth": date(1970, 5, 1), **home},
+        {"source_system": "store", "source_record_id": "2", "first_name": "jose",
+         "date_of_birth": date(1968, 9, 30), **home},
+        # A call from the landline by someone who gives no birth date but a different name.
+        {"source_system": "call_center", "source_record_id": "c1", "first_name": "jose", "last_name": "garcia",
+         "phone": "+12125550100"},
+    ])
+    assert not _same(clusters, "store|1", "store|2")
+    assert not _same(clusters, "store|1", "call_center|c1")
+    assert _same(clusters, "store|2", "call_center|c1")
+    reasons = {(left, right): reason for left, right, _rule, reason in links}
+    assert reasons[("store|1", "store|2")] == "conflicting_birth_dates"
+    assert reasons[("call_center|c1", "store|1")] == "conflicting_first_names"
+
+
+def test_shared_family_email_with_different_birth_dates_is_refused() -> None:
+    clusters, links = _cluster([
+        {"source_system": "csv", "source_record_id": "1", "first_name": "sam", "email": "smiths@x.com",
+         "date_of_birth": date(1980, 1, 1)},
+        {"source_system": "csv", "source_record_id": "2", "first_name": "samantha", "email": "smiths@x.com",
+         "date_of_birth": date(1982, 6, 6)},
+    ])
+    assert not _same(clusters, "csv|1", "csv|2")
+    assert links[0][3] == "conflicting_birth_dates"
+
+
+def test_typo_in_birth_date_or_short_first_name_is_not_a_conflict() -> None:
+    clusters, _links = _cluster([
+        {"source_system": "csv", "source_record_id": "1", "first_name": "sam", "email": "sam@x.com",
+         "date_of_birth": date(1980, 3, 4)},
+        {"source_system": "csv", "source_record_id": "2", "first_name": "samuel", "email": "sam@x.com",
+         "date_of_birth": date(1980, 4, 3)},
+        {"source_system": "csv", "source_record_id": "3", "first_name": "smauel", "phone": "+12125550101",
+         "date_of_birth": date(1980, 3, 14)},
+        {"source_system": "csv", "source_record_id": "4", "first_name": "samuel", "phone": "+12125550101",
+         "date_of_birth": date(1980, 3, 4)},
+    ])
+    assert _same(clusters, "csv|1", "csv|2")
+    assert _same(clusters, "csv|3", "csv|4")
+    assert dates_conflict(date(1980, 3, 4), date(1981, 3, 4)) is False  # one typo
+    assert dates_conflict(date(1980, 3, 4), date(1980, 4, 3)) is False  # day/month swapped
+    assert dates_conflict(date(1980, 3, 4), date(1975, 10, 20)) is True
+
+
+def test_short_forms_and_swapped_names_are_not_conflicts() -> None:
+    clusters, links = _cluster([
+        {"source_system": "store", "source_record_id": "1", "first_name": "margaret", "last_name": "gomez",
+         "first_name_canonical": "margaret", "email": "mg@x.com"},
+        {"source_system": "csv", "source_record_id": "2", "first_name": "maggie", "last_name": "gomez",
+         "first_name_canonical": "margaret", "email": "mg@x.com"},
+        {"source_system": "call_center", "source_record_id": "3", "first_name": "edwards", "last_name": "allison",
+         "first_name_canonical": "edwards", "phone": "+13475181326"},
+        {"source_system": "call_center", "source_record_id": "4", "first_name": "allison", "last_name": "edwards",
+         "first_name_canonical": "allison", "phone": "+13475181326"},
+    ])
+    assert _same(clusters, "store|1", "csv|2")
+    assert _same(clusters, "call_center|3", "call_center|4")
+    assert all(reason is None for *_rest, reason in links)
+
+
+def test_one_web_user_id_per_customer() -> None:
+    """A shared device identified as two users: the anonymous id joins only one of them."""
+    con = duckdb.connect()
+    create_raw_tables(con)
+    add_web_identify(con, "m1", "u1", "shared-device", {})
+    add_web_identify(con, "m2", "u2", "shared-device", {})
+    clusters, links = _cluster(
+        [
+            {"source_system": "web", "source_record_id": "user:u1", "web_user_id": "u1", "first_name": "ann"},
+            {"source_system": "web", "source_record_id": "user:u2", "web_user_id": "u2", "first_name": "bob"},
+            {"source_system": "web", "source_record_id": "anon:shared-device", "web_anonymous_id": "shared-device"},
+        ],
+        web_events="raw.web_events",
+        con=con,
+    )
+    assert not _same(clusters, "web|user:u1", "web|user:u2")
+    assert _same(clusters, "web|user:u1", "web|anon:shared-device")
+    assert ("web|anon:shared-device", "web|user:u2", "anonymous_to_user", "would_join_two_web_user_ids") in links
+
+
+def test_alias_links_anonymous_id_to_user() -> None:
+    con = duckdb.connect()
+    create_raw_tables(con)
+    add_web_event(con, "m1", "alias", user_id="u1", previous_id="anon-9")
+    clusters, _links = _cluster(
+        [
+            {"source_system": "web", "source_record_id": "user:u1", "web_user_id": "u1"},
+            {"source_system": "web", "source_record_id": "anon:anon-9", "web_anonymous_id": "anon-9"},
+        ],
+        web_events="raw.web_events",
+        con=con,
+    )
+    assert _same(clusters, "web|user:u1", "web|anon:anon-9")
+
+
+def test_loyalty_card_is_strong_but_birth_date_conflict_in_cluster_is_cut() -> None:
+    """Strong links skip the pair check; the cluster guard still refuses two birth dates."""
+    clusters, links = _cluster([
+        {"source_system": "store", "source_record_id": "1", "loyalty_card_number": "L1",
+         "date_of_birth": date(1950, 1, 1), "email": "a@x.com", "first_name": "al"},
+        {"source_system": "store", "source_record_id": "2", "loyalty_card_number": "L1", "first_name": "al"},
+        {"source_system": "csv", "source_record_id": "3", "email": "a@x.com", "first_name": "al"},
+        {"source_system": "csv", "source_record_id": "4", "loyalty_card_number": "L1",
+         "date_of_birth": date(1990, 7, 7), "first_name": "al"},
+    ])
+    assert _same(clusters, "store|1", "csv|3")
+    assert not _same(clusters, "store|1", "csv|4")
+    # The card holder without a birth date can go with either side, but with exactly one.
+    assert _same(clusters, "store|2", "store|1") != _same(clusters, "store|2", "csv|4")
+    cut = [link for link in links if link[3] == "would_join_conflicting_birth_dates"]
+    assert cut, links
+
+
+def test_cluster_size_cap_cuts_weakest_links() -> None:
+    rows = [
+        {"source_system": "csv", "source_record_id": str(n), "first_name": "kim",
+         "email": "kim@x.com" if n < 4 else None, "phone": "+12125550155" if n >= 3 else None}
+        for n in range(6)
+    ]
+    clusters, links = _cluster(rows, max_cluster_size=4)
+    sizes: dict[str, int] = {}
+    for key in clusters.values():
+        sizes[key] = sizes.get(key, 0) + 1
+    assert max(sizes.values()) <= 4
+    # The email group is stronger evidence than the phone group, so it stays whole.
+    assert _same(clusters, "csv|0", "csv|1", "csv|2", "csv|3")
+    assert any(reason == "cluster_size_cap" for *_rest, reason in links)
+
+
+def test_identifier_shared_by_too_many_records_links_nobody() -> None:
+    rows = [{"source_system": "csv", "source_record_id": str(n), "email": "office@shop.com"} for n in range(5)]
+    clusters, links = _cluster(rows, max_cluster_size=3)
+    assert len(set(clusters.values())) == 5
+    assert {reason for *_rest, reason in links} == {"identifier_shared_by_5_records"}
+
+
+def test_rebuild_component_is_deterministic_and_strongest_first() -> None:
+    nodes = {"a": ("u1", None), "b": (None, None), "c": ("u2", None)}
+    edges = [("a", "b", 5.0), ("b", "c", 9.0)]
+    cluster_of, cut = rebuild_component(nodes, edges, max_size=10)
+    assert cluster_of == {"a": "a", "b": "b", "c": "b"}
+    assert cut == {("a", "b"): "would_join_two_web_user_ids"}
+
+
+@pytest.mark.slow
+def test_household_trap_through_the_whole_pipeline(settings) -> None:
+    """Splink sees same surname, address and phone; names and birth dates keep them apart."""
+    with connect(settings) as con:
+        create_raw_tables(con)
+        for number, (first, born, email) in enumerate(
+            [("Maria", date(1970, 5, 1), "maria.g@x.com"), ("Jose", date(1968, 9, 30), "jose.g@x.com")], start=1
+        ):
+            add_store_customer(con, number, first, "Garcia", email=email, phone="(212) 555-0100",
+                               birth_date=born, street="1 Elm Street", city="Springfield", postcode="62701",
+                               state="IL")
+            add_web_identify(con, f"m{number}", f"u{number}", f"a{number}", {
+                "first_name": first, "last_name": "Garcia", "email": email, "phone": "212-555-0100",
+                "birthday": born.isoformat(),
+                "address": {"street": "1 Elm St.", "city": "Springfield", "postal_code": "62701"},
+            })
+        add_call(con, "c1", phone="2125550100", first="Maria", last="Garcia")
+    summary = resolve_warehouse(settings, "run-household")
+    with connect(settings, read_only=True) as con:
+        customers = dict(
+            con.execute(
+                "SELECT source_system || '|' || source_record_id, customer_id FROM identity.customer_map"
+            ).fetchall()
+        )
+    assert summary["customers"] == 2
+    assert customers["store|1"] == customers["web|user:u1"] == customers["call_center|c1"]
+    assert customers["store|2"] == customers["web|user:u2"] == customers["web|anon:a2"]
+    assert customers["store|1"] != customers["store|2"]

@@ -1,0 +1,68 @@
+"""Person records: one canonical row per source record, from the raw tables of docs/contracts.md §2."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import pytest
+from id_raw_tables import (
+    add_call,
+    add_csv_contact,
+    add_store_customer,
+    add_web_event,
+    add_web_identify,
+    create_raw_tables,
+)
+
+from cdp.warehouse import connect
+from identity.person_records import build_person_records
+from identity.schema import IdentityError
+
+
+def test_every_source_gives_canonical_records(settings) -> None:
+    with connect(settings) as con:
+        create_raw_tables(con)
+        add_web_identify(con, "m1", "u1", "a1", {"first_name": "Ann", "email": "ann@x.com",
+                                                  "address": {"street": "1 Elm St", "postal_code": "62701"}},
+                         event_at=datetime(2026, 11, 1))
+        # A later identify sends only the changed phone: earlier traits must survive.
+        add_web_identify(con, "m2", "u1", "a1", {"phone": "2125550123", "birthday": "1980-02-03"},
+                         event_at=datetime(2026, 11, 2))
+        add_web_event(con, "m3", "page", anonymous_id="a2", event_at=datetime(2026, 11, 3))
+        add_web_identify(con, "m4", None, "a2", {"email": "guest@x.com"}, event_at=datetime(2026, 11, 3))
+        add_call(con, "c1", phone="(212) 555-0123", email="ann@x.com", first="Ann", last="Lee")
+        add_store_customer(con, 7, "Ann", "Lee", birth_date=date(1980, 2, 3), loyalty="L-7", postcode="62701")
+        add_csv_contact(con, "newsletter__a.csv:2", first="Ann", email="ann@x.com")
+        counts = build_person_records(con)
+        rows = {
+            (r[0], r[1]): r
+            for r in con.execute(
+                "SELECT source_system, source_record_id, first_name, email, phone, date_of_birth, street, postcode, "
+                "web_user_id, web_anonymous_id, loyalty_card_number FROM identity.person_records"
+            ).fetchall()
+        }
+    assert counts == {"call_center": 1, "csv": 1, "store": 1, "web": 3}
+    user = rows[("web", "user:u1")]
+    assert user[2:9] == ("Ann", "ann@x.com", "2125550123", date(1980, 2, 3), "1 Elm St", "62701", "u1")
+    # Traits sent with a userId belong to the user record, not the anonymous one.
+    assert rows[("web", "anon:a1")][3] is None
+    assert rows[("web", "anon:a1")][9] == "a1"
+    assert rows[("web", "anon:a2")][3] == "guest@x.com"
+    assert rows[("call_center", "c1")][4] == "(212) 555-0123"
+    assert rows[("store", "7")][10] == "L-7"
+    assert rows[("csv", "newsletter__a.csv:2")][3] == "ann@x.com"
+
+
+def test_missing_sources_are_skipped(settings) -> None:
+    with connect(settings) as con:
+        con.execute("CREATE SCHEMA IF NOT EXISTS raw")
+        from id_raw_tables import CALLS_DDL
+
+        con.execute(CALLS_DDL)
+        add_call(con, "c1", phone="2125550123")
+        assert build_person_records(con) == {"call_center": 1}
+
+
+def test_no_raw_tables_is_a_clear_error(settings) -> None:
+    with connect(settings) as con, pytest.raises(IdentityError, match="run ingestion"):
+        build_person_records(con)

@@ -1,0 +1,142 @@
+"""The nightly resolution end to end on a tmp warehouse: accuracy, reruns, history, explain, training."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import pytest
+from id_raw_tables import add_csv_contact, load_synthetic
+from id_synthetic import generate_records, write_truth_csv
+
+from cdp.settings import Settings
+from cdp.warehouse import connect
+from identity.evaluate import evaluate
+from identity.explain import explain
+from identity.pipeline import resolve_warehouse
+from identity.probabilistic import latest_model_path
+from identity.train import train_model
+
+F1_FLOOR = 0.97
+
+
+def _truth_with_anonymous_ids(truth: dict) -> dict:
+    # id_raw_tables gives every web user one anonymous id, a-<userId>, identified as that user.
+    extra = {("web", f"anon:a-{record[5:]}"): person for (system, record), person in truth.items() if system == "web"}
+    return {**truth, **extra}
+
+
+def _customer_map(settings) -> dict[tuple[str, str], str]:
+    with connect(settings, read_only=True) as con:
+        rows = con.execute("SELECT source_system, source_record_id, customer_id FROM identity.customer_map").fetchall()
+    return {(system, record): customer for system, record, customer in rows}
+
+
+@pytest.fixture
+def loaded(settings, tmp_path):
+    records, truth = generate_records(300, seed=5)
+    with connect(settings) as con:
+        load_synthetic(con, records)
+    return write_truth_csv(tmp_path / "truth.csv", _truth_with_anonymous_ids(truth))
+
+
+@pytest.mark.slow
+def test_accuracy_reruns_and_explain(settings, loaded) -> None:
+    summary = resolve_warehouse(settings, "run-1")
+    metrics = evaluate(settings, loaded)
+    assert metrics["records_missing_from_prediction"] == 0
+    assert metrics["pairwise_f1"] >= F1_FLOOR, metrics
+    assert metrics["bcubed_f1"] >= F1_FLOOR, metrics
+    assert summary["customers"] == metrics["predicted_clusters"]
+    assert summary["id_changes"]["new"] == summary["customers"]
+
+    with connect(settings, read_only=True) as con:
+        published = con.execute(
+            "SELECT count(*), count(DISTINCT (source_system, source_record_id)), min(resolved_at) "
+            "FROM identity.customer_map"
+        ).fetchall()[0]
+        records = con.execute("SELECT count(*) FROM identity.person_records").fetchall()[0][0]
+        history_1 = con.execute("SELECT * FROM identity.customer_id_history ORDER BY ALL").fetchall()
+        metric_rows = con.execute("SELECT run_id, customers FROM identity.run_metrics").fetchall()
+    assert published[0] == published[1] == records  # every person record exactly once
+    assert str(published[2]) == "2026-11-23 00:00:00"
+    assert metric_rows == [("run-1", summary["customers"])]
+
+    first = _customer_map(settings)
+    # Rerunning the same run replaces its rows and reproduces the same ids and history.
+    resolve_warehouse(settings, "run-1")
+    assert _customer_map(settings) == first
+    with connect(settings, read_only=True) as con:
+        assert con.execute("SELECT * FROM identity.customer_id_history ORDER BY ALL").fetchall() == history_1
+    # The next night on unchanged data changes nothing.
+    later = settings.with_run_date(date(2026, 11, 24))
+    second = resolve_warehouse(later, "run-2")
+    assert _customer_map(later) == first
+    assert second["id_changes"] == {"new": 0, "merge": 0, "split": 0}
+
+    biggest = max(set(first.values()), key=lambda c: sum(1 for v in first.values() if v == c))
+    text = explain(settings, biggest)
+    assert text.startswith(f"Customer {biggest}:")
+    assert "deterministic rule" in text or "match weight" in text
+
+
+def test_new_record_bridging_two_customers_is_a_merge(settings) -> None:
+    with connect(settings) as con:
+        from id_raw_tables import create_raw_tables
+
+        create_raw_tables(con)
+        add_csv_contact(con, "a.csv:1", first="Lena", last="Ortiz", email="lena.o@example.com")
+        add_csv_contact(con, "b.csv:1", first="Lena", last="Ortiz", phone="(503) 555-0111")
+    resolve_warehouse(settings, "night-1")
+    before = _customer_map(settings)
+    assert before[("csv", "a.csv:1")] != before[("csv", "b.csv:1")]
+    with connect(settings) as con:
+        add_csv_contact(con, "c.csv:1", first="Lena", last="Ortiz", email="lena.o@example.com",
+                        phone="503-555-0111")
+    summary = resolve_warehouse(settings.with_run_date(date(2026, 11, 24)), "night-2")
+    after = _customer_map(settings)
+    assert len(set(after.values())) == 1
+    assert set(after.values()) <= set(before.values())  # an existing id survives, no new one
+    assert summary["id_changes"]["merge"] == 1
+    with connect(settings, read_only=True) as con:
+        rows = con.execute(
+            "SELECT change_type, old_customer_id, new_customer_id FROM identity.customer_id_history "
+            "WHERE run_id = 'night-2'"
+        ).fetchall()
+    assert len(rows) == 1 and rows[0][0] == "merge" and rows[0][2] == after[("csv", "c.csv:1")]
+    assert "no longer exists: merge" in explain(settings, rows[0][1])
+
+
+@pytest.mark.slow
+def test_train_model_versions_and_nightly_trains_on_first_use(tmp_path) -> None:
+    settings = Settings(home=tmp_path, run_date=date(2026, 11, 23))
+    records, _truth = generate_records(200, seed=3)
+    with connect(settings) as con:
+        load_synthetic(con, records)
+    assert latest_model_path(settings) is None
+    summary = resolve_warehouse(settings, "first")  # no model yet: trains v1 on first use
+    assert summary["model"].endswith("splink_model_v1.json")
+    second = train_model(settings)
+    assert second.name == "splink_model_v2.json"
+    assert latest_model_path(settings) == second
+    pointer = json.loads((settings.model_dir / "latest.json").read_text())
+    assert pointer["version"] == 2 and pointer["model"] == second.name
+    model = json.loads(second.read_text())
+    assert {c["output_column_name"] for c in model["comparisons"]} >= {
+        "first_name", "last_name", "date_of_birth", "email", "phone", "street", "postcode", "city"}
+    assert resolve_warehouse(settings, "second")["model"] == str(second)
+
+
+def test_too_little_data_to_train_links_deterministically(tmp_path) -> None:
+    settings = Settings(home=tmp_path, run_date=date(2026, 11, 23))
+    with connect(settings) as con:
+        from id_raw_tables import create_raw_tables
+
+        create_raw_tables(con)
+        add_csv_contact(con, "a.csv:1", first="Lena", last="Ortiz", email="lena.o@example.com")
+        add_csv_contact(con, "a.csv:2", first="Lena", last="Ortiz", email="LENA.O@example.com ")
+        add_csv_contact(con, "a.csv:3", first="Omar", last="Ortiz", email="omar@example.com")
+    summary = resolve_warehouse(settings, "tiny")
+    assert summary["model"] is None
+    assert summary["customers"] == 2
+    assert latest_model_path(settings) is None

@@ -1,0 +1,166 @@
+"""Every standardiser: emails, phones, names, addresses, postcodes, countries, placeholders."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+
+import duckdb
+import pytest
+
+from identity.schema import PERSON_RECORD_COLUMNS
+from identity.standardise import placeholders, standardise, standardise_phone
+
+
+@dataclass
+class FakeSettings:
+    """Only the fields standardise reads (a real object, not a mock of DuckDB)."""
+
+    default_phone_region: str = "US"
+    identity_placeholders: tuple[str, ...] | None = None
+
+
+def _standardise(rows: list[dict], settings: object | None = None) -> list[dict]:
+    con = duckdb.connect()
+    con.execute("CREATE SCHEMA identity")
+    columns = ", ".join(f"{name} {kind}" for name, kind in PERSON_RECORD_COLUMNS.items())
+    con.execute(f"CREATE TABLE identity.person_records ({columns})")
+    for number, row in enumerate(rows):
+        values = {"source_system": "csv", "source_record_id": str(number), **row}
+        names = ", ".join(values)
+        con.execute(
+            f"INSERT INTO identity.person_records ({names}) VALUES ({', '.join('?' for _ in values)})",
+            list(values.values()),
+        )
+    standardise(con, settings or FakeSettings())
+    cursor = con.execute("SELECT * FROM identity.person_records_standardised ORDER BY CAST(source_record_id AS INT)")
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("  John.Doe@Example.COM ", "john.doe@example.com"),
+        ("o'neil+news@mail.co.uk", "o'neil+news@mail.co.uk"),
+        ("bad@", None),
+        ("no-at-sign.com", None),
+        ("two@@signs.com", None),
+        ("TEST@TEST.COM", None),
+        ("noemail@example.com", None),
+        ("no-reply@shop.com", None),
+        ("nora@example.com", "nora@example.com"),
+        ("", None),
+    ],
+)
+def test_email_is_trimmed_lowercased_and_validated(raw: str, expected: str | None) -> None:
+    assert _standardise([{"email": raw}])[0]["email"] == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("(212) 555-0123", "+12125550123"),
+        ("212.555.0123", "+12125550123"),
+        ("1 212 555 0123", "+12125550123"),
+        ("+44 20 7946 0958", "+442079460958"),
+        ("000-000-0000", None),
+        ("123-456-7890", None),
+        ("555-1234", None),
+        ("call me", None),
+    ],
+)
+def test_phone_to_e164_or_null(raw: str, expected: str | None) -> None:
+    assert standardise_phone(raw, "US", frozenset({"0000000000", "1234567890"})) == expected
+
+
+def test_phone_default_region_comes_from_settings() -> None:
+    rows = _standardise([{"phone": "020 7946 0958"}], FakeSettings(default_phone_region="GB"))
+    assert rows[0]["phone"] == "+442079460958"
+
+
+def test_phones_in_table_are_standardised_once_per_distinct_value() -> None:
+    rows = _standardise([{"phone": "(212) 555-0123"}, {"phone": "(212) 555-0123"}, {"phone": "0000000000"}])
+    assert [row["phone"] for row in rows] == ["+12125550123", "+12125550123", None]
+
+
+def test_names_lose_case_accents_punctuation_titles_and_suffixes() -> None:
+    rows = _standardise([
+        {"first_name": "  Mr. José ", "last_name": "O'Brien-Smith Jr."},
+        {"first_name": "ZOË", "last_name": "Müller"},
+        {"first_name": "Mary  Ann", "last_name": "  de la  Cruz "},
+    ])
+    assert [(row["first_name"], row["last_name"]) for row in rows] == [
+        ("jose", "obrien smith"),
+        ("zoe", "muller"),
+        ("mary ann", "de la cruz"),
+    ]
+
+
+def test_first_name_canonical_resolves_unambiguous_short_forms() -> None:
+    rows = _standardise([{"first_name": "Bob"}, {"first_name": "Maggie"}, {"first_name": "Pat"},
+                         {"first_name": "Sandra"}, {"first_name": "Zelda"}])
+    assert [row["first_name_canonical"] for row in rows] == ["robert", "margaret", "pat", "sandra", "zelda"]
+
+
+def test_street_abbreviations_are_unified() -> None:
+    rows = _standardise([
+        {"street": "12 North Main Street, Apt. 4"},
+        {"street": "12 N. Main St Apt 4"},
+        {"street": "9 Sunset Boulevard"},
+        {"street": "1 Elm Avenue"},
+    ])
+    assert rows[0]["street"] == rows[1]["street"] == "12 n main st apt 4"
+    assert rows[2]["street"] == "9 sunset blvd"
+    assert rows[3]["street"] == "1 elm ave"
+
+
+def test_postcode_city_state_country_are_cleaned() -> None:
+    rows = _standardise([
+        {"postcode": "12345-6789", "city": "São Paulo", "state": " il ", "country": "United States"},
+        {"postcode": "sw1a 1aa", "city": "St. Louis", "state": None, "country": "uk"},
+    ])
+    assert (rows[0]["postcode"], rows[0]["city"], rows[0]["state"], rows[0]["country"]) == (
+        "12345", "sao paulo", "IL", "US")
+    assert (rows[1]["postcode"], rows[1]["city"], rows[1]["country"]) == ("SW1A1AA", "st louis", "GB")
+
+
+def test_default_placeholders_become_null() -> None:
+    rows = _standardise([{"first_name": "Unknown", "last_name": "N/A", "email": "test@test.com",
+                          "phone": "0000000000", "street": "n/a", "city": "none", "postcode": "NA"}])
+    row = rows[0]
+    assert [row[f] for f in ("first_name", "last_name", "email", "phone", "street", "city", "postcode")] == [None] * 7
+
+
+def test_placeholder_list_is_configurable() -> None:
+    settings = FakeSettings(identity_placeholders=("donald", "duck@example.com"))
+    rows = _standardise([{"first_name": "Donald", "email": "duck@example.com", "last_name": "unknown"}], settings)
+    assert rows[0]["first_name"] is None
+    assert rows[0]["email"] is None
+    # "unknown" is no longer a placeholder once the list is replaced.
+    assert rows[0]["last_name"] == "unknown"
+    assert "n a" in placeholders(FakeSettings())
+
+
+def test_implausible_birth_dates_are_null() -> None:
+    rows = _standardise([{"date_of_birth": date(1900, 1, 1)}, {"date_of_birth": date(1970, 1, 1)},
+                         {"date_of_birth": date(1985, 3, 4)}])
+    assert [row["date_of_birth"] for row in rows] == [None, None, date(1985, 3, 4)]
+
+
+def test_loyalty_card_and_ids_are_trimmed() -> None:
+    rows = _standardise([{"loyalty_card_number": " ab-12 34 ", "web_user_id": " u1 ", "web_anonymous_id": ""}])
+    assert (rows[0]["loyalty_card_number"], rows[0]["web_user_id"], rows[0]["web_anonymous_id"]) == (
+        "AB1234", "u1", None)
+
+
+@pytest.mark.parametrize("region", ["US", "GB"])
+def test_sql_fast_path_for_north_american_phones_agrees_with_phonenumbers(region: str) -> None:
+    raw = ["(212) 555-0123", "1 212 555 0123", "+1 212 555 0123", "12125550123", "2125550123", "+2125550123",
+           "+44 20 7946 0958", "020 7946 0958", "000-000-0000", "123-456-7890", "555-0000000", "1-800-555-0100",
+           "212-555-0123 x12", "0125550123", "+1 111 111 1111", "415 555 0199"]
+    settings = FakeSettings(default_phone_region=region)
+    table = [row["phone"] for row in _standardise([{"phone": value} for value in raw], settings)]
+    digits = frozenset(re.sub(r"\D", "", p) for p in placeholders(settings) if re.sub(r"\D", "", p))
+    assert table == [standardise_phone(value, region, digits) for value in raw]

@@ -1,0 +1,73 @@
+"""Call center: CSV + JSON exports, latest updated_at per call wins, csat/nps validated."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from cdp.warehouse import connect
+from ingestion.runner import ingest
+
+
+def _rows(settings, sql):
+    with connect(settings, read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+def _land(settings, copy_fixture, *names):
+    for name in names:
+        copy_fixture(f"call_center/{name}", settings.call_center_landing_dir)
+
+
+def test_latest_update_wins_across_exports_and_bad_rows_are_quarantined(settings, copy_fixture):
+    _land(settings, copy_fixture, "calls-2026-11-16.csv", "calls-2026-11-23.json")
+    [report] = ingest(settings, "run-1", "call_center")
+
+    calls = {
+        r[0]: r[1:]
+        for r in _rows(
+            settings,
+            "SELECT call_id, disposition, csat, nps, agent_id, updated_at, "
+            "started_at, extra->>'$.sentiment' FROM raw.call_center_calls",
+        )
+    }
+    assert set(calls) == {"c-1", "c-2", "c-5"}
+    assert calls["c-1"][:4] == ("resolved", 5, 9, "ag-3")  # the newer JSON export won
+    assert calls["c-1"][6] == "positive"  # unknown field kept in extra
+    assert calls["c-2"][0] == "abandoned"  # the JSON row is older than the CSV row: CSV kept
+    assert calls["c-5"][5] == datetime(2026, 11, 22, 9, 0)  # +01:00 converted to UTC
+    quarantined = dict(_rows(settings, "SELECT field, reason FROM meta.quarantine"))
+    assert quarantined["csat"].startswith("out-of-range")  # c-3 csat 7
+    assert quarantined["nps"].startswith("out-of-range")  # c-4 nps 11
+    assert quarantined["call_id"].startswith("missing-id")
+    assert (report.rows_read, report.rows_loaded, report.rows_quarantined, report.rows_skipped_duplicate) == (
+        8,
+        4,
+        3,
+        1,
+    )
+
+
+def test_rerun_loads_nothing_and_a_later_run_still_applies_newer_updates(settings, copy_fixture):
+    _land(settings, copy_fixture, "calls-2026-11-23.json")
+    ingest(settings, "run-1", "call_center")
+    [again] = ingest(settings, "run-2", "call_center")
+    assert (again.files_skipped, again.rows_loaded) == (1, 0)
+
+    # An older export arriving late must not overwrite newer versions from an earlier run.
+    _land(settings, copy_fixture, "calls-2026-11-16.csv")
+    ingest(settings, "run-3", "call_center")
+    calls = dict(_rows(settings, "SELECT call_id, disposition FROM raw.call_center_calls"))
+    assert calls["c-1"] == "resolved"  # 2026-11-20 version from run-1 kept
+    assert calls["c-2"] == "abandoned"  # CSV version (2026-11-16) newer than JSON (2026-11-15)
+    assert _rows(settings, "SELECT count(*), count(DISTINCT call_id) FROM raw.call_center_calls")[0] == (3, 3)
+
+
+def test_csv_without_call_id_column_is_rejected_and_other_files_load(settings, copy_fixture):
+    _land(settings, copy_fixture, "calls-2026-11-23.json")
+    (settings.call_center_landing_dir / "calls-2026-11-24.csv").write_text("id,phone\n1,2\n")
+    [report] = ingest(settings, "run-1", "call_center")
+    assert report.files_failed == 1 and report.rows_loaded == 3
+    status, message = _rows(
+        settings, "SELECT status, message FROM meta.ingest_manifest WHERE source_object LIKE '%11-24.csv'"
+    )[0]
+    assert status == "failed" and "call_id" in message and "id, phone" in message

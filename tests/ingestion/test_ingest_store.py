@@ -1,0 +1,177 @@
+"""Store POS: incremental by updated_at watermark with overlap, upsert by key, SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from datetime import datetime
+
+import pytest
+
+from cdp.settings import Settings
+from cdp.warehouse import connect
+from ingestion.runner import ingest
+
+POS_DDL = [
+    """CREATE TABLE customers (customer_id INTEGER PRIMARY KEY, loyalty_card_number TEXT, first_name TEXT,
+       last_name TEXT, email TEXT, phone TEXT, birth_date TEXT, street TEXT, city TEXT, postcode TEXT,
+       state TEXT, country TEXT, is_marketing_opt_in INTEGER, created_at TEXT, updated_at TEXT)""",
+    """CREATE TABLE stores (store_id INTEGER PRIMARY KEY, store_name TEXT, city TEXT, state TEXT,
+       opened_at TEXT, updated_at TEXT)""",
+    """CREATE TABLE orders (order_id INTEGER PRIMARY KEY, customer_id INTEGER NULL, store_id INTEGER,
+       ordered_at TEXT, status TEXT, total_amount NUMERIC, currency TEXT, updated_at TEXT)""",
+    """CREATE TABLE order_lines (order_line_id INTEGER PRIMARY KEY, order_id INTEGER, product_sku TEXT,
+       product_name TEXT, category TEXT, quantity INTEGER, unit_price NUMERIC, updated_at TEXT)""",
+]
+CUSTOMER = "INSERT INTO customers VALUES ({})".format(", ".join(["{p}"] * 15))
+SEED = [
+    ("customers", (1, "L-1", "Ann", "Lee", "ann@example.com", "555-0001", "1980-02-01", "1 Main St", "Springfield",
+                   "12345", "IL", "US", 1, "2026-01-01 10:00:00", "2026-11-20 10:00:00")),
+    ("customers", (2, None, "Bob", "Stone", None, "555-0002", None, None, None, None, None, "US", 0,
+                   "2026-01-02 10:00:00", "2026-11-21 10:00:00")),
+    ("stores", (1, "Downtown", "Springfield", "IL", "2020-05-01 09:00:00", "2026-01-01 00:00:00")),
+    ("orders", (10, 1, 1, "2026-11-20 12:00:00", "completed", 19.99, "USD", "2026-11-20 12:00:00")),
+    ("orders", (11, None, 1, "2026-02-30 12:00:00", "completed", 5.00, "USD", "2026-11-20 12:30:00")),
+    ("order_lines", (100, 10, "SKU-1", "Mug", "Kitchen", 2, 9.995, "2026-11-20 12:00:00")),
+]  # fmt: skip
+
+
+class Pos:
+    """A tiny POS database in SQLite or PostgreSQL, written through the DB-API."""
+
+    def __init__(self, connection, placeholder: str, updated_at_type: str = "TEXT"):
+        self.connection = connection
+        self.placeholder = placeholder
+        for ddl in POS_DDL:
+            self.execute(ddl.replace("updated_at TEXT", f"updated_at {updated_at_type}"))
+        for table, row in SEED:
+            self.insert(table, row)
+
+    def execute(self, sql: str, params=()):
+        cursor = self.connection.cursor()
+        cursor.execute(sql, params)
+        self.connection.commit()
+
+    def insert(self, table: str, row: tuple):
+        marks = ", ".join([self.placeholder] * len(row))
+        self.execute(f"INSERT INTO {table} VALUES ({marks})", row)
+
+
+def _rows(settings, sql):
+    with connect(settings, read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+def _by_table(reports):
+    [report] = reports
+    return report
+
+
+def _exercise(settings: Settings, pos: Pos) -> None:
+    first = _by_table(ingest(settings, "run-1", "store"))
+    assert (first.rows_read, first.rows_loaded, first.rows_quarantined) == (6, 5, 1)
+    assert _rows(settings, "SELECT count(*) FROM raw.store_customers")[0] == (2,)
+    ann = _rows(settings, "SELECT birth_date, is_marketing_opt_in, updated_at FROM raw.store_customers "
+                          "WHERE customer_id = 1")[0]  # fmt: skip
+    assert ann == (datetime(1980, 2, 1).date(), True, datetime(2026, 11, 20, 10))
+    assert _rows(settings, "SELECT total_amount::VARCHAR FROM raw.store_orders")[0] == ("19.99",)
+    field, reason = _rows(settings, "SELECT field, reason FROM meta.quarantine")[0]
+    assert field == "ordered_at" and reason.startswith("invalid-field-type")
+
+    # Rerun: the overlap window re-reads recent rows, but nothing is loaded twice.
+    second = _by_table(ingest(settings, "run-2", "store"))
+    assert second.rows_loaded == 0 and second.rows_read > 0
+    # The bad order is re-read (it is above the watermark) but not quarantined a second time.
+    assert second.rows_quarantined == 0
+    assert _rows(settings, "SELECT count(*) FROM meta.quarantine") == [(1,)]
+    assert _rows(settings, "SELECT count(*) FROM raw.store_customers")[0] == (2,)
+
+    # An update, a new customer, and a late commit 30 minutes behind the watermark.
+    pos.execute("UPDATE customers SET email = 'bob@example.com', updated_at = '2026-11-22 08:00:00' "
+                "WHERE customer_id = 2")  # fmt: skip
+    pos.insert("customers", (3, None, "Cy", "Moss", "cy@example.com", None, None, None, None, None, None, "US", 1,
+                             "2026-11-22 09:00:00", "2026-11-22 09:00:00"))  # fmt: skip
+    pos.insert("customers", (4, None, "Di", "Park", "di@example.com", None, None, None, None, None, None, "US", 0,
+                             "2026-11-22 08:30:00", "2026-11-22 08:30:00"))  # fmt: skip
+    ingest(settings, "run-3", "store")
+    pos.insert("customers", (5, None, "Ed", "Late", None, None, None, None, None, None, None, "US", 0,
+                             "2026-11-22 08:30:00", "2026-11-22 08:30:00"))  # fmt: skip
+    fourth = _by_table(ingest(settings, "run-4", "store"))
+    assert fourth.rows_loaded == 1  # the late commit inside the overlap window
+    customers = dict(_rows(settings, "SELECT customer_id, email FROM raw.store_customers"))
+    assert customers == {
+        1: "ann@example.com",
+        2: "bob@example.com",
+        3: "cy@example.com",
+        4: "di@example.com",
+        5: None,
+    }
+    watermark = _rows(
+        settings, "SELECT max(watermark_to) FROM meta.ingest_manifest WHERE source_object = 'customers'"
+    )
+    assert watermark == [(datetime(2026, 11, 22, 9),)]
+
+
+def test_sqlite_pos_incremental_upsert(settings, tmp_path):
+    path = tmp_path / "pos.sqlite"
+    connection = sqlite3.connect(path)
+    pos = Pos(connection, "?")
+    settings = Settings(home=settings.home, run_date=settings.run_date, store_db_uri=f"sqlite:///{path}")
+    try:
+        _exercise(settings, pos)
+    finally:
+        connection.close()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("updated_at_type", ["TEXT", "TIMESTAMPTZ"])
+def test_postgres_pos_incremental_upsert(settings, monkeypatch, updated_at_type):
+    """Also with timestamptz watermarks read by a session whose time zone is not UTC (PGTZ)."""
+    psycopg = pytest.importorskip("psycopg")
+    base = "postgresql://postgres@127.0.0.1:5432/test"
+    try:
+        admin = psycopg.connect(base, connect_timeout=3, autocommit=True)
+    except psycopg.OperationalError as exc:
+        pytest.skip(f"PostgreSQL not reachable: {exc}")
+    schema = f"cdp_ingest_test_{uuid.uuid4().hex[:10]}"
+    admin.execute(f"CREATE SCHEMA {schema}")
+    uri = f"{base}?options=-csearch_path%3D{schema}"
+    # Every libpq session opened from here on (the ingester's included) defaults to a zone 8 hours
+    # behind UTC: casting timestamptz to timestamp in that zone would skip the late commit.
+    monkeypatch.setenv("PGTZ", "America/Los_Angeles")
+    connection = psycopg.connect(uri)
+    # The test writer's literals ('2026-11-22 08:30:00') are UTC, as the POS contract says.
+    connection.execute("SET TIME ZONE 'UTC'")
+    connection.commit()
+    try:
+        pos = Pos(connection, "%s", updated_at_type)
+        settings = Settings(home=settings.home, run_date=settings.run_date, store_db_uri=uri)
+        _exercise(settings, pos)
+        lineage = _rows(settings, "SELECT DISTINCT _source_file FROM raw.store_stores")[0][0]
+        assert lineage.startswith("postgresql://") and "FROM stores" in lineage
+    finally:
+        connection.close()
+        admin.execute(f"DROP SCHEMA {schema} CASCADE")
+        admin.close()
+
+
+def test_crash_before_the_manifest_row_rolls_back_rows_and_watermark(settings, tmp_path, monkeypatch):
+    from ingestion import manifest
+
+    path = tmp_path / "pos.sqlite"
+    connection = sqlite3.connect(path)
+    Pos(connection, "?")
+    connection.close()
+    settings = Settings(home=settings.home, run_date=settings.run_date, store_db_uri=f"sqlite:///{path}")
+
+    def crash(con, entry):
+        raise RuntimeError("simulated crash after the upsert")
+
+    monkeypatch.setattr(manifest, "record", crash)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        ingest(settings, "run-1", "store")
+    assert _rows(settings, "SELECT count(*) FROM raw.store_customers") == [(0,)]
+    assert _rows(settings, "SELECT count(*) FROM meta.ingest_manifest") == [(0,)]
+    monkeypatch.undo()
+    report = _by_table(ingest(settings, "run-2", "store"))
+    assert report.rows_loaded == 5 and report.rows_quarantined == 1

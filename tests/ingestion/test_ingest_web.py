@@ -1,0 +1,282 @@
+"""Web events: typing, skew correction, batch envelopes, quarantine, dedupe, reruns, crashes."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from datetime import datetime
+
+import pytest
+
+from cdp.warehouse import connect
+from ingestion import manifest, web_events
+from ingestion.runner import ingest
+
+FIXTURE = "web/events-2026-11-22-001.ndjson"
+
+
+def _web(settings, copy_fixture):
+    return copy_fixture(FIXTURE, settings.web_landing_dir)
+
+
+def _rows(settings, sql, params=None):
+    with connect(settings, read_only=True) as con:
+        return con.execute(sql, params or []).fetchall()
+
+
+def test_valid_messages_load_typed_with_skew_corrected_utc_times(settings, copy_fixture):
+    _web(settings, copy_fixture)
+    [report] = ingest(settings, "run-1", "web")
+
+    assert (report.rows_read, report.rows_loaded, report.rows_quarantined, report.rows_skipped_duplicate) == (
+        13,
+        5,
+        7,
+        1,
+    )
+    rows = {
+        r[0]: r[1:]
+        for r in _rows(
+            settings,
+            "SELECT message_id, type, event_name, page_name, user_id, anonymous_id, event_at, "
+            "page_path, campaign_source, campaign_name, traits->>'$.email', _source_line FROM raw.web_events",
+        )
+    }
+    assert set(rows) == {"m-1", "m-2", "m-3", "m-12a", "m-12b"}
+    # Device clock 2 minutes fast: receivedAt - (sentAt - originalTimestamp) = 10:00:02.
+    assert rows["m-1"][5] == datetime(2026, 11, 22, 10, 0, 2)
+    assert rows["m-1"][9] == "ann@example.com"
+    # +02:00 offset converted to UTC; page and campaign fields typed.
+    assert rows["m-2"][:3] == ("page", None, "Home")
+    assert rows["m-2"][5:9] == (datetime(2026, 11, 22, 10, 0), "/", "newsletter", "black-friday")
+    assert rows["m-3"][1] == "Order Completed"
+    assert rows["m-12a"][10] == 12 and rows["m-12b"][10] == 12
+
+
+def test_unknown_fields_kept_in_payload_and_batch_context_merged(settings, copy_fixture):
+    _web(settings, copy_fixture)
+    ingest(settings, "run-1", "web")
+    payload, context = _rows(
+        settings, "SELECT payload, context FROM raw.web_events WHERE message_id = 'm-3'"
+    )[0]
+    assert json.loads(payload)["newFieldFromSdk"] == {"x": 1}
+    assert context is None
+    (merged,) = _rows(settings, "SELECT context FROM raw.web_events WHERE message_id = 'm-12b'")[0]
+    # The message's own context wins, the envelope context fills in.
+    assert json.loads(merged) == {"library": {"name": "http"}, "ip": "1.2.3.4"}
+
+
+def test_bad_lines_are_quarantined_with_line_and_reason(settings, copy_fixture):
+    path = _web(settings, copy_fixture)
+    ingest(settings, "run-1", "web")
+    found = {
+        line: (reason.split(":")[0], field, source_file)
+        for line, reason, field, source_file in _rows(
+            settings, "SELECT line_number, reason, field, source_file FROM meta.quarantine"
+        )
+    }
+    assert {line: v[0] for line, v in found.items()} == {
+        5: "invalid-json",
+        6: "missing-event",
+        7: "missing-identity",
+        8: "invalid-timestamp",
+        9: "not-an-object",
+        11: "duplicate-messageid-conflict",
+        13: "truncated-json",
+    }
+    assert found[8][1] == "timestamp"
+    assert all(v[2] == str(path.resolve()) for v in found.values())
+    raw_text = _rows(settings, "SELECT raw_text FROM meta.quarantine WHERE line_number = 9")[0][0]
+    assert raw_text == "[1,2]"
+
+
+def test_rerun_loads_nothing_and_dedupes_across_files(settings, copy_fixture):
+    _web(settings, copy_fixture)
+    ingest(settings, "run-1", "web")
+    [again] = ingest(settings, "run-2", "web")
+    assert (again.files_skipped, again.rows_loaded, again.rows_quarantined) == (1, 0, 0)
+
+    # The same messages in a new (gzipped) file are recognised by messageId.
+    data = (settings.web_landing_dir / FIXTURE.split("/")[1]).read_bytes()
+    with gzip.open(settings.web_landing_dir / "events-2026-11-23-001.ndjson.gz", "wb") as handle:
+        handle.write(data.replace(b'"m-3"', b'"m-3-new"'))
+    [third] = ingest(settings, "run-3", "web")
+    assert third.rows_loaded == 1  # only m-3-new
+    assert _rows(settings, "SELECT count(*), count(DISTINCT message_id) FROM raw.web_events")[0] == (6, 6)
+    statuses = _rows(settings, "SELECT run_id, status FROM meta.ingest_manifest ORDER BY started_at")
+    assert [s for _, s in statuses] == [
+        "loaded",
+        "skipped_already_loaded",
+        "skipped_already_loaded",
+        "loaded",
+    ]
+
+
+def test_changed_file_replaces_its_earlier_rows(settings, copy_fixture):
+    path = _web(settings, copy_fixture)
+    ingest(settings, "run-1", "web")
+    lines = path.read_text().splitlines()
+    lines[2] = lines[2].replace("Order Completed", "Order Refunded")  # m-3 corrected upstream
+    path.write_text("\n".join(lines[:3]) + "\n")
+    [report] = ingest(settings, "run-2", "web")
+    assert report.files_loaded == 1 and report.rows_loaded == 3
+    assert _rows(settings, "SELECT message_id, event_name FROM raw.web_events ORDER BY 1") == [
+        ("m-1", None),
+        ("m-2", None),
+        ("m-3", "Order Refunded"),
+    ]
+    assert _rows(settings, "SELECT status FROM meta.ingest_manifest ORDER BY started_at DESC LIMIT 1") == [
+        ("replaced_changed_file",)
+    ]
+
+
+def test_crash_between_insert_and_manifest_leaves_nothing_and_next_run_completes(
+    settings, copy_fixture, monkeypatch
+):
+    _web(settings, copy_fixture)
+
+    def crash(con, entry):
+        raise RuntimeError("simulated crash after the rows were inserted")
+
+    monkeypatch.setattr(manifest, "record", crash)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        ingest(settings, "run-1", "web")
+    assert _rows(settings, "SELECT count(*) FROM raw.web_events")[0] == (0,)
+    assert _rows(settings, "SELECT count(*) FROM meta.quarantine")[0] == (0,)
+    monkeypatch.undo()
+
+    [report] = ingest(settings, "run-2", "web")
+    assert report.rows_loaded == 5 and report.rows_quarantined == 7
+    assert _rows(settings, "SELECT count(*) FROM raw.web_events")[0] == (5,)
+
+
+def test_small_blocks_keep_line_numbers_and_dedupe_across_blocks(settings, copy_fixture, monkeypatch):
+    _web(settings, copy_fixture)
+    monkeypatch.setattr(web_events, "BLOCK_BYTES", 200)  # forces many blocks
+    [report] = ingest(settings, "run-1", "web")
+    assert (report.rows_loaded, report.rows_quarantined, report.rows_skipped_duplicate) == (5, 7, 1)
+    assert _rows(settings, "SELECT _source_line FROM raw.web_events WHERE message_id = 'm-3'") == [(3,)]
+    lines = [r[0] for r in _rows(settings, "SELECT line_number FROM meta.quarantine ORDER BY 1")]
+    assert lines == [5, 6, 7, 8, 9, 11, 13]
+
+
+def test_oversized_field_and_invalid_utf8_are_quarantined(settings):
+    settings = type(settings)(home=settings.home, run_date=settings.run_date, max_field_chars=20)
+    settings.web_landing_dir.mkdir(parents=True)
+    good = b'{"type":"track","userId":"u-1","event":"Signed Up","messageId":"ok"}'
+    long = b'{"type":"track","userId":"u-1","event":"' + b"x" * 30 + b'","messageId":"long"}'
+    latin1 = b'{"type":"identify","userId":"Ren\xe9e","messageId":"latin"}'
+    (settings.web_landing_dir / "events-2026-11-22-009.ndjson").write_bytes(b"\n".join([good, long, latin1]))
+    [report] = ingest(settings, "run-1", "web")
+    assert report.rows_loaded == 1
+    reasons = dict(_rows(settings, "SELECT line_number, reason FROM meta.quarantine"))
+    assert reasons[2].startswith("oversized-field") and reasons[3].startswith("invalid-utf8")
+    assert _rows(settings, "SELECT field FROM meta.quarantine WHERE line_number = 2") == [("event_name",)]
+
+
+def test_strict_problem_classifies_strict_json_violations():
+    assert web_events.strict_problem('{"a":NaN}')[0].startswith("invalid-json")
+    assert web_events.strict_problem('{"type":"a","type":"b"}')[0].startswith("duplicate-key")
+    assert web_events.strict_problem('{"a":"\\ud800"}')[0].startswith("invalid-unicode")
+    assert web_events.strict_problem('{"a":' * 70 + "1" + "}" * 70)[0].startswith("nesting-too-deep")
+    assert web_events.strict_problem('{"a":"\\ud83d\\ude00"}') is None  # a valid surrogate pair (emoji)
+
+
+def test_gzip_with_bom_and_crlf_and_a_renamed_copy(settings):
+    settings.web_landing_dir.mkdir(parents=True)
+    body = (
+        b'\xef\xbb\xbf{"type":"identify","userId":"u-1","messageId":"g-1"}\r\n'
+        b'{"type":"track","userId":"u-1","event":"Signed Up","messageId":"g-2"}\r\n'
+    )
+    with gzip.open(settings.web_landing_dir / "events-2026-11-22-001.ndjson.gz", "wb") as handle:
+        handle.write(body)
+    [first] = ingest(settings, "run-1", "web")
+    assert (first.rows_loaded, first.rows_quarantined) == (2, 0)
+    payload = _rows(settings, "SELECT payload FROM raw.web_events WHERE message_id = 'g-2'")[0][0]
+    assert payload.endswith("}")  # CR and LF stripped from the stored message
+    # The same bytes under another name are recognised by checksum and not read again.
+    (settings.web_landing_dir / "events-2026-11-22-001.ndjson.gz").rename(
+        settings.web_landing_dir / "events-copy.ndjson.gz"
+    )
+    [second] = ingest(settings, "run-2", "web")
+    assert (second.files_skipped, second.rows_read) == (1, 0)
+    message = _rows(settings, "SELECT message FROM meta.ingest_manifest WHERE run_id = 'run-2'")[0][0]
+    assert "identical content already loaded" in message
+
+
+def test_small_files_share_a_transaction_but_keep_their_own_lines_manifest_and_conflicts(settings):
+    settings.web_landing_dir.mkdir(parents=True)
+    first = b'{"type":"identify","userId":"u-1","messageId":"s-1"}\n{"type":"identify","userId":"u-2","messageId":"s-2"}\n'
+    second = (
+        b'{"type":"identify","userId":"u-1","messageId":"s-1"}\n'  # exact repeat of file 1: skipped
+        b'{"type":"identify","userId":"u-9","messageId":"s-2"}\n'  # same id, other content: conflict
+        b'{"type":"track","userId":"u-3","messageId":"s-3"}\n'  # track without event
+        b'{"type":"identify","userId":"u-3","messageId":"s-4"}\n'
+    )
+    (settings.web_landing_dir / "events-a.ndjson").write_bytes(first)
+    (settings.web_landing_dir / "events-b.ndjson").write_bytes(second)
+    [report] = ingest(settings, "run-1", "web")
+    assert (
+        report.files_loaded,
+        report.rows_loaded,
+        report.rows_skipped_duplicate,
+        report.rows_quarantined,
+    ) == (
+        2,
+        3,
+        1,
+        2,
+    )
+    manifest_rows = _rows(
+        settings,
+        "SELECT source_object, batch_id, rows_read, rows_loaded, rows_skipped, rows_quarantined "
+        "FROM meta.ingest_manifest ORDER BY source_object",
+    )
+    assert [r[2:] for r in manifest_rows] == [(2, 2, 0, 0), (4, 1, 1, 2)]
+    assert manifest_rows[0][1] != manifest_rows[1][1]  # one batch id per file
+    assert _rows(settings, "SELECT _source_line, _batch_id FROM raw.web_events WHERE message_id = 's-4'") == [
+        (4, manifest_rows[1][1])
+    ]
+    conflict = _rows(
+        settings, "SELECT line_number, reason, batch_id FROM meta.quarantine WHERE field = 'messageId'"
+    )
+    assert conflict[0][0] == 2 and "events-a.ndjson (line 2)" in conflict[0][1]
+    assert conflict[0][2] == manifest_rows[1][1]
+
+
+def _message(i: int) -> str:
+    return json.dumps({"type": "track", "event": "E", "userId": "u", "messageId": f"m-{i}",
+                       "timestamp": "2026-11-22T10:00:00Z"})  # fmt: skip
+
+
+def test_changed_file_keeps_messages_other_files_hold_and_drops_its_stale_quarantine(settings):
+    """a has m-1, m-2 and a bad line; b has m-2, m-3. a re-delivered with only m-1 must not lose m-2."""
+    web = settings.web_landing_dir
+    web.mkdir(parents=True)
+    (web / "a.ndjson").write_text(_message(1) + "\n" + _message(2) + "\n{bad json\n")
+    (web / "b.ndjson").write_text(_message(2) + "\n" + _message(3) + "\n")
+    ingest(settings, "run-1", "web")
+    assert _rows(settings, "SELECT count(*) FROM meta.quarantine") == [(1,)]
+
+    (web / "a.ndjson").write_text(_message(1) + "\n")
+    ingest(settings, "run-2", "web")
+    events = _rows(settings, "SELECT message_id, _source_file, _source_line FROM raw.web_events ORDER BY 1")
+    assert [(m, f.rsplit("/", 1)[1], line) for m, f, line in events] == [
+        ("m-1", "a.ndjson", 1),
+        ("m-2", "b.ndjson", 1),
+        ("m-3", "b.ndjson", 2),
+    ]
+    b_batch = _rows(
+        settings,
+        "SELECT batch_id FROM meta.ingest_manifest WHERE source_object LIKE '%b.ndjson' AND status = 'loaded'",
+    )
+    assert _rows(settings, "SELECT _batch_id FROM raw.web_events WHERE message_id = 'm-2'") == b_batch
+    assert _rows(settings, "SELECT count(*) FROM meta.quarantine") == [(0,)]
+    status, message = _rows(
+        settings,
+        "SELECT status, message FROM meta.ingest_manifest WHERE source_object LIKE '%a.ndjson' AND run_id = 'run-2'",
+    )[0]
+    assert status == "replaced_changed_file" and "1 message(s)" in message and "b.ndjson" in message
+    # A third run changes nothing.
+    ingest(settings, "run-3", "web")
+    assert _rows(settings, "SELECT count(*) FROM raw.web_events") == [(3,)]

@@ -1,0 +1,124 @@
+"""The export gate on audience frames handed over by an exporter."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from quality.gate import QualityGateFailed, run_export_gate, run_gate
+
+RUN_ID = "run-2"
+
+
+def sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def failing(excinfo: pytest.ExceptionInfo[QualityGateFailed]) -> set[str]:
+    return {c.name for c in excinfo.value.result.critical_failures}
+
+
+def test_clean_hashed_export_passes_as_pandas_and_arrow(settings, clean_export):
+    frames, context = clean_export
+    arrow_frames = {name: pa.Table.from_pandas(frame) for name, frame in frames.items()}
+
+    for given in (frames, arrow_frames):
+        result = run_export_gate(settings, RUN_ID, given, context)
+        assert result.passed, [c for c in result.checks if not c.passed]
+
+
+def test_unconsented_customer_blocks_export(settings, clean_export):
+    frames, context = clean_export
+    # cust-c has not consented to e-mail marketing, which the high_value segment requires.
+    frame = pd.concat([frames["high_value__google.csv"], pd.DataFrame(
+        {"customer_id": ["cust-c"], "email_sha256": [sha256("cy@example.com")], "country": ["US"]})])
+
+    with pytest.raises(QualityGateFailed, match="exported_customers_consented") as excinfo:
+        run_export_gate(settings, RUN_ID, {"high_value__google.csv": frame}, context)
+
+    assert failing(excinfo) == {"exported_customers_consented"}
+    check = next(c for c in excinfo.value.result.checks if c.name == "exported_customers_consented")
+    assert "cust-c" in check.observed
+
+
+def test_hashed_column_with_plain_text_blocks_export(settings, clean_export):
+    frames, context = clean_export
+    frame = frames["high_value__google.csv"].copy()
+    frame.loc[1, "email_sha256"] = "bob@example.com"  # the exporter forgot to hash one value
+
+    with pytest.raises(QualityGateFailed, match="hashed_columns_are_sha256") as excinfo:
+        run_export_gate(settings, RUN_ID, {"high_value__google.csv": frame}, context)
+
+    assert failing(excinfo) == {"hashed_columns_are_sha256"}
+    check = next(c for c in excinfo.value.result.checks if c.name == "hashed_columns_are_sha256")
+    assert "high_value__google.csv/email_sha256" in check.observed
+    assert "bob@example.com" not in check.observed  # the report must not repeat the leaked value
+    assert "bob@example.com" not in str(excinfo.value)
+
+
+def test_upper_case_hash_is_not_accepted(settings, clean_export):
+    frames, context = clean_export
+    frame = frames["high_value__google.csv"].copy()
+    frame["email_sha256"] = frame["email_sha256"].str.upper()
+    with pytest.raises(QualityGateFailed) as excinfo:
+        run_export_gate(settings, RUN_ID, {"high_value__google.csv": frame}, context)
+    assert failing(excinfo) == {"hashed_columns_are_sha256"}
+
+
+def test_plain_pii_next_to_hashes_blocks_export(settings, clean_export):
+    frames, context = clean_export
+    frame = frames["high_value__google.csv"].assign(
+        email=["ann@example.com", "bob@example.com"], note=["call +15551230001", "+15551230002"])
+
+    with pytest.raises(QualityGateFailed) as excinfo:
+        run_export_gate(settings, RUN_ID, {"high_value__google.csv": frame}, context)
+
+    assert failing(excinfo) == {"no_plain_pii_values_in_hashed_exports", "no_plain_pii_columns_in_hashed_exports"}
+
+
+def test_suppressed_customer_blocks_export(settings, sql):
+    # cust-e's e-mail is on the suppression list (erasure), and the hash of it must not leave either.
+    sql("INSERT INTO marts.segment_memberships VALUES ('cust-e', 'high_value', '2026-11-23')")
+    frame = pd.DataFrame({"customer_id": ["cust-a", "cust-e"],
+                          "email_sha256": [sha256("ann@example.com"), sha256("erased@example.com")]})
+
+    with pytest.raises(QualityGateFailed, match="no_suppressed_customers_exported") as excinfo:
+        run_export_gate(settings, RUN_ID, {"high_value.csv": frame}, {"segment_name": "high_value"})
+
+    assert failing(excinfo) == {"no_suppressed_customers_exported", "no_suppressed_identifier_hashes"}
+
+
+def test_suppression_by_store_customer_number(settings):
+    # Suppression entry customer_id 777 is the store's number for the person resolved as cust-e.
+    frame = pd.DataFrame({"customer_id": ["cust-e"], "segment": ["high_value"]})
+    with pytest.raises(QualityGateFailed) as excinfo:
+        run_export_gate(settings, RUN_ID, {"high_value.csv": frame},
+                        {"segment_name": "high_value", "consent_purpose": "none", "hashed_columns": []})
+    assert failing(excinfo) == {"no_suppressed_customers_exported"}
+
+
+def test_export_without_customer_ids_cannot_pass(settings):
+    frame = pd.DataFrame({"email_sha256": [sha256("ann@example.com")]})
+    with pytest.raises(QualityGateFailed) as excinfo:
+        run_export_gate(settings, RUN_ID, {"high_value.csv": frame}, {"segment_name": "high_value"})
+    assert failing(excinfo) == {"export_frames_identify_customers"}
+
+    # Handing the ids over separately (the file itself does not carry them) is enough.
+    result = run_export_gate(settings, RUN_ID, {"high_value.csv": frame},
+                             {"segment_name": "high_value", "customer_ids": {"high_value.csv": ["cust-a"]}})
+    assert result.passed
+
+
+def test_unknown_segment_fails_closed(settings, clean_export):
+    frames, _ = clean_export
+    with pytest.raises(QualityGateFailed) as excinfo:
+        run_export_gate(settings, RUN_ID, frames, {"segment_name": "no_such_segment"})
+    assert failing(excinfo) == {"exported_customers_consented"}
+
+
+def test_run_gate_export_requires_frames(settings):
+    with pytest.raises(ValueError, match="run_export_gate"):
+        run_gate(settings, RUN_ID, "export")

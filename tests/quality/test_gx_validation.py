@@ -1,0 +1,33 @@
+"""Checks really run through Great Expectations, errors surface as readable failures, Data Docs are built."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from quality.gx_validation import PlannedCheck, validate
+from quality.suite_config import CheckSpec
+
+
+def spec(name: str, expectation: str, table: str = "t", **kwargs: object) -> CheckSpec:
+    return CheckSpec(name=name, severity="critical", description=f"{name} for a reviewer", expectation=expectation,
+                     kwargs=dict(kwargs), query=f"SELECT * FROM {table}")
+
+
+def test_outcomes_per_check_and_data_docs(tmp_path):
+    not_null = spec("ids_present", "expect_column_values_to_not_be_null", column="customer_id")
+    unique = spec("ids_unique", "expect_column_values_to_be_unique", column="customer_id")
+    missing_column = spec("typo_check", "expect_column_values_to_not_be_null", table="u", column="no_such_column")
+    frame = pd.DataFrame({"customer_id": ["a", "a", None]})
+    frames = {c.data_key: frame for c in (not_null, unique, missing_column)}
+
+    outcomes = validate("marts", [PlannedCheck(c, c.kwargs) for c in (not_null, unique, missing_column)], frames,
+                        gx_root=tmp_path / "gx", docs_dir=tmp_path / "docs")
+
+    assert outcomes["ids_present"].success is False and outcomes["ids_present"].result["unexpected_count"] == 1
+    assert outcomes["ids_unique"].success is False and outcomes["ids_unique"].result["unexpected_count"] == 2
+    assert outcomes["typo_check"].success is False and "no_such_column" in outcomes["typo_check"].result["error"]
+    # Checks on the same query share one asset/suite; each asset gets its validation pages.
+    pages = {p.name for p in (tmp_path / "docs" / "validations").iterdir()}
+    assert pages == {"marts__ids_present", "marts__typo_check"}
+    assert (tmp_path / "docs" / "index.html").exists()
+    assert (tmp_path / "gx" / "gx" / "great_expectations.yml").exists()

@@ -1,0 +1,136 @@
+"""The compliance run report: self-contained HTML + JSON with every check, and the runs index."""
+
+from __future__ import annotations
+
+import json
+import socket
+from html.parser import HTMLParser
+
+import pytest
+
+from quality.gate import QualityGateFailed, run_gate
+from quality.report import latest_verdict, write_run_report
+from quality.suite_config import load_suite
+
+RUN_ID = "run-2"
+
+
+class ReportParser(HTMLParser):
+    """Collects check rows, tags and every attribute value that could load something."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.checks: dict[str, str] = {}
+        self.runs: list[str] = []
+        self.tags: set[str] = set()
+        self.references: list[str] = []
+        self.style = ""
+        self._in_style = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.add(tag)
+        values = dict(attrs)
+        if "data-check" in values:
+            self.checks[values["data-check"]] = values["data-result"]
+        if "data-run" in values:
+            self.runs.append(values["data-run"])
+        self.references += [v for k, v in attrs if k in ("href", "src", "srcset", "action", "data") and v]
+        self._in_style = tag == "style"
+
+    def handle_endtag(self, tag: str) -> None:
+        self._in_style = False
+
+    def handle_data(self, data: str) -> None:
+        if self._in_style:
+            self.style += data
+
+
+def parse(path) -> tuple[ReportParser, str]:
+    text = path.read_text(encoding="utf-8")
+    parser = ReportParser()
+    parser.feed(text)
+    return parser, text
+
+
+def assert_self_contained(parser: ReportParser, text: str) -> None:
+    assert "http://" not in text and "https://" not in text and "//cdn" not in text
+    assert not parser.tags & {"script", "link", "img", "iframe", "object", "embed", "video", "audio"}
+    assert "url(" not in parser.style and "@import" not in parser.style and "@font-face" not in parser.style
+    assert all(not ref.startswith(("//", "http:", "https:")) for ref in parser.references)
+
+
+def test_network_is_really_blocked_in_these_tests():
+    with pytest.raises(AssertionError, match="network access attempted"):
+        socket.create_connection(("127.0.0.1", 9), timeout=1)
+
+
+def test_failed_run_report_lists_every_check_and_what_was_blocked(settings, sql):
+    run_gate(settings, RUN_ID, "ingestion")
+    run_gate(settings, RUN_ID, "identity")
+    sql("INSERT INTO marts.dim_customers (customer_id, lifetime_orders, lifetime_revenue) VALUES ('cust-a', 0, 0)")
+    with pytest.raises(QualityGateFailed) as excinfo:
+        run_gate(settings, RUN_ID, "marts")
+
+    path = excinfo.value.result.report_path  # written before the exception was raised
+    assert path == settings.reports_dir / RUN_ID / "report.html" and path.exists()
+    parser, text = parse(path)
+    assert_self_contained(parser, text)
+    expected = {c.name for stage in ("ingestion", "identity", "marts") for c in load_suite(stage).checks}
+    assert set(parser.checks) == expected
+    assert parser.checks["customer_id_unique"] == "FAIL"
+    assert parser.checks["record_mapped_once"] == "PASS"
+    assert "FAILED" in text and "all audience exports" in text
+    # Descriptions are written for a reviewer, with the run's thresholds filled in.
+    assert "No customer is made of more than 25 source records" in text
+
+    report = json.loads((path.parent / "report.json").read_text(encoding="utf-8"))
+    assert report["verdict"] == "failed"
+    assert report["blocked_stages"] == ["marts"]
+    assert report["critical_failures"] == ["customer_id_unique"]
+    assert {c["check_name"] for c in report["checks"]} == expected
+    unique = next(c for c in report["checks"] if c["check_name"] == "customer_id_unique")
+    assert unique["result"] == "FAIL" and unique["severity"] == "critical" and "cust-a" in unique["observed"]
+    assert unique["threshold"] and unique["description"]
+
+
+def test_report_row_counts_per_stage(settings, sql):
+    sql("""CREATE TABLE meta.pipeline_runs (run_id VARCHAR, run_date DATE, stage VARCHAR, status VARCHAR,
+                                            started_at TIMESTAMP, finished_at TIMESTAMP, detail JSON)""")
+    sql("""INSERT INTO meta.pipeline_runs VALUES
+           ('run-2', '2026-11-23', 'ingest:web', 'succeeded', '2026-11-23 02:00', '2026-11-23 02:01', '{}'),
+           ('run-2', '2026-11-23', 'identity', 'failed', '2026-11-23 02:02', '2026-11-23 02:03', '{}')""")
+    run_gate(settings, RUN_ID, "ingestion")
+    report = json.loads((write_run_report(settings, RUN_ID).parent / "report.json").read_text(encoding="utf-8"))
+
+    counts = report["row_counts"]
+    loaded = {r["source"]: r["rows_loaded"] for r in counts["ingestion"]}
+    assert loaded == {"call_center": 45, "csv": 20, "store": 42, "web": 108}
+    assert {(r["source"], r["reason"], r["records"]) for r in counts["quarantine"]} == {
+        ("web", "invalid JSON", 1), ("web", "missing messageId", 1)}
+    assert counts["identity"]["person_records"] == 6 and counts["identity"]["customers"] == 5
+    assert {"table": "marts.dim_customers", "rows": 5} in counts["marts"]
+    assert counts["exports"][0]["segment"] == "high_value"
+    assert report["gates_not_run"] == ["identity", "marts", "export"]
+    assert [(p["stage"], p["status"]) for p in report["pipeline_stages"]] == [
+        ("ingest:web", "succeeded"), ("identity", "failed")]
+    assert "failed for another reason: identity" in report["sentence"]
+
+
+def test_index_and_latest_verdict(settings, sql):
+    run_gate(settings, "run-1", "ingestion")
+    sql("UPDATE identity.run_metrics SET share_multi_first_name = 0.9")
+    with pytest.raises(QualityGateFailed):
+        run_gate(settings, RUN_ID, "identity")
+
+    parser, text = parse(settings.reports_dir / "index.html")
+    assert_self_contained(parser, text)
+    assert parser.runs == [RUN_ID, "run-1"]  # newest first
+    assert "run-2/report.html" in parser.references and "run-1/report.html" in parser.references
+
+    assert latest_verdict(settings) == ("failed", settings.reports_dir / RUN_ID / "report.html")
+    assert latest_verdict(settings, run="run-1") == ("passed", settings.reports_dir / "run-1" / "report.html")
+
+
+def test_latest_verdict_without_any_run(settings):
+    with pytest.raises(LookupError, match="no quality gate has run yet"):
+        latest_verdict(settings)
