@@ -62,6 +62,10 @@ BLOCK_BYTES = 128 << 20
 # Files (size on disk, so ~8x that once unzipped) committed in one transaction; each still gets
 # its own manifest row. Bounded because uncommitted rows are held by the transaction.
 GROUP_BYTES = 32 << 20
+# Compressed files up to this size are decompressed in one call (their text is ~8x larger).
+WHOLE_GZIP_BYTES = 8 << 20
+# Lines are checked for valid UTF-8 in slices of this many; only a failing slice is checked line by line.
+UTF8_SLICE_LINES = 2048
 
 WEB_EVENTS_DDL = f"""
 CREATE TABLE IF NOT EXISTS {TABLE} (
@@ -228,26 +232,38 @@ def load_files(con: duckdb.DuckDBPyConnection, batches: list[FileBatch]) -> list
 
 def _file_pieces(path: Path) -> Iterator[tuple[int, bytes]]:
     """(first line number, bytes) pieces that end on a line boundary; a BOM on line 1 is removed."""
-    opener = gzip.open if path.name.endswith(".gz") else open
     line_number = 1
     carry = b""
     first = True
-    with opener(path, "rb") as handle:
-        while data := handle.read(BLOCK_BYTES):
-            if first:
-                # RFC 8259 lets a parser ignore a BOM at the start of the text, nowhere else.
-                data = data.removeprefix(b"\xef\xbb\xbf")
-                first = False
-            data = carry + data
-            cut = data.rfind(b"\n")
-            if cut < 0:
-                carry = data
-                continue
-            piece, carry = data[: cut + 1], data[cut + 1 :]
-            yield line_number, piece
-            line_number += piece.count(b"\n")
+    for data in _decompressed(path):
+        if first:
+            # RFC 8259 lets a parser ignore a BOM at the start of the text, nowhere else.
+            data = data.removeprefix(b"\xef\xbb\xbf")
+            first = False
+        data = carry + data if carry else data
+        cut = data.rfind(b"\n")
+        if cut < 0:
+            carry = data
+            continue
+        piece, carry = (data, b"") if cut == len(data) - 1 else (data[: cut + 1], data[cut + 1 :])
+        yield line_number, piece
+        line_number += piece.count(b"\n")
     if carry:
         yield line_number, carry + b"\n"
+
+
+def _decompressed(path: Path) -> Iterator[bytes]:
+    """The file's bytes in chunks of about BLOCK_BYTES (gzip undone)."""
+    gzipped = path.name.endswith(".gz")
+    if gzipped and path.stat().st_size <= WHOLE_GZIP_BYTES:
+        # One zlib call for the whole file is ~1.5x faster than GzipFile's buffered reads.
+        data = gzip.decompress(path.read_bytes())
+        for start in range(0, len(data), BLOCK_BYTES):
+            yield data[start : start + BLOCK_BYTES] if len(data) > BLOCK_BYTES else data
+        return
+    with (gzip.open if gzipped else open)(path, "rb") as handle:
+        while data := handle.read(BLOCK_BYTES):
+            yield data
 
 
 def _blocks(paths: list[Path]) -> Iterator[list[tuple[int, int, bytes]]]:
@@ -293,14 +309,20 @@ def _arrow_lines(pieces: list[tuple[int, int, bytes]], batches: list[FileBatch])
     )
     # More '{' and '[' than MAX_DEPTH is necessary for nesting too deep; counting them here (numpy,
     # no per-line Python) spares SQL two string copies per line.
-    bracket_positions = np.flatnonzero((data == ord("{")) | (data == ord("[")))
+    # '{' (0x7B) and '[' (0x5B) are the only bytes that become 0x7B with bit 0x20 set.
+    bracket_positions = np.flatnonzero((data | 0x20) == ord("{"))
     brackets_per_line = np.diff(np.searchsorted(bracket_positions, newlines), prepend=0)
     has_many_brackets = brackets_per_line > MAX_DEPTH
-    lines = pa.LargeStringArray.from_buffers(count, pa.py_buffer(offsets), pa.py_buffer(block))
+    offsets_buffer, block_buffer = pa.py_buffer(offsets), pa.py_buffer(block)
+    lines = pa.LargeStringArray.from_buffers(count, offsets_buffer, block_buffer)
     try:
         lines.validate(full=True)  # checks UTF-8 in C, no copy
     except pa.ArrowInvalid:
-        lines = _checked_lines(block, file_index, numbers, batches)
+        valid = _utf8_lines(lines, block, offsets, file_index, numbers, batches)
+        bitmap = pa.py_buffer(np.packbits(valid, bitorder="little"))
+        lines = pa.LargeStringArray.from_buffers(
+            count, offsets_buffer, block_buffer, bitmap, int(count - np.count_nonzero(valid))
+        )
     return pa.table(
         {
             "file_index": file_index,
@@ -311,19 +333,38 @@ def _arrow_lines(pieces: list[tuple[int, int, bytes]], batches: list[FileBatch])
     )
 
 
-def _checked_lines(
-    block: bytes, file_index: np.ndarray, numbers: np.ndarray, batches: list[FileBatch]
-) -> pa.Array:
-    values: list[str | None] = []
-    for index, number, line in zip(file_index.tolist(), numbers.tolist(), block.split(b"\n"), strict=False):
+def _utf8_lines(
+    lines: pa.Array,
+    block: bytes,
+    offsets: np.ndarray,
+    file_index: np.ndarray,
+    numbers: np.ndarray,
+    batches: list[FileBatch],
+) -> np.ndarray:
+    """Which lines are valid UTF-8; the others are quarantined (they reach DuckDB as NULL).
+
+    Slices of lines are validated in C; only a slice that fails is decoded line by line.
+    """
+    valid = np.ones(len(lines), dtype=bool)
+    for start in range(0, len(lines), UTF8_SLICE_LINES):
         try:
-            values.append(line.decode("utf-8") + "\n")
-        except UnicodeDecodeError as exc:
-            batches[index].reject(
-                number, None, f"invalid-utf8: {exc.reason} at byte {exc.start} (expected UTF-8)", line
-            )
-            values.append(None)
-    return pa.array(values, pa.large_string())
+            lines.slice(start, UTF8_SLICE_LINES).validate(full=True)
+            continue
+        except pa.ArrowInvalid:
+            pass
+        for i in range(start, min(start + UTF8_SLICE_LINES, len(lines))):
+            line = block[offsets[i] : offsets[i + 1] - 1]  # without its newline
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                batches[file_index[i]].reject(
+                    int(numbers[i]),
+                    None,
+                    f"invalid-utf8: {exc.reason} at byte {exc.start} (expected UTF-8)",
+                    line,
+                )
+                valid[i] = False
+    return valid
 
 
 # ---------------------------------------------------------------------------------------------
@@ -407,20 +448,30 @@ def _load_block(
     con: duckdb.DuckDBPyConnection, lines: pa.Table, batches: list[FileBatch]
 ) -> list[tuple[int, int, int]]:
     """Validate and insert one block; returns (file index, messages loaded, duplicates skipped) per file."""
+    max_field_chars = batches[0].settings.max_field_chars
+    # One pass parses, screens and types every line; only the few suspect lines and batch
+    # envelopes need more work afterwards.
     with registered(con, "_web_block", lines):
-        con.execute(_PARSE_SQL)
+        con.execute(_typed_sql(max_field_chars, _LINES_SQL, "CREATE OR REPLACE TEMP TABLE _web_typed AS"))
     excluded = _strict_check_suspects(con, batches)
-    with registered(con, "_web_excluded", excluded):
+    if excluded.num_rows:
+        with registered(con, "_web_excluded", excluded):
+            con.execute(
+                "DELETE FROM _web_typed t USING _web_excluded x "
+                "WHERE t.file_index = x.file_index AND t.line_number = x.line_number"
+            )
+    if con.execute("SELECT count(*) FROM _web_typed WHERE is_envelope").fetchall()[0][0]:
         _quarantine_batch_problems(con, batches)
         con.execute(_ITEMS_SQL)
-        con.execute(_typed_sql(batches[0].settings.max_field_chars))
+        con.execute("DELETE FROM _web_typed WHERE is_envelope")
+        con.execute(_typed_sql(max_field_chars, _ITEM_MESSAGES_SQL, "INSERT INTO _web_typed"))
     for file_index, line_number, batch_index, reason, field, msg in con.execute(
         "SELECT file_index, line_number, batch_index, reason, field, msg FROM _web_typed WHERE reason IS NOT NULL "
         "ORDER BY file_index, line_number, batch_index"
     ).fetchall():
         batches[file_index].reject(line_number, _field_name(batch_index, field), reason, msg)
     counts = _dedupe_and_insert(con, batches)
-    for table in ("_web_parsed", "_web_items", "_web_typed", "_web_fate"):
+    for table in ("_web_items", "_web_typed", "_web_fate"):
         con.execute(f"DROP TABLE IF EXISTS {table}")
     return counts
 
@@ -431,15 +482,16 @@ def _field_name(batch_index: int | None, field: str | None) -> str | None:
     return f"batch[{batch_index}]" + (f".{field}" if field else "")
 
 
-# Stage 1, one pass over the block: strip the newline, parse every message once into its
+# The source of the one pass over a block: strip the newline, parse every message once into its
 # top-level fields (kept as raw JSON text), and screen for lines that need the strict Python
 # check. The screen is mostly substring tests, and DuckDB evaluates CASE branches lazily, so
 # clean lines stop at the first false test. DuckDB's JSON reader is lenient (NaN, trailing
 # commas, duplicate keys), which is what the screen makes up for.
 _NON_NULL_FIELDS = " + ".join(f'(m."{name}" IS NOT NULL)::INTEGER' for name in _FIELDS)
-_PARSE_SQL = f"""
-CREATE OR REPLACE TEMP TABLE _web_parsed AS
-SELECT file_index, line_number, msg, is_json, m,
+# A batch envelope is a message with "batch" and no "type".
+_ENVELOPE = "m.batch IS NOT NULL AND m.type IS NULL"
+_LINES_SQL = f"""
+SELECT file_index, line_number, NULL::BIGINT AS batch_index, msg, true AS is_object, m, is_json,
        CASE
            WHEN NOT is_json THEN true
            WHEN NOT starts_with(msg, '{{') THEN true
@@ -459,7 +511,8 @@ SELECT file_index, line_number, msg, is_json, m,
            WHEN len(json_keys(msg)) > {_NON_NULL_FIELDS}
                 AND list_transform([json_keys(msg)], lambda k: len(list_distinct(k)) <> len(k))[1] THEN true
            ELSE false
-       END AS is_suspect
+       END AS is_suspect,
+       coalesce({_ENVELOPE}, false) AS is_envelope
 FROM (
     SELECT *,
            -- try() makes DuckDB re-run a whole vector row by row after an error, which costs ~30%
@@ -487,7 +540,7 @@ def _strict_check_suspects(con: duckdb.DuckDBPyConnection, batches: list[FileBat
     files: list[int] = []
     numbers: list[int] = []
     for file_index, line_number, msg, is_json in con.execute(
-        "SELECT file_index, line_number, msg, is_json FROM _web_parsed WHERE is_suspect "
+        "SELECT file_index, line_number, msg, is_json FROM _web_typed WHERE is_suspect "
         "ORDER BY file_index, line_number"
     ).fetchall():
         line = msg.rstrip("\r")
@@ -505,16 +558,14 @@ def _strict_check_suspects(con: duckdb.DuckDBPyConnection, batches: list[FileBat
     return pa.table({"file_index": pa.array(files, pa.int32()), "line_number": pa.array(numbers, pa.int64())})
 
 
-# Stage 2: unwrap batch envelopes (a message with "batch" and no "type"); the envelope context
-# is merged under each message's own context (the message wins on conflicts).
-_ENVELOPE = "m.batch IS NOT NULL AND m.type IS NULL"
-
-_ITEMS_SQL = f"""
+# Batch envelopes are unwrapped; the envelope context is merged under each message's own
+# context (the message wins on conflicts). Suspect lines the strict check refused are gone by now.
+_ITEMS_SQL = """
 CREATE OR REPLACE TEMP TABLE _web_items AS
 WITH envelopes AS (
-    SELECT file_index, line_number, m.batch AS items, m.context AS envelope_context
-    FROM _web_parsed ANTI JOIN _web_excluded USING (file_index, line_number)
-    WHERE {_ENVELOPE} AND json_type(m.batch) = 'ARRAY'
+    SELECT file_index, line_number, envelope_items AS items, envelope_context
+    FROM _web_typed
+    WHERE is_envelope AND json_type(envelope_items) = 'ARRAY'
 ),
 items AS (
     SELECT file_index, line_number,
@@ -531,14 +582,11 @@ SELECT file_index, line_number, batch_index,
 FROM items
 """
 
-# Stage 3 input: single messages (already parsed in stage 1) plus batch items (parsed here).
-_MESSAGES_SQL = f"""
-SELECT file_index, line_number, NULL::BIGINT AS batch_index, msg, true AS is_object, m
-FROM _web_parsed ANTI JOIN _web_excluded USING (file_index, line_number)
-WHERE NOT ({_ENVELOPE})
-UNION ALL
+# The source of the pass over batch items (parsed here), typed like single messages.
+_ITEM_MESSAGES_SQL = f"""
 SELECT file_index, line_number, batch_index, msg, is_object,
-       CASE WHEN is_object THEN json_transform(msg, '{_SPEC}') END AS m
+       CASE WHEN is_object THEN json_transform(msg, '{_SPEC}') END AS m,
+       true AS is_json, false AS is_suspect, false AS is_envelope
 FROM _web_items
 """
 
@@ -546,13 +594,13 @@ FROM _web_items
 def _quarantine_batch_problems(con: duckdb.DuckDBPyConnection, batches: list[FileBatch]) -> None:
     """Envelopes whose ``batch`` is not an array cannot be unwrapped."""
     for file_index, line_number, msg in con.execute(
-        f"SELECT file_index, line_number, msg FROM _web_parsed ANTI JOIN _web_excluded USING (file_index, line_number) "
-        f"WHERE {_ENVELOPE} AND json_type(m.batch) <> 'ARRAY' ORDER BY file_index, line_number"
+        "SELECT file_index, line_number, msg FROM _web_typed "
+        "WHERE is_envelope AND json_type(envelope_items) <> 'ARRAY' ORDER BY file_index, line_number"
     ).fetchall():
         batches[file_index].reject(
             line_number, "batch", "invalid-field-type: 'batch' must be an array of messages", msg
         )
-        # Excluded from stage 3 by its shape (batch set, type missing), so no double quarantine.
+        # Envelope rows are deleted once unwrapped, so no double quarantine.
 
 
 def _is_string(expr: str) -> str:
@@ -569,8 +617,8 @@ def _unquote(expr: str) -> str:
     )
 
 
-def _typed_sql(max_field_chars: int) -> str:
-    """Stage 3: typed columns plus the first problem of each message (reason and field)."""
+def _typed_sql(max_field_chars: int, source: str, target: str) -> str:
+    """Typed columns plus the first problem of each message (reason and field), from ``source`` into ``target``."""
     ts_checks, ts_texts, ts_parsed = [], [], []
     for name in TIMESTAMP_FIELDS:
         raw, column = f'm."{name}"', _TS_COLUMNS[name]
@@ -640,9 +688,9 @@ def _typed_sql(max_field_chars: int) -> str:
         ]
     )
     return f"""
-    CREATE OR REPLACE TEMP TABLE _web_typed AS
+    {target}
     WITH strings AS (
-        SELECT file_index, line_number, batch_index, msg, is_object, m,
+        SELECT file_index, line_number, batch_index, msg, is_object, m, is_json, is_suspect, is_envelope,
                {_unquote("m.type")} AS type,
                {_unquote("m.messageId")} AS message_id_given,
                {_unquote("m.userId")} AS user_id,
@@ -654,7 +702,7 @@ def _typed_sql(max_field_chars: int) -> str:
                json_extract_string(m.context, {_CONTEXT_PATHS}) AS ctx,
                json_extract_string(m.properties, {_PAGE_PROPERTY_PATHS}) AS props,
                {", ".join(ts_texts)}
-        FROM ({_MESSAGES_SQL})
+        FROM ({source})
     ),
     typed AS (
         SELECT *,
@@ -680,7 +728,10 @@ def _typed_sql(max_field_chars: int) -> str:
            {", ".join(_TS_COLUMNS.values())},
            m.traits AS traits, m.properties AS properties, m.context AS context,
            page_url, page_path, page_title, page_referrer,
-           campaign_source, campaign_medium, campaign_name, campaign_term, campaign_content
+           campaign_source, campaign_medium, campaign_name, campaign_term, campaign_content,
+           is_json, is_suspect, is_envelope,
+           CASE WHEN is_envelope THEN m.batch END AS envelope_items,
+           CASE WHEN is_envelope THEN m.context END AS envelope_context
     FROM checked
     """
 
