@@ -27,8 +27,8 @@ def _duckdb(settings: Settings, path: Path) -> duckdb.DuckDBPyConnection:
 
 
 def duckdb_read_web(settings: Settings) -> dict[str, Any]:
-    """``read_json`` of every web landing file into a fresh DuckDB table (ingestion/bench_web.py's baseline)."""
-    from ingestion.bench_web import run_read_json
+    """``read_json`` of every web landing file into a fresh DuckDB table (cdp/benchmark/web_ingest.py's baseline)."""
+    from cdp.benchmark.web_ingest import run_read_json
 
     with tempfile.TemporaryDirectory(prefix="bench_ref_web_") as folder:
         result = run_read_json(settings, Path(folder))
