@@ -783,8 +783,8 @@ def _dedupe_and_insert(
             FROM good SEMI JOIN repeated USING (message_id) GROUP BY message_id
         )
         SELECT g.file_index, g.line_number, g.item, g.message_id, g.msg,
-               CASE WHEN e.message_id IS NOT NULL THEN e.payload = g.msg
-                    ELSE f.first_msg = g.msg END AS is_same_content,
+               coalesce(CASE WHEN e.message_id IS NOT NULL THEN e.payload = g.msg
+                             ELSE f.first_msg = g.msg END, false) AS is_same_content,
                e.source_file AS first_seen_file,
                f.first_position.file_index AS first_file_index,
                f.first_position.line_number AS first_line
@@ -795,24 +795,25 @@ def _dedupe_and_insert(
            OR (f.message_id IS NOT NULL AND {_POSITION.replace("': ", "': g.")} <> f.first_position)
         """
     )
+    # Exact repeats are only counted; only conflicting repeats (rare) come to Python.
     skipped = [0] * len(batches)
+    for file_index, count in con.execute(
+        "SELECT file_index, count(*) FROM _web_fate WHERE is_same_content GROUP BY 1"
+    ).fetchall():
+        skipped[file_index] = count
     for (
         file_index,
         line_number,
         item,
         message_id,
         msg,
-        is_same,
         seen_file,
         first_index,
         first_line,
     ) in con.execute(
-        "SELECT file_index, line_number, item, message_id, msg, is_same_content, first_seen_file, "
-        "first_file_index, first_line FROM _web_fate ORDER BY 1, 2, 3"
+        "SELECT file_index, line_number, item, message_id, msg, first_seen_file, "
+        "first_file_index, first_line FROM _web_fate WHERE NOT is_same_content ORDER BY 1, 2, 3"
     ).fetchall():
-        if is_same:
-            skipped[file_index] += 1
-            continue
         if seen_file is None:
             seen_file = (
                 f"line {first_line} of this file"
