@@ -19,53 +19,64 @@ log = logging.getLogger(__name__)
 _COLUMN_LIST = ", ".join(PERSON_RECORD_COLUMNS)
 
 
-def _trait(path: str, traits: str) -> str:
-    # Traits accumulate in Segment: each field takes its latest non-empty value, not the
-    # latest identify call as a whole (a later call may send only the changed trait).
-    value = f"nullif(trim(json_extract_string({traits}, '$.{path}')), '')"
-    return f"arg_max({value}, event_at) FILTER (WHERE {value} IS NOT NULL)"
+#: Trait columns of a web record -> JSON path in the identify call's traits.
+_WEB_TRAITS: dict[str, str] = {
+    "first_name": "$.first_name", "last_name": "$.last_name", "date_of_birth": "$.birthday",
+    "email": "$.email", "phone": "$.phone", "street": "$.address.street", "city": "$.address.city",
+    "postcode": "$.address.postal_code", "state": "$.address.state", "country": "$.address.country",
+}
 
 
-def _web_traits_select(traits: str) -> str:
-    """The trait columns, aggregated per web record; ``traits`` is the JSON expression to read."""
-    return f"""
-        {_trait("first_name", traits)} AS first_name,
-        {_trait("last_name", traits)} AS last_name,
-        try_cast({_trait("birthday", traits)} AS DATE) AS date_of_birth,
-        {_trait("email", traits)} AS email,
-        {_trait("phone", traits)} AS phone,
-        {_trait("address.street", traits)} AS street,
-        {_trait("address.city", traits)} AS city,
-        {_trait("address.postal_code", traits)} AS postcode,
-        {_trait("address.state", traits)} AS state,
-        {_trait("address.country", traits)} AS country"""
+def _web_traits_select() -> str:
+    """The trait columns, aggregated per web record from the ``identify`` CTE's ``trait`` list.
+
+    Traits accumulate in Segment: each field takes its latest non-empty value, not the latest
+    identify call as a whole (a later call may send only the changed trait).
+    """
+    columns = []
+    for number, name in enumerate(_WEB_TRAITS, start=1):
+        value = f"nullif(trim(trait[{number}]), '')"
+        latest = f"arg_max({value}, event_at) FILTER (WHERE {value} IS NOT NULL)"
+        columns.append(f"try_cast({latest} AS DATE) AS {name}" if name == "date_of_birth" else f"{latest} AS {name}")
+    return ",\n        ".join(columns)
 
 
 def _web_sql() -> str:
-    user_traits = _web_traits_select("CASE WHEN type = 'identify' THEN traits END")
-    anonymous_traits = _web_traits_select("CASE WHEN type = 'identify' AND user_id IS NULL THEN traits END")
+    paths = "[" + ", ".join(f"'{path}'" for path in _WEB_TRAITS.values()) + "]"
+    traits = _web_traits_select()
+    names = ", ".join(_WEB_TRAITS)
     return f"""
     WITH events AS (
         SELECT nullif(trim(user_id), '') AS user_id, nullif(trim(anonymous_id), '') AS anonymous_id,
                type, traits, coalesce(event_at, received_at) AS event_at
         FROM raw.web_events
     ),
+    identify AS (
+        -- Each identify call's traits parsed once, every path in one pass.
+        SELECT user_id, anonymous_id, event_at, json_extract_string(traits, {paths}) AS trait
+        FROM events WHERE type = 'identify' AND traits IS NOT NULL
+    ),
+    user_traits AS (SELECT user_id, {traits} FROM identify WHERE user_id IS NOT NULL GROUP BY user_id),
+    -- Traits sent before login (identify with no userId) belong to the anonymous record;
+    -- the anonymous-to-user link is made by identity.deterministic.
+    anonymous_traits AS (
+        SELECT anonymous_id, {traits} FROM identify
+        WHERE user_id IS NULL AND anonymous_id IS NOT NULL GROUP BY anonymous_id
+    ),
     users AS (
-        SELECT 'web' AS source_system, 'user:' || user_id AS source_record_id,
-               {user_traits},
-               user_id AS web_user_id, NULL::VARCHAR AS web_anonymous_id,
-               NULL::VARCHAR AS loyalty_card_number, max(event_at) AS record_updated_at
-        FROM events WHERE user_id IS NOT NULL
-        GROUP BY user_id
+        SELECT 'web' AS source_system, 'user:' || u.user_id AS source_record_id, {names},
+               u.user_id AS web_user_id, NULL::VARCHAR AS web_anonymous_id,
+               NULL::VARCHAR AS loyalty_card_number, u.record_updated_at
+        FROM (SELECT user_id, max(event_at) AS record_updated_at FROM events
+              WHERE user_id IS NOT NULL GROUP BY user_id) AS u
+        LEFT JOIN user_traits USING (user_id)
     ),
     anonymous AS (
-        -- Traits sent before login (identify with no userId) belong to the anonymous record;
-        -- the anonymous-to-user link is made by identity.deterministic.
-        SELECT 'web', 'anon:' || anonymous_id,
-               {anonymous_traits},
-               NULL::VARCHAR, anonymous_id, NULL::VARCHAR, max(event_at)
-        FROM events WHERE anonymous_id IS NOT NULL
-        GROUP BY anonymous_id
+        SELECT 'web', 'anon:' || a.anonymous_id, {names},
+               NULL::VARCHAR, a.anonymous_id, NULL::VARCHAR, a.record_updated_at
+        FROM (SELECT anonymous_id, max(event_at) AS record_updated_at FROM events
+              WHERE anonymous_id IS NOT NULL GROUP BY anonymous_id) AS a
+        LEFT JOIN anonymous_traits USING (anonymous_id)
     )
     SELECT * FROM users UNION ALL SELECT * FROM anonymous"""
 

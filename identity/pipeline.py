@@ -49,13 +49,13 @@ def link_and_cluster(
             "seconds": timer.laps}
 
 
-def _train_on_first_use(settings: Any) -> Path | None:
+def _train_on_first_use(settings: Any, con: duckdb.DuckDBPyConnection) -> Path | None:
     """Train the first model; with too little data, go on with deterministic links only."""
     from identity.train import train_model
 
     log.warning("no Splink model in %s: training one on first use", settings.model_dir)
     try:
-        return train_model(settings)
+        return train_model(settings, con=con)
     except TooFewRecordsToTrain as error:
         # Linking conservatively beats failing a fresh install: only strong and exact-identifier
         # links are made until there is enough data to learn from.
@@ -79,16 +79,17 @@ class _Timer:
 def resolve_warehouse(settings: Any, run_id: str) -> dict:
     """Resolve every person record in the warehouse into customers and publish identity.*."""
     timer = _Timer()
+    # One connection for the whole stage: Splink predicts on it too (see predict_links), so
+    # there is one DuckDB and one memory_limit, and the warehouse is checkpointed once.
     with connect(settings) as con:
         per_source = build_person_records(con)
         timer.lap("person_records")
         standardise(con, settings)
         timer.lap("standardise")
-    model_path = latest_model_path(settings)
-    if model_path is None:
-        model_path = _train_on_first_use(settings)
-        timer.lap("train")
-    with connect(settings) as con:
+        model_path = latest_model_path(settings)
+        if model_path is None:
+            model_path = _train_on_first_use(settings, con)
+            timer.lap("train")
         link_summary = link_and_cluster(con, settings, RECORDS, model_path, web_events="raw.web_events")
         timer.lap("link_and_cluster")
         metrics = publish(con, settings, run_id, RECORDS)

@@ -19,10 +19,12 @@ import splink.comparison_level_library as cll
 import splink.comparison_library as cl
 from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 
-from identity.schema import RECORD_KEY_SQL, sql_literal
+from identity.schema import RECORD_KEY_SQL, fetch_one, sql_literal
 
 LATEST_POINTER = "latest.json"
 MODEL_PREFIX = "splink_model_v"
+#: The in-memory database Splink's scratch tables go to during prediction.
+SPLINK_SCRATCH = "splink_scratch"
 
 #: The columns Splink compares, as they are derived from a standardised record.
 SPLINK_COLUMNS_SQL = f"""
@@ -146,27 +148,32 @@ def _comparison_levels_sql(model: dict[str, Any]) -> str:
 def predict_links(
     con: duckdb.DuckDBPyConnection, settings: Any, records: str, model_path: Path, keep_above: float
 ) -> int:
-    """Create TEMP TABLE probabilistic_links for pairs scoring at least ``keep_above``."""
-    data = con.sql(f"SELECT {SPLINK_COLUMNS_SQL} FROM {records}").to_arrow_table()
+    """Create TEMP TABLE probabilistic_links for pairs scoring at least ``keep_above``.
+
+    Splink runs on ``con`` itself, its scratch tables in an attached in-memory database: no copy
+    of the records through Arrow, and one DuckDB (one memory_limit) rather than two side by side.
+    """
     model = json.loads(Path(model_path).read_text(encoding="utf-8"))
     # Per-field match weights (mw_*) come out only with the intermediate columns.
     model["retain_intermediate_calculation_columns"] = True
     model["retain_matching_columns"] = False
-    work = work_connection(settings)
+    home, schema = fetch_one(con, "SELECT current_database(), current_schema()")
+    qualified = f"{home}.{records}" if "." in records else f"{home}.{schema}.{records}"
+    con.execute(f"ATTACH ':memory:' AS {SPLINK_SCRATCH}")
     try:
-        db_api = load_splink_input(work, data)
-        linker = Linker(db_api.register("splink_input"), model, log_level=logging.WARNING)
+        con.execute(f"USE {SPLINK_SCRATCH}")
+        con.execute(f"CREATE TABLE splink_input AS SELECT {SPLINK_COLUMNS_SQL} FROM {qualified}")
+        linker = Linker(DuckDBAPI(connection=con).register("splink_input"), model, log_level=logging.WARNING)
         predictions = linker.inference.predict(threshold_match_probability=keep_above)
-        result = work.sql(
-            f"""SELECT least(record_key_l, record_key_r) AS record_key_l,
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE probabilistic_links AS
+                SELECT least(record_key_l, record_key_r) AS record_key_l,
                        greatest(record_key_l, record_key_r) AS record_key_r,
                        match_weight, match_probability,
                        {_comparison_levels_sql(model)} AS comparison_levels
-                FROM {predictions.physical_name}"""
-        ).to_arrow_table()
+                FROM {SPLINK_SCRATCH}.main.{predictions.physical_name}"""
+        )
     finally:
-        work.close()
-    con.register("probabilistic_links_arrow", result)
-    con.execute("CREATE OR REPLACE TEMP TABLE probabilistic_links AS SELECT * FROM probabilistic_links_arrow")
-    con.unregister("probabilistic_links_arrow")
-    return result.num_rows
+        con.execute(f"USE {home}.{schema}")
+        con.execute(f"DETACH {SPLINK_SCRATCH}")
+    return fetch_one(con, "SELECT count(*) FROM probabilistic_links")[0]

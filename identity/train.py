@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pyarrow as pa
 from splink import Linker, block_on
 
@@ -36,19 +37,22 @@ EM_BLOCKING_RULES: tuple[tuple[str, ...], ...] = (
 )
 
 
-def train_model(settings: Any) -> Path:
-    """Train a model on the warehouse's standardised person records; returns the saved JSON path."""
-    with connect(settings) as con:
-        if not table_exists(con, "identity", "person_records_standardised"):
-            # First use on a fresh warehouse: build the inputs the model learns from.
-            from identity.person_records import build_person_records
-            from identity.standardise import standardise
+def train_model(settings: Any, con: duckdb.DuckDBPyConnection | None = None) -> Path:
+    """Train a model on the warehouse's standardised person records; returns the saved JSON path.
 
-            build_person_records(con)
-            standardise(con, settings)
-        data = con.sql(
-            f"SELECT {SPLINK_COLUMNS_SQL} FROM identity.person_records_standardised"
-        ).to_arrow_table()
+    ``con``: an open warehouse connection to use (the nightly run's own); default: open one.
+    """
+    if con is None:
+        with connect(settings) as own:
+            return train_model(settings, own)
+    if not table_exists(con, "identity", "person_records_standardised"):
+        # First use on a fresh warehouse: build the inputs the model learns from.
+        from identity.person_records import build_person_records
+        from identity.standardise import standardise
+
+        build_person_records(con)
+        standardise(con, settings)
+    data = con.sql(f"SELECT {SPLINK_COLUMNS_SQL} FROM identity.person_records_standardised").to_arrow_table()
     return train_on(data, settings)
 
 
