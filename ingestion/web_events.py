@@ -471,7 +471,7 @@ def _load_block(
     ).fetchall():
         batches[file_index].reject(line_number, _field_name(batch_index, field), reason, msg)
     counts = _dedupe_and_insert(con, batches)
-    for table in ("_web_items", "_web_typed", "_web_fate"):
+    for table in ("_web_items", "_web_typed", "_web_seen", "_web_fate"):
         con.execute(f"DROP TABLE IF EXISTS {table}")
     return counts
 
@@ -764,6 +764,21 @@ def _dedupe_and_insert(
     # Only messages whose id was seen before (in the warehouse, which includes earlier blocks and
     # files of this transaction, or earlier in this block) land in _web_fate, so the common case
     # costs one semi-join and no window over the whole block. Positions order files, then lines.
+    # The semi-join reads only the id column of the warehouse table; the stored payloads (the
+    # largest column, growing with every block) are read only when some ids were seen before.
+    seen = con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _web_seen AS
+        SELECT DISTINCT message_id FROM {TABLE}
+        WHERE message_id IN (SELECT message_id FROM _web_typed WHERE reason IS NULL)
+        """
+    ).fetchall()[0][0]
+    existing = (
+        f"""SELECT message_id, any_value(payload::VARCHAR) AS payload, any_value(_source_file) AS source_file
+            FROM {TABLE} WHERE message_id IN (SELECT message_id FROM _web_seen) GROUP BY message_id"""
+        if seen
+        else "SELECT NULL::VARCHAR AS message_id, NULL::VARCHAR AS payload, NULL::VARCHAR AS source_file WHERE false"
+    )
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _web_fate AS
@@ -771,10 +786,7 @@ def _dedupe_and_insert(
             SELECT file_index, line_number, coalesce(batch_index, -1) AS item, message_id, msg
             FROM _web_typed WHERE reason IS NULL
         ),
-        existing AS (
-            SELECT message_id, any_value(payload::VARCHAR) AS payload, any_value(_source_file) AS source_file
-            FROM {TABLE} WHERE message_id IN (SELECT message_id FROM good) GROUP BY message_id
-        ),
+        existing AS ({existing}),
         repeated AS (
             SELECT message_id FROM good GROUP BY message_id HAVING count(*) > 1
         ),
