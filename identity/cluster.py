@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 
 from identity.deterministic import STRONG_RULES
@@ -186,65 +187,60 @@ def build_candidate_links(con: duckdb.DuckDBPyConnection, records: str, threshol
     con.execute("DROP TABLE record_name_groups")
 
 
-def _connected_components(con: duckdb.DuckDBPyConnection) -> None:
-    """TEMP TABLE components(record_key, component_key) over accepted pairs, by label propagation.
+def component_labels(nodes: int, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """For nodes 0..nodes-1 and undirected edges (left[i], right[i]): each node's smallest connected node.
 
-    Works on integer node numbers given in record-key order, so the smallest node of a component
-    is its smallest record key; integers keep the repeated joins cheap at a million records.
+    Hooking (every edge lowers the label of the larger label's root) alternated with pointer
+    jumping; a handful of vectorised passes over the edges, whatever the component sizes.
+    """
+    label = np.arange(nodes, dtype=np.int64)
+    while True:
+        low = np.minimum(label[left], label[right])
+        np.minimum.at(label, label[left], low)
+        np.minimum.at(label, label[right], low)
+        while True:
+            jumped = label[label]
+            if np.array_equal(jumped, label):
+                break
+            label = jumped
+        if np.array_equal(label[left], label[right]):
+            return label
+
+
+def _connected_components(con: duckdb.DuckDBPyConnection) -> None:
+    """TEMP TABLE components(record_key, component_key) over accepted pairs.
+
+    Nodes are numbered in record-key order, so the smallest node of a component is its smallest
+    record key; the numbering and the joins stay in DuckDB, only two integer arrays per edge go
+    to numpy for :func:`component_labels`.
     """
     con.execute(
         """CREATE OR REPLACE TEMP TABLE component_nodes AS
-        SELECT record_key, row_number() OVER (ORDER BY record_key) AS node
+        SELECT record_key, row_number() OVER (ORDER BY record_key) - 1 AS node
         FROM (SELECT record_key_l AS record_key FROM candidate_links WHERE rejected_reason IS NULL
               UNION SELECT record_key_r FROM candidate_links WHERE rejected_reason IS NULL)"""
     )
-    con.execute(
-        """CREATE OR REPLACE TEMP TABLE component_edges AS
-        WITH pairs AS (
-            SELECT DISTINCT l.node AS a, r.node AS b
-            FROM candidate_links AS c
-            JOIN component_nodes AS l ON l.record_key = c.record_key_l
-            JOIN component_nodes AS r ON r.record_key = c.record_key_r
-            WHERE c.rejected_reason IS NULL
-        )
-        SELECT a, b FROM pairs UNION ALL SELECT b, a FROM pairs"""
+    nodes = fetch_one(con, "SELECT count(*) FROM component_nodes")[0]
+    edges = con.execute(
+        """SELECT l.node AS a, r.node AS b
+        FROM candidate_links AS c
+        JOIN component_nodes AS l ON l.record_key = c.record_key_l
+        JOIN component_nodes AS r ON r.record_key = c.record_key_r
+        WHERE c.rejected_reason IS NULL"""
+    ).fetchnumpy()
+    labels = component_labels(
+        nodes, np.asarray(edges["a"], dtype=np.int64), np.asarray(edges["b"], dtype=np.int64)
     )
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE node_labels AS "
-        "SELECT a AS node, least(a, min(b)) AS label FROM component_edges GROUP BY a"
-    )
-    while True:
-        # One propagation step, then pointer jumping (label of my label) to halve the distance.
-        con.execute(
-            """CREATE OR REPLACE TEMP TABLE node_labels_next AS
-            WITH stepped AS (
-                SELECT c.node, least(c.label, min(n.label)) AS label
-                FROM node_labels AS c
-                JOIN component_edges AS e ON e.a = c.node
-                JOIN node_labels AS n ON n.node = e.b
-                GROUP BY c.node, c.label
-            )
-            SELECT s.node, least(s.label, j.label) AS label
-            FROM stepped AS s JOIN stepped AS j ON j.node = s.label"""
-        )
-        changed = fetch_one(
-            con,
-            """SELECT count(*) FROM node_labels AS c JOIN node_labels_next AS n USING (node)
-               WHERE c.label <> n.label""",
-        )[0]
-        con.execute("DROP TABLE node_labels")
-        con.execute("ALTER TABLE node_labels_next RENAME TO node_labels")
-        if changed == 0:
-            break
+    con.register("component_labels_arrow", pa.table({"node": np.arange(nodes, dtype=np.int64), "label": labels}))
     con.execute(
         """CREATE OR REPLACE TEMP TABLE components AS
         SELECT n.record_key, k.record_key AS component_key
-        FROM node_labels AS l
+        FROM component_labels_arrow AS l
         JOIN component_nodes AS n ON n.node = l.node
         JOIN component_nodes AS k ON k.node = l.label"""
     )
-    for table in ("node_labels", "component_edges", "component_nodes"):
-        con.execute(f"DROP TABLE {table}")
+    con.unregister("component_labels_arrow")
+    con.execute("DROP TABLE component_nodes")
 
 
 @dataclass

@@ -73,7 +73,7 @@ def publish(con: duckdb.DuckDBPyConnection, settings: Any, run_id: str, records:
             SELECT record_key_l AS source_record_key_l, record_key_r AS source_record_key_r, link_type, rule,
                    match_weight, match_probability, comparison_levels,
                    rejected_reason IS NULL AS is_accepted, rejected_reason, ? AS run_id
-            FROM candidate_links ORDER BY source_record_key_l, source_record_key_r, link_type, rule""",
+            FROM candidate_links""",
             [run_id],
         )
         metrics = _run_metrics(con, settings, run_id, records)

@@ -65,10 +65,13 @@ def placeholders(settings: object) -> tuple[str, ...]:
 def _text_sql(column: str) -> str:
     """Lower-case, accent-free, punctuation-free text with single spaces (or NULL)."""
     # Apostrophes and dots vanish (O'Brien -> obrien, St. -> st); other punctuation separates words.
-    return (
-        f"nullif(trim(regexp_replace(regexp_replace(regexp_replace(strip_accents(lower(trim({column}))), "
+    # Most values are clean words already once lower-cased: one match then skips the three rewrites.
+    base = f"strip_accents(lower(trim({column})))"
+    rewritten = (
+        f"nullif(trim(regexp_replace(regexp_replace(regexp_replace({base}, "
         f"'[''’.]', '', 'g'), '[^a-z0-9]+', ' ', 'g'), ' +', ' ', 'g')), '')"
     )
+    return f"(CASE WHEN regexp_full_match({base}, '[a-z0-9]+( [a-z0-9]+)*') THEN {base} ELSE {rewritten} END)"
 
 
 def _street_sql(column: str) -> str:
@@ -76,8 +79,15 @@ def _street_sql(column: str) -> str:
     abbreviations = "MAP {" + ", ".join(
         f"{sql_literal(word)}: {sql_literal(short)}" for word, short in STREET_ABBREVIATIONS.items() if word != short
     ) + "}"
-    words = f"string_split({_text_sql(column)}, ' ')"
-    return f"array_to_string(list_transform({words}, lambda word: coalesce({abbreviations}[word], word)), ' ')"
+    text = _text_sql(column)
+    words = f"string_split({text}, ' ')"
+    spelled_out = "|".join(word for word, short in STREET_ABBREVIATIONS.items() if word != short)
+    # Word-by-word rewriting only where there is a spelled-out word to rewrite.
+    return (
+        f"(CASE WHEN regexp_matches({text}, '\\b({spelled_out})\\b') "
+        f"THEN array_to_string(list_transform({words}, lambda word: coalesce({abbreviations}[word], word)), ' ') "
+        f"ELSE {text} END)"
+    )
 
 
 _NANP_REGIONS = frozenset({"US", "CA", "PR", "GU", "VI", "AS", "MP"})
@@ -145,14 +155,16 @@ def _phone_lookup(con: duckdb.DuckDBPyConnection, source: str, settings: object)
         f"""SELECT phone_key FROM phone_keys
             WHERE NOT regexp_full_match(phone_key, {sql_literal(nanp_pattern)})"""
     ).fetchall()]
-    placeholder_set = frozenset(digits_placeholders)
-    parsed = pa.table({
-        "phone_key": pa.array(others, pa.string()),
-        "phone_e164": pa.array([standardise_phone(value, region, placeholder_set) for value in others], pa.string()),
-    })
-    con.register("phone_lookup_parsed", parsed)
-    con.execute("INSERT INTO phone_lookup SELECT * FROM phone_lookup_parsed")
-    con.unregister("phone_lookup_parsed")
+    if others:
+        placeholder_set = frozenset(digits_placeholders)
+        parsed = pa.table({
+            "phone_key": pa.array(others, pa.string()),
+            "phone_e164": pa.array([standardise_phone(value, region, placeholder_set) for value in others],
+                                   pa.string()),
+        })
+        con.register("phone_lookup_parsed", parsed)
+        con.execute("INSERT INTO phone_lookup SELECT * FROM phone_lookup_parsed")
+        con.unregister("phone_lookup_parsed")
     con.execute("DROP TABLE phone_keys")
     return "phone_lookup"
 
