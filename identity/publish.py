@@ -13,7 +13,7 @@ from typing import Any
 import duckdb
 
 from cdp.warehouse import table_exists
-from identity.schema import columns_of, fetch_one, record_key_sql
+from identity.schema import columns_of, fetch_one
 from identity.stable_ids import assign_customer_ids
 
 HISTORY_DDL = """CREATE TABLE IF NOT EXISTS identity.customer_id_history (
@@ -56,10 +56,14 @@ def publish(con: duckdb.DuckDBPyConnection, settings: Any, run_id: str, records:
         assign_customer_ids(con, records, previous_map=baseline, history="identity.customer_id_history")
         con.execute(
             f"""CREATE OR REPLACE TABLE identity.customer_map AS
-            SELECT r.source_system, r.source_record_id, a.customer_id, {run_at} AS resolved_at,
-                   ? AS run_id
-            FROM {records} AS r JOIN customer_assignments AS a ON a.record_key = {record_key_sql("r")}
-            ORDER BY r.source_system, r.source_record_id""",
+            WITH split AS (
+                -- Every record has an assignment; a source system name never holds '|'.
+                SELECT split_part(record_key, '|', 1) AS source_system, customer_id,
+                       substr(record_key, strpos(record_key, '|') + 1) AS source_record_id
+                FROM customer_assignments
+            )
+            SELECT source_system, source_record_id, customer_id, {run_at} AS resolved_at, ? AS run_id
+            FROM split ORDER BY source_system, source_record_id""",
             [run_id],
         )
         con.execute(
