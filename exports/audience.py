@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from cdp.dbt import CONSENT_PURPOSES
 from cdp.warehouse import table_exists
@@ -18,7 +19,7 @@ from exports import suppression as suppression_mod
 from exports.suppression import Suppression
 
 __all__ = ["CONSENT_PURPOSES", "Audience", "ExportInputError", "Segment", "Suppression", "load_audience",
-           "load_segments", "load_suppression"]
+           "load_members", "load_segments", "load_suppression"]
 
 # Columns read from marts.dim_customers for every audience (contract §4).
 CUSTOMER_COLUMNS = (
@@ -26,6 +27,9 @@ CUSTOMER_COLUMNS = (
     "country", "lifetime_orders", "lifetime_revenue", "last_purchase_at", "emails", "phones",
     "has_consent_email_marketing", "has_consent_sms_marketing", "has_consent_ad_targeting",
 )
+
+# What Suppression.matches reads of a customer.
+_SUPPRESSION_COLUMNS = ("customer_id", "email", "emails", "phone", "phones", "country")
 
 _REQUIRED_TABLES = (("marts", "segments"), ("marts", "segment_memberships"), ("marts", "dim_customers"))
 
@@ -92,32 +96,47 @@ def load_suppression(con: duckdb.DuckDBPyConnection, default_region: str | None)
     return suppression
 
 
-def load_audience(con: duckdb.DuckDBPyConnection, segment: Segment, suppression: Suppression,
-                  extra_consent: str | None = None) -> Audience:
-    """Members of ``segment`` who gave the segment's consent (and ``extra_consent``) and are not suppressed."""
+def load_members(con: duckdb.DuckDBPyConnection, segment: Segment) -> pa.Table:
+    """Every member of ``segment`` with the customer columns the formats need, by customer id."""
+    columns = ", ".join(f"c.{name}" for name in CUSTOMER_COLUMNS)
+    return con.sql(
+        f"SELECT {columns}, m.member_since FROM marts.segment_memberships AS m "
+        "JOIN marts.dim_customers AS c ON c.customer_id = m.customer_id "
+        "WHERE m.segment_name = ? ORDER BY c.customer_id",
+        params=[segment.name]).to_arrow_table()
+
+
+def load_audience(con: duckdb.DuckDBPyConnection | None, segment: Segment, suppression: Suppression,
+                  extra_consent: str | None = None, members: pa.Table | None = None,
+                  suppressed_cache: dict[str, bool] | None = None) -> Audience:
+    """Members of ``segment`` who gave the segment's consent (and ``extra_consent``) and are not suppressed.
+
+    ``members`` (from ``load_members``) saves re-reading the segment for each destination, and
+    ``suppressed_cache`` (customer id -> suppressed) saves matching a customer again in every
+    segment and destination of one run.
+    """
     purposes = [p for p in (segment.consent_purpose, extra_consent) if p and p != "none"]
     for purpose in (segment.consent_purpose, extra_consent):
         if purpose is not None and purpose not in CONSENT_PURPOSES:
             raise ExportInputError(
                 f"marts.segments: segment {segment.name!r} has consent_purpose {purpose!r}; "
                 f"expected one of {', '.join(CONSENT_PURPOSES)}")
-    columns = ", ".join(f"c.{name}" for name in CUSTOMER_COLUMNS)
-    table = con.sql(
-        f"SELECT {columns}, m.member_since FROM marts.segment_memberships AS m "
-        "JOIN marts.dim_customers AS c ON c.customer_id = m.customer_id "
-        "WHERE m.segment_name = ? ORDER BY c.customer_id",
-        params=[segment.name]).to_arrow_table()
-    keep: list[bool] = []
-    no_consent = suppressed = 0
-    for customer in table.to_pylist():
-        # NULL consent means we do not know: treat it as no.
-        if not all(customer[f"has_consent_{p}"] is True for p in purposes):
-            no_consent += 1
-            keep.append(False)
-        elif suppression.matches(customer):
-            suppressed += 1
-            keep.append(False)
-        else:
-            keep.append(True)
-    members = table.filter(pa.array(keep, type=pa.bool_())) if len(table) else table
-    return Audience(segment, members, len(table), no_consent, suppressed)
+    table = load_members(con, segment) if members is None else members
+    if not len(table):
+        return Audience(segment, table, 0, 0, 0)
+    # NULL consent means we do not know: treat it as no.
+    consented = pa.array([True] * len(table), pa.bool_())
+    for purpose in purposes:
+        consented = pc.and_(consented, pc.fill_null(table.column(f"has_consent_{purpose}"), False))
+    candidates = table.filter(consented)
+    cache = {} if suppressed_cache is None else suppressed_cache
+    ids = [str(v) for v in candidates.column("customer_id").to_pylist()]
+    unknown = [i for i, cid in enumerate(ids) if cid not in cache]
+    if unknown:
+        for cid, customer in zip((ids[i] for i in unknown),
+                                 candidates.select(list(_SUPPRESSION_COLUMNS)).take(unknown).to_pylist(), strict=True):
+            cache[cid] = suppression.matches(customer)
+    suppressed = pa.array([cache[cid] for cid in ids], pa.bool_())
+    members_kept = candidates.filter(pc.invert(suppressed))
+    excluded_suppressed = len(candidates) - len(members_kept)
+    return Audience(segment, members_kept, len(table), len(table) - len(candidates), excluded_suppressed)

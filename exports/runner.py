@@ -14,11 +14,12 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from cdp.settings import Settings
 from cdp.warehouse import connect
@@ -28,9 +29,10 @@ from exports.formats import (
     AD_PLATFORMS,
     DESTINATION_CONSENT,
     FORMATS,
+    HashCache,
     Snapshot,
     build_snapshot,
-    write_csv,
+    write_csv_table,
     write_snapshot,
 )
 from exports.gate import ExportGate, ExportGateFailed, builtin_problems, default_gate, evaluate
@@ -74,10 +76,13 @@ def export(settings: Settings, run_id: str, segment: str | None = None, fmt: str
         suppression = audience_mod.load_suppression(con, settings.default_phone_region)
 
     prepared: list[_Prepared] = []
+    shared = _RunCache()
     try:
         for seg in selected:
+            with connect(settings) as con:
+                members = audience_mod.load_members(con, seg)
             for destination in formats:
-                prepared.append(_prepare(settings, run_id, seg, destination, suppression))
+                prepared.append(_prepare(settings, run_id, seg, destination, suppression, members, shared))
         failure = _gate_all(settings, run_id, prepared, gate)
         if failure is not None:
             results = [_block(settings, item.summary, failure) for item in prepared]
@@ -112,6 +117,14 @@ def _select_segments(segments: dict[str, audience_mod.Segment], name: str | None
 
 
 @dataclass
+class _RunCache:
+    """Work shared by every segment and destination of one export call (a customer is in many)."""
+
+    suppressed: dict[str, bool] = field(default_factory=dict)
+    hashes: HashCache = field(default_factory=HashCache)
+
+
+@dataclass
 class _Prepared:
     """One export written to its staging folder, waiting for the gate."""
 
@@ -119,45 +132,47 @@ class _Prepared:
     snapshot: Snapshot
     staging: Path
     target: Path
-    added_rows: list[dict]
+    added: pa.Table
     added_customer_ids: list[str]
 
 
 def _prepare(settings: Settings, run_id: str, seg: audience_mod.Segment, destination: str,
-             suppression: audience_mod.Suppression) -> _Prepared:
+             suppression: audience_mod.Suppression, members_table: pa.Table, shared: _RunCache) -> _Prepared:
     """Build one export's snapshot and diff and write its files into a staging folder."""
     export_dir = Path(settings.export_dir)
     target = publish.export_path(export_dir, seg.name, destination, run_id)
     region = settings.default_phone_region
 
+    members = audience_mod.load_audience(None, seg, suppression, DESTINATION_CONSENT.get(destination),
+                                         members=members_table, suppressed_cache=shared.suppressed)
     with connect(settings) as con:
-        members = audience_mod.load_audience(con, seg, suppression, DESTINATION_CONSENT.get(destination))
         previous_run_id = state.previous_export(con, seg.name, destination, run_id)
-        previous = state.previous_members(con, seg.name, destination, previous_run_id)
+        previous = state.previous_member_table(con, seg.name, destination, previous_run_id)
 
-    snapshot = build_snapshot(destination, members.members, region, seg.consent_purpose)
-    current = snapshot.rows_by_key()
-    added_keys = [k for k in snapshot.keys if k not in previous]
-    removed_keys = sorted(k for k in previous if k not in current)
+    snapshot = build_snapshot(destination, members.members, region, seg.consent_purpose, shared.hashes)
+    keys = pa.array(snapshot.keys, pa.string())
+    is_added = pc.invert(pc.is_in(keys, value_set=previous.column("member_key").combine_chunks()))
+    removed = previous.filter(pc.invert(pc.is_in(previous.column("member_key"), value_set=keys)))
+    removed = removed.sort_by("member_key")
+    added_table = snapshot.table.filter(is_added)
     summary = {
         "run_id": run_id, "segment": seg.name, "destination": destination,
         "consent_purpose": seg.consent_purpose, "row_count": snapshot.table.num_rows,
-        "added": len(added_keys), "removed": len(removed_keys), "previous_run_id": previous_run_id,
+        "added": added_table.num_rows, "removed": removed.num_rows, "previous_run_id": previous_run_id,
         "memberships": members.memberships, "excluded_no_consent": members.excluded_no_consent,
         "excluded_suppressed": members.excluded_suppressed, "skipped_no_identifier": len(snapshot.skipped),
         "duplicates_collapsed": snapshot.duplicates_collapsed,
     }
-    added_rows, removed_rows, removed_columns = _diff_rows(snapshot, current, previous, added_keys, removed_keys)
-    added_set = set(added_keys)
-    added_ids = [cid for key, cid in zip(snapshot.keys, snapshot.customer_ids, strict=True) if key in added_set]
+    removed_table = _removed_rows(snapshot, removed)
+    added_ids = pa.array(snapshot.customer_ids, pa.string()).filter(is_added).to_pylist()
     staging = publish.new_staging_dir(export_dir, f"{seg.name}-{destination}")
     try:
-        files = _write_files(snapshot, staging, added_rows, removed_rows, removed_columns)
+        files = _write_files(snapshot, staging, added_table, removed_table)
         publish.write_manifest(staging, _manifest(settings, summary, snapshot), files)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return _Prepared(summary, snapshot, staging, target, added_rows, added_ids)
+    return _Prepared(summary, snapshot, staging, target, added_table, added_ids)
 
 
 def _gate_all(settings: Settings, run_id: str, prepared: list[_Prepared], gate: ExportGate | None) -> str | None:
@@ -179,8 +194,7 @@ def _gate_all(settings: Settings, run_id: str, prepared: list[_Prepared], gate: 
         prefix = f"{item.summary['segment']}/{item.summary['destination']}"
         parts = {
             f"{prefix}/{item.snapshot.snapshot_file}": (item.snapshot.table, item.snapshot.customer_ids),
-            f"{prefix}/added.csv": (pa.Table.from_pylist(item.added_rows, schema=item.snapshot.table.schema),
-                                    item.added_customer_ids),
+            f"{prefix}/added.csv": (item.added, item.added_customer_ids),
         }
         for name, (table, customer_ids) in parts.items():
             frames[name] = table.to_pandas()
@@ -195,31 +209,30 @@ def _gate_all(settings: Settings, run_id: str, prepared: list[_Prepared], gate: 
     return evaluate(gate, settings, run_id, frames, context)
 
 
-def _diff_rows(snapshot: Snapshot, current: dict, previous: dict, added_keys: list[str], removed_keys: list[str]):
-    """Rows for added.csv and removed.csv.
+def _removed_rows(snapshot: Snapshot, removed: pa.Table) -> pa.Table:
+    """Rows for removed.csv, from the previous export's members that left (sorted by member key).
 
-    Marketing files: added rows in full, removed rows as customer_id only (no PII of people who
-    left, some of them erased). Ad platforms: the hashed rows to add and the previously sent
-    hashed rows to remove, since the platform matches on identifiers, not on our ids.
+    Marketing files: customer_id only (no PII of people who left, some of them erased). Ad
+    platforms: the previously sent hashed rows, since the platform matches on identifiers, not
+    on our ids.
     """
-    added_rows = [current[k] for k in added_keys]
     if snapshot.destination in AD_PLATFORMS:
-        removed_rows = [previous[k]["hashed_row"] for k in removed_keys]
-        return added_rows, removed_rows, snapshot.columns
-    removed_rows = [{"customer_id": previous[k]["customer_id"]} for k in removed_keys]
-    return added_rows, removed_rows, ("customer_id",)
+        rows = [json.loads(text) if text else {} for text in removed.column("hashed_row").to_pylist()]
+        return pa.Table.from_pylist([{c: row.get(c) for c in snapshot.columns} for row in rows],
+                                    schema=pa.schema([(c, pa.string()) for c in snapshot.columns]))
+    return pa.table({"customer_id": removed.column("customer_id")})
 
 
-def _write_files(snapshot: Snapshot, folder: Path, added_rows, removed_rows, removed_columns) -> dict[str, dict]:
+def _write_files(snapshot: Snapshot, folder: Path, added: pa.Table, removed: pa.Table) -> dict[str, dict]:
     write_snapshot(snapshot, folder)
     files = {snapshot.snapshot_file: {"role": "snapshot", "rows": snapshot.table.num_rows}}
-    files["added.csv"] = {"role": "added", "rows": write_csv(folder / "added.csv", snapshot.columns, added_rows)}
-    files["removed.csv"] = {"role": "removed",
-                            "rows": write_csv(folder / "removed.csv", removed_columns, removed_rows)}
+    files["added.csv"] = {"role": "added", "rows": write_csv_table(folder / "added.csv", added, snapshot.columns)}
+    files["removed.csv"] = {"role": "removed", "rows": write_csv_table(folder / "removed.csv", removed)}
     if snapshot.skipped:
-        rows = [{"customer_id": cid, "reason": reason} for cid, reason in snapshot.skipped]
+        skipped = pa.table({"customer_id": pa.array([cid for cid, _ in snapshot.skipped], pa.string()),
+                            "reason": pa.array([reason for _, reason in snapshot.skipped], pa.string())})
         files["skipped.csv"] = {"role": "skipped members (not uploaded)",
-                                "rows": write_csv(folder / "skipped.csv", ("customer_id", "reason"), rows)}
+                                "rows": write_csv_table(folder / "skipped.csv", skipped)}
     return files
 
 

@@ -79,6 +79,15 @@ def previous_members(con: duckdb.DuckDBPyConnection, segment: str, destination: 
     return {key: {"customer_id": cid, "hashed_row": json.loads(row) if row else None} for key, cid, row in rows}
 
 
+def previous_member_table(con: duckdb.DuckDBPyConnection, segment: str, destination: str,
+                          run_id: str | None) -> pa.Table:
+    """Members of a published export as a table: member_key, customer_id, hashed_row (JSON text or null)."""
+    return con.execute(
+        "SELECT member_key, customer_id, hashed_row::VARCHAR AS hashed_row FROM exports.export_members "
+        "WHERE segment = ? AND destination = ? AND run_id = ?",
+        [segment, destination, run_id or ""]).to_arrow_table()
+
+
 @contextmanager
 def registered(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> Iterator[None]:
     """Expose ``table`` to SQL as view ``name`` for the block only, also when the block fails."""

@@ -24,8 +24,6 @@ import duckdb
 from cdp.warehouse import table_exists
 from exports import hashing
 
-_EMAIL_FORMS = (("plain", hashing.normalize_email), ("google", hashing.google_email), ("meta", hashing.meta_email))
-
 
 class SuppressionError(RuntimeError):
     """A suppression request cannot be applied, so nothing may be exported."""
@@ -48,7 +46,14 @@ class UnusableRow:
 
 def email_forms(value: object) -> set[tuple[str, str]]:
     """Every destination's normalised form of an e-mail, tagged with the form's name."""
-    return {(name, form) for name, normalise in _EMAIL_FORMS if (form := normalise(value))}
+    # Google's and Meta's forms both start from normalize_email: normalise once, derive the rest.
+    plain = hashing.normalize_email(value)
+    if plain is None:
+        return set()
+    forms = {("plain", plain), ("meta", plain)}
+    if google := hashing.google_email_from_normalized(plain):
+        forms.add(("google", google))
+    return forms
 
 
 def phone_forms(value: object, region: str | None) -> set[tuple[str, str]]:
@@ -74,10 +79,14 @@ class Suppression:
     raw_phones: list[str] = field(default_factory=list)
     unusable: list[UnusableRow] = field(default_factory=list)
     unmapped_customer_ids: set[str] = field(default_factory=set)
+    _seen_emails: dict = field(default_factory=dict, repr=False, compare=False)
+    _seen_phones: dict = field(default_factory=dict, repr=False, compare=False)
 
     def add(self, identifier_type: object, identifier: object, source_file: str | None = None,
             source_line: int | None = None) -> None:
         """Add one suppression row; a row identifying nobody is kept in ``unusable`` with its origin."""
+        self._seen_emails.clear()  # the memos of matches() hold decisions for the old lists
+        self._seen_phones.clear()
         kind = str(identifier_type or "").strip().lower()
         value = str(identifier or "").strip()
         if not value:
@@ -106,12 +115,34 @@ class Suppression:
         """True when any of the customer's ids, e-mails (``email``, ``emails``) or phones is suppressed."""
         if str(customer.get("customer_id")) in self.customer_ids:
             return True
-        for email in _values(customer.get("email"), customer.get("emails")):
-            if email_forms(email) & self.emails:
-                return True
+        if self.emails:
+            for email in _values(customer.get("email"), customer.get("emails")):
+                if self._email_matches(email):
+                    return True
+        if not self.phones:
+            return False
         region = hashing.country_code(customer.get("country")) or self.default_region
-        return any(phone_forms(phone, region) & self.phones
-                   for phone in _values(customer.get("phone"), customer.get("phones")))
+        return any(self._phone_matches(phone, region) for phone in _values(customer.get("phone"), customer.get("phones")))
+
+    # Customers share addresses across their e-mail lists and segments: decide each value once.
+    def _email_matches(self, email: object) -> bool:
+        try:
+            return self._seen_emails[email]
+        except KeyError:
+            found = self._seen_emails[email] = bool(email_forms(email) & self.emails)
+            return found
+        except TypeError:  # an unhashable value: decide it without the memo
+            return bool(email_forms(email) & self.emails)
+
+    def _phone_matches(self, phone: object, region: str | None) -> bool:
+        key = (phone, region)
+        try:
+            return self._seen_phones[key]
+        except KeyError:
+            found = self._seen_phones[key] = bool(phone_forms(phone, region) & self.phones)
+            return found
+        except TypeError:
+            return bool(phone_forms(phone, region) & self.phones)
 
     def hashes(self) -> set[str]:
         """SHA-256 of every suppressed e-mail and phone in every spelling a destination hashes."""

@@ -106,11 +106,18 @@ def _customer_status(con: duckdb.DuckDBPyConnection, customers: pd.DataFrame,
             + " FROM marts.dim_customers WHERE customer_id IN (SELECT unnest(?::VARCHAR[]))", [ids])
         names = [d[0] for d in cursor.description]
         known = {str(row[0]): dict(zip(names, row, strict=True)) for row in cursor.fetchall()}
+    # One customer is in many frames (segments x destinations x snapshot/added): decide each once.
+    suppressed_by_id = {cid: suppression.matches(known.get(cid) or {"customer_id": cid}) for cid in ids}
+    consent_by_key: dict[tuple[str | None, tuple], bool] = {}
     consented, suppressed = [], []
-    for row in customers.itertuples(index=False):
-        customer = known.get(row.customer_id) if row.customer_id is not None else None
-        consented.append(_has_consent(customer, row.required_purposes))
-        suppressed.append(suppression.matches(customer or {"customer_id": row.customer_id}))
+    for customer_id, purposes in zip(customers["customer_id"], customers["required_purposes"], strict=True):
+        key = (customer_id, tuple(purposes))
+        if key not in consent_by_key:
+            customer = known.get(customer_id) if customer_id is not None else None
+            consent_by_key[key] = _has_consent(customer, purposes)
+        consented.append(consent_by_key[key])
+        suppressed.append(suppressed_by_id[customer_id] if customer_id is not None
+                          else suppression.matches({"customer_id": customer_id}))
     status = customers.drop(columns=["required_purposes"]).assign(
         has_required_consent=pd.Series(consented, dtype=bool), is_suppressed=pd.Series(suppressed, dtype=bool))
     return status.sort_values(["frame_name", "customer_id"], na_position="first").reset_index(drop=True)
@@ -122,12 +129,14 @@ def _segment_purposes(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     return dict(con.execute("SELECT segment_name, consent_purpose FROM marts.segments").fetchall())
 
 
-def _long_values(frame_name: str, frame: pd.DataFrame, columns: Iterable[str]) -> list[dict[str, Any]]:
-    rows = []
+def _long_values(frame_name: str, frame: pd.DataFrame, columns: Iterable[str]) -> list[pd.DataFrame]:
+    """Every non-null value of ``columns`` as text, one row each: frame_name, column_name, value."""
+    parts = []
     for column in columns:
-        for value in frame[column].dropna():
-            rows.append({"frame_name": frame_name, "column_name": str(column), "value": str(value)})
-    return rows
+        values = frame[column].dropna()
+        parts.append(pd.DataFrame({"frame_name": frame_name, "column_name": str(column),
+                                   "value": values.astype(str).to_numpy(dtype=object)}))
+    return parts
 
 
 def build_datasets(
@@ -153,13 +162,14 @@ def build_datasets(
         required = required_purposes(purpose, _per_frame(context.get("destination"), frame_name),
                                      _per_frame(context.get("destination_consent"), frame_name))
         label = "+".join(p or "unknown" for p in required) or "none"
-        for customer_id in given_ids or []:
-            customer_rows.append({"frame_name": frame_name, "segment_name": segment, "consent_purpose": label,
-                                  "required_purposes": required,
-                                  "customer_id": None if pd.isna(customer_id) else str(customer_id)})
-        for row in _long_values(frame_name, frame, hashed):
-            row["is_suppressed_identifier"] = row["value"] in suppressed_hashes
-            hashed_rows.append(row)
+        if given_ids is not None and len(given_ids):
+            customer_ids = [None if pd.isna(customer_id) else str(customer_id) for customer_id in given_ids]
+            customer_rows.append(pd.DataFrame({
+                "frame_name": frame_name, "customer_id": pd.Series(customer_ids, dtype=object),
+                "segment_name": segment, "consent_purpose": label,
+                "required_purposes": pd.Series([required] * len(customer_ids), dtype=object)}))
+        for part in _long_values(frame_name, frame, hashed):
+            hashed_rows.append(part.assign(is_suppressed_identifier=part["value"].isin(suppressed_hashes)))
         if hashed:
             # Only hashed exports promise "no readable PII"; a plain e-mail list to the ESP is allowed it.
             others = [c for c in frame.columns if c not in hashed and c != id_column]
@@ -169,7 +179,9 @@ def build_datasets(
             name_rows.extend({"frame_name": frame_name, "column_name": str(c),
                               "is_plain_pii_column": bool(PLAIN_PII_NAME.match(str(c)))} for c in others)
 
-    def frame_of(rows: list[dict[str, Any]], columns: list[str]) -> pd.DataFrame:
+    def frame_of(rows: list[dict[str, Any]] | list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
+        if rows and isinstance(rows[0], pd.DataFrame):
+            return pd.concat(rows, ignore_index=True)[columns]
         return pd.DataFrame(rows, columns=columns)
 
     customers = frame_of(customer_rows, ["frame_name", "customer_id", "segment_name", "consent_purpose",
