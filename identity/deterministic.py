@@ -42,9 +42,14 @@ def build_deterministic_links(
     )
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE deterministic_identifiers AS
-        SELECT record_key, rule, value, count(*) OVER (PARTITION BY rule, value) AS group_size,
-               min(record_key) OVER (PARTITION BY rule, value) AS group_anchor
-        FROM ({identifier_union})"""
+        WITH identifiers AS ({identifier_union}),
+        shared AS (
+            -- Most identifiers belong to one record: drop them before anything is paired.
+            SELECT rule, value, count(*) AS group_size, min(record_key) AS group_anchor
+            FROM identifiers GROUP BY rule, value HAVING count(*) >= 2
+        )
+        SELECT i.record_key, i.rule, i.value, s.group_size, s.group_anchor
+        FROM identifiers AS i JOIN shared AS s USING (rule, value)"""
     )
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE deterministic_links AS
