@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -145,23 +147,37 @@ def _comparison_levels_sql(model: dict[str, Any]) -> str:
     return "json_object(" + ", ".join(parts) + ")"
 
 
+@contextmanager
+def splink_scratch(con: duckdb.DuckDBPyConnection) -> Iterator[str]:
+    """Make an attached in-memory database ``con``'s default while Splink works; yields the
+    qualified name (``db.schema``) that was the default, to reach the caller's tables by.
+
+    Splink's scratch tables never land in the warehouse file, and there is one DuckDB (one
+    memory_limit) rather than a second in-memory one beside the warehouse.
+    """
+    home, schema = fetch_one(con, "SELECT current_database(), current_schema()")
+    con.execute(f"ATTACH ':memory:' AS {SPLINK_SCRATCH}")
+    try:
+        con.execute(f"USE {SPLINK_SCRATCH}")
+        yield f"{home}.{schema}"
+    finally:
+        con.execute(f"USE {home}.{schema}")
+        con.execute(f"DETACH {SPLINK_SCRATCH}")
+
+
 def predict_links(
     con: duckdb.DuckDBPyConnection, settings: Any, records: str, model_path: Path, keep_above: float
 ) -> int:
     """Create TEMP TABLE probabilistic_links for pairs scoring at least ``keep_above``.
 
-    Splink runs on ``con`` itself, its scratch tables in an attached in-memory database: no copy
-    of the records through Arrow, and one DuckDB (one memory_limit) rather than two side by side.
+    Splink runs on ``con`` itself (see :func:`splink_scratch`): no copy of the records through Arrow.
     """
     model = json.loads(Path(model_path).read_text(encoding="utf-8"))
     # Per-field match weights (mw_*) come out only with the intermediate columns.
     model["retain_intermediate_calculation_columns"] = True
     model["retain_matching_columns"] = False
-    home, schema = fetch_one(con, "SELECT current_database(), current_schema()")
-    qualified = f"{home}.{records}" if "." in records else f"{home}.{schema}.{records}"
-    con.execute(f"ATTACH ':memory:' AS {SPLINK_SCRATCH}")
-    try:
-        con.execute(f"USE {SPLINK_SCRATCH}")
+    with splink_scratch(con) as home:
+        qualified = f"{home.split('.')[0]}.{records}" if "." in records else f"{home}.{records}"
         con.execute(f"CREATE TABLE splink_input AS SELECT {SPLINK_COLUMNS_SQL} FROM {qualified}")
         linker = Linker(DuckDBAPI(connection=con).register("splink_input"), model, log_level=logging.WARNING)
         predictions = linker.inference.predict(threshold_match_probability=keep_above)
@@ -173,7 +189,4 @@ def predict_links(
                        {_comparison_levels_sql(model)} AS comparison_levels
                 FROM {SPLINK_SCRATCH}.main.{predictions.physical_name}"""
         )
-    finally:
-        con.execute(f"USE {home}.{schema}")
-        con.execute(f"DETACH {SPLINK_SCRATCH}")
     return fetch_one(con, "SELECT count(*) FROM probabilistic_links")[0]

@@ -91,6 +91,7 @@ def resolve_file(input: Path, output: Path, settings: Any, truth: Path | None = 
                 model_path = train_on(
                     con.sql(f"SELECT {SPLINK_COLUMNS_SQL} FROM person_records_standardised").to_arrow_table(),
                     settings,
+                    con=con,
                 )
             except TooFewRecordsToTrain as error:
                 log.warning("probabilistic matching skipped: %s", error)

@@ -14,7 +14,7 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
-from splink import Linker, block_on
+from splink import DuckDBAPI, Linker, block_on
 
 from cdp.warehouse import connect, table_exists
 from identity.probabilistic import (
@@ -23,6 +23,7 @@ from identity.probabilistic import (
     SPLINK_COLUMNS_SQL,
     load_splink_input,
     model_settings,
+    splink_scratch,
     work_connection,
 )
 from identity.schema import IdentityError, TooFewRecordsToTrain
@@ -53,51 +54,63 @@ def train_model(settings: Any, con: duckdb.DuckDBPyConnection | None = None) -> 
         build_person_records(con)
         standardise(con, settings)
     data = con.sql(f"SELECT {SPLINK_COLUMNS_SQL} FROM identity.person_records_standardised").to_arrow_table()
-    return train_on(data, settings)
+    return train_on(data, settings, con=con)
 
 
-def train_on(data: pa.Table, settings: Any) -> Path:
-    """Train on Splink input rows (see probabilistic.SPLINK_COLUMNS_SQL) and save a new model version."""
+def train_on(data: pa.Table, settings: Any, con: duckdb.DuckDBPyConnection | None = None) -> Path:
+    """Train on Splink input rows (see probabilistic.SPLINK_COLUMNS_SQL) and save a new model version.
+
+    ``con``: train in a scratch database attached to this open connection rather than in a
+    second in-memory DuckDB beside it.
+    """
     if data.num_rows < MIN_TRAINING_RECORDS:
         raise TooFewRecordsToTrain(
             f"Only {data.num_rows} person records to train the matching model on; at least "
             f"{MIN_TRAINING_RECORDS} are needed. Load more data, or copy a trained model into "
             f"{settings.model_dir} and point {LATEST_POINTER} at it."
         )
-    work = work_connection(settings)
-    try:
-        db_api = load_splink_input(work, data)
-        linker = Linker(db_api.register("splink_input"), model_settings(), log_level=logging.WARNING)
-        linker.training.estimate_probability_two_random_records_match(
-            [block_on("email"), block_on("first_name", "last_name", "date_of_birth")], recall=0.7
-        )
-        linker.training.estimate_u_using_random_sampling(
-            max_pairs=float(getattr(settings, "identity_u_max_pairs", 5e6)), seed=1
-        )
-        em_max_pairs = getattr(settings, "identity_em_max_pairs", 2e6)
-        failures = []
-        for number, rule in enumerate(EM_BLOCKING_RULES):
-            before = linker.misc.save_model_to_json()
-            try:
-                linker.training.estimate_parameters_using_expectation_maximisation(
-                    block_on(*rule), max_pairs=float(em_max_pairs)
-                )
-            except ValueError as error:
-                # EM can drive an m probability to 0 on a small or very clean pass, which Splink
-                # refuses mid-session; restart from the parameters before the pass and go on.
-                log.warning("EM pass blocked on %s failed and was skipped: %s", rule, error)
-                failures.append(f"{rule}: {error}")
-                linker = Linker(
-                    db_api.register("splink_input", table_name=f"splink_input_retry_{number}"),
-                    before,
-                    log_level=logging.WARNING,
-                )
-        if len(failures) == len(EM_BLOCKING_RULES):
-            raise IdentityError("Every EM training pass failed:\n" + "\n".join(failures))
-        model = linker.misc.save_model_to_json()
-    finally:
-        work.close()
+    if con is None:
+        work = work_connection(settings)
+        try:
+            model = _fit(load_splink_input(work, data), settings)
+        finally:
+            work.close()
+    else:
+        with splink_scratch(con):
+            model = _fit(load_splink_input(con, data), settings)
     return save_model(model, settings, records=data.num_rows)
+
+
+def _fit(db_api: DuckDBAPI, settings: Any) -> dict[str, Any]:
+    """Estimate the model's parameters on the registered table splink_input; returns the model JSON."""
+    linker = Linker(db_api.register("splink_input"), model_settings(), log_level=logging.WARNING)
+    linker.training.estimate_probability_two_random_records_match(
+        [block_on("email"), block_on("first_name", "last_name", "date_of_birth")], recall=0.7
+    )
+    linker.training.estimate_u_using_random_sampling(
+        max_pairs=float(getattr(settings, "identity_u_max_pairs", 5e6)), seed=1
+    )
+    em_max_pairs = getattr(settings, "identity_em_max_pairs", 2e6)
+    failures = []
+    for number, rule in enumerate(EM_BLOCKING_RULES):
+        before = linker.misc.save_model_to_json()
+        try:
+            linker.training.estimate_parameters_using_expectation_maximisation(
+                block_on(*rule), max_pairs=float(em_max_pairs)
+            )
+        except ValueError as error:
+            # EM can drive an m probability to 0 on a small or very clean pass, which Splink
+            # refuses mid-session; restart from the parameters before the pass and go on.
+            log.warning("EM pass blocked on %s failed and was skipped: %s", rule, error)
+            failures.append(f"{rule}: {error}")
+            linker = Linker(
+                db_api.register("splink_input", table_name=f"splink_input_retry_{number}"),
+                before,
+                log_level=logging.WARNING,
+            )
+    if len(failures) == len(EM_BLOCKING_RULES):
+        raise IdentityError("Every EM training pass failed:\n" + "\n".join(failures))
+    return linker.misc.save_model_to_json()
 
 
 def save_model(model: dict[str, Any], settings: Any, records: int) -> Path:
