@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -195,8 +196,12 @@ def build(
     segments = load_segments(segments_path)
     validate_segments(segments)
     extra_args = ["--full-refresh"] if full_refresh else None
+    started = time.perf_counter()
     results = _invoke(settings, "build", dbt_vars(settings, run_id, segments), extra_args=extra_args)
+    wall = time.perf_counter() - started
     summary = _summarise(results)
+    summary["seconds"] = {**_layer_seconds(results), "dbt_build_wall": round(wall, 3)}
+    summary["slowest_nodes"] = _slowest_nodes(results)
     summary["run_id"] = run_id
     summary["run_date"] = settings.run_date.isoformat()
     summary["segment_sizes"] = _segment_sizes(settings)
@@ -328,6 +333,31 @@ def _summarise(result: Any) -> dict[str, Any]:
         elif status == "skipped":
             counts["skipped"] += 1
     return counts
+
+
+def _layer(node: Any) -> str:
+    """``staging`` / ``intermediate`` / ``marts`` for a model, ``tests`` / ``unit_tests`` otherwise."""
+    resource_type = str(getattr(node.resource_type, "value", node.resource_type))
+    if resource_type == "model":
+        fqn = list(getattr(node, "fqn", None) or [])
+        return fqn[1] if len(fqn) > 2 else "other_models"
+    return {"test": "tests", "unit_test": "unit_tests"}.get(resource_type, resource_type)
+
+
+def _layer_seconds(result: Any) -> dict[str, float]:
+    """Execution seconds per layer (models of staging, intermediate, marts; data tests; unit tests)."""
+    seconds: dict[str, float] = {}
+    for node_result in result.results:
+        layer = _layer(node_result.node)
+        seconds[layer] = seconds.get(layer, 0.0) + float(node_result.execution_time or 0.0)
+    return {layer: round(value, 3) for layer, value in seconds.items()}
+
+
+def _slowest_nodes(result: Any, count: int = 8) -> list[dict[str, Any]]:
+    """The ``count`` slowest nodes of the build, with their seconds (where to look first)."""
+    timed = sorted(result.results, key=lambda node_result: float(node_result.execution_time or 0.0), reverse=True)
+    return [{"unique_id": node_result.node.unique_id, "seconds": round(float(node_result.execution_time or 0.0), 3)}
+            for node_result in timed[:count]]
 
 
 def _segment_sizes(settings: Settings) -> dict[str, int]:

@@ -8,7 +8,9 @@ csv_statements as (
     select
         'csv' as source_system,
         contact_id as source_record_id,
-        loaded_at as stated_at,
+        -- the list's own date (file name, else the logical date of the run that loaded it),
+        -- not the wall-clock load time: an old list loaded late must not override newer statements
+        list_dated_at as stated_at,
         has_consent_email_marketing,
         has_consent_sms_marketing,
         has_consent_ad_targeting

@@ -16,11 +16,13 @@ web as (select * from {{ ref('int_web_sessions_aggregated_to_customers') }}),
 
 calls as (select * from {{ ref('int_calls_aggregated_to_customers') }}),
 
--- the company comes from CRM / lead lists: the most recently loaded non-empty value wins
+-- the company comes from CRM / lead lists: the most recent list's non-empty value wins
 companies as (
     select
         customer_records.customer_id,
-        arg_max(contacts.company_name, (contacts.loaded_at, contacts.contact_id)) as company_name
+        arg_max(
+            contacts.company_name, (contacts.list_dated_at, contacts.loaded_at, contacts.contact_id)
+        ) as company_name
     from {{ ref('stg_csv__contacts') }} as contacts
     inner join {{ ref('stg_identity__customer_records') }} as customer_records
         on

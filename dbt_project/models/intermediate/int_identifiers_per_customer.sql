@@ -7,6 +7,13 @@ person_records as (
     select * from {{ ref('stg_identity__person_records') }}
 ),
 
+csv_contacts as (
+    select
+        contact_id,
+        list_dated_at
+    from {{ ref('stg_csv__contacts') }}
+),
+
 joined as (
     select
         customer_records.customer_id,
@@ -15,10 +22,18 @@ joined as (
         person_records.phone,
         person_records.loyalty_card_number,
         person_records.web_user_id,
-        person_records.record_updated_at
+        -- a CSV record's timestamp is its load time: date it by its list instead
+        case
+            when customer_records.source_system = 'csv' then csv_contacts.list_dated_at
+            else person_records.record_updated_at
+        end as record_updated_at
     from customer_records
     left join person_records
         on customer_records.source_record_key = person_records.source_record_key
+    left join csv_contacts
+        on
+            customer_records.source_system = 'csv'
+            and customer_records.source_record_id = csv_contacts.contact_id
 )
 
 select

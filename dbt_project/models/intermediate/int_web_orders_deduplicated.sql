@@ -1,14 +1,16 @@
 -- One row per online order (Order Completed track events), with its resolved customer.
 -- A retried message can repeat an order_id: the first event wins.
+-- Reads the incremental fct_web_events (already sessionised and attributed, customer_id falling
+-- back to the session's customer) rather than re-sessionising every event on each read.
 with order_events as (
-    select * from {{ ref('int_web_events_sessionised') }}
+    select * from {{ ref('fct_web_events') }}
     where event_name = 'Order Completed' and order_id is not null
 )
 
 select
     order_id,
     web_event_id,
-    coalesce(customer_id, session_customer_id) as customer_id,
+    customer_id,
     session_id,
     event_at as ordered_at,
     order_revenue as total_amount,

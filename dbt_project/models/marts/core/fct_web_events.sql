@@ -61,7 +61,7 @@ with
     ),
 {% endif %}
 
-events_to_sessionise as (
+events_to_sessionise as not materialized (
     select * from {{ ref('stg_web__events') }}
     where
         event_at is not null

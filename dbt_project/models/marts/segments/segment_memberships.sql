@@ -2,12 +2,41 @@
 -- `member_since` is the first run date of the customer's current, unbroken membership: the
 -- model reads its own previous version (it is a table, rebuilt beside the old one and swapped
 -- in), so reruns keep the date, leavers drop out and a rejoin starts a new membership.
--- A full refresh (or a customer_id change from identity resolution) restarts the dates.
+-- A customer merged by identity resolution keeps the earliest member_since of the customers it
+-- absorbed (identity.customer_id_history, chains of merges followed); a full refresh or a
+-- split restarts the dates.
 {%- set previous_relation = load_relation(this) %}
+{%- set id_history = load_relation(source('identity', 'customer_id_history')) %}
 
 with current_members as (
     select * from {{ ref('int_segment_members_evaluated') }}
 ),
+{% if id_history is not none %}
+    id_merges as (
+        select distinct
+            old_customer_id,
+            new_customer_id
+        from {{ id_history }}
+        where
+            change_type = 'merge'
+            and old_customer_id is not null
+            and new_customer_id is not null
+            and old_customer_id != new_customer_id
+    ),
+
+    -- every earlier id a later id absorbed, following chains of up to three merges (several
+    -- identity runs between two dbt builds)
+    absorbed as (
+        select
+            first_id_merge.old_customer_id,
+            coalesce(
+                third_id_merge.new_customer_id, second_id_merge.new_customer_id, first_id_merge.new_customer_id
+            ) as new_customer_id
+        from id_merges as first_id_merge
+        left join id_merges as second_id_merge on first_id_merge.new_customer_id = second_id_merge.old_customer_id
+        left join id_merges as third_id_merge on second_id_merge.new_customer_id = third_id_merge.old_customer_id
+    ),
+{%- endif %}
 
 previous_members as (
     {%- if previous_relation is not none %}
@@ -16,6 +45,16 @@ previous_members as (
             segment_name,
             member_since
         from {{ previous_relation }}
+        {%- if id_history is not none %}
+            union all
+            -- memberships of merged-away ids, carried over to the id that absorbed them
+            select
+                absorbed.new_customer_id as customer_id,
+                prior_version.segment_name,
+                prior_version.member_since
+            from {{ previous_relation }} as prior_version
+            inner join absorbed on prior_version.customer_id = absorbed.old_customer_id
+        {%- endif %}
     {%- else %}
         select
             null::varchar as customer_id,
@@ -23,6 +62,15 @@ previous_members as (
             null::date as member_since
         where false
     {%- endif %}
+),
+
+earliest_previous as (
+    select
+        customer_id,
+        segment_name,
+        min(member_since) as member_since
+    from previous_members
+    group by customer_id, segment_name
 )
 
 select
@@ -30,11 +78,11 @@ select
     current_members.segment_name,
     -- least() keeps the earlier date when an older run date is replayed after a newer one
     coalesce(
-        least(previous_members.member_since, {{ run_date() }}), {{ run_date() }}
+        least(earliest_previous.member_since, {{ run_date() }}), {{ run_date() }}
     ) as member_since,
     {{ run_date() }} as as_of_date
 from current_members
-left join previous_members
+left join earliest_previous
     on
-        current_members.customer_id = previous_members.customer_id
-        and current_members.segment_name = previous_members.segment_name
+        current_members.customer_id = earliest_previous.customer_id
+        and current_members.segment_name = earliest_previous.segment_name

@@ -1,6 +1,28 @@
 -- One row per contact row of a marketing / CRM CSV list.
+-- A list's statements (consent, company) are dated by the list, never by the wall-clock load time:
+-- the date in its file name (newsletter__2026-11-23.csv), else the logical run date of the
+-- pipeline run that loaded it (meta.ingest_manifest -> meta.pipeline_runs), else the load day.
+{%- set manifest = load_relation(source('meta', 'ingest_manifest')) %}
+{%- set pipeline_runs = load_relation(source('meta', 'pipeline_runs')) %}
+
 with source as (
     select * from {{ source('csv', 'csv_contacts') }}
+),
+
+batch_run_dates as (
+    {%- if manifest is not none and pipeline_runs is not none %}
+        select
+            manifest.batch_id,
+            min(runs.run_date) as run_date
+        from {{ manifest }} as manifest
+        inner join {{ pipeline_runs }} as runs on manifest.run_id = runs.run_id
+        group by manifest.batch_id
+    {%- else %}
+        select
+            cast(null as varchar) as batch_id,
+            cast(null as date) as run_date
+        where false
+    {%- endif %}
 ),
 
 renamed as (
@@ -32,4 +54,13 @@ renamed as (
     from source
 )
 
-select * from renamed
+select
+    renamed.*,
+    try_cast(regexp_extract(renamed.list_file, '(\d{4}-\d{2}-\d{2})', 1) as date) as list_file_date,
+    cast(coalesce(
+        try_cast(regexp_extract(renamed.list_file, '(\d{4}-\d{2}-\d{2})', 1) as date),
+        batch_run_dates.run_date,
+        cast(renamed.loaded_at as date)
+    ) as timestamp) as list_dated_at
+from renamed
+left join batch_run_dates on renamed.batch_id = batch_run_dates.batch_id

@@ -1,0 +1,90 @@
+"""Business dates that must not come from the wall clock, and segment membership across identity merges."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import duckdb
+
+from cdp import dbt as cdp_dbt
+
+
+def _execute(settings, sql: str) -> None:
+    con = duckdb.connect(str(settings.warehouse_path))
+    try:
+        con.execute(sql)
+    finally:
+        con.close()
+
+
+def _add_csv_contact(settings, list_file: str, customer_id: str, email: str, loaded_at: str, consent_email) -> None:
+    """A CSV list row for ``customer_id``, as ingestion and identity would write it (record time = load time)."""
+    contact_id = f"{list_file}:2"
+    consent = "null" if consent_email is None else str(consent_email).lower()
+    _execute(
+        settings,
+        f"""
+        insert into raw.csv_contacts values
+            ('{list_file.split("__")[0]}', '{list_file}', 2, '{contact_id}', '{email}', null, 'Pat', 'Lee',
+             null, null, null, null, null, 'US', null, {consent}, null, null, null, '{{}}',
+             'csv/{list_file}', 2, 'b8', '{loaded_at}');
+        insert into identity.person_records_standardised (source_system, source_record_id, first_name,
+            last_name, email, country, record_updated_at)
+        values ('csv', '{contact_id}', 'Pat', 'Lee', '{email}', 'US', '{loaded_at}');
+        insert into identity.customer_map values ('csv', '{contact_id}', '{customer_id}', '2026-11-23 01:00:00');
+        """,
+    )
+
+
+def test_csv_lists_are_dated_by_their_file_not_their_load_time(warehouse_factory, sql, tmp_path):
+    settings = warehouse_factory(tmp_path)
+    # an old newsletter export (January) loaded late: Alice's October web refusal of email is newer
+    _add_csv_contact(settings, "newsletter__2026-01-15.csv", "C1", "alice@store.example",
+                     "2026-11-22 23:00:00", True)
+    # a customer known only from an event-lead list of May, loaded in November
+    _add_csv_contact(settings, "event_leads__2026-05-05.csv", "C8", "pat@leads.example",
+                     "2026-11-20 07:00:00", None)
+
+    cdp_dbt.build(settings, run_id="day-1")
+
+    assert sql(settings, "select has_consent_email_marketing from marts.dim_customers where customer_id = 'C1'") == [
+        (False,)
+    ]
+    assert sql(settings, "select first_seen_at, last_seen_at from marts.dim_customers where customer_id = 'C8'") == [
+        (datetime(2026, 5, 5), datetime(2026, 5, 5))
+    ]
+    assert sql(
+        settings,
+        "select list_file_date, list_dated_at from staging.stg_csv__contacts "
+        "where contact_id = 'event_leads__2026-05-05.csv:2'",
+    ) == [(date(2026, 5, 5), datetime(2026, 5, 5))]
+
+
+def test_merged_customer_keeps_the_earliest_member_since(warehouse_factory, sql, tmp_path):
+    settings = warehouse_factory(tmp_path)
+    cdp_dbt.build(settings, run_id="day-1")
+    assert sql(
+        settings, "select member_since from marts.segment_memberships "
+        "where customer_id = 'C1' and segment_name = 'high_value'"
+    ) == [(date(2026, 11, 23),)]
+
+    # the next night identity merges Alice (C1) into Bob's customer C2 and records it
+    _execute(
+        settings,
+        """
+        update identity.customer_map set customer_id = 'C2' where customer_id = 'C1';
+        create table identity.customer_id_history (
+            run_id varchar, old_customer_id varchar, new_customer_id varchar, change_type varchar,
+            reason varchar, changed_at timestamp);
+        insert into identity.customer_id_history values
+            ('day-2', 'C1', 'C2', 'merge', 'test', '2026-11-24 00:00:00');
+        """,
+    )
+    next_day = settings.with_run_date(date(2026, 11, 24))
+    cdp_dbt.build(next_day, run_id="day-2")
+    cdp_dbt.build(next_day, run_id="day-2")  # a rerun keeps it too
+
+    since = dict(sql(settings, "select segment_name, member_since from marts.segment_memberships "
+                               "where customer_id = 'C2'"))
+    assert since["high_value"] == date(2026, 11, 23)
+    assert sql(settings, "select count(*) from marts.segment_memberships where customer_id = 'C1'") == [(0,)]
