@@ -41,6 +41,7 @@ class Settings:
     segments_path: Path | None = field(default=None, metadata={"doc": "Audience segments as code (YAML).", "default": "dbt_project/segments.yml"})
     dbt_target_dir: Path | None = field(default=None, metadata={"doc": "dbt target folder (compiled SQL, run results, docs site).", "default": "$CDP_HOME/dbt/target"})
     export_dir: Path | None = field(default=None, metadata={"doc": "Where audience exports are published.", "default": "$CDP_HOME/exports"})
+    export_keep_runs: int = field(default=30, metadata={"doc": "Published export runs kept per segment and format; older run folders (and their member rows) are deleted after each export. 0 keeps all."})
     reports_dir: Path | None = field(default=None, metadata={"doc": "Data-quality and run reports, one folder per run.", "default": "$CDP_HOME/reports"})
     model_dir: Path | None = field(default=None, metadata={"doc": "Versioned Splink model JSON files.", "default": "$CDP_HOME/models"})
     truth_path: Path | None = field(default=None, metadata={"doc": "Ground-truth mapping of source records to people (sample data only).", "default": "$CDP_LANDING_DIR/truth/ground_truth.csv"})
@@ -85,6 +86,8 @@ class Settings:
         put("truth_path", Path(self.truth_path or landing / "truth" / "ground_truth.csv").resolve())
         if not 0 < self.match_probability_threshold < 1:
             raise SettingsError("CDP_MATCH_PROBABILITY_THRESHOLD must be between 0 and 1 (exclusive)")
+        if self.export_keep_runs < 0:
+            raise SettingsError("CDP_EXPORT_KEEP_RUNS must be 0 (keep all) or a positive number of runs")
         if self.max_cluster_size < 2:
             raise SettingsError("CDP_MAX_CLUSTER_SIZE must be at least 2")
 

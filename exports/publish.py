@@ -130,3 +130,40 @@ def read_latest(export_dir: Path, segment: str, destination: str) -> str | None:
     """Run id the ``latest`` pointer names, or None before the first publication."""
     pointer = contained(export_dir, segment, destination, LATEST_POINTER)
     return pointer.read_text(encoding="utf-8").strip() if pointer.is_file() else None
+
+
+def clear_staging(export_dir: Path) -> list[Path]:
+    """Delete what a killed export left in ``export_dir/.staging``; returns the removed paths.
+
+    Only one export writes to an export folder at a time (it holds the warehouse's single
+    writer), so anything already in the staging folder when an export starts is a leftover.
+    """
+    staging = Path(export_dir) / STAGING_FOLDER
+    if not staging.is_dir():
+        return []
+    removed = []
+    for leftover in sorted(staging.iterdir()):
+        if leftover.is_dir() and not leftover.is_symlink():
+            shutil.rmtree(leftover, ignore_errors=True)
+        else:
+            leftover.unlink(missing_ok=True)
+        removed.append(leftover)
+    return removed
+
+
+def prune_runs(export_dir: Path, segment: str, destination: str, drop_run_ids: set[str]) -> list[str]:
+    """Delete the run folders of ``segment/destination`` named in ``drop_run_ids``; returns those deleted.
+
+    The folder ``latest`` names is always kept, and folders of runs not named (unknown to the
+    export log) are never touched.
+    """
+    latest = read_latest(export_dir, segment, destination)
+    pruned = []
+    for run_id in sorted(drop_run_ids):
+        if run_id == latest:
+            continue
+        run_folder = export_path(export_dir, segment, destination, run_id)
+        if run_folder.is_dir():
+            shutil.rmtree(run_folder)
+            pruned.append(run_id)
+    return pruned

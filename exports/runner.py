@@ -66,6 +66,8 @@ def export(settings: Settings, run_id: str, segment: str | None = None, fmt: str
     formats = _select_formats(fmt)
     export_dir = Path(settings.export_dir)
     export_dir.mkdir(parents=True, exist_ok=True)
+    for leftover in publish.clear_staging(export_dir):
+        log.warning("removed %s, left in the staging folder by an export that did not finish", leftover)
 
     with connect(settings) as con:
         audience_mod.check_inputs(con)
@@ -75,21 +77,31 @@ def export(settings: Settings, run_id: str, segment: str | None = None, fmt: str
         # Raises (naming file and line) when any suppression row cannot be applied.
         suppression = audience_mod.load_suppression(con, settings.default_phone_region)
 
+        # Everything the exports read, in this one connection: opening the warehouse is not free.
+        inputs = []
+        for seg in selected:
+            members = audience_mod.load_members(con, seg)
+            for destination in formats:
+                previous_run_id = state.previous_export(con, seg.name, destination, run_id)
+                previous = state.previous_member_table(con, seg.name, destination, previous_run_id)
+                inputs.append((seg, destination, members, previous_run_id, previous))
+
     prepared: list[_Prepared] = []
     shared = _RunCache()
     try:
-        for seg in selected:
-            with connect(settings) as con:
-                members = audience_mod.load_members(con, seg)
-            for destination in formats:
-                prepared.append(_prepare(settings, run_id, seg, destination, suppression, members, shared))
+        for seg, destination, members, previous_run_id, previous in inputs:
+            prepared.append(_prepare(settings, run_id, seg, destination, suppression, members, shared,
+                                     previous_run_id, previous))
         failure = _gate_all(settings, run_id, prepared, gate)
         if failure is not None:
             results = [_block(settings, item.summary, failure) for item in prepared]
             raise ExportBlocked(
                 f"run {run_id}: the export quality gate failed ({failure}); nothing was published and the "
                 "previous exports are unchanged", results)
-        return [_publish(settings, item) for item in prepared]
+        with connect(settings) as con:
+            results = [_publish(settings, con, item) for item in prepared]
+            _prune(settings, con, prepared)
+        return results
     finally:
         for item in prepared:
             shutil.rmtree(item.staging, ignore_errors=True)
@@ -137,18 +149,19 @@ class _Prepared:
 
 
 def _prepare(settings: Settings, run_id: str, seg: audience_mod.Segment, destination: str,
-             suppression: audience_mod.Suppression, members_table: pa.Table, shared: _RunCache) -> _Prepared:
-    """Build one export's snapshot and diff and write its files into a staging folder."""
+             suppression: audience_mod.Suppression, members_table: pa.Table, shared: _RunCache,
+             previous_run_id: str | None, previous: pa.Table) -> _Prepared:
+    """Build one export's snapshot and diff and write its files into a staging folder.
+
+    ``previous`` holds the members of the last published export of segment+destination
+    (``state.previous_member_table``), ``previous_run_id`` its run.
+    """
     export_dir = Path(settings.export_dir)
     target = publish.export_path(export_dir, seg.name, destination, run_id)
     region = settings.default_phone_region
 
     members = audience_mod.load_audience(None, seg, suppression, DESTINATION_CONSENT.get(destination),
                                          members=members_table, suppressed_cache=shared.suppressed)
-    with connect(settings) as con:
-        previous_run_id = state.previous_export(con, seg.name, destination, run_id)
-        previous = state.previous_member_table(con, seg.name, destination, previous_run_id)
-
     snapshot = build_snapshot(destination, members.members, region, seg.consent_purpose, shared.hashes)
     keys = pa.array(snapshot.keys, pa.string())
     is_added = pc.invert(pc.is_in(keys, value_set=previous.column("member_key").combine_chunks()))
@@ -249,6 +262,19 @@ def _manifest(settings: Settings, summary: dict, snapshot: Snapshot) -> dict:
     }
 
 
+def _prune(settings: Settings, con, prepared: list[_Prepared]) -> None:
+    """Keep the newest ``settings.export_keep_runs`` published runs of each export; 0 keeps all."""
+    if settings.export_keep_runs <= 0:
+        return
+    for item in prepared:
+        segment, destination = item.summary["segment"], item.summary["destination"]
+        _, dropped = state.runs_to_keep(con, segment, destination, settings.export_keep_runs)
+        pruned = publish.prune_runs(Path(settings.export_dir), segment, destination, dropped)
+        state.forget_members(con, segment, destination, dropped)
+        if pruned:
+            log.info("pruned %d old run folder(s) of %s/%s: %s", len(pruned), segment, destination, ", ".join(pruned))
+
+
 def _block(settings: Settings, summary: dict, message: str) -> dict:
     log.error("export %s/%s blocked by the quality gate: %s", summary["segment"], summary["destination"], message)
     with connect(settings) as con:
@@ -259,24 +285,27 @@ def _block(settings: Settings, summary: dict, message: str) -> dict:
     return {**summary, "status": state.GATE_FAILED, "path": None, "message": message}
 
 
-def _publish(settings: Settings, item: _Prepared) -> dict:
+def _publish(settings: Settings, con, item: _Prepared) -> dict:
     """Move one gated export into place, record it, then repoint ``latest``."""
     summary, snapshot, staging, target = item.summary, item.snapshot, item.staging, item.target
-    ad = snapshot.destination in AD_PLATFORMS
-    rows = snapshot.table.to_pylist()
+    if snapshot.destination in AD_PLATFORMS:
+        # The hashed row as a struct: record_published stores it as a JSON object.
+        hashed_rows = pa.StructArray.from_arrays(
+            [snapshot.table.column(c).combine_chunks() for c in snapshot.columns], names=list(snapshot.columns))
+    else:
+        hashed_rows = pa.nulls(snapshot.table.num_rows, pa.string())
     members = pa.table({
         "customer_id": pa.array(snapshot.customer_ids, pa.string()),
         "member_key": pa.array(snapshot.keys, pa.string()),
-        "hashed_row": pa.array([json.dumps(r, sort_keys=True) if ad else None for r in rows], pa.string()),
+        "hashed_row": hashed_rows,
     })
     replaced = publish.move_into_place(staging, target)
     try:
-        with connect(settings) as con:
-            state.record_published(
-                con, segment=summary["segment"], destination=summary["destination"], run_id=summary["run_id"],
-                run_date=settings.run_date, members=members, row_count=summary["row_count"],
-                added=summary["added"], removed=summary["removed"], previous_run_id=summary["previous_run_id"],
-                path=str(target))
+        state.record_published(
+            con, segment=summary["segment"], destination=summary["destination"], run_id=summary["run_id"],
+            run_date=settings.run_date, members=members, row_count=summary["row_count"],
+            added=summary["added"], removed=summary["removed"], previous_run_id=summary["previous_run_id"],
+            path=str(target))
     except BaseException:
         publish.roll_back(target, replaced)
         raise

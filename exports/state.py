@@ -63,8 +63,8 @@ def previous_export(con: duckdb.DuckDBPyConnection, segment: str, destination: s
     row = con.execute(
         "SELECT run_id FROM exports.export_log WHERE segment = ? AND destination = ? AND status = ? "
         "AND run_id <> ? ORDER BY export_seq DESC LIMIT 1",
-        [segment, destination, PUBLISHED, run_id]).fetchone()
-    return row[0] if row else None
+        [segment, destination, PUBLISHED, run_id]).fetchall()
+    return row[0][0] if row else None
 
 
 def previous_members(con: duckdb.DuckDBPyConnection, segment: str, destination: str,
@@ -82,10 +82,10 @@ def previous_members(con: duckdb.DuckDBPyConnection, segment: str, destination: 
 def previous_member_table(con: duckdb.DuckDBPyConnection, segment: str, destination: str,
                           run_id: str | None) -> pa.Table:
     """Members of a published export as a table: member_key, customer_id, hashed_row (JSON text or null)."""
-    return con.execute(
+    return con.sql(
         "SELECT member_key, customer_id, hashed_row::VARCHAR AS hashed_row FROM exports.export_members "
         "WHERE segment = ? AND destination = ? AND run_id = ?",
-        [segment, destination, run_id or ""]).to_arrow_table()
+        params=[segment, destination, run_id or ""]).to_arrow_table()
 
 
 @contextmanager
@@ -138,9 +138,25 @@ def record_gate_failure(con: duckdb.DuckDBPyConnection, *, segment: str, destina
 
 
 def _insert_log(con, key, run_date, status, row_count, added, removed, previous_run_id, path, message) -> None:
-    seq = con.execute("SELECT coalesce(max(export_seq), 0) + 1 FROM exports.export_log").fetchone()[0]
+    seq = con.execute("SELECT coalesce(max(export_seq), 0) + 1 FROM exports.export_log").fetchall()[0][0]
     con.execute(
         "INSERT INTO exports.export_log (run_id, segment, destination, run_date, export_seq, row_count, added, "
         "removed, previous_run_id, path, status, message, exported_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [key[2], key[0], key[1], run_date, seq, row_count, added, removed, previous_run_id, path, status,
          message, audit_now()])  # audit only: when the files appeared
+
+
+def runs_to_keep(con: duckdb.DuckDBPyConnection, segment: str, destination: str, keep: int) -> tuple[set[str], set[str]]:
+    """(kept, dropped) published run ids of segment+destination: the ``keep`` newest are kept."""
+    rows = con.execute(
+        "SELECT run_id FROM exports.export_log WHERE segment = ? AND destination = ? AND status = ? "
+        "GROUP BY run_id ORDER BY max(export_seq) DESC", [segment, destination, PUBLISHED]).fetchall()
+    run_ids = [r[0] for r in rows]
+    return set(run_ids[:keep]), set(run_ids[keep:])
+
+
+def forget_members(con: duckdb.DuckDBPyConnection, segment: str, destination: str, run_ids: set[str]) -> None:
+    """Delete the member rows of pruned runs (their export_log rows stay as the audit trail)."""
+    if run_ids:
+        con.execute("DELETE FROM exports.export_members WHERE segment = ? AND destination = ? "
+                    "AND run_id IN (SELECT unnest(?::VARCHAR[]))", [segment, destination, sorted(run_ids)])

@@ -1,0 +1,40 @@
+"""Old export runs are pruned to CDP_EXPORT_KEEP_RUNS, and a killed export's staging leftovers go."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from exports_testkit import export_folder, query
+
+from exports.publish import STAGING_FOLDER, read_latest
+from exports.runner import export
+
+
+def test_only_the_newest_runs_are_kept(settings):
+    settings = dataclasses.replace(settings, export_keep_runs=2)
+    for run in ("run-1", "run-2", "run-3"):
+        export(settings, run, segment="vip", fmt="google", gate=None)
+    assert not export_folder(settings, "vip", "google", "run-1").exists()
+    assert export_folder(settings, "vip", "google", "run-2").is_dir()
+    assert export_folder(settings, "vip", "google", "run-3").is_dir()
+    assert read_latest(settings.export_dir, "vip", "google") == "run-3"
+    assert query(settings, "SELECT DISTINCT run_id FROM exports.export_members ORDER BY 1") == [
+        ("run-2",), ("run-3",)]
+    # The audit trail keeps every run.
+    assert len(query(settings, "SELECT * FROM exports.export_log WHERE segment = 'vip'")) == 3
+
+
+def test_zero_keeps_every_run(settings):
+    settings = dataclasses.replace(settings, export_keep_runs=0)
+    for run in ("run-1", "run-2", "run-3"):
+        export(settings, run, segment="vip", fmt="csv", gate=None)
+    assert all(export_folder(settings, "vip", "csv", run).is_dir() for run in ("run-1", "run-2", "run-3"))
+
+
+def test_staging_leftovers_of_a_killed_export_are_removed(settings):
+    leftover = settings.export_dir / STAGING_FOLDER / "vip-csv-deadbeef"
+    leftover.mkdir(parents=True)
+    (leftover / "snapshot.csv").write_text("customer_id\nc1\n")
+    export(settings, "run-1", segment="vip", fmt="csv", gate=None)
+    assert not leftover.exists()
+    assert list((settings.export_dir / STAGING_FOLDER).iterdir()) == []
