@@ -30,6 +30,7 @@ import math
 import re
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -62,6 +63,9 @@ BLOCK_BYTES = 128 << 20
 # Files (size on disk, so ~8x that once unzipped) committed in one transaction; each still gets
 # its own manifest row. Bounded because uncommitted rows are held by the transaction.
 GROUP_BYTES = 32 << 20
+# DuckDB memory for the web load (lowered from the pipeline's limit, never raised): two blocks
+# in flight on the Python side plus this stay under 4 GiB however many events are loaded.
+MEMORY_LIMIT_BYTES = 2 << 30
 # Compressed files up to this size are decompressed in one call (their text is ~8x larger).
 WHOLE_GZIP_BYTES = 8 << 20
 # Lines are checked for valid UTF-8 in slices of this many; only a failing slice is checked line by line.
@@ -123,17 +127,52 @@ def ingest_web(con: duckdb.DuckDBPyConnection, settings: Settings, run_id: str) 
     """Load every new or changed NDJSON file of the web landing folder."""
     ensure_table(con)
     files = landing_files(settings.web_landing_dir, FILE_PATTERNS)
-    return ingest_file_groups(
-        con,
-        settings,
-        run_id,
-        SOURCE,
-        files,
-        load_files,
-        forget_file,
-        GROUP_BYTES,
-        restore=restore_from_other_files,
-    )
+    with _memory_capped(con, MEMORY_LIMIT_BYTES, settings.duckdb_memory_limit):
+        return ingest_file_groups(
+            con,
+            settings,
+            run_id,
+            SOURCE,
+            files,
+            load_files,
+            forget_file,
+            GROUP_BYTES,
+            restore=restore_from_other_files,
+        )
+
+
+@contextmanager
+def _memory_capped(con: duckdb.DuckDBPyConnection, limit_bytes: int, configured: str) -> Iterator[None]:
+    """Lower DuckDB's memory_limit to ``limit_bytes`` (never raise it) for the block, then restore it.
+
+    DuckDB keeps the table blocks it wrote cached up to its memory limit, so with the pipeline's
+    limit a long load grows to that limit; the loader itself needs a few blocks' worth.
+    ``configured`` (the setting the connection was opened with) restores the exact value when it
+    matches the current one, which DuckDB only shows rounded.
+    """
+    previous = con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+    if abs(_size_bytes(configured) - _size_bytes(previous)) < 0.1 * 2**30:
+        previous = configured
+    if _size_bytes(previous) <= limit_bytes:
+        yield
+        return
+    con.execute(f"SET memory_limit = '{limit_bytes}B'")
+    try:
+        yield
+    finally:
+        con.execute(f"SET memory_limit = '{previous}'")
+
+
+_UNITS = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
+          "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}  # fmt: skip
+
+
+def _size_bytes(text: str) -> float:
+    """Bytes of a DuckDB size setting such as '7.4 GiB' (unlimited or unknown: infinity)."""
+    match = re.fullmatch(r"\s*([\d.]+)\s*([A-Za-z]+)\s*", text)
+    if match is None or match.group(2).upper() not in _UNITS:
+        return math.inf
+    return float(match.group(1)) * _UNITS[match.group(2).upper()]
 
 
 def forget_file(con: duckdb.DuckDBPyConnection, source_file: str) -> None:
