@@ -1,8 +1,9 @@
 """Stage 4: probabilistic links scored by a trained Splink model (temporary table ``probabilistic_links``).
 
 Prediction only: the model is trained off the nightly path by :mod:`identity.train` and read
-from ``settings.model_dir``. Splink works in a private in-memory DuckDB so its scratch tables
-never land in the warehouse file.
+from ``settings.model_dir``. Splink works on the caller's connection, in an attached in-memory
+database: its scratch tables never land in the warehouse file, and there is one DuckDB (one
+memory_limit) per process, not a second one beside the warehouse.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from identity.schema import RECORD_KEY_SQL, fetch_one, sql_literal
 
 LATEST_POINTER = "latest.json"
 MODEL_PREFIX = "splink_model_v"
-#: The in-memory database Splink's scratch tables go to during prediction.
+#: The attached in-memory database Splink's scratch tables go to (prediction and training).
 SPLINK_SCRATCH = "splink_scratch"
 
 #: The columns Splink compares, as they are derived from a standardised record.
