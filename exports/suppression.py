@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import duckdb
+import phonenumbers
 
 from cdp.warehouse import table_exists
 from exports import hashing
@@ -81,12 +82,14 @@ class Suppression:
     unmapped_customer_ids: set[str] = field(default_factory=set)
     _seen_emails: dict = field(default_factory=dict, repr=False, compare=False)
     _seen_phones: dict = field(default_factory=dict, repr=False, compare=False)
+    _phone_tails: set[str] | None = field(default=None, repr=False, compare=False)
 
     def add(self, identifier_type: object, identifier: object, source_file: str | None = None,
             source_line: int | None = None) -> None:
         """Add one suppression row; a row identifying nobody is kept in ``unusable`` with its origin."""
         self._seen_emails.clear()  # the memos of matches() hold decisions for the old lists
         self._seen_phones.clear()
+        self._phone_tails = None
         kind = str(identifier_type or "").strip().lower()
         value = str(identifier or "").strip()
         if not value:
@@ -139,10 +142,29 @@ class Suppression:
         try:
             return self._seen_phones[key]
         except KeyError:
-            found = self._seen_phones[key] = bool(phone_forms(phone, region) & self.phones)
+            found = self._seen_phones[key] = self._phone_may_match(phone) and bool(
+                phone_forms(phone, region) & self.phones)
             return found
         except TypeError:
             return bool(phone_forms(phone, region) & self.phones)
+
+    def _phone_may_match(self, phone: object) -> bool:
+        """False only when ``phone`` certainly matches no suppressed phone, without parsing it.
+
+        Parsing a number is slow and almost no customer is suppressed. Parsing only strips and
+        rewrites the *front* of a number (international and national prefixes, country code), so
+        a number written with ASCII digits and ``+-(). /`` only, whose E.164 or digits equal a
+        suppressed number's, ends in the same last ``_TAIL`` digits. Anything else (letters,
+        extensions, non-ASCII digits) is always parsed.
+        """
+        if self._phone_tails is None:
+            self._phone_tails = _phone_tails(self.phones)
+        if not self._phone_tails:  # empty set: some suppressed number too short to filter on
+            return True
+        text = str(phone)
+        if not _PLAIN_PHONE.fullmatch(text):
+            return True
+        return _ascii_digits(text)[-_TAIL:] in self._phone_tails
 
     def hashes(self) -> set[str]:
         """SHA-256 of every suppressed e-mail and phone in every spelling a destination hashes."""
@@ -152,6 +174,37 @@ class Suppression:
                 # Google hashes +E.164, Meta the digits without the plus.
                 plain |= {form, form.lstrip("+")} if kind == "e164" else {form, f"+{form}"}
         return {digest for value in plain if (digest := hashing.sha256_hex(value))}
+
+
+# The prefilter of Suppression._phone_may_match: numbers written like this are parsed predictably.
+_TAIL = 6
+_PLAIN_PHONE = re.compile(r"[0-9+\-(). /]*")
+
+
+def _ascii_digits(text: str) -> str:
+    return re.sub(r"[^0-9]", "", text)
+
+
+def _phone_tails(phones: set[tuple[str, str]]) -> set[str]:
+    """The last ``_TAIL`` digits of every suppressed phone form; empty when one is too short to use.
+
+    For E.164 forms the national number itself must have ``_TAIL`` digits, so the tail never
+    reaches into the country code a customer's number may be written without.
+    """
+    tails = set()
+    for kind, form in phones:
+        digits = _ascii_digits(form)
+        if kind == "e164":
+            try:
+                national = phonenumbers.parse(form, None).national_number
+            except phonenumbers.NumberParseException:
+                return set()
+            if len(str(national)) < _TAIL:
+                return set()
+        if len(digits) < _TAIL or digits != re.sub(r"\D", "", form):
+            return set()  # short, or holding non-ASCII digits: no safe tail
+        tails.add(digits[-_TAIL:])
+    return tails
 
 
 def _values(first: object, more: Iterable[object] | None) -> list[object]:

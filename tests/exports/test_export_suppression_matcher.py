@@ -109,3 +109,20 @@ def test_failed_member_insert_rolls_back_and_leaves_no_view(settings):
         assert con.execute("SELECT count(*) FROM exports.export_members").fetchone() == (0,)
         with pytest.raises(duckdb.CatalogException):
             con.execute("SELECT * FROM _export_members_new")
+
+
+@pytest.mark.parametrize(("suppressed", "customer_phone", "country", "blocked"), [
+    ("(650) 555-1212", "+1 650 555 1212", "US", True),
+    ("+16505551212", "1-650-555-1212", "US", True),
+    ("+16505551212", "650.555.1212 ext. 12", "US", True),       # extension: parsed, not prefiltered
+    ("+18003569377", "1-800-FLOWERS", "US", True),              # letters: parsed, not prefiltered
+    ("+44 20 7946 0018", "020 7946 0018", "GB", True),           # national prefix stripped at the front
+    ("+44 20 7946 0018", "020 7946 0019", "GB", False),
+    ("+16505551212", "+1 650 555 1213", "US", False),
+    ("12345", "1-2345", "US", True),                            # short suppressed digits: no prefilter
+])
+def test_fast_phone_prefilter_never_hides_a_match(suppressed, customer_phone, country, blocked):
+    suppression = Suppression(default_region="US")
+    suppression.add("phone", suppressed)
+    customer = {"customer_id": "c1", "phone": customer_phone, "phones": [], "country": country}
+    assert suppression.matches(customer) is blocked
