@@ -260,5 +260,18 @@ def format_results(results: dict[str, Any]) -> str:
         f"{following['seconds']:.1f} s = {following['share_of_full_night']:.0%} of the full night; "
         f"unchanged customers keeping their id: "
         + (f"{stability:.2%} of {following['unchanged_customers']:,}" if stability is not None else "n/a"),
+        *(_marts_layers_line(night, label) for night, label in
+          ((results["stages"], "full"), (following["stages"], "next night"))),
         f"results: {results['results_json']}  chart: {results['chart_png']}",
     ])
+
+
+def _marts_layers_line(stages: list[dict[str, Any]], label: str) -> str:
+    """dbt seconds per layer of the marts stage (from dbt's run results) and its peak memory."""
+    marts = next((row for row in stages if row["stage"] == "marts"), None)
+    layers = (marts or {}).get("detail_seconds") or {}
+    if not layers:
+        return f"marts layers ({label}): n/a"
+    shown = ", ".join(f"{name} {layers[name]:.1f} s" for name in
+                      ("staging", "intermediate", "marts", "tests", "unit_tests", "dbt_build_wall") if name in layers)
+    return f"marts layers ({label}): {shown}; peak {marts['peak_rss_mib']:,.0f} MiB"

@@ -17,6 +17,13 @@ def test_build_reports_counts_and_no_failures(built):
     assert summary["tests"] >= 100
     assert summary["unit_tests"] == 4  # sessionisation, survivorship (x2), segment compilation
     assert summary["run_date"] == "2026-11-23"
+    # per-layer execution seconds from dbt's run results, and the slowest nodes
+    assert {"staging", "intermediate", "marts", "tests", "unit_tests", "dbt_build_wall"} <= set(summary["seconds"])
+    assert all(seconds >= 0 for seconds in summary["seconds"].values())
+    assert summary["seconds"]["dbt_build_wall"] >= summary["seconds"]["marts"]
+    assert len(summary["slowest_nodes"]) == 8 and summary["slowest_nodes"][0]["unique_id"].startswith(
+        ("model.", "test.", "unit_test.")
+    )
 
 
 def test_dim_customers_has_one_row_per_resolved_customer(built, sql):

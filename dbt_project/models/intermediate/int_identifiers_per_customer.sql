@@ -1,4 +1,4 @@
--- One row per customer with every identifier its person records carry, as sorted lists.
+-- One row per customer with the emails, phones and source systems its person records carry.
 with customer_records as (
     select * from {{ ref('stg_identity__customer_records') }}
 ),
@@ -20,8 +20,6 @@ joined as (
         customer_records.source_system,
         person_records.email,
         person_records.phone,
-        person_records.loyalty_card_number,
-        person_records.web_user_id,
         -- a CSV record's timestamp is its load time: date it by its list instead
         case
             when customer_records.source_system = 'csv' then csv_contacts.list_dated_at
@@ -42,8 +40,6 @@ select
     list_sort(list_distinct(list(source_system))) as source_systems,
     coalesce(list_sort(list_distinct(list(email))), []) as emails,
     coalesce(list_sort(list_distinct(list(phone))), []) as phones,
-    coalesce(list_sort(list_distinct(list(loyalty_card_number))), []) as loyalty_card_numbers,
-    coalesce(list_sort(list_distinct(list(web_user_id))), []) as web_user_ids,
     -- record timestamps after the run date (a backfill) do not count as "seen"
     min(record_updated_at) filter (
         where record_updated_at < {{ run_date_end() }}
