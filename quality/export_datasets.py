@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from cdp.warehouse import table_exists
@@ -106,21 +107,29 @@ def _customer_status(con: duckdb.DuckDBPyConnection, customers: pd.DataFrame,
             + " FROM marts.dim_customers WHERE customer_id IN (SELECT unnest(?::VARCHAR[]))", [ids])
         names = [d[0] for d in cursor.description]
         known = {str(row[0]): dict(zip(names, row, strict=True)) for row in cursor.fetchall()}
-    # One customer is in many frames (segments x destinations x snapshot/added): decide each once.
+    # One customer is in many frames (segments x destinations x snapshot/added): decide each once,
+    # then spread the decisions over the rows frame by frame (each frame needs one set of purposes).
     suppressed_by_id = {cid: suppression.matches(known.get(cid) or {"customer_id": cid}) for cid in ids}
-    consent_by_key: dict[tuple[str | None, tuple], bool] = {}
-    consented, suppressed = [], []
-    for customer_id, purposes in zip(customers["customer_id"], customers["required_purposes"], strict=True):
-        key = (customer_id, tuple(purposes))
-        if key not in consent_by_key:
-            customer = known.get(customer_id) if customer_id is not None else None
-            consent_by_key[key] = _has_consent(customer, purposes)
-        consented.append(consent_by_key[key])
-        suppressed.append(suppressed_by_id[customer_id] if customer_id is not None
-                          else suppression.matches({"customer_id": customer_id}))
+    unknown_is_suppressed = suppression.matches({"customer_id": None})
+    consented = np.zeros(len(customers), dtype=bool)
+    suppressed = np.zeros(len(customers), dtype=bool)
+    for _, rows in customers.groupby("frame_name", sort=False).indices.items():
+        frame_ids = customers["customer_id"].iloc[rows]
+        purposes = customers["required_purposes"].iat[rows[0]]
+        no_id = frame_ids.isna().to_numpy()
+        consent_by_id = {cid: _has_consent(known.get(cid), purposes) for cid in frame_ids[~no_id].unique()}
+        consented[rows] = _spread(frame_ids, no_id, consent_by_id, _has_consent(None, purposes))
+        suppressed[rows] = _spread(frame_ids, no_id, suppressed_by_id, unknown_is_suppressed)
     status = customers.drop(columns=["required_purposes"]).assign(
         has_required_consent=pd.Series(consented, dtype=bool), is_suppressed=pd.Series(suppressed, dtype=bool))
     return status.sort_values(["frame_name", "customer_id"], na_position="first").reset_index(drop=True)
+
+
+def _spread(customer_ids: pd.Series, no_id: np.ndarray, by_id: dict[str, bool], without_id: bool) -> np.ndarray:
+    """``by_id[customer_id]`` for each row, ``without_id`` where the row has no customer id."""
+    values = np.array(customer_ids.map(by_id), dtype=object)  # a copy: to_numpy may be read-only
+    values[no_id] = without_id
+    return values.astype(bool)
 
 
 def _segment_purposes(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
