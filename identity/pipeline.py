@@ -84,7 +84,7 @@ def resolve_warehouse(settings: Any, run_id: str) -> dict:
     with connect(settings) as con:
         per_source = build_person_records(con)
         timer.lap("person_records")
-        standardise(con, settings)
+        standardise(con, settings, incremental=True)
         timer.lap("standardise")
         model_path = latest_model_path(settings)
         if model_path is None:

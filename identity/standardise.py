@@ -6,7 +6,9 @@ once per distinct raw value (a few hundred thousand at most, never once per reco
 
 from __future__ import annotations
 
+import hashlib
 import re
+from pathlib import Path
 
 import duckdb
 import phonenumbers
@@ -89,6 +91,8 @@ def _street_sql(column: str) -> str:
         f"ELSE {text} END)"
     )
 
+
+_KEY = ("source_system", "source_record_id")
 
 _NANP_REGIONS = frozenset({"US", "CA", "PR", "GU", "VI", "AS", "MP"})
 _NANP_FAST_PATH = re.compile(r"(\+1|1)?[\s().\-/]*((?:\d[\s().\-/]*){10})")
@@ -225,17 +229,88 @@ def standardised_select_sql(source: str, settings: object, phone_lookup: str) ->
                     FROM {source} AS r LEFT JOIN {phone_lookup} AS phones ON phones.phone_key = {_PHONE_KEY_SQL}))"""
 
 
+def _fingerprint(settings: object) -> str:
+    """What the standardised values depend on besides the raw row: this module, the rules, the settings."""
+    region = getattr(settings, "default_phone_region", "US") or "US"
+    text = "|".join((standardised_select_sql("source", settings, "phone_lookup"), region, duckdb.__version__))
+    digest = hashlib.sha256(Path(__file__).read_bytes())
+    digest.update(text.encode())
+    return digest.hexdigest()
+
+
+def _table_comment(con: duckdb.DuckDBPyConnection, name: str) -> tuple | None:
+    schema, _, table = name.rpartition(".")
+    return fetch_one(
+        con,
+        "SELECT comment FROM duckdb_tables() WHERE database_name = current_database() "
+        "AND schema_name = ? AND table_name = ?",
+        [schema or "main", table],
+    )
+
+
 def standardise(
     con: duckdb.DuckDBPyConnection,
     settings: object,
     source: str = "identity.person_records",
     target: str = "identity.person_records_standardised",
+    incremental: bool = False,
 ) -> int:
-    """Write the standardised copy of ``source`` to ``target``; returns its row count."""
-    lookup = _phone_lookup(con, source, settings)
-    con.execute(
-        f"CREATE OR REPLACE TABLE {target} AS {standardised_select_sql(source, settings, lookup)}"
-        " ORDER BY source_system, source_record_id"
+    """Write the standardised copy of ``source`` to ``target``; returns its row count.
+
+    With ``incremental``, a hash of every raw row is kept beside ``target`` (``<target>_input``,
+    tagged with a fingerprint of this module, its rules, the settings and the DuckDB version);
+    the next call standardises only rows that are new or whose raw values changed, deletes the
+    rows of records that changed or are gone, and keeps the rest. The rows are the ones a full
+    run gives; a changed rule, setting or module means a full run.
+    """
+    fingerprint = _fingerprint(settings)
+    hashes = f"{target}_input"
+    reusable = (
+        incremental
+        and _table_comment(con, target) is not None
+        and (_table_comment(con, hashes) or (None,))[0] == fingerprint
     )
+    if incremental:
+        columns = ", ".join(name for name in PERSON_RECORD_COLUMNS if name not in _KEY)
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE standardise_hashes AS
+            SELECT source_system, source_record_id, hash({columns}) AS raw_hash FROM {source}"""
+        )
+    if reusable:
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE standardise_unchanged AS
+            SELECT source_system, source_record_id FROM standardise_hashes
+            SEMI JOIN {hashes} USING (source_system, source_record_id, raw_hash)"""
+        )
+    # Until both tables are rewritten, nothing may be reused from them.
+    con.execute(f"DROP TABLE IF EXISTS {hashes}")
+    if not reusable:
+        lookup = _phone_lookup(con, source, settings)
+        con.execute(
+            f"CREATE OR REPLACE TABLE {target} AS {standardised_select_sql(source, settings, lookup)}"
+            " ORDER BY source_system, source_record_id"
+        )
+    else:
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE standardise_changed AS
+            SELECT * FROM {source} ANTI JOIN standardise_unchanged USING (source_system, source_record_id)"""
+        )
+        # Records that changed or are gone leave; new and changed ones come in standardised.
+        con.execute(
+            f"""DELETE FROM {target} AS t WHERE NOT EXISTS (
+                SELECT 1 FROM standardise_unchanged AS u
+                WHERE u.source_system = t.source_system AND u.source_record_id = t.source_record_id)"""
+        )
+        lookup = _phone_lookup(con, "standardise_changed", settings)
+        con.execute(
+            f"INSERT INTO {target} {standardised_select_sql('standardise_changed', settings, lookup)}"
+            " ORDER BY source_system, source_record_id"
+        )
+        for table in ("standardise_changed", "standardise_unchanged"):
+            con.execute(f"DROP TABLE {table}")
     con.execute(f"DROP TABLE {lookup}")
+    if incremental:
+        con.execute(f"CREATE TABLE {hashes} AS SELECT * FROM standardise_hashes")
+        con.execute(f"COMMENT ON TABLE {hashes} IS {sql_literal(fingerprint)}")
+        con.execute("DROP TABLE standardise_hashes")
     return fetch_one(con, f"SELECT count(*) FROM {target}")[0]

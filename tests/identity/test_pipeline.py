@@ -140,3 +140,63 @@ def test_too_little_data_to_train_links_deterministically(tmp_path) -> None:
     assert summary["model"] is None
     assert summary["customers"] == 2
     assert latest_model_path(settings) is None
+
+
+def _published(settings) -> dict[str, list[tuple]]:
+    with connect(settings, read_only=True) as con:
+        return {
+            "customer_map": con.execute(
+                "SELECT source_system, source_record_id, customer_id FROM identity.customer_map ORDER BY ALL"
+            ).fetchall(),
+            "links": con.execute(
+                "SELECT source_record_key_l, source_record_key_r, link_type, rule, round(match_probability, 9), "
+                "is_accepted, rejected_reason FROM identity.links ORDER BY ALL"
+            ).fetchall(),
+            "history": con.execute(
+                "SELECT run_id, old_customer_id, new_customer_id, change_type, reason "
+                "FROM identity.customer_id_history ORDER BY ALL"
+            ).fetchall(),
+            "standardised": con.execute("SELECT * FROM identity.person_records_standardised ORDER BY ALL").fetchall(),
+        }
+
+
+def _night_two_changes(con) -> None:
+    """New, changed and removed records in every kind of way the next night brings them."""
+    con.execute("UPDATE raw.store_customers SET email = 'moved.on@example.org', street = '9 North Road' "
+                "WHERE customer_id = (SELECT min(customer_id) FROM raw.store_customers)")
+    con.execute("UPDATE raw.call_center_calls SET caller_first_name = 'Bobby' "
+                "WHERE call_id = (SELECT max(call_id) FROM raw.call_center_calls)")
+    con.execute("DELETE FROM raw.csv_contacts WHERE contact_id = (SELECT min(contact_id) FROM raw.csv_contacts)")
+    add_csv_contact(con, "late:1", "Ann", "Newcomer", email="ann.newcomer@example.org", phone="(415) 555-0101")
+    # A brand-new record sharing an email with an existing store customer joins that customer.
+    email = con.execute("SELECT max(email) FROM raw.store_customers WHERE email LIKE '%@%'").fetchall()[0][0]
+    add_csv_contact(con, "late:2", "Someone", "Else", email=email)
+
+
+@pytest.mark.slow
+def test_next_night_reuses_standardised_records_and_matches_a_full_run(tmp_path, trained_model_dir) -> None:
+    records, _truth = generate_records(200, seed=21)
+    results = {}
+    for mode in ("incremental", "full"):
+        night_1 = Settings(home=tmp_path / mode, model_dir=trained_model_dir, run_date=date(2026, 11, 23))
+        with connect(night_1) as con:
+            load_synthetic(con, records)
+        resolve_warehouse(night_1, "run-1")
+        with connect(night_1) as con:
+            hashes = "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'person_records_standardised_input'"
+            assert con.execute(hashes).fetchall() == [(1,)]
+            _night_two_changes(con)
+            if mode == "full":
+                # Without last night's hashes every record is standardised from scratch.
+                con.execute("DROP TABLE identity.person_records_standardised_input")
+        night_2 = night_1.with_run_date(date(2026, 11, 24))
+        resolve_warehouse(night_2, "run-2")
+        results[mode] = _published(night_2)
+        # Rerunning the night reproduces it.
+        resolve_warehouse(night_2, "run-2")
+        assert _published(night_2) == results[mode]
+    assert results["incremental"] == results["full"]
+    keys = {(system, record) for system, record, _ in results["incremental"]["customer_map"]}
+    assert ("csv", "late:1") in keys and ("csv", "late:2") in keys
+    assert len(keys) == len(results["incremental"]["standardised"])
+    assert any(run == "run-2" and kind == "new" for run, _old, _new, kind, _why in results["incremental"]["history"])
