@@ -35,9 +35,9 @@ def _baseline_map(con: duckdb.DuckDBPyConnection, run_id: str) -> str | None:
             row = fetch_one(con, "SELECT any_value(run_id) FROM identity.customer_map")
             published_by = row[0] if row else None
         if published_by != run_id:
-            con.execute(
-                "CREATE OR REPLACE TABLE identity.customer_map_previous AS SELECT * FROM identity.customer_map"
-            )
+            # Renamed, not copied: customer_map is rewritten below anyway (same transaction).
+            con.execute("DROP TABLE IF EXISTS identity.customer_map_previous")
+            con.execute("ALTER TABLE identity.customer_map RENAME TO customer_map_previous")
             return "identity.customer_map_previous"
     if table_exists(con, "identity", "customer_map_previous"):
         return "identity.customer_map_previous"
