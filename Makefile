@@ -32,7 +32,9 @@ help: ## Show this help
 	.tools/bin/pip install --quiet uv
 
 $(VENV)/.installed: pyproject.toml uv.lock | $(UV)
-	$(UV) sync --frozen --python 3.11
+	@# --compile-bytecode: with PYTHONDONTWRITEBYTECODE set (as on our CI machines) every process,
+	@# e.g. each Airflow task, would otherwise recompile Great Expectations/Airflow on import (5-30 s).
+	$(UV) sync --frozen --python 3.11 --compile-bytecode
 	@touch $@
 
 install: $(VENV)/.installed ## Create .venv and install the locked stack (uv)
