@@ -20,7 +20,6 @@ from datetime import date
 
 import duckdb
 import numpy as np
-import pyarrow as pa
 
 from identity.deterministic import STRONG_RULES
 from identity.nicknames import name_groups
@@ -85,9 +84,11 @@ def _build_record_name_groups(con: duckdb.DuckDBPyConnection, records: str) -> N
     short form. Known names are never stretched, so Tim does not become Jim (James).
     """
     groups = name_groups()
-    con.register(
-        "identity_name_groups",
-        pa.table({"name": list(groups), "formals": pa.array(list(groups.values()), pa.list_(pa.string()))}),
+    # Lists as query parameters, not an Arrow table: building one imports pandas (~0.3-0.8 s per process).
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE identity_name_groups AS
+        SELECT unnest(?::VARCHAR[]) AS name, unnest(?::VARCHAR[][]) AS formals""",
+        [list(groups), [list(formals) for formals in groups.values()]],
     )
     # One typo apart means sharing a spelling with one letter deleted (or none): an equi-join on
     # those deletion variants finds the candidates, damerau_levenshtein confirms them. A nested
@@ -117,7 +118,7 @@ def _build_record_name_groups(con: duckdb.DuckDBPyConnection, records: str) -> N
         LEFT JOIN identity_name_groups AS exact ON exact.name = n.name
         LEFT JOIN near ON near.name = n.name"""
     )
-    con.unregister("identity_name_groups")
+    con.execute("DROP TABLE identity_name_groups")
 
 
 def build_candidate_links(con: duckdb.DuckDBPyConnection, records: str, threshold: float) -> None:
@@ -231,15 +232,16 @@ def _connected_components(con: duckdb.DuckDBPyConnection) -> None:
     labels = component_labels(
         nodes, np.asarray(edges["a"], dtype=np.int64), np.asarray(edges["b"], dtype=np.int64)
     )
-    con.register("component_labels_arrow", pa.table({"node": np.arange(nodes, dtype=np.int64), "label": labels}))
+    # A dict of numpy arrays registers without pyarrow (and so without importing pandas).
+    con.register("component_labels_np", {"node": np.arange(nodes, dtype=np.int64), "label": labels})
     con.execute(
         """CREATE OR REPLACE TEMP TABLE components AS
         SELECT n.record_key, k.record_key AS component_key
-        FROM component_labels_arrow AS l
+        FROM component_labels_np AS l
         JOIN component_nodes AS n ON n.node = l.node
         JOIN component_nodes AS k ON k.node = l.label"""
     )
-    con.unregister("component_labels_arrow")
+    con.unregister("component_labels_np")
     con.execute("DROP TABLE component_nodes")
 
 
@@ -301,10 +303,8 @@ def rebuild_component(
 
 def _temp_table(con: duckdb.DuckDBPyConnection, name: str, columns: dict[str, list[str]]) -> None:
     """A TEMP TABLE of VARCHAR columns from Python lists (empty lists give an empty table)."""
-    data = pa.table({column: pa.array(values, pa.string()) for column, values in columns.items()})
-    con.register(f"{name}_arrow", data)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {name}_arrow")
-    con.unregister(f"{name}_arrow")
+    selected = ", ".join(f"unnest(?::VARCHAR[]) AS {column}" for column in columns)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT {selected}", [list(v) for v in columns.values()])
 
 
 def cluster(con: duckdb.DuckDBPyConnection, records: str, threshold: float, max_cluster_size: int) -> dict:

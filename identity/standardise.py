@@ -12,7 +12,6 @@ from pathlib import Path
 
 import duckdb
 import phonenumbers
-import pyarrow as pa
 
 from identity.nicknames import canonical_names
 from identity.schema import PERSON_RECORD_COLUMNS, fetch_one, sql_literal
@@ -161,14 +160,11 @@ def _phone_lookup(con: duckdb.DuckDBPyConnection, source: str, settings: object)
     ).fetchall()]
     if others:
         placeholder_set = frozenset(digits_placeholders)
-        parsed = pa.table({
-            "phone_key": pa.array(others, pa.string()),
-            "phone_e164": pa.array([standardise_phone(value, region, placeholder_set) for value in others],
-                                   pa.string()),
-        })
-        con.register("phone_lookup_parsed", parsed)
-        con.execute("INSERT INTO phone_lookup SELECT * FROM phone_lookup_parsed")
-        con.unregister("phone_lookup_parsed")
+        parsed = [standardise_phone(value, region, placeholder_set) for value in others]
+        # Lists as query parameters, not an Arrow table: building one imports pandas.
+        con.execute(
+            "INSERT INTO phone_lookup SELECT unnest(?::VARCHAR[]), unnest(?::VARCHAR[])", [others, parsed]
+        )
     con.execute("DROP TABLE phone_keys")
     return "phone_lookup"
 
