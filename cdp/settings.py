@@ -55,7 +55,7 @@ class Settings:
     quarantine_rate_max: float = field(default=0.05, metadata={"doc": "Largest share of a source's records that may be quarantined before the gate fails."})
     store_watermark_overlap_minutes: int = field(default=60, metadata={"doc": "Re-read window before the store watermark, for late commits."})
     max_field_chars: int = field(default=4096, metadata={"doc": "Longest text field accepted by ingestion; longer values are quarantined."})
-    duckdb_memory_limit: str = field(default="8GB", metadata={"doc": "DuckDB memory_limit for pipeline connections."})
+    duckdb_memory_limit: str = field(default="6GB", metadata={"doc": "DuckDB memory_limit for pipeline and dbt connections (leave room for Python under the 8 GiB budget)."})
     duckdb_threads: int = field(default=2, metadata={"doc": "DuckDB worker threads."})
     dbt_threads: int = field(default=1, metadata={"doc": "dbt threads (DuckDB has one writer, so 1 is right)."})
     task_retries: int = field(default=2, metadata={"doc": "Airflow retries per task (make demo sets 0 so a failure shows at once)."})

@@ -105,7 +105,7 @@ def work_connection(settings: Any) -> duckdb.DuckDBPyConnection:
     """A private in-memory DuckDB for Splink, with the pipeline's memory and thread limits."""
     return duckdb.connect(
         config={
-            "memory_limit": getattr(settings, "duckdb_memory_limit", "8GB"),
+            "memory_limit": getattr(settings, "duckdb_memory_limit", "6GB"),
             "threads": getattr(settings, "duckdb_threads", 2),
         }
     )

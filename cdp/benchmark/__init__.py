@@ -33,13 +33,14 @@ JSON keys (``results-<scale>.json``):
   ingestion, reference seconds over our seconds otherwise; > 1 means we are faster), and
   ``detail_seconds`` (the stage's own breakdown, when it reports one)
 - ``full_night_seconds``
-- ``peak_rss_mib``: ``process_tree_sampled_mib``, ``ru_maxrss_self_mib``, ``ru_maxrss_children_mib``
+- ``full_night_peak_rss_mib``: the highest stage peak of the full night (the pipeline's own peak)
+- ``peak_rss_mib`` (whole benchmark, references included): ``process_tree_sampled_mib``, ``ru_maxrss_self_mib``, ``ru_maxrss_children_mib``
 - ``references``: by stage name (``ingest:web``, ``ingest:call_center``, ``ingest:csv``,
   ``identity``, ``marts``): ``reference``, ``rows``, ``seconds``, ``peak_rss_mib``; ``identity``
   adds ``train_seconds``, ``pairwise_f1``, ``pairwise_precision``, ``pairwise_recall``,
   ``clusters``, ``predicted_pairs_above_threshold``, ``em_passes``
 - ``identity_accuracy``: ``identity.evaluate.evaluate`` of the full night (``pairwise_f1``, ``bcubed_f1``, ...)
-- ``next_night``: ``seconds``, ``share_of_full_night``, ``stages`` (as above), ``added``
+- ``next_night``: ``seconds``, ``peak_rss_mib``, ``share_of_full_night``, ``stages`` (as above), ``added``
   (``new_web_files``, ``new_csv_files``, ``new_calls``, ``new_store_customers``, ``changed_calls``,
   ``changed_store_customers``), ``changed_records``, ``unchanged_customers``,
   ``unchanged_customers_kept_id``, ``share_unchanged_kept_id``
@@ -54,7 +55,7 @@ from datetime import date
 DEFAULT_RUN_DATE = date(2026, 11, 1)
 
 RESULT_KEYS = ("scale", "seed", "run_date", "next_run_date", "cdp_home", "dataset", "stages", "full_night_seconds",
-               "peak_rss_mib", "references", "identity_accuracy", "next_night", "chart_png")
+               "full_night_peak_rss_mib", "peak_rss_mib", "references", "identity_accuracy", "next_night", "chart_png")
 STAGE_KEYS = ("stage", "status", "seconds", "rows", "rows_per_second", "peak_rss_mib", "reference",
               "reference_seconds", "reference_rows", "ratio", "detail_seconds")
 NEXT_NIGHT_KEYS = ("seconds", "share_of_full_night", "stages", "added", "changed_records", "unchanged_customers",

@@ -228,10 +228,11 @@ def run_benchmark(scale: int, seed: int, out_dir: Path, run_date: date, share: f
         "scale": scale, "seed": seed, "run_date": run_date.isoformat(), "next_run_date": next_date.isoformat(),
         "cdp_home": str(settings.home), "dataset": dataset_info,
         "stages": night, "full_night_seconds": round(full_seconds, 3),
+        "full_night_peak_rss_mib": max(row["peak_rss_mib"] for row in night),
         "peak_rss_mib": {"process_tree_sampled_mib": overall_peak, **rusage_peaks_mib()},
         "references": references,
         "identity_accuracy": accuracy,
-        "next_night": {"seconds": round(next_seconds, 3),
+        "next_night": {"seconds": round(next_seconds, 3), "peak_rss_mib": max(row["peak_rss_mib"] for row in second),
                        "share_of_full_night": next_seconds / full_seconds if full_seconds else None,
                        "stages": second, "added": added, "changed_records": len(changed_keys), **stability},
         "chart_png": str(chart),
@@ -251,13 +252,15 @@ def format_results(results: dict[str, Any]) -> str:
         f"CDP benchmark: scale {results['scale']:,} people, seed {results['seed']}, run date {results['run_date']} "
         f"(dataset {'reused' if results['dataset']['cached'] else 'generated'})",
         format_table(results["stages"]),
-        f"full night {results['full_night_seconds']:.1f} s; peak RSS of the process tree {peaks['process_tree_sampled_mib']:,.0f} MiB "
+        f"full night {results['full_night_seconds']:.1f} s, peak RSS {results['full_night_peak_rss_mib']:,.0f} MiB; "
+        f"whole benchmark incl. references: process tree {peaks['process_tree_sampled_mib']:,.0f} MiB "
         f"(ru_maxrss self {peaks['ru_maxrss_self_mib']:,.0f}, largest child {peaks['ru_maxrss_children_mib']:,.0f})",
         f"identity vs truth: pairwise P {accuracy['pairwise_precision']:.3f} R {accuracy['pairwise_recall']:.3f} "
         f"F1 {accuracy['pairwise_f1']:.3f}, B-cubed F1 {accuracy['bcubed_f1']:.3f}; plain Splink pairwise F1 "
         f"{splink['pairwise_f1']:.3f} (predict+cluster {splink['seconds']:.2f} s, training {splink['train_seconds']:.2f} s excluded)",
         f"next night (+{following['added']['new_store_customers']:,} store customers, {following['changed_records']:,} changed records): "
-        f"{following['seconds']:.1f} s = {following['share_of_full_night']:.0%} of the full night; "
+        f"{following['seconds']:.1f} s = {following['share_of_full_night']:.0%} of the full night, "
+        f"peak RSS {following['peak_rss_mib']:,.0f} MiB; "
         f"unchanged customers keeping their id: "
         + (f"{stability:.2%} of {following['unchanged_customers']:,}" if stability is not None else "n/a"),
         *(_marts_layers_line(night, label) for night, label in
