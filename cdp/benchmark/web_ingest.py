@@ -57,14 +57,19 @@ def run_ours(settings: Settings, home: Path) -> dict:
     }
 
 
+READ_JSON_MEMORY_LIMIT = "16GB"
+
+
 def run_read_json(settings: Settings, home: Path) -> dict:
     """Materialise read_json over the same files into a fresh DuckDB file; returns rows and seconds."""
     import duckdb
 
     files = _files(settings)
+    # The reference is DuckDB's physical limit, not held to the pipeline's memory budget:
+    # at 10M events read_json needs more than the pipeline's 6GB limit (it failed with it).
     con = duckdb.connect(
         str(home / "baseline.duckdb"),
-        config={"memory_limit": settings.duckdb_memory_limit, "threads": settings.duckdb_threads},
+        config={"memory_limit": READ_JSON_MEMORY_LIMIT, "threads": settings.duckdb_threads},
     )
     started = time.perf_counter()
     con.execute(
