@@ -4,17 +4,13 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-import duckdb
-
 from cdp import dbt as cdp_dbt
+from cdp.warehouse import connect
 
 
 def _execute(settings, sql: str) -> None:
-    con = duckdb.connect(str(settings.warehouse_path))
-    try:
+    with connect(settings) as con:
         con.execute(sql)
-    finally:
-        con.close()
 
 
 def _add_csv_contact(settings, list_file: str, customer_id: str, email: str, loaded_at: str, consent_email) -> None:

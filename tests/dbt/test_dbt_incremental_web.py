@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import duckdb
-
 from cdp import dbt as cdp_dbt
+from cdp.warehouse import connect
 
 WEB_MARTS = ("fct_web_events", "fct_web_sessions")
 # Marts rebuilt from the incremental ones (and from the intermediate tables) that must also come
@@ -14,11 +13,8 @@ DERIVED_MARTS = ("fct_orders", "fct_order_lines", "dim_customers", "kpi_daily", 
 
 
 def _execute(settings, sql: str) -> None:
-    con = duckdb.connect(str(settings.warehouse_path))
-    try:
+    with connect(settings) as con:
         con.execute(sql)
-    finally:
-        con.close()
 
 
 def _snapshot(settings, label: str, marts: tuple[str, ...] = WEB_MARTS) -> None:
