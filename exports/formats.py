@@ -221,19 +221,8 @@ def _cell(value: object) -> str:
     return str(value)
 
 
-def write_csv(path: Path, columns: tuple[str, ...] | list[str], rows: list[dict]) -> int:
-    """Write rows as UTF-8 CSV (header first, minimal quoting, ``\\n`` line ends); returns the row count."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(columns)
-    for row in rows:
-        writer.writerow([_cell(row.get(c)) for c in columns])
-    path.write_text(buffer.getvalue(), encoding="utf-8")
-    return len(rows)
-
-
 def _csv_cells(column: pa.ChunkedArray | pa.Array, only_column: bool) -> pa.Array:
-    """One column as CSV cell text, exactly as ``write_csv`` writes it (``_cell`` plus minimal quoting)."""
+    """One column as CSV cell text, as ``csv.writer`` writes ``_cell`` values (minimal quoting)."""
     if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
         text = column
     else:
@@ -252,7 +241,8 @@ def _csv_cells(column: pa.ChunkedArray | pa.Array, only_column: bool) -> pa.Arra
 
 
 def write_csv_table(path: Path, table: pa.Table, columns: tuple[str, ...] | list[str] | None = None) -> int:
-    """``write_csv`` for an Arrow table, vectorised: byte-for-byte the same file; returns the row count."""
+    """Write an Arrow table as UTF-8 CSV (header first, minimal quoting, ``\\n`` line ends), byte-for-byte what
+    ``csv.writer`` writes for ``_cell`` values, vectorised; returns the row count."""
     columns = list(columns or table.column_names)
     with path.open("w", encoding="utf-8", newline="") as handle:
         header = io.StringIO()

@@ -7,15 +7,19 @@ replaced atomically only after the export is recorded in the warehouse.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import re
 import shutil
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 STAGING_FOLDER = ".staging"
+LOCK_FILE = ".export.lock"
 LATEST_POINTER = "latest"
 MANIFEST = "manifest.json"
 
@@ -132,11 +136,25 @@ def read_latest(export_dir: Path, segment: str, destination: str) -> str | None:
     return pointer.read_text(encoding="utf-8").strip() if pointer.is_file() else None
 
 
+@contextmanager
+def export_lock(export_dir: Path) -> Iterator[None]:
+    """Hold the export folder's lock: one export at a time writes there (others wait).
+
+    The warehouse connection is not held while files are staged, so it cannot be the guard.
+    """
+    Path(export_dir).mkdir(parents=True, exist_ok=True)
+    with open(Path(export_dir) / LOCK_FILE, "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def clear_staging(export_dir: Path) -> list[Path]:
     """Delete what a killed export left in ``export_dir/.staging``; returns the removed paths.
 
-    Only one export writes to an export folder at a time (it holds the warehouse's single
-    writer), so anything already in the staging folder when an export starts is a leftover.
+    Call it under ``export_lock``: then anything already in the staging folder is a leftover.
     """
     staging = Path(export_dir) / STAGING_FOLDER
     if not staging.is_dir():

@@ -65,10 +65,15 @@ def export(settings: Settings, run_id: str, segment: str | None = None, fmt: str
     publish.validate_run_id(run_id)
     formats = _select_formats(fmt)
     export_dir = Path(settings.export_dir)
-    export_dir.mkdir(parents=True, exist_ok=True)
-    for leftover in publish.clear_staging(export_dir):
-        log.warning("removed %s, left in the staging folder by an export that did not finish", leftover)
+    with publish.export_lock(export_dir):
+        for leftover in publish.clear_staging(export_dir):
+            log.warning("removed %s, left in the staging folder by an export that did not finish", leftover)
+        return _export_locked(settings, run_id, segment, formats, gate)
 
+
+def _export_locked(settings: Settings, run_id: str, segment: str | None, formats: tuple[str, ...],
+                   gate: ExportGate | None) -> list[dict]:
+    """``export`` once it holds the export folder's lock."""
     with connect(settings) as con:
         audience_mod.check_inputs(con)
         state.ensure_tables(con)
@@ -268,7 +273,7 @@ def _prune(settings: Settings, con, prepared: list[_Prepared]) -> None:
         return
     for item in prepared:
         segment, destination = item.summary["segment"], item.summary["destination"]
-        _, dropped = state.runs_to_keep(con, segment, destination, settings.export_keep_runs)
+        dropped = state.runs_to_drop(con, segment, destination, settings.export_keep_runs)
         pruned = publish.prune_runs(Path(settings.export_dir), segment, destination, dropped)
         state.forget_members(con, segment, destination, dropped)
         if pruned:

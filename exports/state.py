@@ -8,7 +8,6 @@ the platform exactly which identifiers to drop. ``exports.export_log`` has one r
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
@@ -65,18 +64,6 @@ def previous_export(con: duckdb.DuckDBPyConnection, segment: str, destination: s
         "AND run_id <> ? ORDER BY export_seq DESC LIMIT 1",
         [segment, destination, PUBLISHED, run_id]).fetchall()
     return row[0][0] if row else None
-
-
-def previous_members(con: duckdb.DuckDBPyConnection, segment: str, destination: str,
-                     run_id: str | None) -> dict[str, dict]:
-    """Members of a published export by member key: ``{key: {"customer_id", "hashed_row"}}``."""
-    if run_id is None:
-        return {}
-    rows = con.execute(
-        "SELECT member_key, customer_id, hashed_row FROM exports.export_members "
-        "WHERE segment = ? AND destination = ? AND run_id = ?",
-        [segment, destination, run_id]).fetchall()
-    return {key: {"customer_id": cid, "hashed_row": json.loads(row) if row else None} for key, cid, row in rows}
 
 
 def previous_member_table(con: duckdb.DuckDBPyConnection, segment: str, destination: str,
@@ -146,13 +133,13 @@ def _insert_log(con, key, run_date, status, row_count, added, removed, previous_
          message, audit_now()])  # audit only: when the files appeared
 
 
-def runs_to_keep(con: duckdb.DuckDBPyConnection, segment: str, destination: str, keep: int) -> tuple[set[str], set[str]]:
-    """(kept, dropped) published run ids of segment+destination: the ``keep`` newest are kept."""
+def runs_to_drop(con: duckdb.DuckDBPyConnection, segment: str, destination: str, keep: int) -> set[str]:
+    """Published run ids of segment+destination beyond the ``keep`` newest."""
     rows = con.execute(
         "SELECT run_id FROM exports.export_log WHERE segment = ? AND destination = ? AND status = ? "
         "GROUP BY run_id ORDER BY max(export_seq) DESC", [segment, destination, PUBLISHED]).fetchall()
     run_ids = [r[0] for r in rows]
-    return set(run_ids[:keep]), set(run_ids[keep:])
+    return set(run_ids[keep:])
 
 
 def forget_members(con: duckdb.DuckDBPyConnection, segment: str, destination: str, run_ids: set[str]) -> None:

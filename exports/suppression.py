@@ -47,11 +47,13 @@ class UnusableRow:
 
 def email_forms(value: object) -> set[tuple[str, str]]:
     """Every destination's normalised form of an e-mail, tagged with the form's name."""
-    # Google's and Meta's forms both start from normalize_email: normalise once, derive the rest.
+    # Google's form starts from normalize_email: normalise once, derive it.
     plain = hashing.normalize_email(value)
     if plain is None:
         return set()
-    forms = {("plain", plain), ("meta", plain)}
+    forms = {("plain", plain)}
+    if meta := hashing.meta_email(value):
+        forms.add(("meta", meta))
     if google := hashing.google_email_from_normalized(plain):
         forms.add(("google", google))
     return forms
