@@ -39,9 +39,7 @@ def link_and_cluster(
     timer.lap("deterministic")
     probabilistic = 0
     if model_path is not None:
-        probabilistic = predict_links(
-            con, settings, records, model_path, keep_above=min(KEEP_LINKS_ABOVE, threshold)
-        )
+        probabilistic = predict_links(con, records, model_path, keep_above=min(KEEP_LINKS_ABOVE, threshold))
     timer.lap("probabilistic")
     guards = cluster(con, records, threshold, settings.max_cluster_size)
     timer.lap("cluster")

@@ -167,7 +167,7 @@ def splink_scratch(con: duckdb.DuckDBPyConnection) -> Iterator[str]:
 
 
 def predict_links(
-    con: duckdb.DuckDBPyConnection, settings: Any, records: str, model_path: Path, keep_above: float
+    con: duckdb.DuckDBPyConnection, records: str, model_path: Path, keep_above: float
 ) -> int:
     """Create TEMP TABLE probabilistic_links for pairs scoring at least ``keep_above``.
 

@@ -259,7 +259,7 @@ def standardise(
     rows of records that changed or are gone, and keeps the rest. The rows are the ones a full
     run gives; a changed rule, setting or module means a full run.
     """
-    fingerprint = _fingerprint(settings)
+    fingerprint = _fingerprint(settings) if incremental else None
     hashes = f"{target}_input"
     reusable = (
         incremental
