@@ -84,3 +84,16 @@ def test_merged_customer_keeps_the_earliest_member_since(warehouse_factory, sql,
                                "where customer_id = 'C2'"))
     assert since["high_value"] == date(2026, 11, 23)
     assert sql(settings, "select count(*) from marts.segment_memberships where customer_id = 'C1'") == [(0,)]
+
+
+def test_list_date_comes_from_the_file_name_else_the_load_day(built, sql):
+    settings, _ = built
+    rows = sql(
+        settings,
+        "select list_file, list_file_date, list_dated_at from staging.stg_csv__contacts order by list_file",
+    )
+    assert rows == [
+        # no date in the name and no manifest row: the day it was loaded
+        ("crm__accounts.csv", None, datetime(2025, 9, 15)),
+        ("newsletter__2026-11-01.csv", date(2026, 11, 1), datetime(2026, 11, 1)),
+    ]

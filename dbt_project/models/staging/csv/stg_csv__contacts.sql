@@ -52,15 +52,21 @@ renamed as (
         _batch_id as batch_id,
         _loaded_at as loaded_at
     from source
+),
+
+with_file_date as (
+    select
+        *,
+        try_cast(regexp_extract(list_file, '(\d{4}-\d{2}-\d{2})', 1) as date) as list_file_date
+    from renamed
 )
 
 select
-    renamed.*,
-    try_cast(regexp_extract(renamed.list_file, '(\d{4}-\d{2}-\d{2})', 1) as date) as list_file_date,
+    with_file_date.*,
     cast(coalesce(
-        try_cast(regexp_extract(renamed.list_file, '(\d{4}-\d{2}-\d{2})', 1) as date),
+        with_file_date.list_file_date,
         batch_run_dates.run_date,
-        cast(renamed.loaded_at as date)
+        cast(with_file_date.loaded_at as date)
     ) as timestamp) as list_dated_at
-from renamed
-left join batch_run_dates on renamed.batch_id = batch_run_dates.batch_id
+from with_file_date
+left join batch_run_dates on with_file_date.batch_id = batch_run_dates.batch_id
