@@ -1,29 +1,25 @@
 -- One row per customer: the surviving value of each attribute across its person records.
 -- Survivorship: records are ranked by var('golden_record_source_priority'), then most recently
--- updated first; each attribute takes the first non-null value in that order. The address is
--- taken as one block from the best record that has one, so street and city never mix records.
-with customer_records as (
-    select * from {{ ref('stg_identity__customer_records') }}
-),
-
-person_records as (
-    select * from {{ ref('stg_identity__person_records') }}
+-- dated first (a CSV record by its list's date, int_person_records_dated); each attribute takes
+-- the first non-null value in that order. The address is taken as one block from the best record
+-- that has one, so street and city never mix records.
+with person_records as (
+    select * from {{ ref('int_person_records_dated') }}
+    where has_person_record
 ),
 
 ranked as (
     select
-        customer_records.customer_id,
-        person_records.*,
+        *,
         row_number() over (
-            partition by customer_records.customer_id
+            partition by customer_id
             order by
-                {{ source_priority('customer_records.source_system') }},
-                person_records.record_updated_at desc nulls last,
-                customer_records.source_record_key
+                {{ source_priority('source_system') }},
+                record_dated_at desc nulls last,
+                record_updated_at desc nulls last,
+                source_record_key
         ) as record_rank
-    from customer_records
-    inner join person_records
-        on customer_records.source_record_key = person_records.source_record_key
+    from person_records
 ),
 
 attributes as (
