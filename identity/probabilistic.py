@@ -148,6 +148,19 @@ def _comparison_levels_sql(model: dict[str, Any]) -> str:
     return "json_object(" + ", ".join(parts) + ")"
 
 
+def qualified_in(home: str, table: str) -> str:
+    """``table`` (``name`` or ``schema.name``) as seen from the scratch database; ``home`` as
+    :func:`splink_scratch` yields it."""
+    return f"{home.split('.')[0]}.{table}" if "." in table else f"{home}.{table}"
+
+
+def create_splink_input(con: duckdb.DuckDBPyConnection, home: str, records: str) -> int:
+    """Inside :func:`splink_scratch`: TABLE splink_input (Splink's columns of ``records``), in SQL,
+    never through Arrow; returns its row count."""
+    con.execute(f"CREATE TABLE splink_input AS SELECT {SPLINK_COLUMNS_SQL} FROM {qualified_in(home, records)}")
+    return fetch_one(con, "SELECT count(*) FROM splink_input")[0]
+
+
 @contextmanager
 def splink_scratch(con: duckdb.DuckDBPyConnection) -> Iterator[str]:
     """Make an attached in-memory database ``con``'s default while Splink works; yields the
@@ -178,8 +191,7 @@ def predict_links(
     model["retain_intermediate_calculation_columns"] = True
     model["retain_matching_columns"] = False
     with splink_scratch(con) as home:
-        qualified = f"{home.split('.')[0]}.{records}" if "." in records else f"{home}.{records}"
-        con.execute(f"CREATE TABLE splink_input AS SELECT {SPLINK_COLUMNS_SQL} FROM {qualified}")
+        create_splink_input(con, home, records)
         linker = Linker(DuckDBAPI(connection=con).register("splink_input"), model, log_level=logging.WARNING)
         predictions = linker.inference.predict(threshold_match_probability=keep_above)
         con.execute(

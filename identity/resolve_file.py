@@ -16,7 +16,7 @@ import duckdb
 
 from identity.evaluate import evaluate_mappings, read_truth
 from identity.pipeline import link_and_cluster
-from identity.probabilistic import SPLINK_COLUMNS_SQL, latest_model_path, work_connection
+from identity.probabilistic import latest_model_path, work_connection
 from identity.schema import (
     PERSON_RECORD_COLUMNS,
     IdentityError,
@@ -85,14 +85,10 @@ def resolve_file(input: Path, output: Path, settings: Any, truth: Path | None = 
         standardise(con, settings, source="person_records", target="person_records_standardised")
         model_path = latest_model_path(settings)
         if model_path is None:
-            from identity.train import train_on
+            from identity.train import train_in_connection
 
             try:
-                model_path = train_on(
-                    con.sql(f"SELECT {SPLINK_COLUMNS_SQL} FROM person_records_standardised").to_arrow_table(),
-                    settings,
-                    con=con,
-                )
+                model_path = train_in_connection(con, "person_records_standardised", settings)
             except TooFewRecordsToTrain as error:
                 log.warning("probabilistic matching skipped: %s", error)
         summary = link_and_cluster(con, settings, "person_records_standardised", model_path, web_events=None)

@@ -20,7 +20,7 @@ from cdp.warehouse import connect, table_exists
 from identity.probabilistic import (
     LATEST_POINTER,
     MODEL_PREFIX,
-    SPLINK_COLUMNS_SQL,
+    create_splink_input,
     load_splink_input,
     model_settings,
     splink_scratch,
@@ -53,31 +53,41 @@ def train_model(settings: Any, con: duckdb.DuckDBPyConnection | None = None) -> 
 
         build_person_records(con)
         standardise(con, settings)
-    data = con.sql(f"SELECT {SPLINK_COLUMNS_SQL} FROM identity.person_records_standardised").to_arrow_table()
-    return train_on(data, settings, con=con)
+    return train_in_connection(con, "identity.person_records_standardised", settings)
 
 
-def train_on(data: pa.Table, settings: Any, con: duckdb.DuckDBPyConnection | None = None) -> Path:
-    """Train on Splink input rows (see probabilistic.SPLINK_COLUMNS_SQL) and save a new model version.
+def train_in_connection(con: duckdb.DuckDBPyConnection, records: str, settings: Any) -> Path:
+    """Train on the standardised records in table ``records`` of ``con`` and save a new model version.
 
-    ``con``: train in a scratch database attached to this open connection rather than in a
-    second in-memory DuckDB beside it.
+    Splink's input is built in SQL in a scratch database attached to ``con`` (as prediction does),
+    not read out to Arrow and written back into the same connection.
     """
-    if data.num_rows < MIN_TRAINING_RECORDS:
+    with splink_scratch(con) as home:
+        rows = create_splink_input(con, home, records)
+        _require_enough(rows, settings)
+        model = _fit(DuckDBAPI(connection=con), settings)
+    return save_model(model, settings, records=rows)
+
+
+def _require_enough(rows: int, settings: Any) -> None:
+    if rows < MIN_TRAINING_RECORDS:
         raise TooFewRecordsToTrain(
-            f"Only {data.num_rows} person records to train the matching model on; at least "
+            f"Only {rows} person records to train the matching model on; at least "
             f"{MIN_TRAINING_RECORDS} are needed. Load more data, or copy a trained model into "
             f"{settings.model_dir} and point {LATEST_POINTER} at it."
         )
-    if con is None:
-        work = work_connection(settings)
-        try:
-            model = _fit(load_splink_input(work, data), settings)
-        finally:
-            work.close()
-    else:
-        with splink_scratch(con):
-            model = _fit(load_splink_input(con, data), settings)
+
+
+def train_on(data: pa.Table, settings: Any) -> Path:
+    """Train on Splink input rows held in Arrow (see probabilistic.SPLINK_COLUMNS_SQL), in a private
+    in-memory DuckDB, and save a new model version; records already in a DuckDB connection train
+    with :func:`train_in_connection` instead."""
+    _require_enough(data.num_rows, settings)
+    work = work_connection(settings)
+    try:
+        model = _fit(load_splink_input(work, data), settings)
+    finally:
+        work.close()
     return save_model(model, settings, records=data.num_rows)
 
 
