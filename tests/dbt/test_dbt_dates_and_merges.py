@@ -97,3 +97,32 @@ def test_list_date_comes_from_the_file_name_else_the_load_day(built, sql):
         ("crm__accounts.csv", None, datetime(2025, 9, 15)),
         ("newsletter__2026-11-01.csv", date(2026, 11, 1), datetime(2026, 11, 1)),
     ]
+
+
+def test_member_since_follows_a_chain_of_four_merges(warehouse_factory, sql, tmp_path):
+    settings = warehouse_factory(tmp_path)
+    cdp_dbt.build(settings, run_id="day-1")
+
+    # four identity runs between two dbt builds: C1 -> M1 -> M2 -> M3 -> C9 (a join per merge
+    # would stop after a fixed number of steps)
+    _execute(
+        settings,
+        """
+        update identity.customer_map set customer_id = 'C9' where customer_id = 'C1';
+        create table identity.customer_id_history (
+            run_id varchar, old_customer_id varchar, new_customer_id varchar, change_type varchar,
+            reason varchar, changed_at timestamp);
+        insert into identity.customer_id_history values
+            ('r1', 'C1', 'M1', 'merge', 'test', '2026-11-24 00:00:00'),
+            ('r2', 'M1', 'M2', 'merge', 'test', '2026-11-24 00:10:00'),
+            ('r3', 'M2', 'M3', 'merge', 'test', '2026-11-24 00:20:00'),
+            ('r4', 'M3', 'C9', 'merge', 'test', '2026-11-24 00:30:00');
+        """,
+    )
+    next_day = settings.with_run_date(date(2026, 11, 24))
+    cdp_dbt.build(next_day, run_id="day-2")
+
+    assert sql(
+        settings, "select member_since from marts.segment_memberships "
+        "where customer_id = 'C9' and segment_name = 'high_value'"
+    ) == [(date(2026, 11, 23),)]

@@ -3,11 +3,11 @@
 -- model reads its own previous version (it is a table, rebuilt beside the old one and swapped
 -- in), so reruns keep the date, leavers drop out and a rejoin starts a new membership.
 -- A customer merged by identity resolution keeps the earliest member_since of the customers it
--- absorbed (identity.customer_id_history, chains of merges followed); a full refresh or a
--- split restarts the dates.
+-- absorbed (identity.customer_id_history, chains of merges of any length followed); a full
+-- refresh or a split restarts the dates.
 {%- set previous_relation = load_relation(this) %}
 
-with current_members as (
+with recursive current_members as (
     select * from {{ ref('int_segment_members_evaluated') }}
 ),
 
@@ -15,18 +15,21 @@ id_merges as (
     select * from {{ ref('stg_identity__customer_id_merges') }}
 ),
 
--- every earlier id a later id absorbed, following chains of up to three merges (several
--- identity runs between two dbt builds); used only once the model has a previous version, which
--- the linter's render lacks
+-- every earlier id a later id absorbed, directly or through a chain of merges of any length
+-- (several identity runs between two dbt builds). UNION (not UNION ALL) drops pairs already
+-- found, so the recursion ends even if the history ever held a cycle. Used only once the model
+-- has a previous version, which the linter's render lacks.
 absorbed as (  -- noqa: ST03
     select
-        first_id_merge.old_customer_id,
-        coalesce(
-            third_id_merge.new_customer_id, second_id_merge.new_customer_id, first_id_merge.new_customer_id
-        ) as new_customer_id
-    from id_merges as first_id_merge
-    left join id_merges as second_id_merge on first_id_merge.new_customer_id = second_id_merge.old_customer_id
-    left join id_merges as third_id_merge on second_id_merge.new_customer_id = third_id_merge.old_customer_id
+        old_customer_id,
+        new_customer_id
+    from id_merges
+    union
+    select
+        absorbed.old_customer_id,
+        id_merges.new_customer_id
+    from absorbed
+    inner join id_merges on absorbed.new_customer_id = id_merges.old_customer_id
 ),
 
 previous_members as (
