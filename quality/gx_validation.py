@@ -1,8 +1,8 @@
 """Run a gate's checks through Great Expectations and build its Data Docs.
 
-The context is file-based under ``reports/<run>/gx`` so every stage of one run lands in the same
-expectation and validation stores, and the Data Docs in ``reports/<run>/data_docs`` list all of
-them. Batches are pandas frames pulled from DuckDB: GX's SQL datasource gives wrong answers on
+The stores are file-based under ``reports/<run>/gx`` so every stage of one run lands in the same
+validation store, and the Data Docs in ``reports/<run>/data_docs`` list all of them (the context
+itself is ephemeral: see ``_context``). Batches are pandas frames pulled from DuckDB: GX's SQL datasource gives wrong answers on
 DuckDB, and the frames are what the gate itself has already read.
 
 One dataframe asset per distinct frame (checks that share a query share the asset), one
@@ -51,28 +51,33 @@ def _asset_name(stage: str, label: str) -> str:
 
 
 def _context(gx_root: Path, docs_dir: Path) -> Any:
+    """An ephemeral GX context whose validation results live on disk under ``gx_root``.
+
+    The project config stays in memory: a file-mode context re-reads and rewrites its
+    ``great_expectations.yml`` on every suite, definition and checkpoint it touches (some 500
+    YAML parses per gate, about two thirds of a gate's time). The stores still write to
+    ``gx_root``, so every stage of one run shares one validation store and the Data Docs list all
+    of them.
+    """
     import great_expectations as gx
-    from great_expectations.data_context.types.base import ProgressBarsConfig
+    from great_expectations.data_context.types.base import (
+        DataContextConfig,
+        FilesystemStoreBackendDefaults,
+        ProgressBarsConfig,
+    )
 
     gx_root.mkdir(parents=True, exist_ok=True)
-    context = gx.get_context(mode="file", project_root_dir=str(gx_root))
-    if context.config.analytics_enabled is not False:
-        context.enable_analytics(False)  # persisted in the context's config, not only this process
-    current = context.variables.progress_bars
-    globally = current.get("globally") if isinstance(current, dict) else getattr(current, "globally", None)
-    if globally is not False:
-        context.variables.progress_bars = ProgressBarsConfig(globally=False)
-        context.variables.save()
-    if DOCS_SITE not in context.get_site_names():
-        context.add_data_docs_site(
-            site_name=DOCS_SITE,
-            site_config={
-                "class_name": "SiteBuilder",
-                "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
-                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-            },
-        )
-    return context
+    config = DataContextConfig(
+        store_backend_defaults=FilesystemStoreBackendDefaults(root_directory=str(gx_root)),
+        analytics_enabled=False,
+        progress_bars=ProgressBarsConfig(globally=False),
+        data_docs_sites={DOCS_SITE: {
+            "class_name": "SiteBuilder",
+            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
+            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+        }},
+    )
+    return gx.get_context(project_config=config, mode="ephemeral")
 
 
 def _exception_message(info: Any) -> str | None:

@@ -30,4 +30,12 @@ def test_outcomes_per_check_and_data_docs(tmp_path):
     pages = {p.name for p in (tmp_path / "docs" / "validations").iterdir()}
     assert pages == {"marts__ids_present", "marts__typo_check"}
     assert (tmp_path / "docs" / "index.html").exists()
-    assert (tmp_path / "gx" / "gx" / "great_expectations.yml").exists()
+    # Results are stored on disk, so a later stage of the same run adds to the same store and site.
+    assert {p.name for p in (tmp_path / "gx" / "uncommitted" / "validations").iterdir()} >= pages
+
+    later = spec("rows_present", "expect_table_row_count_to_be_between", table="v", min_value=1)
+    outcomes = validate("identity", [PlannedCheck(later, later.kwargs)], {later.data_key: frame},
+                        gx_root=tmp_path / "gx", docs_dir=tmp_path / "docs")
+    assert outcomes["rows_present"].success is True
+    assert {p.name for p in (tmp_path / "docs" / "validations").iterdir()} == pages | {"identity__rows_present"}
+    assert "identity__rows_present" in (tmp_path / "docs" / "index.html").read_text()
