@@ -173,12 +173,19 @@ def _validate_condition(con: duckdb.DuckDBPyConnection, segment: Segment, column
 
 
 def dbt_vars(settings: Settings, run_id: str, segments: list[Segment]) -> dict[str, Any]:
-    """The --vars dbt receives: logical date, run id and the segment definitions."""
+    """Every var of a run, logical date and run id included: the form for a ``dbt`` CLI call by hand."""
     return {
         "run_date": settings.run_date.isoformat(),
         "run_id": run_id,
-        "segments": [segment.as_var() for segment in segments],
+        **_parse_vars(segments),
     }
+
+
+def _parse_vars(segments: list[Segment]) -> dict[str, Any]:
+    """The --vars of build/docs: only what changes rarely. dbt re-parses the whole project when
+    --vars change, so the run date and run id (new every night) go in the environment instead
+    (``_dbt_environment``; the run_date() / run_id() macros read it at execution only)."""
+    return {"segments": [segment.as_var() for segment in segments]}
 
 
 def build(
@@ -197,7 +204,7 @@ def build(
     validate_segments(segments)
     extra_args = ["--full-refresh"] if full_refresh else None
     started = time.perf_counter()
-    results = _invoke(settings, "build", dbt_vars(settings, run_id, segments), extra_args=extra_args)
+    results = _invoke(settings, "build", _parse_vars(segments), run_id, extra_args=extra_args)
     wall = time.perf_counter() - started
     summary = _summarise(results)
     summary["seconds"] = {**_layer_seconds(results), "dbt_build_wall": round(wall, 3)}
@@ -215,7 +222,7 @@ def docs(settings: Settings) -> Path:
     a web server; ``index.html`` beside it is the classic site for ``dbt docs serve``.
     """
     segments = load_segments(Path(getattr(settings, "segments_path", None) or SEGMENTS_PATH))
-    _invoke(settings, "docs", dbt_vars(settings, "docs", segments), extra_args=["generate", "--static"])
+    _invoke(settings, "docs", _parse_vars(segments), "docs", extra_args=["generate", "--static"])
     return _target_dir(settings) / "static_index.html"
 
 
@@ -224,9 +231,11 @@ def _target_dir(settings: Settings) -> Path:
 
 
 @contextmanager
-def _dbt_environment(settings: Settings) -> Iterator[None]:
-    """Point the profile at this warehouse for the duration of one dbt invocation."""
+def _dbt_environment(settings: Settings, run_id: str) -> Iterator[None]:
+    """Point the profile at this warehouse and give the run's date and id, for one dbt invocation."""
     wanted = {
+        "CDP_DBT_RUN_DATE": settings.run_date.isoformat(),
+        "CDP_DBT_RUN_ID": run_id,
         "CDP_WAREHOUSE_PATH": str(settings.warehouse_path),
         "CDP_DBT_THREADS": str(settings.dbt_threads),
         "CDP_DUCKDB_MEMORY_LIMIT": settings.duckdb_memory_limit,
@@ -245,7 +254,9 @@ def _dbt_environment(settings: Settings) -> Iterator[None]:
                 os.environ[key] = value
 
 
-def _invoke(settings: Settings, command: str, variables: dict[str, Any], extra_args: list[str] | None = None):
+def _invoke(
+    settings: Settings, command: str, variables: dict[str, Any], run_id: str, extra_args: list[str] | None = None
+):
     # Imported here: dbt is heavy and only this stage needs it (keeps `cdp --help` and DAG parsing fast).
     from dbt.cli.main import dbtRunner
 
@@ -265,7 +276,7 @@ def _invoke(settings: Settings, command: str, variables: dict[str, Any], extra_a
         "--vars",
         json.dumps(variables),
     ]
-    with _dbt_environment(settings):
+    with _dbt_environment(settings, run_id):
         try:
             outcome = dbtRunner().invoke(args)
         finally:

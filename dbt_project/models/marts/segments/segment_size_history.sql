@@ -22,7 +22,7 @@ select
     count(memberships.customer_id) filter (
         where memberships.member_since = segments.as_of_date
     ) as members_joined,
-    '{{ var("run_id") }}' as run_id
+    '{{ run_id() }}' as run_id
 from segments
 left join memberships on segments.segment_name = memberships.segment_name
 group by segments.as_of_date, segments.segment_name
