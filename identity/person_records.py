@@ -110,7 +110,11 @@ SOURCES: dict[str, tuple[str, str]] = {
 
 
 def build_person_records(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
-    """Rebuild identity.person_records from the raw tables; returns record counts per source."""
+    """Rebuild identity.person_records from the raw tables; returns record counts per source.
+
+    Built in memory first; the warehouse table then only loses rows that changed or are gone and
+    gains rows that are new or changed.
+    """
     selects = []
     skipped = []
     for table, sql in SOURCES.values():
@@ -128,20 +132,67 @@ def build_person_records(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     typed = ", ".join(f"CAST({name} AS {kind}) AS {name}" for name, kind in PERSON_RECORD_COLUMNS.items())
     con.execute("CREATE SCHEMA IF NOT EXISTS identity")
     con.execute(
-        f"""CREATE OR REPLACE TABLE identity.person_records AS
-        SELECT {typed} FROM ({" UNION ALL ".join(selects)}) AS u({_COLUMN_LIST})
-        ORDER BY source_system, source_record_id"""
+        f"""CREATE OR REPLACE TEMP TABLE person_records_rebuilt AS
+        SELECT {typed} FROM ({" UNION ALL ".join(selects)}) AS u({_COLUMN_LIST})"""
     )
     duplicates = con.execute(
-        """SELECT source_system, source_record_id, count(*) FROM identity.person_records
+        """SELECT source_system, source_record_id, count(*) FROM person_records_rebuilt
            GROUP BY ALL HAVING count(*) > 1 LIMIT 3"""
     ).fetchall()
     if duplicates:
+        con.execute("DROP TABLE person_records_rebuilt")
         raise IdentityError(
             f"identity.person_records has duplicate record ids, e.g. {duplicates}: the raw tables "
             "must hold one row per call_id / customer_id / contact_id."
         )
+    _replace_changed_rows(con)
+    con.execute("DROP TABLE person_records_rebuilt")
     counts = con.execute(
         "SELECT source_system, count(*) FROM identity.person_records GROUP BY 1 ORDER BY 1"
     ).fetchall()
     return dict(counts)
+
+
+def _replace_changed_rows(con: duckdb.DuckDBPyConnection) -> None:
+    """Make identity.person_records equal TEMP TABLE person_records_rebuilt, writing only what differs.
+
+    Most records are unchanged from one night to the next, and writing the whole table to the
+    warehouse file cost about four times building it in memory (0.75 vs 0.2 s CPU at 100k); the
+    rows that differ are found with EXCEPT, which compares every column exactly, NULL included.
+    """
+    existing = con.execute(
+        """SELECT column_name, data_type FROM information_schema.columns
+           WHERE table_schema = 'identity' AND table_name = 'person_records' ORDER BY ordinal_position"""
+    ).fetchall()
+    if existing != list(PERSON_RECORD_COLUMNS.items()):
+        con.execute(
+            "CREATE OR REPLACE TABLE identity.person_records AS SELECT * FROM person_records_rebuilt"
+            " ORDER BY source_system, source_record_id"
+        )
+        return
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE person_records_stale AS
+        SELECT source_system, source_record_id
+        FROM (SELECT * FROM identity.person_records EXCEPT SELECT * FROM person_records_rebuilt)"""
+    )
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE person_records_fresh AS
+        SELECT * FROM person_records_rebuilt EXCEPT SELECT * FROM identity.person_records"""
+    )
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(
+            """DELETE FROM identity.person_records AS p USING person_records_stale AS s
+            WHERE p.source_system = s.source_system AND p.source_record_id = s.source_record_id"""
+        )
+        con.execute(
+            "INSERT INTO identity.person_records SELECT * FROM person_records_fresh"
+            " ORDER BY source_system, source_record_id"
+        )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        for table in ("person_records_stale", "person_records_fresh"):
+            con.execute(f"DROP TABLE IF EXISTS {table}")

@@ -66,3 +66,38 @@ def test_missing_sources_are_skipped(settings) -> None:
 def test_no_raw_tables_is_a_clear_error(settings) -> None:
     with connect(settings) as con, pytest.raises(IdentityError, match="run ingestion"):
         build_person_records(con)
+
+
+def _all_rows(con) -> list[tuple]:
+    return con.execute("SELECT * FROM identity.person_records ORDER BY source_system, source_record_id").fetchall()
+
+
+def test_rebuild_writes_only_changed_rows_and_equals_a_fresh_build(settings) -> None:
+    with connect(settings) as con:
+        create_raw_tables(con)
+        add_csv_contact(con, "a.csv:1", first="Ann", last="Lee", email="ann@x.com")
+        add_csv_contact(con, "a.csv:2", first="Bo", last="Kim")
+        add_csv_contact(con, "a.csv:3", first="Cy", last="Ray", phone="2125550123")
+        add_store_customer(con, 7, "Dee", "Fox", birth_date=date(1980, 2, 3))
+        build_person_records(con)
+        rowids = dict(con.execute(
+            "SELECT source_system || '|' || source_record_id, rowid FROM identity.person_records").fetchall())
+        # A NULL that gains a value, a value that changes, a record that goes, one that comes.
+        con.execute("UPDATE raw.csv_contacts SET email = 'bo@x.com' WHERE contact_id = 'a.csv:2'")
+        con.execute("UPDATE raw.store_customers SET last_name = 'Foxx' WHERE customer_id = 7")
+        con.execute("DELETE FROM raw.csv_contacts WHERE contact_id = 'a.csv:3'")
+        add_csv_contact(con, "a.csv:4", first="Eve", last="Ng")
+        counts = build_person_records(con)
+        incremental = _all_rows(con)
+        kept = dict(con.execute(
+            "SELECT source_system || '|' || source_record_id, rowid FROM identity.person_records").fetchall())
+        con.execute("DROP TABLE identity.person_records")
+        build_person_records(con)
+        assert incremental == _all_rows(con)
+    assert counts == {"csv": 3, "store": 1}
+    assert kept["csv|a.csv:1"] == rowids["csv|a.csv:1"]  # unchanged: not rewritten
+    assert {key for key in kept if kept[key] != rowids.get(key)} == {"csv|a.csv:2", "store|7", "csv|a.csv:4"}
+    by_key = {(row[0], row[1]): row for row in incremental}
+    assert by_key[("csv", "a.csv:2")][5] == "bo@x.com"
+    assert by_key[("store", "7")][3] == "Foxx"
+    assert ("csv", "a.csv:3") not in by_key
