@@ -278,35 +278,58 @@ def standardise(
             SELECT source_system, source_record_id FROM standardise_hashes
             SEMI JOIN {hashes} USING (source_system, source_record_id, raw_hash)"""
         )
-    # Until both tables are rewritten, nothing may be reused from them.
-    con.execute(f"DROP TABLE IF EXISTS {hashes}")
     if not reusable:
+        # Until both tables are rewritten, nothing may be reused from them.
+        con.execute(f"DROP TABLE IF EXISTS {hashes}")
         lookup = _phone_lookup(con, source, settings)
         con.execute(
             f"CREATE OR REPLACE TABLE {target} AS {standardised_select_sql(source, settings, lookup)}"
             " ORDER BY source_system, source_record_id"
         )
+        con.execute(f"DROP TABLE {lookup}")
+        if incremental:
+            con.execute(f"CREATE TABLE {hashes} AS SELECT * FROM standardise_hashes")
+            con.execute(f"COMMENT ON TABLE {hashes} IS {sql_literal(fingerprint)}")
     else:
-        con.execute(
-            f"""CREATE OR REPLACE TEMP TABLE standardise_changed AS
-            SELECT * FROM {source} ANTI JOIN standardise_unchanged USING (source_system, source_record_id)"""
-        )
+        _apply_changes(con, settings, source, target, hashes)
+    if incremental:
+        con.execute("DROP TABLE standardise_hashes")
+    return fetch_one(con, f"SELECT count(*) FROM {target}")[0]
+
+
+def _apply_changes(con: duckdb.DuckDBPyConnection, settings: object, source: str, target: str, hashes: str) -> None:
+    """Standardise the new and changed rows of ``source`` into ``target``; drop changed and gone ones.
+
+    ``target`` and its hash table change in one transaction, so they never disagree; only the rows
+    that differ are written (rewriting the whole hash table cost more than the changes at 100k).
+    """
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE standardise_changed AS
+        SELECT * FROM {source} ANTI JOIN standardise_unchanged USING (source_system, source_record_id)"""
+    )
+    con.execute("BEGIN TRANSACTION")
+    try:
         # Records that changed or are gone leave; new and changed ones come in standardised.
-        con.execute(
-            f"""DELETE FROM {target} AS t WHERE NOT EXISTS (
-                SELECT 1 FROM standardise_unchanged AS u
-                WHERE u.source_system = t.source_system AND u.source_record_id = t.source_record_id)"""
-        )
+        for table in (target, hashes):
+            con.execute(
+                f"""DELETE FROM {table} AS t WHERE NOT EXISTS (
+                    SELECT 1 FROM standardise_unchanged AS u
+                    WHERE u.source_system = t.source_system AND u.source_record_id = t.source_record_id)"""
+            )
         lookup = _phone_lookup(con, "standardise_changed", settings)
         con.execute(
             f"INSERT INTO {target} {standardised_select_sql('standardise_changed', settings, lookup)}"
             " ORDER BY source_system, source_record_id"
         )
+        con.execute(
+            f"""INSERT INTO {hashes} SELECT * FROM standardise_hashes
+            ANTI JOIN standardise_unchanged USING (source_system, source_record_id)"""
+        )
+        con.execute(f"DROP TABLE {lookup}")
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    finally:
         for table in ("standardise_changed", "standardise_unchanged"):
-            con.execute(f"DROP TABLE {table}")
-    con.execute(f"DROP TABLE {lookup}")
-    if incremental:
-        con.execute(f"CREATE TABLE {hashes} AS SELECT * FROM standardise_hashes")
-        con.execute(f"COMMENT ON TABLE {hashes} IS {sql_literal(fingerprint)}")
-        con.execute("DROP TABLE standardise_hashes")
-    return fetch_one(con, f"SELECT count(*) FROM {target}")[0]
+            con.execute(f"DROP TABLE IF EXISTS {table}")

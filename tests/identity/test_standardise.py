@@ -202,12 +202,18 @@ def test_incremental_standardise_redoes_only_new_and_changed_records() -> None:
     assert rows["kept"][8] == "reused"  # city column: the row was not recomputed
     assert rows["changed"][6] == "+12125550199"
     assert rows["new"][-1] == "margaret"
+    hashes = "SELECT * FROM identity.person_records_standardised_input ORDER BY ALL"
+    kept_hashes = con.execute(hashes).fetchall()
+    assert [row[1] for row in kept_hashes] == ["changed", "kept", "new"]
 
     # Apart from the marker, the result is what a full run gives.
     con.execute("UPDATE identity.person_records_standardised SET city = NULL WHERE source_record_id = 'kept'")
     incremental = _standardised(con)
     standardise(con, FakeSettings())
     assert _standardised(con) == incremental
+    # The hash table kept up to date row by row is the one a from-scratch run writes.
+    standardise(con, FakeSettings(), incremental=True)
+    assert con.execute(hashes).fetchall() == kept_hashes
 
 
 def test_incremental_standardise_starts_over_when_the_rules_change() -> None:
