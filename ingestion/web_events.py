@@ -530,7 +530,7 @@ _NON_NULL_FIELDS = " + ".join(f'(m."{name}" IS NOT NULL)::INTEGER' for name in _
 # A batch envelope is a message with "batch" and no "type".
 _ENVELOPE = "m.batch IS NOT NULL AND m.type IS NULL"
 _LINES_SQL = f"""
-SELECT file_index, line_number, NULL::BIGINT AS batch_index, msg, true AS is_object, m, is_json,
+SELECT file_index, line_number, NULL::BIGINT AS batch_index, msg, payload, true AS is_object, m, is_json,
        CASE
            WHEN NOT is_json THEN true
            WHEN NOT starts_with(msg, '{{') THEN true
@@ -560,14 +560,19 @@ FROM (
                 WHEN starts_with(msg, '{{') THEN json_transform(msg, '{_SPEC}')
                 ELSE try(json_transform(msg, '{_SPEC}')) END AS m
     FROM (
-        SELECT file_index, line_number, msg, has_many_brackets, json_valid(msg) AS is_json
+        -- The JSON-typed copy validates the line (as json_valid would) and is what gets stored:
+        -- a VARCHAR would be parsed once more by the cast on insert.
+        SELECT file_index, line_number, msg, has_many_brackets, payload, payload IS NOT NULL AS is_json
         FROM (
-            -- JSON treats CR and LF as whitespace; the stored message drops them.
-            SELECT file_index, line_number, has_many_brackets,
-                   CASE WHEN suffix(line_nl, chr(13) || chr(10)) THEN left(line_nl, -2)
-                        ELSE left(line_nl, -1) END AS msg
-            FROM _web_block
-            WHERE line_nl IS NOT NULL
+            SELECT *, try_cast(msg AS JSON) AS payload
+            FROM (
+                -- JSON treats CR and LF as whitespace; the stored message drops them.
+                SELECT file_index, line_number, has_many_brackets,
+                       CASE WHEN suffix(line_nl, chr(13) || chr(10)) THEN left(line_nl, -2)
+                            ELSE left(line_nl, -1) END AS msg
+                FROM _web_block
+                WHERE line_nl IS NOT NULL
+            )
         )
     )
 )
@@ -623,7 +628,7 @@ FROM items
 
 # The source of the pass over batch items (parsed here), typed like single messages.
 _ITEM_MESSAGES_SQL = f"""
-SELECT file_index, line_number, batch_index, msg, is_object,
+SELECT file_index, line_number, batch_index, msg, msg::JSON AS payload, is_object,
        CASE WHEN is_object THEN json_transform(msg, '{_SPEC}') END AS m,
        true AS is_json, false AS is_suspect, false AS is_envelope
 FROM _web_items
@@ -729,7 +734,7 @@ def _typed_sql(max_field_chars: int, source: str, target: str) -> str:
     return f"""
     {target}
     WITH strings AS (
-        SELECT file_index, line_number, batch_index, msg, is_object, m, is_json, is_suspect, is_envelope,
+        SELECT file_index, line_number, batch_index, msg, payload, is_object, m, is_json, is_suspect, is_envelope,
                {_unquote("m.type")} AS type,
                {_unquote("m.messageId")} AS message_id_given,
                {_unquote("m.userId")} AS user_id,
@@ -757,7 +762,11 @@ def _typed_sql(max_field_chars: int, source: str, target: str) -> str:
     checked AS (
         SELECT *, ({problem}) AS problem FROM typed
     )
-    SELECT file_index, line_number, batch_index, msg,
+    SELECT file_index, line_number, batch_index,
+           -- The raw text is kept only for lines that may be quarantined or looked at again;
+           -- messages that load are held once, as their JSON payload.
+           CASE WHEN problem IS NOT NULL OR is_suspect OR is_envelope OR payload IS NULL THEN msg END AS msg,
+           payload,
            problem.reason AS reason, problem.field AS field,
            -- Messages without a messageId still dedupe: on a hash of their content.
            CASE WHEN message_id_given IS NULL THEN 'sha256:' || sha256(msg) ELSE message_id_given END AS message_id,
@@ -822,7 +831,7 @@ def _dedupe_and_insert(
         f"""
         CREATE OR REPLACE TEMP TABLE _web_fate AS
         WITH good AS (
-            SELECT file_index, line_number, coalesce(batch_index, -1) AS item, message_id, msg
+            SELECT file_index, line_number, coalesce(batch_index, -1) AS item, message_id, payload::VARCHAR AS msg
             FROM _web_typed WHERE reason IS NULL
         ),
         existing AS ({existing}),
@@ -906,7 +915,7 @@ def _dedupe_and_insert(
                    t.traits, t.properties, t.context,
                    t.page_url, t.page_path, t.page_title, t.page_referrer,
                    t.campaign_source, t.campaign_medium, t.campaign_name, t.campaign_term, t.campaign_content,
-                   t.msg AS payload, f.source_file, t.line_number, f.batch_id, f.loaded_at
+                   t.payload, f.source_file, t.line_number, f.batch_id, f.loaded_at
             {fresh.replace("FROM _web_typed t", "FROM _web_typed t JOIN _web_files f USING (file_index)")}
             """
         )
