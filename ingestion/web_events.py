@@ -670,9 +670,11 @@ def _typed_sql(max_field_chars: int, source: str, target: str) -> str:
         text = f"{column}_text"
         # DuckDB casts at most 6 fractional digits; RFC 3339 allows more, so trim only when needed.
         trimmed = rf"regexp_replace({text}, '(\.\d{{6}})\d+', '\1')"
+        # epoch_us -> make_timestamp is the UTC wall time, like ::TIMESTAMP under TimeZone UTC,
+        # without the ICU calendar that cast goes through.
         ts_parsed.append(
-            f"CASE WHEN regexp_full_match({text}, '{_ISO_PATTERN}') THEN "
-            f"coalesce(try_cast({text} AS TIMESTAMPTZ), try_cast({trimmed} AS TIMESTAMPTZ))::TIMESTAMP END AS {column}"
+            f"CASE WHEN timestamps_are_iso OR regexp_full_match({text}, '{_ISO_PATTERN}') THEN make_timestamp(epoch_us("
+            f"coalesce(try_cast({text} AS TIMESTAMPTZ), try_cast({trimmed} AS TIMESTAMPTZ)))) END AS {column}"
         )
         ts_checks.append(
             f"WHEN {raw} IS NOT NULL AND {column} IS NULL THEN {{'reason': 'invalid-timestamp: {name} must be an "
@@ -748,6 +750,12 @@ def _typed_sql(max_field_chars: int, source: str, target: str) -> str:
                {", ".join(ts_texts)}
         FROM ({source})
     ),
+    screened AS (
+        -- One match over all four timestamps instead of four; a field is matched on its own
+        -- only when this fails (some timestamp is malformed, or holds a '|').
+        SELECT *, regexp_full_match({_TS_JOINED}, '{_TS_JOINED_PATTERN}') AS timestamps_are_iso
+        FROM strings
+    ),
     typed AS (
         SELECT *,
                coalesce(CASE WHEN type = 'page' THEN props[1] END, ctx[1]) AS page_url,
@@ -757,7 +765,7 @@ def _typed_sql(max_field_chars: int, source: str, target: str) -> str:
                ctx[5] AS campaign_source, ctx[6] AS campaign_medium, ctx[7] AS campaign_name,
                ctx[8] AS campaign_term, ctx[9] AS campaign_content,
                {", ".join(ts_parsed)}
-        FROM strings
+        FROM screened
     ),
     checked AS (
         SELECT *, ({problem}) AS problem FROM typed
@@ -790,6 +798,14 @@ _TS_COLUMNS = {
     "sentAt": "sent_at",
     "receivedAt": "received_at",
 }
+# Each present timestamp as 'v' + text (absent: empty), joined by '|': the text matches
+# _TS_JOINED_PATTERN exactly when every present timestamp matches _ISO_PATTERN (none holds a '|',
+# so the three separators split it unambiguously; an empty string becomes 'v' and fails).
+_TS_JOINED = " || '|' || ".join(
+    f"CASE WHEN {column}_text IS NULL THEN '' ELSE 'v' || {column}_text END"
+    for column in _TS_COLUMNS.values()
+)
+_TS_JOINED_PATTERN = r"\|".join([f"(?:v{_ISO_PATTERN[1:-1]})?"] * len(_TS_COLUMNS))
 _TEXT_COLUMNS = (
     "message_id_given", "user_id", "anonymous_id", "group_id", "previous_id", "event_name", "page_name",
     "page_url", "page_path", "page_title", "page_referrer",
