@@ -2,9 +2,9 @@
 
 Speed comes from doing the bulk in DuckDB: files are read into large blocks of lines (a block may
 hold many small files; each line keeps its file index and line number) that reach DuckDB as a
-zero-copy Arrow string column. One SQL pass parses every message once and screens it, a second
-types and validates it. Small files share one transaction (``ingest_file_groups``) but each keeps
-its own batch id and manifest row.
+zero-copy Arrow string column. One SQL pass validates each line with a cast to JSON (that value is
+what gets stored), parses its top-level fields once, screens, types and validates it. Small files
+share one transaction (``ingest_file_groups``) but each keeps its own batch id and manifest row.
 DuckDB's JSON reader is lenient (it accepts NaN, trailing commas, duplicate keys), so a cheap
 textual screen sends every line that *might* break strict JSON rules to a strict per-line Python
 check; clean lines never touch Python. Each refused line goes to meta.quarantine with a reason
