@@ -24,3 +24,24 @@ def test_duplicate_primary_key_fails_the_build_naming_the_test(tmp_path, warehou
     # dbt released the warehouse: another process-local connection can write to it again
     con = duckdb.connect(str(settings.warehouse_path))
     con.close()
+
+
+@pytest.mark.slow
+def test_primary_key_test_catches_duplicates_and_nulls_naming_the_model(tmp_path, warehouse_factory):
+    settings = warehouse_factory(tmp_path)
+    con = duckdb.connect(str(settings.warehouse_path))
+    try:
+        # a repeated person record and one without a source system (its key is NULL)
+        con.execute(
+            "INSERT INTO identity.person_records_standardised "
+            "SELECT * FROM identity.person_records_standardised WHERE source_record_id = '101';"
+            "INSERT INTO identity.person_records_standardised (source_system, source_record_id) VALUES (NULL, 'x')"
+        )
+    finally:
+        con.close()
+    with pytest.raises(cdp_dbt.DbtBuildFailed) as raised:
+        cdp_dbt.build(settings, run_id="bad-key")
+    failed = {node["unique_id"]: node["message"] for node in raised.value.failed_nodes}
+    key_test = [node for node in failed if "primary_key_stg_identity__person_records_source_record_key" in node]
+    assert key_test, failed
+    assert "Got 2 results" in failed[key_test[0]]  # the repeated key and the NULL key
