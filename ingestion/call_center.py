@@ -8,15 +8,17 @@ a call may also have come from another export.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
+from contextlib import nullcontext
 
 import duckdb
 import pyarrow as pa
 
 from cdp.settings import Settings
-from ingestion import parsing
+from ingestion import csv_records, parsing
 from ingestion.file_batches import (
     FileBatch,
     LoadCounts,
@@ -88,26 +90,36 @@ def ingest_call_center(con: duckdb.DuckDBPyConnection, settings: Settings, run_i
 def _records(batch: FileBatch) -> list[tuple[int, dict, str]]:
     """(line or array position, record, raw text) for every record of a CSV or JSON export."""
     if batch.path.suffix.lower() == ".json":
-        try:
-            items = json.loads(batch.path.read_text(encoding="utf-8-sig"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise RejectedFile(f"{batch.path.name} is not valid JSON: {exc}") from exc
-        if not isinstance(items, list):
-            raise RejectedFile(
-                f"{batch.path.name} must hold a JSON array of call objects, found {type(items).__name__}"
-            )
-        return [(n, item, json.dumps(item, default=str)) for n, item in enumerate(items, 1)]
+        return [(n, item, json.dumps(item, default=str)) for n, item in enumerate(_json_items(batch), 1)]
     content, _ = parsing.decode_text_file(batch.path)
-    reader = csv.DictReader(
-        io.StringIO(content, newline=""), delimiter=parsing.sniff_delimiter(content[:65536])
-    )
-    header = [h.strip() for h in reader.fieldnames or []]
+    return _csv_records_of(batch, content, parsing.sniff_delimiter(content[:65536]))
+
+
+def _json_items(batch: FileBatch) -> list:
+    try:
+        items = json.loads(batch.path.read_text(encoding="utf-8-sig"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise RejectedFile(f"{batch.path.name} is not valid JSON: {exc}") from exc
+    if not isinstance(items, list):
+        raise RejectedFile(
+            f"{batch.path.name} must hold a JSON array of call objects, found {type(items).__name__}"
+        )
+    return items
+
+
+def _check_header(batch: FileBatch, header: list[str]) -> None:
     if "call_id" not in header or "updated_at" not in header:
         raise RejectedFile(
             f"{batch.path.name}: header must contain call_id and updated_at; found columns: {', '.join(header)}",
             field="header",
             raw_text=",".join(header),
         )
+
+
+def _csv_records_of(batch: FileBatch, content: str, delimiter: str) -> list[tuple[int, dict, str]]:
+    reader = csv.DictReader(io.StringIO(content, newline=""), delimiter=delimiter)
+    header = [h.strip() for h in reader.fieldnames or []]
+    _check_header(batch, header)
     reader.fieldnames = header
     records = []
     for row in reader:
@@ -149,28 +161,46 @@ def _typed(record, batch: FileBatch) -> tuple[dict, str | None, str | None]:
 
 
 def load_file(con: duckdb.DuckDBPyConnection, batch: FileBatch) -> LoadCounts:
-    """Validate one export and upsert its calls (latest updated_at wins)."""
-    rows, lines = [], []
-    for line, record, raw in _records(batch):
-        row, field, reason = _typed(record, batch)
-        if reason is not None:
-            batch.reject(line, field, reason, raw)
-            continue
-        rows.append(row)
-        lines.append(line)
-    if not rows:
+    """Validate one export and upsert its calls (latest updated_at wins).
+
+    The export is read whole by DuckDB (JSON) or Arrow (CSV, ``csv_records``) and typed in SQL;
+    only the rows SQL cannot vouch for go through ``_typed`` in Python, which quarantines them or
+    types them as always. An export either reader does not take is read record by record.
+    """
+    staged = _stage_json(con, batch) if batch.path.suffix.lower() == ".json" else _stage_csv(con, batch)
+    if staged is None:
+        rows, lines = _python_rows(batch, _records(batch))
+        fast_rows = 0
+    else:
+        try:
+            rows, lines = _python_rows(batch, staged)
+            fast_rows = con.execute("SELECT count(*) FROM _calls_typed WHERE NOT suspect").fetchall()[0][0]
+        except BaseException:
+            con.execute("DROP TABLE IF EXISTS _calls_typed")
+            raise
+    valid = len(rows) + fast_rows
+    if not valid:
+        con.execute("DROP TABLE IF EXISTS _calls_typed")
         return LoadCounts(rows_read=len(batch.quarantine), rows_loaded=0)
     names = [*COLUMNS, "extra"]
-    table = pa.table({**{n: [r.get(n) for r in rows] for n in names}, "_source_line": lines})
-    with registered(con, "_calls_batch", table):
+    parts = []
+    if fast_rows:
+        parts.append(f"SELECT {', '.join(names)}, _source_line FROM _calls_typed WHERE NOT suspect")
+    if rows:
+        parts.append("SELECT * FROM _calls_batch")
+    table = (
+        pa.table({**{n: [r.get(n) for r in rows] for n in names}, "_source_line": lines}) if rows else None
+    )
+    with registered(con, "_calls_batch", table) if rows else nullcontext():
         # Latest version per call inside this file first (later line wins a tie) ...
         con.execute(
-            """
+            f"""
             CREATE OR REPLACE TEMP TABLE _calls_latest AS
-            SELECT * FROM _calls_batch
+            SELECT * FROM ({" UNION ALL BY NAME ".join(parts)})
             QUALIFY row_number() OVER (PARTITION BY call_id ORDER BY updated_at DESC, _source_line DESC) = 1
             """
         )
+    con.execute("DROP TABLE IF EXISTS _calls_typed")
     # ... then only those at least as new as what the warehouse holds.
     newer = con.execute(
         f"""
@@ -194,6 +224,174 @@ def load_file(con: duckdb.DuckDBPyConnection, batch: FileBatch) -> LoadCounts:
         [batch.source_file, batch.batch_id, batch.loaded_at],
     )
     con.execute("DROP TABLE _calls_latest")
-    return LoadCounts(
-        rows_read=len(rows) + len(batch.quarantine), rows_loaded=newer, rows_skipped=len(rows) - newer
+    return LoadCounts(rows_read=valid + len(batch.quarantine), rows_loaded=newer, rows_skipped=valid - newer)
+
+
+def _python_rows(batch: FileBatch, records) -> tuple[list[dict], list[int]]:
+    """Type records in Python: quarantine the bad ones, return the good rows and their lines."""
+    rows, lines = [], []
+    for line, record, raw in records:
+        row, field, reason = _typed(record, batch)
+        if reason is not None:
+            batch.reject(line, field, reason, raw)
+            continue
+        rows.append(row)
+        lines.append(line)
+    return rows, lines
+
+
+def _sql_text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+# The one timestamp form SQL types itself (what the exports write); any other goes to parsing.timestamp.
+_ISO_Z = _sql_text(
+    r"(19\d\d|20\d\d|2100)-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):[0-5]\d:[0-5]\dZ"
+)
+_SCORES = {"csat": "[1-5]", "nps": "[0-9]|10"}
+
+
+def _typed_columns(
+    kind: dict[str, str | None], text: dict[str, str], limit: int
+) -> tuple[list[str], list[str]]:
+    """(typed column expressions, suspect conditions) for the call fields.
+
+    ``text[field]`` is the field's trimmed text; ``kind[field]`` an SQL condition true when the
+    value is a plain string or null (None: always).
+    """
+    columns, suspect = [], []
+    for field in COLUMNS:
+        value = text.get(field)
+        if value is None:
+            columns.append(f"NULL AS {field}")
+            continue
+        if kind.get(field):
+            suspect.append(f"NOT ({kind[field]})")
+        if field in TIME_FIELDS:
+            parsed = f"try_strptime({value}, '%Y-%m-%dT%H:%M:%SZ')"
+            columns.append(f"CASE WHEN {value} <> '' THEN {parsed} END AS {field}")
+            suspect.append(
+                f"({value} <> '' AND NOT (regexp_full_match({value}, {_ISO_Z}) AND {parsed} IS NOT NULL))"
+            )
+        elif field in _SCORES:
+            columns.append(f"CASE WHEN {value} <> '' THEN TRY_CAST({value} AS BIGINT) END AS {field}")
+            suspect.append(f"({value} <> '' AND NOT regexp_full_match({value}, '{_SCORES[field]}'))")
+        else:
+            columns.append(f"NULLIF({value}, '') AS {field}")
+            suspect.append(f"strlen({value}) > {int(limit)}")
+    dispositions = ", ".join(_sql_text(d) for d in DISPOSITIONS)
+    suspect.append(f"COALESCE({text['call_id']}, '') = ''")
+    suspect.append(f"COALESCE({text['updated_at']}, '') = ''")
+    if text.get("disposition"):
+        suspect.append(f"({text['disposition']} <> '' AND {text['disposition']} NOT IN ({dispositions}))")
+    return columns, suspect
+
+
+def _stage_csv(con, batch: FileBatch):
+    """``_calls_typed`` from a CSV export; returns the suspect records, or None for the record-by-record path."""
+    content, _ = parsing.decode_text_file(batch.path)
+    delimiter = parsing.sniff_delimiter(content[:65536])
+    records = csv_records.read_records(content, delimiter)
+    if records is None:
+        return None
+    header = [h.strip() for h in records.header]
+    _check_header(batch, header)
+    if len(set(header)) != len(header):
+        return None  # DictReader keeps the last of repeated columns: leave that to it
+    limit = batch.settings.max_field_chars
+    trims = [
+        f"{csv_records.sql_strip(f'c{i}')} AS t_{name}" for i, name in enumerate(header) if name in COLUMNS
+    ]
+    columns, suspect = _typed_columns({}, {name: f"t_{name}" for name in header if name in COLUMNS}, limit)
+    pairs = []
+    for i, name in enumerate(header):
+        if name not in COLUMNS:
+            key = _sql_text(json.dumps(name) + ': "')
+            escaped = f"replace(replace(c{i}, '\\', '\\\\'), '\"', '\\\"')"
+            pairs.append(f"CASE WHEN c{i} <> '' THEN {key} || {escaped} || '\"' END")
+            suspect.append(f"NOT regexp_full_match(c{i}, '[\\x20-\\x7e]*')")
+    extra = (
+        f"NULLIF('{{' || concat_ws(', ', {', '.join(pairs)}) || '}}', '{{}}')" if pairs else "NULL::VARCHAR"
     )
+    cells = ", ".join(f"c{i}" for i in range(len(header)))
+    flag = " OR ".join(f"COALESCE({s}, TRUE)" for s in suspect)
+    with registered(con, "_calls_records", records.table):
+        con.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE _calls_typed AS
+            SELECT {", ".join(columns)}, {extra} AS extra, _line AS _source_line, {flag} AS suspect, {cells}
+            FROM (SELECT *, {", ".join(trims)} FROM _calls_records)
+            """
+        )
+    suspects = con.execute(
+        f"SELECT _source_line, {cells} FROM _calls_typed WHERE suspect ORDER BY 1"
+    ).fetchall()
+    return [(line, dict(zip(header, cells, strict=True)), ",".join(cells)) for line, *cells in suspects]
+
+
+def _stage_json(con, batch: FileBatch):
+    """``_calls_typed`` from a JSON export; returns the suspect records, or None for the json-module path.
+
+    DuckDB's ``read_json_objects`` hands over each array element's own text, so a suspect element
+    is exactly what json.loads would have produced. Files DuckDB's parser rejects go to the json
+    module, which decides (and words the rejection) as before.
+    """
+    data = batch.path.read_bytes()
+    body = data[3:] if data.startswith(codecs.BOM_UTF8) else data
+    stripped = body.strip(b" \t\r\n")
+    if not (stripped.startswith(b"[") and stripped.endswith(b"]")):
+        return None
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    paths = ", ".join(_sql_text(f"$.{field}") for field in COLUMNS)
+    # v[n] is the field's JSON text: a string (decoded here; json_extract_string only when it holds
+    # escapes), null, missing (SQL NULL), or another JSON value (kept as text: scores must then
+    # match their digit pattern, text fields go to Python).
+    values = ", ".join(
+        f"""CASE WHEN v[{n}] IS NULL OR v[{n}] = 'null' THEN ''
+                 WHEN v[{n}][1] <> '"' THEN v[{n}]
+                 WHEN contains(v[{n}], '\\') THEN v[{n}]->>'$' ELSE v[{n}][2:-2] END AS s_{field},
+            v[{n}] IS NULL OR v[{n}] = 'null' OR v[{n}][1] = '"' AS k_{field}"""
+        for n, field in enumerate(COLUMNS, 1)
+    )
+    strips = ", ".join(f"{csv_records.sql_strip(f's_{field}')} AS t_{field}" for field in COLUMNS)
+    text = {field: f"t_{field}" for field in COLUMNS}
+    plain = {field: f"k_{field}" for field in COLUMNS if field not in _SCORES}
+    columns, suspect = _typed_columns(plain, text, batch.settings.max_field_chars)
+    keys = "[" + ", ".join(_sql_text(c) for c in COLUMNS) + "]"
+    suspect[:0] = [
+        "NOT starts_with(j, '{')",  # not an object
+        "len(k) <> len(list_distinct(k))",  # json.loads keeps the last of repeated keys
+        f"NOT list_has_all({keys}, k)",  # extra fields: json.dumps of any JSON value, left to Python
+    ]
+    flag = " OR ".join(f"COALESCE({s}, TRUE)" for s in suspect)
+    # A parse error would abort the batch's transaction: DuckDB first parses the file on a cursor
+    # of its own, where failing costs nothing.
+    probe = con.cursor()
+    try:
+        probe.execute(
+            "SELECT count(*) FROM read_json_objects(?, format = 'array')", [str(batch.path)]
+        ).fetchall()
+    except duckdb.Error:
+        return None
+    finally:
+        probe.close()
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _calls_typed AS
+        SELECT {", ".join(columns)}, NULL::VARCHAR AS extra, _source_line, {flag} AS suspect, j
+        FROM (SELECT *, {strips} FROM (
+            SELECT j, k, _source_line, {values} FROM (
+                SELECT json AS j, ordinality AS _source_line, json_keys(json) AS k,
+                       json_extract(json, [{paths}])::VARCHAR[] AS v
+                FROM read_json_objects(?, format = 'array') WITH ORDINALITY
+            )
+        ))
+        """,
+        [str(batch.path)],
+    )
+    suspects = con.execute("SELECT _source_line, j FROM _calls_typed WHERE suspect ORDER BY 1").fetchall()
+    items = [(line, json.loads(element)) for line, element in suspects]
+    return [(line, item, json.dumps(item, default=str)) for line, item in items]

@@ -15,6 +15,7 @@ import csv
 import io
 import json
 import re
+from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
@@ -25,7 +26,7 @@ import pyarrow as pa
 import yaml
 
 from cdp.settings import Settings
-from ingestion import parsing
+from ingestion import csv_records, parsing
 from ingestion.file_batches import (
     FileBatch,
     LoadCounts,
@@ -175,10 +176,27 @@ def _map_header(header: list[str], mapping: ListMapping, file_name: str) -> dict
 
 
 def load_file(con: duckdb.DuckDBPyConnection, batch: FileBatch) -> LoadCounts:
-    """Map, validate and insert one list file (inside the caller's transaction)."""
+    """Map, validate and insert one list file (inside the caller's transaction).
+
+    The file is parsed whole into Arrow and typed in SQL; only rows SQL cannot vouch for (a
+    problem, or a value outside the plain forms SQL types exactly) go through ``_typed`` in Python,
+    which quarantines them or types them the same way as always. A file that is not plain RFC 4180
+    CSV is read with the csv module, record by record (``_load_with_csv_module``).
+    """
     mapping = _mapping_for(batch)
-    content, encoding = parsing.decode_text_file(batch.path)
+    content, _ = parsing.decode_text_file(batch.path)
     delimiter = parsing.sniff_delimiter(content[:65536])
+    records = csv_records.read_records(content, delimiter)
+    if records is None:
+        return _load_with_csv_module(con, batch, mapping, content, delimiter)
+    positions = _map_header(records.header, mapping, batch.path.name)
+    return _load_records(con, batch, mapping, records, positions, delimiter)
+
+
+def _load_with_csv_module(
+    con, batch: FileBatch, mapping: ListMapping, content: str, delimiter: str
+) -> LoadCounts:
+    """Record-by-record load with the csv module: for files ``csv_records`` does not take."""
     reader = csv.reader(io.StringIO(content, newline=""), delimiter=delimiter)
     header = next(reader, [])
     positions = _map_header(header, mapping, batch.path.name)
@@ -195,17 +213,30 @@ def load_file(con: duckdb.DuckDBPyConnection, batch: FileBatch) -> LoadCounts:
         if reason is not None:
             batch.reject(reader.line_num, field, reason, raw)
             continue
-        row.update(
-            list_type=mapping.list_type,
-            list_file=batch.path.name,
-            row_number=row_number,
-            contact_id=f"{batch.path.name}:{row_number}",
-            _source_line=reader.line_num,
-        )
+        row.update(_identity(batch, mapping, row_number, reader.line_num))
         rows.append(row)
+    _insert(con, batch, rows)
+    return LoadCounts(rows_read=row_number, rows_loaded=len(rows))
+
+
+def _identity(batch: FileBatch, mapping: ListMapping, row_number: int, line: int) -> dict:
+    return {
+        "list_type": mapping.list_type,
+        "list_file": batch.path.name,
+        "row_number": row_number,
+        "contact_id": f"{batch.path.name}:{row_number}",
+        "_source_line": line,
+    }
+
+
+def _python_rows_table(rows: list[dict]) -> pa.Table:
+    return pa.table({name: [r.get(name) for r in rows] for name in (*COLUMNS, "_source_line")})
+
+
+def _insert(con, batch: FileBatch, rows: list[dict]) -> None:
+    """Insert rows typed in Python."""
     if rows:
-        table = pa.table({name: [r.get(name) for r in rows] for name in (*COLUMNS, "_source_line")})
-        with registered(con, "_csv_batch", table):
+        with registered(con, "_csv_batch", _python_rows_table(rows)):
             con.execute(
                 f"""
                 INSERT INTO {TABLE}
@@ -214,8 +245,151 @@ def load_file(con: duckdb.DuckDBPyConnection, batch: FileBatch) -> LoadCounts:
                 """,
                 [batch.source_file, batch.batch_id, batch.loaded_at],
             )
-    del encoding  # detected for decoding only; the manifest records size and checksum
-    return LoadCounts(rows_read=row_number, rows_loaded=len(rows))
+
+
+def _load_records(
+    con, batch: FileBatch, mapping: ListMapping, records, positions: dict[int, str], delimiter: str
+) -> LoadCounts:
+    """Type a whole parsed file in SQL; rows flagged ``suspect`` are decided by ``_typed``."""
+    header = records.header
+    typed = _typed_sql(header, positions, mapping, batch.settings.max_field_chars)
+    cells = ", ".join(f"r.c{i}" for i in range(len(header)))
+    with registered(con, "_csv_records", records.table):
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _csv_typed AS {typed}")
+        suspects = con.execute(
+            f"""
+            SELECT t.row_number, t._source_line, {cells}
+            FROM _csv_typed t JOIN _csv_records r ON r._line = t._source_line
+            WHERE t.suspect ORDER BY t._source_line
+            """
+        ).fetchall()
+    try:
+        rows: list[dict] = []
+        for row_number, line, *record in suspects:
+            row, field, reason = _typed(record, header, positions, mapping, batch)
+            if reason is not None:
+                batch.reject(line, field, reason, delimiter.join(record))
+                continue
+            row.update(_identity(batch, mapping, row_number, line))
+            rows.append(row)
+        fast = (
+            f"SELECT {_sql_text(mapping.list_type)} AS list_type, {_sql_text(batch.path.name)} AS list_file, "
+            f"row_number, {_sql_text(batch.path.name + ':')} || row_number AS contact_id, "
+            f"{', '.join(c for c in COLUMNS if c not in ('list_type', 'list_file', 'row_number', 'contact_id'))}, "
+            "_source_line FROM _csv_typed WHERE NOT suspect"
+        )
+        read, fast_rows = con.execute(
+            "SELECT count(*), count(*) FILTER (NOT suspect) FROM _csv_typed"
+        ).fetchall()[0]
+        _insert_with_fast(con, batch, rows, fast)
+    finally:
+        con.execute("DROP TABLE IF EXISTS _csv_typed")
+    return LoadCounts(rows_read=read, rows_loaded=fast_rows + len(rows))
+
+
+def _insert_with_fast(con, batch: FileBatch, rows: list[dict], fast_sql: str) -> None:
+    """Insert the rows of ``fast_sql`` and the rows typed in Python, in line order."""
+    casts = ", ".join(f"CAST({c} AS {_duck_type(c)}) AS {c}" for c in COLUMNS)
+    parts = [fast_sql] + ([f"SELECT {casts}, _source_line FROM _csv_batch"] if rows else [])
+    with registered(con, "_csv_batch", _python_rows_table(rows)) if rows else nullcontext():
+        con.execute(
+            f"""
+            INSERT INTO {TABLE}
+            SELECT {", ".join(COLUMNS)}, ?, _source_line, ?, ?
+            FROM ({" UNION ALL BY NAME ".join(parts)}) ORDER BY _source_line
+            """,
+            [batch.source_file, batch.batch_id, batch.loaded_at],
+        )
+
+
+def _sql_text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+_DATE_PARTS = {"%Y": r"\d{4}", "%m": r"\d{2}", "%d": r"\d{2}"}
+
+
+def _strict_date_pattern(date_format: str) -> str | None:
+    """A regex of the zero-padded form of ``date_format`` (only %Y %m %d and plain characters), else None."""
+    pattern, rest = "", date_format
+    while rest:
+        if rest[:2] in _DATE_PARTS:
+            pattern, rest = pattern + _DATE_PARTS[rest[:2]], rest[2:]
+        elif rest[0] == "%" or rest[0].isspace() or not rest[0].isascii() or rest[0].isalnum():
+            return None
+        else:
+            pattern, rest = pattern + re.escape(rest[0]), rest[1:]
+    return pattern or None
+
+
+def _typed_sql(header: list[str], positions: dict[int, str], mapping: ListMapping, limit: int) -> str:
+    """SELECT typing every non-blank record of ``_csv_records``, with ``suspect`` for rows Python must decide.
+
+    A row is not suspect only when SQL's typing is exactly ``_typed``'s: text within the limit,
+    yes/no words in ASCII, dates in the first date format written zero-padded, an identifier present,
+    and extra values JSON-encoded the way json.dumps would.
+    """
+    trims = [f"t{i}" for i in range(len(header))]
+    suspect: list[str] = []
+    values: dict[str, str] = {}
+    unmapped = [i for i in range(len(header)) if i not in positions]
+    force_python = len({header[i] for i in unmapped}) != len(unmapped) or any(
+        not isinstance(v, str) or f not in TEXT_FIELDS for f, v in mapping.defaults.items()
+    )
+    words = ", ".join(_sql_text(w) for w in sorted(parsing.TRUE_WORDS | parsing.FALSE_WORDS))
+    true_words = ", ".join(_sql_text(w) for w in sorted(parsing.TRUE_WORDS))
+    date_pattern = _strict_date_pattern(mapping.date_formats[0]) if mapping.date_formats else None
+    for i, t in enumerate(trims):
+        field = positions.get(i)
+        if field in BOOLEAN_FIELDS:
+            values[field] = f"CASE WHEN {t} = '' THEN NULL ELSE lower({t}) IN ({true_words}) END"
+            suspect.append(f"({t} <> '' AND NOT (strlen({t}) = length({t}) AND lower({t}) IN ({words})))")
+        elif field == "birth_date":
+            if date_pattern is None:
+                values[field] = "NULL::DATE"
+                suspect.append(f"{t} <> ''")
+            else:
+                parsed = f"try_strptime({t}, {_sql_text(mapping.date_formats[0])})"
+                values[field] = f"CASE WHEN {t} = '' THEN NULL ELSE {parsed}::DATE END"
+                suspect.append(
+                    f"({t} <> '' AND NOT (regexp_full_match({t}, {_sql_text(date_pattern)}) "
+                    f"AND {parsed} IS NOT NULL AND year({parsed}) >= 1))"
+                )
+        else:
+            suspect.append(f"strlen({t}) > {int(limit)}")
+            if field is not None:
+                values[field] = f"NULLIF({t}, '')"
+    for field, default in mapping.defaults.items():
+        if field in TEXT_FIELDS:
+            values[field] = f"COALESCE({values.get(field, 'NULL')}, {_sql_text(default)})"
+    ids = []
+    for field in mapping.required_any:
+        value = values.get(field)
+        if value is None:
+            continue
+        if field in BOOLEAN_FIELDS:
+            ids.append(f"({value}) IS TRUE")
+        elif field == "birth_date":
+            ids.append(f"({value}) IS NOT NULL")
+        else:
+            ids.append(f"COALESCE({value}, '') <> ''")
+    suspect.append(f"NOT ({' OR '.join(ids)})" if ids else "TRUE")
+    pairs = []
+    for i in unmapped:
+        key = _sql_text(json.dumps(header[i], ensure_ascii=False) + ': "')
+        escaped = f"replace(replace({trims[i]}, '\\', '\\\\'), '\"', '\\\"')"
+        pairs.append(f"CASE WHEN {trims[i]} <> '' THEN {key} || {escaped} || '\"' END")
+        suspect.append(f"regexp_matches({trims[i]}, '[\\x00-\\x1f]')")
+    extra = f"NULLIF('{{' || concat_ws(', ', {', '.join(pairs)}) || '}}', '{{}}')" if pairs else "NULL"
+    columns = [f"{values.get(c, 'NULL')} AS {c}" for c in (*TEXT_FIELDS, "birth_date", *BOOLEAN_FIELDS)]
+    blank = " AND ".join(f"{t} = ''" for t in trims)
+    flag = "TRUE" if force_python else " OR ".join(f"COALESCE({s}, TRUE)" for s in suspect)
+    return f"""
+        SELECT row_number() OVER (ORDER BY _line) AS row_number, _line AS _source_line,
+               {", ".join(columns)}, {extra} AS extra, {flag} AS suspect
+        FROM (SELECT _line, {", ".join(f"{csv_records.sql_strip(f'c{i}')} AS t{i}" for i in range(len(header)))} FROM _csv_records)
+        WHERE NOT ({blank})
+    """
 
 
 def _duck_type(column: str) -> str:

@@ -1,0 +1,177 @@
+"""Whole-file CSV/JSON loading gives exactly what the record-by-record path gives.
+
+``csv_records.read_records`` must agree with ``csv.reader`` on values and line numbers, or decline;
+the CSV-list and call-center loaders must load and quarantine the same rows whether a file goes
+through SQL or through the csv/json modules (forced here by making ``read_records`` decline and
+by DuckDB refusing the JSON).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+
+import pytest
+
+from cdp.warehouse import connect
+from ingestion import call_center, csv_records
+from ingestion.runner import ingest
+
+PLAIN = [
+    'a,b,c\r\n1,2,3\r\n"x, y","say ""hi""",\r\n',
+    'a,b\n"multi\nline",2\n\n\nnext,"two\r\nlines"\nlast,row',
+    "a;b\r1;2\r\r3;4\r",
+    'h1,h2\r\n"",""\r\n,\r\n"  padded ",\u00a0nbsp\u3000\r\n',
+]
+ODD = [
+    "a,b\n1,2,3\n",  # too many fields
+    "a,b\n1\n",  # too few
+    'a,b\nab"c,d\n',  # quote inside an unquoted field
+    'a,b\n"ab"c,d\n',  # text after a closing quote
+    'a,b\n"open,d\n',  # quote never closed
+    "a,b\n   \n",  # whitespace-only line: one field
+]
+
+
+def _python_records(text: str, delimiter: str):
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    header = next(reader)
+    return header, [(record, reader.line_num) for record in reader if record]
+
+
+def test_whitespace_is_what_str_strip_removes():
+    assert "".join(chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace()) == csv_records.WHITESPACE
+
+
+@pytest.mark.parametrize("text", PLAIN)
+def test_plain_csv_matches_the_csv_module_including_line_numbers(text):
+    delimiter = ";" if ";" in text.split("\r")[0] else ","
+    parsed = csv_records.read_records(text, delimiter)
+    assert parsed is not None
+    header, expected = _python_records(text, delimiter)
+    assert parsed.header == header
+    columns = [parsed.table.column(f"c{i}").to_pylist() for i in range(len(header))]
+    got = [
+        ([col[n] for col in columns], line) for n, line in enumerate(parsed.table.column("_line").to_pylist())
+    ]
+    assert got == expected
+
+
+@pytest.mark.parametrize("text", ODD)
+def test_text_the_csv_module_reads_differently_is_declined(text):
+    assert csv_records.read_records(text, ",") is None
+
+
+LIST = (
+    '"Email Address","First Name","Opt-in","Notes","ZIP Code"\r\n'
+    '"ann@example.com","Ann","yes","likes ""quotes""","12345"\r\n'
+    '"bob@example.com","Bob\r\nSecond line","NO","","  9 "\r\n'
+    "\r\n"
+    '"","Nobody","yes","",""\r\n'
+    '"cy@example.com","Cy","maybe","",""\r\n'
+    '"  dee@example.com\u00a0","\u2003Dee","Opted In","tab\there","1"\r\n'
+    '"eve@example.com","Eve","",' + '"' + "x" * 5000 + '",""\r\n'
+    '"fay@example.com","F\u00e4y","Ja","caf\u00e9 \\ back",""\r\n'
+    '"","","","",""\r\n'
+    '"gus@example.com","Gus","1","","00501"'
+)
+
+
+def _snapshot(settings):
+    with connect(settings, read_only=True) as con:
+        tables = {
+            "contacts": "SELECT * EXCLUDE (_batch_id, _loaded_at, _source_file) FROM raw.csv_contacts",
+            "calls": "SELECT * EXCLUDE (_batch_id, _loaded_at, _source_file) FROM raw.call_center_calls",
+            "quarantine": "SELECT line_number, field, reason, raw_text FROM meta.quarantine",
+            "manifest": "SELECT status, rows_read, rows_loaded, rows_quarantined, rows_skipped, message "
+            "FROM meta.ingest_manifest",
+        }
+        found = {}
+        for name, sql in tables.items():
+            try:
+                found[name] = sorted(con.execute(sql).fetchall(), key=repr)
+            except Exception:  # the source's table does not exist in this warehouse
+                found[name] = None
+        return found
+
+
+def _both_ways(settings_factory, monkeypatch, land, source):
+    fast = settings_factory("fast")
+    land(fast)
+    ingest(fast, "run-1", source)
+    slow = settings_factory("slow")
+    land(slow)
+    with monkeypatch.context() as patch:
+        patch.setattr(csv_records, "read_records", lambda content, delimiter: None)
+        patch.setattr(call_center, "_stage_json", lambda con, batch: None)
+        ingest(slow, "run-1", source)
+    return _snapshot(fast), _snapshot(slow)
+
+
+@pytest.fixture
+def settings_factory(tmp_path):
+    from datetime import date
+
+    from cdp.settings import Settings
+
+    return lambda name: Settings(home=tmp_path / name, run_date=date(2026, 11, 23))
+
+
+def test_csv_list_loads_the_same_through_sql_as_through_the_csv_module(settings_factory, monkeypatch):
+    def land(settings):
+        settings.csv_landing_dir.mkdir(parents=True)
+        (settings.csv_landing_dir / "newsletter__odd.csv").write_text(LIST, encoding="utf-8", newline="")
+
+    fast, slow = _both_ways(settings_factory, monkeypatch, land, "csv")
+    assert fast == slow
+    assert csv_records.read_records(LIST, ",") is not None  # the fast path was taken
+    lines = {row[0]: row[1] for row in fast["quarantine"]}
+    assert lines[6] == "email"  # the row after a quoted line break is on its physical line
+    assert {r[4] for r in fast["contacts"]} == {
+        "ann@example.com", "bob@example.com", "dee@example.com", "fay@example.com", "gus@example.com",
+    }  # fmt: skip
+    assert any(r[0].startswith("oversized-field") for r in [(q[2],) for q in fast["quarantine"]])
+
+
+CALLS_CSV = (
+    "call_id,caller_phone,started_at,ended_at,disposition,csat,nps,updated_at,sentiment\r\n"
+    "c-1,555,2026-11-01T10:00:00Z,2026-11-01T10:05:00Z,resolved,5,10,2026-11-01T11:00:00Z,\r\n"
+    'c-2,"55\r\n5",2026-11-01T10:00:00+01:00,,callback, 4 ,0,2026-11-02T11:00:00Z,"caf\u00e9"\r\n'
+    "c-3,,2026-02-30T25:61:00Z,,resolved,,,2026-11-02T11:00:00Z,\r\n"
+    "c-4,,,,Resolved,5.0,,2026-11-03T11:00:00Z,ok\r\n"
+    " ,,,,,,,2026-11-03T11:00:00Z,\r\n"
+    "c-1,,,,resolved,,,2026-11-01 12:00:00,\r\n"
+    "c-5,,,,,,,,\r\n"
+)
+CALLS_JSON = [
+    {"call_id": "c-1", "updated_at": "2026-11-03T11:00:00Z", "csat": 4, "nps": "7"},
+    {"call_id": "c-7", "updated_at": "2026-11-03T11:00:00Z", "caller_phone": 5550001},
+    {"call_id": "c-8", "updated_at": "2026-11-03T11:00:00Z", "csat": 3.0, "extra_field": {"a": [1, 2]}},
+    "not an object",
+    {"call_id": "c-9", "updated_at": "2026-11-03T11:00:00Z", "queue": " \u3000sales\t", "nps": True},
+    {"call_id": "c-10", "updated_at": None},
+    {"call_id": "c-11", "updated_at": "2026-11-03T11:00:00Z", "caller_email": 'a"b\\c\u00e9@x'},
+]
+
+
+def test_call_exports_load_the_same_through_sql_as_through_csv_and_json_modules(
+    settings_factory, monkeypatch
+):
+    def land(settings):
+        folder = settings.call_center_landing_dir
+        folder.mkdir(parents=True)
+        (folder / "calls-1.csv").write_text(CALLS_CSV, encoding="utf-8", newline="")
+        (folder / "calls-0.csv").write_text(CALLS_CSV + "c-6,1,2\r\n", encoding="utf-8", newline="")  # ragged
+        text = json.dumps(CALLS_JSON).replace(
+            '"c-10", "updated_at"', '"c-10", "call_id": "c-12", "updated_at"'
+        )
+        (folder / "calls-2.json").write_text(text, encoding="utf-8")
+        (folder / "calls-3.json").write_text('[{"call_id": "c-13", "updated_at": "2026-11-03T11:00:00Z"},]')
+
+    fast, slow = _both_ways(settings_factory, monkeypatch, land, "call_center")
+    assert csv_records.read_records(CALLS_CSV, ",") is not None  # the fast path was taken
+    assert fast == slow
+    assert {r[0] for r in fast["calls"]} == {"c-1", "c-2", "c-7", "c-8", "c-11"}
+    assert ("failed",) in {(r[0],) for r in fast["manifest"]}  # trailing comma: json.loads refuses
