@@ -16,7 +16,12 @@ import pyarrow.compute as pc
 from cdp.dbt import CONSENT_PURPOSES
 from cdp.warehouse import table_exists
 from exports import suppression as suppression_mod
-from exports.suppression import Suppression
+from exports.suppression import Suppression, SuppressionMemo, contact_fingerprint_sql
+
+# SQL for the fingerprint of what an ad-platform row is built from (exports.formats._google_row/_meta_row).
+# (DuckDB's 64-bit hash: see suppression.CONTACT_FINGERPRINT_SQL.)
+ROW_INPUT_FINGERPRINT_SQL = ("hash(c.email, c.phone, c.first_name, c.last_name, c.city, c.state, c.postcode, "
+                             "c.country)::VARCHAR")
 
 __all__ = ["CONSENT_PURPOSES", "Audience", "ExportInputError", "Segment", "Suppression", "load_audience",
            "load_members", "load_segments", "load_suppression"]
@@ -28,8 +33,6 @@ CUSTOMER_COLUMNS = (
     "has_consent_email_marketing", "has_consent_sms_marketing", "has_consent_ad_targeting",
 )
 
-# What Suppression.matches reads of a customer.
-_SUPPRESSION_COLUMNS = ("customer_id", "email", "emails", "phone", "phones", "country")
 
 _REQUIRED_TABLES = (("marts", "segments"), ("marts", "segment_memberships"), ("marts", "dim_customers"))
 
@@ -97,10 +100,15 @@ def load_suppression(con: duckdb.DuckDBPyConnection, default_region: str | None)
 
 
 def load_members(con: duckdb.DuckDBPyConnection, segment: Segment) -> pa.Table:
-    """Every member of ``segment`` with the customer columns the formats need, by customer id."""
+    """Every member of ``segment`` with the customer columns the formats need, by customer id.
+
+    Also ``contact_fingerprint`` and ``row_input_fingerprint``: what suppression matching and
+    ad-platform rows are computed from, so the next run can tell whose inputs changed.
+    """
     columns = ", ".join(f"c.{name}" for name in CUSTOMER_COLUMNS)
     return con.sql(
-        f"SELECT {columns}, m.member_since FROM marts.segment_memberships AS m "
+        f"SELECT {columns}, m.member_since, {contact_fingerprint_sql('c')} AS contact_fingerprint, "
+        f"{ROW_INPUT_FINGERPRINT_SQL} AS row_input_fingerprint FROM marts.segment_memberships AS m "
         "JOIN marts.dim_customers AS c ON c.customer_id = m.customer_id "
         "WHERE m.segment_name = ? ORDER BY c.customer_id",
         params=[segment.name]).to_arrow_table()
@@ -108,12 +116,12 @@ def load_members(con: duckdb.DuckDBPyConnection, segment: Segment) -> pa.Table:
 
 def load_audience(con: duckdb.DuckDBPyConnection | None, segment: Segment, suppression: Suppression,
                   extra_consent: str | None = None, members: pa.Table | None = None,
-                  suppressed_cache: dict[str, bool] | None = None) -> Audience:
+                  memo: SuppressionMemo | None = None) -> Audience:
     """Members of ``segment`` who gave the segment's consent (and ``extra_consent``) and are not suppressed.
 
     ``members`` (from ``load_members``) saves re-reading the segment for each destination, and
-    ``suppressed_cache`` (customer id -> suppressed) saves matching a customer again in every
-    segment and destination of one run.
+    ``memo`` (a ``SuppressionMemo`` for ``suppression``) saves matching a customer again in every
+    segment and destination of one run, and again in the next run when nothing relevant changed.
     """
     purposes = [p for p in (segment.consent_purpose, extra_consent) if p and p != "none"]
     for purpose in (segment.consent_purpose, extra_consent):
@@ -129,14 +137,8 @@ def load_audience(con: duckdb.DuckDBPyConnection | None, segment: Segment, suppr
     for purpose in purposes:
         consented = pc.and_(consented, pc.fill_null(table.column(f"has_consent_{purpose}"), False))
     candidates = table.filter(consented)
-    cache = {} if suppressed_cache is None else suppressed_cache
-    ids = [str(v) for v in candidates.column("customer_id").to_pylist()]
-    unknown = [i for i, cid in enumerate(ids) if cid not in cache]
-    if unknown:
-        for cid, customer in zip((ids[i] for i in unknown),
-                                 candidates.select(list(_SUPPRESSION_COLUMNS)).take(unknown).to_pylist(), strict=True):
-            cache[cid] = suppression.matches(customer)
-    suppressed = pa.array([cache[cid] for cid in ids], pa.bool_())
+    memo = SuppressionMemo(suppression) if memo is None else memo
+    suppressed = pa.array(memo.decide_table(candidates), pa.bool_())
     members_kept = candidates.filter(pc.invert(suppressed))
     excluded_suppressed = len(candidates) - len(members_kept)
     return Audience(segment, members_kept, len(table), len(table) - len(candidates), excluded_suppressed)

@@ -200,6 +200,24 @@ def _hashed_snapshot(destination, members, default_region, columns, hashed, make
     return Snapshot(destination, columns, table, keys, ids, hashed, skipped, duplicates)
 
 
+def rules_fingerprint(default_region: str | None) -> str:
+    """Identifies how hashed rows are built: the rules' source, phonenumbers, Unicode, DuckDB, region.
+
+    Hashed rows kept between runs (``exports.hashed_rows``) are reused only under the same rules.
+    """
+    import unicodedata
+
+    import duckdb
+    import phonenumbers
+
+    digest = hashlib.sha256()
+    for name in ("formats.py", "hashing.py", "audience.py"):  # audience.py: how row inputs are fingerprinted
+        digest.update((Path(__file__).parent / name).read_bytes())
+    digest.update(f"|{phonenumbers.__version__}|{unicodedata.unidata_version}|{duckdb.__version__}"
+                  f"|{default_region or ''}".encode())
+    return digest.hexdigest()
+
+
 def row_fingerprint(row: dict[str, str | None], columns: tuple[str, ...]) -> str:
     """Stable key of a hashed row: SHA-256 over its values in column order."""
     joined = "\x1f".join(row.get(c) or "" for c in columns)

@@ -30,7 +30,7 @@ import unicodedata
 import phonenumbers
 
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
-_GOOGLE_MAIL_DOMAINS = frozenset({"gmail.com", "googlemail.com"})
+GOOGLE_MAIL_DOMAINS = frozenset({"gmail.com", "googlemail.com"})
 _NAME_PREFIXES = frozenset({"mr", "mrs", "ms", "miss", "mx", "dr", "prof", "sir", "dame"})
 _NAME_SUFFIXES = frozenset({"jr", "sr", "ii", "iii", "iv", "phd", "md", "esq"})
 
@@ -208,7 +208,7 @@ def google_email_from_normalized(email: str | None) -> str | None:
     if email is None or _SHA256_HEX.match(email):
         return email
     local, _, domain = email.rpartition("@")
-    if domain in _GOOGLE_MAIL_DOMAINS:
+    if domain in GOOGLE_MAIL_DOMAINS:
         local = local.split("+", 1)[0].replace(".", "")
         if not local:
             return None

@@ -25,13 +25,17 @@ from cdp.settings import Settings
 from cdp.warehouse import connect
 from exports import audience as audience_mod
 from exports import publish, state
+from exports import suppression as suppression_mod
 from exports.formats import (
     AD_PLATFORMS,
     DESTINATION_CONSENT,
     FORMATS,
+    GOOGLE_COLUMNS,
+    META_COLUMNS,
     HashCache,
     Snapshot,
     build_snapshot,
+    rules_fingerprint,
     write_csv_table,
     write_snapshot,
 )
@@ -81,31 +85,42 @@ def _export_locked(settings: Settings, run_id: str, segment: str | None, formats
         selected = _select_segments(segments, segment)
         # Raises (naming file and line) when any suppression row cannot be applied.
         suppression = audience_mod.load_suppression(con, settings.default_phone_region)
+        # What the last run decided and hashed, reused for customers whose inputs did not change.
+        shared = _RunCache(memo=suppression_mod.load_memo(con, suppression, state.SUPPRESSION_DECISIONS),
+                           rules=rules_fingerprint(settings.default_phone_region))
+        stored_rows = state.load_hashed_rows(con, shared.rules)
 
         # Everything the exports read, in this one connection: opening the warehouse is not free.
         inputs = []
         for seg in selected:
             members = audience_mod.load_members(con, seg)
+            shared.note_inputs(members)
             for destination in formats:
                 previous_run_id = state.previous_export(con, seg.name, destination, run_id)
                 previous = state.previous_member_table(con, seg.name, destination, previous_run_id)
                 inputs.append((seg, destination, members, previous_run_id, previous))
+    shared.seed_rows(stored_rows)
 
     prepared: list[_Prepared] = []
-    shared = _RunCache()
     try:
         for seg, destination, members, previous_run_id, previous in inputs:
             prepared.append(_prepare(settings, run_id, seg, destination, suppression, members, shared,
                                      previous_run_id, previous))
         failure = _gate_all(settings, run_id, prepared, gate)
         if failure is not None:
-            results = [_block(settings, item.summary, failure) for item in prepared]
+            with connect(settings) as con:
+                results = [_block(settings, con, item.summary, failure) for item in prepared]
             raise ExportBlocked(
                 f"run {run_id}: the export quality gate failed ({failure}); nothing was published and the "
                 "previous exports are unchanged", results)
         with connect(settings) as con:
             results = [_publish(settings, con, item) for item in prepared]
             _prune(settings, con, prepared)
+            # Kept for the next run (only after publishing: a blocked run keeps the last run's).
+            suppression_mod.save_memo(con, shared.memo, state.SUPPRESSION_DECISIONS)
+            state.save_hashed_rows(con, shared.hashed_rows_table())
+        log.info("export %s: %d suppression decision(s) and %d hashed row(s) reused from the last run",
+                 run_id, shared.memo.reused, shared.rows_reused)
         return results
     finally:
         for item in prepared:
@@ -133,12 +148,51 @@ def _select_segments(segments: dict[str, audience_mod.Segment], name: str | None
     return chosen
 
 
+_ROW_COLUMNS = {"google": GOOGLE_COLUMNS, "meta": META_COLUMNS}
+
+
 @dataclass
 class _RunCache:
-    """Work shared by every segment and destination of one export call (a customer is in many)."""
+    """Work shared by every segment and destination of one export call (a customer is in many),
+    seeded with what the last run decided and hashed for customers whose inputs are unchanged."""
 
-    suppressed: dict[str, bool] = field(default_factory=dict)
+    memo: suppression_mod.SuppressionMemo
+    rules: str
     hashes: HashCache = field(default_factory=HashCache)
+    row_inputs: dict[str, str] = field(default_factory=dict)  # customer id -> row_input_fingerprint
+    rows_reused: int = 0
+
+    def note_inputs(self, members: pa.Table) -> None:
+        """Remember each member's row input fingerprint (``audience.load_members``)."""
+        ids = members.column("customer_id").to_pylist()
+        self.row_inputs.update(zip(map(str, ids), members.column("row_input_fingerprint").to_pylist(), strict=True))
+
+    def seed_rows(self, stored: pa.Table) -> None:
+        """Reuse stored ad-platform rows whose customer's inputs have the same fingerprint now."""
+        if not stored.num_rows:
+            return
+        current = self.row_inputs
+        for destination, customer_id, fingerprint, values, key in zip(
+                *(stored.column(c).to_pylist() for c in ("destination", "customer_id", "row_input_fingerprint",
+                                                        "hashed_row", "member_key")), strict=True):
+            if destination in _ROW_COLUMNS and current.get(customer_id) == fingerprint:
+                self.hashes.rows[(destination, customer_id)] = (
+                    None if values is None else (dict(zip(_ROW_COLUMNS[destination], values, strict=True)), key))
+                self.rows_reused += 1
+
+    def hashed_rows_table(self) -> pa.Table:
+        """Every ad-platform row of this run, for ``state.save_hashed_rows``."""
+        keys = [key for key in self.hashes.rows if key[0] in _ROW_COLUMNS and key[1] in self.row_inputs]
+        built = [self.hashes.rows[key] for key in keys]
+        return pa.table({
+            "destination": pa.array([d for d, _ in keys], pa.string()),
+            "customer_id": pa.array([c for _, c in keys], pa.string()),
+            "row_input_fingerprint": pa.array([self.row_inputs[c] for _, c in keys], pa.string()),
+            "hashed_row": pa.array([None if b is None else [b[0][c] for c in _ROW_COLUMNS[d]]
+                                    for (d, _), b in zip(keys, built, strict=True)], pa.list_(pa.string())),
+            "member_key": pa.array([None if b is None else b[1] for b in built], pa.string()),
+            "rules_fingerprint": pa.array([self.rules] * len(keys), pa.string()),
+        })
 
 
 @dataclass
@@ -166,7 +220,7 @@ def _prepare(settings: Settings, run_id: str, seg: audience_mod.Segment, destina
     region = settings.default_phone_region
 
     members = audience_mod.load_audience(None, seg, suppression, DESTINATION_CONSENT.get(destination),
-                                         members=members_table, suppressed_cache=shared.suppressed)
+                                         members=members_table, memo=shared.memo)
     snapshot = build_snapshot(destination, members.members, region, seg.consent_purpose, shared.hashes)
     keys = pa.array(snapshot.keys, pa.string())
     is_added = pc.invert(pc.is_in(keys, value_set=previous.column("member_key").combine_chunks()))
@@ -280,13 +334,12 @@ def _prune(settings: Settings, con, prepared: list[_Prepared]) -> None:
             log.info("pruned %d old run folder(s) of %s/%s: %s", len(pruned), segment, destination, ", ".join(pruned))
 
 
-def _block(settings: Settings, summary: dict, message: str) -> dict:
+def _block(settings: Settings, con, summary: dict, message: str) -> dict:
     log.error("export %s/%s blocked by the quality gate: %s", summary["segment"], summary["destination"], message)
-    with connect(settings) as con:
-        state.record_gate_failure(
-            con, segment=summary["segment"], destination=summary["destination"], run_id=summary["run_id"],
-            run_date=settings.run_date, row_count=summary["row_count"], added=summary["added"],
-            removed=summary["removed"], previous_run_id=summary["previous_run_id"], message=message)
+    state.record_gate_failure(
+        con, segment=summary["segment"], destination=summary["destination"], run_id=summary["run_id"],
+        run_date=settings.run_date, row_count=summary["row_count"], added=summary["added"],
+        removed=summary["removed"], previous_run_id=summary["previous_run_id"], message=message)
     return {**summary, "status": state.GATE_FAILED, "path": None, "message": message}
 
 

@@ -43,6 +43,9 @@ DDL = (
     )""",
 )
 
+HASHED_ROWS = "exports.hashed_rows"
+SUPPRESSION_DECISIONS = "exports.suppression_decisions"
+
 PUBLISHED = "published"
 GATE_FAILED = "gate_failed"
 
@@ -147,3 +150,22 @@ def forget_members(con: duckdb.DuckDBPyConnection, segment: str, destination: st
     if run_ids:
         con.execute("DELETE FROM exports.export_members WHERE segment = ? AND destination = ? "
                     "AND run_id IN (SELECT unnest(?::VARCHAR[]))", [segment, destination, sorted(run_ids)])
+
+
+def load_hashed_rows(con: duckdb.DuckDBPyConnection, rules: str) -> pa.Table:
+    """Ad-platform rows kept by the last run under the rules ``rules`` (``formats.rules_fingerprint``).
+
+    Columns: destination, customer_id, row_input_fingerprint, hashed_row (values in the format's
+    column order; null when the customer had no matchable identifier), member_key.
+    """
+    if not con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'exports' "
+                       "AND table_name = 'hashed_rows'").fetchall()[0][0]:
+        return pa.table({"destination": pa.array([], pa.string())})
+    return con.sql("SELECT destination, customer_id, row_input_fingerprint, hashed_row, member_key "
+                   f"FROM {HASHED_ROWS} WHERE rules_fingerprint = ?", params=[rules]).to_arrow_table()
+
+
+def save_hashed_rows(con: duckdb.DuckDBPyConnection, rows: pa.Table) -> None:
+    """Replace ``exports.hashed_rows`` with this run's rows (columns as ``load_hashed_rows`` plus rules_fingerprint)."""
+    with registered(con, "_hashed_rows_new", rows):
+        con.execute(f"CREATE OR REPLACE TABLE {HASHED_ROWS} AS SELECT * FROM _hashed_rows_new")

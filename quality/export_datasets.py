@@ -23,10 +23,15 @@ from typing import Any
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from cdp.warehouse import table_exists
 from exports.formats import DESTINATION_CONSENT
-from exports.suppression import Suppression, load_suppression
+from exports.suppression import Suppression, contact_fingerprint_sql, load_memo, load_suppression, save_memo
+
+# The gate's own suppression decisions of its last run (not the exporter's: the gate checks them).
+GATE_SUPPRESSION_DECISIONS = "meta.export_gate_suppression_decisions"
 
 HASHED_NAME = re.compile(r"(^hashed_|_sha256$|_hash$|_hashed$)", re.IGNORECASE)
 PLAIN_PII_NAME = re.compile(
@@ -82,13 +87,18 @@ def required_purposes(segment_purpose: str | None, destination: str | None,
     return purposes
 
 
-def _has_consent(customer: dict[str, Any] | None, purposes: list[str | None]) -> bool:
-    """True when the customer consented to every purpose; unknown customers and purposes fail closed."""
-    for purpose in purposes:
-        column = CONSENT_COLUMNS.get(purpose or "")
-        if column is None or customer is None or customer.get(column) is not True:
-            return False
-    return True
+def _consent_flags(known: pa.Table, ids: list[str], purpose: str | None) -> np.ndarray:
+    """For each of ``ids`` then one more (a row without a customer id): consented to ``purpose``?
+
+    Only TRUE counts: NULL consent, an unknown customer or an unknown purpose fail closed.
+    """
+    column = CONSENT_COLUMNS.get(purpose or "")
+    flags = np.zeros(len(ids) + 1, dtype=bool)
+    if column is None or not known.num_rows:
+        return flags
+    given = dict(zip(known.column("customer_id").to_pylist(), known.column(column).to_pylist(), strict=True))
+    flags[:-1] = [given.get(cid) is True for cid in ids]
+    return flags
 
 
 def _customer_status(con: duckdb.DuckDBPyConnection, customers: pd.DataFrame,
@@ -97,39 +107,42 @@ def _customer_status(con: duckdb.DuckDBPyConnection, customers: pd.DataFrame,
 
     Suppression uses the exporter's own matcher (exports.suppression), so both agree on who is
     blocked: customer id / store number, and every e-mail and phone of the customer in every
-    destination's normalised form.
+    destination's normalised form. The gate keeps its own decisions of its last run
+    (``meta.export_gate_suppression_decisions``, a ``SuppressionMemo``), so a customer whose
+    e-mails and phones did not change is only matched against suppression entries added since.
     """
     ids = sorted({cid for cid in customers["customer_id"] if cid is not None})
-    known: dict[str, dict[str, Any]] = {}
+    known = pa.table({"customer_id": pa.array([], pa.string())})
     if ids and table_exists(con, "marts", "dim_customers"):
-        cursor = con.execute(
-            "SELECT customer_id, email, emails, phone, phones, country, " + ", ".join(CONSENT_COLUMNS.values())
-            + " FROM marts.dim_customers WHERE customer_id IN (SELECT unnest(?::VARCHAR[]))", [ids])
-        names = [d[0] for d in cursor.description]
-        known = {str(row[0]): dict(zip(names, row, strict=True)) for row in cursor.fetchall()}
+        known = con.sql(
+            "SELECT customer_id, email, emails, phone, phones, country, "
+            + ", ".join(CONSENT_COLUMNS.values()) + f", {contact_fingerprint_sql()} AS contact_fingerprint "
+            "FROM marts.dim_customers WHERE customer_id IN (SELECT unnest(?::VARCHAR[]))",
+            params=[ids]).to_arrow_table()
     # One customer is in many frames (segments x destinations x snapshot/added): decide each once,
-    # then spread the decisions over the rows frame by frame (each frame needs one set of purposes).
-    suppressed_by_id = {cid: suppression.matches(known.get(cid) or {"customer_id": cid}) for cid in ids}
-    unknown_is_suppressed = suppression.matches({"customer_id": None})
+    # then spread the decisions over the rows by position (the last slot: rows without an id).
+    memo = load_memo(con, suppression, GATE_SUPPRESSION_DECISIONS)
+    decided = dict(zip(map(str, known.column("customer_id").to_pylist()), memo.decide_table(known), strict=True))
+    if known.num_rows:
+        save_memo(con, memo, GATE_SUPPRESSION_DECISIONS)
+    suppressed_by_position = np.array(
+        [decided[cid] if cid in decided else suppression.matches({"customer_id": cid}) for cid in ids]
+        + [suppression.matches({"customer_id": None})], dtype=bool)
+    position = pd.Index(ids, dtype=object).get_indexer(customers["customer_id"])  # -1: no id, the last slot
+    flags: dict[str | None, np.ndarray] = {}
     consented = np.zeros(len(customers), dtype=bool)
-    suppressed = np.zeros(len(customers), dtype=bool)
     for _, rows in customers.groupby("frame_name", sort=False).indices.items():
-        frame_ids = customers["customer_id"].iloc[rows]
         purposes = customers["required_purposes"].iat[rows[0]]
-        no_id = frame_ids.isna().to_numpy()
-        consent_by_id = {cid: _has_consent(known.get(cid), purposes) for cid in frame_ids[~no_id].unique()}
-        consented[rows] = _spread(frame_ids, no_id, consent_by_id, _has_consent(None, purposes))
-        suppressed[rows] = _spread(frame_ids, no_id, suppressed_by_id, unknown_is_suppressed)
+        frame_consent = np.ones(len(ids) + 1, dtype=bool)
+        for purpose in purposes:
+            if purpose not in flags:
+                flags[purpose] = _consent_flags(known, ids, purpose)
+            frame_consent &= flags[purpose]
+        consented[rows] = frame_consent[position[rows]]
     status = customers.drop(columns=["required_purposes"]).assign(
-        has_required_consent=pd.Series(consented, dtype=bool), is_suppressed=pd.Series(suppressed, dtype=bool))
+        has_required_consent=pd.Series(consented, dtype=bool),
+        is_suppressed=pd.Series(suppressed_by_position[position], dtype=bool))
     return status.sort_values(["frame_name", "customer_id"], na_position="first").reset_index(drop=True)
-
-
-def _spread(customer_ids: pd.Series, no_id: np.ndarray, by_id: dict[str, bool], without_id: bool) -> np.ndarray:
-    """``by_id[customer_id]`` for each row, ``without_id`` where the row has no customer id."""
-    values = np.array(customer_ids.map(by_id), dtype=object)  # a copy: to_numpy may be read-only
-    values[no_id] = without_id
-    return values.astype(bool)
 
 
 def _segment_purposes(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
@@ -156,7 +169,7 @@ def build_datasets(
     id_column = context.get("customer_id_column", "customer_id")
     purposes = _segment_purposes(con)
     suppression = load_suppression(con, default_phone_region)
-    suppressed_hashes = suppression.hashes()
+    suppressed_set = pa.array(sorted(suppression.hashes()), pa.string())
     frame_rows, hashed_rows, plain_rows, name_rows, customer_rows = [], [], [], [], []
     for frame_name, raw_frame in frames.items():
         frame = to_pandas(raw_frame)
@@ -178,7 +191,8 @@ def build_datasets(
                 "segment_name": segment, "consent_purpose": label,
                 "required_purposes": pd.Series([required] * len(customer_ids), dtype=object)}))
         for part in _long_values(frame_name, frame, hashed):
-            hashed_rows.append(part.assign(is_suppressed_identifier=part["value"].isin(suppressed_hashes)))
+            flags = pc.is_in(pa.array(part["value"].to_numpy(dtype=object), pa.string()), value_set=suppressed_set)
+            hashed_rows.append(part.assign(is_suppressed_identifier=flags.to_numpy(zero_copy_only=False)))
         if hashed:
             # Only hashed exports promise "no readable PII"; a plain e-mail list to the ESP is allowed it.
             others = [c for c in frame.columns if c not in hashed and c != id_column]

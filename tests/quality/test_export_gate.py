@@ -7,6 +7,7 @@ import hashlib
 import pandas as pd
 import pyarrow as pa
 import pytest
+from conftest import execute
 
 from quality.gate import QualityGateFailed, run_export_gate, run_gate
 
@@ -122,3 +123,30 @@ def test_unknown_segment_fails_closed(settings, clean_export):
 def test_run_gate_export_requires_frames(settings):
     with pytest.raises(ValueError, match="run_export_gate"):
         run_gate(settings, RUN_ID, "export")
+
+
+def test_gate_reuses_its_decisions_but_catches_new_and_changed_suppression(settings, sql, clean_export):
+    frames, context = clean_export
+    assert run_export_gate(settings, RUN_ID, frames, context).passed
+    stored = execute(settings, "SELECT customer_id, is_contact_match FROM meta.export_gate_suppression_decisions "
+                               "ORDER BY 1")
+    assert stored == [("cust-a", False), ("cust-b", False)]
+
+    # Next night: a new erasure of Bob's address; his stored decision ("not suppressed") must not hide it.
+    sql("INSERT INTO raw.suppression_list (identifier_type, identifier, reason) VALUES ('email', ' BOB@example.com', "
+        "'erasure')")
+    with pytest.raises(QualityGateFailed) as excinfo:
+        run_export_gate(settings, RUN_ID, frames, context)
+    assert failing(excinfo) == {"no_suppressed_customers_exported", "no_suppressed_identifier_hashes"}
+    check = next(c for c in excinfo.value.result.checks if c.name == "no_suppressed_customers_exported")
+    assert "cust-b = True" in check.observed and "cust-a = False" in check.observed
+
+    # The entry is withdrawn and Ann changes her phone to a suppressed one: both are re-matched from scratch.
+    sql("DELETE FROM raw.suppression_list WHERE identifier = ' BOB@example.com'")
+    sql("INSERT INTO raw.suppression_list (identifier_type, identifier, reason) VALUES ('phone', '(555) 123-9999', "
+        "'opt_out')")
+    assert run_export_gate(settings, RUN_ID, frames, context).passed
+    sql("UPDATE marts.dim_customers SET phones = ['+15551239999'] WHERE customer_id = 'cust-a'")
+    with pytest.raises(QualityGateFailed) as excinfo:
+        run_export_gate(settings, RUN_ID, frames, context)
+    assert failing(excinfo) == {"no_suppressed_customers_exported"}

@@ -1,0 +1,98 @@
+"""The next night reuses the last run's suppression decisions and hashed rows, with the same files."""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+from dataclasses import replace
+
+from exports_testkit import CUSTOMERS, SUPPRESSION, build_warehouse, execute, export_folder, query
+
+from exports.runner import export
+from exports.suppression import Suppression, SuppressionMemo, _email_key, email_forms
+
+
+def _next_night(settings) -> None:
+    """c1 moves e-mail; c6 gives every consent; a new erasure hits c2 through a Gmail-style spelling."""
+    customers = dict(CUSTOMERS)
+    customers["c1"] = ("Ada", "Lovelace", "ada.l@example.org", *CUSTOMERS["c1"][3:])
+    customers["c2"] = (*CUSTOMERS["c2"][:2], "jose.m@gmail.com", *CUSTOMERS["c2"][3:8], ["jose.m@gmail.com"],
+                       *CUSTOMERS["c2"][9:10], True, True, True)
+    customers["c6"] = (*CUSTOMERS["c6"][:10], True, True, True)
+    build_warehouse(settings, customers=customers)
+    return customers
+
+
+def _files(folder) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
+            and p.name != ".export.lock"}
+
+
+def test_incremental_export_writes_the_same_files_as_a_recompute(settings, tmp_path, caplog):
+    customers = dict(CUSTOMERS)
+    customers["c2"] = (*CUSTOMERS["c2"][:2], "jose.m@gmail.com", *CUSTOMERS["c2"][3:8], ["jose.m@gmail.com"],
+                       *CUSTOMERS["c2"][9:10], True, True, True)
+    build_warehouse(settings, customers=customers)
+    export(settings, "run-1", gate=None)
+    assert query(settings, "SELECT count(*) FROM exports.hashed_rows")[0][0] > 0
+    _next_night(settings)
+    execute(settings, "INSERT INTO raw.suppression_list VALUES ('email', 'JoseM+ads@GMail.com', 'erasure', "
+                      "NULL, 'suppression-2.csv', 1, 'b2', NULL)")
+
+    # The same state, without what the last run kept: a recompute from scratch.
+    scratch = replace(settings, home=tmp_path / "scratch", warehouse_path=tmp_path / "scratch" / "cdp.duckdb",
+                      export_dir=tmp_path / "scratch" / "exports", reports_dir=tmp_path / "scratch" / "reports")
+    scratch.warehouse_path.parent.mkdir(parents=True)
+    shutil.copy2(settings.warehouse_path, scratch.warehouse_path)
+    shutil.copytree(settings.export_dir, scratch.export_dir)
+    execute(scratch, "DROP TABLE exports.hashed_rows; DROP TABLE exports.suppression_decisions; "
+                     "DROP TABLE exports.suppression_decisions_entries")
+
+    with caplog.at_level(logging.INFO, logger="exports.runner"):
+        incremental = export(settings, "run-2", gate=None)
+    reused = re.search(r"(\d+) suppression decision\(s\) and (\d+) hashed row\(s\) reused", caplog.text)
+    assert reused and int(reused.group(1)) > 0 and int(reused.group(2)) > 0
+    recomputed = export(scratch, "run-2", gate=None)
+    assert incremental == [{**r, "path": r["path"].replace(str(scratch.export_dir), str(settings.export_dir))}
+                           for r in recomputed]
+    assert _files(settings.export_dir) == _files(scratch.export_dir)
+    # c2 is now erased (new entry, Gmail spelling) although its e-mail did not change since run-1.
+    removed = (export_folder(settings, "vip", "csv", "run-2") / "removed.csv").read_text()
+    assert "c2" in removed.splitlines()
+    assert query(settings, "SELECT is_contact_match FROM exports.suppression_decisions WHERE customer_id = 'c2'") == [
+        (True,)]
+
+
+def test_memo_rematches_everyone_when_an_entry_was_removed():
+    suppression = Suppression(default_region="US")
+    for kind, value, _ in SUPPRESSION:
+        suppression.add(kind, value)
+    customer = {"customer_id": "c9", "contact_fingerprint": "f", "email": "keep@example.com", "emails": []}
+    # The stored decision says "suppressed" under an entry that is gone now: it must not stick.
+    memo = SuppressionMemo(suppression, {"c9": ("f", True)}, {("email", "keep@example.com")},
+                           SuppressionMemo(suppression).matcher)
+    assert memo.delta is None
+    assert memo.decide([customer]) == [False]
+    # Same entries plus one: the stored decision stands, and only the new entry is matched.
+    grown = SuppressionMemo(suppression, {"c9": ("f", False)}, {("email", "Erin.OLD@Example.com")},
+                            SuppressionMemo(suppression).matcher)
+    assert grown.delta is not None and grown.decide([customer]) == [False] and grown.reused == 1
+    # A changed fingerprint is matched from scratch.
+    assert grown.decide([{**customer, "contact_fingerprint": "g", "email": "otto@example.com",
+                          "phone": "650-555-1212"}]) == [True]
+
+
+def test_email_prefilter_never_hides_a_match():
+    spellings = ["J.Doe@gmail.com", "jdoe@gmail.com", "j.doe+x@googlemail.com", "JDOE@GOOGLEMAIL.COM ",
+                 "j.doe@example.com", "jdoe@example.com", " j doe@example.com", "+tag@gmail.com", "@gmail.com",
+                 "a" * 64, "A" * 64, "x@y", "no-at-sign", "j.doe@gmail.com.", "j..doe@gmail.com"]
+    for suppressed in spellings:
+        suppression = Suppression(default_region="US")
+        suppression.add("email", suppressed)
+        for candidate in spellings:
+            matches = bool(email_forms(candidate) & suppression.emails)
+            if matches:
+                assert suppression._email_may_match(candidate), (suppressed, candidate)
+            assert suppression.matches_contact({"email": candidate}) == matches
+    assert _email_key("J.Doe+x@GMail.com") == "jdoe@gmail.com"
