@@ -15,7 +15,6 @@ import csv
 import io
 import json
 import re
-from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
@@ -288,18 +287,12 @@ def _load_records(
 
 
 def _insert_with_fast(con, batch: FileBatch, rows: list[dict], fast_sql: str) -> None:
-    """Insert the rows of ``fast_sql`` and the rows typed in Python, in line order."""
-    casts = ", ".join(f"CAST({c} AS {_duck_type(c)}) AS {c}" for c in COLUMNS)
-    parts = [fast_sql] + ([f"SELECT {casts}, _source_line FROM _csv_batch"] if rows else [])
-    with registered(con, "_csv_batch", _python_rows_table(rows)) if rows else nullcontext():
-        con.execute(
-            f"""
-            INSERT INTO {TABLE}
-            SELECT {", ".join(COLUMNS)}, ?, _source_line, ?, ?
-            FROM ({" UNION ALL BY NAME ".join(parts)}) ORDER BY _source_line
-            """,
-            [batch.source_file, batch.batch_id, batch.loaded_at],
-        )
+    """Insert the rows of ``fast_sql``, then the rows typed in Python."""
+    con.execute(
+        f"INSERT INTO {TABLE} SELECT {', '.join(COLUMNS)}, ?, _source_line, ?, ? FROM ({fast_sql})",
+        [batch.source_file, batch.batch_id, batch.loaded_at],
+    )
+    _insert(con, batch, rows)
 
 
 def _sql_text(value: str) -> str:
