@@ -16,6 +16,7 @@ import duckdb
 import pyarrow as pa
 
 from cdp.clock import audit_now
+from cdp.warehouse import table_exists
 
 DDL = (
     """CREATE TABLE IF NOT EXISTS exports.export_members (
@@ -158,8 +159,7 @@ def load_hashed_rows(con: duckdb.DuckDBPyConnection, rules: str) -> pa.Table:
     Columns: destination, customer_id, row_input_fingerprint, hashed_row (values in the format's
     column order; null when the customer had no matchable identifier), member_key.
     """
-    if not con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'exports' "
-                       "AND table_name = 'hashed_rows'").fetchall()[0][0]:
+    if not table_exists(con, *HASHED_ROWS.split(".")):
         return pa.table({"destination": pa.array([], pa.string())})
     return con.sql("SELECT destination, customer_id, row_input_fingerprint, hashed_row, member_key "
                    f"FROM {HASHED_ROWS} WHERE rules_fingerprint = ?", params=[rules]).to_arrow_table()

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import duckdb
 import phonenumbers
 
-from cdp.warehouse import table_exists
+from cdp.warehouse import table_exists, transaction
 from exports import hashing
 
 
@@ -396,16 +396,12 @@ def save_memo(con: duckdb.DuckDBPyConnection, memo: SuppressionMemo, table: str)
         "identifier_type": pa.array([kind for kind, _ in entries], pa.string()),
         "identifier": pa.array([value for _, value in entries], pa.string()),
     })
-    con.execute("BEGIN TRANSACTION")
     try:
         con.register("_memo_decided", decided)
         con.register("_memo_entries", entry_table)
-        con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM _memo_decided")
-        con.execute(f"CREATE OR REPLACE TABLE {table}_entries AS SELECT * FROM _memo_entries")
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
+        with transaction(con):
+            con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM _memo_decided")
+            con.execute(f"CREATE OR REPLACE TABLE {table}_entries AS SELECT * FROM _memo_entries")
     finally:
         con.unregister("_memo_decided")
         con.unregister("_memo_entries")

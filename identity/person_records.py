@@ -11,7 +11,7 @@ import logging
 
 import duckdb
 
-from cdp.warehouse import table_exists
+from cdp.warehouse import table_exists, transaction
 from identity.schema import PERSON_RECORD_COLUMNS, IdentityError
 
 log = logging.getLogger(__name__)
@@ -179,20 +179,16 @@ def _replace_changed_rows(con: duckdb.DuckDBPyConnection) -> None:
         """CREATE OR REPLACE TEMP TABLE person_records_fresh AS
         SELECT * FROM person_records_rebuilt EXCEPT SELECT * FROM identity.person_records"""
     )
-    con.execute("BEGIN TRANSACTION")
     try:
-        con.execute(
-            """DELETE FROM identity.person_records AS p USING person_records_stale AS s
-            WHERE p.source_system = s.source_system AND p.source_record_id = s.source_record_id"""
-        )
-        con.execute(
-            "INSERT INTO identity.person_records SELECT * FROM person_records_fresh"
-            " ORDER BY source_system, source_record_id"
-        )
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
+        with transaction(con):
+            con.execute(
+                """DELETE FROM identity.person_records AS p USING person_records_stale AS s
+                WHERE p.source_system = s.source_system AND p.source_record_id = s.source_record_id"""
+            )
+            con.execute(
+                "INSERT INTO identity.person_records SELECT * FROM person_records_fresh"
+                " ORDER BY source_system, source_record_id"
+            )
     finally:
         for table in ("person_records_stale", "person_records_fresh"):
             con.execute(f"DROP TABLE IF EXISTS {table}")

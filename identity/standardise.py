@@ -13,6 +13,7 @@ from pathlib import Path
 import duckdb
 import phonenumbers
 
+from cdp.warehouse import transaction
 from identity.nicknames import canonical_names
 from identity.schema import PERSON_RECORD_COLUMNS, fetch_one, sql_literal
 
@@ -307,29 +308,25 @@ def _apply_changes(con: duckdb.DuckDBPyConnection, settings: object, source: str
         f"""CREATE OR REPLACE TEMP TABLE standardise_changed AS
         SELECT * FROM {source} ANTI JOIN standardise_unchanged USING (source_system, source_record_id)"""
     )
-    con.execute("BEGIN TRANSACTION")
     try:
-        # Records that changed or are gone leave; new and changed ones come in standardised.
-        for table in (target, hashes):
+        with transaction(con):
+            # Records that changed or are gone leave; new and changed ones come in standardised.
+            for table in (target, hashes):
+                con.execute(
+                    f"""DELETE FROM {table} AS t WHERE NOT EXISTS (
+                        SELECT 1 FROM standardise_unchanged AS u
+                        WHERE u.source_system = t.source_system AND u.source_record_id = t.source_record_id)"""
+                )
+            lookup = _phone_lookup(con, "standardise_changed", settings)
             con.execute(
-                f"""DELETE FROM {table} AS t WHERE NOT EXISTS (
-                    SELECT 1 FROM standardise_unchanged AS u
-                    WHERE u.source_system = t.source_system AND u.source_record_id = t.source_record_id)"""
+                f"INSERT INTO {target} {standardised_select_sql('standardise_changed', settings, lookup)}"
+                " ORDER BY source_system, source_record_id"
             )
-        lookup = _phone_lookup(con, "standardise_changed", settings)
-        con.execute(
-            f"INSERT INTO {target} {standardised_select_sql('standardise_changed', settings, lookup)}"
-            " ORDER BY source_system, source_record_id"
-        )
-        con.execute(
-            f"""INSERT INTO {hashes} SELECT * FROM standardise_hashes
-            ANTI JOIN standardise_unchanged USING (source_system, source_record_id)"""
-        )
-        con.execute(f"DROP TABLE {lookup}")
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
+            con.execute(
+                f"""INSERT INTO {hashes} SELECT * FROM standardise_hashes
+                ANTI JOIN standardise_unchanged USING (source_system, source_record_id)"""
+            )
+            con.execute(f"DROP TABLE {lookup}")
     finally:
         for table in ("standardise_changed", "standardise_unchanged"):
             con.execute(f"DROP TABLE IF EXISTS {table}")

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
@@ -22,6 +20,7 @@ from pathlib import Path
 import duckdb
 
 from cdp.clock import audit_now
+from cdp.warehouse import transaction as warehouse_transaction
 from ingestion.quarantine import ensure_quarantine_table
 
 MANIFEST_DDL = """
@@ -148,13 +147,5 @@ def record(con: duckdb.DuckDBPyConnection, entry: ManifestEntry) -> None:
     )
 
 
-@contextmanager
-def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
-    """One batch = one transaction: commit on success, roll back everything on any error."""
-    con.execute("BEGIN TRANSACTION")
-    try:
-        yield
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    con.execute("COMMIT")
+# One batch = one transaction (the shared helper; ingestion code calls it as manifest.transaction).
+transaction = warehouse_transaction
