@@ -68,6 +68,8 @@ GROUP_BYTES = 32 << 20
 MEMORY_LIMIT_BYTES = 2 << 30
 # Compressed files up to this size are decompressed in one call (their text is ~8x larger).
 WHOLE_GZIP_BYTES = 8 << 20
+# Lines per Arrow record batch handed to DuckDB (its unit of parallelism when scanning Arrow).
+CHUNK_LINES = 16384
 # Lines are checked for valid UTF-8 in slices of this many; only a failing slice is checked line by line.
 UTF8_SLICE_LINES = 2048
 
@@ -362,7 +364,7 @@ def _arrow_lines(pieces: list[tuple[int, int, bytes]], batches: list[FileBatch])
         lines = pa.LargeStringArray.from_buffers(
             count, offsets_buffer, block_buffer, bitmap, int(count - np.count_nonzero(valid))
         )
-    return pa.table(
+    table = pa.table(
         {
             "file_index": file_index,
             "line_number": numbers,
@@ -370,6 +372,9 @@ def _arrow_lines(pieces: list[tuple[int, int, bytes]], batches: list[FileBatch])
             "has_many_brackets": has_many_brackets,
         }
     )
+    # DuckDB scans an Arrow table one record batch per thread: a block in one batch would run the
+    # whole parsing pass on one core. Slices are zero-copy.
+    return pa.Table.from_batches(table.to_batches(max_chunksize=CHUNK_LINES))
 
 
 def _utf8_lines(

@@ -160,6 +160,18 @@ def test_small_blocks_keep_line_numbers_and_dedupe_across_blocks(settings, copy_
     assert lines == [5, 6, 7, 8, 9, 11, 13]
 
 
+def test_many_record_batches_per_block_give_the_same_result(settings, copy_fixture, monkeypatch):
+    # A block reaches DuckDB as several Arrow record batches (parsed in parallel); the duplicate
+    # of the fixture must still be found when its first occurrence is in another batch.
+    _web(settings, copy_fixture)
+    monkeypatch.setattr(web_events, "CHUNK_LINES", 2)
+    [report] = ingest(settings, "run-1", "web")
+    assert (report.rows_loaded, report.rows_quarantined, report.rows_skipped_duplicate) == (5, 7, 1)
+    lines = [r[0] for r in _rows(settings, "SELECT line_number FROM meta.quarantine ORDER BY 1")]
+    assert lines == [5, 6, 7, 8, 9, 11, 13]
+    assert _rows(settings, "SELECT _source_line FROM raw.web_events WHERE message_id = 'm-3'") == [(3,)]
+
+
 def test_oversized_field_and_invalid_utf8_are_quarantined(settings):
     settings = type(settings)(home=settings.home, run_date=settings.run_date, max_field_chars=20)
     settings.web_landing_dir.mkdir(parents=True)
