@@ -19,6 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from cdp.clock import audit_now
 from cdp.settings import Settings
@@ -157,18 +158,34 @@ def _fetch(source_db, sql: str, params: list, table: StoreTable) -> pa.Table:
         while rows := cursor.fetchmany(FETCH_ROWS):
             columns = list(zip(*rows, strict=True))
             batches.append(
-                pa.table(
-                    {
-                        n: pa.array([_as_text(v) for v in col], pa.string())
-                        for n, col in zip(names, columns, strict=True)
-                    }
-                )
+                pa.table({n: _text_column(col) for n, col in zip(names, columns, strict=True)})
             )
     finally:
         cursor.close()
     if not batches:
         return pa.table({n: pa.array([], pa.string()) for n in table.columns})
     return pa.concat_tables(batches)
+
+
+def _text_column(values: tuple) -> pa.Array:
+    """One fetched column as text, exactly as ``_as_text`` renders each value.
+
+    Columns of only strings, integers or booleans (and NULLs) are converted by Arrow in C; any
+    other column (floats, timestamps, mixed types, as SQLite allows) goes value by value.
+    """
+    try:
+        array = pa.array(values)
+    except (pa.ArrowException, TypeError, ValueError, OverflowError):
+        array = None
+    if array is not None:
+        kind = array.type
+        if pa.types.is_null(kind):
+            return pa.nulls(len(array), pa.string())
+        if pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_integer(kind):
+            return array.cast(pa.string())
+        if pa.types.is_boolean(kind):
+            return pc.if_else(array, "1", "0")
+    return pa.array([_as_text(v) for v in values], pa.string())
 
 
 def _as_text(value) -> str | None:

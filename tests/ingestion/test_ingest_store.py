@@ -175,3 +175,22 @@ def test_crash_before_the_manifest_row_rolls_back_rows_and_watermark(settings, t
     monkeypatch.undo()
     report = _by_table(ingest(settings, "run-2", "store"))
     assert report.rows_loaded == 5 and report.rows_quarantined == 1
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        (1, None, 2**70),
+        ("a", None, "ü"),
+        (None, None),
+        (True, False, None),
+        (1, "x"),  # SQLite lets a column mix types
+        (1.5, 2, 12.0, 1e-07),
+        (datetime(2026, 11, 1, 10, 0), None),
+        (b"ab", None),
+    ],
+)
+def test_fetched_columns_render_like_the_value_by_value_path(values):
+    from ingestion.store_pos import _as_text, _text_column
+
+    assert _text_column(values).to_pylist() == [_as_text(v) for v in values]
