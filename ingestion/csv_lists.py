@@ -1,8 +1,8 @@
 """Marketing/CRM CSV lists into raw.csv_contacts, mapped by ``ingestion/mappings/<list_type>.yml``.
 
 The list type is the file name up to ``__`` (``crm__accounts-2026-11-23.csv`` -> ``crm``). The
-encoding (BOM, UTF-8, else charset detection such as cp1252) and the delimiter (``,`` ``;`` tab)
-are detected. Header names are matched to canonical fields through the YAML aliases; columns
+encoding (BOM, UTF-8, else the mapping's ``encoding`` or else charset detection, e.g. cp1252) and
+the delimiter (``,`` ``;`` tab) are detected. Header names are matched to canonical fields through the YAML aliases; columns
 no alias claims are kept per row in ``extra`` (JSON). A file whose header maps none of the
 list type's required identifiers is rejected as a whole (manifest ``failed`` plus a quarantine
 row naming the columns found and expected); other files still load. A changed file replaces
@@ -11,6 +11,7 @@ the rows its earlier version loaded. The suppression list is loaded as part of t
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
@@ -91,6 +92,8 @@ class ListMapping:
     required_any: tuple[str, ...]
     date_formats: tuple[str, ...]
     defaults: dict[str, str]
+    # Used for files of this type that are not UTF-8 (no detection then); None: detect.
+    encoding: str | None = None
 
 
 def normalise_header(name: str) -> str:
@@ -120,7 +123,17 @@ def load_mapping(path: Path) -> ListMapping:
         required_any=tuple(spec.get("required_any") or ("email",)),
         date_formats=tuple(spec.get("date_formats") or ("%Y-%m-%d",)),
         defaults=dict(spec.get("defaults") or {}),
+        encoding=_known_encoding(spec.get("encoding"), path),
     )
+
+
+def _known_encoding(name: str | None, path: Path) -> str | None:
+    if name is None:
+        return None
+    try:
+        return codecs.lookup(name).name
+    except LookupError:
+        raise ValueError(f"{path}: unknown encoding {name!r} (a Python codec name such as cp1252)") from None
 
 
 def ensure_table(con: duckdb.DuckDBPyConnection) -> None:
@@ -183,13 +196,28 @@ def load_file(con: duckdb.DuckDBPyConnection, batch: FileBatch) -> LoadCounts:
     CSV is read with the csv module, record by record (``_load_with_csv_module``).
     """
     mapping = _mapping_for(batch)
-    content, _ = parsing.decode_text_file(batch.path)
+    content = _decoded(batch, mapping)
     delimiter = parsing.sniff_delimiter(content[:65536])
     records = csv_records.read_records(content, delimiter)
     if records is None:
         return _load_with_csv_module(con, batch, mapping, content, delimiter)
     positions = _map_header(records.header, mapping, batch.path.name)
     return _load_records(con, batch, mapping, records, positions, delimiter)
+
+
+def _decoded(batch: FileBatch, mapping: ListMapping) -> str:
+    try:
+        content, _ = parsing.decode_text_file(batch.path, mapping.encoding)
+    except UnicodeDecodeError as exc:
+        data = batch.path.read_bytes()
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise RejectedFile(
+            f"{batch.path.name}: line {line}: byte {exc.start} ({data[exc.start:exc.start + 1]!r}) is neither "
+            f"UTF-8 nor {mapping.encoding}, the encoding set in mappings/{mapping.list_type}.yml; fix the file "
+            "or the mapping's encoding",
+            field="encoding",
+        ) from None
+    return content
 
 
 def _load_with_csv_module(

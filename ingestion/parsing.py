@@ -95,8 +95,14 @@ def calendar_date(value, field: str, formats: list[str]) -> date | None:
     raise BadValue(f"invalid-date: {field}={raw!r} does not match any of {', '.join(formats)}")
 
 
-def decode_text_file(path: Path) -> tuple[str, str]:
-    """File text and the encoding used: BOM first, then strict UTF-8, then charset detection."""
+def decode_text_file(path: Path, fallback_encoding: str | None = None) -> tuple[str, str]:
+    """File text and the encoding used: BOM first, then strict UTF-8, then ``fallback_encoding``
+    (a list type's configured encoding) when given, else charset detection.
+
+    Single-byte code pages often explain the same bytes equally well (cp1250 and cp1252 both
+    read "Muñoz" without a flaw, as "Muñoz" and "Muńoz"); among the detector's equally good
+    candidates cp1252, the usual encoding of spreadsheet exports, wins.
+    """
     data = path.read_bytes()
     if data.startswith(codecs.BOM_UTF8):
         return data[len(codecs.BOM_UTF8) :].decode("utf-8"), "utf-8-sig"
@@ -104,13 +110,24 @@ def decode_text_file(path: Path) -> tuple[str, str]:
         return data.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
         pass
-    best = from_bytes(data).best()
-    encoding = best.encoding if best is not None else "cp1252"
+    if fallback_encoding:
+        return data.decode(fallback_encoding), fallback_encoding  # UnicodeDecodeError names the byte
+    matches = from_bytes(data)
+    best = matches.best()
+    encoding = best.encoding if best is not None else PREFERRED_SINGLE_BYTE
+    if best is not None and any(
+        m.encoding == PREFERRED_SINGLE_BYTE and m.chaos == best.chaos and m.coherence == best.coherence
+        for m in matches
+    ):
+        encoding = PREFERRED_SINGLE_BYTE
     # cp1252 is the usual culprit for spreadsheet exports; decode leniently only as a last resort.
     try:
         return data.decode(encoding), encoding
     except (UnicodeDecodeError, LookupError):
         return data.decode("cp1252", errors="replace"), "cp1252"
+
+
+PREFERRED_SINGLE_BYTE = "cp1252"
 
 
 def sniff_delimiter(sample: str) -> str:

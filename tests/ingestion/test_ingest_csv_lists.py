@@ -157,3 +157,35 @@ def test_mapping_files_cover_the_sample_data_headers(settings):
         mapped = [h for h in spec["header"] if normalise_header(h) in aliases]
         assert any(normalise_header(h) in aliases for h in spec["header"]), list_type
         assert len(mapped) >= 4, (list_type, mapped)
+
+
+NEWSLETTER_HEADER = "Email Address;First Name;Last Name\n"
+
+
+def test_cp1252_list_without_configured_encoding_keeps_spanish_letters(settings):
+    # cp1250 reads these bytes without a flaw too ("Muńoz"); detection must not pick it.
+    settings.csv_landing_dir.mkdir(parents=True)
+    body = NEWSLETTER_HEADER + "".join(f"p{i}@example.com;Iñigo;Muñoz Peña\n" for i in range(50))
+    (settings.csv_landing_dir / "newsletter__es.csv").write_bytes(body.encode("cp1252"))
+    ingest(settings, "run-1", "csv")
+    names = _rows(settings, "SELECT DISTINCT first_name, last_name FROM raw.csv_contacts")
+    assert names == [("Iñigo", "Muñoz Peña")]
+
+
+def test_configured_encoding_is_used_and_a_byte_it_cannot_read_rejects_the_file(settings, tmp_path):
+    mappings = tmp_path / "mappings"
+    mappings.mkdir()
+    spec = (mappings_dir(settings) / "newsletter.yml").read_text() + "encoding: cp1252\n"
+    (mappings / "newsletter.yml").write_text(spec)
+    settings = type(settings)(home=settings.home, run_date=settings.run_date, csv_mappings_dir=mappings)
+    settings.csv_landing_dir.mkdir(parents=True)
+    good = (NEWSLETTER_HEADER + "ann@example.com;Zoë;Ñúñez\n").encode("cp1252")
+    (settings.csv_landing_dir / "newsletter__good.csv").write_bytes(good)
+    # 0x81 is undefined in cp1252, and the file is not UTF-8 either.
+    bad = NEWSLETTER_HEADER.encode() + b"bob@example.com;B\x81b;X\n"
+    (settings.csv_landing_dir / "newsletter__bad.csv").write_bytes(bad)
+    [report] = ingest(settings, "run-1", "csv")
+    assert _rows(settings, "SELECT first_name, last_name FROM raw.csv_contacts") == [("Zoë", "Ñúñez")]
+    assert report.files_failed == 1
+    [(field, reason)] = _rows(settings, "SELECT field, reason FROM meta.quarantine")
+    assert field == "encoding" and "newsletter__bad.csv: line 2" in reason and "cp1252" in reason
