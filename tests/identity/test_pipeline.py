@@ -200,3 +200,73 @@ def test_next_night_reuses_standardised_records_and_matches_a_full_run(tmp_path,
     assert ("csv", "late:1") in keys and ("csv", "late:2") in keys
     assert len(keys) == len(results["incremental"]["standardised"])
     assert any(run == "run-2" and kind == "new" for run, _old, _new, kind, _why in results["incremental"]["history"])
+
+
+def _rows(settings, sql: str) -> list[tuple]:
+    with connect(settings, read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+def test_map_is_published_as_a_diff_and_reruns_undo_it(settings) -> None:
+    with connect(settings) as con:
+        from id_raw_tables import create_raw_tables
+
+        create_raw_tables(con)
+        add_csv_contact(con, "a.csv:1", first="Lena", last="Ortiz", email="lena.o@example.com")
+        add_csv_contact(con, "a.csv:2", first="Lena", last="Ortiz", email="lena.o@example.com")
+        add_csv_contact(con, "b.csv:1", first="Lena", last="Ortiz", phone="(503) 555-0111")
+        add_csv_contact(con, "d.csv:1", first="Omar", last="Quist", email="omar.q@example.com")
+    resolve_warehouse(settings, "night-1")
+    map_sql = "SELECT * FROM identity.customer_map ORDER BY ALL"
+    night_1 = _rows(settings, map_sql)
+    with connect(settings) as con:
+        add_csv_contact(con, "c.csv:1", first="Lena", last="Ortiz", email="lena.o@example.com",
+                        phone="503-555-0111")
+        con.execute("DELETE FROM raw.csv_contacts WHERE contact_id = 'd.csv:1'")
+    night_2_settings = settings.with_run_date(date(2026, 11, 24))
+    resolve_warehouse(night_2_settings, "night-2")
+    after = {(system, record): (customer, str(at), run) for system, record, customer, at, run in _rows(settings, map_sql)}
+    before = {(system, record): customer for system, record, customer, _at, _run in night_1}
+    assert ("csv", "d.csv:1") not in after
+    for key, (customer, resolved_at, run_id) in after.items():
+        if before.get(key) == customer:  # unchanged: keeps when and by which run it was resolved
+            assert (resolved_at, run_id) == ("2026-11-23 00:00:00", "night-1"), key
+        else:
+            assert (resolved_at, run_id) == ("2026-11-24 00:00:00", "night-2"), key
+    assert any(before.get(key) == customer for key, (customer, _at, _run) in after.items())
+    # The map before the latest run is still there to read, whole.
+    assert _rows(settings, "SELECT * FROM identity.customer_map_previous ORDER BY ALL") == night_1
+    published = {table: _rows(settings, f"SELECT * FROM identity.{table} ORDER BY ALL")
+                 for table in ("customer_map", "customer_map_changes", "links", "customer_id_history", "run_metrics")}
+    # A rerun of the night first undoes its own changes, so it publishes exactly the same rows.
+    resolve_warehouse(night_2_settings, "night-2")
+    for table, rows in published.items():
+        assert _rows(settings, f"SELECT * FROM identity.{table} ORDER BY ALL") == rows, table
+
+
+def test_rerun_on_a_map_published_whole_by_an_older_version(settings) -> None:
+    with connect(settings) as con:
+        from id_raw_tables import create_raw_tables
+
+        create_raw_tables(con)
+        add_csv_contact(con, "a.csv:1", first="Lena", last="Ortiz", email="lena.o@example.com")
+        add_csv_contact(con, "b.csv:1", first="Omar", last="Quist", email="omar.q@example.com")
+    resolve_warehouse(settings, "night-1")
+    history_sql = "SELECT * FROM identity.customer_id_history ORDER BY ALL"
+    map_sql = "SELECT * FROM identity.customer_map ORDER BY ALL"
+    history, published = _rows(settings, history_sql), _rows(settings, map_sql)
+    with connect(settings) as con:
+        # What an older version left: the map rewritten whole by its run, no change log; a
+        # previous map (unused here) as a table of its own.
+        con.execute("DROP VIEW identity.customer_map_previous")
+        con.execute("DROP TABLE identity.customer_map_changes")
+    resolve_warehouse(settings, "night-1")
+    assert _rows(settings, history_sql) == history  # ids handed out again, as new
+    assert _rows(settings, map_sql) == published
+    with connect(settings) as con:
+        con.execute("DROP VIEW identity.customer_map_previous")
+        con.execute("DROP TABLE identity.customer_map_changes")
+        con.execute("CREATE TABLE identity.customer_map_previous AS SELECT * FROM identity.customer_map")
+    resolve_warehouse(settings.with_run_date(date(2026, 11, 24)), "night-2")
+    assert _rows(settings, map_sql) == published  # nothing changed, so nothing was rewritten
+    assert _rows(settings, "SELECT count(*) FROM duckdb_views() WHERE view_name = 'customer_map_previous'") == [(1,)]
