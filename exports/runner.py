@@ -4,7 +4,7 @@ For each selected segment and format: read the exportable members (consent given
 suppressed), build the snapshot, diff it against the last successful export of the same
 segment+destination and write everything into a staging folder. Then the quality gate runs
 once over all of the run's exports; only if it passes is each folder atomically moved into
-``export_dir/<segment>/<destination>/<run_id>/``, recorded in ``exports.export_members`` /
+``export_dir/<segment>/<destination>/<run_id>/``, recorded in the member state (``exports.state``) /
 ``exports.export_log``, and ``latest`` repointed. A failed gate publishes nothing and leaves
 every previous export in place.
 """
@@ -97,7 +97,8 @@ def _export_locked(settings: Settings, run_id: str, segment: str | None, formats
             shared.note_inputs(members)
             for destination in formats:
                 previous_run_id = state.previous_export(con, seg.name, destination, run_id)
-                previous = state.previous_member_table(con, seg.name, destination, previous_run_id)
+                previous = state.previous_member_table(con, seg.name, destination, previous_run_id, run_id,
+                                                       settings.export_keep_runs)
                 inputs.append((seg, destination, members, previous_run_id, previous))
     shared.seed_rows(stored_rows)
 
@@ -205,6 +206,7 @@ class _Prepared:
     target: Path
     added: pa.Table
     added_customer_ids: list[str]
+    previous: pa.Table  # members of the previous export (state.previous_member_table)
 
 
 def _prepare(settings: Settings, run_id: str, seg: audience_mod.Segment, destination: str,
@@ -244,7 +246,7 @@ def _prepare(settings: Settings, run_id: str, seg: audience_mod.Segment, destina
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return _Prepared(summary, snapshot, staging, target, added_table, added_ids)
+    return _Prepared(summary, snapshot, staging, target, added_table, added_ids, previous)
 
 
 def _gate_all(settings: Settings, run_id: str, prepared: list[_Prepared], gate: ExportGate | None) -> str | None:
@@ -361,7 +363,7 @@ def _publish(settings: Settings, con, item: _Prepared) -> dict:
     try:
         state.record_published(
             con, segment=summary["segment"], destination=summary["destination"], run_id=summary["run_id"],
-            run_date=settings.run_date, members=members, row_count=summary["row_count"],
+            run_date=settings.run_date, members=members, previous=item.previous, row_count=summary["row_count"],
             added=summary["added"], removed=summary["removed"], previous_run_id=summary["previous_run_id"],
             path=str(target))
     except BaseException:

@@ -1,9 +1,19 @@
-"""Per-export state in the warehouse: who was in each published export, and the export log.
+"""Per-export state in the warehouse: who is in each published export, and the export log.
 
-``exports.export_members`` holds one row per member of every *published* export so the next run
-can compute added/removed against the last successful export of the same segment+destination.
-For ad platforms it also keeps the hashed row (never clear-text PII) so ``removed.csv`` can tell
-the platform exactly which identifiers to drop. ``exports.export_log`` has one row per attempt.
+Memberships are kept as diffs, so a night that changes 1% of an audience writes 1% of it:
+
+- ``exports.export_members_current``: one row per member of the *last published* export of each
+  segment+destination (which run that is: ``exports.export_log``), what the next run diffs against.
+- ``exports.export_member_changes``: per published run, the member rows that entered (``added``)
+  or left (``removed``) since ``previous_run_id`` (none for a first export: it is compared with
+  nothing). The membership of any retained run is the
+  current one with the changes of the later runs undone; a rerun of the latest run undoes its own
+  changes to find the export before it.
+
+Rows are (member_key, customer_id, hashed_row); for ad platforms the hashed row (never clear-text
+PII) lets ``removed.csv`` tell the platform exactly which identifiers to drop.
+``exports.export_log`` has one row per attempt. (Before, ``exports.export_members`` held every
+member of every retained run; ``ensure_tables`` converts such a table once.)
 """
 
 from __future__ import annotations
@@ -16,13 +26,26 @@ import duckdb
 import pyarrow as pa
 
 from cdp.clock import audit_now
-from cdp.warehouse import table_exists
+from cdp.warehouse import table_exists, transaction
+
+CURRENT_MEMBERS = "exports.export_members_current"
+MEMBER_CHANGES = "exports.export_member_changes"
+_LEGACY_MEMBERS = "exports.export_members"
 
 DDL = (
-    """CREATE TABLE IF NOT EXISTS exports.export_members (
+    f"""CREATE TABLE IF NOT EXISTS {CURRENT_MEMBERS} (
+        segment VARCHAR NOT NULL,
+        destination VARCHAR NOT NULL,
+        customer_id VARCHAR NOT NULL,
+        member_key VARCHAR NOT NULL,
+        hashed_row JSON
+    )""",
+    f"""CREATE TABLE IF NOT EXISTS {MEMBER_CHANGES} (
         segment VARCHAR NOT NULL,
         destination VARCHAR NOT NULL,
         run_id VARCHAR NOT NULL,
+        previous_run_id VARCHAR,
+        change VARCHAR NOT NULL,
         customer_id VARCHAR NOT NULL,
         member_key VARCHAR NOT NULL,
         hashed_row JSON
@@ -52,9 +75,45 @@ GATE_FAILED = "gate_failed"
 
 
 def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the export state tables when they do not exist yet."""
-    for statement in DDL:
-        con.execute(statement)
+    """Create the export state tables when they do not exist yet (converting a per-run member table)."""
+    legacy = table_exists(con, *_LEGACY_MEMBERS.split(".")) and not table_exists(con, *CURRENT_MEMBERS.split("."))
+    with transaction(con):
+        for statement in DDL:
+            con.execute(statement)
+        if legacy:
+            _convert_legacy_members(con)
+
+
+def _convert_legacy_members(con: duckdb.DuckDBPyConnection) -> None:
+    """Turn ``exports.export_members`` (every member of every retained run) into current members + changes.
+
+    Each retained run's changes are taken against the run published before it (no rows when that
+    one was pruned, as the old table compared), so reruns and audits see the same memberships.
+    """
+    runs = con.execute(
+        "SELECT segment, destination, run_id, previous_run_id, is_latest FROM ("
+        "SELECT segment, destination, run_id, lag(run_id) OVER (PARTITION BY segment, destination "
+        "ORDER BY export_seq) AS previous_run_id, "
+        "row_number() OVER (PARTITION BY segment, destination ORDER BY export_seq DESC) = 1 AS is_latest "
+        "FROM exports.export_log WHERE status = ?) AS l "
+        f"WHERE is_latest OR EXISTS (SELECT 1 FROM {_LEGACY_MEMBERS} AS m "
+        "WHERE m.segment = l.segment AND m.destination = l.destination AND m.run_id = l.run_id)",
+        [PUBLISHED]).fetchall()
+    for segment, destination, run_id, previous_run_id, is_latest in runs:
+        key = [segment, destination]
+        this = f"(SELECT * FROM {_LEGACY_MEMBERS} WHERE segment = ? AND destination = ? AND run_id = ?)"
+        for change, first, second in (("added", run_id, previous_run_id), ("removed", previous_run_id, run_id)):
+            if previous_run_id is None:
+                break
+            con.execute(
+                f"INSERT INTO {MEMBER_CHANGES} SELECT ?, ?, ?, ?, ?, a.customer_id, a.member_key, a.hashed_row "
+                f"FROM {this} AS a WHERE {_without('a', this)}",
+                [*key, run_id, previous_run_id, change, *key, first or "", *key, second or ""])
+        if is_latest:
+            con.execute(f"INSERT INTO {CURRENT_MEMBERS} SELECT segment, destination, customer_id, member_key, "
+                        f"hashed_row FROM {_LEGACY_MEMBERS} WHERE segment = ? AND destination = ? AND run_id = ?",
+                        [*key, run_id])
+    con.execute(f"DROP TABLE {_LEGACY_MEMBERS}")
 
 
 def previous_export(con: duckdb.DuckDBPyConnection, segment: str, destination: str, run_id: str) -> str | None:
@@ -70,13 +129,46 @@ def previous_export(con: duckdb.DuckDBPyConnection, segment: str, destination: s
     return row[0][0] if row else None
 
 
+def _without(table: str, other: str) -> str:
+    """SQL condition on rows of ``table``: no row of ``other`` has the same member key and customer id."""
+    return (f"NOT EXISTS (SELECT 1 FROM {other} AS o WHERE o.member_key = {table}.member_key "
+            f"AND o.customer_id = {table}.customer_id)")
+
+
+def _latest_published(con: duckdb.DuckDBPyConnection, segment: str, destination: str) -> str | None:
+    """Run id of the last published export of segment+destination (whose members are the current ones)."""
+    row = con.execute(
+        "SELECT run_id FROM exports.export_log WHERE segment = ? AND destination = ? AND status = ? "
+        "ORDER BY export_seq DESC LIMIT 1", [segment, destination, PUBLISHED]).fetchall()
+    return row[0][0] if row else None
+
+
 def previous_member_table(con: duckdb.DuckDBPyConnection, segment: str, destination: str,
-                          run_id: str | None) -> pa.Table:
-    """Members of a published export as a table: member_key, customer_id, hashed_row (JSON text or null)."""
-    return con.sql(
-        "SELECT member_key, customer_id, hashed_row::VARCHAR AS hashed_row FROM exports.export_members "
-        "WHERE segment = ? AND destination = ? AND run_id = ?",
-        params=[segment, destination, run_id or ""]).to_arrow_table()
+                          previous_run_id: str | None, run_id: str, keep_runs: int = 0) -> pa.Table:
+    """Members of the published export ``previous_run_id`` (``previous_export`` of ``run_id``) as a table:
+    member_key, customer_id, hashed_row (JSON text or null).
+
+    That export is the current one, or, when ``run_id`` is being rerun, the current one with
+    ``run_id``'s own changes undone, unless retention (``keep_runs``) has pruned it: like a pruned
+    run's folder, its members are gone. Anything else (an unknown run) has no members.
+    """
+    columns = "member_key, customer_id, hashed_row::VARCHAR AS hashed_row"
+    key = [segment, destination]
+    latest = _latest_published(con, segment, destination) if previous_run_id is not None else None
+    if latest is not None and latest == previous_run_id:
+        return con.sql(f"SELECT {columns} FROM {CURRENT_MEMBERS} WHERE segment = ? AND destination = ?",
+                       params=key).to_arrow_table()
+    pruned = keep_runs > 0 and previous_run_id in runs_to_drop(con, segment, destination, keep_runs)
+    if latest is not None and latest == run_id and not pruned:
+        changes = (f"SELECT * FROM {MEMBER_CHANGES} WHERE segment = ? AND destination = ? AND run_id = ? "
+                   "AND previous_run_id = ? AND change = ?")
+        return con.sql(
+            f"SELECT {columns} FROM {CURRENT_MEMBERS} AS m WHERE segment = ? AND destination = ? "
+            f"AND {_without('m', f'({changes})')} UNION ALL SELECT {columns} FROM ({changes})",
+            params=[*key, *key, run_id, previous_run_id, "added", *key, run_id, previous_run_id, "removed"],
+        ).to_arrow_table()
+    return pa.table({"member_key": pa.array([], pa.string()), "customer_id": pa.array([], pa.string()),
+                     "hashed_row": pa.array([], pa.string())})
 
 
 @contextmanager
@@ -90,26 +182,53 @@ def registered(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> It
 
 
 def record_published(con: duckdb.DuckDBPyConnection, *, segment: str, destination: str, run_id: str,
-                     run_date: date, members: pa.Table, row_count: int, added: int, removed: int,
-                     previous_run_id: str | None, path: str, message: str | None = None) -> None:
-    """Replace this run's members and log row for segment+destination in one transaction.
+                     run_date: date, members: pa.Table, previous: pa.Table, row_count: int, added: int,
+                     removed: int, previous_run_id: str | None, path: str, message: str | None = None) -> None:
+    """Make ``members`` the current members of segment+destination and log the run, in one transaction.
 
-    ``members`` has columns customer_id, member_key, hashed_row (JSON text or null).
+    ``members`` has columns customer_id, member_key, hashed_row (a struct or JSON text, or null);
+    ``previous`` is ``previous_member_table`` of this run. Only the difference is written: the
+    changes since ``previous_run_id`` (replacing this run's earlier ones on a rerun), and the
+    current members minus the rows that left plus the rows that entered.
     """
-    con.execute("BEGIN TRANSACTION")
-    try:
-        key = [segment, destination, run_id]
-        con.execute("DELETE FROM exports.export_members WHERE segment = ? AND destination = ? AND run_id = ?", key)
-        with registered(con, "_export_members_new", members):
+    key = [segment, destination]
+    new, previous_view = "_export_members_new", "_export_members_previous"
+    current = f"(SELECT * FROM {CURRENT_MEMBERS} WHERE segment = ? AND destination = ?)"
+    with registered(con, "_export_members_new", members), \
+            registered(con, "_export_members_previous", previous), transaction(con):
+        con.execute(f"DELETE FROM {MEMBER_CHANGES} WHERE segment = ? AND destination = ? AND run_id = ?",
+                    [*key, run_id])
+        if previous_run_id is not None:  # a first export is compared with nothing, also when rerun
             con.execute(
-                "INSERT INTO exports.export_members SELECT ?, ?, ?, customer_id, member_key, hashed_row::JSON "
-                "FROM _export_members_new", key)
-        con.execute("DELETE FROM exports.export_log WHERE segment = ? AND destination = ? AND run_id = ?", key)
-        _insert_log(con, key, run_date, PUBLISHED, row_count, added, removed, previous_run_id, path, message)
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
+                f"INSERT INTO {MEMBER_CHANGES} SELECT ?, ?, ?, ?, 'added', customer_id, member_key, hashed_row::JSON "
+                f"FROM {new} WHERE {_without(new, previous_view)}",
+                [*key, run_id, previous_run_id])
+            con.execute(
+                f"INSERT INTO {MEMBER_CHANGES} SELECT ?, ?, ?, ?, 'removed', customer_id, member_key, "
+                f"hashed_row::JSON FROM {previous_view} WHERE {_without(previous_view, new)}",
+                [*key, run_id, previous_run_id])
+        if previous_run_id is not None and _latest_published(con, segment, destination) == previous_run_id:
+            # The usual night: the current members are ``previous``, so the changes just written turn
+            # them into ``members`` (no comparison with the whole current membership).
+            changes = (f"(SELECT * FROM {MEMBER_CHANGES} WHERE segment = ? AND destination = ? AND run_id = ? "
+                       "AND change = ?)")
+            con.execute(
+                f"DELETE FROM {CURRENT_MEMBERS} AS m WHERE segment = ? AND destination = ? AND EXISTS (SELECT 1 "
+                f"FROM {changes} AS o WHERE o.member_key = m.member_key AND o.customer_id = m.customer_id)",
+                [*key, *key, run_id, "removed"])
+            con.execute(f"INSERT INTO {CURRENT_MEMBERS} SELECT segment, destination, customer_id, member_key, "
+                        f"hashed_row FROM {changes}", [*key, run_id, "added"])
+        else:  # a first export, or a rerun of the latest one: compare with the current members
+            con.execute(
+                f"DELETE FROM {CURRENT_MEMBERS} WHERE segment = ? AND destination = ? "
+                f"AND {_without(CURRENT_MEMBERS, new)}", key)
+            con.execute(
+                f"INSERT INTO {CURRENT_MEMBERS} SELECT ?, ?, customer_id, member_key, hashed_row::JSON "
+                f"FROM {new} WHERE {_without(new, current)}", [*key, *key])
+        con.execute("DELETE FROM exports.export_log WHERE segment = ? AND destination = ? AND run_id = ?",
+                    [*key, run_id])
+        _insert_log(con, [*key, run_id], run_date, PUBLISHED, row_count, added, removed, previous_run_id,
+                    path, message)
 
 
 def record_gate_failure(con: duckdb.DuckDBPyConnection, *, segment: str, destination: str, run_id: str,
@@ -147,9 +266,9 @@ def runs_to_drop(con: duckdb.DuckDBPyConnection, segment: str, destination: str,
 
 
 def forget_members(con: duckdb.DuckDBPyConnection, segment: str, destination: str, run_ids: set[str]) -> None:
-    """Delete the member rows of pruned runs (their export_log rows stay as the audit trail)."""
+    """Delete the member changes of pruned runs (their export_log rows stay as the audit trail)."""
     if run_ids:
-        con.execute("DELETE FROM exports.export_members WHERE segment = ? AND destination = ? "
+        con.execute(f"DELETE FROM {MEMBER_CHANGES} WHERE segment = ? AND destination = ? "
                     "AND run_id IN (SELECT unnest(?::VARCHAR[]))", [segment, destination, sorted(run_ids)])
 
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+import shutil
+
 from exports_testkit import (
     CUSTOMERS,
     MEMBERSHIPS,
     build_warehouse,
+    execute,
     export_folder,
     ids,
     manifest,
@@ -67,7 +71,9 @@ def test_rerunning_a_run_replaces_it_without_duplicates(settings):
     # Still compared with run-1, the export before this run, so a rerun gives the same files.
     assert (again["added"], again["removed"], again["previous_run_id"]) == (1, 1, "run-1")
     assert query(settings, "SELECT count(*) FROM exports.export_log WHERE run_id = 'run-2'") == [(1,)]
-    assert query(settings, "SELECT count(*) FROM exports.export_members WHERE run_id = 'run-2'") == [(2,)]
+    assert query(settings, "SELECT change, customer_id FROM exports.export_member_changes WHERE run_id = 'run-2' "
+                           "ORDER BY 1, 2") == [("added", "c6"), ("removed", "c2")]
+    assert query(settings, "SELECT count(*) FROM exports.export_members_current") == [(2,)]
     assert sorted(p.name for p in (settings.export_dir / "vip" / "csv").iterdir()) == ["latest", "run-1", "run-2"]
     assert list((settings.export_dir / ".staging").iterdir()) == []
 
@@ -79,6 +85,52 @@ def test_export_log_and_member_state_are_written(settings):
     assert [row[:5] for row in log] == [("csv", 2, 2, 0, "published"), ("google", 1, 1, 0, "published"),
                                         ("meta", 1, 1, 0, "published"), ("parquet", 2, 2, 0, "published")]
     assert all(row[5].endswith("/vip/" + row[0] + "/run-1") for row in log)
-    members = query(settings, "SELECT customer_id, member_key FROM exports.export_members "
+    members = query(settings, "SELECT customer_id, member_key FROM exports.export_members_current "
                               "WHERE segment = 'vip' AND destination = 'csv' ORDER BY 1")
     assert members == [("c1", "c1"), ("c2", "c2")]
+
+
+def _files_of(folder):
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.name != "manifest.json"}
+
+
+def test_a_rerun_after_the_previous_run_was_pruned_compares_with_nothing(settings):
+    # As when every run kept its member rows: a pruned run's members are gone.
+    settings = dataclasses.replace(settings, export_keep_runs=1)
+    export(settings, "run-1", segment="vip", fmt="csv", gate=None)
+    _second_day(settings)
+    export(settings, "run-2", segment="vip", fmt="csv", gate=None)
+    again = export(settings, "run-2", segment="vip", fmt="csv", gate=None)[0]
+    assert (again["added"], again["removed"], again["previous_run_id"]) == (2, 0, "run-1")
+
+
+def test_members_kept_per_run_are_converted_to_current_members_and_changes(settings, tmp_path):
+    for destination in ("csv", "meta"):
+        export(settings, "run-1", segment="vip", fmt=destination, gate=None)
+    _second_day(settings)
+    for destination in ("csv", "meta"):
+        export(settings, "run-2", segment="vip", fmt=destination, gate=None)
+    expected = {d: _files_of(export_folder(settings, "vip", d, "run-2")) for d in ("csv", "meta")}
+    current = query(settings, "SELECT * FROM exports.export_members_current ORDER BY ALL")
+    # The layout before: every member of every retained run in exports.export_members.
+    execute(settings, """
+        CREATE TABLE exports.export_members (segment VARCHAR NOT NULL, destination VARCHAR NOT NULL,
+            run_id VARCHAR NOT NULL, customer_id VARCHAR NOT NULL, member_key VARCHAR NOT NULL, hashed_row JSON);
+        INSERT INTO exports.export_members SELECT segment, destination, 'run-2', customer_id, member_key, hashed_row
+            FROM exports.export_members_current;
+        INSERT INTO exports.export_members
+            SELECT segment, destination, 'run-1', customer_id, member_key, hashed_row FROM exports.export_members_current m
+            WHERE NOT EXISTS (SELECT 1 FROM exports.export_member_changes c WHERE c.change = 'added' AND c.run_id = 'run-2'
+                              AND c.member_key = m.member_key AND c.customer_id = m.customer_id
+                              AND c.segment = m.segment AND c.destination = m.destination)
+            UNION ALL SELECT segment, destination, 'run-1', customer_id, member_key, hashed_row
+            FROM exports.export_member_changes WHERE change = 'removed' AND run_id = 'run-2';
+        DROP TABLE exports.export_members_current; DROP TABLE exports.export_member_changes;""")
+    shutil.rmtree(export_folder(settings, "vip", "csv", "run-2"))
+    shutil.rmtree(export_folder(settings, "vip", "meta", "run-2"))
+    for destination in ("csv", "meta"):  # a rerun of run-2 after the conversion: compared with run-1 again
+        export(settings, "run-2", segment="vip", fmt=destination, gate=None)
+        assert _files_of(export_folder(settings, "vip", destination, "run-2")) == expected[destination]
+    assert query(settings, "SELECT * FROM exports.export_members_current ORDER BY ALL") == current
+    assert query(settings, "SELECT count(*) FROM information_schema.tables WHERE table_name = 'export_members'") == [
+        (0,)]

@@ -45,7 +45,9 @@ def test_failed_gate_publishes_nothing_and_keeps_the_previous_export(settings, f
     assert read_latest(settings.export_dir, "vip", "csv") == "run-1"
     assert list((settings.export_dir / ".staging").iterdir()) == []
     assert query(settings, "SELECT status FROM exports.export_log WHERE run_id = 'run-2'") == [("gate_failed",)]
-    assert query(settings, "SELECT count(*) FROM exports.export_members WHERE run_id = 'run-2'") == [(0,)]
+    assert query(settings, "SELECT count(*) FROM exports.export_member_changes WHERE run_id = 'run-2'") == [(0,)]
+    # The current members are still run-1's.
+    assert query(settings, "SELECT customer_id FROM exports.export_members_current ORDER BY 1") == [("c1",), ("c2",)]
     # The next successful run still diffs against run-1, the last export downstream received.
     result = export(settings, "run-3", segment="vip", fmt="csv", gate=None)[0]
     assert (result["previous_run_id"], result["removed"]) == ("run-1", 1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from exports_testkit import export_folder, query
+from exports_testkit import CUSTOMERS, build_warehouse, export_folder, query
 
 from exports.publish import STAGING_FOLDER, read_latest
 from exports.runner import export
@@ -13,15 +13,32 @@ from exports.runner import export
 def test_only_the_newest_runs_are_kept(settings):
     settings = dataclasses.replace(settings, export_keep_runs=2)
     for run in ("run-1", "run-2", "run-3"):
+        if run == "run-2":  # c1 moves e-mail: run-2 replaces c1's hashed row
+            build_warehouse(settings, customers={**CUSTOMERS, "c1": ("Ada", "Lovelace", "ada.l@example.org",
+                                                                     *CUSTOMERS["c1"][3:])})
         export(settings, run, segment="vip", fmt="google", gate=None)
     assert not export_folder(settings, "vip", "google", "run-1").exists()
     assert export_folder(settings, "vip", "google", "run-2").is_dir()
     assert export_folder(settings, "vip", "google", "run-3").is_dir()
     assert read_latest(settings.export_dir, "vip", "google") == "run-3"
-    assert query(settings, "SELECT DISTINCT run_id FROM exports.export_members ORDER BY 1") == [
-        ("run-2",), ("run-3",)]
+    # Memberships are kept as the current members and each retained run's changes (run-3 changed nothing).
+    assert query(settings, "SELECT run_id, change FROM exports.export_member_changes ORDER BY 2") == [
+        ("run-2", "added"), ("run-2", "removed")]
+    assert query(settings, "SELECT count(*) FROM exports.export_members_current") == [(1,)]
     # The audit trail keeps every run.
     assert len(query(settings, "SELECT * FROM exports.export_log WHERE segment = 'vip'")) == 3
+
+
+def test_pruned_runs_lose_their_member_changes(settings):
+    settings = dataclasses.replace(settings, export_keep_runs=1)
+    export(settings, "run-1", segment="vip", fmt="google", gate=None)
+    build_warehouse(settings, customers={**CUSTOMERS, "c1": ("Ada", "Lovelace", "ada.l@example.org",
+                                                             *CUSTOMERS["c1"][3:])})
+    export(settings, "run-2", segment="vip", fmt="google", gate=None)
+    assert query(settings, "SELECT DISTINCT run_id FROM exports.export_member_changes") == [("run-2",)]
+    export(settings, "run-3", segment="vip", fmt="google", gate=None)
+    assert query(settings, "SELECT count(*) FROM exports.export_member_changes") == [(0,)]
+    assert not export_folder(settings, "vip", "google", "run-2").exists()
 
 
 def test_zero_keeps_every_run(settings):

@@ -104,9 +104,11 @@ def test_failed_member_insert_rolls_back_and_leaves_no_view(settings):
         state.ensure_tables(con)
         with pytest.raises(duckdb.Error):
             state.record_published(con, segment="vip", destination="google", run_id="run-1",
-                                   run_date=settings.run_date, members=members, row_count=1, added=1,
+                                   run_date=settings.run_date, members=members, previous=members.slice(0, 0),
+                                   row_count=1, added=1,
                                    removed=0, previous_run_id=None, path="x")
-        assert con.execute("SELECT count(*) FROM exports.export_members").fetchone() == (0,)
+        assert con.execute("SELECT count(*) FROM exports.export_members_current").fetchall() == [(0,)]
+        assert con.execute("SELECT count(*) FROM exports.export_member_changes").fetchall() == [(0,)]
         with pytest.raises(duckdb.CatalogException):
             con.execute("SELECT * FROM _export_members_new")
 
