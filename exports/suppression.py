@@ -20,7 +20,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import duckdb
+import numpy as np
 import phonenumbers
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from cdp.warehouse import table_exists, transaction
 from exports import hashing
@@ -164,6 +167,38 @@ class Suppression:
             return True
         return _ascii_digits(text)[-_TAIL:] in self._phone_tails
 
+    def may_match_table(self, customers) -> np.ndarray:
+        """For each row of an Arrow table (``email``, ``emails``, ``phone``, ``phones``): could
+        ``matches_contact`` be true? The prefilters of ``_email_may_match`` and ``_phone_may_match``,
+        vectorised, so a run that adds a few entries does not turn every customer into a dict.
+
+        False only where no e-mail and no phone of the row passes its prefilter.
+        """
+        rows = customers.num_rows
+        flags = np.zeros(rows, dtype=bool)
+        if self.emails:
+            if self._email_keys is None:
+                self._email_keys = {_email_key(form) for _, form in self.emails}
+            keys = pa.array(sorted(self._email_keys), pa.string())
+            for values, parents in _contact_values(customers, "email", "emails"):
+                keyed = _email_keys_vectorised(values)
+                hit = pc.or_(pc.invert(pc.string_is_ascii(values)), pc.is_in(keyed, value_set=keys))
+                flags[parents[hit.to_numpy(zero_copy_only=False)]] = True
+        if self.phones:
+            if self._phone_tails is None:
+                self._phone_tails = _phone_tails(self.phones)
+            tails = pa.array(sorted(self._phone_tails), pa.string())
+            for values, parents in _contact_values(customers, "phone", "phones"):
+                if not self._phone_tails:
+                    flags[parents] = True
+                    continue
+                digits = pc.replace_substring_regex(values, "[^0-9]", "")
+                tail = pc.utf8_slice_codeunits(digits, -_TAIL)
+                plain = pc.match_substring_regex(values, _PLAIN_PHONE_ANCHORED)
+                hit = pc.or_(pc.invert(plain), pc.is_in(tail, value_set=tails))
+                flags[parents[hit.to_numpy(zero_copy_only=False)]] = True
+        return flags
+
     def hashes(self) -> set[str]:
         """SHA-256 of every suppressed e-mail and phone in every spelling a destination hashes."""
         plain = {form for _, form in self.emails}
@@ -177,6 +212,37 @@ class Suppression:
 # The prefilter of Suppression._phone_may_match: numbers written like this are parsed predictably.
 _TAIL = 6
 _PLAIN_PHONE = re.compile(r"[0-9+\-(). /]*")
+
+
+# The same, anchored for Arrow's RE2 (whose ``$`` is the end of the text, as ``fullmatch``).
+_PLAIN_PHONE_ANCHORED = r"^[0-9+\-(). /]*$"
+# The characters Python's ``str.split()`` treats as whitespace in ASCII text (``_email_key``).
+_ASCII_WHITESPACE = r"[ \t\n\x0b\x0c\r\x1c\x1d\x1e\x1f]"
+
+
+def _contact_values(customers, single: str, many: str):
+    """(values, row index of each value) for the non-empty values of column ``single`` and list column ``many``."""
+    names = customers.column_names
+    if single in names:
+        column = customers.column(single).combine_chunks().cast(pa.string())
+        keep = pc.and_(pc.is_valid(column), pc.not_equal(column, "")).fill_null(False)
+        yield column.filter(keep), np.flatnonzero(keep.to_numpy(zero_copy_only=False))
+    if many in names:
+        lists = customers.column(many).combine_chunks()
+        values = pc.list_flatten(lists).cast(pa.string())
+        parents = pc.list_parent_indices(lists).to_numpy(zero_copy_only=False)
+        keep = pc.and_(pc.is_valid(values), pc.not_equal(values, "")).fill_null(False)
+        yield values.filter(keep), parents[keep.to_numpy(zero_copy_only=False)]
+
+
+def _email_keys_vectorised(values: pa.Array) -> pa.Array:
+    """``_email_key`` of each value (meaningful for ASCII values; the others are always normalised)."""
+    compact = pc.ascii_lower(pc.replace_substring_regex(values, _ASCII_WHITESPACE, ""))
+    parts = pc.extract_regex(compact, r"^(?P<local>.*)@(?P<domain>[^@]*)$")  # the last '@', as rpartition
+    local, domain = pc.struct_field(parts, "local"), pc.struct_field(parts, "domain")
+    google = pc.is_in(domain, value_set=pa.array(sorted(hashing.GOOGLE_MAIL_DOMAINS), pa.string())).fill_null(False)
+    dotless = pc.replace_substring(pc.replace_substring_regex(local, r"\+.*", ""), ".", "")
+    return pc.if_else(google, pc.binary_join_element_wise(dotless, domain, "@"), compact)
 
 
 def _email_key(text: str) -> str:
@@ -329,14 +395,20 @@ class SuppressionMemo:
         ids = [str(v) for v in customers.column("customer_id").to_pylist()]
         fingerprints = (customers.column("contact_fingerprint").to_pylist()
                         if "contact_fingerprint" in customers.column_names else [None] * len(ids))
-        quiet_delta = self.delta is not None and not (self.delta.emails or self.delta.phones)
+        # Customers none of whose e-mails/phones can match an entry added since the last run keep
+        # their stored decision without being matched (all of them when no entry was added).
+        quiet = None
+        if self.delta is not None:
+            quiet = (np.ones(len(ids), dtype=bool) if not (self.delta.emails or self.delta.phones)
+                     else ~self.delta.may_match_table(customers))
         pending = []
         for index, (customer_id, fingerprint) in enumerate(zip(ids, fingerprints, strict=True)):
             known = self.decided.get(customer_id)
             if known is not None and known[0] == fingerprint and fingerprint is not None:
                 continue
             stored = self.previous.get(customer_id)
-            if quiet_delta and stored is not None and stored[0] == fingerprint and fingerprint is not None:
+            if quiet is not None and quiet[index] and stored is not None and stored[0] == fingerprint \
+                    and fingerprint is not None:
                 self.reused += 1
                 self.decided[customer_id] = stored
                 continue

@@ -7,6 +7,7 @@ import re
 import shutil
 from dataclasses import replace
 
+import pyarrow as pa
 from exports_testkit import CUSTOMERS, SUPPRESSION, build_warehouse, execute, export_folder, query
 
 from exports.runner import export
@@ -97,3 +98,31 @@ def test_email_prefilter_never_hides_a_match():
                 assert suppression._email_may_match(candidate), (suppressed, candidate)
             assert suppression.matches_contact({"email": candidate}) == matches
     assert _email_key("J.Doe+x@GMail.com") == "jdoe@gmail.com"
+
+
+def test_vectorised_prefilter_agrees_with_the_per_address_one():
+    emails = ["J.Doe@gmail.com", "jdoe@gmail.com", "j.doe+x@googlemail.com", "JDOE@GOOGLEMAIL.COM ",
+              "j.doe@example.com", "jdoe@example.com", " j doe@example.com", "+tag@gmail.com", "@gmail.com",
+              "x@y", "no-at-sign", "j.doe@gmail.com.", "j..doe@gmail.com", "j\x1cdoe@gmail.com",
+              "a@b@gmail.com", "Jösé@example.com", "", "j.doe\t@GMAIL.com"]
+    phones = ["+1 650 555 1212", "1-650-555-1212", "650.555.1212 ext. 12", "1-800-FLOWERS", "020 7946 0018",
+              "(650) 555-1213", "٦٥٠٥٥٥١٢١٢", "12", ""]
+    customers = pa.table({
+        "email": pa.array([*emails, None, None], pa.string()),
+        "emails": pa.array([[e] for e in emails] + [None, [None, "jdoe@gmail.com"]], pa.list_(pa.string())),
+        "phone": pa.array([None] * (len(emails) + 2), pa.string()),
+        "phones": pa.array([[]] * (len(emails) + 2), pa.list_(pa.string())),
+    })
+    for entries in ([("email", "J.Doe@Gmail.com"), ("phone", "+16505551212")], [("email", "jdoe@example.com")],
+                    [("phone", "12345")], [("phone", "+44 20 7946 0018")]):
+        suppression = Suppression(default_region="US")
+        for kind, value in entries:
+            suppression.add(kind, value)
+        expected = [any(v and suppression._email_may_match(v) for v in (e, *(more or [])))
+                    if suppression.emails else False
+                    for e, more in zip(customers.column("email").to_pylist(), customers.column("emails").to_pylist(),
+                                       strict=True)]
+        assert suppression.may_match_table(customers).tolist() == expected, entries
+        by_phone = pa.table({"phone": pa.array(phones, pa.string()), "phones": pa.array([[p] for p in phones])})
+        expected = [bool(suppression.phones) and bool(p) and suppression._phone_may_match(p) for p in phones]
+        assert suppression.may_match_table(by_phone).tolist() == expected, entries
