@@ -185,7 +185,10 @@ def build_datasets(
                                      _per_frame(context.get("destination_consent"), frame_name))
         label = "+".join(p or "unknown" for p in required) or "none"
         if given_ids is not None and len(given_ids):
-            customer_ids = [None if pd.isna(customer_id) else str(customer_id) for customer_id in given_ids]
+            if all(type(customer_id) is str for customer_id in given_ids):  # the exporter's ids: as they are
+                customer_ids = list(given_ids)
+            else:
+                customer_ids = [None if pd.isna(customer_id) else str(customer_id) for customer_id in given_ids]
             customer_rows.append(pd.DataFrame({
                 "frame_name": frame_name, "customer_id": pd.Series(customer_ids, dtype=object),
                 "segment_name": segment, "consent_purpose": label,

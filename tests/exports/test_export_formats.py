@@ -112,3 +112,22 @@ def test_segments_without_consent_purpose_export_no_personal_data(settings):
     assert not any(pii in text for pii in ("@", "Lovelace", "+44", "London", "N1 9GU"))
     table = pq.read_table(export_folder(settings, "everyone", "parquet", "run-1") / "snapshot.parquet")
     assert table.column_names == list(ANONYMOUS_COLUMNS)
+
+
+def test_builtin_checks_count_values_that_are_not_sha256_hex_as_python_re_would():
+    import re
+
+    import pyarrow as pa
+
+    from exports.formats import Snapshot
+    from exports.gate import builtin_problems
+
+    good = "a" * 64
+    values = [good, good + "\n", None, "A" * 64, good + "\n\n", "0" * 63, "", good + " ", "\n" + good]
+    snapshot = Snapshot("google", ("Email",), pa.table({"Email": pa.array(values, pa.string())}),
+                        [str(i) for i in range(len(values))], [str(i) for i in range(len(values))], ("Email",))
+    python_bad = sum(1 for v in values if v is not None and not re.match(r"^[0-9a-f]{64}$", v))
+    assert builtin_problems(snapshot) == [f"column 'Email': {python_bad} value(s) are not lower-case SHA-256 hex"]
+    snapshot.table = pa.table({"Email": pa.array([good, None], pa.string())})
+    snapshot.keys = snapshot.customer_ids = ["1", "2"]
+    assert builtin_problems(snapshot) == []
