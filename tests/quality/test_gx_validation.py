@@ -33,9 +33,16 @@ def test_outcomes_per_check_and_data_docs(tmp_path):
     # Results are stored on disk, so a later stage of the same run adds to the same store and site.
     assert {p.name for p in (tmp_path / "gx" / "uncommitted" / "validations").iterdir()} >= pages
 
+    earlier_pages = {p: p.stat().st_mtime_ns for p in (tmp_path / "docs").rglob("*.html") if p.name != "index.html"}
     later = spec("rows_present", "expect_table_row_count_to_be_between", table="v", min_value=1)
     outcomes = validate("identity", [PlannedCheck(later, later.kwargs)], {later.data_key: frame},
                         gx_root=tmp_path / "gx", docs_dir=tmp_path / "docs")
     assert outcomes["rows_present"].success is True
     assert {p.name for p in (tmp_path / "docs" / "validations").iterdir()} == pages | {"identity__rows_present"}
     assert "identity__rows_present" in (tmp_path / "docs" / "index.html").read_text()
+    # Data Docs are built incrementally: the earlier stage's pages are kept as written, and the index lists both.
+    index = (tmp_path / "docs" / "index.html").read_text()
+    assert "marts__ids_present" in index and "marts__typo_check" in index
+    assert {p: p.stat().st_mtime_ns for p in earlier_pages} == earlier_pages
+    suites = {p.name for p in (tmp_path / "docs" / "expectations").iterdir()}
+    assert suites == {"marts__ids_present.html", "marts__typo_check.html", "identity__rows_present.html"}
