@@ -1,22 +1,54 @@
 -- One row per customer who called: call counts, last call, average CSAT and latest NPS.
-with calls as (
+-- Incremental per customer (macros/incremental_customers.sql): only customers whose calls
+-- changed, moved to or from them, or entered the run date's window are aggregated again.
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key='customer_id',
+    on_schema_change='fail',
+    post_hook="{{ delete_customers_without_inputs() }}",
+) }}
+{%- set input_columns = ['call_id', 'started_at', 'csat', 'nps'] %}
+
+with calls as not materialized (
     select
-        calls.*,
-        customer_records.customer_id
+        customer_records.customer_id,
+        calls.call_id,
+        calls.started_at,
+        calls.csat,
+        calls.nps
     from {{ ref('stg_call_center__calls') }} as calls
     inner join {{ ref('stg_identity__customer_records') }} as customer_records
         on
             customer_records.source_system = 'call_center'
             and calls.call_id = customer_records.source_record_id
     where calls.started_at < {{ run_date_end() }}
+),
+
+{% if is_incremental() %}
+    changed_customers as (
+        {{ customers_with_changed_inputs('calls', input_columns) }}
+    ),
+{% endif %}
+
+aggregated as (
+    select
+        customer_id,
+        count(*) as calls,
+        min(started_at) as first_call_at,
+        max(started_at) as last_call_at,
+        round(avg(csat), 2) as average_csat,
+        arg_max(nps, (started_at, call_id)) filter (where nps is not null) as latest_nps,
+        {{ inputs_fingerprint(input_columns) }} as inputs_fingerprint
+    from calls
+    {% if is_incremental() %}
+        where customer_id in (select changed_customers.customer_id from changed_customers)
+    {% endif %}
+    group by customer_id
 )
 
-select
-    customer_id,
-    count(*) as calls,
-    min(started_at) as first_call_at,
-    max(started_at) as last_call_at,
-    round(avg(csat), 2) as average_csat,
-    arg_max(nps, (started_at, call_id)) filter (where nps is not null) as latest_nps
-from calls
-group by customer_id
+select * from aggregated
+{% if is_incremental() %}
+    union all by name
+    {{ customers_without_inputs('changed_customers', 'aggregated') }}
+{% endif %}

@@ -1,8 +1,43 @@
 -- One row per customer that made any consent statement: the latest statement per purpose wins;
 -- when two sources state different things at the same moment the refusal wins.
 -- No statement at all means no consent (opt-in, never assumed).
-with statements as (
-    select * from {{ ref('int_consent_statements_unioned') }}
+-- Incremental per customer (macros/incremental_customers.sql): only customers whose statements
+-- changed are resolved again.
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key='customer_id',
+    on_schema_change='fail',
+    post_hook="{{ delete_customers_without_inputs() }}",
+) }}
+{%- set input_columns = [
+    'consent_purpose', 'is_granted', 'stated_at', 'source_system', 'source_record_id',
+] %}
+
+with statements as not materialized (
+    select
+        customer_id,
+        consent_purpose,
+        is_granted,
+        stated_at,
+        source_system,
+        source_record_id
+    from {{ ref('int_consent_statements_unioned') }}
+    -- statements made after the run date (a backfill) are not known yet on that date
+    where stated_at is null or stated_at < {{ run_date_end() }}
+),
+
+{% if is_incremental() %}
+    changed_customers as (
+        {{ customers_with_changed_inputs('statements', input_columns) }}
+    ),
+{% endif %}
+
+statements_to_resolve as (
+    select * from statements
+    {% if is_incremental() %}
+        where customer_id in (select changed_customers.customer_id from changed_customers)
+    {% endif %}
 ),
 
 latest as (
@@ -13,22 +48,38 @@ latest as (
         arg_max(
             is_granted, (coalesce(stated_at, timestamp '1900-01-01'), not is_granted)
         ) as is_granted
-    from statements
-    -- statements made after the run date (a backfill) are not known yet on that date
-    where stated_at is null or stated_at < {{ run_date_end() }}
+    from statements_to_resolve
     group by customer_id, consent_purpose
+),
+
+fingerprints as (
+    select
+        customer_id,
+        {{ inputs_fingerprint(input_columns) }} as inputs_fingerprint
+    from statements_to_resolve
+    group by customer_id
+),
+
+consents as (
+    select
+        latest.customer_id,
+        coalesce(bool_or(latest.is_granted) filter (
+            where latest.consent_purpose = 'email_marketing'
+        ), false) as has_consent_email_marketing,
+        coalesce(bool_or(latest.is_granted) filter (
+            where latest.consent_purpose = 'sms_marketing'
+        ), false) as has_consent_sms_marketing,
+        coalesce(bool_or(latest.is_granted) filter (
+            where latest.consent_purpose = 'ad_targeting'
+        ), false) as has_consent_ad_targeting,
+        any_value(fingerprints.inputs_fingerprint) as inputs_fingerprint
+    from latest
+    inner join fingerprints on latest.customer_id = fingerprints.customer_id
+    group by latest.customer_id
 )
 
-select
-    customer_id,
-    coalesce(bool_or(is_granted) filter (
-        where consent_purpose = 'email_marketing'
-    ), false) as has_consent_email_marketing,
-    coalesce(bool_or(is_granted) filter (
-        where consent_purpose = 'sms_marketing'
-    ), false) as has_consent_sms_marketing,
-    coalesce(bool_or(is_granted) filter (
-        where consent_purpose = 'ad_targeting'
-    ), false) as has_consent_ad_targeting
-from latest
-group by customer_id
+select * from consents
+{% if is_incremental() %}
+    union all by name
+    {{ customers_without_inputs('changed_customers', 'consents') }}
+{% endif %}

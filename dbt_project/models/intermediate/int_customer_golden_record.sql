@@ -3,10 +3,34 @@
 -- dated first (a CSV record by its list's date, int_person_records_dated); each attribute takes
 -- the first non-null value in that order. The address is taken as one block from the best record
 -- that has one, so street and city never mix records.
-with person_records as (
-    select * from {{ ref('int_person_records_dated') }}
+-- Incremental per customer (macros/incremental_customers.sql): only customers whose person
+-- records changed are ranked again.
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key='customer_id',
+    on_schema_change='fail',
+    post_hook="{{ delete_customers_without_inputs() }}",
+) }}
+{%- set input_columns = [
+    'source_record_key', 'source_priority', 'first_name', 'last_name', 'email', 'phone',
+    'date_of_birth', 'street', 'city', 'postcode', 'state', 'country', 'record_dated_at',
+    'record_updated_at',
+] %}
+
+with person_records as not materialized (
+    select
+        *,
+        {{ source_priority('source_system') }} as source_priority
+    from {{ ref('int_person_records_dated') }}
     where has_person_record
 ),
+
+{% if is_incremental() %}
+    changed_customers as (
+        {{ customers_with_changed_inputs('person_records', input_columns) }}
+    ),
+{% endif %}
 
 ranked as (
     select
@@ -14,12 +38,15 @@ ranked as (
         row_number() over (
             partition by customer_id
             order by
-                {{ source_priority('source_system') }},
+                source_priority asc,
                 record_dated_at desc nulls last,
                 record_updated_at desc nulls last,
-                source_record_key
+                source_record_key asc
         ) as record_rank
     from person_records
+    {% if is_incremental() %}
+        where customer_id in (select changed_customers.customer_id from changed_customers)
+    {% endif %}
 ),
 
 attributes as (
@@ -34,7 +61,8 @@ attributes as (
         ) as date_of_birth,
         min(record_rank) filter (
             where coalesce(street, city, postcode) is not null
-        ) as address_record_rank
+        ) as address_record_rank,
+        {{ inputs_fingerprint(input_columns) }} as inputs_fingerprint
     from ranked
     group by customer_id
 ),
@@ -49,22 +77,31 @@ addresses as (
         state,
         country
     from ranked
+),
+
+golden_records as (
+    select
+        attributes.customer_id,
+        attributes.first_name,
+        attributes.last_name,
+        attributes.email,
+        attributes.phone,
+        addresses.street,
+        addresses.city,
+        addresses.postcode,
+        addresses.state,
+        addresses.country,
+        attributes.date_of_birth,
+        attributes.inputs_fingerprint
+    from attributes
+    left join addresses
+        on
+            attributes.customer_id = addresses.customer_id
+            and attributes.address_record_rank = addresses.record_rank
 )
 
-select
-    attributes.customer_id,
-    attributes.first_name,
-    attributes.last_name,
-    attributes.email,
-    attributes.phone,
-    addresses.street,
-    addresses.city,
-    addresses.postcode,
-    addresses.state,
-    addresses.country,
-    attributes.date_of_birth
-from attributes
-left join addresses
-    on
-        attributes.customer_id = addresses.customer_id
-        and attributes.address_record_rank = addresses.record_rank
+select * from golden_records
+{% if is_incremental() %}
+    union all by name
+    {{ customers_without_inputs('changed_customers', 'golden_records') }}
+{% endif %}

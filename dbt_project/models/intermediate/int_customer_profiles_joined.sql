@@ -1,5 +1,21 @@
 -- One row per resolved customer: golden record, identifiers, consents and lifetime activity.
--- This is dim_customers without its `segments` list: segment conditions are evaluated on it.
+-- The columns of dim_customers that depend on the customer alone; int_customer_profiles_ranked
+-- adds those that move every night for everyone (as_of_date, days_since_*, revenue_percentile).
+-- Incremental per customer (macros/incremental_customers.sql): the fingerprint is made of the
+-- per-customer models' own fingerprints plus company and store account, so only customers with
+-- a changed input are joined again.
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key='customer_id',
+    on_schema_change='fail',
+    post_hook="{{ delete_customers_without_inputs() }}",
+) }}
+{%- set input_columns = [
+    'golden_fingerprint', 'identifiers_fingerprint', 'consents_fingerprint', 'orders_fingerprint',
+    'web_fingerprint', 'calls_fingerprint', 'company_name', 'store_account_created_at',
+] %}
+
 with customers as (
     select distinct customer_id from {{ ref('stg_identity__customer_records') }}
 ),
@@ -44,6 +60,46 @@ store_accounts as (
             customer_records.source_system = 'store'
             and store_customers.store_customer_id = customer_records.source_record_id
     group by customer_records.customer_id
+),
+
+-- one row per customer with everything its profile is computed from, in fingerprint form
+inputs as not materialized (
+    select
+        customers.customer_id,
+        golden_records.inputs_fingerprint as golden_fingerprint,
+        identifiers.inputs_fingerprint as identifiers_fingerprint,
+        consents.inputs_fingerprint as consents_fingerprint,
+        orders.inputs_fingerprint as orders_fingerprint,
+        web.inputs_fingerprint as web_fingerprint,
+        calls.inputs_fingerprint as calls_fingerprint,
+        companies.company_name,
+        store_accounts.store_account_created_at
+    from customers
+    left join golden_records on customers.customer_id = golden_records.customer_id
+    left join identifiers on customers.customer_id = identifiers.customer_id
+    left join consents on customers.customer_id = consents.customer_id
+    left join orders on customers.customer_id = orders.customer_id
+    left join web on customers.customer_id = web.customer_id
+    left join calls on customers.customer_id = calls.customer_id
+    left join companies on customers.customer_id = companies.customer_id
+    left join store_accounts on customers.customer_id = store_accounts.customer_id
+),
+
+{% if is_incremental() %}
+    changed_customers as (
+        {{ customers_with_changed_inputs('inputs', input_columns) }}
+    ),
+{% endif %}
+
+fingerprints as (
+    select
+        customer_id,
+        {{ inputs_fingerprint(input_columns) }} as inputs_fingerprint
+    from inputs
+    {% if is_incremental() %}
+        where customer_id in (select changed_customers.customer_id from changed_customers)
+    {% endif %}
+    group by customer_id
 ),
 
 joined as (
@@ -91,8 +147,11 @@ joined as (
         coalesce(calls.calls, 0) as calls,
         calls.last_call_at,
         calls.average_csat,
-        calls.latest_nps
-    from customers
+        calls.latest_nps,
+        fingerprints.inputs_fingerprint
+    -- the customers to (re)build: all of them, or those whose inputs changed
+    from fingerprints
+    inner join customers on fingerprints.customer_id = customers.customer_id
     left join golden_records on customers.customer_id = golden_records.customer_id
     left join identifiers on customers.customer_id = identifiers.customer_id
     left join consents on customers.customer_id = consents.customer_id
@@ -103,11 +162,8 @@ joined as (
     left join store_accounts on customers.customer_id = store_accounts.customer_id
 )
 
-select
-    *,
-    {{ run_date() }} as as_of_date,
-    -- share of customers with lower lifetime revenue (0 = lowest, 1 = highest)
-    percent_rank() over (order by lifetime_revenue) as revenue_percentile,
-    date_diff('day', cast(last_purchase_at as date), {{ run_date() }}) as days_since_last_purchase,
-    date_diff('day', cast(last_seen_at as date), {{ run_date() }}) as days_since_last_seen
-from joined
+select * from joined
+{% if is_incremental() %}
+    union all by name
+    {{ customers_without_inputs('changed_customers', 'joined') }}
+{% endif %}

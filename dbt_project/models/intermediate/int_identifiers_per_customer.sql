@@ -1,20 +1,55 @@
 -- One row per customer with the emails, phones and source systems its person records carry.
-with person_records as (
-    select * from {{ ref('int_person_records_dated') }}
+-- Incremental per customer (macros/incremental_customers.sql): only customers whose records
+-- changed, or whose record dates crossed the run date, are aggregated again.
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key='customer_id',
+    on_schema_change='fail',
+    post_hook="{{ delete_customers_without_inputs() }}",
+) }}
+{%- set input_columns = [
+    'source_record_key', 'source_system', 'email', 'phone', 'record_dated_at', 'is_dated_by_run_date',
+] %}
+
+with person_records as not materialized (
+    select
+        customer_id,
+        source_record_key,
+        source_system,
+        email,
+        phone,
+        record_dated_at,
+        -- record dates after the run date (a backfill) do not count as "seen"
+        record_dated_at < {{ run_date_end() }} as is_dated_by_run_date
+    from {{ ref('int_person_records_dated') }}
+),
+
+{% if is_incremental() %}
+    changed_customers as (
+        {{ customers_with_changed_inputs('person_records', input_columns) }}
+    ),
+{% endif %}
+
+identifiers as (
+    select
+        customer_id,
+        count(*) as source_record_count,
+        list_sort(list_distinct(list(source_system))) as source_systems,
+        coalesce(list_sort(list_distinct(list(email))), []) as emails,
+        coalesce(list_sort(list_distinct(list(phone))), []) as phones,
+        min(record_dated_at) filter (where is_dated_by_run_date) as first_record_updated_at,
+        max(record_dated_at) filter (where is_dated_by_run_date) as last_record_updated_at,
+        {{ inputs_fingerprint(input_columns) }} as inputs_fingerprint
+    from person_records
+    {% if is_incremental() %}
+        where customer_id in (select changed_customers.customer_id from changed_customers)
+    {% endif %}
+    group by customer_id
 )
 
-select
-    customer_id,
-    count(*) as source_record_count,
-    list_sort(list_distinct(list(source_system))) as source_systems,
-    coalesce(list_sort(list_distinct(list(email))), []) as emails,
-    coalesce(list_sort(list_distinct(list(phone))), []) as phones,
-    -- record dates after the run date (a backfill) do not count as "seen"
-    min(record_dated_at) filter (
-        where record_dated_at < {{ run_date_end() }}
-    ) as first_record_updated_at,
-    max(record_dated_at) filter (
-        where record_dated_at < {{ run_date_end() }}
-    ) as last_record_updated_at
-from person_records
-group by customer_id
+select * from identifiers
+{% if is_incremental() %}
+    union all by name
+    {{ customers_without_inputs('changed_customers', 'identifiers') }}
+{% endif %}

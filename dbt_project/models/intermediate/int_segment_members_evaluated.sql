@@ -3,8 +3,9 @@
 -- (e.g. average_csat <= 2 for a customer who never rated a call) means "not a member".
 {%- set segments = segment_definitions() %}
 
-with profiles as (
-    select * from {{ ref('int_customer_profiles_joined') }}
+-- materialized: every segment reads it, and the view ranks all customers by revenue
+with profiles as materialized (
+    select * from {{ ref('int_customer_profiles_ranked') }}
 ),
 
 members as (

@@ -1,6 +1,6 @@
 -- One row per resolved customer_id (identity.customer_map): the customer 360.
 with profiles as (
-    select * from {{ ref('int_customer_profiles_joined') }}
+    select * from {{ ref('int_customer_profiles_ranked') }}
 ),
 
 segments_per_customer as (

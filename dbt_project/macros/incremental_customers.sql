@@ -1,0 +1,51 @@
+{#-
+  Per-customer incremental models (int_*_per_customer, int_*_aggregated_to_customers, the golden
+  record, resolved consents). Each one keeps, beside every customer's row, `inputs_fingerprint`:
+  a hash summed over the input rows the row was computed from, in the form the model reads them
+  (customer attribution, run-date filters and flags included). A build hashes all input rows again
+  (one cheap aggregate), recomputes only the customers whose fingerprint changed or exists on one
+  side only, and replaces their rows (delete+insert on customer_id). So merges, splits, new,
+  updated, re-attributed or deleted source rows, and rows that a later run date now counts, all
+  rebuild exactly the customers they affect, without watermarks or identity history.
+
+  A customer left without input rows (merged away, or its last call moved to another customer)
+  gets a row with a NULL fingerprint in the incremental batch: delete+insert replaces its old row
+  with that marker, and the post-hook `delete_customers_without_inputs()` removes it.
+-#}
+
+{% macro inputs_fingerprint(columns) -%}
+    {#- sum, not bit_xor: two identical input rows must not cancel out -#}
+    sum(hash({{ columns | join(', ') }}))
+{%- endmacro %}
+
+{#- Customers to recompute: fingerprint of `inputs` (a CTE with customer_id and `columns`)
+    differs from the stored one, or is on one side only. Only for is_incremental(). -#}
+{% macro customers_with_changed_inputs(inputs, columns) -%}
+    select coalesce(fresh.customer_id, built.customer_id) as customer_id
+    from (
+        select
+            customer_id,
+            {{ inputs_fingerprint(columns) }} as inputs_fingerprint
+        from {{ inputs }}
+        group by customer_id
+    ) as fresh
+    full outer join (
+        select
+            customer_id,
+            inputs_fingerprint
+        from {{ this }}
+    ) as built
+        on fresh.customer_id = built.customer_id
+    where fresh.inputs_fingerprint is distinct from built.inputs_fingerprint
+{%- endmacro %}
+
+{#- Marker rows (customer_id only, NULL elsewhere) for changed customers without input rows. -#}
+{% macro customers_without_inputs(changed, aggregated) -%}
+    select {{ changed }}.customer_id
+    from {{ changed }}
+    anti join {{ aggregated }} on {{ changed }}.customer_id = {{ aggregated }}.customer_id
+{%- endmacro %}
+
+{% macro delete_customers_without_inputs() -%}
+    delete from {{ this }} where inputs_fingerprint is null
+{%- endmacro %}
