@@ -22,7 +22,9 @@ select
     count(memberships.customer_id) filter (
         where memberships.member_since = segments.as_of_date
     ) as members_joined,
-    '{{ run_id() }}' as run_id
+    -- quoted as a SQL string literal: a run id is free text (an Airflow run id holds ':' and '+',
+    -- and nothing stops a quote)
+    {{ sql_string(run_id()) }} as run_id
 from segments
 left join memberships on segments.segment_name = memberships.segment_name
 group by segments.as_of_date, segments.segment_name
