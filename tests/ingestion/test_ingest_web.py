@@ -292,3 +292,44 @@ def test_changed_file_keeps_messages_other_files_hold_and_drops_its_stale_quaran
     # A third run changes nothing.
     ingest(settings, "run-3", "web")
     assert _rows(settings, "SELECT count(*) FROM raw.web_events") == [(3,)]
+
+
+def test_ids_loaded_by_an_earlier_run_are_found_again_in_a_new_file(settings):
+    """A later night's file repeating stored messages: exact repeat skipped, changed one quarantined."""
+    settings.web_landing_dir.mkdir(parents=True)
+    first = b"".join(
+        b'{"type":"track","userId":"u-1","event":"E","messageId":"r-%d"}\n' % i for i in range(50)
+    )
+    (settings.web_landing_dir / "events-2026-11-21.ndjson").write_bytes(first)
+    ingest(settings, "run-1", "web")
+    again = (
+        b'{"type":"track","userId":"u-1","event":"E","messageId":"r-7"}\n'  # exact repeat
+        b'{"type":"track","userId":"u-2","event":"E","messageId":"r-9"}\n'  # same id, other content
+        b'{"type":"track","userId":"u-1","event":"E","messageId":"new-1"}\n'
+    )
+    (settings.web_landing_dir / "events-2026-11-22.ndjson").write_bytes(again)
+    [report] = ingest(settings, "run-2", "web")
+    assert (report.rows_loaded, report.rows_skipped_duplicate, report.rows_quarantined) == (1, 1, 1)
+    [(line, reason)] = _rows(settings, "SELECT line_number, reason FROM meta.quarantine")
+    assert line == 2 and reason.startswith("duplicate-messageid-conflict")
+    assert _rows(settings, "SELECT count(*) FROM raw.web_events") == [(51,)]
+
+
+def test_known_ids_report_only_hashes_that_may_be_stored():
+    import duckdb
+    import numpy as np
+
+    con = duckdb.connect()
+    con.execute("CREATE SCHEMA raw")
+    web_events.ensure_table(con)
+    con.execute(
+        "INSERT INTO raw.web_events (message_id, type, payload, _source_file, _batch_id, _loaded_at) "
+        "SELECT 'id-' || i, 'track', '{}', 'f', 'b', now()::TIMESTAMP FROM range(1000) t(i)"
+    )
+    known = web_events.KnownIds()
+    hashes = lambda ids: con.execute("SELECT hash(unnest(?::VARCHAR[])) AS h", [ids]).fetchnumpy()["h"]  # noqa: E731
+    hit = known.maybe_seen(con, hashes(["id-5", "other-1", "id-999"]))
+    assert sorted(hit.tolist()) == sorted(hashes(["id-5", "id-999"]).tolist())
+    # What it was asked about is remembered: the next block repeating "other-1" gets a hit.
+    assert known.maybe_seen(con, hashes(["other-1", "other-2"])).tolist() == hashes(["other-1"]).tolist()
+    assert isinstance(hit, np.ndarray)
