@@ -39,11 +39,32 @@
     where fresh.inputs_fingerprint is distinct from built.inputs_fingerprint
 {%- endmacro %}
 
-{#- Marker rows (customer_id only, NULL elsewhere) for changed customers without input rows. -#}
-{% macro customers_without_inputs(changed, aggregated) -%}
-    select {{ changed }}.customer_id
-    from {{ changed }}
-    anti join {{ aggregated }} on {{ changed }}.customer_id = {{ aggregated }}.customer_id
+{#- The `changed_customers` CTE (followed by a comma) on incremental builds; nothing otherwise. -#}
+{% macro changed_customers_cte(inputs, columns) -%}
+    {%- if is_incremental() -%}
+        changed_customers as (
+            {{ customers_with_changed_inputs(inputs, columns) }}
+        ),
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The filter of an aggregate over inputs to the changed customers on incremental builds. -#}
+{% macro only_changed_customers() -%}
+    {%- if is_incremental() -%}
+        where customer_id in (select changed_customers.customer_id from changed_customers)
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The model's final select: `aggregated`, plus on incremental builds a marker row (customer_id
+    only, NULL elsewhere, removed by the post-hook) for each changed customer left without input rows. -#}
+{% macro select_with_customers_without_inputs(aggregated) -%}
+    select * from {{ aggregated }}
+    {%- if is_incremental() %}
+        union all by name
+        select changed_customers.customer_id
+        from changed_customers
+        anti join {{ aggregated }} on changed_customers.customer_id = {{ aggregated }}.customer_id
+    {%- endif -%}
 {%- endmacro %}
 
 {% macro delete_customers_without_inputs() -%}

@@ -25,11 +25,7 @@ with calls as not materialized (
     where calls.started_at < {{ run_date_end() }}
 ),
 
-{% if is_incremental() %}
-    changed_customers as (
-        {{ customers_with_changed_inputs('calls', input_columns) }}
-    ),
-{% endif %}
+{{ changed_customers_cte('calls', input_columns) }}
 
 aggregated as (
     select
@@ -41,14 +37,8 @@ aggregated as (
         arg_max(nps, (started_at, call_id)) filter (where nps is not null) as latest_nps,
         {{ inputs_fingerprint(input_columns) }} as inputs_fingerprint
     from calls
-    {% if is_incremental() %}
-        where customer_id in (select changed_customers.customer_id from changed_customers)
-    {% endif %}
+    {{ only_changed_customers() }}
     group by customer_id
 )
 
-select * from aggregated
-{% if is_incremental() %}
-    union all by name
-    {{ customers_without_inputs('changed_customers', 'aggregated') }}
-{% endif %}
+{{ select_with_customers_without_inputs('aggregated') }}

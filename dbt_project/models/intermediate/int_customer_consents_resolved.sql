@@ -27,17 +27,11 @@ with statements as not materialized (
     where stated_at is null or stated_at < {{ run_date_end() }}
 ),
 
-{% if is_incremental() %}
-    changed_customers as (
-        {{ customers_with_changed_inputs('statements', input_columns) }}
-    ),
-{% endif %}
+{{ changed_customers_cte('statements', input_columns) }}
 
 statements_to_resolve as (
     select * from statements
-    {% if is_incremental() %}
-        where customer_id in (select changed_customers.customer_id from changed_customers)
-    {% endif %}
+    {{ only_changed_customers() }}
 ),
 
 latest as (
@@ -78,8 +72,4 @@ consents as (
     group by latest.customer_id
 )
 
-select * from consents
-{% if is_incremental() %}
-    union all by name
-    {{ customers_without_inputs('changed_customers', 'consents') }}
-{% endif %}
+{{ select_with_customers_without_inputs('consents') }}

@@ -26,11 +26,7 @@ with person_records as not materialized (
     where has_person_record
 ),
 
-{% if is_incremental() %}
-    changed_customers as (
-        {{ customers_with_changed_inputs('person_records', input_columns) }}
-    ),
-{% endif %}
+{{ changed_customers_cte('person_records', input_columns) }}
 
 ranked as (
     select
@@ -44,9 +40,7 @@ ranked as (
                 source_record_key asc
         ) as record_rank
     from person_records
-    {% if is_incremental() %}
-        where customer_id in (select changed_customers.customer_id from changed_customers)
-    {% endif %}
+    {{ only_changed_customers() }}
 ),
 
 attributes as (
@@ -100,8 +94,4 @@ golden_records as (
             and attributes.address_record_rank = addresses.record_rank
 )
 
-select * from golden_records
-{% if is_incremental() %}
-    union all by name
-    {{ customers_without_inputs('changed_customers', 'golden_records') }}
-{% endif %}
+{{ select_with_customers_without_inputs('golden_records') }}

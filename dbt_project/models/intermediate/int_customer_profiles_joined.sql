@@ -85,20 +85,14 @@ inputs as not materialized (
     left join store_accounts on customers.customer_id = store_accounts.customer_id
 ),
 
-{% if is_incremental() %}
-    changed_customers as (
-        {{ customers_with_changed_inputs('inputs', input_columns) }}
-    ),
-{% endif %}
+{{ changed_customers_cte('inputs', input_columns) }}
 
 fingerprints as (
     select
         customer_id,
         {{ inputs_fingerprint(input_columns) }} as inputs_fingerprint
     from inputs
-    {% if is_incremental() %}
-        where customer_id in (select changed_customers.customer_id from changed_customers)
-    {% endif %}
+    {{ only_changed_customers() }}
     group by customer_id
 ),
 
@@ -162,8 +156,4 @@ joined as (
     left join store_accounts on customers.customer_id = store_accounts.customer_id
 )
 
-select * from joined
-{% if is_incremental() %}
-    union all by name
-    {{ customers_without_inputs('changed_customers', 'joined') }}
-{% endif %}
+{{ select_with_customers_without_inputs('joined') }}

@@ -25,11 +25,7 @@ with person_records as not materialized (
     from {{ ref('int_person_records_dated') }}
 ),
 
-{% if is_incremental() %}
-    changed_customers as (
-        {{ customers_with_changed_inputs('person_records', input_columns) }}
-    ),
-{% endif %}
+{{ changed_customers_cte('person_records', input_columns) }}
 
 identifiers as (
     select
@@ -42,14 +38,8 @@ identifiers as (
         max(record_dated_at) filter (where is_dated_by_run_date) as last_record_updated_at,
         {{ inputs_fingerprint(input_columns) }} as inputs_fingerprint
     from person_records
-    {% if is_incremental() %}
-        where customer_id in (select changed_customers.customer_id from changed_customers)
-    {% endif %}
+    {{ only_changed_customers() }}
     group by customer_id
 )
 
-select * from identifiers
-{% if is_incremental() %}
-    union all by name
-    {{ customers_without_inputs('changed_customers', 'identifiers') }}
-{% endif %}
+{{ select_with_customers_without_inputs('identifiers') }}

@@ -24,11 +24,7 @@ with orders as not materialized (
     where customer_id is not null and ordered_at < {{ run_date_end() }}
 ),
 
-{% if is_incremental() %}
-    changed_customers as (
-        {{ customers_with_changed_inputs('orders', input_columns) }}
-    ),
-{% endif %}
+{{ changed_customers_cte('orders', input_columns) }}
 
 aggregated as (
     select
@@ -42,14 +38,8 @@ aggregated as (
         max(ordered_at) as last_order_at,
         {{ inputs_fingerprint(input_columns) }} as inputs_fingerprint
     from orders
-    {% if is_incremental() %}
-        where customer_id in (select changed_customers.customer_id from changed_customers)
-    {% endif %}
+    {{ only_changed_customers() }}
     group by customer_id
 )
 
-select * from aggregated
-{% if is_incremental() %}
-    union all by name
-    {{ customers_without_inputs('changed_customers', 'aggregated') }}
-{% endif %}
+{{ select_with_customers_without_inputs('aggregated') }}

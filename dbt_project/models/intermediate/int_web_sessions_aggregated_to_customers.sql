@@ -26,11 +26,7 @@ with sessions as not materialized (
     where customer_id is not null and session_started_at < {{ run_date_end() }}
 ),
 
-{% if is_incremental() %}
-    changed_customers as (
-        {{ customers_with_changed_inputs('sessions', input_columns) }}
-    ),
-{% endif %}
+{{ changed_customers_cte('sessions', input_columns) }}
 
 aggregated as (
     select
@@ -42,14 +38,8 @@ aggregated as (
         arg_min(channel, (session_started_at, session_id)) as acquisition_channel,
         {{ inputs_fingerprint(input_columns) }} as inputs_fingerprint
     from sessions
-    {% if is_incremental() %}
-        where customer_id in (select changed_customers.customer_id from changed_customers)
-    {% endif %}
+    {{ only_changed_customers() }}
     group by customer_id
 )
 
-select * from aggregated
-{% if is_incremental() %}
-    union all by name
-    {{ customers_without_inputs('changed_customers', 'aggregated') }}
-{% endif %}
+{{ select_with_customers_without_inputs('aggregated') }}
