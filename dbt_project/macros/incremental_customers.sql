@@ -18,6 +18,11 @@
     sum(hash({{ columns | join(', ') }}))
 {%- endmacro %}
 
+{#- inputs_fingerprint() of a single input row, for a model with one input row per customer -#}
+{% macro row_inputs_fingerprint(columns) -%}
+    cast(hash({{ columns | join(', ') }}) as hugeint)
+{%- endmacro %}
+
 {#- Customers to recompute: fingerprint of `inputs` (a CTE with customer_id and `columns`)
     differs from the stored one, or is on one side only. Only for is_incremental(). -#}
 {% macro customers_with_changed_inputs(inputs, columns) -%}

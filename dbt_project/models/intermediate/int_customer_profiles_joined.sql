@@ -11,10 +11,18 @@
     on_schema_change='fail',
     post_hook="{{ delete_customers_without_inputs() }}",
 ) }}
-{%- set input_columns = [
-    'golden_fingerprint', 'identifiers_fingerprint', 'consents_fingerprint', 'orders_fingerprint',
-    'web_fingerprint', 'calls_fingerprint', 'company_name', 'store_account_created_at',
-] %}
+{#- what a profile is computed from, as (name in `inputs`, expression in `joined`) -#}
+{%- set fingerprint_inputs = {
+    'golden_fingerprint': 'golden_records.inputs_fingerprint',
+    'identifiers_fingerprint': 'identifiers.inputs_fingerprint',
+    'consents_fingerprint': 'consents.inputs_fingerprint',
+    'orders_fingerprint': 'orders.inputs_fingerprint',
+    'web_fingerprint': 'web.inputs_fingerprint',
+    'calls_fingerprint': 'calls.inputs_fingerprint',
+    'company_name': 'companies.company_name',
+    'store_account_created_at': 'store_accounts.store_account_created_at',
+} %}
+{%- set input_columns = fingerprint_inputs.keys() | list %}
 
 with customers as (
     select distinct customer_id from {{ ref('stg_identity__customer_records') }}
@@ -62,18 +70,14 @@ store_accounts as (
     group by customer_records.customer_id
 ),
 
--- one row per customer with everything its profile is computed from, in fingerprint form
+-- incremental builds: one row per customer with what its profile is computed from, whose
+-- fingerprint tells which customers changed (a full build never reads this CTE)
 inputs as not materialized (
     select
-        customers.customer_id,
-        golden_records.inputs_fingerprint as golden_fingerprint,
-        identifiers.inputs_fingerprint as identifiers_fingerprint,
-        consents.inputs_fingerprint as consents_fingerprint,
-        orders.inputs_fingerprint as orders_fingerprint,
-        web.inputs_fingerprint as web_fingerprint,
-        calls.inputs_fingerprint as calls_fingerprint,
-        companies.company_name,
-        store_accounts.store_account_created_at
+        {% for name, expression in fingerprint_inputs.items() -%}
+            {{ expression }} as {{ name }},
+        {% endfor -%}
+        customers.customer_id
     from customers
     left join golden_records on customers.customer_id = golden_records.customer_id
     left join identifiers on customers.customer_id = identifiers.customer_id
@@ -87,13 +91,10 @@ inputs as not materialized (
 
 {{ changed_customers_cte('inputs', input_columns) }}
 
-fingerprints as (
-    select
-        customer_id,
-        {{ inputs_fingerprint(input_columns) }} as inputs_fingerprint
-    from inputs
+-- the customers to (re)build: all of them, or those whose inputs changed
+customers_to_build as (
+    select customer_id from customers
     {{ only_changed_customers() }}
-    group by customer_id
 ),
 
 joined as (
@@ -142,10 +143,9 @@ joined as (
         calls.last_call_at,
         calls.average_csat,
         calls.latest_nps,
-        fingerprints.inputs_fingerprint
-    -- the customers to (re)build: all of them, or those whose inputs changed
-    from fingerprints
-    inner join customers on fingerprints.customer_id = customers.customer_id
+        -- the same value inputs_fingerprint() gives over this customer's single row of `inputs`
+        {{ row_inputs_fingerprint(fingerprint_inputs.values() | list) }} as inputs_fingerprint
+    from customers_to_build as customers
     left join golden_records on customers.customer_id = golden_records.customer_id
     left join identifiers on customers.customer_id = identifiers.customer_id
     left join consents on customers.customer_id = consents.customer_id
