@@ -16,6 +16,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -243,6 +244,8 @@ def _csv_cells(column: pa.ChunkedArray | pa.Array, only_column: bool) -> pa.Arra
     """One column as CSV cell text, as ``csv.writer`` writes ``_cell`` values (minimal quoting)."""
     if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
         text = column
+    elif (formatted := _cast_cells(column)) is not None:
+        text = formatted
     else:
         # Other types: format each distinct value the way _cell does, then spread back.
         encoded = pc.dictionary_encode(column).combine_chunks() if isinstance(column, pa.ChunkedArray) \
@@ -251,27 +254,60 @@ def _csv_cells(column: pa.ChunkedArray | pa.Array, only_column: bool) -> pa.Arra
         text = pc.take(formatted, encoded.indices)
     text = pc.fill_null(text, "")
     # csv.writer (QUOTE_MINIMAL, lineterminator "\n") quotes a cell holding ',', '"' or '\n'.
-    quoted = pc.binary_join_element_wise("\"", pc.replace_substring(text, "\"", "\"\""), "\"", "")
-    text = pc.if_else(pc.match_substring_regex(text, '[,"\n]'), quoted, text)
+    needs_quotes = pc.match_substring_regex(text, '[,"\n]')
+    if pc.any(needs_quotes).as_py():  # most columns (hashes, ids, numbers) have no such cell
+        quoted = pc.binary_join_element_wise("\"", pc.replace_substring(text, "\"", "\"\""), "\"", "")
+        text = pc.if_else(needs_quotes, quoted, text)
     if only_column:  # a row of one empty cell is written as "" so it is not a blank line
         text = pc.if_else(pc.equal(text, ""), pa.scalar('""'), text)
     return text
+
+
+def _cast_cells(column: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array | None:
+    """``_cell`` of each value by an Arrow cast, for the types where the two write the same text; else None.
+
+    Integers, booleans (``true``/``false``) and dates are written alike. A decimal of scale <= 6
+    prints as ``str(Decimal)`` (Python switches to exponent notation only below 1e-6). A time
+    zone-less microsecond timestamp casts to ``YYYY-MM-DD HH:MM:SS.ffffff``, where ``isoformat``
+    leaves out a zero fraction.
+    """
+    kind = column.type
+    if pa.types.is_integer(kind) or pa.types.is_boolean(kind) or pa.types.is_date32(kind):
+        return pc.cast(column, pa.string())
+    if pa.types.is_decimal(kind) and 0 <= kind.scale <= 6:
+        return pc.cast(column, pa.string())
+    if pa.types.is_timestamp(kind) and kind.unit == "us" and kind.tz is None:
+        return pc.replace_substring_regex(pc.cast(column, pa.string()), r"\.000000$", "")
+    return None
 
 
 def write_csv_table(path: Path, table: pa.Table, columns: tuple[str, ...] | list[str] | None = None) -> int:
     """Write an Arrow table as UTF-8 CSV (header first, minimal quoting, ``\\n`` line ends), byte-for-byte what
     ``csv.writer`` writes for ``_cell`` values, vectorised; returns the row count."""
     columns = list(columns or table.column_names)
-    with path.open("w", encoding="utf-8", newline="") as handle:
+    with path.open("wb") as handle:
         header = io.StringIO()
         csv.writer(header, lineterminator="\n").writerow(columns)
-        handle.write(header.getvalue())
+        handle.write(header.getvalue().encode("utf-8"))
         if table.num_rows:
             cells = [_csv_cells(table.column(c), len(columns) == 1) for c in columns]
             lines = cells[0] if len(cells) == 1 else pc.binary_join_element_wise(*cells, ",")
-            handle.write("\n".join(lines.to_pylist()))
-            handle.write("\n")
+            # Each line with its "\n" (the last argument is the separator): the lines' character
+            # data is then the file body, written from Arrow's buffer without making Python strings.
+            lines = pc.binary_join_element_wise(lines, "", "\n")
+            if isinstance(lines, pa.ChunkedArray):
+                lines = lines.combine_chunks()
+            handle.write(_string_data(lines))
     return table.num_rows
+
+
+def _string_data(strings: pa.Array) -> memoryview:
+    """The UTF-8 bytes of a string array without nulls, concatenated (its data buffer, zero-copy)."""
+    if pa.types.is_large_string(strings.type):
+        offsets = np.frombuffer(strings.buffers()[1], np.int64, len(strings) + 1, strings.offset * 8)
+    else:
+        offsets = np.frombuffer(strings.buffers()[1], np.int32, len(strings) + 1, strings.offset * 4)
+    return memoryview(strings.buffers()[2])[int(offsets[0]):int(offsets[-1])]
 
 
 def write_snapshot(snapshot: Snapshot, folder: Path) -> Path:

@@ -131,3 +131,41 @@ def test_builtin_checks_count_values_that_are_not_sha256_hex_as_python_re_would(
     snapshot.table = pa.table({"Email": pa.array([good, None], pa.string())})
     snapshot.keys = snapshot.customer_ids = ["1", "2"]
     assert builtin_problems(snapshot) == []
+
+
+def test_csv_writer_writes_what_csv_writer_writes_for_every_column_type(tmp_path):
+    import csv
+    import io
+    from datetime import date, datetime
+    from decimal import Decimal
+
+    import pyarrow as pa
+
+    from exports.formats import _cell, write_csv_table
+
+    table = pa.table({
+        "text": pa.array(["plain", None, "a,b", 'say "hi"', "two\nlines", "", "Zoë"], pa.string()),
+        "orders": pa.array([0, -5, 2**62, None, 7, 1, 2], pa.int64()),
+        "revenue": pa.array([Decimal("0.00"), Decimal("-1.50"), Decimal("123456789.99"), None, Decimal("0.01"),
+                             Decimal("10.00"), Decimal("2.30")], pa.decimal128(14, 2)),
+        "share": pa.array([Decimal("0.000001"), Decimal("0"), None, Decimal("-1.5"), Decimal("2"),
+                           Decimal("0.5"), Decimal("1")], pa.decimal128(20, 6)),
+        "last_purchase_at": pa.array([datetime(2026, 1, 1), datetime(2026, 1, 1, 1, 2, 3, 4), None,
+                                      datetime(2026, 1, 1, 1, 2, 3, 500000), datetime(1, 1, 1),
+                                      datetime(9999, 12, 31, 23, 59, 59, 999999), datetime(2026, 11, 1, 10)],
+                                     pa.timestamp("us")),
+        "member_since": pa.array([date(2026, 11, 1), None, date(1, 1, 1), date(9999, 12, 31), date(2000, 2, 29),
+                                  date(2026, 1, 9), date(2026, 10, 31)], pa.date32()),
+        "is_vip": pa.array([True, False, None, True, True, False, False]),
+        "ratio": pa.array([0.1, 1e20, None, 3.0, -0.0, 2.5, 1 / 3], pa.float64()),  # Python's formatting
+    })
+    for rows in (table, table.slice(2)):  # a slice: Arrow buffers with an offset
+        for columns in (table.column_names, ["text"], ["orders"]):
+            path = tmp_path / "out.csv"
+            assert write_csv_table(path, rows.select(columns)) == rows.num_rows
+            expected = io.StringIO()
+            writer = csv.writer(expected, lineterminator="\n")
+            writer.writerow(columns)
+            for row in rows.select(columns).to_pylist():
+                writer.writerow([_cell(row[c]) for c in columns])
+            assert path.read_bytes() == expected.getvalue().encode("utf-8"), columns
