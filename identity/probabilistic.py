@@ -4,6 +4,10 @@ Prediction only: the model is trained off the nightly path by :mod:`identity.tra
 from ``settings.model_dir``. Splink works on the caller's connection, in an attached in-memory
 database: its scratch tables never land in the warehouse file, and there is one DuckDB (one
 memory_limit) per process, not a second one beside the warehouse.
+
+A model saved with its term frequencies (``splink_model_v<N>_tf_<column>.parquet`` beside the
+JSON) scores with those, not with frequencies of tonight's records: a pair's score depends on
+the two records and the model alone.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import splink.comparison_level_library as cll
 import splink.comparison_library as cl
 from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 
-from identity.schema import RECORD_KEY_SQL, fetch_one, sql_literal
+from identity.schema import RECORD_KEY_SQL, IdentityError, fetch_one, sql_literal
 
 LATEST_POINTER = "latest.json"
 MODEL_PREFIX = "splink_model_v"
@@ -99,6 +103,37 @@ def latest_model_path(settings: Any) -> Path | None:
     if not path.exists():
         raise FileNotFoundError(f"{pointer} names {name}, which is missing from {settings.model_dir}")
     return path
+
+
+def term_frequency_columns(model: dict[str, Any]) -> list[str]:
+    """The input columns the model adjusts by term frequency (first_name, last_name, ...)."""
+    return sorted({
+        level["tf_adjustment_column"]
+        for comparison in model["comparisons"]
+        for level in comparison["comparison_levels"]
+        if level.get("tf_adjustment_column")
+    })
+
+
+def term_frequency_path(model_path: Path, column: str) -> Path:
+    """Where the frozen term frequencies of ``column`` for the model at ``model_path`` are kept."""
+    return Path(model_path).with_name(f"{Path(model_path).stem}_tf_{column}.parquet")
+
+
+def frozen_term_frequencies(model_path: Path, model: dict[str, Any]) -> dict[str, Path] | None:
+    """The model's term-frequency files by column, or None for a model saved without them (older
+    versions); a model with only some of them is refused (a copy went wrong)."""
+    paths = {column: term_frequency_path(model_path, column) for column in term_frequency_columns(model)}
+    missing = sorted(column for column, path in paths.items() if not path.exists())
+    if len(missing) == len(paths):
+        return None
+    if missing:
+        raise IdentityError(
+            f"{model_path} has term-frequency files for some columns but not for {missing}: copy "
+            f"{', '.join(term_frequency_path(model_path, c).name for c in missing)} beside it, or retrain "
+            "(cdp identity train)."
+        )
+    return paths
 
 
 def work_connection(settings: Any) -> duckdb.DuckDBPyConnection:
@@ -185,21 +220,44 @@ def predict_links(
     """Create TEMP TABLE probabilistic_links for pairs scoring at least ``keep_above``.
 
     Splink runs on ``con`` itself (see :func:`splink_scratch`): no copy of the records through Arrow.
+
+    A model saved with its term frequencies scores with those (a value the model never saw gets
+    no term-frequency adjustment: Splink's rule for a value missing from the lookup, i.e. the
+    level's average weight); a model without them (older versions) computes them from ``records``.
     """
     model = json.loads(Path(model_path).read_text(encoding="utf-8"))
+    frozen = frozen_term_frequencies(model_path, model)
     # Per-field match weights (mw_*) come out only with the intermediate columns.
     model["retain_intermediate_calculation_columns"] = True
     model["retain_matching_columns"] = False
+    levels_sql = _comparison_levels_sql(model)
     with splink_scratch(con) as home:
         create_splink_input(con, home, records)
-        linker = Linker(DuckDBAPI(connection=con).register("splink_input"), model, log_level=logging.WARNING)
+        db_api = DuckDBAPI(connection=con)
+        linker = Linker(db_api.register("splink_input"), model, log_level=logging.WARNING)
+        if frozen is not None:
+            _register_term_frequencies(con, db_api, linker, frozen)
         predictions = linker.inference.predict(threshold_match_probability=keep_above)
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE probabilistic_links AS
-                SELECT least(record_key_l, record_key_r) AS record_key_l,
-                       greatest(record_key_l, record_key_r) AS record_key_r,
-                       match_weight, match_probability,
-                       {_comparison_levels_sql(model)} AS comparison_levels
-                FROM {SPLINK_SCRATCH}.main.{predictions.physical_name}"""
+            {_links_select(f"{SPLINK_SCRATCH}.main.{predictions.physical_name}", levels_sql)}"""
         )
     return fetch_one(con, "SELECT count(*) FROM probabilistic_links")[0]
+
+
+def _links_select(predictions: str, levels_sql: str) -> str:
+    """SELECT turning Splink predictions into probabilistic_links rows (smaller record key left)."""
+    return f"""SELECT least(record_key_l, record_key_r) AS record_key_l,
+                      greatest(record_key_l, record_key_r) AS record_key_r,
+                      match_weight, match_probability, {levels_sql} AS comparison_levels
+               FROM {predictions}"""
+
+
+def _register_term_frequencies(
+    con: duckdb.DuckDBPyConnection, db_api: DuckDBAPI, linker: Linker, frozen: dict[str, Path]
+) -> None:
+    """Give Splink the model's frozen term-frequency tables instead of computing them from the records."""
+    for column, path in frozen.items():
+        table = f"splink_frozen_tf_{column}"
+        con.execute(f"CREATE TABLE {table} AS SELECT * FROM read_parquet({sql_literal(str(path))})")
+        linker.table_management.register_term_frequency_lookup(db_api.register(table), column)

@@ -24,6 +24,8 @@ from identity.probabilistic import (
     load_splink_input,
     model_settings,
     splink_scratch,
+    term_frequency_columns,
+    term_frequency_path,
     work_connection,
 )
 from identity.schema import IdentityError, TooFewRecordsToTrain
@@ -65,8 +67,8 @@ def train_in_connection(con: duckdb.DuckDBPyConnection, records: str, settings: 
     with splink_scratch(con) as home:
         rows = create_splink_input(con, home, records)
         _require_enough(rows, settings)
-        model = _fit(DuckDBAPI(connection=con), settings)
-    return save_model(model, settings, records=rows)
+        model, frequencies = _fit(DuckDBAPI(connection=con), settings)
+    return save_model(model, settings, records=rows, term_frequencies=frequencies)
 
 
 def _require_enough(rows: int, settings: Any) -> None:
@@ -85,14 +87,15 @@ def train_on(data: pa.Table, settings: Any) -> Path:
     _require_enough(data.num_rows, settings)
     work = work_connection(settings)
     try:
-        model = _fit(load_splink_input(work, data), settings)
+        model, frequencies = _fit(load_splink_input(work, data), settings)
     finally:
         work.close()
-    return save_model(model, settings, records=data.num_rows)
+    return save_model(model, settings, records=data.num_rows, term_frequencies=frequencies)
 
 
-def _fit(db_api: DuckDBAPI, settings: Any) -> dict[str, Any]:
-    """Estimate the model's parameters on the registered table splink_input; returns the model JSON."""
+def _fit(db_api: DuckDBAPI, settings: Any) -> tuple[dict[str, Any], dict[str, pa.Table]]:
+    """Estimate the model's parameters on the registered table splink_input; returns the model JSON
+    and the term frequencies of its term-frequency-adjusted columns over the same records."""
     linker = Linker(db_api.register("splink_input"), model_settings(), log_level=logging.WARNING)
     linker.training.estimate_probability_two_random_records_match(
         [block_on("email"), block_on("first_name", "last_name", "date_of_birth")], recall=0.7
@@ -120,11 +123,26 @@ def _fit(db_api: DuckDBAPI, settings: Any) -> dict[str, Any]:
             )
     if len(failures) == len(EM_BLOCKING_RULES):
         raise IdentityError("Every EM training pass failed:\n" + "\n".join(failures))
-    return linker.misc.save_model_to_json()
+    model = linker.misc.save_model_to_json()
+    # Frozen with the model, so a pair's score depends on its two records only and last night's
+    # pairs between unchanged records stay valid (see probabilistic.predict_links).
+    frequencies = {
+        column: linker.table_management.compute_tf_table(column).as_duckdbpyrelation().order(column).to_arrow_table()
+        for column in term_frequency_columns(model)
+    }
+    return model, frequencies
 
 
-def save_model(model: dict[str, Any], settings: Any, records: int) -> Path:
-    """Write ``model`` as the next version and move the latest pointer to it."""
+def save_model(
+    model: dict[str, Any], settings: Any, records: int, term_frequencies: dict[str, pa.Table] | None = None
+) -> Path:
+    """Write ``model`` as the next version and move the latest pointer to it.
+
+    ``term_frequencies``: per term-frequency-adjusted column, the table (value, tf_<column>) the
+    model scores with, written beside the JSON as ``splink_model_v<N>_tf_<column>.parquet``.
+    """
+    import pyarrow.parquet as pq
+
     model_dir = Path(settings.model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
     versions = [
@@ -134,9 +152,15 @@ def save_model(model: dict[str, Any], settings: Any, records: int) -> Path:
     ]
     version = max(versions, default=0) + 1
     path = model_dir / f"{MODEL_PREFIX}{version}.json"
+    frequency_files = {}
+    # The frequencies first: a model JSON never names files that are not there yet.
+    for column, table in (term_frequencies or {}).items():
+        frequency_path = term_frequency_path(path, column)
+        pq.write_table(table, frequency_path)
+        frequency_files[column] = frequency_path.name
     path.write_text(json.dumps(model, indent=2), encoding="utf-8")
     pointer = {"model": path.name, "version": version, "trained_on_records": records,
-               "trained_for_run_date": str(settings.run_date)}
+               "trained_for_run_date": str(settings.run_date), "term_frequencies": frequency_files}
     # Write-then-rename so a reader never sees a half-written pointer.
     tmp = model_dir / f".{LATEST_POINTER}.tmp"
     tmp.write_text(json.dumps(pointer, indent=2), encoding="utf-8")
