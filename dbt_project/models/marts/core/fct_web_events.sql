@@ -12,6 +12,9 @@
 
 with
 {% if is_incremental() %}
+    -- the web records' customers keyed by the bare userId / anonymousId, so the events are
+    -- joined on their own columns: prefixing every event with 'user:' / 'anon:' to match
+    -- source_record_id cost a string per event, twice, each night
     web_customers as (
         select
             source_record_id,
@@ -20,15 +23,20 @@ with
         where source_system = 'web'
     ),
 
-    built as (
+    user_customers as (
         select
-            web_event_id,
-            visitor_id,
-            user_id,
-            anonymous_id,
-            event_customer_id,
-            loaded_at
-        from {{ this }}
+            substr(source_record_id, 6) as user_id,
+            customer_id
+        from web_customers
+        where starts_with(source_record_id, 'user:')
+    ),
+
+    anonymous_customers as (
+        select
+            substr(source_record_id, 6) as anonymous_id,
+            customer_id
+        from web_customers
+        where starts_with(source_record_id, 'anon:')
     ),
 
     -- raw rows loaded after the last build; a NULL load time cannot be ordered, so it always counts
@@ -38,7 +46,7 @@ with
             {{ web_visitor_id('anonymous_id', 'user_record_id', 'web_event_id') }} as visitor_id
         from {{ ref('stg_web__events') }}
         where
-            loaded_at > coalesce((select max(built.loaded_at) from built), timestamp '-infinity')
+            loaded_at > coalesce((select max(built.loaded_at) from {{ this }} as built), timestamp '-infinity')
             or loaded_at is null
     ),
 
@@ -47,17 +55,17 @@ with
         union
         -- a reloaded message may have moved to another visitor: its old visitor is rebuilt too
         select built.visitor_id
-        from built
-        inner join newly_loaded on built.web_event_id = newly_loaded.web_event_id
+        from {{ this }} as built
+        where built.web_event_id in (select newly_loaded.web_event_id from newly_loaded)
         union
         -- identity re-attributed one of the visitor's records (merge, split, new customer id)
         select built.visitor_id
-        from built
-        left join web_customers as user_records
-            on 'user:' || built.user_id = user_records.source_record_id
-        left join web_customers as anonymous_records
-            on 'anon:' || built.anonymous_id = anonymous_records.source_record_id
-        where built.event_customer_id is distinct from coalesce(user_records.customer_id, anonymous_records.customer_id)
+        from {{ this }} as built
+        left join user_customers on built.user_id = user_customers.user_id
+        left join anonymous_customers on built.anonymous_id = anonymous_customers.anonymous_id
+        where
+            built.event_customer_id
+            is distinct from coalesce(user_customers.customer_id, anonymous_customers.customer_id)
     ),
 {% endif %}
 

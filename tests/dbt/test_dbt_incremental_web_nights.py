@@ -1,0 +1,117 @@
+"""Incremental web marts over three nights: a late event inside an existing session, a new session
+of a known visitor (with a web order), a reloaded message that moves to another visitor and a
+customer_map change each give the same rows as a --full-refresh build of the same data
+(EXCEPT ALL both ways), and a rerun of the night rewrites nothing."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from datetime import date
+
+import pytest
+
+from cdp import dbt as cdp_dbt
+from cdp.warehouse import connect
+
+# The incremental web marts and everything built from them.
+WEB_TABLES = (
+    "marts.fct_web_events",
+    "marts.fct_web_sessions",
+    "intermediate.int_web_orders_deduplicated",
+    "intermediate.int_web_order_lines_extracted",
+    "intermediate.int_orders_with_lines",
+    "intermediate.int_web_sessions_aggregated_to_customers",
+    "marts.fct_orders",
+    "marts.fct_order_lines",
+    "marts.dim_customers",
+    "marts.kpi_daily",
+    "marts.kpi_acquisition",
+)
+
+
+def _execute(settings, sql: str) -> None:
+    with connect(settings) as con:
+        con.execute(sql)
+
+
+def _differences(settings, other_database: str) -> dict[str, tuple[int, int]]:
+    """Per table: (rows only in this warehouse, rows only in the other), where either is non-zero."""
+    differing = {}
+    with connect(settings, read_only=True) as con:
+        con.execute(f"attach '{other_database}' as other (read_only)")
+        for table in WEB_TABLES:
+            counts = tuple(
+                con.execute(f"select count(*) from (select * from {left} except all select * from {right})")
+                .fetchall()[0][0]
+                for left, right in ((table, f"other.{table}"), (f"other.{table}", table))
+            )
+            if counts != (0, 0):
+                differing[table] = counts
+    return differing
+
+
+def _full_refresh_copy(settings, run_id: str, tmp_path, label: str):
+    full_home = tmp_path / f"full_refresh_{label}"
+    full = dataclasses.replace(settings, home=full_home, warehouse_path=full_home / "warehouse" / "cdp.duckdb",
+                               dbt_target_dir=full_home / "dbt" / "target")
+    full.warehouse_path.parent.mkdir(parents=True)
+    shutil.copy2(settings.warehouse_path, full.warehouse_path)
+    cdp_dbt.build(full, run_id=run_id, full_refresh=True)
+    return full
+
+
+@pytest.mark.slow
+def test_three_web_nights_equal_full_refresh_and_a_rerun_changes_nothing(warehouse_factory, sql, tmp_path):
+    settings = warehouse_factory(tmp_path / "warehouse")
+    cdp_dbt.build(settings, run_id="night-1")
+    carol_sessions = sql(settings, "select session_number, events from marts.fct_web_sessions "
+                                   "where visitor_id = 'a3' order by 1")
+    assert carol_sessions == [(1, 3), (2, 2), (3, 1)]
+
+    night_2 = settings.with_run_date(date(2026, 11, 24))
+    _execute(
+        night_2,
+        """
+        insert into raw.web_events
+            (message_id, type, event_name, user_id, anonymous_id, event_at, properties, page_path,
+             _source_file, _source_line, _batch_id, _loaded_at)
+        values
+            -- late: 15 minutes into Carol's first session, which keeps its number and grows
+            ('m-c8', 'page', null, null, 'a3', '2026-11-02 10:15:00', '{}', '/late',
+             'web/n2.ndjson', 1, 'b9', '2026-11-25 00:00:00'),
+            -- Alice comes back: a new session of a known visitor, with a web order
+            ('m-a8', 'page', null, 'u1', 'a1', '2026-11-23 09:00:00', '{}', '/',
+             'web/n2.ndjson', 2, 'b9', '2026-11-25 00:00:00'),
+            ('m-a9', 'track', 'Order Completed', 'u1', 'a1', '2026-11-23 09:05:00',
+             '{"order_id": "WEB-00000009", "revenue": 30.0, "currency": "USD", "products": [{"product_id": "SKU-8", "name": "Hat", "category": "Accessories", "price": 30.0, "quantity": 1}]}',
+             null, 'web/n2.ndjson', 3, 'b9', '2026-11-25 00:00:00');
+        -- a reloaded message: Carol's m-c5 arrives again, now from another device
+        update raw.web_events set anonymous_id = 'a11', _loaded_at = '2026-11-25 00:00:00'
+        where message_id = 'm-c5';
+        -- identity resolves visitor a9, who sent nothing new: only the re-attribution check sees it
+        insert into identity.customer_map values ('web', 'anon:a9', 'C3', '2026-11-24 00:00:00');
+        insert into identity.person_records_standardised
+            (source_system, source_record_id, web_anonymous_id, record_updated_at)
+        values ('web', 'anon:a9', 'a9', '2026-11-01 09:00:00');
+        """,
+    )
+    cdp_dbt.build(night_2, run_id="night-2")
+
+    assert sql(night_2, "select session_number, events from marts.fct_web_sessions "
+                        "where visitor_id = 'a3' order by 1") == [(1, 4), (2, 1), (3, 1)]
+    assert sql(night_2, "select customer_id from marts.fct_web_sessions where visitor_id = 'a9'") == [("C3",)]
+    assert sql(night_2, "select session_number, events from marts.fct_web_sessions "
+                        "where visitor_id = 'a1' order by 1") == [(1, 5), (2, 2)]
+    assert sql(night_2, "select visitor_id from marts.fct_web_events where web_event_id = 'm-c5'") == [("a11",)]
+    assert sql(night_2, "select customer_id from marts.fct_orders where order_id = 'WEB-00000009'") == [("C1",)]
+    full = _full_refresh_copy(night_2, "night-2", tmp_path, "night_2")
+    assert _differences(night_2, str(full.warehouse_path)) == {}
+
+    # Night 3 reruns night 2 on unchanged data: nothing is recomputed. A marker that only a rebuild
+    # of Carol's events would erase survives, and every table still equals the full refresh.
+    _execute(night_2, "update marts.fct_web_events set page_title = 'kept' where web_event_id = 'm-c1'")
+    _execute(full, "update marts.fct_web_events set page_title = 'kept' where web_event_id = 'm-c1'")
+    cdp_dbt.build(night_2, run_id="night-2")
+    assert sql(night_2, "select page_title from marts.fct_web_events where web_event_id = 'm-c1'") == [("kept",)]
+    assert _differences(night_2, str(full.warehouse_path)) == {}
