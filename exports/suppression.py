@@ -382,6 +382,9 @@ class SuppressionMemo:
             for kind, value in sorted(self.entries - previous_entries):
                 self.delta.add(kind, value)
         self.reused = 0
+        self._index: pa.Table | None = None  # ``decided`` in Arrow (decide_table), when in step
+        self._version = 0  # bumped on every change of ``decided``
+        self._indexed = -1  # the version ``_index`` reflects
 
     def decide(self, customers: list[dict]) -> list[bool]:
         """Suppressed or not, for each customer dict (customer_id, contact_fingerprint, email, emails, ...)."""
@@ -390,34 +393,83 @@ class SuppressionMemo:
     def decide_table(self, customers) -> list[bool]:
         """``decide`` for an Arrow table with the columns of ``SUPPRESSION_COLUMNS``, in row order.
 
-        Only customers that must be matched are turned into Python dicts.
+        Vectorised over what this memo already decided: one customer is in many segments and
+        destinations of a run, so a call looks its rows up in Arrow and only customers decided
+        for the first time (or whose fingerprint changed) go through the prefilters and, when
+        they must be matched, become Python dicts.
         """
-        ids = [str(v) for v in customers.column("customer_id").to_pylist()]
-        fingerprints = (customers.column("contact_fingerprint").to_pylist()
-                        if "contact_fingerprint" in customers.column_names else [None] * len(ids))
+        ids = pc.fill_null(pc.cast(customers.column("customer_id"), pa.string()), "None").combine_chunks()
+        fingerprints = (pc.cast(customers.column("contact_fingerprint"), pa.string()).combine_chunks()
+                        if "contact_fingerprint" in customers.column_names else pa.nulls(len(ids), pa.string()))
+        index = self._decided_index()
+        position = pc.index_in(ids, value_set=index.column("customer_id"))
+        known = pc.fill_null(pc.equal(fingerprints, pc.take(index.column("contact_fingerprint"), position)), False)
+        todo = np.flatnonzero(~known.to_numpy(zero_copy_only=False))
+        if len(todo):
+            self._decide_rows(customers.take(todo), ids.take(todo), fingerprints.take(todo),
+                              pc.is_valid(position.take(todo)))
+            index = self._decided_index()
+            position = pc.index_in(ids, value_set=index.column("customer_id"))
+        hits = pc.fill_null(pc.take(index.column("is_contact_match"), position), False)
+        if self.suppression.customer_ids:
+            blocked = pa.array(sorted(self.suppression.customer_ids), pa.string())
+            hits = pc.or_(hits, pc.is_in(ids, value_set=blocked))
+        return hits.to_pylist()
+
+    def _decide_rows(self, customers, ids: pa.Array, fingerprints: pa.Array, was_indexed: pa.Array) -> None:
+        """Decide the rows of ``customers`` this memo has no current decision for (``decide_table``)."""
         # Customers none of whose e-mails/phones can match an entry added since the last run keep
         # their stored decision without being matched (all of them when no entry was added).
         quiet = None
         if self.delta is not None:
             quiet = (np.ones(len(ids), dtype=bool) if not (self.delta.emails or self.delta.phones)
                      else ~self.delta.may_match_table(customers))
+        # Customers none of whose e-mails/phones passes the prefilters of the whole list match
+        # nothing: decided without being matched one by one (``may_match_table``, pinned to agree).
+        may_match = None
         pending = []
-        for index, (customer_id, fingerprint) in enumerate(zip(ids, fingerprints, strict=True)):
+        id_list, fingerprint_list = ids.to_pylist(), fingerprints.to_pylist()
+        for index, (customer_id, fingerprint) in enumerate(zip(id_list, fingerprint_list, strict=True)):
             known = self.decided.get(customer_id)
             if known is not None and known[0] == fingerprint and fingerprint is not None:
-                continue
+                continue  # a duplicate row of this table
             stored = self.previous.get(customer_id)
-            if quiet is not None and quiet[index] and stored is not None and stored[0] == fingerprint \
-                    and fingerprint is not None:
+            # As ``_decide``: a stored decision is kept and only the new entries are matched, or
+            # the customer is matched against the whole list.
+            reusable = stored is not None and stored[0] == fingerprint and self.delta is not None
+            if reusable and fingerprint is not None and quiet is not None and quiet[index]:
                 self.reused += 1
                 self.decided[customer_id] = stored
+                self._version += 1
                 continue
+            if not reusable:
+                if may_match is None:
+                    may_match = self.suppression.may_match_table(customers)
+                if not may_match[index]:
+                    self.decided[customer_id] = (fingerprint, False)
+                    self._version += 1
+                    continue
             pending.append(index)
         if pending:
             columns = [c for c in SUPPRESSION_COLUMNS if c in customers.column_names]
             self.decide(customers.select(columns).take(pending).to_pylist())
-        blocked = self.suppression.customer_ids
-        return [customer_id in blocked or self.decided[customer_id][1] for customer_id in ids]
+        if self._index is None or pc.any(was_indexed).as_py() or len(set(id_list)) != len(id_list):
+            self._index = None  # a fingerprint changed within the run, or a duplicate row: index afresh
+            return
+        new = pa.table({"customer_id": ids, "contact_fingerprint": fingerprints,
+                        "is_contact_match": pa.array([self.decided[c][1] for c in id_list], pa.bool_())})
+        self._index = pa.concat_tables([self._index, new]).combine_chunks()
+        self._indexed = self._version
+
+    def _decided_index(self) -> pa.Table:
+        """``decided`` as an Arrow table (customer_id, contact_fingerprint, is_contact_match), kept in step."""
+        if self._index is None or self._indexed != self._version:
+            self._index = pa.table({
+                "customer_id": pa.array(list(self.decided), pa.string()),
+                "contact_fingerprint": pa.array([fp for fp, _ in self.decided.values()], pa.string()),
+                "is_contact_match": pa.array([hit for _, hit in self.decided.values()], pa.bool_())})
+            self._indexed = self._version
+        return self._index
 
     def _decide(self, customer: dict) -> bool:
         customer_id = str(customer.get("customer_id"))
@@ -432,6 +484,7 @@ class SuppressionMemo:
             else:
                 contact = self.suppression.matches_contact(customer)
             known = self.decided[customer_id] = (fingerprint, contact)
+            self._version += 1
         return customer_id in self.suppression.customer_ids or known[1]
 
 

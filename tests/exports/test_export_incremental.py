@@ -126,3 +126,34 @@ def test_vectorised_prefilter_agrees_with_the_per_address_one():
         by_phone = pa.table({"phone": pa.array(phones, pa.string()), "phones": pa.array([[p] for p in phones])})
         expected = [bool(suppression.phones) and bool(p) and suppression._phone_may_match(p) for p in phones]
         assert suppression.may_match_table(by_phone).tolist() == expected, entries
+
+
+def test_memo_table_lookups_agree_with_deciding_each_customer_and_match_each_customer_once():
+    suppression = Suppression(default_region="US")
+    for kind, value, _ in SUPPRESSION:
+        suppression.add(kind, value)
+    suppression.add("customer_id", "c3")
+    rows = [{"customer_id": f"c{i}", "contact_fingerprint": f"f{i}", "email": email, "emails": [],
+             "phone": phone, "phones": [], "country": "US"}
+            for i, (email, phone) in enumerate([("keep@example.com", None), ("Erin.OLD@Example.com", None),
+                                                (None, "650-555-1212"), ("x@example.com", None),
+                                                ("otto@example.com", "+1 650 555 1299")])]
+    expected = SuppressionMemo(suppression).decide(rows)
+    assert expected == [False, True, True, True, False]
+    memo = SuppressionMemo(suppression)
+    matched = []
+    original = memo.suppression.matches_contact
+    memo.suppression.matches_contact = lambda customer: matched.append(customer["customer_id"]) or original(customer)
+    table = pa.Table.from_pylist(rows)
+    # Overlapping tables in any order, as segments x destinations of one run, with a duplicate row.
+    assert memo.decide_table(table.take([3, 1])) == [expected[3], expected[1]]
+    assert memo.decide_table(table) == expected
+    assert memo.decide_table(table.take([4, 0, 4, 2])) == [expected[i] for i in (4, 0, 4, 2)]
+    # Matched one by one once each, and only customers with an address passing the list's prefilters.
+    assert sorted(matched) == ["c1", "c2"]
+    # A customer whose contact details change within the memo's life is decided again.
+    changed = pa.Table.from_pylist([{**rows[0], "contact_fingerprint": "g0", "email": "erin.old@example.com"}])
+    assert memo.decide_table(changed) == [True]
+    assert memo.decide_table(table.take([0])) == [False]
+    assert memo.decide_table(changed) == [True]
+    assert matched.count("c0") == 2
