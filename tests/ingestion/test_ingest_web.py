@@ -333,3 +333,57 @@ def test_known_ids_report_only_hashes_that_may_be_stored():
     # What it was asked about is remembered: the next block repeating "other-1" gets a hit.
     assert known.maybe_seen(con, hashes(["other-1", "other-2"])).tolist() == hashes(["other-1"]).tolist()
     assert isinstance(hit, np.ndarray)
+
+
+def test_a_crash_in_the_typed_pass_of_group_two_keeps_group_one_and_nothing_of_group_two(settings, monkeypatch):
+    """Blocks are typed on a second connection while the first inserts: a failure there still aborts the group."""
+    settings.web_landing_dir.mkdir(parents=True)
+    for name, start in (("events-a.ndjson", 0), ("events-b.ndjson", 100)):
+        lines = "".join(_message(i) + "\n" for i in range(start, start + 40))
+        (settings.web_landing_dir / name).write_text(lines + '{"type":"track"}\n')  # + one bad line
+    monkeypatch.setattr(web_events, "GROUP_BYTES", 1)  # one file per group
+    monkeypatch.setattr(web_events, "BLOCK_BYTES", 600)  # several blocks per file, typed while others insert
+    typed_block = web_events._typed_block
+    typed = []
+
+    def crash_in_b(cursor, lines, batches):
+        if batches[0].path.name == "events-b.ndjson":
+            typed.append(batches[0].path.name)
+            if len(typed) == 3:
+                raise RuntimeError("simulated crash in the typed pass")
+        return typed_block(cursor, lines, batches)
+
+    monkeypatch.setattr(web_events, "_typed_block", crash_in_b)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        ingest(settings, "run-1", "web")
+    assert _rows(settings, "SELECT min(message_id), max(message_id), count(*) FROM raw.web_events") == [
+        ("m-0", "m-9", 40)
+    ]
+    assert [r[0].endswith("events-a.ndjson") for r in _rows(settings, "SELECT source_file FROM meta.quarantine")] == [
+        True
+    ]
+    assert _rows(settings, "SELECT rows_read, rows_loaded, rows_quarantined FROM meta.ingest_manifest") == [(41, 40, 1)]
+    monkeypatch.setattr(web_events, "_typed_block", typed_block)
+    [report] = ingest(settings, "run-2", "web")
+    assert (report.files_loaded, report.rows_loaded, report.rows_quarantined) == (1, 40, 1)
+    assert _rows(
+        settings,
+        "SELECT rows_read, rows_loaded, rows_quarantined FROM meta.ingest_manifest WHERE status = 'loaded' "
+        "ORDER BY source_object",
+    ) == [(41, 40, 1), (41, 40, 1)]
+    assert _rows(settings, "SELECT count(DISTINCT message_id), count(*) FROM raw.web_events") == [(80, 80)]
+
+
+def test_the_typed_pass_connection_uses_the_callers_time_zone():
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'America/New_York'")
+    with con.cursor() as cursor:
+        web_events._configure_cursor(con, cursor)
+        assert cursor.execute("SELECT current_setting('TimeZone')").fetchall() == [("America/New_York",)]
+        assert cursor.sql("SELECT '{}'::JSON AS j").to_arrow_table().schema.field("j").type.extension_name == (
+            "arrow.json"
+        )
+    # The caller's own connection keeps its Arrow conversion.
+    assert con.execute("SELECT current_setting('arrow_lossless_conversion')").fetchall() == [(False,)]
