@@ -204,8 +204,6 @@ class _Prepared:
     snapshot: Snapshot
     staging: Path
     target: Path
-    added: pa.Table
-    added_customer_ids: list[str]
     previous: pa.Table  # members of the previous export (state.previous_member_table)
 
 
@@ -238,7 +236,6 @@ def _prepare(settings: Settings, run_id: str, seg: audience_mod.Segment, destina
         "duplicates_collapsed": snapshot.duplicates_collapsed,
     }
     removed_table = _removed_rows(snapshot, removed)
-    added_ids = pa.array(snapshot.customer_ids, pa.string()).filter(is_added).to_pylist()
     staging = publish.new_staging_dir(export_dir, f"{seg.name}-{destination}")
     try:
         files = _write_files(snapshot, staging, added_table, removed_table)
@@ -246,16 +243,19 @@ def _prepare(settings: Settings, run_id: str, seg: audience_mod.Segment, destina
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return _Prepared(summary, snapshot, staging, target, added_table, added_ids, previous)
+    return _Prepared(summary, snapshot, staging, target, previous)
 
 
 def _gate_all(settings: Settings, run_id: str, prepared: list[_Prepared], gate: ExportGate | None) -> str | None:
     """Run the built-in checks and the quality gate once over every export of the run.
 
-    Frames are named ``<segment>/<destination>/<file>``. Only the snapshot and added rows go to
-    the gate: removed.csv lists people *leaving* the audience, including erased ones whose
-    hashes must reach the platform so it deletes them, so consent/suppression checks do not
-    apply to it.
+    Frames are named ``<segment>/<destination>/<file>``. Only the snapshots go to the gate.
+    added.csv holds a subset of the snapshot's rows (the same rows, filtered by the diff, with the
+    same segment, consent purposes, hashed columns and customer ids), and every check of the export
+    suite is a check of each row on its own, so checking the snapshot decides for added.csv too
+    (until 2026-11-24 it was handed over as well, which doubled the gate's rows on a first export).
+    removed.csv lists people *leaving* the audience, including erased ones whose hashes must
+    reach the platform so it deletes them, so consent/suppression checks do not apply to it.
     """
     problems = [f"{item.summary['segment']}/{item.summary['destination']}: {problem}"
                 for item in prepared for problem in builtin_problems(item.snapshot)]
@@ -266,19 +266,15 @@ def _gate_all(settings: Settings, run_id: str, prepared: list[_Prepared], gate: 
                                "customer_ids": {}, "destination": {}, "destination_consent": {}, "exports": []}
     for item in prepared:
         prefix = f"{item.summary['segment']}/{item.summary['destination']}"
-        parts = {
-            f"{prefix}/{item.snapshot.snapshot_file}": (item.snapshot.table, item.snapshot.customer_ids),
-            f"{prefix}/added.csv": (item.added, item.added_customer_ids),
-        }
-        for name, (table, customer_ids) in parts.items():
-            frames[name] = table.to_pandas()
-            context["segment_name"][name] = item.summary["segment"]
-            context["consent_purpose"][name] = item.summary["consent_purpose"]
-            context["hashed_columns"][name] = list(item.snapshot.hashed_columns)
-            context["customer_ids"][name] = customer_ids
-            context["destination"][name] = item.summary["destination"]
-            # Ad platforms need ad-targeting consent on top of the segment's purpose: the gate checks both.
-            context["destination_consent"][name] = DESTINATION_CONSENT.get(item.summary["destination"])
+        name = f"{prefix}/{item.snapshot.snapshot_file}"
+        frames[name] = item.snapshot.table.to_pandas()
+        context["segment_name"][name] = item.summary["segment"]
+        context["consent_purpose"][name] = item.summary["consent_purpose"]
+        context["hashed_columns"][name] = list(item.snapshot.hashed_columns)
+        context["customer_ids"][name] = item.snapshot.customer_ids
+        context["destination"][name] = item.summary["destination"]
+        # Ad platforms need ad-targeting consent on top of the segment's purpose: the gate checks both.
+        context["destination_consent"][name] = DESTINATION_CONSENT.get(item.summary["destination"])
         context["exports"].append({**item.summary, "staging_dir": str(item.staging), "target_dir": str(item.target)})
     return evaluate(gate, settings, run_id, frames, context)
 

@@ -74,16 +74,17 @@ def test_gate_sees_every_export_of_the_run_before_publication(settings):
 
     export(settings, "run-1", segment="vip", gate=gate)
     assert seen["run_id"] == "run-1" and seen["published_during_gate"] is False
-    assert sorted(seen["frames"]) == sorted(f"vip/{d}/{f}" for d, s in [
+    # Snapshots only: added.csv rows are snapshot rows, judged there (exports/README.md, "Publication").
+    assert sorted(seen["frames"]) == sorted(f"vip/{d}/{f}" for d, f in [
         ("csv", "snapshot.csv"), ("parquet", "snapshot.parquet"), ("google", "snapshot.csv"),
-        ("meta", "snapshot.csv")] for f in (s, "added.csv"))
+        ("meta", "snapshot.csv")])
     meta = seen["frames"]["vip/meta/snapshot.csv"]
     assert list(meta.columns) == ["EMAIL", "PHONE", "FN", "LN", "CT", "ST", "ZIP", "COUNTRY"] and len(meta) == 1
     context = seen["context"]
     assert context["customer_ids"]["vip/meta/snapshot.csv"] == ["c1"]
-    assert context["customer_ids"]["vip/csv/added.csv"] == ["c1", "c2"]
+    assert context["customer_ids"]["vip/csv/snapshot.csv"] == ["c1", "c2"]
     assert context["segment_name"]["vip/csv/snapshot.csv"] == "vip"
-    assert context["consent_purpose"]["vip/google/added.csv"] == "email_marketing"
+    assert context["consent_purpose"]["vip/google/snapshot.csv"] == "email_marketing"
     # Ad platforms also need ad-targeting consent, and the gate is told so.
     assert context["destination_consent"]["vip/google/snapshot.csv"] == "ad_targeting"
     assert context["destination_consent"]["vip/csv/snapshot.csv"] is None

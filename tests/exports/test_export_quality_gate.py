@@ -46,3 +46,36 @@ def test_real_gate_passes_a_clean_export_and_blocks_a_tampered_one(settings):
     assert read_latest(settings.export_dir, "vip", "google") == "run-1"
     assert query(settings, "SELECT DISTINCT status FROM exports.export_log WHERE run_id = 'run-2'") == [
         ("gate_failed",)]
+
+
+def test_gate_checks_each_snapshot_and_every_added_row_is_a_snapshot_row(settings):
+    import csv
+
+    import pandas as pd
+    from exports_testkit import CUSTOMERS, build_warehouse
+
+    seen: list[tuple[dict, dict]] = []
+
+    def recording_gate(settings_, run_id, frames, context):
+        seen.append((frames, context))
+        return quality_gate.run_export_gate(settings_, run_id, frames, context)
+
+    export(settings, "run-1", gate=recording_gate)
+    customers = dict(CUSTOMERS)
+    customers["c1"] = ("Ada", "Lovelace", "ada.l@example.org", *CUSTOMERS["c1"][3:])  # a new row in vip
+    build_warehouse(settings, customers=customers)
+    results = export(settings, "run-2", gate=recording_gate)
+    assert sum(r["added"] for r in results) > 0
+    for (frames, context), run_id in zip(seen, ("run-1", "run-2"), strict=True):
+        assert {name.rsplit("/", 1)[1] for name in frames} == {"snapshot.csv", "snapshot.parquet"}
+        for name, frame in frames.items():
+            segment, destination, _ = name.split("/")
+            with (export_folder(settings, segment, destination, run_id) / "added.csv").open(newline="") as handle:
+                added = list(csv.DictReader(handle))
+            # The snapshot's own checks decide for added.csv: its rows are snapshot rows.
+            if destination in ("google", "meta"):
+                rows = {tuple("" if pd.isna(v) else v for v in row) for row in frame.itertuples(index=False)}
+                assert all(tuple(row.values()) in rows for row in added), name
+            else:
+                assert {row["customer_id"] for row in added} <= set(context["customer_ids"][name]), name
+            assert len(context["customer_ids"][name]) == len(frame)
