@@ -25,21 +25,34 @@ from identity.standardise import standardise
 log = logging.getLogger(__name__)
 
 RECORDS = "identity.person_records_standardised"
+#: Last run's published links: their probabilistic rows between unchanged records are reused.
+PUBLISHED_LINKS = "identity.links"
 #: Splink pairs below this probability are not worth keeping even as rejected links.
 KEEP_LINKS_ABOVE = 0.5
 
 
 def link_and_cluster(
-    con: duckdb.DuckDBPyConnection, settings: Any, records: str, model_path: Path | None, web_events: str | None
+    con: duckdb.DuckDBPyConnection,
+    settings: Any,
+    records: str,
+    model_path: Path | None,
+    web_events: str | None,
+    previous_links: str | None = None,
 ) -> dict[str, Any]:
-    """Deterministic and probabilistic links (none without a model), then guarded clustering."""
+    """Deterministic and probabilistic links (none without a model), then guarded clustering.
+
+    ``previous_links``: the published links, whose Splink pairs between unchanged records are
+    kept rather than predicted again (see ``predict_links``).
+    """
     threshold = float(settings.match_probability_threshold)
     timer = _Timer()
     deterministic = build_deterministic_links(con, records, settings.max_cluster_size, web_events)
     timer.lap("deterministic")
     probabilistic = 0
     if model_path is not None:
-        probabilistic = predict_links(con, records, model_path, keep_above=min(KEEP_LINKS_ABOVE, threshold))
+        probabilistic = predict_links(
+            con, records, model_path, keep_above=min(KEEP_LINKS_ABOVE, threshold), previous_links=previous_links
+        )
     timer.lap("probabilistic")
     guards = cluster(con, records, threshold, settings.max_cluster_size)
     timer.lap("cluster")
@@ -88,7 +101,9 @@ def resolve_warehouse(settings: Any, run_id: str) -> dict:
         if model_path is None:
             model_path = _train_on_first_use(settings, con)
             timer.lap("train")
-        link_summary = link_and_cluster(con, settings, RECORDS, model_path, web_events="raw.web_events")
+        link_summary = link_and_cluster(
+            con, settings, RECORDS, model_path, web_events="raw.web_events", previous_links=PUBLISHED_LINKS
+        )
         timer.lap("link_and_cluster")
         metrics = publish(con, settings, run_id, RECORDS)
         timer.lap("publish")

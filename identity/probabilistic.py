@@ -6,12 +6,14 @@ database: its scratch tables never land in the warehouse file, and there is one 
 memory_limit) per process, not a second one beside the warehouse.
 
 A model saved with its term frequencies (``splink_model_v<N>_tf_<column>.parquet`` beside the
-JSON) scores with those, not with frequencies of tonight's records: a pair's score depends on
-the two records and the model alone.
+JSON) scores a pair from the two records and the model alone, so the nightly run keeps last
+night's probabilistic links between unchanged records (read back from ``identity.links``) and
+predicts only pairs touching a new or changed record; see :func:`predict_links`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -22,11 +24,14 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import splink
 import splink.comparison_level_library as cll
 import splink.comparison_library as cl
 from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 
 from identity.schema import RECORD_KEY_SQL, IdentityError, fetch_one, sql_literal
+
+log = logging.getLogger(__name__)
 
 LATEST_POINTER = "latest.json"
 MODEL_PREFIX = "splink_model_v"
@@ -214,8 +219,19 @@ def splink_scratch(con: duckdb.DuckDBPyConnection) -> Iterator[str]:
         con.execute(f"DETACH {SPLINK_SCRATCH}")
 
 
+#: Hash of each record's compared values as last scored (table comment: the scoring fingerprint).
+SCORED_RECORDS = "identity.splink_scored_records"
+#: TEMP tables predict_links leaves for store_scored_records: the hashes to write (all, or on a
+#: reusing run those of new and changed records), the keys whose stored hash goes, the fingerprint.
+_SCORED_HANDOFF = ("splink_scored", "splink_scored_stale", "splink_scored_fingerprint")
+
+
 def predict_links(
-    con: duckdb.DuckDBPyConnection, records: str, model_path: Path, keep_above: float
+    con: duckdb.DuckDBPyConnection,
+    records: str,
+    model_path: Path,
+    keep_above: float,
+    previous_links: str | None = None,
 ) -> int:
     """Create TEMP TABLE probabilistic_links for pairs scoring at least ``keep_above``.
 
@@ -223,7 +239,18 @@ def predict_links(
 
     A model saved with its term frequencies scores with those (a value the model never saw gets
     no term-frequency adjustment: Splink's rule for a value missing from the lookup, i.e. the
-    level's average weight); a model without them (older versions) computes them from ``records``.
+    level's average weight), so a pair's score depends only on its two records and the model.
+    With ``previous_links`` (the published links table, identity.links) the pairs between records
+    whose compared values are unchanged since the run that published it are taken from its
+    probabilistic rows, and only pairs with a new or changed record are predicted: the pairs a
+    full predict gives. That needs :data:`SCORED_RECORDS`, written with the links by
+    :func:`store_scored_records` and tagged with a fingerprint of the model, its term
+    frequencies, ``keep_above``, this module and the Splink and DuckDB versions; another
+    fingerprint (a new model version) means a full predict. A model without term frequencies
+    computes them from ``records``, so every pair is predicted every time.
+
+    Leaves TEMP tables (see ``_SCORED_HANDOFF``) for :func:`store_scored_records` when the pairs
+    can be reused next time.
     """
     model = json.loads(Path(model_path).read_text(encoding="utf-8"))
     frozen = frozen_term_frequencies(model_path, model)
@@ -231,18 +258,51 @@ def predict_links(
     model["retain_intermediate_calculation_columns"] = True
     model["retain_matching_columns"] = False
     levels_sql = _comparison_levels_sql(model)
+    for table in _SCORED_HANDOFF:
+        con.execute(f"DROP TABLE IF EXISTS temp.{table}")
     with splink_scratch(con) as home:
         create_splink_input(con, home, records)
         db_api = DuckDBAPI(connection=con)
         linker = Linker(db_api.register("splink_input"), model, log_level=logging.WARNING)
         if frozen is not None:
             _register_term_frequencies(con, db_api, linker, frozen)
-        predictions = linker.inference.predict(threshold_match_probability=keep_above)
-        con.execute(
-            f"""CREATE OR REPLACE TEMP TABLE probabilistic_links AS
-            {_links_select(f"{SPLINK_SCRATCH}.main.{predictions.physical_name}", levels_sql)}"""
-        )
+        if frozen is None or previous_links is None:
+            predictions = linker.inference.predict(threshold_match_probability=keep_above)
+            con.execute(
+                f"""CREATE OR REPLACE TEMP TABLE probabilistic_links AS
+                {_links_select(f"{SPLINK_SCRATCH}.main.{predictions.physical_name}", levels_sql)}"""
+            )
+        else:
+            fingerprint = _pairs_fingerprint(model_path, frozen, keep_above)
+            _predict_reusing(con, db_api, linker, model, home, previous_links, fingerprint, keep_above, levels_sql)
     return fetch_one(con, "SELECT count(*) FROM probabilistic_links")[0]
+
+
+def store_scored_records(con: duckdb.DuckDBPyConnection) -> None:
+    """Write :data:`SCORED_RECORDS` from what :func:`predict_links` left, in the caller's
+    transaction (the one that publishes the links, so the two never disagree); without it (no
+    model, a model without term frequencies) the table goes: those links cannot be reused."""
+    left = {
+        row[0] for row in con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE temporary AND table_name LIKE 'splink_scored%'"
+        ).fetchall()
+    }
+    if "splink_scored_fingerprint" not in left:
+        con.execute(f"DROP TABLE IF EXISTS {SCORED_RECORDS}")
+        return
+    fingerprint = fetch_one(con, "SELECT fingerprint FROM splink_scored_fingerprint")[0]
+    stored = _comment(con, fetch_one(con, "SELECT current_database()")[0], SCORED_RECORDS)
+    if "splink_scored_stale" in left and stored == fingerprint:
+        # A reusing run: only the hashes of changed, gone and new records differ.
+        con.execute(f"DELETE FROM {SCORED_RECORDS} WHERE record_key IN (SELECT record_key FROM splink_scored_stale)")
+        con.execute(f"INSERT INTO {SCORED_RECORDS} SELECT * FROM splink_scored")
+    elif "splink_scored_stale" in left:
+        con.execute(f"DROP TABLE IF EXISTS {SCORED_RECORDS}")  # changed underneath: start afresh next run
+    else:
+        con.execute(f"CREATE OR REPLACE TABLE {SCORED_RECORDS} AS SELECT * FROM splink_scored ORDER BY record_key")
+        con.execute(f"COMMENT ON TABLE {SCORED_RECORDS} IS {sql_literal(fingerprint)}")
+    for table in left:
+        con.execute(f"DROP TABLE {table}")
 
 
 def _links_select(predictions: str, levels_sql: str) -> str:
@@ -261,3 +321,108 @@ def _register_term_frequencies(
         table = f"splink_frozen_tf_{column}"
         con.execute(f"CREATE TABLE {table} AS SELECT * FROM read_parquet({sql_literal(str(path))})")
         linker.table_management.register_term_frequency_lookup(db_api.register(table), column)
+
+
+def _pairs_fingerprint(model_path: Path, frozen: dict[str, Path], keep_above: float) -> str:
+    """What stored pairs depend on besides their two records: model, frequencies, threshold, code."""
+    digest = hashlib.sha256(Path(__file__).read_bytes())
+    for path in (Path(model_path), *(frozen[column] for column in sorted(frozen))):
+        digest.update(path.read_bytes())
+    digest.update("|".join((repr(float(keep_above)), SPLINK_COLUMNS_SQL, splink.__version__,
+                            duckdb.__version__)).encode())
+    return digest.hexdigest()
+
+
+def _predict_reusing(
+    con: duckdb.DuckDBPyConnection,
+    db_api: DuckDBAPI,
+    linker: Linker,
+    model: dict[str, Any],
+    home: str,
+    previous_links: str,
+    fingerprint: str,
+    keep_above: float,
+    levels_sql: str,
+) -> None:
+    """Inside :func:`splink_scratch`: TEMP TABLE probabilistic_links from the reusable probabilistic
+    rows of ``previous_links`` and predictions for pairs with a new or changed record."""
+    # A record whose compared values hash the same scores the same against any other record.
+    con.execute(
+        "CREATE TABLE splink_input_hashes AS "
+        "SELECT record_key, hash(*COLUMNS(* EXCLUDE (record_key))) AS splink_hash FROM splink_input"
+    )
+    con.execute("CREATE TEMP TABLE splink_scored_fingerprint AS SELECT ? AS fingerprint", [fingerprint])
+    database = home.split(".")[0]
+    reusable = (
+        _comment(con, database, SCORED_RECORDS) == fingerprint
+        and _comment(con, database, previous_links) is not None
+    )
+    if not reusable:
+        log.info("no reusable Splink pairs: predicting every pair")
+        con.execute("CREATE TEMP TABLE splink_scored AS SELECT * FROM splink_input_hashes")
+        predictions = linker.inference.predict(threshold_match_probability=keep_above)
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE probabilistic_links AS
+            {_links_select(predictions.physical_name, levels_sql)}"""
+        )
+        return
+    con.execute(
+        f"""CREATE TABLE splink_unchanged_keys AS SELECT record_key FROM splink_input_hashes
+        SEMI JOIN {qualified_in(home, SCORED_RECORDS)} USING (record_key, splink_hash)"""
+    )
+    con.execute(
+        "CREATE TEMP TABLE splink_scored AS SELECT * FROM splink_input_hashes ANTI JOIN splink_unchanged_keys USING (record_key)"
+    )
+    con.execute(
+        f"""CREATE TEMP TABLE splink_scored_stale AS SELECT record_key FROM {qualified_in(home, SCORED_RECORDS)}
+        ANTI JOIN splink_unchanged_keys USING (record_key)"""
+    )
+    con.execute("CREATE TABLE splink_changed_keys AS SELECT record_key FROM splink_scored")
+    # The records to score: the new and changed ones, and the unchanged ones some blocking rule
+    # pairs with one of them (every partner a new pair can have). Scoring them with each other
+    # (dedupe, smaller record key on the left as in a full predict: some levels are one-way, e.g.
+    # first and last name swapped tests l.first_name = r.last_name) and keeping the pairs with a
+    # new or changed record gives the full predict's pairs with a new or changed record.
+    rules = [rule["blocking_rule"] for rule in model["blocking_rules_to_generate_predictions"]]
+    partners = " UNION ".join(
+        f"""SELECT {side}.record_key FROM splink_input AS {side}
+            SEMI JOIN (SELECT * FROM splink_input SEMI JOIN splink_changed_keys USING (record_key)) AS {other}
+            ON ({rule})"""
+        for rule in rules
+        for side, other in (("r", "l"), ("l", "r"))
+    )
+    con.execute(
+        f"""CREATE TABLE splink_rescore AS SELECT * FROM splink_input
+        SEMI JOIN (SELECT record_key FROM splink_changed_keys UNION {partners}) USING (record_key)"""
+    )
+    changed = fetch_one(con, "SELECT count(*) FROM splink_changed_keys")[0]
+    rescored = fetch_one(con, "SELECT count(*) FROM splink_rescore")[0]
+    # Last run's pairs between two unchanged records (a pair's other record may be gone).
+    kept = f"""SELECT source_record_key_l AS record_key_l, source_record_key_r AS record_key_r,
+                      match_weight, match_probability, comparison_levels
+               FROM {qualified_in(home, previous_links)}
+               WHERE link_type = 'probabilistic'
+                 AND source_record_key_l IN (SELECT record_key FROM splink_unchanged_keys)
+                 AND source_record_key_r IN (SELECT record_key FROM splink_unchanged_keys)"""
+    new = "(SELECT NULL::VARCHAR, NULL::VARCHAR, NULL::DOUBLE, NULL::DOUBLE, NULL::JSON LIMIT 0)"
+    if changed:
+        predictions = linker.inference.predict_within(
+            db_api.register("splink_rescore"), threshold_match_probability=keep_above
+        ).physical_name
+        new = f"""{_links_select(predictions, levels_sql)}
+                  WHERE record_key_l IN (SELECT record_key FROM splink_changed_keys)
+                     OR record_key_r IN (SELECT record_key FROM splink_changed_keys)"""
+    con.execute(f"CREATE OR REPLACE TEMP TABLE probabilistic_links AS {kept} UNION ALL {new}")
+    log.info("Splink pairs: %s records new or changed, scored with the %s unchanged records they block with; "
+             "pairs between unchanged records kept", changed, rescored - changed)
+
+
+def _comment(con: duckdb.DuckDBPyConnection, database: str, table: str) -> str | None:
+    """The comment ('' for none) of table ``schema.name`` in ``database``, or None when it does not exist."""
+    schema, _, name = table.rpartition(".")
+    row = fetch_one(
+        con,
+        "SELECT coalesce(comment, '') FROM duckdb_tables() WHERE database_name = ? AND schema_name = ? AND table_name = ?",
+        [database, schema, name],
+    )
+    return row[0] if row else None

@@ -1,19 +1,26 @@
-"""Term frequencies frozen with the model."""
+"""Term frequencies frozen with the model, and the next night predicting only pairs that touch a
+new or changed record (the rest read back from identity.links)."""
 
 from __future__ import annotations
 
 import json
+import logging
 import math
 import shutil
+from datetime import date
 
 import pyarrow.parquet as pq
 import pytest
-from id_raw_tables import add_csv_contact, load_synthetic
+from id_raw_tables import add_csv_contact, add_store_customer, load_synthetic
+from id_synthetic import generate_records
+from test_pipeline import _night_two_changes, _published
 
 from cdp.settings import Settings
 from cdp.warehouse import connect
 from identity.person_records import build_person_records
+from identity.pipeline import resolve_warehouse
 from identity.probabilistic import (
+    SCORED_RECORDS,
     frozen_term_frequencies,
     latest_model_path,
     predict_links,
@@ -22,12 +29,22 @@ from identity.probabilistic import (
 )
 from identity.schema import IdentityError
 from identity.standardise import standardise
+from identity.train import train_model
 
 TF_COLUMNS = ["city", "email", "first_name", "last_name", "postcode"]
 
 
 def _model(path) -> dict:
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _pairs(settings) -> list[tuple]:
+    with connect(settings, read_only=True) as con:
+        return con.execute(
+            "SELECT source_record_key_l, source_record_key_r, match_weight, match_probability, "
+            "comparison_levels::VARCHAR, is_accepted, rejected_reason FROM identity.links "
+            "WHERE link_type = 'probabilistic' ORDER BY ALL"
+        ).fetchall()
 
 
 def test_term_frequencies_are_saved_with_the_model(trained_model_dir) -> None:
@@ -87,3 +104,101 @@ def test_a_value_the_model_never_saw_gets_no_term_frequency_adjustment(settings)
     assert weights["Zebediah"] == pytest.approx(level_weight, abs=1e-3)
     # Seen: adjusted by its frozen frequency, so it differs from the level's weight.
     assert weights[seen[0].capitalize()] != pytest.approx(level_weight, abs=1e-3)
+
+
+def _two_nights(tmp_path, model_dir, mode: str, caplog) -> Settings:
+    records, _truth = generate_records(200, seed=21)
+    night_1 = Settings(home=tmp_path / mode, model_dir=model_dir, run_date=date(2026, 11, 23))
+    with connect(night_1) as con:
+        load_synthetic(con, records)
+        # First and last name swapped, a one-way level (l.first_name = r.last_name): the pair must
+        # be scored with the smaller key (csv|...) on the left whichever record changes.
+        add_csv_contact(con, "swap:1", "Michael", None, email="michael.swap@example.org")
+        add_store_customer(con, 990001, "Walker", "Michael", email="michael.swap@example.org")
+    resolve_warehouse(night_1, "run-1")
+    with connect(night_1) as con:
+        _night_two_changes(con)
+        con.execute("UPDATE raw.store_customers SET street = '5 Swap Lane' WHERE customer_id = 990001")
+        # A changed record whose Splink columns are untouched, and one that moves house.
+        con.execute("UPDATE raw.store_customers SET loyalty_card_number = 'LC-NEW-1' "
+                    "WHERE customer_id = (SELECT max(customer_id) FROM raw.store_customers)")
+        con.execute("UPDATE raw.store_customers SET postcode = '10001', city = 'New York' "
+                    "WHERE customer_id = (SELECT min(customer_id) FROM raw.store_customers WHERE email IS NOT NULL "
+                    "AND customer_id > (SELECT min(customer_id) FROM raw.store_customers))")
+        if mode == "full":
+            con.execute(f"DROP TABLE {SCORED_RECORDS}")
+    night_2 = night_1.with_run_date(date(2026, 11, 24))
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="identity.probabilistic"):
+        resolve_warehouse(night_2, "run-2")
+    return night_2
+
+
+@pytest.mark.slow
+def test_next_night_predicts_only_changed_records_and_equals_a_full_predict(tmp_path, trained_model_dir,
+                                                                            caplog) -> None:
+    full = _two_nights(tmp_path, trained_model_dir, "full", caplog)
+    assert "predicting every pair" in caplog.text
+    incremental = _two_nights(tmp_path, trained_model_dir, "incremental", caplog)
+    assert "predicting every pair" not in caplog.text
+    # The call-centre name change, the e-mail move, two house moves and two new contacts (the
+    # removed record and the loyalty-card change need no scoring).
+    assert "Splink pairs: 6 records new or changed" in caplog.text
+    # Exactly the full predict's pairs, weights to the last bit; and so the same published tables.
+    assert _pairs(incremental) == _pairs(full)
+    assert len(_pairs(full)) > 100
+    assert [pair[:2] for pair in _pairs(full) if pair[0] == "csv|swap:1"] == [("csv|swap:1", "store|990001")]
+    assert _published(incremental) == _published(full)
+    with connect(incremental, read_only=True) as con:
+        keys = con.execute(f"SELECT record_key FROM {SCORED_RECORDS} ORDER BY 1").fetchall()
+        records = con.execute(
+            "SELECT source_system || '|' || source_record_id FROM identity.person_records_standardised ORDER BY 1"
+        ).fetchall()
+        assert keys == records  # removed records left, new ones came
+    # A rerun of the night changes nothing and reproduces the ids.
+    published = _published(incremental)
+    resolve_warehouse(incremental, "run-2")
+    assert _published(incremental) == published
+    assert _pairs(incremental) == _pairs(full)
+
+
+@pytest.mark.slow
+def test_a_new_model_version_predicts_every_pair(tmp_path, trained_model_dir, caplog) -> None:
+    model_dir = shutil.copytree(trained_model_dir, tmp_path / "models")
+    settings = Settings(home=tmp_path / "home", model_dir=model_dir, run_date=date(2026, 11, 23))
+    records, _truth = generate_records(200, seed=21)
+    with connect(settings) as con:
+        load_synthetic(con, records)
+    resolve_warehouse(settings, "run-1")
+    new_version = train_model(settings)
+    assert frozen_term_frequencies(new_version, _model(new_version)) is not None
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="identity.probabilistic"):
+        resolve_warehouse(settings.with_run_date(date(2026, 11, 24)), "run-2")
+    assert "predicting every pair" in caplog.text
+    # Same records, model unchanged since: nothing to predict.
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="identity.probabilistic"):
+        resolve_warehouse(settings.with_run_date(date(2026, 11, 25)), "run-3")
+    assert "Splink pairs: 0 records new or changed" in caplog.text
+
+
+@pytest.mark.slow
+def test_a_model_without_term_frequencies_predicts_every_pair_every_night(tmp_path, trained_model_dir) -> None:
+    model_dir = shutil.copytree(trained_model_dir, tmp_path / "models")
+    settings = Settings(home=tmp_path / "home", model_dir=model_dir, run_date=date(2026, 11, 23))
+    records, _truth = generate_records(200, seed=21)
+    with connect(settings) as con:
+        load_synthetic(con, records)
+    resolve_warehouse(settings, "run-1")
+    scored = "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'splink_scored_records'"
+    with connect(settings, read_only=True) as con:
+        assert con.execute(scored).fetchall() == [(1,)]
+    # The same model saved the old way: frequencies come from the records, nothing can be reused.
+    path = latest_model_path(settings)
+    for column in TF_COLUMNS:
+        term_frequency_path(path, column).unlink()
+    summary = resolve_warehouse(settings.with_run_date(date(2026, 11, 24)), "run-2")
+    assert summary["links"]["probabilistic_accepted"] > 0
+    with connect(settings, read_only=True) as con:
+        assert con.execute(scored).fetchall() == [(0,)]
