@@ -1,7 +1,7 @@
 """Store point-of-sale database (SQLite or PostgreSQL) into raw.store_* tables, incrementally.
 
-Rows are read through the Python DB driver (sqlite3 / psycopg 3) into Arrow, never through a
-DuckDB scanner extension. Each table is read from ``watermark - overlap`` (late commits whose
+Rows are read through a Python DB driver into Arrow, never through a DuckDB scanner extension:
+ADBC's SQLite driver (which hands query results over as Arrow, in C) or psycopg 3. Each table is read from ``watermark - overlap`` (late commits whose
 ``updated_at`` is a little older than the last watermark are still caught) and upserted by
 primary key; re-read rows identical to what the warehouse holds are counted as skipped, so a
 rerun loads 0 rows. One table range = one batch = one transaction with its manifest row.
@@ -10,7 +10,6 @@ rerun loads 0 rows. One table range = one batch = one transaction with its manif
 from __future__ import annotations
 
 import re
-import sqlite3
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -102,8 +101,10 @@ def _open(uri: str):
             raise FileNotFoundError(
                 f"store database {path} not found (set CDP_STORE_DB_URI to the POS database)"
             )
+        import adbc_driver_sqlite.dbapi
+
         # Read-only: ingestion must never write to a source system.
-        return sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        return adbc_driver_sqlite.dbapi.connect(f"file:{path}?mode=ro")
     if uri.startswith(("postgresql://", "postgres://")):
         import psycopg
 
@@ -132,15 +133,16 @@ def _watermark(con: duckdb.DuckDBPyConnection, table: StoreTable) -> datetime | 
     ).fetchall()[0][0]
 
 
+def _is_sqlite(source_db) -> bool:
+    return type(source_db).__module__.startswith("adbc_driver")
+
+
 def _query(source_db, table: StoreTable, since: datetime | None) -> tuple[str, list]:
+    if _is_sqlite(source_db):
+        return _sqlite_query(table, since)
     columns = ", ".join(table.columns)
     if since is None:
         return f"SELECT {columns} FROM {table.name} ORDER BY {table.key}", []
-    if isinstance(source_db, sqlite3.Connection):
-        # The POS stores 'YYYY-MM-DD HH:MM:SS' text, which sorts like time.
-        return f"SELECT {columns} FROM {table.name} WHERE updated_at >= ? ORDER BY {table.key}", [
-            since.strftime("%Y-%m-%d %H:%M:%S")
-        ]
     return (
         f"SELECT {columns} FROM {table.name} WHERE CAST(updated_at AS timestamp) >= CAST(%s AS timestamp) "
         f"ORDER BY {table.key}",
@@ -148,12 +150,46 @@ def _query(source_db, table: StoreTable, since: datetime | None) -> tuple[str, l
     )
 
 
+def _sqlite_query(table: StoreTable, since: datetime | None) -> tuple[str, list]:
+    """Every column as text plus a NULL flag, so the driver's Arrow columns have one type each.
+
+    SQLite lets a column mix types; ADBC infers each column's Arrow type from its first rows and
+    fails on a later value of another type (a column NULL in its first rows is taken for integers).
+    Text that is never NULL and an integer flag are one type in every row, whatever the data.
+    """
+    columns = ", ".join(
+        f"coalesce(CAST({table.name}.{n} AS TEXT), '') AS {n}, {table.name}.{n} IS NULL AS {n}{_NULL_FLAG}"
+        for n in table.columns
+    )
+    order = f"ORDER BY {table.name}.{table.key}"
+    if since is None:
+        return f"SELECT {columns} FROM {table.name} {order}", []
+    # The POS stores 'YYYY-MM-DD HH:MM:SS' text, which sorts like time.
+    return f"SELECT {columns} FROM {table.name} WHERE {table.name}.updated_at >= ? {order}", [
+        since.strftime("%Y-%m-%d %H:%M:%S")
+    ]
+
+
+_NULL_FLAG = "__is_null"
+
+
 def _fetch(source_db, sql: str, params: list, table: StoreTable) -> pa.Table:
     """Run the query and return all rows as text columns (typed later, in DuckDB, row by row)."""
     cursor = source_db.cursor()
+    names = list(table.columns)
+    if _is_sqlite(source_db):
+        try:
+            cursor.execute(sql, params or None)
+            fetched = cursor.fetch_arrow_table()
+        finally:
+            cursor.close()
+        null = pa.scalar(None, pa.string())
+        return pa.table({
+            n: pc.if_else(fetched[n + _NULL_FLAG].cast(pa.bool_()), null, fetched[n].cast(pa.string()))
+            for n in names
+        })
     try:
         cursor.execute(sql, params)
-        names = list(table.columns)
         batches = []
         while rows := cursor.fetchmany(FETCH_ROWS):
             columns = list(zip(*rows, strict=True))

@@ -194,3 +194,37 @@ def test_fetched_columns_render_like_the_value_by_value_path(values):
     from ingestion.store_pos import _as_text, _text_column
 
     assert _text_column(values).to_pylist() == [_as_text(v) for v in values]
+
+
+def test_sqlite_columns_of_mixed_types_and_late_first_values(settings, tmp_path):
+    """SQLite lets a column mix types; a column NULL in its first rows still reads its later text.
+
+    (The SQLite driver infers each Arrow column's type from its first rows.)
+    """
+    path = tmp_path / "pos.sqlite"
+    connection = sqlite3.connect(path)
+    Pos(connection, "?")
+    stamp = "2026-11-20 10:00:00"
+    rows = [(i, None, f"N{i}", None, None, None, None, None, None, None, None, "US", None, stamp, stamp)
+            for i in range(100, 3100)]  # fmt: skip
+    rows += [
+        (3100, "L-9", "Eve", "Moss", "eve@example.com", 5550009, "1990-01-02", "2 High St", "Leeds", 12345,
+         None, "GB", "1", stamp, stamp),
+        (3101, 42, "Max", "Ray", None, 5.5e-07, None, None, None, 1.0, None, "GB", 0, stamp, stamp),
+    ]  # fmt: skip
+    connection.executemany(CUSTOMER.format(p="?"), rows)
+    connection.commit()
+    connection.close()
+    settings = Settings(home=settings.home, run_date=settings.run_date, store_db_uri=f"sqlite:///{path}")
+    report = _by_table(ingest(settings, "run-1", "store"))
+    assert report.rows_quarantined == 1  # the seed's order with 30 February
+    got = _rows(
+        settings,
+        "SELECT customer_id, loyalty_card_number, phone, postcode, is_marketing_opt_in FROM raw.store_customers "
+        "WHERE customer_id IN (100, 3100, 3101) ORDER BY customer_id",
+    )
+    assert got == [
+        (100, None, None, None, None),
+        (3100, "L-9", "5550009", "12345", True),
+        (3101, "42", "5.5e-07", "1.0", False),
+    ]
