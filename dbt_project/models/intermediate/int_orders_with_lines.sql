@@ -1,5 +1,20 @@
 -- One row per order from either channel - store (POS) or web (Order Completed events) - with
 -- its line totals, store and resolved customer.
+-- Incremental (delete+insert on order_id): a build recomputes only the orders whose inputs changed
+-- since the last build - store orders, lines or stores loaded since then, store orders whose POS
+-- customer identity moved to another customer, web orders that differ from the stored row - and
+-- replaces those rows. inputs_loaded_at (the latest load time of the raw rows an order is built
+-- from) is how fct_orders and fct_order_lines find the orders that changed in turn.
+-- An order left without a source row (a web order whose event was reloaded as something else) gets
+-- a marker row (order_id only), which replaces its old row and is deleted by the post-hook.
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key='order_id',
+    on_schema_change='fail',
+    post_hook="delete from {{ this }} where order_channel is null",
+) }}
+
 with store_orders as (
     select * from {{ ref('stg_store__orders') }}
 ),
@@ -28,21 +43,96 @@ store_customers as (
     where source_system = 'store'
 ),
 
+{% if is_incremental() %}
+    {#- raw rows loaded after the last build; a NULL load time cannot be ordered, so it always counts #}
+    {%- set loaded_since_last_build -%}
+        (
+            loaded_at > coalesce((select max(built.inputs_loaded_at) from built), timestamp '-infinity')
+            or loaded_at is null
+        )
+    {%- endset %}
+
+    built as (
+        select
+            order_id,
+            order_channel,
+            store_customer_id,
+            customer_id,
+            ordered_at,
+            total_amount,
+            currency,
+            inputs_loaded_at
+        from {{ this }}
+    ),
+
+    built_web_orders as (
+        select * from built
+        where order_channel = 'web'
+    ),
+
+    reloaded_stores as (
+        select stores.store_id from stores
+        where {{ loaded_since_last_build }}
+    ),
+
+    changed_orders as (
+        select store_orders.order_id from store_orders
+        where {{ loaded_since_last_build }}
+        union
+        select store_order_lines.order_id from store_order_lines
+        where {{ loaded_since_last_build }}
+        union
+        select store_orders.order_id from store_orders
+        semi join reloaded_stores on store_orders.store_id = reloaded_stores.store_id
+        union
+        -- identity moved the order's POS customer record to another customer
+        select built.order_id
+        from built
+        left join store_customers on built.store_customer_id = store_customers.source_record_id
+        where
+            built.order_channel = 'store'
+            and built.customer_id is distinct from store_customers.customer_id
+        union
+        -- web orders (a small table) that differ from the stored row or exist on one side only
+        select coalesce(web_orders.order_id, built_web.order_id) as order_id
+        from web_orders
+        full outer join built_web_orders as built_web on web_orders.order_id = built_web.order_id
+        where
+            web_orders.order_id is null
+            or built_web.order_id is null
+            or web_orders.customer_id is distinct from built_web.customer_id
+            or web_orders.ordered_at is distinct from built_web.ordered_at
+            or web_orders.total_amount is distinct from built_web.total_amount
+            or web_orders.currency is distinct from built_web.currency
+            or web_orders.loaded_at is distinct from built_web.inputs_loaded_at
+    ),
+{% endif %}
+
+{%- set only_changed_orders -%}
+    {%- if is_incremental() %}
+        where order_id in (select changed_orders.order_id from changed_orders)
+    {%- endif -%}
+{%- endset %}
+
 line_totals as (
     select
         order_id,
         count(*) as order_line_count,
         cast(sum(quantity) as bigint) as item_quantity,
-        cast(sum(line_amount) as decimal(12, 2)) as lines_amount
+        cast(sum(line_amount) as decimal(12, 2)) as lines_amount,
+        max(loaded_at) as lines_loaded_at
     from store_order_lines
+    {{ only_changed_orders }}
     group by order_id
     union all
     select
         order_id,
         count(*) as order_line_count,
         cast(sum(quantity) as bigint) as item_quantity,
-        cast(sum(line_amount) as decimal(12, 2)) as lines_amount
+        cast(sum(line_amount) as decimal(12, 2)) as lines_amount,
+        null as lines_loaded_at
     from web_order_lines
+    {{ only_changed_orders }}
     group by order_id
 ),
 
@@ -59,10 +149,14 @@ orders as (
         store_orders.is_completed,
         store_orders.total_amount,
         store_orders.currency,
-        store_orders.updated_at
+        store_orders.updated_at,
+        greatest(store_orders.loaded_at, stores.loaded_at) as order_loaded_at
     from store_orders
     left join stores on store_orders.store_id = stores.store_id
     left join store_customers on store_orders.store_customer_id = store_customers.source_record_id
+    {%- if is_incremental() %}
+        where store_orders.order_id in (select changed_orders.order_id from changed_orders)
+    {%- endif %}
     union all
     select
         order_id,
@@ -76,14 +170,27 @@ orders as (
         true as is_completed,
         total_amount,
         currency,
-        ordered_at as updated_at
+        ordered_at as updated_at,
+        loaded_at as order_loaded_at
     from web_orders
+    {{ only_changed_orders }}
+),
+
+orders_with_lines as (
+    select
+        orders.* exclude (order_loaded_at),  -- noqa: RF02
+        coalesce(line_totals.order_line_count, 0) as order_line_count,
+        coalesce(line_totals.item_quantity, 0) as item_quantity,
+        coalesce(line_totals.lines_amount, 0) as lines_amount,
+        greatest(orders.order_loaded_at, line_totals.lines_loaded_at) as inputs_loaded_at
+    from orders
+    left join line_totals on orders.order_id = line_totals.order_id
 )
 
-select
-    orders.*,
-    coalesce(line_totals.order_line_count, 0) as order_line_count,
-    coalesce(line_totals.item_quantity, 0) as item_quantity,
-    coalesce(line_totals.lines_amount, 0) as lines_amount
-from orders
-left join line_totals on orders.order_id = line_totals.order_id
+select * from orders_with_lines
+{%- if is_incremental() %}
+    union all by name
+    select changed_orders.order_id
+    from changed_orders
+    anti join orders_with_lines on changed_orders.order_id = orders_with_lines.order_id
+{%- endif %}

@@ -1,6 +1,67 @@
 -- One row per order line (store POS lines and web order products), with the order's customer,
 -- channel, time and status.
-with order_lines as (
+-- Incremental, by order (delete+insert on order_id): an order's lines are recomputed when its
+-- int_orders_with_lines row changed customer or inputs_loaded_at (which moves with any of its raw
+-- order, line or store rows, or its web events), appeared with lines or disappeared, or when a
+-- store line was loaded for an order that has no order row. Every recomputed order also gets a
+-- marker row (order_id only), so an order left without lines loses its old ones; the post-hook
+-- deletes the markers.
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key='order_id',
+    on_schema_change='fail',
+    post_hook="delete from {{ this }} where order_line_id is null",
+) }}
+
+with store_order_lines as (
+    select * from {{ ref('stg_store__order_lines') }}
+),
+
+orders as (
+    select * from {{ ref('int_orders_with_lines') }}
+),
+
+{% if is_incremental() %}
+    built as (
+        select
+            order_id,
+            customer_id,
+            ordered_at,
+            inputs_loaded_at
+        from {{ this }}
+    ),
+
+    changed_orders as (
+        select coalesce(orders.order_id, built.order_id) as order_id  -- noqa: AM07
+        from orders
+        full outer join built on orders.order_id = built.order_id
+        where
+            (built.order_id is null and orders.order_line_count > 0)
+            or orders.order_id is null
+            or orders.customer_id is distinct from built.customer_id
+            or orders.ordered_at is distinct from built.ordered_at
+            or orders.inputs_loaded_at is distinct from built.inputs_loaded_at
+        union
+        -- a line whose order has no row (so no inputs_loaded_at to move); a NULL load time
+        -- cannot be ordered, so it always counts
+        select store_order_lines.order_id
+        from store_order_lines
+        where
+            store_order_lines.loaded_at > coalesce(
+                (select max(built.inputs_loaded_at) from built), timestamp '-infinity'
+            )
+            or store_order_lines.loaded_at is null
+    ),
+{% endif %}
+
+{%- set only_changed_orders -%}
+    {%- if is_incremental() %}
+        where order_id in (select changed_orders.order_id from changed_orders)
+    {%- endif -%}
+{%- endset %}
+
+order_lines as (
     select
         order_line_id,
         order_id,
@@ -10,7 +71,8 @@ with order_lines as (
         quantity,
         unit_price,
         line_amount
-    from {{ ref('stg_store__order_lines') }}
+    from store_order_lines
+    {{ only_changed_orders }}
     union all
     select
         order_line_id,
@@ -22,10 +84,12 @@ with order_lines as (
         unit_price,
         line_amount
     from {{ ref('int_web_order_lines_extracted') }}
+    {{ only_changed_orders }}
 ),
 
-orders as (
-    select * from {{ ref('int_orders_with_lines') }}
+orders_of_lines as (
+    select * from orders
+    {{ only_changed_orders }}
 )
 
 select
@@ -41,6 +105,12 @@ select
     order_lines.category,
     order_lines.quantity,
     order_lines.unit_price,
-    order_lines.line_amount
+    order_lines.line_amount,
+    orders.inputs_loaded_at
 from order_lines
-left join orders on order_lines.order_id = orders.order_id
+left join orders_of_lines as orders on order_lines.order_id = orders.order_id
+{%- if is_incremental() %}
+    union all by name
+    select changed_orders.order_id
+    from changed_orders
+{%- endif %}

@@ -1,28 +1,92 @@
 -- One row per order (store POS and web), with its resolved customer (NULL for anonymous purchases).
-with orders as (
+-- Incremental (delete+insert on order_id): an order is recomputed when its int_orders_with_lines row
+-- changed customer or inputs_loaded_at (every raw change moves it), appeared or disappeared; and
+-- is_first_purchase is per customer, so every order of a customer who gained, lost or changed an
+-- order is recomputed with it. A vanished order gets a marker row, deleted by the post-hook.
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key='order_id',
+    on_schema_change='fail',
+    post_hook="delete from {{ this }} where order_channel is null",
+) }}
+
+with all_orders as (
     select * from {{ ref('int_orders_with_lines') }}
+),
+
+{% if is_incremental() %}
+    built as (
+        select
+            order_id,
+            customer_id,
+            ordered_at,
+            inputs_loaded_at
+        from {{ this }}
+    ),
+
+    changed_orders as (
+        select
+            coalesce(all_orders.order_id, built.order_id) as order_id,
+            all_orders.customer_id,
+            built.customer_id as built_customer_id
+        from all_orders
+        full outer join built on all_orders.order_id = built.order_id
+        where
+            all_orders.order_id is null
+            or built.order_id is null
+            or all_orders.customer_id is distinct from built.customer_id
+            or all_orders.ordered_at is distinct from built.ordered_at
+            or all_orders.inputs_loaded_at is distinct from built.inputs_loaded_at
+    ),
+
+    -- the customers on either side of a changed order
+    changed_customers as (
+        select distinct unnest([changed_orders.customer_id, changed_orders.built_customer_id]) as customer_id
+        from changed_orders
+    ),
+{% endif %}
+
+orders as (
+    select * from all_orders
+    {%- if is_incremental() %}
+        where
+            order_id in (select changed_orders.order_id from changed_orders)
+            or customer_id in (select changed_customers.customer_id from changed_customers)
+    {%- endif %}
+),
+
+fact_orders as (
+    select
+        order_id,
+        order_channel,
+        customer_id,
+        store_customer_id,
+        store_id,
+        store_name,
+        ordered_at,
+        cast(ordered_at as date) as order_date,
+        order_status,
+        is_completed,
+        total_amount,
+        currency,
+        order_line_count,
+        item_quantity,
+        lines_amount,
+        -- a non-zero difference flags a total that does not match its lines (discounts, data errors)
+        total_amount - lines_amount as total_minus_lines_amount,
+        row_number() over (
+            partition by customer_id, is_completed order by ordered_at, order_id
+        ) = 1 and is_completed and customer_id is not null as is_first_purchase,
+        updated_at,
+        inputs_loaded_at
+    from orders
 )
 
-select
-    order_id,
-    order_channel,
-    customer_id,
-    store_customer_id,
-    store_id,
-    store_name,
-    ordered_at,
-    cast(ordered_at as date) as order_date,
-    order_status,
-    is_completed,
-    total_amount,
-    currency,
-    order_line_count,
-    item_quantity,
-    lines_amount,
-    -- a non-zero difference flags a total that does not match its lines (discounts, data errors)
-    total_amount - lines_amount as total_minus_lines_amount,
-    row_number() over (
-        partition by customer_id, is_completed order by ordered_at, order_id
-    ) = 1 and is_completed and customer_id is not null as is_first_purchase,
-    updated_at
-from orders
+select * from fact_orders
+{%- if is_incremental() %}
+    union all by name
+    select changed_orders.order_id
+    from changed_orders
+    anti join fact_orders on changed_orders.order_id = fact_orders.order_id
+{%- endif %}
