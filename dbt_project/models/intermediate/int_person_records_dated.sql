@@ -2,6 +2,16 @@
 -- A CSV record's own timestamp is the time its list was loaded, so an old list loaded late would
 -- look newest: it is dated by its list (stg_csv__contacts.list_dated_at) instead. Survivorship
 -- (int_customer_golden_record) and first/last seen (int_identifiers_per_customer) both read this.
+-- Incremental by row (macros/incremental_rows.sql): only records whose row differs from the stored
+-- one (customer, attributes, list date; new or gone records) are written again.
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key='source_record_key',
+    on_schema_change='fail',
+    post_hook="{{ delete_row_markers('customer_id') }}",
+) }}
+
 with customer_records as (
     select * from {{ ref('stg_identity__customer_records') }}
 ),
@@ -15,33 +25,39 @@ csv_contacts as (
         contact_id,
         list_dated_at
     from {{ ref('stg_csv__contacts') }}
+),
+
+records as {% if is_incremental() %}materialized {% endif %}(
+    select
+        customer_records.customer_id,
+        customer_records.source_system,
+        customer_records.source_record_id,
+        customer_records.source_record_key,
+        person_records.source_record_key is not null as has_person_record,
+        person_records.first_name,
+        person_records.last_name,
+        person_records.date_of_birth,
+        person_records.email,
+        person_records.phone,
+        person_records.street,
+        person_records.city,
+        person_records.postcode,
+        person_records.state,
+        person_records.country,
+        person_records.record_updated_at,
+        case
+            when customer_records.source_system = 'csv' then csv_contacts.list_dated_at
+            else person_records.record_updated_at
+        end as record_dated_at
+    from customer_records
+    left join person_records
+        on customer_records.source_record_key = person_records.source_record_key
+    left join csv_contacts
+        on
+            customer_records.source_system = 'csv'
+            and customer_records.source_record_id = csv_contacts.contact_id
 )
 
-select
-    customer_records.customer_id,
-    customer_records.source_system,
-    customer_records.source_record_id,
-    customer_records.source_record_key,
-    person_records.source_record_key is not null as has_person_record,
-    person_records.first_name,
-    person_records.last_name,
-    person_records.date_of_birth,
-    person_records.email,
-    person_records.phone,
-    person_records.street,
-    person_records.city,
-    person_records.postcode,
-    person_records.state,
-    person_records.country,
-    person_records.record_updated_at,
-    case
-        when customer_records.source_system = 'csv' then csv_contacts.list_dated_at
-        else person_records.record_updated_at
-    end as record_dated_at
-from customer_records
-left join person_records
-    on customer_records.source_record_key = person_records.source_record_key
-left join csv_contacts
-    on
-        customer_records.source_system = 'csv'
-        and customer_records.source_record_id = csv_contacts.contact_id
+{{ changed_keys_cte('records', 'source_record_key') }}
+
+{{ select_changed_rows('records', 'source_record_key') }}
