@@ -9,8 +9,6 @@ loudly and the next run loads the file from scratch.
 ``ingest_file_groups`` is the same contract for sources of many small files (web): a group of
 files shares one transaction, so the fixed cost of a transaction and of the loader's SQL is paid
 once per group, while every file still gets its own batch id, manifest row and quarantine rows.
-All files are checksummed and grouped before the first group loads, so a loader told the plan can
-read the next group while the current one commits.
 """
 
 from __future__ import annotations
@@ -134,7 +132,6 @@ def ingest_file_groups(
     max_group_bytes: int,
     max_group_files: int = 1000,
     restore: Restorer | None = None,
-    plan: Callable[[list[list[FileBatch]]], None] | None = None,
 ) -> IngestReport:
     """Load many small files per transaction; each file keeps its own batch id and manifest row.
 
@@ -148,25 +145,28 @@ def ingest_file_groups(
     On replace, the old version's rows (``forget``) and its quarantine rows are deleted, the new
     version is loaded, then ``restore`` runs: rows the old version held that other loaded files
     also contain (skipped there as duplicates) must not vanish with it.
-
-    Every file is checksummed and every group planned before the first group loads; ``plan``
-    (optional) is then told each group's batches in load order, so a loader can read ahead across
-    groups. ``load_group`` is still called once per group (and once per file when a group is redone).
     """
     manifest.ensure_meta_tables(con)
     report = IngestReport(source=source)
     known = manifest.PriorLoads(con, source)
-    # Every group is planned (files checksummed and decided) before the first loads, so a loader
-    # told the plan (``plan``) can read the next group while the current one commits.
-    groups: list[tuple[list[tuple[manifest.ManifestEntry, FileBatch, str | None]], list[manifest.ManifestEntry]]] = []
     group: list[tuple[manifest.ManifestEntry, FileBatch, str | None]] = []
     skips: list[manifest.ManifestEntry] = []
     group_bytes = 0
 
-    def close_group() -> None:
+    def flush() -> None:
         nonlocal group, skips, group_bytes
         if group or skips:
-            groups.append((group, skips))
+            for outcome in _ingest_group(
+                con, settings, run_id, source, group, skips, load_group, forget, restore
+            ):
+                log.info(
+                    "%s %s: %s, %d rows loaded",
+                    source,
+                    outcome.source_object,
+                    outcome.status,
+                    outcome.rows_loaded,
+                )
+                report.add(outcome)
         group, skips, group_bytes = [], [], 0
 
     for path in paths:
@@ -180,25 +180,13 @@ def ingest_file_groups(
             continue
         known.add(str(path), sha256, entry.batch_id)
         if prior.action == "replace" or group_bytes + entry.file_size > max_group_bytes or len(group) >= max_group_files:
-            close_group()
+            flush()
         batch = FileBatch(path, entry.batch_id, run_id, source, settings, entry.started_at)
         group.append((entry, batch, prior.message if prior.action == "replace" else None))
         group_bytes += entry.file_size
         if prior.action == "replace":
-            close_group()
-    close_group()
-    if plan is not None:
-        plan([[batch for _, batch, _ in group] for group, _ in groups if group])
-    for group, skips in groups:
-        # Audit times say when the group began to load, not when it was planned.
-        started = audit_now()
-        for entry in [*skips, *(entry for entry, _, _ in group)]:
-            entry.started_at = started
-        for _, batch, _ in group:
-            batch.loaded_at = started
-        for outcome in _ingest_group(con, settings, run_id, source, group, skips, load_group, forget, restore):
-            log.info("%s %s: %s, %d rows loaded", source, outcome.source_object, outcome.status, outcome.rows_loaded)
-            report.add(outcome)
+            flush()
+    flush()
     return report
 
 

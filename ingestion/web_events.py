@@ -5,11 +5,10 @@ hold many small files; each line keeps its file index and line number) that reac
 zero-copy Arrow string column. One SQL pass validates each line with a cast to JSON (that value is
 what gets stored), parses its top-level fields once, screens, types and validates it. Small files
 share one transaction (``ingest_file_groups``) but each keeps its own batch id and manifest row.
-Three stages run at once, one block apart (``_Pipeline``): reading, typing on a second connection
-to the same database (it only writes temp tables; its good messages come back as Arrow), and the
-dedupe and insert in the caller's transaction. The insert runs mostly on one core (DuckDB
-compresses a row group on one thread), so typing overlaps it; the stages run across groups, so
-the next group is read and typed while the current one commits.
+Three stages run at once, one block apart: reading the next block, typing the one after on a
+second connection to the same database (it only writes temp tables; its good messages come back
+as Arrow), and the dedupe and insert of the current one in the caller's transaction. The insert
+runs mostly on one core (DuckDB compresses a row group on one thread), so typing overlaps it.
 DuckDB's JSON reader is lenient (it accepts NaN, trailing commas, duplicate keys), so a cheap
 textual screen sends every line that *might* break strict JSON rules to a strict per-line Python
 check; clean lines never touch Python. Each refused line goes to meta.quarantine with a reason
@@ -35,7 +34,7 @@ import math
 import re
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -142,23 +141,17 @@ def ingest_web(con: duckdb.DuckDBPyConnection, settings: Settings, run_id: str) 
         forget_file(con, source_file)
 
     with _memory_capped(con, MEMORY_LIMIT_BYTES, settings.duckdb_memory_limit):
-        with _Pipeline(con) as ahead:
-            report = ingest_file_groups(
-                con,
-                settings,
-                run_id,
-                SOURCE,
-                files,
-                lambda con, batches: load_files(con, batches, known, ahead),
-                forget,
-                GROUP_BYTES,
-                restore=restore_from_other_files,
-                plan=ahead.start,
-            )
-        # With the typed pass on a second connection the checkpoint was left to the close, after
-        # the cap is lifted (6.1 GiB peak at 1M); run under the cap it peaked at 3.6 GiB.
-        con.execute("CHECKPOINT")
-    return report
+        return ingest_file_groups(
+            con,
+            settings,
+            run_id,
+            SOURCE,
+            files,
+            lambda con, batches: load_files(con, batches, known),
+            forget,
+            GROUP_BYTES,
+            restore=restore_from_other_files,
+        )
 
 
 class KnownIds:
@@ -288,119 +281,44 @@ def _contains_any(path: Path, needles: list[bytes]) -> bool:
     return any(needle in data for _, data in _file_pieces(path) for needle in needles)
 
 
-class _Pipeline:
-    """Reads and types blocks ahead of their insert, across the groups of a run.
-
-    Three stages run at once, each one block ahead of the next: reading (decompress and split,
-    GIL released in zlib/numpy), the typed pass on a second connection to the same database (it
-    only writes its own temp tables; the good messages come back as Arrow), and the dedupe and
-    insert on the caller's connection, inside its transaction (``typed_blocks``). The insert runs
-    mostly on one core (DuckDB compresses a row group on one thread), so it overlaps with the
-    typed pass of the next block; and as the stages run over every planned group, the next group's
-    first blocks are read and typed while the current group's last block inserts and it commits.
-    At most two blocks of lines (read, being typed) and one of typed messages wait in Python.
-    """
-
-    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
-        self._con = con
-        self._groups: list[list[FileBatch]] = []
-        self._upcoming: Future | None = None
-
-    def __enter__(self) -> _Pipeline:
-        self._cursor = self._con.cursor()
-        _configure_cursor(self._con, self._cursor)
-        self._reader = ThreadPoolExecutor(max_workers=1)
-        self._typer = ThreadPoolExecutor(max_workers=1)
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        # Work queued for groups that will not load is dropped; a running step finishes first.
-        self._typer.shutdown(wait=True, cancel_futures=True)
-        self._reader.shutdown(wait=True, cancel_futures=True)
-        self._cursor.close()
-
-    def start(self, groups: list[list[FileBatch]]) -> None:
-        """Begin reading and typing ``groups`` (each a list of batches loaded together), in this order."""
-        self._groups = list(groups)
-        items = self._items()
-
-        def read_next() -> tuple[int, pa.Table | None] | None:
-            item = next(items, None)
-            if item is None or item[1] is None:
-                return item
-            return item[0], _arrow_lines(item[1], self._groups[item[0]])
-
-        self._read_next = read_next
-        self._upcoming = self._typer.submit(self._type_next, self._reader.submit(read_next))
-
-    def holds(self, batches: list[FileBatch]) -> bool:
-        """Whether ``batches`` (the same FileBatch objects) is one of the groups still to come."""
-        return self._upcoming is not None and self._index(batches) is not None
-
-    def typed_blocks(self, batches: list[FileBatch]) -> Iterator[pa.Table]:
-        """The good messages of each block of the planned group ``batches``, in file and line order."""
-        wanted = self._index(batches)
-        if wanted is None:
-            raise ValueError("these files are not a planned group")
-        while self._upcoming is not None:
-            try:
-                done = self._upcoming.result()
-            except BaseException:
-                self._upcoming = None  # what follows is lost: later groups read and type on their own
-                raise
-            if done is None:
-                return
-            index, typed, following = done
-            self._upcoming = self._typer.submit(self._type_next, following)
-            if index < wanted:
-                continue  # what was left of an earlier group whose load was abandoned (redone file by file)
-            if index > wanted:
-                raise RuntimeError("planned groups were loaded out of order")
-            if typed is None:
-                return  # the end of this group
-            yield typed
-
-    def _index(self, batches: list[FileBatch]) -> int | None:
-        for index, group in enumerate(self._groups):
-            if len(group) == len(batches) and all(a is b for a, b in zip(group, batches, strict=True)):
-                return index
-        return None
-
-    def _items(self) -> Iterator[tuple[int, list[tuple[int, int, bytes]] | None]]:
-        """(group index, pieces) for each block of each group, then (group index, None) at its end."""
-        for index, group in enumerate(self._groups):
-            for pieces in _blocks([batch.path for batch in group]):
-                yield index, pieces
-            yield index, None
-
-    def _type_next(self, lines_read: Future) -> tuple[int, pa.Table | None, Future] | None:
-        item = lines_read.result()
-        if item is None:
-            return None
-        index, lines = item
-        following = self._reader.submit(self._read_next)
-        return index, None if lines is None else _typed_block(self._cursor, lines, self._groups[index]), following
-
-
 def load_files(
-    con: duckdb.DuckDBPyConnection,
-    batches: list[FileBatch],
-    known: KnownIds | None = None,
-    ahead: _Pipeline | None = None,
+    con: duckdb.DuckDBPyConnection, batches: list[FileBatch], known: KnownIds | None = None
 ) -> list[LoadCounts]:
     """Load NDJSON files block by block (inside the caller's transaction); one block may hold many files.
 
     ``known`` (kept by ``ingest_web`` across groups) spares blocks of new ids the warehouse probe.
-    ``ahead`` (``ingest_web``'s pipeline over the planned groups) has these files' blocks read and
-    typed already when they are one of its groups; other files get a pipeline of their own.
     """
     loaded = [0] * len(batches)
     skipped = [0] * len(batches)
-    with ExitStack() as stack:
-        if ahead is None or not ahead.holds(batches):
-            ahead = stack.enter_context(_Pipeline(con))
-            ahead.start([batches])
-        for typed in ahead.typed_blocks(batches):
+    blocks = _blocks([batch.path for batch in batches])
+
+    def read_next() -> pa.Table | None:
+        pieces = next(blocks, None)
+        return None if pieces is None else _arrow_lines(pieces, batches)
+
+    def type_block(lines_read: Future) -> tuple[pa.Table, Future] | None:
+        lines = lines_read.result()
+        if lines is None:
+            return None
+        following = reader.submit(read_next)
+        return _typed_block(cursor, lines, batches), following
+
+    # Three stages run at once, each one block ahead of the next: reading (decompress and split,
+    # GIL released in zlib/numpy), the typed pass on a second connection to the same database
+    # (it only writes its own temp tables), and the dedupe and insert on ``con``, inside the
+    # caller's transaction. The insert mostly runs on one core (DuckDB compresses a row group on
+    # one thread), so it overlaps with the typed pass of the next block. At most two blocks of
+    # lines (read, being typed) and one of typed messages (being inserted) are held in Python.
+    with (
+        con.cursor() as cursor,
+        ThreadPoolExecutor(max_workers=1) as reader,
+        ThreadPoolExecutor(max_workers=1) as typer,
+    ):
+        _configure_cursor(con, cursor)
+        upcoming = typer.submit(type_block, reader.submit(read_next))
+        while (done := upcoming.result()) is not None:
+            typed, lines_read = done
+            upcoming = typer.submit(type_block, lines_read)
             for file_index, block_loaded, block_skipped in _insert_block(con, typed, batches, known):
                 loaded[file_index] += block_loaded
                 skipped[file_index] += block_skipped

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import itertools
 import json
 from datetime import datetime
 
@@ -388,62 +387,3 @@ def test_the_typed_pass_connection_uses_the_callers_time_zone():
         )
     # The caller's own connection keeps its Arrow conversion.
     assert con.execute("SELECT current_setting('arrow_lossless_conversion')").fetchall() == [(False,)]
-
-
-def test_groups_read_ahead_keep_per_file_counts_manifest_rows_and_dedupe_across_groups(settings, monkeypatch):
-    """The next group is read and typed while the current one loads; counts stay per file."""
-    settings.web_landing_dir.mkdir(parents=True)
-    files = {
-        "events-1.ndjson": [_message(i) for i in range(30)],
-        "events-2.ndjson": [_message(5), '{"type":"track"}'] + [_message(i) for i in range(30, 50)],
-        "events-3.ndjson": [_message(7).replace('"u"', '"other"')] + [_message(i) for i in range(50, 60)],
-    }
-    for name, lines in files.items():
-        (settings.web_landing_dir / name).write_text("\n".join(lines) + "\n")
-    monkeypatch.setattr(web_events, "GROUP_BYTES", 1)  # one file per group
-    monkeypatch.setattr(web_events, "BLOCK_BYTES", 500)  # several blocks per group
-    [report] = ingest(settings, "run-1", "web")
-    assert (report.files_loaded, report.rows_loaded, report.rows_skipped_duplicate, report.rows_quarantined) == (
-        3, 60, 1, 2
-    )  # fmt: skip
-    assert _rows(
-        settings,
-        "SELECT regexp_extract(source_object, '[^/]+$'), rows_read, rows_loaded, rows_skipped, rows_quarantined "
-        "FROM meta.ingest_manifest ORDER BY 1",
-    ) == [("events-1.ndjson", 30, 30, 0, 0), ("events-2.ndjson", 22, 20, 1, 1), ("events-3.ndjson", 11, 10, 0, 1)]
-    assert _rows(settings, "SELECT line_number, reason FROM meta.quarantine ORDER BY source_file")[1][0] == 1
-    assert _rows(settings, "SELECT count(DISTINCT _batch_id), count(*) FROM raw.web_events") == [(3, 60)]
-    # Files are planned up front, but each group's audit times are taken when it begins to load.
-    times = _rows(
-        settings,
-        "SELECT m.started_at, m.finished_at, min(e._loaded_at), max(e._loaded_at) FROM meta.ingest_manifest m "
-        "JOIN raw.web_events e ON e._batch_id = m.batch_id GROUP BY m.source_object, 1, 2 ORDER BY m.source_object",
-    )
-    assert all(started == first == last for started, _, first, last in times)
-    assert all(later[0] >= earlier[1] for earlier, later in itertools.pairwise(times))
-
-
-def test_a_rejected_group_is_redone_file_by_file_and_later_groups_still_load(settings, monkeypatch):
-    """Blocks of the given-up group already read and typed ahead are passed over, not loaded."""
-    from ingestion.file_batches import RejectedFile
-
-    settings.web_landing_dir.mkdir(parents=True)
-    for n, name in enumerate(("events-1a.ndjson", "events-1b.ndjson", "events-2.ndjson")):
-        (settings.web_landing_dir / name).write_text("".join(_message(10 * n + i) + "\n" for i in range(10)))
-    sizes = [p.stat().st_size for p in sorted(settings.web_landing_dir.iterdir())]
-    monkeypatch.setattr(web_events, "GROUP_BYTES", sizes[0] + sizes[1])  # 1a + 1b, then 2
-    monkeypatch.setattr(web_events, "BLOCK_BYTES", 300)  # group 1 has blocks left when it is given up
-    insert_block = web_events._insert_block
-
-    def reject_1b(con, typed, batches, known):
-        if any(b.path.name == "events-1b.ndjson" for b in batches):
-            raise RejectedFile("simulated unusable file")
-        return insert_block(con, typed, batches, known)
-
-    monkeypatch.setattr(web_events, "_insert_block", reject_1b)
-    [report] = ingest(settings, "run-1", "web")
-    assert (report.files_loaded, report.rows_loaded) == (2, 20)
-    assert _rows(
-        settings, "SELECT regexp_extract(source_object, '[^/]+$'), status, rows_loaded FROM meta.ingest_manifest ORDER BY 1"
-    ) == [("events-1a.ndjson", "loaded", 10), ("events-1b.ndjson", "failed", 0), ("events-2.ndjson", "loaded", 10)]
-    assert _rows(settings, "SELECT count(*) FROM raw.web_events") == [(20,)]
