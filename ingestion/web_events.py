@@ -5,10 +5,6 @@ hold many small files; each line keeps its file index and line number) that reac
 zero-copy Arrow string column. One SQL pass validates each line with a cast to JSON (that value is
 what gets stored), parses its top-level fields once, screens, types and validates it. Small files
 share one transaction (``ingest_file_groups``) but each keeps its own batch id and manifest row.
-Three stages run at once, one block apart: reading the next block, typing the one after on a
-second connection to the same database (it only writes temp tables; its good messages come back
-as Arrow), and the dedupe and insert of the current one in the caller's transaction. The insert
-runs mostly on one core (DuckDB compresses a row group on one thread), so typing overlaps it.
 DuckDB's JSON reader is lenient (it accepts NaN, trailing commas, duplicate keys), so a cheap
 textual screen sends every line that *might* break strict JSON rules to a strict per-line Python
 check; clean lines never touch Python. Each refused line goes to meta.quarantine with a reason
@@ -33,7 +29,7 @@ import json
 import math
 import re
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -292,34 +288,17 @@ def load_files(
     skipped = [0] * len(batches)
     blocks = _blocks([batch.path for batch in batches])
 
-    def read_next() -> pa.Table | None:
+    def prepare() -> pa.Table | None:
         pieces = next(blocks, None)
         return None if pieces is None else _arrow_lines(pieces, batches)
 
-    def type_block(lines_read: Future) -> tuple[pa.Table, Future] | None:
-        lines = lines_read.result()
-        if lines is None:
-            return None
-        following = reader.submit(read_next)
-        return _typed_block(cursor, lines, batches), following
-
-    # Three stages run at once, each one block ahead of the next: reading (decompress and split,
-    # GIL released in zlib/numpy), the typed pass on a second connection to the same database
-    # (it only writes its own temp tables), and the dedupe and insert on ``con``, inside the
-    # caller's transaction. The insert mostly runs on one core (DuckDB compresses a row group on
-    # one thread), so it overlaps with the typed pass of the next block. At most two blocks of
-    # lines (read, being typed) and one of typed messages (being inserted) are held in Python.
-    with (
-        con.cursor() as cursor,
-        ThreadPoolExecutor(max_workers=1) as reader,
-        ThreadPoolExecutor(max_workers=1) as typer,
-    ):
-        _configure_cursor(con, cursor)
-        upcoming = typer.submit(type_block, reader.submit(read_next))
-        while (done := upcoming.result()) is not None:
-            typed, lines_read = done
-            upcoming = typer.submit(type_block, lines_read)
-            for file_index, block_loaded, block_skipped in _insert_block(con, typed, batches, known):
+    # Decompressing and splitting the next block (GIL released in zlib/numpy) overlaps with DuckDB
+    # working on the current one.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        upcoming = pool.submit(prepare)
+        while (lines := upcoming.result()) is not None:
+            upcoming = pool.submit(prepare)
+            for file_index, block_loaded, block_skipped in _load_block(con, lines, batches, known):
                 loaded[file_index] += block_loaded
                 skipped[file_index] += block_skipped
     # Every message is accounted for: loaded, skipped as a duplicate, or quarantined.
@@ -554,61 +533,34 @@ def _depth(obj) -> int:
 # Validation and load, in SQL.
 
 
-def _configure_cursor(con: duckdb.DuckDBPyConnection, cursor: duckdb.DuckDBPyConnection) -> None:
-    """Give the typed pass's connection ``con``'s time zone, and JSON that stays JSON through Arrow."""
-    zone = con.execute("SELECT current_setting('TimeZone')").fetchall()[0][0]
-    cursor.execute("SET TimeZone = ?", [zone])
-    # Without it JSON columns reach Arrow as plain strings, and the insert would parse them again.
-    cursor.execute("SET SESSION arrow_lossless_conversion = true")
-
-
-def _typed_block(cursor: duckdb.DuckDBPyConnection, lines: pa.Table, batches: list[FileBatch]) -> pa.Table:
-    """Validate and type one block on ``cursor``; quarantines refused lines, returns the good messages."""
+def _load_block(
+    con: duckdb.DuckDBPyConnection, lines: pa.Table, batches: list[FileBatch], known: KnownIds | None = None
+) -> list[tuple[int, int, int]]:
+    """Validate and insert one block; returns (file index, messages loaded, duplicates skipped) per file."""
     max_field_chars = batches[0].settings.max_field_chars
     # One pass parses, screens and types every line; only the few suspect lines and batch
     # envelopes need more work afterwards.
-    with registered(cursor, "_web_block", lines):
-        cursor.execute(_typed_sql(max_field_chars, _LINES_SQL, "CREATE OR REPLACE TEMP TABLE _web_typed AS"))
-    excluded = _strict_check_suspects(cursor, batches)
+    with registered(con, "_web_block", lines):
+        con.execute(_typed_sql(max_field_chars, _LINES_SQL, "CREATE OR REPLACE TEMP TABLE _web_typed AS"))
+    excluded = _strict_check_suspects(con, batches)
     if excluded.num_rows:
-        with registered(cursor, "_web_excluded", excluded):
-            cursor.execute(
+        with registered(con, "_web_excluded", excluded):
+            con.execute(
                 "DELETE FROM _web_typed t USING _web_excluded x "
                 "WHERE t.file_index = x.file_index AND t.line_number = x.line_number"
             )
-    if cursor.execute("SELECT count(*) FROM _web_typed WHERE is_envelope").fetchall()[0][0]:
-        _quarantine_batch_problems(cursor, batches)
-        cursor.execute(_ITEMS_SQL)
-        cursor.execute("DELETE FROM _web_typed WHERE is_envelope")
-        cursor.execute(_typed_sql(max_field_chars, _ITEM_MESSAGES_SQL, "INSERT INTO _web_typed"))
-    for file_index, line_number, batch_index, reason, field, msg in cursor.execute(
+    if con.execute("SELECT count(*) FROM _web_typed WHERE is_envelope").fetchall()[0][0]:
+        _quarantine_batch_problems(con, batches)
+        con.execute(_ITEMS_SQL)
+        con.execute("DELETE FROM _web_typed WHERE is_envelope")
+        con.execute(_typed_sql(max_field_chars, _ITEM_MESSAGES_SQL, "INSERT INTO _web_typed"))
+    for file_index, line_number, batch_index, reason, field, msg in con.execute(
         "SELECT file_index, line_number, batch_index, reason, field, msg FROM _web_typed WHERE reason IS NOT NULL "
         "ORDER BY file_index, line_number, batch_index"
     ).fetchall():
         batches[file_index].reject(line_number, _field_name(batch_index, field), reason, msg)
-    # Record batches of CHUNK_LINES rows so the insert's scan of them runs on every thread.
-    good = cursor.sql(f"SELECT {_GOOD_COLUMNS} FROM _web_typed WHERE reason IS NULL").to_arrow_table(CHUNK_LINES)
-    for table in ("_web_items", "_web_typed"):
-        cursor.execute(f"DROP TABLE IF EXISTS {table}")
-    return good
-
-
-# What the insert needs of each message that passed every check.
-_GOOD_COLUMNS = (
-    "file_index, line_number, batch_index, message_id, type, event_name, page_name, user_id, anonymous_id, "
-    "group_id, previous_id, timestamp_at, original_timestamp_at, sent_at, received_at, traits, properties, "
-    "context, page_url, page_path, page_title, page_referrer, campaign_source, campaign_medium, "
-    "campaign_name, campaign_term, campaign_content, payload"
-)
-
-
-def _insert_block(
-    con: duckdb.DuckDBPyConnection, good: pa.Table, batches: list[FileBatch], known: KnownIds | None = None
-) -> list[tuple[int, int, int]]:
-    """Insert one block's good messages; returns (file index, messages loaded, duplicates skipped) per file."""
-    with registered(con, "_web_typed", good):
-        counts = _dedupe_and_insert(con, batches, known)
-    for table in ("_web_seen", "_web_fate"):
+    counts = _dedupe_and_insert(con, batches, known)
+    for table in ("_web_items", "_web_typed", "_web_seen", "_web_fate"):
         con.execute(f"DROP TABLE IF EXISTS {table}")
     return counts
 
@@ -929,12 +881,12 @@ def _dedupe_and_insert(
     # The semi-join reads only the id column of the warehouse table; the stored payloads (the
     # largest column, growing with every block) are read only when some ids were seen before.
     # With ``known``, only ids whose hash is already known are looked for (usually none).
-    probed = "SELECT message_id FROM _web_typed"
+    probed = "SELECT message_id FROM _web_typed WHERE reason IS NULL"
     hits = None
     if known is not None:
         hashes = con.execute(f"SELECT DISTINCT hash(message_id) AS h FROM ({probed})").fetchnumpy()["h"]
         hits = known.maybe_seen(con, hashes)
-        probed += " WHERE hash(message_id) IN (SELECT h FROM _web_hits)"
+        probed += " AND hash(message_id) IN (SELECT h FROM _web_hits)"
     if hits is not None and not len(hits):
         seen = 0
     else:
@@ -957,7 +909,7 @@ def _dedupe_and_insert(
         CREATE OR REPLACE TEMP TABLE _web_fate AS
         WITH good AS (
             SELECT file_index, line_number, coalesce(batch_index, -1) AS item, message_id, payload::VARCHAR AS msg
-            FROM _web_typed
+            FROM _web_typed WHERE reason IS NULL
         ),
         existing AS ({existing}),
         repeated AS (
@@ -1024,6 +976,7 @@ def _dedupe_and_insert(
         FROM _web_typed t
         ANTI JOIN _web_fate x
             ON x.file_index = t.file_index AND x.line_number = t.line_number AND x.item = coalesce(t.batch_index, -1)
+        WHERE t.reason IS NULL
     """
     loaded = dict(con.execute(f"SELECT t.file_index, count(*) {fresh} GROUP BY 1").fetchall())
     with registered(con, "_web_files", files):
