@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
+import shutil
 from datetime import date
 from pathlib import Path
+from types import SimpleNamespace
 
 import duckdb
 import pytest
 
 from cdp import dbt as cdp_dbt
 from cdp.settings import Settings
+from cdp.warehouse import connect
 
 FIXTURES = Path(__file__).parent / "fixtures"
 RUN_DATE = date(2026, 11, 23)
@@ -54,3 +58,41 @@ def built(tmp_path_factory) -> tuple[Settings, dict]:
     settings = make_warehouse(tmp_path_factory.mktemp("dbt_built"))
     summary = cdp_dbt.build(settings, run_id="test-run-1")
     return settings, summary
+
+
+def execute(settings: Settings, statement: str) -> None:
+    """Run one statement on the warehouse (a write: a test's change to raw data or a marker)."""
+    with connect(settings) as con:
+        con.execute(statement)
+
+
+def table_differences(settings: Settings, other_database: str, tables: tuple[str, ...]) -> dict[str, tuple[int, int]]:
+    """Per table: (rows only in this warehouse, rows only in the other), where either is non-zero."""
+    differing = {}
+    with connect(settings, read_only=True) as con:
+        con.execute(f"attach '{other_database}' as other (read_only)")
+        for table in tables:
+            counts = tuple(
+                con.execute(f"select count(*) from (select * from {left} except all select * from {right})")
+                .fetchall()[0][0]
+                for left, right in ((table, f"other.{table}"), (f"other.{table}", table))
+            )
+            if counts != (0, 0):
+                differing[table] = counts
+    return differing
+
+
+def full_refresh_copy(settings: Settings, run_id: str, home: Path) -> Settings:
+    """A copy of the warehouse under ``home``, rebuilt by ``dbt build --full-refresh`` for ``run_id``."""
+    full = dataclasses.replace(settings, home=home, warehouse_path=home / "warehouse" / "cdp.duckdb",
+                               dbt_target_dir=home / "dbt" / "target")
+    full.warehouse_path.parent.mkdir(parents=True)
+    shutil.copy2(settings.warehouse_path, full.warehouse_path)
+    cdp_dbt.build(full, run_id=run_id, full_refresh=True)
+    return full
+
+
+@pytest.fixture(scope="session")
+def nights() -> SimpleNamespace:
+    """Helpers of the incremental multi-night tests: ``execute``, ``differences``, ``full_refresh_copy``."""
+    return SimpleNamespace(execute=execute, differences=table_differences, full_refresh_copy=full_refresh_copy)

@@ -6,14 +6,11 @@ ways); a rerun of the night rewrites nothing; a renamed store reaches every orde
 
 from __future__ import annotations
 
-import dataclasses
-import shutil
 from datetime import date
 
 import pytest
 
 from cdp import dbt as cdp_dbt
-from cdp.warehouse import connect
 
 # The incremental order chain and what is built from it.
 ORDER_TABLES = (
@@ -41,39 +38,8 @@ MARKED = """
 """
 
 
-def _execute(settings, sql: str) -> None:
-    with connect(settings) as con:
-        con.execute(sql)
-
-
-def _differences(settings, other_database: str) -> dict[str, tuple[int, int]]:
-    """Per table: (rows only in this warehouse, rows only in the other), where either is non-zero."""
-    differing = {}
-    with connect(settings, read_only=True) as con:
-        con.execute(f"attach '{other_database}' as other (read_only)")
-        for table in ORDER_TABLES:
-            counts = tuple(
-                con.execute(f"select count(*) from (select * from {left} except all select * from {right})")
-                .fetchall()[0][0]
-                for left, right in ((table, f"other.{table}"), (f"other.{table}", table))
-            )
-            if counts != (0, 0):
-                differing[table] = counts
-    return differing
-
-
-def _full_refresh_copy(settings, run_id: str, tmp_path, label: str):
-    full_home = tmp_path / f"full_refresh_{label}"
-    full = dataclasses.replace(settings, home=full_home, warehouse_path=full_home / "warehouse" / "cdp.duckdb",
-                               dbt_target_dir=full_home / "dbt" / "target")
-    full.warehouse_path.parent.mkdir(parents=True)
-    shutil.copy2(settings.warehouse_path, full.warehouse_path)
-    cdp_dbt.build(full, run_id=run_id, full_refresh=True)
-    return full
-
-
 @pytest.mark.slow
-def test_order_nights_equal_full_refresh_and_a_rerun_changes_nothing(warehouse_factory, sql, tmp_path):
+def test_order_nights_equal_full_refresh_and_a_rerun_changes_nothing(warehouse_factory, sql, tmp_path, nights):
     settings = warehouse_factory(tmp_path / "warehouse")
     cdp_dbt.build(settings, run_id="night-1")
     assert sql(settings, "select order_id from marts.fct_orders where is_first_purchase order by 1") == [
@@ -81,7 +47,7 @@ def test_order_nights_equal_full_refresh_and_a_rerun_changes_nothing(warehouse_f
     ]
 
     night_2 = settings.with_run_date(date(2026, 11, 24))
-    _execute(
+    nights.execute(
         night_2,
         """
         -- Bob's new order predates his first one: it becomes his first purchase
@@ -122,24 +88,24 @@ def test_order_nights_equal_full_refresh_and_a_rerun_changes_nothing(warehouse_f
     assert sql(night_2, "select cast(ordered_at as varchar), order_line_count from marts.fct_orders "
                         "where order_id = 'WEB-00000001'") == [("2026-10-01 10:12:30", 0)]
     assert sql(night_2, "select count(*) from marts.fct_order_lines where order_id = 'WEB-00000001'") == [(0,)]
-    full = _full_refresh_copy(night_2, "night-2", tmp_path, "night_2")
-    assert _differences(night_2, str(full.warehouse_path)) == {}
+    full = nights.full_refresh_copy(night_2, "night-2", tmp_path / "full_refresh_night_2")
+    assert nights.differences(night_2, str(full.warehouse_path), ORDER_TABLES) == {}
 
     # A rerun of night 2 on unchanged data recomputes no order: markers on an untouched order
     # survive, and every table still equals the full refresh (marked the same way).
     for marker in MARKERS:
-        _execute(night_2, marker)
-        _execute(full, marker)
+        nights.execute(night_2, marker)
+        nights.execute(full, marker)
     cdp_dbt.build(night_2, run_id="night-2")
     assert sql(night_2, MARKED) == [("kept", "kept", "kept")]
-    assert _differences(night_2, str(full.warehouse_path)) == {}
+    assert nights.differences(night_2, str(full.warehouse_path), ORDER_TABLES) == {}
 
     # Night 3: the store is renamed, which reaches every one of its orders (and rewrites the markers).
     night_3 = settings.with_run_date(date(2026, 11, 25))
-    _execute(night_3, "update raw.store_stores set store_name = 'Downtown Plaza', _loaded_at = '2026-11-26 00:00:00'")
+    nights.execute(night_3, "update raw.store_stores set store_name = 'Downtown Plaza', _loaded_at = '2026-11-26 00:00:00'")
     cdp_dbt.build(night_3, run_id="night-3")
     assert sql(night_3, "select distinct store_name from marts.fct_orders where order_channel = 'store'") == [
         ("Downtown Plaza",)
     ]
-    full_3 = _full_refresh_copy(night_3, "night-3", tmp_path, "night_3")
-    assert _differences(night_3, str(full_3.warehouse_path)) == {}
+    full_3 = nights.full_refresh_copy(night_3, "night-3", tmp_path / "full_refresh_night_3")
+    assert nights.differences(night_3, str(full_3.warehouse_path), ORDER_TABLES) == {}

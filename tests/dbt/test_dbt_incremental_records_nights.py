@@ -5,14 +5,11 @@ re-dated, a record gone and a new one give the same rows as a --full-refresh bui
 
 from __future__ import annotations
 
-import dataclasses
-import shutil
 from datetime import date
 
 import pytest
 
 from cdp import dbt as cdp_dbt
-from cdp.warehouse import connect
 
 RECORD_TABLES = (
     "intermediate.int_person_records_dated",
@@ -30,44 +27,13 @@ ROW_IDS = {
 }
 
 
-def _execute(settings, sql: str) -> None:
-    with connect(settings) as con:
-        con.execute(sql)
-
-
-def _differences(settings, other_database: str) -> dict[str, tuple[int, int]]:
-    """Per table: (rows only in this warehouse, rows only in the other), where either is non-zero."""
-    differing = {}
-    with connect(settings, read_only=True) as con:
-        con.execute(f"attach '{other_database}' as other (read_only)")
-        for table in RECORD_TABLES:
-            counts = tuple(
-                con.execute(f"select count(*) from (select * from {left} except all select * from {right})")
-                .fetchall()[0][0]
-                for left, right in ((table, f"other.{table}"), (f"other.{table}", table))
-            )
-            if counts != (0, 0):
-                differing[table] = counts
-    return differing
-
-
-def _full_refresh_copy(settings, run_id: str, tmp_path):
-    full_home = tmp_path / "full_refresh"
-    full = dataclasses.replace(settings, home=full_home, warehouse_path=full_home / "warehouse" / "cdp.duckdb",
-                               dbt_target_dir=full_home / "dbt" / "target")
-    full.warehouse_path.parent.mkdir(parents=True)
-    shutil.copy2(settings.warehouse_path, full.warehouse_path)
-    cdp_dbt.build(full, run_id=run_id, full_refresh=True)
-    return full
-
-
 @pytest.mark.slow
-def test_record_changes_equal_full_refresh_and_a_rerun_changes_nothing(warehouse_factory, sql, tmp_path):
+def test_record_changes_equal_full_refresh_and_a_rerun_changes_nothing(warehouse_factory, sql, tmp_path, nights):
     settings = warehouse_factory(tmp_path / "warehouse")
     cdp_dbt.build(settings, run_id="night-1")
 
     night_2 = settings.with_run_date(date(2026, 11, 24))
-    _execute(
+    nights.execute(
         night_2,
         """
         -- a new standardisation rule rewrites Frank's phone: same record, same record_updated_at
@@ -103,12 +69,12 @@ def test_record_changes_equal_full_refresh_and_a_rerun_changes_nothing(warehouse
                         "where source_record_key in ('call_center|call-4', 'web|anon:a9')") == [(1,)]
     assert sql(night_2, "select count(*) from intermediate.int_person_records_dated "
                         "where source_record_key = 'call_center|call-4' or customer_id is null") == [(0,)]
-    full = _full_refresh_copy(night_2, "night-2", tmp_path)
-    assert _differences(night_2, str(full.warehouse_path)) == {}
+    full = nights.full_refresh_copy(night_2, "night-2", tmp_path / "full_refresh")
+    assert nights.differences(night_2, str(full.warehouse_path), RECORD_TABLES) == {}
 
     # A rerun on unchanged data rewrites no record: every row keeps its row id, and the tables still
     # equal the full refresh.
     row_ids = {table: sql(night_2, query) for table, query in ROW_IDS.items()}
     cdp_dbt.build(night_2, run_id="night-2")
     assert {table: sql(night_2, query) for table, query in ROW_IDS.items()} == row_ids
-    assert _differences(night_2, str(full.warehouse_path)) == {}
+    assert nights.differences(night_2, str(full.warehouse_path), RECORD_TABLES) == {}

@@ -5,14 +5,11 @@ customer_map change each give the same rows as a --full-refresh build of the sam
 
 from __future__ import annotations
 
-import dataclasses
-import shutil
 from datetime import date
 
 import pytest
 
 from cdp import dbt as cdp_dbt
-from cdp.warehouse import connect
 
 # The incremental web marts and everything built from them.
 WEB_TABLES = (
@@ -30,39 +27,8 @@ WEB_TABLES = (
 )
 
 
-def _execute(settings, sql: str) -> None:
-    with connect(settings) as con:
-        con.execute(sql)
-
-
-def _differences(settings, other_database: str) -> dict[str, tuple[int, int]]:
-    """Per table: (rows only in this warehouse, rows only in the other), where either is non-zero."""
-    differing = {}
-    with connect(settings, read_only=True) as con:
-        con.execute(f"attach '{other_database}' as other (read_only)")
-        for table in WEB_TABLES:
-            counts = tuple(
-                con.execute(f"select count(*) from (select * from {left} except all select * from {right})")
-                .fetchall()[0][0]
-                for left, right in ((table, f"other.{table}"), (f"other.{table}", table))
-            )
-            if counts != (0, 0):
-                differing[table] = counts
-    return differing
-
-
-def _full_refresh_copy(settings, run_id: str, tmp_path, label: str):
-    full_home = tmp_path / f"full_refresh_{label}"
-    full = dataclasses.replace(settings, home=full_home, warehouse_path=full_home / "warehouse" / "cdp.duckdb",
-                               dbt_target_dir=full_home / "dbt" / "target")
-    full.warehouse_path.parent.mkdir(parents=True)
-    shutil.copy2(settings.warehouse_path, full.warehouse_path)
-    cdp_dbt.build(full, run_id=run_id, full_refresh=True)
-    return full
-
-
 @pytest.mark.slow
-def test_three_web_nights_equal_full_refresh_and_a_rerun_changes_nothing(warehouse_factory, sql, tmp_path):
+def test_three_web_nights_equal_full_refresh_and_a_rerun_changes_nothing(warehouse_factory, sql, tmp_path, nights):
     settings = warehouse_factory(tmp_path / "warehouse")
     cdp_dbt.build(settings, run_id="night-1")
     carol_sessions = sql(settings, "select session_number, events from marts.fct_web_sessions "
@@ -70,7 +36,7 @@ def test_three_web_nights_equal_full_refresh_and_a_rerun_changes_nothing(warehou
     assert carol_sessions == [(1, 3), (2, 2), (3, 1)]
 
     night_2 = settings.with_run_date(date(2026, 11, 24))
-    _execute(
+    nights.execute(
         night_2,
         """
         insert into raw.web_events
@@ -105,13 +71,13 @@ def test_three_web_nights_equal_full_refresh_and_a_rerun_changes_nothing(warehou
                         "where visitor_id = 'a1' order by 1") == [(1, 5), (2, 2)]
     assert sql(night_2, "select visitor_id from marts.fct_web_events where web_event_id = 'm-c5'") == [("a11",)]
     assert sql(night_2, "select customer_id from marts.fct_orders where order_id = 'WEB-00000009'") == [("C1",)]
-    full = _full_refresh_copy(night_2, "night-2", tmp_path, "night_2")
-    assert _differences(night_2, str(full.warehouse_path)) == {}
+    full = nights.full_refresh_copy(night_2, "night-2", tmp_path / "full_refresh_night_2")
+    assert nights.differences(night_2, str(full.warehouse_path), WEB_TABLES) == {}
 
     # Night 3 reruns night 2 on unchanged data: nothing is recomputed. A marker that only a rebuild
     # of Carol's events would erase survives, and every table still equals the full refresh.
-    _execute(night_2, "update marts.fct_web_events set page_title = 'kept' where web_event_id = 'm-c1'")
-    _execute(full, "update marts.fct_web_events set page_title = 'kept' where web_event_id = 'm-c1'")
+    nights.execute(night_2, "update marts.fct_web_events set page_title = 'kept' where web_event_id = 'm-c1'")
+    nights.execute(full, "update marts.fct_web_events set page_title = 'kept' where web_event_id = 'm-c1'")
     cdp_dbt.build(night_2, run_id="night-2")
     assert sql(night_2, "select page_title from marts.fct_web_events where web_event_id = 'm-c1'") == [("kept",)]
-    assert _differences(night_2, str(full.warehouse_path)) == {}
+    assert nights.differences(night_2, str(full.warehouse_path), WEB_TABLES) == {}
