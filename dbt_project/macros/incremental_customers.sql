@@ -55,23 +55,16 @@
 
 {#- The filter of an aggregate over inputs to the changed customers on incremental builds. -#}
 {% macro only_changed_customers() -%}
-    {%- if is_incremental() -%}
-        where customer_id in (select changed_customers.customer_id from changed_customers)
-    {%- endif -%}
+    {{ only_changed_keys('customer_id', 'changed_customers') }}
 {%- endmacro %}
 
 {#- The model's final select: `aggregated`, plus on incremental builds a marker row (customer_id
     only, NULL elsewhere, removed by the post-hook) for each changed customer left without input rows. -#}
 {% macro select_with_customers_without_inputs(aggregated) -%}
     select * from {{ aggregated }}
-    {%- if is_incremental() %}
-        union all by name
-        select changed_customers.customer_id
-        from changed_customers
-        anti join {{ aggregated }} on changed_customers.customer_id = {{ aggregated }}.customer_id
-    {%- endif -%}
+    {{- markers_for_keys_without_rows(aggregated, 'customer_id', 'changed_customers') }}
 {%- endmacro %}
 
 {% macro delete_customers_without_inputs() -%}
-    delete from {{ this }} where inputs_fingerprint is null
+    {{ delete_row_markers('inputs_fingerprint') }}
 {%- endmacro %}

@@ -7,6 +7,25 @@
   re-standardised record, a list date, a record gone).
 -#}
 
+{#- Shared by every model rebuilt per key with delete+insert (this file, incremental_customers.sql,
+    the order chain): on incremental builds, a filter to the keys in the CTE `changed`, and marker
+    rows (key only) for changed keys without a fresh row, which replace the stored row and which
+    delete_row_markers() removes. Both render nothing on a full build. -#}
+{% macro only_changed_keys(key, changed) -%}
+    {%- if is_incremental() -%}
+        where {{ key }} in (select {{ changed }}.{{ key }} from {{ changed }})
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro markers_for_keys_without_rows(relation, key, changed) -%}
+    {%- if is_incremental() %}
+        union all by name
+        select {{ changed }}.{{ key }}
+        from {{ changed }}
+        anti join {{ relation }} on {{ changed }}.{{ key }} = {{ relation }}.{{ key }}
+    {%- endif -%}
+{%- endmacro %}
+
 {#- The keys whose fresh row (CTE `fresh`) differs from the stored one. Only for is_incremental(). -#}
 {% macro keys_of_changed_rows(fresh, key) -%}
     select coalesce(fresh_rows.{{ key }}, built_rows.{{ key }}) as {{ key }}
@@ -42,13 +61,8 @@
     row: it replaces the stored row and delete_row_markers() removes it. -#}
 {% macro select_changed_rows(fresh, key) -%}
     select * from {{ fresh }}
-    {%- if is_incremental() %}
-        where {{ key }} in (select changed_keys.{{ key }} from changed_keys)
-        union all by name
-        select changed_keys.{{ key }}
-        from changed_keys
-        anti join {{ fresh }} on changed_keys.{{ key }} = {{ fresh }}.{{ key }}
-    {%- endif -%}
+    {{ only_changed_keys(key, 'changed_keys') }}
+    {{- markers_for_keys_without_rows(fresh, key, 'changed_keys') }}
 {%- endmacro %}
 
 {#- post-hook: drop the marker rows, told apart by a column that is never NULL in a real row -#}

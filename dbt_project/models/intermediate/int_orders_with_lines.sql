@@ -12,7 +12,7 @@
     incremental_strategy='delete+insert',
     unique_key='order_id',
     on_schema_change='fail',
-    post_hook="delete from {{ this }} where order_channel is null",
+    post_hook="{{ delete_row_markers('order_channel') }}",
 ) }}
 
 with store_orders as (
@@ -108,12 +108,6 @@ store_customers as (
     ),
 {% endif %}
 
-{%- set only_changed_orders -%}
-    {%- if is_incremental() %}
-        where order_id in (select changed_orders.order_id from changed_orders)
-    {%- endif -%}
-{%- endset %}
-
 line_totals as (
     select
         order_id,
@@ -122,7 +116,7 @@ line_totals as (
         cast(sum(line_amount) as decimal(12, 2)) as lines_amount,
         max(loaded_at) as lines_loaded_at
     from store_order_lines
-    {{ only_changed_orders }}
+    {{ only_changed_keys('order_id', 'changed_orders') }}
     group by order_id
     union all
     select
@@ -132,7 +126,7 @@ line_totals as (
         cast(sum(line_amount) as decimal(12, 2)) as lines_amount,
         null as lines_loaded_at
     from web_order_lines
-    {{ only_changed_orders }}
+    {{ only_changed_keys('order_id', 'changed_orders') }}
     group by order_id
 ),
 
@@ -173,7 +167,7 @@ orders as (
         ordered_at as updated_at,
         loaded_at as order_loaded_at
     from web_orders
-    {{ only_changed_orders }}
+    {{ only_changed_keys('order_id', 'changed_orders') }}
 ),
 
 orders_with_lines as (
@@ -188,9 +182,4 @@ orders_with_lines as (
 )
 
 select * from orders_with_lines
-{%- if is_incremental() %}
-    union all by name
-    select changed_orders.order_id
-    from changed_orders
-    anti join orders_with_lines on changed_orders.order_id = orders_with_lines.order_id
-{%- endif %}
+{{- markers_for_keys_without_rows('orders_with_lines', 'order_id', 'changed_orders') }}

@@ -11,7 +11,7 @@
     incremental_strategy='delete+insert',
     unique_key='order_id',
     on_schema_change='fail',
-    post_hook="delete from {{ this }} where order_line_id is null",
+    post_hook="{{ delete_row_markers('order_line_id') }}",
 ) }}
 
 with store_order_lines as (
@@ -55,12 +55,6 @@ orders as (
     ),
 {% endif %}
 
-{%- set only_changed_orders -%}
-    {%- if is_incremental() %}
-        where order_id in (select changed_orders.order_id from changed_orders)
-    {%- endif -%}
-{%- endset %}
-
 order_lines as (
     select
         order_line_id,
@@ -72,7 +66,7 @@ order_lines as (
         unit_price,
         line_amount
     from store_order_lines
-    {{ only_changed_orders }}
+    {{ only_changed_keys('order_id', 'changed_orders') }}
     union all
     select
         order_line_id,
@@ -84,12 +78,12 @@ order_lines as (
         unit_price,
         line_amount
     from {{ ref('int_web_order_lines_extracted') }}
-    {{ only_changed_orders }}
+    {{ only_changed_keys('order_id', 'changed_orders') }}
 ),
 
 orders_of_lines as (
     select * from orders
-    {{ only_changed_orders }}
+    {{ only_changed_keys('order_id', 'changed_orders') }}
 )
 
 select

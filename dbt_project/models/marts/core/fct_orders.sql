@@ -8,7 +8,7 @@
     incremental_strategy='delete+insert',
     unique_key='order_id',
     on_schema_change='fail',
-    post_hook="delete from {{ this }} where order_channel is null",
+    post_hook="{{ delete_row_markers('order_channel') }}",
 ) }}
 
 with all_orders as (
@@ -84,9 +84,4 @@ fact_orders as (
 )
 
 select * from fact_orders
-{%- if is_incremental() %}
-    union all by name
-    select changed_orders.order_id
-    from changed_orders
-    anti join fact_orders on changed_orders.order_id = fact_orders.order_id
-{%- endif %}
+{{- markers_for_keys_without_rows('fact_orders', 'order_id', 'changed_orders') }}
