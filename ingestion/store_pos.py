@@ -134,7 +134,10 @@ def _watermark(con: duckdb.DuckDBPyConnection, table: StoreTable) -> datetime | 
 
 
 def _is_sqlite(source_db) -> bool:
-    return type(source_db).__module__.startswith("adbc_driver")
+    """Whether ``source_db`` is the ADBC (SQLite) connection ``_open`` makes, not psycopg's."""
+    from adbc_driver_manager.dbapi import Connection
+
+    return isinstance(source_db, Connection)
 
 
 def _query(source_db, table: StoreTable, since: datetime | None) -> tuple[str, list]:
