@@ -333,3 +333,29 @@ def test_known_ids_report_only_hashes_that_may_be_stored():
     # What it was asked about is remembered: the next block repeating "other-1" gets a hit.
     assert known.maybe_seen(con, hashes(["other-1", "other-2"])).tolist() == hashes(["other-1"]).tolist()
     assert isinstance(hit, np.ndarray)
+
+
+def test_checkpoint_vacuum_is_skipped_while_appending_kept_for_a_replace_and_restored(settings, monkeypatch):
+    """Groups that only append commit with max_vacuum_tasks=0; the group replacing a file vacuums."""
+    web = settings.web_landing_dir
+    web.mkdir(parents=True)
+    (web / "a.ndjson").write_text(_message(1) + "\n" + _message(2) + "\n")
+    (web / "b.ndjson").write_text(_message(3) + "\n")
+    monkeypatch.setattr(web_events, "GROUP_BYTES", 1)  # one file per group
+    seen = []
+    load_files = web_events.load_files
+
+    def spy(con, batches, known=None):
+        seen.append((batches[0].path.name, con.execute("SELECT current_setting('max_vacuum_tasks')").fetchall()[0][0]))
+        return load_files(con, batches, known)
+
+    monkeypatch.setattr(web_events, "load_files", spy)
+    with connect(settings) as con:
+        con.execute("SET max_vacuum_tasks = 7")  # whatever the connection had is restored
+        web_events.ingest_web(con, settings, "run-1")
+        (web / "a.ndjson").write_text(_message(1) + "\n")  # changed: its old rows are deleted
+        (web / "c.ndjson").write_text(_message(4) + "\n")
+        web_events.ingest_web(con, settings, "run-2")
+        assert con.execute("SELECT current_setting('max_vacuum_tasks')").fetchall() == [(7,)]
+    assert seen == [("a.ndjson", 0), ("b.ndjson", 0), ("a.ndjson", 7), ("c.ndjson", 0)]
+    assert _rows(settings, "SELECT message_id FROM raw.web_events ORDER BY 1") == [("m-1",), ("m-3",), ("m-4",)]
