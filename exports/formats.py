@@ -79,11 +79,8 @@ def build_snapshot(destination: str, members: pa.Table, default_region: str,
     cache = cache if cache is not None else HashCache()
     if destination in ("csv", "parquet"):
         return _marketing_snapshot(destination, members, consent_purpose)
-    if destination == "google":
-        return _hashed_snapshot(destination, members, default_region, GOOGLE_COLUMNS, GOOGLE_HASHED, _google_row,
-                                cache)
-    if destination == "meta":
-        return _hashed_snapshot(destination, members, default_region, META_COLUMNS, META_HASHED, _meta_row, cache)
+    if destination in _HASHED_FORMATS:
+        return _hashed_snapshot(destination, members, default_region, cache)
     raise ValueError(f"unknown export format {destination!r}; valid formats: {', '.join(FORMATS)}")
 
 
@@ -107,13 +104,16 @@ class HashCache:
 
     Names, cities, states, postcodes and countries repeat across customers, and one customer is
     in several segments and destinations; phone parsing in particular is slow, so each distinct
-    (rule, value, region) is normalised and hashed once per run. Rows built for a customer are
-    kept too (``rows``), keyed by destination and customer id.
+    (rule, value, region) is normalised and hashed once per run. The rows built for customers are
+    kept too, per destination as an Arrow table (``tables``: customer_id, row_input_fingerprint,
+    the destination's columns, member_key; a null member key = not matchable), so a customer in
+    several segments is looked up in Arrow instead of being built again; the runner seeds them with
+    the last run's rows of customers whose inputs did not change.
     """
 
     def __init__(self) -> None:
         self._values: dict[tuple, str | None] = {}
-        self.rows: dict[tuple[str, str], tuple[dict[str, str | None], str] | None] = {}
+        self.tables: dict[str, pa.Table] = {}
 
     def hashed(self, rule, *args) -> str | None:
         """``sha256_hex(rule(*args))``, computed once per distinct arguments."""
@@ -132,6 +132,79 @@ class HashCache:
         except KeyError:
             value = self._values[key] = rule(*args)
             return value
+
+    def member_rows(self, destination: str, members: pa.Table, default_region: str) -> pa.Table:
+        """The rows of ``destination`` for ``members``, in their order (``tables``' columns).
+
+        Only customers without a row yet (or whose ``row_input_fingerprint`` differs from the kept
+        row's) are built, in Python; members without that column are matched on customer id alone.
+        """
+        columns = _HASHED_FORMATS[destination][0]
+        ids = pc.fill_null(_as_strings(members.column("customer_id")), "None")
+        fingerprints = (_as_strings(members.column("row_input_fingerprint"))
+                        if "row_input_fingerprint" in members.column_names else pa.nulls(len(ids), pa.string()))
+        known = self.tables.get(destination)
+        if known is None:
+            known = self.tables[destination] = empty_row_table(columns)
+        position = _positions(known, ids, fingerprints)
+        missing = np.flatnonzero(position.is_null().to_numpy(zero_copy_only=False))
+        if len(missing):
+            built = self._build_rows(destination, members.take(missing), ids.take(missing),
+                                     fingerprints.take(missing), default_region)
+            stale = pc.is_in(known.column("customer_id"), value_set=built.column("customer_id"))
+            known = self.tables[destination] = pa.concat_tables([known.filter(pc.invert(stale)), built])
+            position = _positions(known, ids, fingerprints)
+        return known.take(position)
+
+    def _build_rows(self, destination: str, members: pa.Table, ids: pa.Array, fingerprints: pa.Array,
+                    default_region: str) -> pa.Table:
+        """Normalise and hash the rows of ``members`` (each customer once), as a ``tables`` table."""
+        columns, _, make_row = _HASHED_FORMATS[destination]
+        needed = ("email", "phone", "first_name", "last_name", "city", "state", "postcode", "country")
+        values: dict[str, list] = {c: [] for c in columns}
+        built_ids, built_fingerprints, keys = [], [], []
+        seen: set[str] = set()
+        for customer_id, fingerprint, customer in zip(
+                ids.to_pylist(), fingerprints.to_pylist(), members.select(list(needed)).to_pylist(), strict=True):
+            if customer_id in seen:
+                continue
+            seen.add(customer_id)
+            region = self.plain(hashing.country_code, customer["country"]) or default_region
+            row = make_row(customer, region, self)
+            matchable = _is_matchable(row, columns)
+            built_ids.append(customer_id)
+            built_fingerprints.append(fingerprint)
+            keys.append(row_fingerprint(row, columns) if matchable else None)
+            for column in columns:
+                values[column].append(row[column] if matchable else None)
+        return pa.table({"customer_id": pa.array(built_ids, pa.string()),
+                         "row_input_fingerprint": pa.array(built_fingerprints, pa.string()),
+                         **{c: pa.array(values[c], pa.string()) for c in columns},
+                         "member_key": pa.array(keys, pa.string())})
+
+
+def empty_row_table(columns: tuple[str, ...]) -> pa.Table:
+    """A ``HashCache.tables`` table without rows."""
+    return pa.table({name: pa.array([], pa.string())
+                     for name in ("customer_id", "row_input_fingerprint", *columns, "member_key")})
+
+
+def _as_strings(column: pa.ChunkedArray | pa.Array) -> pa.Array:
+    column = pc.cast(column, pa.string())
+    return column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+
+
+def _positions(known: pa.Table, ids: pa.Array, fingerprints: pa.Array) -> pa.Array:
+    """Row of ``known`` for each id whose kept fingerprint equals ``fingerprints`` (both null counts), else null."""
+    position = pc.index_in(ids, value_set=known.column("customer_id"))
+    kept = pc.take(known.column("row_input_fingerprint"), position)
+    same = pc.or_kleene(pc.equal(kept, fingerprints), pc.and_(pc.is_null(kept), pc.is_null(fingerprints)))
+    same = pc.and_(pc.is_valid(position), pc.fill_null(same, False))
+    if isinstance(same, pa.ChunkedArray):
+        same = same.combine_chunks()
+    if isinstance(position, pa.ChunkedArray):
+        position = position.combine_chunks()
+    return pc.if_else(same, position, pa.scalar(None, position.type))
 
 
 def _google_row(customer: dict, region: str, cache: HashCache) -> dict[str, str | None]:
@@ -168,37 +241,33 @@ def _is_matchable(row: dict[str, str | None], columns: tuple[str, ...]) -> bool:
     return bool(email or phone or (first and last and country and postcode))
 
 
-def _hashed_snapshot(destination, members, default_region, columns, hashed, make_row, cache: HashCache) -> Snapshot:
-    rows: list[dict] = []
-    keys: list[str] = []
-    ids: list[str] = []
-    skipped: list[tuple[str, str]] = []
-    seen: set[str] = set()
-    duplicates = 0
-    needed = ("customer_id", "email", "phone", "first_name", "last_name", "city", "state", "postcode", "country")
-    for customer in members.select(list(needed)).to_pylist():
-        customer_id = str(customer["customer_id"])
-        built = cache.rows.get((destination, customer_id), False)
-        if built is False:
-            region = cache.plain(hashing.country_code, customer["country"]) or default_region
-            row = make_row(customer, region, cache)
-            built = cache.rows[(destination, customer_id)] = (
-                (row, row_fingerprint(row, columns)) if _is_matchable(row, columns) else None)
-        if built is None:
-            skipped.append((customer_id, NO_IDENTIFIER))
-            continue
-        row, key = built
-        if key in seen:
-            # Two customer records with identical identifiers are one person to the platform.
-            duplicates += 1
-            continue
-        seen.add(key)
-        rows.append(row)
-        keys.append(key)
-        ids.append(customer_id)
-    schema = pa.schema([(c, pa.string()) for c in columns])
-    table = pa.Table.from_pylist(rows, schema=schema)
-    return Snapshot(destination, columns, table, keys, ids, hashed, skipped, duplicates)
+_HASHED_FORMATS = {"google": (GOOGLE_COLUMNS, GOOGLE_HASHED, _google_row),
+                   "meta": (META_COLUMNS, META_HASHED, _meta_row)}
+
+
+def _hashed_snapshot(destination: str, members: pa.Table, default_region: str, cache: HashCache) -> Snapshot:
+    columns, hashed, _ = _HASHED_FORMATS[destination]
+    rows = cache.member_rows(destination, members, default_region)
+    ids = rows.column("customer_id")
+    matchable = pc.is_valid(rows.column("member_key"))
+    skipped = [(customer_id, NO_IDENTIFIER) for customer_id in ids.filter(pc.invert(matchable)).to_pylist()]
+    rows = rows.filter(matchable)
+    # Two customer records with identical identifiers are one person to the platform: the first is kept.
+    first = _first_of_each(rows.column("member_key"))
+    duplicates = rows.num_rows - len(first)
+    rows = rows.take(first)
+    table = pa.table({c: rows.column(c).combine_chunks() for c in columns})
+    return Snapshot(destination, columns, table, rows.column("member_key").to_pylist(),
+                    rows.column("customer_id").to_pylist(), hashed, skipped, duplicates)
+
+
+def _first_of_each(keys: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """Positions of the first occurrence of each distinct value of ``keys`` (no nulls), in order."""
+    if isinstance(keys, pa.ChunkedArray):
+        keys = keys.combine_chunks()
+    codes = pc.index_in(keys, value_set=pc.unique(keys)).to_numpy(zero_copy_only=False)
+    _, first = np.unique(codes, return_index=True)
+    return np.sort(first)
 
 
 def rules_fingerprint(default_region: str | None) -> str:

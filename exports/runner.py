@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -160,40 +161,74 @@ class _RunCache:
     memo: suppression_mod.SuppressionMemo
     rules: str
     hashes: HashCache = field(default_factory=HashCache)
-    row_inputs: dict[str, str] = field(default_factory=dict)  # customer id -> row_input_fingerprint
+    inputs: list[pa.Table] = field(default_factory=list)  # customer_id, row_input_fingerprint per segment
     rows_reused: int = 0
 
     def note_inputs(self, members: pa.Table) -> None:
         """Remember each member's row input fingerprint (``audience.load_members``)."""
-        ids = members.column("customer_id").to_pylist()
-        self.row_inputs.update(zip(map(str, ids), members.column("row_input_fingerprint").to_pylist(), strict=True))
+        self.inputs.append(members.select(["customer_id", "row_input_fingerprint"]))
+
+    def row_inputs(self) -> pa.Table:
+        """Each member's customer id and row input fingerprint, once per customer."""
+        if not self.inputs:
+            return pa.table({"customer_id": pa.array([], pa.string()),
+                             "row_input_fingerprint": pa.array([], pa.string())})
+        table = pa.concat_tables(self.inputs).combine_chunks()
+        table = pa.table({c: pc.cast(table.column(c), pa.string()) for c in table.column_names})
+        return table.group_by(["customer_id", "row_input_fingerprint"], use_threads=False).aggregate([])
 
     def seed_rows(self, stored: pa.Table) -> None:
         """Reuse stored ad-platform rows whose customer's inputs have the same fingerprint now."""
         if not stored.num_rows:
             return
-        current = self.row_inputs
-        for destination, customer_id, fingerprint, values, key in zip(
-                *(stored.column(c).to_pylist() for c in ("destination", "customer_id", "row_input_fingerprint",
-                                                        "hashed_row", "member_key")), strict=True):
-            if destination in _ROW_COLUMNS and current.get(customer_id) == fingerprint:
-                self.hashes.rows[(destination, customer_id)] = (
-                    None if values is None else (dict(zip(_ROW_COLUMNS[destination], values, strict=True)), key))
-                self.rows_reused += 1
+        current = self.row_inputs()
+        position = pc.index_in(stored.column("customer_id"), value_set=current.column("customer_id"))
+        unchanged = pc.fill_null(pc.equal(pc.take(current.column("row_input_fingerprint"), position),
+                                          stored.column("row_input_fingerprint")), False)
+        for destination, columns in _ROW_COLUMNS.items():
+            rows = stored.filter(pc.and_(unchanged, pc.equal(stored.column("destination"), destination)))
+            values = rows.column("hashed_row")
+            self.hashes.tables[destination] = pa.table({
+                "customer_id": rows.column("customer_id"),
+                "row_input_fingerprint": rows.column("row_input_fingerprint"),
+                **{c: pc.list_element(values, i) if rows.num_rows else pa.array([], pa.string())
+                   for i, c in enumerate(columns)},
+                "member_key": rows.column("member_key"),
+            })
+            self.rows_reused += rows.num_rows
 
     def hashed_rows_table(self) -> pa.Table:
-        """Every ad-platform row of this run, for ``state.save_hashed_rows``."""
-        keys = [key for key in self.hashes.rows if key[0] in _ROW_COLUMNS and key[1] in self.row_inputs]
-        built = [self.hashes.rows[key] for key in keys]
-        return pa.table({
-            "destination": pa.array([d for d, _ in keys], pa.string()),
-            "customer_id": pa.array([c for _, c in keys], pa.string()),
-            "row_input_fingerprint": pa.array([self.row_inputs[c] for _, c in keys], pa.string()),
-            "hashed_row": pa.array([None if b is None else [b[0][c] for c in _ROW_COLUMNS[d]]
-                                    for (d, _), b in zip(keys, built, strict=True)], pa.list_(pa.string())),
-            "member_key": pa.array([None if b is None else b[1] for b in built], pa.string()),
-            "rules_fingerprint": pa.array([self.rules] * len(keys), pa.string()),
-        })
+        """Every ad-platform row of this run's members, for ``state.save_hashed_rows``."""
+        members = self.row_inputs().column("customer_id")
+        parts = []
+        for destination, columns in _ROW_COLUMNS.items():
+            rows = self.hashes.tables.get(destination)
+            if rows is None:
+                continue
+            rows = rows.filter(pc.is_in(rows.column("customer_id"), value_set=members)).combine_chunks()
+            count, width = rows.num_rows, len(columns)
+            # The row's values in column order as one list (null when not matchable).
+            values = pa.concat_arrays([rows.column(c).chunk(0) if rows.column(c).num_chunks
+                                       else pa.array([], pa.string()) for c in columns])
+            order = (np.arange(count)[:, None] + np.arange(width)[None, :] * count).ravel()
+            hashed = pa.ListArray.from_arrays(pa.array(np.arange(0, count * width + 1, width), pa.int32()),
+                                              values.take(order), mask=pc.is_null(rows.column("member_key"))
+                                              .combine_chunks() if count else None)
+            parts.append(pa.table({
+                "destination": pa.array([destination] * count, pa.string()),
+                "customer_id": rows.column("customer_id"),
+                "row_input_fingerprint": rows.column("row_input_fingerprint"),
+                "hashed_row": hashed,
+                "member_key": rows.column("member_key"),
+                "rules_fingerprint": pa.array([self.rules] * count, pa.string()),
+            }))
+        if not parts:
+            return pa.table({"destination": pa.array([], pa.string()), "customer_id": pa.array([], pa.string()),
+                             "row_input_fingerprint": pa.array([], pa.string()),
+                             "hashed_row": pa.array([], pa.list_(pa.string())),
+                             "member_key": pa.array([], pa.string()),
+                             "rules_fingerprint": pa.array([], pa.string())})
+        return pa.concat_tables(parts)
 
 
 @dataclass
