@@ -121,8 +121,9 @@ def _build_record_name_groups(con: duckdb.DuckDBPyConnection, records: str) -> N
     con.execute("DROP TABLE identity_name_groups")
 
 
-def build_candidate_links(con: duckdb.DuckDBPyConnection, records: str, threshold: float) -> None:
-    """Create TEMP TABLE candidate_links: every link with its pair-guard decision and strength."""
+def raw_links_sql(con: duckdb.DuckDBPyConnection, threshold: float) -> str:
+    """SELECT of tonight's deterministic and probabilistic links before any guard, each with its own
+    rejected_reason (an identifier shared too widely, a Splink score below ``threshold``)."""
     has_probabilistic = bool(
         fetch_one(con,
             "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'probabilistic_links' AND temporary"
@@ -137,16 +138,35 @@ def build_candidate_links(con: duckdb.DuckDBPyConnection, records: str, threshol
         # Parenthesised: a bare LIMIT 0 would apply to the whole UNION.
         else "(SELECT NULL::VARCHAR, NULL::VARCHAR, NULL, NULL, NULL::DOUBLE, NULL::DOUBLE, NULL::JSON, NULL LIMIT 0)"
     )
-    _build_record_name_groups(con, records)
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE candidate_links AS
-        WITH unioned AS (
-            SELECT record_key_l, record_key_r, 'deterministic' AS link_type, rule,
+    return f"""SELECT record_key_l, record_key_r, 'deterministic' AS link_type, rule,
                    NULL::DOUBLE AS match_weight, NULL::DOUBLE AS match_probability,
                    NULL::JSON AS comparison_levels, rejected_reason
             FROM deterministic_links
-            UNION ALL {probabilistic}
-        ),
+            UNION ALL {probabilistic}"""
+
+
+def build_candidate_links(
+    con: duckdb.DuckDBPyConnection, records: str, threshold: float, touching: str | None = None
+) -> None:
+    """Create TEMP TABLE candidate_links: every link with its pair-guard decision and strength.
+
+    ``touching``: a table of record keys; only the links with a record among them are judged.
+    A pair's links are judged together, and a decision depends only on the pair's two records and
+    links, so each is the one judging every link gives.
+    """
+    unioned = raw_links_sql(con, threshold)
+    if touching is not None:
+        unioned = f"""SELECT * FROM ({unioned}) AS u
+            WHERE record_key_l IN (SELECT record_key FROM {touching})
+               OR record_key_r IN (SELECT record_key FROM {touching})"""
+        con.execute(f"CREATE OR REPLACE TEMP TABLE judged_links AS {unioned}")
+        unioned = "SELECT * FROM judged_links"
+        records = f"""(SELECT * FROM {records} WHERE {RECORD_KEY_SQL} IN (
+                          SELECT record_key_l FROM judged_links UNION SELECT record_key_r FROM judged_links))"""
+    _build_record_name_groups(con, records)
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE candidate_links AS
+        WITH unioned AS ({unioned}),
         keyed AS (
             SELECT {RECORD_KEY_SQL} AS record_key, first_name, last_name, date_of_birth,
                    f.formals AS first_groups, g.formals AS last_groups
@@ -186,6 +206,7 @@ def build_candidate_links(con: duckdb.DuckDBPyConnection, records: str, threshol
         FROM judged AS c"""
     )
     con.execute("DROP TABLE record_name_groups")
+    con.execute("DROP TABLE IF EXISTS judged_links")
 
 
 def component_labels(nodes: int, left: np.ndarray, right: np.ndarray) -> np.ndarray:
@@ -307,9 +328,22 @@ def _temp_table(con: duckdb.DuckDBPyConnection, name: str, columns: dict[str, li
     con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT {selected}", [list(v) for v in columns.values()])
 
 
-def cluster(con: duckdb.DuckDBPyConnection, records: str, threshold: float, max_cluster_size: int) -> dict:
-    """Create TEMP TABLE clusters(record_key, cluster_key) for every record; returns guard counts."""
-    build_candidate_links(con, records, threshold)
+def cluster(
+    con: duckdb.DuckDBPyConnection,
+    records: str,
+    threshold: float,
+    max_cluster_size: int,
+    only: str | None = None,
+) -> dict:
+    """Create TEMP TABLE clusters(record_key, cluster_key) for every record; returns guard counts.
+
+    ``only``: a table of record keys closed under accepted links (whole components, see
+    :mod:`identity.recluster`): only those records are clustered, and candidate_links holds only
+    the links touching them.
+    """
+    build_candidate_links(con, records, threshold, touching=only)
+    if only is not None:
+        records = f"(SELECT * FROM {records} WHERE {RECORD_KEY_SQL} IN (SELECT record_key FROM {only}))"
     _connected_components(con)
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE component_members AS

@@ -19,6 +19,7 @@ from identity.deterministic import build_deterministic_links
 from identity.person_records import build_person_records
 from identity.probabilistic import latest_model_path, predict_links
 from identity.publish import publish
+from identity.recluster import find_reclustering_scope, has_baseline, hash_guard_columns
 from identity.schema import TooFewRecordsToTrain
 from identity.standardise import standardise
 
@@ -38,11 +39,14 @@ def link_and_cluster(
     model_path: Path | None,
     web_events: str | None,
     previous_links: str | None = None,
+    run_id: str | None = None,
 ) -> dict[str, Any]:
     """Deterministic and probabilistic links (none without a model), then guarded clustering.
 
     ``previous_links``: the published links, whose Splink pairs between unchanged records are
-    kept rather than predicted again (see ``predict_links``).
+    kept rather than predicted again (see ``predict_links``). With ``run_id`` too (the warehouse
+    run), only the components touched since the last published run are re-clustered when it
+    can serve as a baseline (see :mod:`identity.recluster`).
     """
     threshold = float(settings.match_probability_threshold)
     timer = _Timer()
@@ -54,7 +58,14 @@ def link_and_cluster(
             con, records, model_path, keep_above=min(KEEP_LINKS_ABOVE, threshold), previous_links=previous_links
         )
     timer.lap("probabilistic")
-    guards = cluster(con, records, threshold, settings.max_cluster_size)
+    only = None
+    if previous_links is not None and run_id is not None:
+        hash_guard_columns(con, records)
+        if has_baseline(con, run_id, threshold, settings.max_cluster_size):
+            find_reclustering_scope(con, records, threshold)
+            only = "reclustered_records"
+        timer.lap("recluster_scope")
+    guards = cluster(con, records, threshold, settings.max_cluster_size, only=only)
     timer.lap("cluster")
     return {"deterministic_candidates": deterministic, "probabilistic_candidates": probabilistic, **guards,
             "seconds": timer.laps}
@@ -102,7 +113,8 @@ def resolve_warehouse(settings: Any, run_id: str) -> dict:
             model_path = _train_on_first_use(settings, con)
             timer.lap("train")
         link_summary = link_and_cluster(
-            con, settings, RECORDS, model_path, web_events="raw.web_events", previous_links=PUBLISHED_LINKS
+            con, settings, RECORDS, model_path, web_events="raw.web_events", previous_links=PUBLISHED_LINKS,
+            run_id=run_id,
         )
         timer.lap("link_and_cluster")
         metrics = publish(con, settings, run_id, RECORDS)

@@ -1,0 +1,96 @@
+"""The next night re-clusters only the components its changes touch, and publishes only changed
+rows, with the result of clustering everything (identity.recluster)."""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import date
+
+import pytest
+from id_raw_tables import add_csv_contact, add_web_event, add_web_identify, load_synthetic
+from id_synthetic import generate_records
+from test_pipeline import _night_two_changes
+
+from cdp.settings import Settings
+from cdp.warehouse import connect
+from identity.pipeline import resolve_warehouse
+from identity.recluster import CLUSTERED_RECORDS
+
+
+def _tables(settings) -> dict[str, list[tuple]]:
+    """Every published identity table, run ids and timestamps of unchanged rows aside."""
+    queries = {
+        "customer_map": "SELECT source_system, source_record_id, customer_id FROM identity.customer_map",
+        "links": "SELECT source_record_key_l, source_record_key_r, link_type, rule, match_weight, match_probability, "
+                 "comparison_levels::VARCHAR, is_accepted, rejected_reason FROM identity.links",
+        "history": "SELECT * FROM identity.customer_id_history",
+        "changes": "SELECT * FROM identity.customer_map_changes",
+        "metrics": "SELECT * FROM identity.run_metrics",
+        "clustered_records": f"SELECT * FROM {CLUSTERED_RECORDS}",
+    }
+    with connect(settings, read_only=True) as con:
+        return {name: con.execute(f"{sql} ORDER BY ALL").fetchall() for name, sql in queries.items()}
+
+
+def _everything(settings) -> dict[str, list[tuple]]:
+    tables = ("customer_map", "links", "customer_id_history", "customer_map_changes", "run_metrics")
+    with connect(settings, read_only=True) as con:
+        return {t: con.execute(f"SELECT * FROM identity.{t} ORDER BY ALL").fetchall() for t in tables}
+
+
+def _two_nights(tmp_path, model_dir, mode: str, caplog) -> Settings:
+    records, _truth = generate_records(200, seed=21)
+    night_1 = Settings(home=tmp_path / mode, model_dir=model_dir, run_date=date(2026, 11, 23))
+    with connect(night_1) as con:
+        load_synthetic(con, records)
+        add_web_identify(con, "m-1", None, "anon-solo", {"email": "solo.visitor@example.org"})
+        add_web_identify(con, "m-2", "user-solo", None, {"email": "solo.user@example.org"})
+    resolve_warehouse(night_1, "run-1")
+    with connect(night_1) as con:
+        _night_two_changes(con)
+        # A link between two unchanged records: an alias ties the anonymous visitor to the user.
+        add_web_event(con, "m-3", "alias", user_id="user-solo", previous_id="anon-solo")
+        # A record that bridges two customers (a merge) through the phone of one and the e-mail of another.
+        a, b = con.execute(
+            "SELECT min(email), max(phone) FROM raw.store_customers WHERE email LIKE '%@%' AND phone IS NOT NULL"
+        ).fetchall()[0]
+        add_csv_contact(con, "bridge:1", "Pat", "Bridges", email=a, phone=b)
+        if mode == "full":
+            con.execute(f"DROP TABLE {CLUSTERED_RECORDS}")
+    night_2 = night_1.with_run_date(date(2026, 11, 24))
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="identity.recluster"):
+        resolve_warehouse(night_2, "run-2")
+    return night_2
+
+
+@pytest.mark.slow
+def test_next_night_reclusters_only_touched_components_and_equals_a_full_run(tmp_path, trained_model_dir,
+                                                                           caplog) -> None:
+    full = _two_nights(tmp_path, trained_model_dir, "full", caplog)
+    assert "re-clustering" not in caplog.text
+    incremental = _two_nights(tmp_path, trained_model_dir, "incremental", caplog)
+    reclustered = re.search(r"re-clustering (\d+) records", caplog.text)
+    assert reclustered is not None
+    published = _tables(incremental)
+    assert 0 < int(reclustered.group(1)) < len(published["customer_map"]) / 4
+    assert published == _tables(full)
+    kinds = {row[3] for row in published["history"] if row[0] == "run-2"}
+    assert {"new", "merge"} <= kinds
+    # Only changed rows were written: the rest keep the run that last decided them.
+    with connect(incremental, read_only=True) as con:
+        links_by_run = dict(con.execute("SELECT run_id, count(*) FROM identity.links GROUP BY 1").fetchall())
+        map_by_run = dict(con.execute("SELECT run_id, count(*) FROM identity.customer_map GROUP BY 1").fetchall())
+        alias = con.execute(
+            "SELECT run_id, is_accepted FROM identity.links WHERE rule = 'anonymous_to_user'"
+            " AND source_record_key_l = 'web|anon:anon-solo'"
+        ).fetchall()
+    assert 0 < links_by_run["run-2"] < links_by_run["run-1"]
+    assert 0 < map_by_run["run-2"] < map_by_run["run-1"]
+    assert alias == [("run-2", True)]
+    # A rerun of the night (which first undoes its map changes, so clusters everything) changes nothing.
+    before = _everything(incremental)
+    resolve_warehouse(incremental, "run-2")
+    assert _everything(incremental) == before
+    assert _tables(incremental) == published
