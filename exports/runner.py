@@ -116,7 +116,7 @@ def _export_locked(settings: Settings, run_id: str, segment: str | None, formats
                 f"run {run_id}: the export quality gate failed ({failure}); nothing was published and the "
                 "previous exports are unchanged", results)
         with connect(settings) as con:
-            results = [_publish(settings, con, item) for item in prepared]
+            results = _publish_all(settings, con, run_id, prepared)
             _prune(settings, con, prepared)
             # Kept for the next run (only after publishing: a blocked run keeps the last run's).
             suppression_mod.save_memo(con, shared.memo, state.SUPPRESSION_DECISIONS)
@@ -376,11 +376,37 @@ def _block(settings: Settings, con, summary: dict, message: str) -> dict:
     return {**summary, "status": state.GATE_FAILED, "path": None, "message": message}
 
 
-def _publish(settings: Settings, con, item: _Prepared) -> dict:
-    """Move one gated export into place, record it, then repoint ``latest``."""
-    summary, snapshot, staging, target = item.summary, item.snapshot, item.staging, item.target
+def _publish_all(settings: Settings, con, run_id: str, prepared: list[_Prepared]) -> list[dict]:
+    """Move every gated export into place, record them all in one transaction, then repoint ``latest``.
+
+    When recording fails, every folder of the call is put back as it was (nothing is published).
+    """
+    moved: list[tuple[Path, Path | None]] = []
+    try:
+        for item in prepared:
+            moved.append((item.target, publish.move_into_place(item.staging, item.target)))
+        state.record_published_all(con, run_id, settings.run_date, [_publication(item) for item in prepared])
+    except BaseException:
+        for target, replaced in reversed(moved):
+            publish.roll_back(target, replaced)
+        raise
+    results = []
+    for (_, replaced), item in zip(moved, prepared, strict=True):
+        summary = item.summary
+        if replaced is not None:
+            shutil.rmtree(replaced, ignore_errors=True)
+        publish.update_latest(Path(settings.export_dir), summary["segment"], summary["destination"], summary["run_id"])
+        log.info("published %s/%s run %s: %d rows (+%d, -%d)", summary["segment"], summary["destination"],
+                 summary["run_id"], summary["row_count"], summary["added"], summary["removed"])
+        results.append({**summary, "status": state.PUBLISHED, "path": str(item.target), "message": None})
+    return results
+
+
+def _publication(item: _Prepared) -> state.Publication:
+    """What ``state.record_published_all`` records of one export."""
+    summary, snapshot = item.summary, item.snapshot
     if snapshot.destination in AD_PLATFORMS:
-        # The hashed row as a struct: record_published stores it as a JSON object.
+        # The hashed row as a struct: record_published_all stores it as a JSON object.
         hashed_rows = pa.StructArray.from_arrays(
             [snapshot.table.column(c).combine_chunks() for c in snapshot.columns], names=list(snapshot.columns))
     else:
@@ -390,19 +416,7 @@ def _publish(settings: Settings, con, item: _Prepared) -> dict:
         "member_key": pa.array(snapshot.keys, pa.string()),
         "hashed_row": hashed_rows,
     })
-    replaced = publish.move_into_place(staging, target)
-    try:
-        state.record_published(
-            con, segment=summary["segment"], destination=summary["destination"], run_id=summary["run_id"],
-            run_date=settings.run_date, members=members, previous=item.previous, row_count=summary["row_count"],
-            added=summary["added"], removed=summary["removed"], previous_run_id=summary["previous_run_id"],
-            path=str(target))
-    except BaseException:
-        publish.roll_back(target, replaced)
-        raise
-    if replaced is not None:
-        shutil.rmtree(replaced, ignore_errors=True)
-    publish.update_latest(Path(settings.export_dir), summary["segment"], summary["destination"], summary["run_id"])
-    log.info("published %s/%s run %s: %d rows (+%d, -%d)", summary["segment"], summary["destination"],
-             summary["run_id"], summary["row_count"], summary["added"], summary["removed"])
-    return {**summary, "status": state.PUBLISHED, "path": str(target), "message": None}
+    return state.Publication(
+        segment=summary["segment"], destination=summary["destination"], members=members, previous=item.previous,
+        row_count=summary["row_count"], added=summary["added"], removed=summary["removed"],
+        previous_run_id=summary["previous_run_id"], path=str(item.target))

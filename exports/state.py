@@ -18,8 +18,10 @@ member of every retained run; ``ensure_tables`` converts such a table once.)
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date
 
 import duckdb
@@ -181,54 +183,150 @@ def registered(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> It
         con.unregister(name)
 
 
+@dataclass
+class Publication:
+    """One export to record as published (``record_published_all``).
+
+    ``members`` has columns customer_id, member_key, hashed_row (a struct or JSON text, or null);
+    ``previous`` is ``previous_member_table`` of this run.
+    """
+
+    segment: str
+    destination: str
+    members: pa.Table
+    previous: pa.Table
+    row_count: int
+    added: int
+    removed: int
+    previous_run_id: str | None
+    path: str
+    message: str | None = None
+
+
 def record_published(con: duckdb.DuckDBPyConnection, *, segment: str, destination: str, run_id: str,
                      run_date: date, members: pa.Table, previous: pa.Table, row_count: int, added: int,
                      removed: int, previous_run_id: str | None, path: str, message: str | None = None) -> None:
-    """Make ``members`` the current members of segment+destination and log the run, in one transaction.
+    """``record_published_all`` for one export."""
+    record_published_all(con, run_id, run_date, [Publication(
+        segment, destination, members, previous, row_count, added, removed, previous_run_id, path, message)])
 
-    ``members`` has columns customer_id, member_key, hashed_row (a struct or JSON text, or null);
-    ``previous`` is ``previous_member_table`` of this run. Only the difference is written: the
-    changes since ``previous_run_id`` (replacing this run's earlier ones on a rerun), and the
-    current members minus the rows that left plus the rows that entered.
+
+def record_published_all(con: duckdb.DuckDBPyConnection, run_id: str, run_date: date,
+                         publications: list[Publication]) -> None:
+    """Make each publication's members the current members of its segment+destination and log it,
+    all in one transaction (logged in list order).
+
+    Only the difference is written: the changes since ``previous_run_id`` (replacing this run's
+    earlier ones on a rerun), and the current members minus the rows that left plus the rows that
+    entered. Every export of the call is handled by the same few set-based statements, so the
+    current members are scanned once per call rather than once per export.
     """
-    key = [segment, destination]
-    new, previous_view = "_export_members_new", "_export_members_previous"
-    current = f"(SELECT * FROM {CURRENT_MEMBERS} WHERE segment = ? AND destination = ?)"
-    with registered(con, "_export_members_new", members), \
-            registered(con, "_export_members_previous", previous), transaction(con):
-        con.execute(f"DELETE FROM {MEMBER_CHANGES} WHERE segment = ? AND destination = ? AND run_id = ?",
-                    [*key, run_id])
-        if previous_run_id is not None:  # a first export is compared with nothing, also when rerun
-            con.execute(
-                f"INSERT INTO {MEMBER_CHANGES} SELECT ?, ?, ?, ?, 'added', customer_id, member_key, hashed_row::JSON "
-                f"FROM {new} WHERE {_without(new, previous_view)}",
-                [*key, run_id, previous_run_id])
-            con.execute(
-                f"INSERT INTO {MEMBER_CHANGES} SELECT ?, ?, ?, ?, 'removed', customer_id, member_key, "
-                f"hashed_row::JSON FROM {previous_view} WHERE {_without(previous_view, new)}",
-                [*key, run_id, previous_run_id])
-        if previous_run_id is not None and _latest_published(con, segment, destination) == previous_run_id:
-            # The usual night: the current members are ``previous``, so the changes just written turn
-            # them into ``members`` (no comparison with the whole current membership).
-            changes = (f"(SELECT * FROM {MEMBER_CHANGES} WHERE segment = ? AND destination = ? AND run_id = ? "
-                       "AND change = ?)")
-            con.execute(
-                f"DELETE FROM {CURRENT_MEMBERS} AS m WHERE segment = ? AND destination = ? AND EXISTS (SELECT 1 "
-                f"FROM {changes} AS o WHERE o.member_key = m.member_key AND o.customer_id = m.customer_id)",
-                [*key, *key, run_id, "removed"])
-            con.execute(f"INSERT INTO {CURRENT_MEMBERS} SELECT segment, destination, customer_id, member_key, "
-                        f"hashed_row FROM {changes}", [*key, run_id, "added"])
-        else:  # a first export, or a rerun of the latest one: compare with the current members
-            con.execute(
-                f"DELETE FROM {CURRENT_MEMBERS} WHERE segment = ? AND destination = ? "
-                f"AND {_without(CURRENT_MEMBERS, new)}", key)
-            con.execute(
-                f"INSERT INTO {CURRENT_MEMBERS} SELECT ?, ?, customer_id, member_key, hashed_row::JSON "
-                f"FROM {new} WHERE {_without(new, current)}", [*key, *key])
-        con.execute("DELETE FROM exports.export_log WHERE segment = ? AND destination = ? AND run_id = ?",
-                    [*key, run_id])
-        _insert_log(con, [*key, run_id], run_date, PUBLISHED, row_count, added, removed, previous_run_id,
-                    path, message)
+    if not publications:
+        return
+    # The usual night: the current members are ``previous``, so the changes turn them into ``members``
+    # (no comparison with the whole current membership); else (a first export, or a rerun of the
+    # latest one) the new members are compared with the current ones.
+    latest = {(segment, destination): run for segment, destination, run in con.execute(
+        "SELECT segment, destination, arg_max(run_id, export_seq) FROM exports.export_log WHERE status = ? "
+        "GROUP BY ALL", [PUBLISHED]).fetchall()}
+    exports = pa.table({
+        "segment": pa.array([p.segment for p in publications], pa.string()),
+        "destination": pa.array([p.destination for p in publications], pa.string()),
+        "previous_run_id": pa.array([p.previous_run_id for p in publications], pa.string()),
+        "is_usual": pa.array([p.previous_run_id is not None
+                              and latest.get((p.segment, p.destination)) == p.previous_run_id
+                              for p in publications], pa.bool_()),
+    })
+    new_parts = _by_schema([_with_export(p, p.members) for p in publications])
+    previous = pa.concat_tables([_with_export(p, p.previous.select(["customer_id", "member_key", "hashed_row"])
+                                              .cast(_PREVIOUS_SCHEMA)) for p in publications])
+    new_views = [f"_export_members_new_{i}" for i in range(len(new_parts))]
+    new = " UNION ALL ".join(f"SELECT segment, destination, customer_id, member_key, hashed_row::JSON AS hashed_row "
+                             f"FROM {view}" for view in new_views)
+    same_member = ("{o}.segment = {t}.segment AND {o}.destination = {t}.destination "
+                   "AND {o}.member_key = {t}.member_key AND {o}.customer_id = {t}.customer_id")
+    with contextlib.ExitStack() as views:
+        for view, part in zip(new_views, new_parts, strict=True):
+            views.enter_context(registered(con, view, part))
+        views.enter_context(registered(con, "_export_members_previous", previous))
+        views.enter_context(registered(con, "_exports", exports))
+        with transaction(con):
+            # Materialised once (hashed rows as JSON): the statements below read it several times.
+            # Dropped before the commit; a failure rolls its creation back with everything else.
+            con.execute(f"CREATE TEMP TABLE _export_members_new AS {new}")
+            _record_members(con, run_id, same_member, not all(exports.column("is_usual").to_pylist()))
+            con.execute("DROP TABLE temp._export_members_new")
+            # Sequence numbers as when each export replaced its own log row and took max + 1 in turn:
+            # only the first export's earlier row is gone when the first number is drawn.
+            first = publications[0]
+            seq = con.execute(
+                "SELECT coalesce(max(export_seq), 0) FROM exports.export_log "
+                "WHERE NOT (segment = ? AND destination = ? AND run_id = ?)",
+                [first.segment, first.destination, run_id]).fetchall()[0][0]
+            con.execute("DELETE FROM exports.export_log AS l USING _exports AS e WHERE l.segment = e.segment "
+                        "AND l.destination = e.destination AND l.run_id = ?", [run_id])
+            for offset, p in enumerate(publications, start=1):
+                _insert_log(con, [p.segment, p.destination, run_id], run_date, PUBLISHED, p.row_count, p.added,
+                            p.removed, p.previous_run_id, p.path, p.message, seq=seq + offset)
+
+
+_PREVIOUS_SCHEMA = pa.schema([("customer_id", pa.string()), ("member_key", pa.string()), ("hashed_row", pa.string())])
+
+
+def _with_export(publication: Publication, rows: pa.Table) -> pa.Table:
+    """``rows`` with the publication's segment and destination in front."""
+    count = rows.num_rows
+    return pa.table({"segment": pa.array([publication.segment] * count, pa.string()),
+                     "destination": pa.array([publication.destination] * count, pa.string()),
+                     **{name: rows.column(name) for name in ("customer_id", "member_key", "hashed_row")}})
+
+
+def _by_schema(tables: list[pa.Table]) -> list[pa.Table]:
+    """``tables`` concatenated into one table per distinct schema (hashed rows differ by destination)."""
+    groups: dict[pa.Schema, list[pa.Table]] = {}
+    for table in tables:
+        for schema, group in groups.items():
+            if schema.equals(table.schema):
+                group.append(table)
+                break
+        else:
+            groups[table.schema] = [table]
+    return [pa.concat_tables(group) for group in groups.values()]
+
+
+def _record_members(con: duckdb.DuckDBPyConnection, run_id: str, same_member: str, any_compared: bool) -> None:
+    """The member statements of ``record_published_all`` (views ``_export_members_new``,
+    ``_export_members_previous`` and ``_exports`` registered, inside its transaction)."""
+    new, previous = "temp._export_members_new", "_export_members_previous"
+    con.execute(f"DELETE FROM {MEMBER_CHANGES} AS c USING _exports AS e WHERE c.segment = e.segment "
+                "AND c.destination = e.destination AND c.run_id = ?", [run_id])
+    # A first export is compared with nothing, also when rerun.
+    con.execute(
+        f"INSERT INTO {MEMBER_CHANGES} SELECT n.segment, n.destination, ?, e.previous_run_id, 'added', "
+        f"n.customer_id, n.member_key, n.hashed_row FROM {new} AS n JOIN _exports AS e "
+        "ON e.segment = n.segment AND e.destination = n.destination WHERE e.previous_run_id IS NOT NULL "
+        f"AND NOT EXISTS (SELECT 1 FROM {previous} AS o WHERE {same_member.format(o='o', t='n')})", [run_id])
+    con.execute(
+        f"INSERT INTO {MEMBER_CHANGES} SELECT p.segment, p.destination, ?, e.previous_run_id, 'removed', "
+        f"p.customer_id, p.member_key, p.hashed_row::JSON FROM {previous} AS p JOIN _exports AS e "
+        "ON e.segment = p.segment AND e.destination = p.destination WHERE e.previous_run_id IS NOT NULL "
+        f"AND NOT EXISTS (SELECT 1 FROM {new} AS o WHERE {same_member.format(o='o', t='p')})", [run_id])
+    changes = (f"(SELECT c.* FROM {MEMBER_CHANGES} AS c JOIN _exports AS e ON e.segment = c.segment "
+               "AND e.destination = c.destination WHERE e.is_usual AND c.run_id = ? AND c.change = ?)")
+    con.execute(f"DELETE FROM {CURRENT_MEMBERS} AS m WHERE EXISTS (SELECT 1 FROM {changes} AS o "
+                f"WHERE {same_member.format(o='o', t='m')})", [run_id, "removed"])
+    con.execute(f"INSERT INTO {CURRENT_MEMBERS} SELECT segment, destination, customer_id, member_key, hashed_row "
+                f"FROM {changes}", [run_id, "added"])
+    if any_compared:
+        compared = ("EXISTS (SELECT 1 FROM _exports AS e WHERE NOT e.is_usual AND e.segment = {t}.segment "
+                    "AND e.destination = {t}.destination)")
+        con.execute(
+            f"DELETE FROM {CURRENT_MEMBERS} AS m WHERE {compared.format(t='m')} "
+            f"AND NOT EXISTS (SELECT 1 FROM {new} AS o WHERE {same_member.format(o='o', t='m')})")
+        con.execute(
+            f"INSERT INTO {CURRENT_MEMBERS} SELECT n.segment, n.destination, n.customer_id, n.member_key, "
+            f"n.hashed_row FROM {new} AS n WHERE {compared.format(t='n')} AND NOT EXISTS "
+            f"(SELECT 1 FROM {CURRENT_MEMBERS} AS o WHERE {same_member.format(o='o', t='n')})")
 
 
 def record_gate_failure(con: duckdb.DuckDBPyConnection, *, segment: str, destination: str, run_id: str,
@@ -247,8 +345,10 @@ def record_gate_failure(con: duckdb.DuckDBPyConnection, *, segment: str, destina
         raise
 
 
-def _insert_log(con, key, run_date, status, row_count, added, removed, previous_run_id, path, message) -> None:
-    seq = con.execute("SELECT coalesce(max(export_seq), 0) + 1 FROM exports.export_log").fetchall()[0][0]
+def _insert_log(con, key, run_date, status, row_count, added, removed, previous_run_id, path, message,
+                seq: int | None = None) -> None:
+    if seq is None:
+        seq = con.execute("SELECT coalesce(max(export_seq), 0) + 1 FROM exports.export_log").fetchall()[0][0]
     con.execute(
         "INSERT INTO exports.export_log (run_id, segment, destination, run_date, export_seq, row_count, added, "
         "removed, previous_run_id, path, status, message, exported_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

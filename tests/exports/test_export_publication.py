@@ -156,3 +156,33 @@ def test_symlinked_segment_folder_pointing_outside_is_refused(settings, tmp_path
     with pytest.raises(UnsafeExportPath, match="outside the export folder"):
         export(settings, "run-1", segment="vip", fmt="csv", gate=None)
     assert list(outside.iterdir()) == []
+
+
+def test_failed_recording_puts_every_folder_of_the_run_back(settings, monkeypatch):
+    """All exports of a call are recorded in one transaction: when that fails, none is published."""
+    from exports import state
+
+    export(settings, "run-1", segment="vip", gate=None)
+    formats = ("csv", "parquet", "google", "meta")
+    before = {fmt: _snapshot_of_folder(export_folder(settings, "vip", fmt, "run-1")) for fmt in formats}
+    build_warehouse(settings, memberships={"vip": ["c1"]})
+    recorded = []
+
+    def failing_record(con, run_id, run_date, publications):
+        recorded.extend(p.destination for p in publications)
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(state, "record_published_all", failing_record)
+    with pytest.raises(RuntimeError, match="disk full"):
+        export(settings, "run-2", segment="vip", gate=None)
+
+    assert recorded == list(formats)
+    for fmt in formats:
+        assert not export_folder(settings, "vip", fmt, "run-2").exists()
+        assert _snapshot_of_folder(export_folder(settings, "vip", fmt, "run-1")) == before[fmt]
+        assert read_latest(settings.export_dir, "vip", fmt) == "run-1"
+    assert query(settings, "SELECT count(*) FROM exports.export_log WHERE run_id = 'run-2'") == [(0,)]
+    monkeypatch.undo()
+    # The next run still diffs against run-1.
+    results = export(settings, "run-3", segment="vip", gate=None)
+    assert {(r["previous_run_id"], r["removed"]) for r in results if r["destination"] == "csv"} == {("run-1", 1)}
