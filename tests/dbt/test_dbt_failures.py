@@ -19,8 +19,8 @@ def test_duplicate_primary_key_fails_the_build_naming_the_test(tmp_path, warehou
     with pytest.raises(cdp_dbt.DbtBuildFailed) as raised:
         cdp_dbt.build(settings, run_id="dup")
     failed = {node["unique_id"] for node in raised.value.failed_nodes}
-    assert any("source_unique_store_store_orders_order_id" in node for node in failed), failed
-    assert "source_unique_store_store_orders_order_id" in str(raised.value)
+    assert any("source_primary_key_store_store_orders_order_id" in node for node in failed), failed
+    assert "source_primary_key_store_store_orders_order_id" in str(raised.value)
     # dbt released the warehouse: another process-local connection can write to it again
     con = duckdb.connect(str(settings.warehouse_path))
     con.close()
