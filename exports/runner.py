@@ -93,8 +93,9 @@ def _export_locked(settings: Settings, run_id: str, segment: str | None, formats
 
         # Everything the exports read, in this one connection: opening the warehouse is not free.
         inputs = []
+        members_of = audience_mod.load_members_of(con, selected)
         for seg in selected:
-            members = audience_mod.load_members(con, seg)
+            members = members_of[seg.name]
             shared.note_inputs(members)
             for destination in formats:
                 previous_run_id = state.previous_export(con, seg.name, destination, run_id)
