@@ -1,7 +1,8 @@
 """Incremental web marts over three nights: a late event inside an existing session, a new session
 of a known visitor (with a web order), a reloaded message that moves to another visitor and a
 customer_map change each give the same rows as a --full-refresh build of the same data
-(EXCEPT ALL both ways), and a rerun of the night rewrites nothing."""
+(EXCEPT ALL both ways), a rerun of the night rewrites nothing, and a visitor whose only event moves
+to another device loses its session."""
 
 from __future__ import annotations
 
@@ -81,3 +82,16 @@ def test_three_web_nights_equal_full_refresh_and_a_rerun_changes_nothing(warehou
     cdp_dbt.build(night_2, run_id="night-2")
     assert sql(night_2, "select page_title from marts.fct_web_events where web_event_id = 'm-c1'") == [("kept",)]
     assert nights.differences(night_2, str(full.warehouse_path), WEB_TABLES) == {}
+
+    # Night 4: visitor a9's only message arrives again from another device; a9 is left without
+    # events, so its stored session goes (fct_web_sessions' marker row), and a12 gets one.
+    # (First the night-3 marker is undone: it is not what a build would write.)
+    night_4 = settings.with_run_date(date(2026, 11, 25))
+    nights.execute(night_4, "update marts.fct_web_events set page_title = null where web_event_id = 'm-c1'")
+    nights.execute(night_4, "update raw.web_events set anonymous_id = 'a12', _loaded_at = '2026-11-26 00:00:00' "
+                            "where message_id = 'm-x1'")
+    cdp_dbt.build(night_4, run_id="night-4")
+    assert sql(night_4, "select visitor_id, events from marts.fct_web_sessions "
+                        "where visitor_id in ('a9', 'a12')") == [("a12", 1)]
+    full_4 = nights.full_refresh_copy(night_4, "night-4", tmp_path / "full_refresh_night_4")
+    assert nights.differences(night_4, str(full_4.warehouse_path), WEB_TABLES) == {}

@@ -2,12 +2,15 @@
 -- duration, activity and landing-page attribution (UTM and referrer of its first page view).
 -- Incremental: sessions are aggregated from fct_web_events, and a build rebuilds every session
 -- of each visitor whose events no longer match the stored sessions (new, reloaded or
--- re-attributed events, renumbered sessions), replacing that visitor's rows whole.
+-- re-attributed events, renumbered sessions), replacing that visitor's rows whole. A visitor left
+-- without events gets a marker row (visitor_id only), which replaces its sessions and which the
+-- post-hook deletes.
 {{ config(
     materialized='incremental',
     incremental_strategy='delete+insert',
     unique_key='visitor_id',
     on_schema_change='fail',
+    post_hook="{{ delete_row_markers('session_id') }}",
 ) }}
 
 with web_events as (
@@ -15,48 +18,60 @@ with web_events as (
 ),
 
 {% if is_incremental() %}
-    sessions_in_events as (
+    -- Per visitor, from its events and from its stored sessions: the events, when they were last
+    -- loaded, and a sum of hash(session, customer) over the events (a session row stands for
+    -- `events` of them). Any new, lost, reloaded, renumbered or re-attributed event moves one of
+    -- the three. Visitors are grouped by the hash of their id, much cheaper than by the text over
+    -- every event; two visitors sharing a hash are only both rebuilt.
+    visitors_in_events as (
         select
-            visitor_id,
-            session_id,
-            any_value(session_customer_id) as customer_id,
+            hash(visitor_id) as visitor_hash,
             count(*) as events,
-            max(loaded_at) as events_loaded_through
+            max(loaded_at) as events_loaded_through,
+            sum(cast(hash(session_id, session_customer_id) as hugeint)) as sessions_fingerprint
         from web_events
-        group by visitor_id, session_id
+        group by visitor_hash
     ),
 
-    sessions_built as (
+    visitors_built as (
         select
-            visitor_id,
-            session_id,
-            customer_id,
-            events,
-            events_loaded_through
+            hash(visitor_id) as visitor_hash,
+            sum(events) as events,
+            max(events_loaded_through) as events_loaded_through,
+            sum(events * cast(hash(session_id, customer_id) as hugeint)) as sessions_fingerprint
         from {{ this }}
+        group by visitor_hash
     ),
 
-    -- a session that differs on either side (or exists on one side only) rebuilds its visitor
-    changed_visitors as (
-        select coalesce(sessions_in_events.visitor_id, sessions_built.visitor_id) as visitor_id
-        from sessions_in_events
-        full outer join sessions_built on sessions_in_events.session_id = sessions_built.session_id
+    changed_visitor_hashes as (
+        select coalesce(visitors_in_events.visitor_hash, visitors_built.visitor_hash) as visitor_hash
+        from visitors_in_events
+        full outer join visitors_built on visitors_in_events.visitor_hash = visitors_built.visitor_hash
         where
-            sessions_in_events.session_id is null
-            or sessions_built.session_id is null
-            or sessions_in_events.visitor_id is distinct from sessions_built.visitor_id
-            or sessions_in_events.customer_id is distinct from sessions_built.customer_id
-            or sessions_in_events.events != sessions_built.events
-            or sessions_in_events.events_loaded_through is distinct from sessions_built.events_loaded_through
+            visitors_in_events.visitor_hash is null
+            or visitors_built.visitor_hash is null
+            or visitors_in_events.events != visitors_built.events
+            or visitors_in_events.events_loaded_through is distinct from visitors_built.events_loaded_through
+            or visitors_in_events.sessions_fingerprint != visitors_built.sessions_fingerprint
     ),
 {% endif %}
 
 events as (
     select * from web_events
     {% if is_incremental() %}
-        where visitor_id in (select changed_visitors.visitor_id from changed_visitors)
+        where hash(visitor_id) in (select changed_visitor_hashes.visitor_hash from changed_visitor_hashes)
     {% endif %}
 ),
+
+{% if is_incremental() %}
+    -- stored visitors to rebuild that have no event left
+    visitors_without_events as (
+        select distinct built.visitor_id
+        from {{ this }} as built
+        semi join changed_visitor_hashes on hash(built.visitor_id) = changed_visitor_hashes.visitor_hash
+        anti join events on built.visitor_id = events.visitor_id
+    ),
+{% endif %}
 
 sessions as (
     select
@@ -109,3 +124,8 @@ select
     sessions.session_number = 1 as is_first_visit,
     sessions.events_loaded_through
 from sessions
+{%- if is_incremental() %}
+    union all by name
+    select visitors_without_events.visitor_id
+    from visitors_without_events
+{%- endif %}
