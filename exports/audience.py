@@ -163,7 +163,7 @@ def load_audience(con: duckdb.DuckDBPyConnection | None, segment: Segment, suppr
         consented = pc.and_(consented, pc.fill_null(table.column(f"has_consent_{purpose}"), False))
     candidates = table.filter(consented)
     memo = SuppressionMemo(suppression) if memo is None else memo
-    suppressed = pa.array(memo.decide_table(candidates), pa.bool_())
+    suppressed = memo.decide_array(candidates)
     members_kept = candidates.filter(pc.invert(suppressed))
     excluded_suppressed = len(candidates) - len(members_kept)
     return Audience(segment, members_kept, len(table), len(table) - len(candidates), excluded_suppressed)

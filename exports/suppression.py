@@ -356,6 +356,15 @@ def matcher_fingerprint(default_region: str | None) -> str:
     return digest.hexdigest()
 
 
+_DECISION_COLUMNS = ("customer_id", "contact_fingerprint", "is_contact_match")
+
+
+def _decision_table(customer_ids, fingerprints, hits) -> pa.Table:
+    return pa.table({"customer_id": pa.array(customer_ids, pa.string()),
+                     "contact_fingerprint": pa.array(fingerprints, pa.string()),
+                     "is_contact_match": pa.array(hits, pa.bool_())})
+
+
 class SuppressionMemo:
     """Each customer's suppression decision for one run, reusing the decisions of the last run.
 
@@ -364,128 +373,164 @@ class SuppressionMemo:
     fingerprint and the matching rules are unchanged and no entry was removed since; then only
     the *new* entries are matched (with the e-mail domain and phone tail prefilters, almost no
     address is normalised). Otherwise the customer is matched from scratch. Customer-id entries
-    are always applied live. ``save`` replaces the stored decisions with this run's.
+    are always applied live. ``save_memo`` replaces the stored decisions with this run's.
+
+    Decisions (stored and this run's) are Arrow tables of customer_id, contact_fingerprint and
+    is_contact_match, so a night reusing almost every decision never walks its customers in Python;
+    only customers that must be matched become dicts.
     """
 
-    def __init__(self, suppression: Suppression, previous: dict[str, tuple[str, bool]] | None = None,
+    def __init__(self, suppression: Suppression, previous: dict[str, tuple[str, bool]] | pa.Table | None = None,
                  previous_entries: set[tuple[str, str]] | None = None, previous_matcher: str | None = None):
+        """``previous``: the last run's decisions, by customer id or as a table of ``_DECISION_COLUMNS``."""
         self.suppression = suppression
         self.matcher = matcher_fingerprint(suppression.default_region)
         self.entries = contact_entries(suppression)
-        self.decided: dict[str, tuple[str, bool]] = {}  # customer id -> (fingerprint, contact match)
-        self.previous: dict[str, tuple[str, bool]] = {}
+        self._decisions = _decision_table([], [], [])  # this run's, one row per customer id
+        self._stored = _decision_table([], [], [])
         self.delta: Suppression | None = None
-        if previous and previous_entries is not None and previous_matcher == self.matcher \
-                and previous_entries <= self.entries:
-            self.previous = previous
+        if isinstance(previous, dict):
+            previous = _decision_table(list(previous), [fp for fp, _ in previous.values()],
+                                       [bool(hit) for _, hit in previous.values()])
+        if previous is not None and previous.num_rows and previous_entries is not None \
+                and previous_matcher == self.matcher and previous_entries <= self.entries:
+            self._stored = pa.table({
+                "customer_id": pc.cast(previous.column("customer_id"), pa.string()),
+                "contact_fingerprint": pc.cast(previous.column("contact_fingerprint"), pa.string()),
+                "is_contact_match": pc.fill_null(pc.cast(previous.column("is_contact_match"), pa.bool_()), False),
+            }).combine_chunks()
             self.delta = Suppression(default_region=suppression.default_region)
             for kind, value in sorted(self.entries - previous_entries):
                 self.delta.add(kind, value)
         self.reused = 0
-        self._index: pa.Table | None = None  # ``decided`` in Arrow (decide_table), when in step
-        self._version = 0  # bumped on every change of ``decided``
-        self._indexed = -1  # the version ``_index`` reflects
+
+    @property
+    def decided(self) -> dict[str, tuple[str, bool]]:
+        """This run's decisions by customer id: (contact fingerprint, contact match)."""
+        return _as_dict(self._decisions)
+
+    @property
+    def previous(self) -> dict[str, tuple[str, bool]]:
+        """The reusable decisions of the last run by customer id (empty when none may be reused)."""
+        return _as_dict(self._stored)
+
+    def decision_table(self) -> pa.Table:
+        """This run's decisions: customer_id, contact_fingerprint, is_contact_match."""
+        return self._decisions
 
     def decide(self, customers: list[dict]) -> list[bool]:
         """Suppressed or not, for each customer dict (customer_id, contact_fingerprint, email, emails, ...)."""
-        return [self._decide(customer) for customer in customers]
+        if not customers:
+            return []
+        return self.decide_array(_customer_table(customers)).to_pylist()
 
     def decide_table(self, customers) -> list[bool]:
-        """``decide`` for an Arrow table with the columns of ``SUPPRESSION_COLUMNS``, in row order.
+        """``decide`` for an Arrow table with the columns of ``SUPPRESSION_COLUMNS``, in row order."""
+        return self.decide_array(customers).to_pylist()
+
+    def decide_array(self, customers: pa.Table) -> pa.BooleanArray:
+        """``decide_table`` as an Arrow array.
 
         Vectorised over what this memo already decided: one customer is in many segments and
         destinations of a run, so a call looks its rows up in Arrow and only customers decided
         for the first time (or whose fingerprint changed) go through the prefilters and, when
         they must be matched, become Python dicts.
         """
-        ids = pc.fill_null(pc.cast(customers.column("customer_id"), pa.string()), "None").combine_chunks()
-        fingerprints = (pc.cast(customers.column("contact_fingerprint"), pa.string()).combine_chunks()
+        ids = pc.fill_null(pc.cast(customers.column("customer_id"), pa.string()), "None")
+        ids = ids.combine_chunks() if isinstance(ids, pa.ChunkedArray) else ids
+        fingerprints = (pc.cast(customers.column("contact_fingerprint"), pa.string())
                         if "contact_fingerprint" in customers.column_names else pa.nulls(len(ids), pa.string()))
-        index = self._decided_index()
-        position = pc.index_in(ids, value_set=index.column("customer_id"))
-        known = pc.fill_null(pc.equal(fingerprints, pc.take(index.column("contact_fingerprint"), position)), False)
+        if isinstance(fingerprints, pa.ChunkedArray):
+            fingerprints = fingerprints.combine_chunks()
+        position = pc.index_in(ids, value_set=self._decisions.column("customer_id").combine_chunks())
+        known = pc.fill_null(pc.equal(fingerprints, pc.take(self._decisions.column("contact_fingerprint"),
+                                                            position)), False)
         todo = np.flatnonzero(~known.to_numpy(zero_copy_only=False))
         if len(todo):
-            self._decide_rows(customers.take(todo), ids.take(todo), fingerprints.take(todo),
-                              pc.is_valid(position.take(todo)))
-            index = self._decided_index()
-            position = pc.index_in(ids, value_set=index.column("customer_id"))
-        hits = pc.fill_null(pc.take(index.column("is_contact_match"), position), False)
+            self._decide_rows(customers.take(todo), ids.take(todo), fingerprints.take(todo))
+            position = pc.index_in(ids, value_set=self._decisions.column("customer_id").combine_chunks())
+        hits = pc.fill_null(pc.take(self._decisions.column("is_contact_match"), position), False)
+        if isinstance(hits, pa.ChunkedArray):
+            hits = hits.combine_chunks()
         if self.suppression.customer_ids:
             blocked = pa.array(sorted(self.suppression.customer_ids), pa.string())
             hits = pc.or_(hits, pc.is_in(ids, value_set=blocked))
-        return hits.to_pylist()
+        return hits
 
-    def _decide_rows(self, customers, ids: pa.Array, fingerprints: pa.Array, was_indexed: pa.Array) -> None:
-        """Decide the rows of ``customers`` this memo has no current decision for (``decide_table``)."""
-        # Customers none of whose e-mails/phones can match an entry added since the last run keep
-        # their stored decision without being matched (all of them when no entry was added).
-        quiet = None
+    def _decide_rows(self, customers: pa.Table, ids: pa.Array, fingerprints: pa.Array) -> None:
+        """Decide the rows of ``customers`` this memo has no current decision for (``decide_array``)."""
+        if pc.count_distinct(ids).as_py() != len(ids):
+            # A customer twice in one table: its last row decides (as when deciding row by row).
+            last = np.sort(len(ids) - 1 - _first_of_each(ids.take(np.arange(len(ids) - 1, -1, -1))))
+            customers, ids, fingerprints = customers.take(last), ids.take(last), fingerprints.take(last)
+        count = len(ids)
+        hits = np.zeros(count, dtype=bool)
+        done = np.zeros(count, dtype=bool)
+        stored_at = pc.index_in(ids, value_set=self._stored.column("customer_id"))
+        stored_fingerprint = pc.take(self._stored.column("contact_fingerprint"), stored_at)
+        stored_hit = pc.fill_null(pc.take(self._stored.column("is_contact_match"), stored_at),
+                                  False).to_numpy(zero_copy_only=False)
+        same = pc.or_kleene(pc.equal(stored_fingerprint, fingerprints),
+                            pc.and_(pc.is_null(stored_fingerprint), pc.is_null(fingerprints)))
+        # As deciding one by one: a stored decision is kept and only the new entries are matched,
+        # or the customer is matched against the whole list.
+        reusable = (pc.and_(pc.is_valid(stored_at), pc.fill_null(same, False)).to_numpy(zero_copy_only=False)
+                    & (self.delta is not None))
         if self.delta is not None:
-            quiet = (np.ones(len(ids), dtype=bool) if not (self.delta.emails or self.delta.phones)
-                     else ~self.delta.may_match_table(customers))
+            # Customers none of whose e-mails/phones can match an entry added since the last run
+            # keep their stored decision without being matched (all of them when none was added).
+            candidates = np.flatnonzero(reusable & pc.is_valid(fingerprints).to_numpy(zero_copy_only=False))
+            if len(candidates):
+                quiet = (np.ones(len(candidates), dtype=bool) if not (self.delta.emails or self.delta.phones)
+                         else ~self.delta.may_match_table(customers.take(candidates)))
+                kept = candidates[quiet]
+                hits[kept], done[kept] = stored_hit[kept], True
+                self.reused += len(kept)
         # Customers none of whose e-mails/phones passes the prefilters of the whole list match
         # nothing: decided without being matched one by one (``may_match_table``, pinned to agree).
-        may_match = None
-        pending = []
-        id_list, fingerprint_list = ids.to_pylist(), fingerprints.to_pylist()
-        for index, (customer_id, fingerprint) in enumerate(zip(id_list, fingerprint_list, strict=True)):
-            known = self.decided.get(customer_id)
-            if known is not None and known[0] == fingerprint and fingerprint is not None:
-                continue  # a duplicate row of this table
-            stored = self.previous.get(customer_id)
-            # As ``_decide``: a stored decision is kept and only the new entries are matched, or
-            # the customer is matched against the whole list.
-            reusable = stored is not None and stored[0] == fingerprint and self.delta is not None
-            if reusable and fingerprint is not None and quiet is not None and quiet[index]:
-                self.reused += 1
-                self.decided[customer_id] = stored
-                self._version += 1
-                continue
-            if not reusable:
-                if may_match is None:
-                    may_match = self.suppression.may_match_table(customers)
-                if not may_match[index]:
-                    self.decided[customer_id] = (fingerprint, False)
-                    self._version += 1
-                    continue
-            pending.append(index)
-        if pending:
+        fresh = np.flatnonzero(~reusable)
+        if len(fresh):
+            done[fresh[~self.suppression.may_match_table(customers.take(fresh))]] = True
+        pending = np.flatnonzero(~done)
+        if len(pending):
             columns = [c for c in SUPPRESSION_COLUMNS if c in customers.column_names]
-            self.decide(customers.select(columns).take(pending).to_pylist())
-        if self._index is None or pc.any(was_indexed).as_py() or len(set(id_list)) != len(id_list):
-            self._index = None  # a fingerprint changed within the run, or a duplicate row: index afresh
-            return
-        new = pa.table({"customer_id": ids, "contact_fingerprint": fingerprints,
-                        "is_contact_match": pa.array([self.decided[c][1] for c in id_list], pa.bool_())})
-        self._index = pa.concat_tables([self._index, new]).combine_chunks()
-        self._indexed = self._version
+            delta = self.delta
+            for index, customer in zip(pending.tolist(), customers.select(columns).take(pending).to_pylist(),
+                                       strict=True):
+                if reusable[index]:
+                    self.reused += 1
+                    hits[index] = stored_hit[index] or (bool(delta.emails or delta.phones)
+                                                        and delta.matches_contact(customer))
+                else:
+                    hits[index] = self.suppression.matches_contact(customer)
+        decided = self._decisions
+        replaced = pc.is_in(decided.column("customer_id"), value_set=ids)
+        self._decisions = pa.concat_tables([
+            decided.filter(pc.invert(replaced)),
+            pa.table({"customer_id": ids, "contact_fingerprint": fingerprints,
+                      "is_contact_match": pa.array(hits, pa.bool_())}),
+        ]).combine_chunks()
 
-    def _decided_index(self) -> pa.Table:
-        """``decided`` as an Arrow table (customer_id, contact_fingerprint, is_contact_match), kept in step."""
-        if self._index is None or self._indexed != self._version:
-            self._index = pa.table({
-                "customer_id": pa.array(list(self.decided), pa.string()),
-                "contact_fingerprint": pa.array([fp for fp, _ in self.decided.values()], pa.string()),
-                "is_contact_match": pa.array([hit for _, hit in self.decided.values()], pa.bool_())})
-            self._indexed = self._version
-        return self._index
 
-    def _decide(self, customer: dict) -> bool:
-        customer_id = str(customer.get("customer_id"))
-        fingerprint = customer.get("contact_fingerprint")
-        known = self.decided.get(customer_id)
-        if known is None or known[0] != fingerprint:
-            stored = self.previous.get(customer_id)
-            if stored is not None and stored[0] == fingerprint and self.delta is not None:
-                self.reused += 1
-                contact = stored[1] or (bool(self.delta.emails or self.delta.phones)
-                                        and self.delta.matches_contact(customer))
-            else:
-                contact = self.suppression.matches_contact(customer)
-            known = self.decided[customer_id] = (fingerprint, contact)
-            self._version += 1
-        return customer_id in self.suppression.customer_ids or known[1]
+def _first_of_each(values: pa.Array) -> np.ndarray:
+    """Positions of the first occurrence of each distinct value of ``values``."""
+    codes = pc.index_in(values, value_set=pc.unique(values)).to_numpy(zero_copy_only=False)
+    return np.unique(codes, return_index=True)[1]
+
+
+def _as_dict(decisions: pa.Table) -> dict[str, tuple[str, bool]]:
+    return {cid: (fp, hit) for cid, fp, hit in zip(*(decisions.column(c).to_pylist() for c in _DECISION_COLUMNS),
+                                                   strict=True)}
+
+
+def _customer_table(customers: list[dict]) -> pa.Table:
+    """Customer dicts as a table of ``SUPPRESSION_COLUMNS`` (missing keys: null)."""
+    lists = ("emails", "phones")
+    return pa.table({
+        column: pa.array([([str(v) for v in c.get(column) or []] if column in lists
+                           else (None if c.get(column) is None else str(c.get(column))))
+                          for c in customers], pa.list_(pa.string()) if column in lists else pa.string())
+        for column in SUPPRESSION_COLUMNS})
 
 
 def contact_entries(suppression: Suppression) -> set[tuple[str, str]]:
@@ -500,22 +545,17 @@ def load_memo(con: duckdb.DuckDBPyConnection, suppression: Suppression, table: s
         return SuppressionMemo(suppression)
     entries = con.execute(f"SELECT identifier_type, identifier FROM {table}_entries").fetchall()
     matchers = {row[0] for row in con.execute(f"SELECT DISTINCT matcher_fingerprint FROM {table}").fetchall()}
-    previous = {str(cid): (fp, bool(hit)) for cid, fp, hit in con.execute(
-        f"SELECT customer_id, contact_fingerprint, is_contact_match FROM {table}").fetchall()}
+    previous = con.sql(f"SELECT customer_id::VARCHAR AS customer_id, contact_fingerprint, is_contact_match "
+                       f"FROM {table}").to_arrow_table()
     return SuppressionMemo(suppression, previous, {(kind, value) for kind, value in entries},
                            matchers.pop() if len(matchers) == 1 else None)
 
 
 def save_memo(con: duckdb.DuckDBPyConnection, memo: SuppressionMemo, table: str) -> None:
     """Replace ``table`` and ``table``_entries with this run's decisions, in one transaction."""
-    import pyarrow as pa
-
-    decided = pa.table({
-        "customer_id": pa.array(list(memo.decided), pa.string()),
-        "contact_fingerprint": pa.array([fp for fp, _ in memo.decided.values()], pa.string()),
-        "is_contact_match": pa.array([hit for _, hit in memo.decided.values()], pa.bool_()),
-        "matcher_fingerprint": pa.array([memo.matcher] * len(memo.decided), pa.string()),
-    })
+    decisions = memo.decision_table()
+    decided = decisions.append_column("matcher_fingerprint",
+                                      pa.array([memo.matcher] * decisions.num_rows, pa.string()))
     entries = sorted(memo.entries)
     entry_table = pa.table({
         "identifier_type": pa.array([kind for kind, _ in entries], pa.string()),
