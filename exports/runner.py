@@ -94,13 +94,14 @@ def _export_locked(settings: Settings, run_id: str, segment: str | None, formats
         # Everything the exports read, in this one connection: opening the warehouse is not free.
         inputs = []
         members_of = audience_mod.load_members_of(con, selected)
+        previous_of = state.previous_member_tables(
+            con, [(seg.name, destination) for seg in selected for destination in formats], run_id,
+            settings.export_keep_runs)
         for seg in selected:
             members = members_of[seg.name]
             shared.note_inputs(members)
             for destination in formats:
-                previous_run_id = state.previous_export(con, seg.name, destination, run_id)
-                previous = state.previous_member_table(con, seg.name, destination, previous_run_id, run_id,
-                                                       settings.export_keep_runs)
+                previous_run_id, previous = previous_of[(seg.name, destination)]
                 inputs.append((seg, destination, members, previous_run_id, previous))
     shared.seed_rows(stored_rows)
 

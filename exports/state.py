@@ -26,6 +26,7 @@ from datetime import date
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from cdp.clock import audit_now
 from cdp.warehouse import table_exists, transaction
@@ -171,6 +172,49 @@ def previous_member_table(con: duckdb.DuckDBPyConnection, segment: str, destinat
         ).to_arrow_table()
     return pa.table({"member_key": pa.array([], pa.string()), "customer_id": pa.array([], pa.string()),
                      "hashed_row": pa.array([], pa.string())})
+
+
+def previous_member_tables(con: duckdb.DuckDBPyConnection, exports: list[tuple[str, str]], run_id: str,
+                           keep_runs: int = 0) -> dict[tuple[str, str], tuple[str | None, pa.Table]]:
+    """``previous_export`` and ``previous_member_table`` of each (segment, destination) of ``exports``.
+
+    The usual night (the previous export is the current one) reads the current members of every
+    such export in one scan of ``exports.export_members_current``; the rest go one by one.
+    """
+    published = con.execute(
+        "SELECT segment, destination, arg_max(run_id, export_seq) FILTER (WHERE run_id <> ?), "
+        "arg_max(run_id, export_seq) FROM exports.export_log WHERE status = ? GROUP BY ALL",
+        [run_id, PUBLISHED]).fetchall()
+    previous_of = {(segment, destination): (previous, latest) for segment, destination, previous, latest in published}
+    result: dict[tuple[str, str], tuple[str | None, pa.Table]] = {}
+    current = []
+    for key in exports:
+        previous, latest = previous_of.get(key, (None, None))
+        if previous is not None and previous == latest:
+            current.append(key)
+        else:
+            result[key] = (previous, previous_member_table(con, *key, previous, run_id, keep_runs))
+    if current:
+        wanted = pa.table({"segment": pa.array([k[0] for k in current], pa.string()),
+                           "destination": pa.array([k[1] for k in current], pa.string())})
+        with registered(con, "_previous_exports", wanted):
+            table = con.sql(
+                "SELECT m.segment, m.destination, m.member_key, m.customer_id, m.hashed_row::VARCHAR AS hashed_row "
+                f"FROM {CURRENT_MEMBERS} AS m SEMI JOIN _previous_exports AS w "
+                "ON w.segment = m.segment AND w.destination = m.destination "
+                "ORDER BY m.segment, m.destination").to_arrow_table()
+        starts = {}
+        if table.num_rows:
+            pairs = pc.binary_join_element_wise(table.column("segment"), table.column("destination"), "/")
+            counted = pc.value_counts(pairs)
+            for pair, count in zip(counted.field("values").to_pylist(), counted.field("counts").to_pylist(),
+                                   strict=True):
+                starts[pair] = (pc.index(pairs, pair).as_py(), count)
+        rows = table.select(["member_key", "customer_id", "hashed_row"])
+        for key in current:
+            start, count = starts.get(f"{key[0]}/{key[1]}", (0, 0))
+            result[key] = (previous_of[key][0], rows.slice(start, count))
+    return result
 
 
 @contextmanager
