@@ -45,3 +45,24 @@ def test_primary_key_test_catches_duplicates_and_nulls_naming_the_model(tmp_path
     key_test = [node for node in failed if "primary_key_stg_identity__person_records_source_record_key" in node]
     assert key_test, failed
     assert "Got 2 results" in failed[key_test[0]]  # the repeated key and the NULL key
+
+
+@pytest.mark.slow
+def test_an_order_line_without_its_order_fails_the_source_relationship_test(tmp_path, warehouse_factory):
+    settings = warehouse_factory(tmp_path)
+    con = duckdb.connect(str(settings.warehouse_path))
+    try:
+        con.execute(
+            "INSERT INTO raw.store_order_lines VALUES (4, 404, 'SKU-4', 'Belt', 'Accessories', 1, 30.00, "
+            "'2026-11-20 12:00:00', 'select * from order_lines', null, 'b3', '2026-11-22 00:00:00')"
+        )
+    finally:
+        con.close()
+    with pytest.raises(cdp_dbt.DbtBuildFailed) as raised:
+        cdp_dbt.build(settings, run_id="orphan-line")
+    failed = {node["unique_id"].split(".")[2]: node["message"] for node in raised.value.failed_nodes}
+    # the foreign key is tested on the source's integer columns, not on the staging views' text
+    assert failed == {
+        "source_relationships_store_store_order_lines_order_id__order_id__source_store_store_orders_":
+            "Got 1 result, configured to fail if != 0",
+    }, failed
