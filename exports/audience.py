@@ -10,13 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from cdp.dbt import CONSENT_PURPOSES
 from cdp.warehouse import table_exists
 from exports import suppression as suppression_mod
-from exports.suppression import Suppression, SuppressionMemo, contact_fingerprint_sql
+from exports.suppression import SUPPRESSION_COLUMNS, Suppression, SuppressionMemo, contact_fingerprint_sql
 
 # SQL for the fingerprint of what an ad-platform row is built from (exports.formats._google_row/_meta_row).
 # (DuckDB's 64-bit hash: see suppression.CONTACT_FINGERPRINT_SQL.)
@@ -139,14 +140,47 @@ def load_members_of(con: duckdb.DuckDBPyConnection, segments: list[Segment]) -> 
     return {name: members.get(name, empty) for name in names}
 
 
+def decide_suppression(segments: list[Segment], members_of: dict[str, pa.Table],
+                       memo: SuppressionMemo) -> dict[str, pa.Array]:
+    """Suppressed or not, for each member row of each segment (``load_members_of``), in one ``memo`` call.
+
+    Only members with the segment's consent are decided (as ``load_audience`` would: the others
+    are never exported, so never matched nor kept in the memo); the rest read False.
+    """
+    consented_of, candidates = {}, []
+    for segment in segments:
+        table = members_of[segment.name]
+        purpose = segment.consent_purpose
+        if purpose in (None, "none") or purpose not in CONSENT_PURPOSES:
+            consented = pa.array(np.ones(len(table), dtype=bool))  # load_audience raises for an unknown one
+        else:
+            consented = pc.fill_null(table.column(f"has_consent_{purpose}"), False)
+            if isinstance(consented, pa.ChunkedArray):
+                consented = consented.combine_chunks()
+        consented_of[segment.name] = consented
+        candidates.append(table.select([c for c in SUPPRESSION_COLUMNS if c in table.column_names]).filter(consented))
+    if not candidates:
+        return {}
+    decided = memo.decide_array(pa.concat_tables(candidates)).to_numpy(zero_copy_only=False)
+    result, start = {}, 0
+    for segment, part in zip(segments, candidates, strict=True):
+        consented = consented_of[segment.name].to_numpy(zero_copy_only=False)
+        suppressed = np.zeros(len(consented), dtype=bool)
+        suppressed[consented] = decided[start:start + part.num_rows]
+        start += part.num_rows
+        result[segment.name] = pa.array(suppressed)
+    return result
+
+
 def load_audience(con: duckdb.DuckDBPyConnection | None, segment: Segment, suppression: Suppression,
                   extra_consent: str | None = None, members: pa.Table | None = None,
-                  memo: SuppressionMemo | None = None) -> Audience:
+                  memo: SuppressionMemo | None = None, suppressed: pa.Array | None = None) -> Audience:
     """Members of ``segment`` who gave the segment's consent (and ``extra_consent``) and are not suppressed.
 
     ``members`` (from ``load_members``) saves re-reading the segment for each destination, and
     ``memo`` (a ``SuppressionMemo`` for ``suppression``) saves matching a customer again in every
     segment and destination of one run, and again in the next run when nothing relevant changed.
+    ``suppressed`` (``decide_suppression``, aligned with ``members``) saves even the memo's look-ups.
     """
     purposes = [p for p in (segment.consent_purpose, extra_consent) if p and p != "none"]
     for purpose in (segment.consent_purpose, extra_consent):
@@ -162,8 +196,11 @@ def load_audience(con: duckdb.DuckDBPyConnection | None, segment: Segment, suppr
     for purpose in purposes:
         consented = pc.and_(consented, pc.fill_null(table.column(f"has_consent_{purpose}"), False))
     candidates = table.filter(consented)
-    memo = SuppressionMemo(suppression) if memo is None else memo
-    suppressed = memo.decide_array(candidates)
+    if suppressed is not None:
+        suppressed = suppressed.filter(consented)
+    else:
+        memo = SuppressionMemo(suppression) if memo is None else memo
+        suppressed = memo.decide_array(candidates)
     members_kept = candidates.filter(pc.invert(suppressed))
     excluded_suppressed = len(candidates) - len(members_kept)
     return Audience(segment, members_kept, len(table), len(table) - len(candidates), excluded_suppressed)

@@ -97,18 +97,20 @@ def _export_locked(settings: Settings, run_id: str, segment: str | None, formats
         previous_of = state.previous_member_tables(
             con, [(seg.name, destination) for seg in selected for destination in formats], run_id,
             settings.export_keep_runs)
+        # Each member's suppression decision once per run, not once per destination.
+        suppressed_of = audience_mod.decide_suppression(selected, members_of, shared.memo)
         for seg in selected:
             members = members_of[seg.name]
             shared.note_inputs(members)
             for destination in formats:
                 previous_run_id, previous = previous_of[(seg.name, destination)]
-                inputs.append((seg, destination, members, previous_run_id, previous))
+                inputs.append((seg, destination, members, suppressed_of[seg.name], previous_run_id, previous))
     shared.seed_rows(stored_rows)
 
     prepared: list[_Prepared] = []
     try:
-        for seg, destination, members, previous_run_id, previous in inputs:
-            prepared.append(_prepare(settings, run_id, seg, destination, suppression, members, shared,
+        for seg, destination, members, suppressed, previous_run_id, previous in inputs:
+            prepared.append(_prepare(settings, run_id, seg, destination, suppression, members, suppressed, shared,
                                      previous_run_id, previous))
         failure = _gate_all(settings, run_id, prepared, gate)
         if failure is not None:
@@ -245,8 +247,8 @@ class _Prepared:
 
 
 def _prepare(settings: Settings, run_id: str, seg: audience_mod.Segment, destination: str,
-             suppression: audience_mod.Suppression, members_table: pa.Table, shared: _RunCache,
-             previous_run_id: str | None, previous: pa.Table) -> _Prepared:
+             suppression: audience_mod.Suppression, members_table: pa.Table, suppressed: pa.Array,
+             shared: _RunCache, previous_run_id: str | None, previous: pa.Table) -> _Prepared:
     """Build one export's snapshot and diff and write its files into a staging folder.
 
     ``previous`` holds the members of the last published export of segment+destination
@@ -257,7 +259,7 @@ def _prepare(settings: Settings, run_id: str, seg: audience_mod.Segment, destina
     region = settings.default_phone_region
 
     members = audience_mod.load_audience(None, seg, suppression, DESTINATION_CONSENT.get(destination),
-                                         members=members_table, memo=shared.memo)
+                                         members=members_table, memo=shared.memo, suppressed=suppressed)
     snapshot = build_snapshot(destination, members.members, region, seg.consent_purpose, shared.hashes)
     keys = pa.array(snapshot.keys, pa.string())
     is_added = pc.invert(pc.is_in(keys, value_set=previous.column("member_key").combine_chunks()))

@@ -157,3 +157,31 @@ def test_memo_table_lookups_agree_with_deciding_each_customer_and_match_each_cus
     assert memo.decide_table(table.take([0])) == [False]
     assert memo.decide_table(changed) == [True]
     assert matched.count("c0") == 2
+
+
+def test_suppression_decided_once_per_run_equals_deciding_each_export(settings):
+    """decide_suppression (one memo call for every segment) keeps and blocks the same members as
+    load_audience deciding each segment and destination itself, and the memo decides the same customers."""
+    from cdp.warehouse import connect
+    from exports import audience
+    from exports.formats import DESTINATION_CONSENT, FORMATS
+
+    with connect(settings) as con:
+        suppression = audience.load_suppression(con, "US")
+        segments = list(audience.load_segments(con).values())
+        members_of = audience.load_members_of(con, segments)
+    once, each = SuppressionMemo(suppression), SuppressionMemo(suppression)
+    suppressed_of = audience.decide_suppression(segments, members_of, once)
+    blocked = 0
+    for segment in segments:
+        for destination in FORMATS:
+            args = (None, segment, suppression, DESTINATION_CONSENT.get(destination))
+            expected = audience.load_audience(*args, members=members_of[segment.name], memo=each)
+            got = audience.load_audience(*args, members=members_of[segment.name], memo=once,
+                                         suppressed=suppressed_of[segment.name])
+            assert got.members.equals(expected.members)
+            assert (got.memberships, got.excluded_no_consent, got.excluded_suppressed) == (
+                expected.memberships, expected.excluded_no_consent, expected.excluded_suppressed)
+            blocked += got.excluded_suppressed
+    assert blocked > 0
+    assert once.decided == each.decided
