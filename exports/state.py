@@ -281,25 +281,27 @@ def record_published_all(con: duckdb.DuckDBPyConnection, run_id: str, run_date: 
                               and latest.get((p.segment, p.destination)) == p.previous_run_id
                               for p in publications], pa.bool_()),
     })
-    new_parts = _by_schema([_with_export(p, p.members) for p in publications])
-    previous = pa.concat_tables([_with_export(p, p.previous.select(["customer_id", "member_key", "hashed_row"])
-                                              .cast(_PREVIOUS_SCHEMA)) for p in publications])
-    new_views = [f"_export_members_new_{i}" for i in range(len(new_parts))]
-    new = " UNION ALL ".join(f"SELECT segment, destination, customer_id, member_key, hashed_row::JSON AS hashed_row "
-                             f"FROM {view}" for view in new_views)
-    same_member = ("{o}.segment = {t}.segment AND {o}.destination = {t}.destination "
-                   "AND {o}.member_key = {t}.member_key AND {o}.customer_id = {t}.customer_id")
-    with contextlib.ExitStack() as views:
-        for view, part in zip(new_views, new_parts, strict=True):
-            views.enter_context(registered(con, view, part))
-        views.enter_context(registered(con, "_export_members_previous", previous))
-        views.enter_context(registered(con, "_exports", exports))
+    # The changes of each export, found in Arrow: only they are turned into JSON and written.
+    added, removed, compared = [], [], []
+    for publication, usual in zip(publications, exports.column("is_usual").to_pylist(), strict=True):
+        previous = publication.previous.select(["customer_id", "member_key", "hashed_row"]).cast(_PREVIOUS_SCHEMA)
+        if publication.previous_run_id is not None:  # a first export is compared with nothing, also when rerun
+            new_pairs, old_pairs = _member_pairs(publication.members), _member_pairs(previous)
+            added.append(_with_export(publication, publication.members.filter(
+                pc.invert(pc.is_in(new_pairs, value_set=old_pairs)))))
+            removed.append(_with_export(publication, previous.filter(
+                pc.invert(pc.is_in(old_pairs, value_set=new_pairs)))))
+        if not usual:
+            compared.append(_with_export(publication, publication.members))
+    tables = {"added": _by_schema(added), "removed": _by_schema(removed), "compared": _by_schema(compared)}
+    views = {kind: [f"_export_members_{kind}_{i}" for i in range(len(parts))] for kind, parts in tables.items()}
+    with contextlib.ExitStack() as stack:
+        for kind, parts in tables.items():
+            for view, part in zip(views[kind], parts, strict=True):
+                stack.enter_context(registered(con, view, part))
+        stack.enter_context(registered(con, "_exports", exports))
         with transaction(con):
-            # Materialised once (hashed rows as JSON): the statements below read it several times.
-            # Dropped before the commit; a failure rolls its creation back with everything else.
-            con.execute(f"CREATE TEMP TABLE _export_members_new AS {new}")
-            _record_members(con, run_id, same_member, not all(exports.column("is_usual").to_pylist()))
-            con.execute("DROP TABLE temp._export_members_new")
+            _record_members(con, run_id, views)
             # Sequence numbers as when each export replaced its own log row and took max + 1 in turn:
             # only the first export's earlier row is gone when the first number is drawn.
             first = publications[0]
@@ -338,39 +340,58 @@ def _by_schema(tables: list[pa.Table]) -> list[pa.Table]:
     return [pa.concat_tables(group) for group in groups.values()]
 
 
-def _record_members(con: duckdb.DuckDBPyConnection, run_id: str, same_member: str, any_compared: bool) -> None:
-    """The member statements of ``record_published_all`` (views ``_export_members_new``,
-    ``_export_members_previous`` and ``_exports`` registered, inside its transaction)."""
-    new, previous = "temp._export_members_new", "_export_members_previous"
+def _member_pairs(rows: pa.Table) -> pa.Array:
+    """Each row's (member_key, customer_id) as one string, unambiguously (the key's length first)."""
+    key, customer = rows.column("member_key"), rows.column("customer_id")
+    return pc.binary_join_element_wise(pc.cast(pc.utf8_length(key), pa.string()), key, customer, "\x1f")
+
+
+def _record_members(con: duckdb.DuckDBPyConnection, run_id: str, views: dict[str, list[str]]) -> None:
+    """The member statements of ``record_published_all``: ``views`` names the registered tables of the
+    added, removed and compared (first or rerun exports) rows; ``_exports`` is registered too."""
+    def rows(kind: str) -> str:
+        return " UNION ALL ".join(f"SELECT segment, destination, customer_id, member_key, hashed_row::JSON AS "
+                                  f"hashed_row FROM {view}" for view in views[kind]) or \
+            "SELECT NULL::VARCHAR AS segment, NULL::VARCHAR AS destination, NULL::VARCHAR AS customer_id, " \
+            "NULL::VARCHAR AS member_key, NULL::JSON AS hashed_row WHERE false"
+
+    same_member = ("{o}.segment = {t}.segment AND {o}.destination = {t}.destination "
+                   "AND {o}.member_key = {t}.member_key AND {o}.customer_id = {t}.customer_id")
+    usual = "(SELECT segment, destination FROM _exports WHERE is_usual)"
     con.execute(f"DELETE FROM {MEMBER_CHANGES} AS c USING _exports AS e WHERE c.segment = e.segment "
                 "AND c.destination = e.destination AND c.run_id = ?", [run_id])
-    # A first export is compared with nothing, also when rerun.
-    con.execute(
-        f"INSERT INTO {MEMBER_CHANGES} SELECT n.segment, n.destination, ?, e.previous_run_id, 'added', "
-        f"n.customer_id, n.member_key, n.hashed_row FROM {new} AS n JOIN _exports AS e "
-        "ON e.segment = n.segment AND e.destination = n.destination WHERE e.previous_run_id IS NOT NULL "
-        f"AND NOT EXISTS (SELECT 1 FROM {previous} AS o WHERE {same_member.format(o='o', t='n')})", [run_id])
-    con.execute(
-        f"INSERT INTO {MEMBER_CHANGES} SELECT p.segment, p.destination, ?, e.previous_run_id, 'removed', "
-        f"p.customer_id, p.member_key, p.hashed_row::JSON FROM {previous} AS p JOIN _exports AS e "
-        "ON e.segment = p.segment AND e.destination = p.destination WHERE e.previous_run_id IS NOT NULL "
-        f"AND NOT EXISTS (SELECT 1 FROM {new} AS o WHERE {same_member.format(o='o', t='p')})", [run_id])
-    changes = (f"(SELECT c.* FROM {MEMBER_CHANGES} AS c JOIN _exports AS e ON e.segment = c.segment "
-               "AND e.destination = c.destination WHERE e.is_usual AND c.run_id = ? AND c.change = ?)")
-    con.execute(f"DELETE FROM {CURRENT_MEMBERS} AS m WHERE EXISTS (SELECT 1 FROM {changes} AS o "
-                f"WHERE {same_member.format(o='o', t='m')})", [run_id, "removed"])
-    con.execute(f"INSERT INTO {CURRENT_MEMBERS} SELECT segment, destination, customer_id, member_key, hashed_row "
-                f"FROM {changes}", [run_id, "added"])
-    if any_compared:
-        compared = ("EXISTS (SELECT 1 FROM _exports AS e WHERE NOT e.is_usual AND e.segment = {t}.segment "
-                    "AND e.destination = {t}.destination)")
+    for change in ("added", "removed"):
+        if views[change]:
+            con.execute(
+                f"INSERT INTO {MEMBER_CHANGES} SELECT n.segment, n.destination, ?, e.previous_run_id, ?, "
+                f"n.customer_id, n.member_key, n.hashed_row FROM ({rows(change)}) AS n JOIN _exports AS e "
+                "ON e.segment = n.segment AND e.destination = n.destination", [run_id, change])
+    # The usual night: the current members are the previous ones, so the changes turn them into the new ones.
+    if views["removed"]:
         con.execute(
-            f"DELETE FROM {CURRENT_MEMBERS} AS m WHERE {compared.format(t='m')} "
+            f"DELETE FROM {CURRENT_MEMBERS} AS m WHERE EXISTS (SELECT 1 FROM ({rows('removed')}) AS o "
+            f"SEMI JOIN {usual} AS u ON u.segment = o.segment AND u.destination = o.destination "
+            f"WHERE {same_member.format(o='o', t='m')})")
+    if views["added"]:
+        con.execute(
+            f"INSERT INTO {CURRENT_MEMBERS} SELECT n.segment, n.destination, n.customer_id, n.member_key, "
+            f"n.hashed_row FROM ({rows('added')}) AS n SEMI JOIN {usual} AS u "
+            "ON u.segment = n.segment AND u.destination = n.destination")
+    if views["compared"]:
+        # A first export, or a rerun of the latest one: compare with the current members.
+        con.execute(f"CREATE TEMP TABLE _export_members_compared AS {rows('compared')}")
+        new = "temp._export_members_compared"
+        compared = "EXISTS (SELECT 1 FROM _exports AS e WHERE NOT e.is_usual AND e.segment = m.segment " \
+                   "AND e.destination = m.destination)"
+        con.execute(
+            f"DELETE FROM {CURRENT_MEMBERS} AS m WHERE {compared} "
             f"AND NOT EXISTS (SELECT 1 FROM {new} AS o WHERE {same_member.format(o='o', t='m')})")
         con.execute(
             f"INSERT INTO {CURRENT_MEMBERS} SELECT n.segment, n.destination, n.customer_id, n.member_key, "
-            f"n.hashed_row FROM {new} AS n WHERE {compared.format(t='n')} AND NOT EXISTS "
+            f"n.hashed_row FROM {new} AS n WHERE NOT EXISTS "
             f"(SELECT 1 FROM {CURRENT_MEMBERS} AS o WHERE {same_member.format(o='o', t='n')})")
+        # Dropped before the commit; a failure rolls its creation back with everything else.
+        con.execute(f"DROP TABLE {new}")
 
 
 def record_gate_failure(con: duckdb.DuckDBPyConnection, *, segment: str, destination: str, run_id: str,
