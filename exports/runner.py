@@ -167,6 +167,7 @@ class _RunCache:
     hashes: HashCache = field(default_factory=HashCache)
     inputs: list[pa.Table] = field(default_factory=list)  # customer_id, row_input_fingerprint per segment
     rows_reused: int = 0
+    _row_inputs: tuple[int, pa.Table] | None = None  # (len(inputs) it was built from, row_inputs())
 
     def note_inputs(self, members: pa.Table) -> None:
         """Remember each member's row input fingerprint (``audience.load_members``)."""
@@ -174,12 +175,17 @@ class _RunCache:
 
     def row_inputs(self) -> pa.Table:
         """Each member's customer id and row input fingerprint, once per customer."""
+        if self._row_inputs is not None and self._row_inputs[0] == len(self.inputs):
+            return self._row_inputs[1]
         if not self.inputs:
-            return pa.table({"customer_id": pa.array([], pa.string()),
-                             "row_input_fingerprint": pa.array([], pa.string())})
-        table = pa.concat_tables(self.inputs).combine_chunks()
-        table = pa.table({c: pc.cast(table.column(c), pa.string()) for c in table.column_names})
-        return table.group_by(["customer_id", "row_input_fingerprint"], use_threads=False).aggregate([])
+            table = pa.table({"customer_id": pa.array([], pa.string()),
+                              "row_input_fingerprint": pa.array([], pa.string())})
+        else:
+            table = pa.concat_tables(self.inputs).combine_chunks()
+            table = pa.table({c: pc.cast(table.column(c), pa.string()) for c in table.column_names})
+            table = table.group_by(["customer_id", "row_input_fingerprint"], use_threads=False).aggregate([])
+        self._row_inputs = (len(self.inputs), table)
+        return table
 
     def seed_rows(self, stored: pa.Table) -> None:
         """Reuse stored ad-platform rows whose customer's inputs have the same fingerprint now."""
