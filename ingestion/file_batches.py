@@ -79,9 +79,9 @@ Forgetter = Callable[[duckdb.DuckDBPyConnection, str], None]
 Restorer = Callable[[duckdb.DuckDBPyConnection, FileBatch], str | None]
 
 
-def new_file_entry(run_id: str, source: str, path: Path) -> manifest.ManifestEntry:
-    """A manifest entry for loading one file: new batch id, size and checksum of its bytes."""
-    size, sha256 = manifest.fingerprint(path)
+def new_file_entry(run_id: str, source: str, path: Path, known: manifest.PriorLoads) -> manifest.ManifestEntry:
+    """A manifest entry for loading one file: new batch id, size, checksum and stat signature."""
+    size, sha256, signature = known.fingerprint(path)
     return manifest.ManifestEntry(
         batch_id=manifest.new_batch_id(source),
         run_id=run_id,
@@ -91,6 +91,7 @@ def new_file_entry(run_id: str, source: str, path: Path) -> manifest.ManifestEnt
         started_at=audit_now(),
         file_size=size,
         file_sha256=sha256,
+        file_signature=signature,
     )
 
 
@@ -111,7 +112,7 @@ def ingest_files(
     """
     manifest.ensure_meta_tables(con)
     report = IngestReport(source=source)
-    known = manifest.PriorLoads(con, source)
+    known = manifest.PriorLoads(con, source, settings.verify_file_checksums)
     for path in paths:
         outcome = _ingest_one(
             con, settings, run_id, source, Path(path).resolve(), load, forget, known, restore
@@ -148,7 +149,7 @@ def ingest_file_groups(
     """
     manifest.ensure_meta_tables(con)
     report = IngestReport(source=source)
-    known = manifest.PriorLoads(con, source)
+    known = manifest.PriorLoads(con, source, settings.verify_file_checksums)
     group: list[tuple[manifest.ManifestEntry, FileBatch, str | None]] = []
     skips: list[manifest.ManifestEntry] = []
     group_bytes = 0
@@ -171,7 +172,7 @@ def ingest_file_groups(
 
     for path in paths:
         path = Path(path).resolve()
-        entry = new_file_entry(run_id, source, path)
+        entry = new_file_entry(run_id, source, path, known)
         sha256 = entry.file_sha256
         prior = known.decide(str(path), sha256)
         if prior.action == "skip":
@@ -216,7 +217,7 @@ def _ingest_group(
 
         outcomes = {}
         # The group was rolled back, so the manifest again says what it said before the group.
-        known = manifest.PriorLoads(con, source)
+        known = manifest.PriorLoads(con, source, settings.verify_file_checksums)
         if skips:
             with manifest.transaction(con):
                 for entry in skips:
@@ -243,7 +244,7 @@ def _ingest_one(
     known: manifest.PriorLoads,
     restore: Restorer | None = None,
 ) -> BatchOutcome:
-    entry = new_file_entry(run_id, source, path)
+    entry = new_file_entry(run_id, source, path, known)
     sha256 = entry.file_sha256
     prior = known.decide(str(path), sha256)
     if prior.action == "skip":

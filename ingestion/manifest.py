@@ -1,6 +1,9 @@
 """meta.ingest_manifest: one row per file or watermark range per run, written in the batch's transaction.
 
-The manifest is what makes reruns safe. A file is identified by its path and SHA-256:
+The manifest is what makes reruns safe. A file is identified by its path and SHA-256 (a file
+whose ``os.stat`` signature - size, modification and change times, inode, device - is the one
+recorded when it was last seen keeps that SHA-256 without being read again, unless the setting
+``verify_file_checksums`` is on; rewriting a file always moves its change time):
 
 * same path, same checksum as a loaded batch -> ``skipped_already_loaded`` (nothing is read);
 * same path, different checksum -> the file changed after we loaded it. We deliberately reload it,
@@ -31,6 +34,7 @@ CREATE TABLE IF NOT EXISTS meta.ingest_manifest (
     source_object VARCHAR NOT NULL,
     file_size BIGINT,
     file_sha256 VARCHAR,
+    file_signature VARCHAR,
     watermark_from TIMESTAMP,
     watermark_to TIMESTAMP,
     rows_read BIGINT NOT NULL,
@@ -45,6 +49,7 @@ CREATE TABLE IF NOT EXISTS meta.ingest_manifest (
 """
 
 LOADED_STATUSES = ("loaded", "replaced_changed_file")
+SKIPPED_STATUS = "skipped_already_loaded"
 
 
 @dataclass
@@ -60,6 +65,7 @@ class ManifestEntry:
     finished_at: datetime | None = None
     file_size: int | None = None
     file_sha256: str | None = None
+    file_signature: str | None = None
     watermark_from: datetime | None = None
     watermark_to: datetime | None = None
     rows_read: int = 0
@@ -80,6 +86,8 @@ class PriorLoad:
 def ensure_meta_tables(con: duckdb.DuckDBPyConnection) -> None:
     """Create meta.ingest_manifest and meta.quarantine when missing."""
     con.execute(MANIFEST_DDL)
+    # Warehouses created before the column existed get it (NULL: their files are read once more).
+    con.execute("ALTER TABLE meta.ingest_manifest ADD COLUMN IF NOT EXISTS file_signature VARCHAR")
     ensure_quarantine_table(con)
 
 
@@ -99,23 +107,49 @@ def fingerprint(path: Path) -> tuple[int, str]:
     return size, digest.hexdigest()
 
 
+def stat_signature(path: Path) -> str:
+    """Size, modification and change times (ns), inode and device of a file.
+
+    A file rewritten in place or replaced gets a new change time (which, unlike the modification
+    time, no tool can set back) or a new inode, so an equal signature means the bytes recorded
+    with it are still the file's bytes.
+    """
+    st = path.stat()
+    return f"{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}:{st.st_ino}:{st.st_dev}"
+
+
 class PriorLoads:
     """The manifest's loaded files of one source, read in one query: decides skip, load or replace per file."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, source: str):
+    def __init__(self, con: duckdb.DuckDBPyConnection, source: str, verify_checksums: bool = True):
         rows = con.execute(
             f"""
-            SELECT source_object, file_sha256, batch_id, finished_at FROM meta.ingest_manifest
-            WHERE source = ? AND status IN {LOADED_STATUSES}
+            SELECT source_object, file_sha256, batch_id, status, file_signature FROM meta.ingest_manifest
+            WHERE source = ? AND status IN {(*LOADED_STATUSES, SKIPPED_STATUS)} AND file_sha256 IS NOT NULL
             ORDER BY finished_at
             """,
             [source],
         ).fetchall()
+        loaded = [row for row in rows if row[3] in LOADED_STATUSES]
         # Later rows overwrite earlier ones: the latest load of each path wins.
-        self._latest = {path: (sha256, batch_id) for path, sha256, batch_id, _ in rows}
+        self._latest = {path: (sha256, batch_id) for path, sha256, batch_id, _, _ in loaded}
         self._by_checksum: dict[str, str] = {}
-        for path, sha256, _, _ in rows:
+        for path, sha256, _, _, _ in loaded:
             self._by_checksum.setdefault(sha256, path)
+        # The latest time each path was seen (loaded or skipped): its signature and checksum then.
+        self._seen = {} if verify_checksums else {
+            path: (signature, sha256) for path, sha256, _, _, signature in rows if signature
+        }
+
+    def fingerprint(self, path: Path) -> tuple[int, str, str]:
+        """Size, SHA-256 and stat signature of a file; the SHA-256 is reused when the signature is unchanged."""
+        signature = stat_signature(path)
+        seen = self._seen.get(str(path))
+        if seen is not None and seen[0] == signature:
+            return int(signature.split(":", 1)[0]), seen[1], signature
+        size, sha256 = fingerprint(path)
+        # Read after the stat: a file changed in between gets a new signature next time, so is read again.
+        return size, sha256, signature
 
     def decide(self, source_object: str, sha256: str) -> PriorLoad:
         """Skip (unchanged, or a renamed copy), replace (checksum changed) or load (new)."""

@@ -65,3 +65,52 @@ def test_rejected_file_in_a_group_fails_alone_and_the_others_load(settings, tmp_
             ("one",),
             ("three, corrected",),
         ]
+
+
+def test_unchanged_files_are_not_read_again_but_a_same_size_rewrite_with_its_old_mtime_is(
+    settings, tmp_path, monkeypatch
+):
+    """The SHA-256 of a file whose stat signature is unchanged is reused; a rewrite is still caught."""
+    import dataclasses
+    import os
+
+    from ingestion import manifest
+
+    read = []
+    fingerprint = manifest.fingerprint
+    monkeypatch.setattr(manifest, "fingerprint", lambda path: read.append(path.name) or fingerprint(path))
+    for name, text in [("a.txt", "alpha"), ("b.txt", "bravo")]:
+        (tmp_path / name).write_text(text)
+    paths = [tmp_path / "a.txt", tmp_path / "b.txt"]
+    _run(settings, paths, "run-1")
+    assert read == ["a.txt", "b.txt"]
+
+    read.clear()
+    report = _run(settings, paths, "run-2")
+    assert read == [] and report.files_skipped == 2  # nothing read: signatures unchanged
+
+    # Same size, and the modification time set back to what it was: the change time still moved.
+    before = (tmp_path / "b.txt").stat()
+    (tmp_path / "b.txt").write_text("BRAVO")
+    os.utime(tmp_path / "b.txt", ns=(before.st_atime_ns, before.st_mtime_ns))
+    report = _run(settings, paths, "run-3")
+    assert read == ["b.txt"] and (report.files_loaded, report.files_skipped) == (1, 1)
+    with connect(settings, read_only=True) as con:
+        assert con.execute("SELECT text FROM raw.lines ORDER BY 1").fetchall() == [("BRAVO",), ("alpha",)]
+
+    read.clear()
+    verify = dataclasses.replace(settings, verify_file_checksums=True)
+    report = _run(verify, paths, "run-4")
+    assert read == ["a.txt", "b.txt"] and report.files_skipped == 2
+
+
+def test_a_warehouse_without_the_signature_column_gets_it_and_reads_files_once_more(settings, tmp_path):
+    (tmp_path / "a.txt").write_text("alpha")
+    _run(settings, [tmp_path / "a.txt"], "run-1")
+    with connect(settings) as con:
+        con.execute("ALTER TABLE meta.ingest_manifest DROP COLUMN file_signature")
+    report = _run(settings, [tmp_path / "a.txt"], "run-2")
+    assert report.files_skipped == 1
+    with connect(settings, read_only=True) as con:
+        signatures = con.execute("SELECT run_id, file_signature IS NOT NULL FROM meta.ingest_manifest ORDER BY 1")
+        assert signatures.fetchall() == [("run-1", False), ("run-2", True)]
