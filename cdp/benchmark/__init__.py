@@ -16,8 +16,9 @@ What it does, in one process tree:
    parquet, and ``dbt build`` as a CLI subprocess on a copy of the warehouse taken just before
    the marts stage.
 4. Scores identity against the ground truth, then adds a "next night" (about 1% new people in
-   every source and 0.5% changed store customers and calls, see ``dataset.next_night``) and runs
-   the pipeline again for run date + 1.
+   every source, half of the new web visitors' page/screen/track events written as returning
+   visitors of night one, and 0.5% changed store customers and calls, see
+   ``dataset.next_night``) and runs the pipeline again for run date + 1.
 
 It prints a table and writes ``<out>/bench/results-<scale>.json`` and ``results-<scale>.png``.
 Benchmarks print numbers; nothing here asserts anything about speed.
@@ -41,8 +42,8 @@ JSON keys (``results-<scale>.json``):
   ``clusters``, ``predicted_pairs_above_threshold``, ``em_passes``
 - ``identity_accuracy``: ``identity.evaluate.evaluate`` of the full night (``pairwise_f1``, ``bcubed_f1``, ...)
 - ``next_night``: ``seconds``, ``peak_rss_mib``, ``share_of_full_night``, ``stages`` (as above), ``added``
-  (``new_web_files``, ``new_csv_files``, ``new_calls``, ``new_store_customers``, ``changed_calls``,
-  ``changed_store_customers``), ``changed_records``, ``unchanged_customers``,
+  (``new_web_files``, ``new_csv_files``, ``returning_web_visitors``, ``returning_web_messages``,
+  ``new_calls``, ``new_store_customers``, ``changed_calls``, ``changed_store_customers``), ``changed_records``, ``unchanged_customers``,
   ``unchanged_customers_kept_id``, ``share_unchanged_kept_id``
 - ``chart_png``: path of the bar chart of full-night stage times
 """

@@ -8,6 +8,7 @@ can append the next night's files without spoiling the cache.
 from __future__ import annotations
 
 import csv
+import gzip
 import json
 import os
 import random
@@ -15,6 +16,7 @@ import shutil
 import sqlite3
 import tempfile
 import time
+from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,12 @@ CACHE_MARKER = ".bench-dataset.json"
 STORE_FILE = Path("store") / "pos.sqlite"
 #: Added to the benchmark seed for the next night's new people, so they never repeat night one's.
 NEXT_NIGHT_SEED_OFFSET = 7919
+#: Share of the next night's web visitors who are returning visitors of night one: their page,
+#: screen and track events are written under an existing visitor's anonymousId (and userId).
+RETURNING_VISITOR_SHARE = 0.5
+#: Message types re-attributed to a returning visitor; identify, alias and group messages keep
+#: the new person's ids, so no new identity claim is made about an existing customer.
+RETURNING_MESSAGE_TYPES = frozenset({"page", "screen", "track"})
 
 
 def cache_key(scale: int, seed: int, run_date: date) -> str:
@@ -73,15 +81,19 @@ def materialise_landing(cached: Path, landing: Path) -> None:
                 shutil.copy2(source, target)
 
 
-def next_night(landing: Path, scale: int, seed: int, next_date: date, share: float = 0.01) -> dict[str, Any]:
+def next_night(landing: Path, scale: int, seed: int, next_date: date, share: float = 0.01,
+               returning_visitors: Sequence[tuple[str, str | None]] = ()) -> dict[str, Any]:
     """Add about ``share`` new and changed data to ``landing`` as it would arrive for ``next_date``.
 
     New: the people of a fresh ``share * scale`` population (own seed) arrive in every source:
     web files ``events-<next>-NNN.ndjson.gz``, one ``calls-<next>.csv``, store rows with ids
     above the existing ones, and CSV lists ``<type>__bench-<next>-*.csv``. Changed: ``share / 2``
     of the existing store customers move street, and ``share / 2`` of the existing calls are
-    re-exported with a later ``updated_at`` and a new disposition. Returns counts and
-    ``changed_record_keys`` (``<source_system>|<source_record_id>`` of existing records changed).
+    re-exported with a later ``updated_at`` and a new disposition. Returning: given night one's
+    visitors (``(anonymousId, userId or None)``), ``RETURNING_VISITOR_SHARE`` of the new web
+    visitors are written as one of them instead (see ``_returning_web``), as real traffic mixes
+    new and returning visitors. Returns counts and ``changed_record_keys``
+    (``<source_system>|<source_record_id>`` of existing records changed).
     """
     landing = Path(landing)
     rng = random.Random(seed * 1_000_003 + next_date.toordinal())
@@ -89,9 +101,13 @@ def next_night(landing: Path, scale: int, seed: int, next_date: date, share: flo
     with tempfile.TemporaryDirectory(prefix="bench_next_night_") as folder:
         fresh = Path(folder)
         generate(fresh, max(10, round(scale * share)), seed + NEXT_NIGHT_SEED_OFFSET, next_date)
+        # Its own generator, so the calls and store customers changed below stay the same.
+        web_rng = random.Random(seed * 1_000_003 + next_date.toordinal() + 1)
+        returning = _returning_web(fresh / "web", returning_visitors, web_rng)
         counts: dict[str, Any] = {
             "new_web_files": _copy_web(fresh, landing, next_date),
             "new_csv_files": _copy_csv_lists(fresh, landing, next_date),
+            **returning,
         }
         calls_new, calls_changed = _write_calls(fresh, landing, next_date, rng, share, stamp)
         store_new, store_changed = _merge_store(fresh, landing, rng, share, stamp.replace("T", " ").rstrip("Z"))
@@ -101,6 +117,60 @@ def next_night(landing: Path, scale: int, seed: int, next_date: date, share: flo
         [f"call_center|{call_id}" for call_id in calls_changed] + [f"store|{cid}" for cid in store_changed]
     )
     return counts
+
+
+def _returning_web(web: Path, visitors: Sequence[tuple[str, str | None]], rng: random.Random) -> dict[str, int]:
+    """Rewrite the fresh web files in place so that some new visitors are returning ones.
+
+    Each fresh anonymousId is, with probability ``RETURNING_VISITOR_SHARE``, given one of
+    ``visitors`` (each used once); its page, screen and track messages (batch items too) then
+    carry that visitor's anonymousId and userId (none if the visitor never logged in). Lines that
+    are not JSON objects are copied unchanged, so the malformed share stays what it was.
+    """
+    pool = list(visitors)
+    rng.shuffle(pool)
+    mapping: dict[str, tuple[str, str | None] | None] = {}
+    rewritten = 0
+
+    def rewrite(message: Any) -> Any:
+        nonlocal rewritten
+        if not isinstance(message, dict) or message.get("type") not in RETURNING_MESSAGE_TYPES:
+            return message
+        anonymous_id = message.get("anonymousId")
+        if not isinstance(anonymous_id, str):
+            return message
+        if anonymous_id not in mapping:
+            mapping[anonymous_id] = pool.pop() if pool and rng.random() < RETURNING_VISITOR_SHARE else None
+        target = mapping[anonymous_id]
+        if target is None:
+            return message
+        message = {key: value for key, value in message.items() if key != "userId"}
+        message["anonymousId"] = target[0]
+        if target[1]:
+            message["userId"] = target[1]
+        rewritten += 1
+        return message
+
+    for path in sorted(web.glob("*.ndjson.gz")) if pool else []:
+        lines = []
+        with gzip.open(path, "rt", encoding="utf-8", newline="") as handle:
+            for line in handle:
+                try:
+                    message = json.loads(line)
+                except ValueError:
+                    lines.append(line)
+                    continue
+                if isinstance(message, dict) and isinstance(message.get("batch"), list):
+                    items = [rewrite(item) for item in message["batch"]]
+                    unchanged = all(new is old for new, old in zip(items, message["batch"], strict=True))
+                    changed = message if unchanged else {**message, "batch": items}
+                else:
+                    changed = rewrite(message)
+                lines.append(line if changed is message else json.dumps(changed, separators=(",", ":")) + "\n")
+        with gzip.open(path, "wt", encoding="utf-8", newline="") as handle:
+            handle.writelines(lines)
+    visitors_returning = sum(1 for target in mapping.values() if target is not None)
+    return {"returning_web_visitors": visitors_returning, "returning_web_messages": rewritten}
 
 
 def _copy_web(fresh: Path, landing: Path, next_date: date) -> int:

@@ -145,6 +145,16 @@ def _breakdown(detail: Any) -> dict[str, float] | None:
     return seconds if isinstance(seconds, dict) else None
 
 
+def web_visitors(settings: Settings, limit: int) -> list[tuple[str, str | None]]:
+    """A fixed sample of stored web visitors: (anonymousId, the userId it logged in as, if any)."""
+    with connect(settings, read_only=True) as con:
+        if not table_exists(con, "raw", "web_events"):
+            return []
+        return con.execute(
+            """SELECT anonymous_id, max(user_id) FROM raw.web_events WHERE coalesce(anonymous_id, '') <> ''
+               GROUP BY anonymous_id ORDER BY hash(anonymous_id), anonymous_id LIMIT ?""", [limit]).fetchall()
+
+
 def customer_map(settings: Settings) -> dict[str, str]:
     """record key (``<system>|<id>``) -> customer id from identity.customer_map."""
     with connect(settings, read_only=True) as con:
@@ -229,7 +239,8 @@ def run_benchmark(scale: int, seed: int, out_dir: Path, run_date: date, share: f
 
         next_date = run_date + timedelta(days=1)
         next_settings = settings.with_run_date(next_date)
-        added = next_night(settings.landing_dir, scale, seed, next_date, share=share)
+        added = next_night(settings.landing_dir, scale, seed, next_date, share=share,
+                           returning_visitors=web_visitors(settings, 2 * max(10, round(scale * share))))
         changed_keys = set(added.pop("changed_record_keys"))
         second = run_night(next_settings, f"bench_{next_date.isoformat()}", sampler, train=False)
         next_seconds = sum(row["seconds"] for row in second)

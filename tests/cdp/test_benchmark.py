@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import sqlite3
@@ -125,7 +126,8 @@ def test_next_night_adds_new_and_changed_records_for_the_next_date(tmp_path: Pat
     landing = tmp_path / "landing"
     materialise_landing(cached, landing)
     next_date = date(2026, 11, 2)
-    added = next_night(landing, 200, 5, next_date, share=0.05)
+    visitors = [(f"night-one-anon-{i}", f"night-one-user-{i}" if i % 2 else None) for i in range(40)]
+    added = next_night(landing, 200, 5, next_date, share=0.05, returning_visitors=visitors)
 
     assert added["new_web_files"] == len(list((landing / "web").glob("events-2026-11-02-*.ndjson.gz"))) > 0
     assert (landing / "call_center" / "calls-2026-11-02.csv").exists()
@@ -141,6 +143,23 @@ def test_next_night_adds_new_and_changed_records_for_the_next_date(tmp_path: Pat
     keys = added["changed_record_keys"]
     assert len(keys) == added["changed_calls"] + added["changed_store_customers"] > 0
     assert all(key.split("|", 1)[0] in ("store", "call_center") for key in keys)
+    # Returning visitors: their page/screen/track events carry night one's ids, identifies never do.
+    messages = []
+    for path in (landing / "web").glob("events-2026-11-02-*.ndjson.gz"):
+        for line in gzip.decompress(path.read_bytes()).decode("utf-8").splitlines():
+            try:
+                message = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(message, dict):
+                messages += message["batch"] if isinstance(message.get("batch"), list) else [message]
+    returning = [m for m in messages if isinstance(m, dict) and str(m.get("anonymousId")).startswith("night-one-")]
+    assert 0 < added["returning_web_visitors"] <= len(visitors)
+    assert len(returning) == added["returning_web_messages"] > 0
+    assert {m["type"] for m in returning} <= {"page", "screen", "track"}
+    users = dict(visitors)
+    assert all(m.get("userId") == users[m["anonymousId"]] for m in returning)
+    assert len({m["anonymousId"] for m in returning}) == added["returning_web_visitors"]
     # the cache itself is untouched
     assert not list((cached / "web").glob("events-2026-11-02-*"))
 
