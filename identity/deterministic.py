@@ -8,6 +8,8 @@ them only when names and birth dates do not disagree.
 
 from __future__ import annotations
 
+import logging
+
 import duckdb
 
 from cdp.warehouse import table_exists
@@ -20,7 +22,14 @@ IDENTIFIER_RULES: dict[str, tuple[str, bool]] = {
     "email": ("email", False),
     "phone": ("phone", False),
 }
+log = logging.getLogger(__name__)
+
 STRONG_RULES = frozenset({"user_id", "loyalty_card", "anonymous_to_user"})
+_IDENTIFIER_RULE_LIST = ", ".join(f"'{rule}'" for rule in IDENTIFIER_RULES)
+#: A published link's rejection before any guard: an identifier shared too widely, a Splink score
+#: below the threshold (guards only ever reject links that had none).
+OWN_REASON_SQL = ("CASE WHEN rejected_reason = 'below_threshold' "
+                  "OR starts_with(rejected_reason, 'identifier_shared_by_') THEN rejected_reason END")
 
 
 def build_deterministic_links(
@@ -28,21 +37,34 @@ def build_deterministic_links(
     records: str,
     max_group_size: int,
     web_events: str | None = "raw.web_events",
+    previous_links: str | None = None,
+    changed: str | None = None,
 ) -> int:
     """Create TEMP TABLE deterministic_links (record_key_l < record_key_r, rule, rejected_reason).
 
     An identifier shared by more than ``max_group_size`` records is not personal (a shop's
     phone, a shared inbox, an unlisted placeholder): its links are kept, rejected, as a star
     around the group's first record so the table stays small.
+
+    With ``previous_links`` (identity.links as last published, by the same rules and group size
+    cap) and ``changed`` (a table of the record keys whose identifiers changed since: new,
+    changed and gone records) only the identifier groups such a record is in tonight or was in
+    last run are paired again (see :func:`_touched_identifiers`, which leaves TEMP TABLE
+    deterministic_touched); every other group's links are last run's. The links are the ones
+    pairing every group gives.
     """
     identifier_union = " UNION ALL ".join(
         f"SELECT {RECORD_KEY_SQL} AS record_key, '{rule}' AS rule, {column} AS value "
         f"FROM {records} WHERE {column} IS NOT NULL"
         for rule, (column, _strong) in IDENTIFIER_RULES.items()
     )
+    identifiers = f"({identifier_union})"
+    if previous_links is not None and changed is not None:
+        _touched_identifiers(con, identifier_union, previous_links, changed)
+        identifiers = "(SELECT record_key, rule, value FROM deterministic_touched)"
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE deterministic_identifiers AS
-        WITH identifiers AS ({identifier_union}),
+        WITH identifiers AS {identifiers},
         shared AS (
             -- Most identifiers belong to one record: drop them before anything is paired.
             SELECT rule, value, count(*) AS group_size, min(record_key) AS group_anchor
@@ -73,10 +95,56 @@ def build_deterministic_links(
         SELECT least(group_anchor, record_key), greatest(group_anchor, record_key), rule, rejected_reason
         FROM oversized"""
     )
+    if previous_links is not None and changed is not None:
+        # Untouched groups: their members are unchanged and nobody joined or left, so last run's links.
+        con.execute(
+            f"""INSERT INTO deterministic_links
+            SELECT source_record_key_l, source_record_key_r, rule, {OWN_REASON_SQL}
+            FROM {previous_links} AS p
+            WHERE link_type = 'deterministic' AND rule IN ({_IDENTIFIER_RULE_LIST})
+              AND source_record_key_l NOT IN (SELECT record_key FROM {changed})
+              AND source_record_key_r NOT IN (SELECT record_key FROM {changed})
+              AND NOT EXISTS (SELECT 1 FROM deterministic_touched AS t
+                              WHERE t.record_key = p.source_record_key_l AND t.rule = p.rule)"""
+        )
     if web_events and table_exists(con, *web_events.split(".", 1)):
         _add_anonymous_to_user_links(con, records, web_events)
     con.execute("DROP TABLE deterministic_identifiers")
     return fetch_one(con, "SELECT count(*) FROM deterministic_links")[0]
+
+
+def _touched_identifiers(
+    con: duckdb.DuckDBPyConnection, identifier_union: str, previous_links: str, changed: str
+) -> None:
+    """TEMP TABLE deterministic_touched(record_key, rule, value): tonight's identifiers in a group
+    (rule, value) that a changed record is in tonight or was in last run.
+
+    A group a changed or gone record left had links to it from its other members (every pair, or
+    the star around the group's first record): an unchanged member is such a link's other end,
+    and its value tonight is last run's. A group whose members all changed has only changed
+    members tonight, if any. So no last-run value needs to be kept.
+    """
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE deterministic_touched AS
+        WITH identifiers AS ({identifier_union}),
+        left_behind AS (
+            SELECT source_record_key_l AS record_key, rule FROM {previous_links}
+            WHERE link_type = 'deterministic' AND rule IN ({_IDENTIFIER_RULE_LIST})
+              AND source_record_key_r IN (SELECT record_key FROM {changed})
+            UNION
+            SELECT source_record_key_r, rule FROM {previous_links}
+            WHERE link_type = 'deterministic' AND rule IN ({_IDENTIFIER_RULE_LIST})
+              AND source_record_key_l IN (SELECT record_key FROM {changed})
+        ),
+        groups AS (
+            SELECT rule, value FROM identifiers WHERE record_key IN (SELECT record_key FROM {changed})
+            UNION
+            SELECT rule, value FROM identifiers SEMI JOIN left_behind USING (record_key, rule)
+        )
+        SELECT record_key, rule, value FROM identifiers SEMI JOIN groups USING (rule, value)"""
+    )
+    log.info("identifier links: pairing again %s identifiers of records in groups a changed record is or was in",
+             fetch_one(con, "SELECT count(*) FROM deterministic_touched")[0])
 
 
 def _add_anonymous_to_user_links(con: duckdb.DuckDBPyConnection, records: str, web_events: str) -> None:

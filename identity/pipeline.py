@@ -19,7 +19,12 @@ from identity.deterministic import build_deterministic_links
 from identity.person_records import build_person_records
 from identity.probabilistic import latest_model_path, predict_links
 from identity.publish import publish
-from identity.recluster import find_reclustering_scope, has_baseline, hash_guard_columns
+from identity.recluster import (
+    find_identifier_changes,
+    find_reclustering_scope,
+    has_baseline,
+    hash_guard_columns,
+)
 from identity.schema import TooFewRecordsToTrain
 from identity.standardise import standardise
 
@@ -50,7 +55,17 @@ def link_and_cluster(
     """
     threshold = float(settings.match_probability_threshold)
     timer = _Timer()
-    deterministic = build_deterministic_links(con, records, settings.max_cluster_size, web_events)
+    baseline = False
+    if previous_links is not None and run_id is not None:
+        hash_guard_columns(con, records)
+        baseline = has_baseline(con, run_id, threshold, settings.max_cluster_size)
+        timer.lap("baseline")
+    # With a baseline, identifier groups are paired again only where a record's identifiers changed.
+    deterministic = build_deterministic_links(
+        con, records, settings.max_cluster_size, web_events,
+        previous_links=previous_links if baseline else None,
+        changed=find_identifier_changes(con) if baseline else None,
+    )
     timer.lap("deterministic")
     probabilistic = 0
     if model_path is not None:
@@ -59,11 +74,9 @@ def link_and_cluster(
         )
     timer.lap("probabilistic")
     only = None
-    if previous_links is not None and run_id is not None:
-        hash_guard_columns(con, records)
-        if has_baseline(con, run_id, threshold, settings.max_cluster_size):
-            find_reclustering_scope(con, records, threshold)
-            only = "reclustered_records"
+    if baseline:
+        find_reclustering_scope(con, records, threshold)
+        only = "reclustered_records"
         timer.lap("recluster_scope")
     guards = cluster(con, records, threshold, settings.max_cluster_size, only=only)
     timer.lap("cluster")

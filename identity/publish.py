@@ -289,7 +289,7 @@ def publish(con: duckdb.DuckDBPyConnection, settings: Any, run_id: str, records:
         con.execute("ROLLBACK")
         raise
     for table in ("customer_assignments", "id_changes", "customer_map_new", "map_scope", "reclustered_records",
-                  "changed_records", "dirty_records", "guard_hashes"):
+                  "changed_records", "dirty_records", "guard_hashes", "identifier_changed"):
         con.execute(f"DROP TABLE IF EXISTS {table}")
     return metrics
 

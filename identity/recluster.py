@@ -33,6 +33,7 @@ import duckdb
 
 from cdp.warehouse import table_exists
 from identity.cluster import build_candidate_links, raw_links_sql
+from identity.deterministic import IDENTIFIER_RULES, OWN_REASON_SQL
 from identity.schema import RECORD_KEY_SQL, fetch_one, sql_literal
 
 log = logging.getLogger(__name__)
@@ -42,11 +43,10 @@ CLUSTERED_RECORDS = "identity.clustered_records"
 #: Reasons the cluster rebuild gives; any other rejection is the link's own or a pair guard's.
 CUT_REASONS = ("would_join_two_web_user_ids", "would_join_conflicting_birth_dates", "cluster_size_cap")
 _CUT_LIST = ", ".join(f"'{reason}'" for reason in CUT_REASONS)
-#: A link's rejection before any guard (deterministic.py, cluster.raw_links_sql).
-_OWN_REASON_SQL = ("CASE WHEN rejected_reason = 'below_threshold' "
-                   "OR starts_with(rejected_reason, 'identifier_shared_by_') THEN rejected_reason END")
 #: The columns the guards read; a record whose hash differs is re-clustered.
 _GUARD_HASH_SQL = "hash(first_name, last_name, date_of_birth, web_user_id)"
+#: The columns identifier links are made of; a record whose hash differs has its groups paired again.
+_IDENTIFIER_HASH_SQL = "hash(" + ", ".join(column for column, _strong in IDENTIFIER_RULES.values()) + ")"
 #: Modules whose rules decide clusters and ids.
 _MODULES = ("cluster.py", "recluster.py", "stable_ids.py", "nicknames.py", "deterministic.py")
 
@@ -96,18 +96,25 @@ def find_reclustering_scope(con: duckdb.DuckDBPyConnection, records: str, thresh
         FROM guard_hashes AS n FULL JOIN {CLUSTERED_RECORDS} AS o ON o.record_key = n.record_key
         WHERE n.guard_hash IS DISTINCT FROM o.guard_hash"""
     )
-    con.execute(f"CREATE OR REPLACE TEMP TABLE tonight_links AS {raw_links_sql(con, threshold)}")
+    compared = _comparable_links_sql(con)
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE tonight_links AS SELECT * FROM ({raw_links_sql(con, threshold)})
+        WHERE {compared}
+           OR record_key_l IN (SELECT record_key FROM changed_records)
+           OR record_key_r IN (SELECT record_key FROM changed_records)"""
+    )
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE dirty_records AS
         WITH last_run AS (
-            SELECT source_record_key_l AS record_key_l, source_record_key_r AS record_key_r, rule,
-                   match_weight, match_probability, comparison_levels, {_OWN_REASON_SQL} AS rejected_reason
+            SELECT source_record_key_l AS record_key_l, source_record_key_r AS record_key_r, link_type, rule,
+                   match_weight, match_probability, comparison_levels, {OWN_REASON_SQL} AS rejected_reason
             FROM identity.links
         ),
         differing AS (
             SELECT coalesce(n.record_key_l, o.record_key_l) AS record_key_l,
                    coalesce(n.record_key_r, o.record_key_r) AS record_key_r
-            FROM tonight_links AS n FULL JOIN last_run AS o
+            FROM (SELECT * FROM tonight_links WHERE {compared}) AS n
+            FULL JOIN (SELECT * FROM last_run WHERE {compared}) AS o
               ON o.record_key_l = n.record_key_l AND o.record_key_r = n.record_key_r AND o.rule = n.rule
             WHERE n.record_key_l IS NULL OR o.record_key_l IS NULL
                OR n.match_weight IS DISTINCT FROM o.match_weight
@@ -128,6 +135,8 @@ def find_reclustering_scope(con: duckdb.DuckDBPyConnection, records: str, thresh
         UNION SELECT record_key_r FROM differing"""
     )
     con.execute("DROP TABLE tonight_links")
+    for table in ("link_sources_touched", "deterministic_touched"):
+        con.execute(f"DROP TABLE IF EXISTS {table}")
     # Tonight's accepted links: judged afresh where they touch a dirty record, last run's otherwise.
     build_candidate_links(con, records, threshold, touching="dirty_records")
     con.execute(
@@ -168,11 +177,43 @@ def find_reclustering_scope(con: duckdb.DuckDBPyConnection, records: str, thresh
     return count
 
 
+def _temp_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    return bool(fetch_one(
+        con, "SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = ?", [table]
+    )[0])
+
+
+def _comparable_links_sql(con: duckdb.DuckDBPyConnection) -> str:
+    """SQL condition on a link (record_key_l, record_key_r, link_type, rule): the links that can
+    differ from last run's. Links of one pair and rule get the same answer tonight and last run,
+    so comparing only these finds every differing link.
+
+    When Splink reused last run's pairs (TEMP TABLEs splink_scored, splink_scored_stale), a
+    probabilistic link between two records whose compared values did not change is last run's
+    row; when identifier groups were paired only where touched (TEMP TABLE deterministic_touched,
+    identifier_changed), an identifier link between two records neither changed nor in a touched
+    group is last run's row. Everything else (anonymous-to-user links, full predicts) is compared.
+    """
+    condition = ["rule = 'anonymous_to_user'"]
+    touched = []
+    if _temp_exists(con, "splink_scored_stale"):
+        touched.append("SELECT record_key FROM splink_scored UNION SELECT record_key FROM splink_scored_stale")
+    else:
+        condition.append("link_type = 'probabilistic'")
+    if _temp_exists(con, "deterministic_touched"):
+        touched.append("SELECT record_key FROM deterministic_touched UNION SELECT record_key FROM identifier_changed")
+    else:
+        condition.append("link_type = 'deterministic'")
+    if touched:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE link_sources_touched AS {' UNION '.join(touched)}")
+        condition += ["record_key_l IN (SELECT record_key FROM link_sources_touched)",
+                      "record_key_r IN (SELECT record_key FROM link_sources_touched)"]
+    return "(" + " OR ".join(condition) + ")"
+
+
 def is_reclustering(con: duckdb.DuckDBPyConnection) -> bool:
     """Did this run re-cluster only some records (TEMP TABLE reclustered_records)?"""
-    return bool(fetch_one(
-        con, "SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = 'reclustered_records'"
-    )[0])
+    return _temp_exists(con, "reclustered_records")
 
 
 def has_guard_hashes(con: duckdb.DuckDBPyConnection) -> bool:
@@ -186,18 +227,34 @@ def hash_guard_columns(con: duckdb.DuckDBPyConnection, records: str) -> None:
     """TEMP TABLE guard_hashes(record_key, guard_hash) of tonight's records."""
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE guard_hashes AS
-        SELECT {RECORD_KEY_SQL} AS record_key, {_GUARD_HASH_SQL} AS guard_hash FROM {records}"""
+        SELECT {RECORD_KEY_SQL} AS record_key, {_GUARD_HASH_SQL} AS guard_hash,
+               {_IDENTIFIER_HASH_SQL} AS identifier_hash
+        FROM {records}"""
     )
+
+
+def find_identifier_changes(con: duckdb.DuckDBPyConnection) -> str:
+    """TEMP TABLE identifier_changed: keys of the records whose identifiers (the columns identifier
+    links are made of) differ from last published run's, new and gone ones included; returns its name.
+    Needs TEMP TABLE guard_hashes and a baseline (:func:`has_baseline`)."""
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE identifier_changed AS
+        SELECT coalesce(n.record_key, o.record_key) AS record_key
+        FROM guard_hashes AS n FULL JOIN {CLUSTERED_RECORDS} AS o ON o.record_key = n.record_key
+        WHERE n.identifier_hash IS DISTINCT FROM o.identifier_hash"""
+    )
+    return "identifier_changed"
 
 
 def store_clustered_records(con: duckdb.DuckDBPyConnection, threshold: float, max_cluster_size: int) -> None:
     """Write :data:`CLUSTERED_RECORDS` from TEMP TABLE guard_hashes, in the transaction that
     publishes the map and links; after a re-clustering run only the changed rows."""
     if is_reclustering(con):
-        con.execute(f"DELETE FROM {CLUSTERED_RECORDS} WHERE record_key IN (SELECT record_key FROM changed_records)")
+        changed = "(SELECT record_key FROM changed_records UNION SELECT record_key FROM identifier_changed)"
+        con.execute(f"DELETE FROM {CLUSTERED_RECORDS} WHERE record_key IN {changed}")
         con.execute(
             f"""INSERT INTO {CLUSTERED_RECORDS}
-            SELECT * FROM guard_hashes SEMI JOIN changed_records USING (record_key) ORDER BY record_key"""
+            SELECT * FROM guard_hashes SEMI JOIN {changed} USING (record_key) ORDER BY record_key"""
         )
     else:
         con.execute(f"CREATE OR REPLACE TABLE {CLUSTERED_RECORDS} AS SELECT * FROM guard_hashes ORDER BY record_key")

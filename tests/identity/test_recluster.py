@@ -46,9 +46,23 @@ def _two_nights(tmp_path, model_dir, mode: str, caplog) -> Settings:
         load_synthetic(con, records)
         add_web_identify(con, "m-1", None, "anon-solo", {"email": "solo.visitor@example.org"})
         add_web_identify(con, "m-2", "user-solo", None, {"email": "solo.user@example.org"})
+    with connect(night_1) as con:
+        # Identifier groups (max_cluster_size 25): one phone on 26 records (too widely shared: a
+        # rejected star), an e-mail on three, a phone on two.
+        for number in range(26):
+            add_csv_contact(con, f"zshop:{number}", f"Shopper{number}", "Crowd", phone="(212) 555-0199")
+        for number in range(3):
+            add_csv_contact(con, f"ztrio:{number}", "Tess", "Trio", email="trio@example.org")
+        for number in range(2):
+            add_csv_contact(con, f"zduo:{number}", "Dan", "Duo", phone="(303) 555-0142")
     resolve_warehouse(night_1, "run-1")
     with connect(night_1) as con:
         _night_two_changes(con)
+        # The shop phone falls to 25 records (pairs instead of a star); one of the trio leaves its
+        # e-mail; both of the duo move to another phone together.
+        con.execute("DELETE FROM raw.csv_contacts WHERE contact_id = 'zshop:0'")
+        con.execute("UPDATE raw.csv_contacts SET email = 'tess.alone@example.org' WHERE contact_id = 'ztrio:1'")
+        con.execute("UPDATE raw.csv_contacts SET phone = '(303) 555-0177' WHERE contact_id LIKE 'zduo:%'")
         # A link between two unchanged records: an alias ties the anonymous visitor to the user.
         add_web_event(con, "m-3", "alias", user_id="user-solo", previous_id="anon-solo")
         # A record that bridges two customers (a merge) through the phone of one and the e-mail of another.
@@ -60,7 +74,7 @@ def _two_nights(tmp_path, model_dir, mode: str, caplog) -> Settings:
             con.execute(f"DROP TABLE {CLUSTERED_RECORDS}")
     night_2 = night_1.with_run_date(date(2026, 11, 24))
     caplog.clear()
-    with caplog.at_level(logging.INFO, logger="identity.recluster"):
+    with caplog.at_level(logging.INFO, logger="identity"):
         resolve_warehouse(night_2, "run-2")
     return night_2
 
@@ -70,9 +84,12 @@ def test_next_night_reclusters_only_touched_components_and_equals_a_full_run(tmp
                                                                            caplog) -> None:
     full = _two_nights(tmp_path, trained_model_dir, "full", caplog)
     assert "re-clustering" not in caplog.text
+    assert "identifier links: pairing again" not in caplog.text
     incremental = _two_nights(tmp_path, trained_model_dir, "incremental", caplog)
     reclustered = re.search(r"re-clustering (\d+) records", caplog.text)
     assert reclustered is not None
+    touched = re.search(r"identifier links: pairing again (\d+) identifiers", caplog.text)
+    assert touched is not None and 0 < int(touched.group(1)) < 200
     published = _tables(incremental)
     assert 0 < int(reclustered.group(1)) < len(published["customer_map"]) / 4
     assert published == _tables(full)
@@ -89,6 +106,17 @@ def test_next_night_reclusters_only_touched_components_and_equals_a_full_run(tmp
     assert 0 < links_by_run["run-2"] < links_by_run["run-1"]
     assert 0 < map_by_run["run-2"] < map_by_run["run-1"]
     assert alias == [("run-2", True)]
+    with connect(incremental, read_only=True) as con:
+        shop = con.execute(
+            "SELECT count(*), count(rejected_reason) FROM identity.links"
+            " WHERE rule = 'phone' AND source_record_key_l LIKE 'csv|zshop:%'"
+        ).fetchall()
+        trio_duo = con.execute(
+            "SELECT source_record_key_l, source_record_key_r, rule FROM identity.links"
+            " WHERE regexp_matches(source_record_key_l, '^csv[|]z(trio|duo):') AND rule <> 'splink' ORDER BY ALL"
+        ).fetchall()
+    assert shop == [(25 * 24 // 2, 0)]  # every pair now, no longer a rejected star
+    assert trio_duo == [("csv|zduo:0", "csv|zduo:1", "phone"), ("csv|ztrio:0", "csv|ztrio:2", "email")]
     # A rerun of the night (which first undoes its map changes, so clusters everything) changes nothing.
     before = _everything(incremental)
     resolve_warehouse(incremental, "run-2")
