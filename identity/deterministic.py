@@ -60,7 +60,7 @@ def build_deterministic_links(
     )
     identifiers = f"({identifier_union})"
     if previous_links is not None and changed is not None:
-        _touched_identifiers(con, identifier_union, previous_links, changed)
+        _touched_identifiers(con, records, previous_links, changed)
         identifiers = "(SELECT record_key, rule, value FROM deterministic_touched)"
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE deterministic_identifiers AS
@@ -101,11 +101,10 @@ def build_deterministic_links(
             f"""INSERT INTO deterministic_links
             SELECT source_record_key_l, source_record_key_r, rule, {OWN_REASON_SQL}
             FROM {previous_links} AS p
-            WHERE link_type = 'deterministic' AND rule IN ({_IDENTIFIER_RULE_LIST})
-              AND source_record_key_l NOT IN (SELECT record_key FROM {changed})
-              AND source_record_key_r NOT IN (SELECT record_key FROM {changed})
-              AND NOT EXISTS (SELECT 1 FROM deterministic_touched AS t
-                              WHERE t.record_key = p.source_record_key_l AND t.rule = p.rule)"""
+            ANTI JOIN {changed} AS l ON l.record_key = p.source_record_key_l
+            ANTI JOIN {changed} AS r ON r.record_key = p.source_record_key_r
+            ANTI JOIN deterministic_touched AS t ON t.record_key = p.source_record_key_l AND t.rule = p.rule
+            WHERE link_type = 'deterministic' AND rule IN ({_IDENTIFIER_RULE_LIST})"""
         )
     if web_events and table_exists(con, *web_events.split(".", 1)):
         _add_anonymous_to_user_links(con, records, web_events)
@@ -113,9 +112,7 @@ def build_deterministic_links(
     return fetch_one(con, "SELECT count(*) FROM deterministic_links")[0]
 
 
-def _touched_identifiers(
-    con: duckdb.DuckDBPyConnection, identifier_union: str, previous_links: str, changed: str
-) -> None:
+def _touched_identifiers(con: duckdb.DuckDBPyConnection, records: str, previous_links: str, changed: str) -> None:
     """TEMP TABLE deterministic_touched(record_key, rule, value): tonight's identifiers in a group
     (rule, value) that a changed record is in tonight or was in last run.
 
@@ -125,9 +122,8 @@ def _touched_identifiers(
     members tonight, if any. So no last-run value needs to be kept.
     """
     con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE deterministic_touched AS
-        WITH identifiers AS ({identifier_union}),
-        left_behind AS (
+        f"""CREATE OR REPLACE TEMP TABLE deterministic_seeds AS
+        WITH left_behind AS (
             SELECT source_record_key_l AS record_key, rule FROM {previous_links}
             WHERE link_type = 'deterministic' AND rule IN ({_IDENTIFIER_RULE_LIST})
               AND source_record_key_r IN (SELECT record_key FROM {changed})
@@ -136,13 +132,28 @@ def _touched_identifiers(
             WHERE link_type = 'deterministic' AND rule IN ({_IDENTIFIER_RULE_LIST})
               AND source_record_key_l IN (SELECT record_key FROM {changed})
         ),
-        groups AS (
-            SELECT rule, value FROM identifiers WHERE record_key IN (SELECT record_key FROM {changed})
-            UNION
-            SELECT rule, value FROM identifiers SEMI JOIN left_behind USING (record_key, rule)
-        )
-        SELECT record_key, rule, value FROM identifiers SEMI JOIN groups USING (rule, value)"""
+        seeds AS (
+            SELECT record_key, unnest([{_IDENTIFIER_RULE_LIST}]) AS rule FROM {changed}
+            UNION SELECT record_key, rule FROM left_behind
+        ),
+        seed_records AS (
+            SELECT {RECORD_KEY_SQL} AS record_key, * FROM {records}
+            WHERE {RECORD_KEY_SQL} IN (SELECT record_key FROM seeds)
+        ),
+        identifiers AS ({" UNION ALL ".join(
+            f"SELECT record_key, '{rule}' AS rule, {column} AS value FROM seed_records WHERE {column} IS NOT NULL"
+            for rule, (column, _strong) in IDENTIFIER_RULES.items()
+        )})
+        SELECT DISTINCT rule, value FROM identifiers SEMI JOIN seeds USING (record_key, rule)"""
     )
+    # Every member of those groups; the record key is built only for them.
+    members = " UNION ALL ".join(
+        f"""SELECT {RECORD_KEY_SQL} AS record_key, '{rule}' AS rule, {column} AS value FROM {records}
+            WHERE {column} IN (SELECT value FROM deterministic_seeds WHERE rule = '{rule}')"""
+        for rule, (column, _strong) in IDENTIFIER_RULES.items()
+    )
+    con.execute(f"CREATE OR REPLACE TEMP TABLE deterministic_touched AS {members}")
+    con.execute("DROP TABLE deterministic_seeds")
     log.info("identifier links: pairing again %s identifiers of records in groups a changed record is or was in",
              fetch_one(con, "SELECT count(*) FROM deterministic_touched")[0])
 
