@@ -23,6 +23,7 @@ from typing import Any
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
 from cdp.clock import audit_now
 from cdp.pipeline import safe_run_id as run_folder
@@ -182,7 +183,7 @@ def _run(
                 frames[spec.data_key] = datasets[spec.dataset]
                 continue
             try:
-                frames[spec.data_key] = con.execute(spec.query, query_parameters(spec.query, query_values)).df()
+                frames[spec.data_key] = read_frame(con, spec.query, query_parameters(spec.query, query_values))
             except duckdb.Error as exc:
                 not_loaded[spec.name] = f"error: could not read the data ({str(exc).splitlines()[0]})"
 
@@ -222,6 +223,41 @@ def _run(
     if blocked:
         raise QualityGateFailed(result)
     return result
+
+
+def read_frame(con: duckdb.DuckDBPyConnection, query: str, parameters: dict[str, Any]) -> pd.DataFrame:
+    """The result of ``query`` as the pandas frame DuckDB's ``.df()`` would give, read through Arrow.
+
+    ``.df()`` converts every value itself: at 1M it took 2.3 of the 2.8 s (CPU) of reading the
+    customer map. Arrow hands the columns over nearly as they are (strings stay Arrow-backed,
+    which is the pandas string dtype anyway), so the frame costs a fraction. The dtypes are made
+    those of ``.df()`` so GX judges and the report prints exactly the same values: decimals (e.g.
+    ``sum`` of integers) as float, dates as datetime64, integers and booleans that hold NULLs as
+    pandas' nullable types. Columns of any other type (lists, intervals, ...) fall back to
+    ``.df()``.
+    """
+    table = con.sql(query, params=parameters).to_arrow_table()
+    nullable: dict[str, pd.api.extensions.ExtensionDtype] = {}
+    for position, (name, column) in enumerate(zip(table.column_names, table.columns, strict=True)):
+        kind = column.type
+        if pa.types.is_decimal(kind):
+            table = table.set_column(position, name, column.cast(pa.float64()))
+        elif pa.types.is_date(kind):
+            table = table.set_column(position, name, column.cast(pa.timestamp("us")))
+        elif pa.types.is_integer(kind) or pa.types.is_boolean(kind):
+            if column.null_count:
+                nullable[name] = (pd.BooleanDtype() if pa.types.is_boolean(kind) else
+                                  pd.api.types.pandas_dtype(f"{'U' if pa.types.is_unsigned_integer(kind) else ''}"
+                                                            f"Int{kind.bit_width}"))
+        elif not (pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_floating(kind)
+                  or pa.types.is_timestamp(kind) or pa.types.is_null(kind)):
+            return con.execute(query, parameters).df()
+    if len(set(table.column_names)) < table.num_columns:  # duplicate names: leave them to DuckDB
+        return con.execute(query, parameters).df()
+    frame = table.to_pandas()
+    for name, dtype in nullable.items():
+        frame[name] = table.column(name).to_pandas(types_mapper={table.schema.field(name).type: dtype}.get)
+    return frame
 
 
 def _record(settings: Settings, result: GateResult) -> None:
