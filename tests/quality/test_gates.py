@@ -177,3 +177,17 @@ def test_rerun_replaces_results_instead_of_appending(settings, sql):
 def test_unknown_stage_is_rejected(settings):
     with pytest.raises(ValueError, match="unknown quality gate 'exports'"):
         run_gate(settings, RUN_ID, "exports")
+
+
+def test_unknown_and_repeated_members_block_marts_from_one_shared_frame(settings, sql):
+    # segment_members_are_customers and segment_membership_unique read the same frame.
+    sql("INSERT INTO marts.segment_memberships VALUES ('cust-zz', 'high_value', '2026-11-23')")
+    sql("INSERT INTO marts.segment_memberships SELECT * FROM marts.segment_memberships WHERE customer_id = 'cust-a'")
+
+    with pytest.raises(QualityGateFailed) as excinfo:
+        run_gate(settings, RUN_ID, "marts")
+
+    assert failing_checks(excinfo) == {"segment_members_are_customers", "segment_membership_unique"}
+    assert "high_value/cust-zz" in stored_result(sql, "marts", "segment_members_are_customers")[2]
+    repeated = stored_result(sql, "marts", "segment_membership_unique")[2]
+    assert repeated.startswith("2 of ") and "cust-a" in repeated
