@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import jinja2
+import jinja2.bccache
 import pandas as pd
 
 from quality.suite_config import CheckSpec, expectation_class_name
@@ -85,6 +87,7 @@ def _context(gx_root: Path, docs_dir: Path) -> Any:
     # nothing reads, on every asset and batch definition added (~40 ms each, 28 per ingestion gate).
     context._save_project_config = lambda: None
     _skip_frame_fingerprints()
+    _share_compiled_templates()
     return context
 
 
@@ -102,6 +105,44 @@ def _skip_frame_fingerprints() -> None:
 
     if hasattr(pandas_execution_engine, "HASH_THRESHOLD"):
         pandas_execution_engine.HASH_THRESHOLD = 0
+
+
+def _share_compiled_templates() -> None:
+    """Compile each Data Docs template once per process instead of once per page section.
+
+    Every GX view builds its own Jinja environment, so each gate compiled the same ~20 page
+    templates about three times (57 compiles, 0.2 s CPU of a 1 s marts gate at 100k), and every
+    later gate of the process again. A shared in-memory bytecode cache keeps the compiled code;
+    Jinja reuses it only for a template whose source checksum matches, so the pages are the same.
+    """
+    from great_expectations.render.view import view
+
+    if getattr(view.DefaultJinjaView, "_cdp_shared_bytecode", None) is not None:
+        return
+    cache = _InMemoryBytecode()
+    build_environment = view.DefaultJinjaView.__init__
+
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        build_environment(self, *args, **kwargs)
+        self.env.bytecode_cache = cache
+
+    view.DefaultJinjaView.__init__ = init
+    view.DefaultJinjaView._cdp_shared_bytecode = cache
+
+
+class _InMemoryBytecode(jinja2.BytecodeCache):
+    """Jinja bytecode kept in this process (keyed by template name; checksum checked on load)."""
+
+    def __init__(self) -> None:
+        self._code: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        code = self._code.get(bucket.key)
+        if code is not None:
+            bucket.bytecode_from_string(code)
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        self._code[bucket.key] = bucket.bytecode_to_string()
 
 
 def _exception_message(info: Any) -> str | None:

@@ -46,3 +46,24 @@ def test_outcomes_per_check_and_data_docs(tmp_path):
     assert {p: p.stat().st_mtime_ns for p in earlier_pages} == earlier_pages
     suites = {p.name for p in (tmp_path / "docs" / "expectations").iterdir()}
     assert suites == {"marts__ids_present.html", "marts__typo_check.html", "identity__rows_present.html"}
+
+
+def test_data_docs_templates_compiled_once_per_process(tmp_path, monkeypatch):
+    import jinja2
+
+    check = spec("rows_present", "expect_table_row_count_to_be_between", min_value=1)
+    frames = {check.data_key: pd.DataFrame({"customer_id": ["a"]})}
+    validate("marts", [PlannedCheck(check, check.kwargs)], frames, gx_root=tmp_path / "gx", docs_dir=tmp_path / "one")
+
+    compiled: list[str] = []
+    compile_template = jinja2.Environment.compile
+    monkeypatch.setattr(jinja2.Environment, "compile",
+                        lambda self, source, name=None, *a, **k: compiled.append(name) or
+                        compile_template(self, source, name, *a, **k))
+    validate("marts", [PlannedCheck(check, check.kwargs)], frames, gx_root=tmp_path / "gx", docs_dir=tmp_path / "two")
+
+    # The second site reuses the compiled page templates (only inline template strings compile again)
+    # and renders the same pages.
+    assert not [name for name in compiled if name and name.endswith(".j2")]
+    assert "marts__rows_present" in (tmp_path / "two" / "index.html").read_text()
+    assert {p.name for p in (tmp_path / "two" / "validations").iterdir()} == {"marts__rows_present"}
