@@ -11,9 +11,10 @@ from datetime import date
 
 import pyarrow.parquet as pq
 import pytest
+from id_nights import two_nights
 from id_raw_tables import add_csv_contact, add_store_customer, load_synthetic
 from id_synthetic import generate_records
-from test_pipeline import _night_two_changes, _published
+from test_pipeline import _published
 
 from cdp.settings import Settings
 from cdp.warehouse import connect
@@ -106,32 +107,26 @@ def test_a_value_the_model_never_saw_gets_no_term_frequency_adjustment(settings)
     assert weights[seen[0].capitalize()] != pytest.approx(level_weight, abs=1e-3)
 
 
+def _first_night(con) -> None:
+    # First and last name swapped, a one-way level (l.first_name = r.last_name): the pair must
+    # be scored with the smaller key (csv|...) on the left whichever record changes.
+    add_csv_contact(con, "swap:1", "Michael", None, email="michael.swap@example.org")
+    add_store_customer(con, 990001, "Walker", "Michael", email="michael.swap@example.org")
+
+
+def _second_night(con) -> None:
+    con.execute("UPDATE raw.store_customers SET street = '5 Swap Lane' WHERE customer_id = 990001")
+    # A changed record whose Splink columns are untouched, and one that moves house.
+    con.execute("UPDATE raw.store_customers SET loyalty_card_number = 'LC-NEW-1' "
+                "WHERE customer_id = (SELECT max(customer_id) FROM raw.store_customers)")
+    con.execute("UPDATE raw.store_customers SET postcode = '10001', city = 'New York' "
+                "WHERE customer_id = (SELECT min(customer_id) FROM raw.store_customers WHERE email IS NOT NULL "
+                "AND customer_id > (SELECT min(customer_id) FROM raw.store_customers))")
+
+
 def _two_nights(tmp_path, model_dir, mode: str, caplog) -> Settings:
-    records, _truth = generate_records(200, seed=21)
-    night_1 = Settings(home=tmp_path / mode, model_dir=model_dir, run_date=date(2026, 11, 23))
-    with connect(night_1) as con:
-        load_synthetic(con, records)
-        # First and last name swapped, a one-way level (l.first_name = r.last_name): the pair must
-        # be scored with the smaller key (csv|...) on the left whichever record changes.
-        add_csv_contact(con, "swap:1", "Michael", None, email="michael.swap@example.org")
-        add_store_customer(con, 990001, "Walker", "Michael", email="michael.swap@example.org")
-    resolve_warehouse(night_1, "run-1")
-    with connect(night_1) as con:
-        _night_two_changes(con)
-        con.execute("UPDATE raw.store_customers SET street = '5 Swap Lane' WHERE customer_id = 990001")
-        # A changed record whose Splink columns are untouched, and one that moves house.
-        con.execute("UPDATE raw.store_customers SET loyalty_card_number = 'LC-NEW-1' "
-                    "WHERE customer_id = (SELECT max(customer_id) FROM raw.store_customers)")
-        con.execute("UPDATE raw.store_customers SET postcode = '10001', city = 'New York' "
-                    "WHERE customer_id = (SELECT min(customer_id) FROM raw.store_customers WHERE email IS NOT NULL "
-                    "AND customer_id > (SELECT min(customer_id) FROM raw.store_customers))")
-        if mode == "full":
-            con.execute(f"DROP TABLE {SCORED_RECORDS}")
-    night_2 = night_1.with_run_date(date(2026, 11, 24))
-    caplog.clear()
-    with caplog.at_level(logging.INFO, logger="identity.probabilistic"):
-        resolve_warehouse(night_2, "run-2")
-    return night_2
+    return two_nights(tmp_path, model_dir, mode, caplog, logger="identity.probabilistic",
+                      baseline_table=SCORED_RECORDS, first_night=_first_night, second_night=_second_night)
 
 
 @pytest.mark.slow

@@ -3,14 +3,11 @@ rows, with the result of clustering everything (identity.recluster)."""
 
 from __future__ import annotations
 
-import logging
 import re
-from datetime import date
 
 import pytest
-from id_raw_tables import add_csv_contact, add_web_event, add_web_identify, load_synthetic
-from id_synthetic import generate_records
-from test_pipeline import _night_two_changes
+from id_nights import two_nights
+from id_raw_tables import add_csv_contact, add_web_event, add_web_identify
 
 from cdp.settings import Settings
 from cdp.warehouse import connect
@@ -39,44 +36,37 @@ def _everything(settings) -> dict[str, list[tuple]]:
         return {t: con.execute(f"SELECT * FROM identity.{t} ORDER BY ALL").fetchall() for t in tables}
 
 
+def _first_night(con) -> None:
+    add_web_identify(con, "m-1", None, "anon-solo", {"email": "solo.visitor@example.org"})
+    add_web_identify(con, "m-2", "user-solo", None, {"email": "solo.user@example.org"})
+    # Identifier groups (max_cluster_size 25): one phone on 26 records (too widely shared: a
+    # rejected star), an e-mail on three, a phone on two.
+    for number in range(26):
+        add_csv_contact(con, f"zshop:{number}", f"Shopper{number}", "Crowd", phone="(212) 555-0199")
+    for number in range(3):
+        add_csv_contact(con, f"ztrio:{number}", "Tess", "Trio", email="trio@example.org")
+    for number in range(2):
+        add_csv_contact(con, f"zduo:{number}", "Dan", "Duo", phone="(303) 555-0142")
+
+
+def _second_night(con) -> None:
+    # The shop phone falls to 25 records (pairs instead of a star); one of the trio leaves its
+    # e-mail; both of the duo move to another phone together.
+    con.execute("DELETE FROM raw.csv_contacts WHERE contact_id = 'zshop:0'")
+    con.execute("UPDATE raw.csv_contacts SET email = 'tess.alone@example.org' WHERE contact_id = 'ztrio:1'")
+    con.execute("UPDATE raw.csv_contacts SET phone = '(303) 555-0177' WHERE contact_id LIKE 'zduo:%'")
+    # A link between two unchanged records: an alias ties the anonymous visitor to the user.
+    add_web_event(con, "m-3", "alias", user_id="user-solo", previous_id="anon-solo")
+    # A record that bridges two customers (a merge) through the phone of one and the e-mail of another.
+    a, b = con.execute(
+        "SELECT min(email), max(phone) FROM raw.store_customers WHERE email LIKE '%@%' AND phone IS NOT NULL"
+    ).fetchall()[0]
+    add_csv_contact(con, "bridge:1", "Pat", "Bridges", email=a, phone=b)
+
+
 def _two_nights(tmp_path, model_dir, mode: str, caplog) -> Settings:
-    records, _truth = generate_records(200, seed=21)
-    night_1 = Settings(home=tmp_path / mode, model_dir=model_dir, run_date=date(2026, 11, 23))
-    with connect(night_1) as con:
-        load_synthetic(con, records)
-        add_web_identify(con, "m-1", None, "anon-solo", {"email": "solo.visitor@example.org"})
-        add_web_identify(con, "m-2", "user-solo", None, {"email": "solo.user@example.org"})
-    with connect(night_1) as con:
-        # Identifier groups (max_cluster_size 25): one phone on 26 records (too widely shared: a
-        # rejected star), an e-mail on three, a phone on two.
-        for number in range(26):
-            add_csv_contact(con, f"zshop:{number}", f"Shopper{number}", "Crowd", phone="(212) 555-0199")
-        for number in range(3):
-            add_csv_contact(con, f"ztrio:{number}", "Tess", "Trio", email="trio@example.org")
-        for number in range(2):
-            add_csv_contact(con, f"zduo:{number}", "Dan", "Duo", phone="(303) 555-0142")
-    resolve_warehouse(night_1, "run-1")
-    with connect(night_1) as con:
-        _night_two_changes(con)
-        # The shop phone falls to 25 records (pairs instead of a star); one of the trio leaves its
-        # e-mail; both of the duo move to another phone together.
-        con.execute("DELETE FROM raw.csv_contacts WHERE contact_id = 'zshop:0'")
-        con.execute("UPDATE raw.csv_contacts SET email = 'tess.alone@example.org' WHERE contact_id = 'ztrio:1'")
-        con.execute("UPDATE raw.csv_contacts SET phone = '(303) 555-0177' WHERE contact_id LIKE 'zduo:%'")
-        # A link between two unchanged records: an alias ties the anonymous visitor to the user.
-        add_web_event(con, "m-3", "alias", user_id="user-solo", previous_id="anon-solo")
-        # A record that bridges two customers (a merge) through the phone of one and the e-mail of another.
-        a, b = con.execute(
-            "SELECT min(email), max(phone) FROM raw.store_customers WHERE email LIKE '%@%' AND phone IS NOT NULL"
-        ).fetchall()[0]
-        add_csv_contact(con, "bridge:1", "Pat", "Bridges", email=a, phone=b)
-        if mode == "full":
-            con.execute(f"DROP TABLE {CLUSTERED_RECORDS}")
-    night_2 = night_1.with_run_date(date(2026, 11, 24))
-    caplog.clear()
-    with caplog.at_level(logging.INFO, logger="identity"):
-        resolve_warehouse(night_2, "run-2")
-    return night_2
+    return two_nights(tmp_path, model_dir, mode, caplog, logger="identity", baseline_table=CLUSTERED_RECORDS,
+                      first_night=_first_night, second_night=_second_night)
 
 
 @pytest.mark.slow
