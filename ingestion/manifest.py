@@ -110,9 +110,11 @@ def fingerprint(path: Path) -> tuple[int, str]:
 def stat_signature(path: Path) -> str:
     """Size, modification and change times (ns), inode and device of a file.
 
-    A file rewritten in place or replaced gets a new change time (which, unlike the modification
-    time, no tool can set back) or a new inode, so an equal signature means the bytes recorded
-    with it are still the file's bytes.
+    On a local Linux filesystem a file rewritten in place or replaced gets a new change time
+    (which, unlike the modification time, no tool can set back) or a new inode, so an equal
+    signature means the bytes recorded with it are still the file's bytes. Some network and FUSE
+    mounts (and Windows, where st_ctime is the creation time) do not keep that promise: the
+    setting ``verify_file_checksums`` makes every run hash every file.
     """
     st = path.stat()
     return f"{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}:{st.st_ino}:{st.st_dev}"

@@ -166,7 +166,10 @@ class _AppendOnlyVacuum:
     cost only moves, it is not saved by deferring: the next checkpoint that touches the table
     does the same merge. Only this loader writes raw.web_events, so the merge is skipped for good
     and row groups stay 40k-123k rows (scans do not notice). A group that replaces a changed file
-    deletes rows; that group's checkpoint vacuums as usual, so deleted rows are reclaimed.
+    deletes rows and commits with vacuum on; DuckDB only checkpoints at a COMMIT once the WAL
+    exceeds ``checkpoint_threshold``, so a small replace may be checkpointed later by an appending
+    group with vacuum off, and its deleted rows then stay marked (space only, never data) until a
+    later vacuuming checkpoint.
     ``max_vacuum_tasks`` is a database-wide setting: it is restored when the load ends.
     """
 
