@@ -397,8 +397,12 @@ def _publish_all(settings: Settings, con, run_id: str, prepared: list[_Prepared]
             moved.append((item.target, publish.move_into_place(item.staging, item.target)))
         state.record_published_all(con, run_id, settings.run_date, [_publication(item) for item in prepared])
     except BaseException:
+        # Every folder is put back even if one of them cannot be; the first error is the one raised.
         for target, replaced in reversed(moved):
-            publish.roll_back(target, replaced)
+            try:
+                publish.roll_back(target, replaced)
+            except OSError:
+                log.exception("could not put back %s (the folder it replaced: %s)", target, replaced)
         raise
     results = []
     for (_, replaced), item in zip(moved, prepared, strict=True):

@@ -186,3 +186,29 @@ def test_failed_recording_puts_every_folder_of_the_run_back(settings, monkeypatc
     # The next run still diffs against run-1.
     results = export(settings, "run-3", segment="vip", gate=None)
     assert {(r["previous_run_id"], r["removed"]) for r in results if r["destination"] == "csv"} == {("run-1", 1)}
+
+
+def test_a_folder_that_cannot_be_put_back_does_not_stop_the_others(settings, monkeypatch):
+    """Rollback goes on past a folder it cannot restore, and the recording error is the one raised."""
+    from exports import publish, state
+
+    export(settings, "run-1", segment="vip", gate=None)
+    before = {fmt: _snapshot_of_folder(export_folder(settings, "vip", fmt, "run-1")) for fmt in ("csv", "meta")}
+    build_warehouse(settings, memberships={"vip": ["c1"]})
+    roll_back = publish.roll_back
+
+    def roll_back_except_google(target, replaced):
+        if "google" in target.parts:
+            raise OSError("device busy")
+        roll_back(target, replaced)
+
+    def failing_record(con, run_id, run_date, publications):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(publish, "roll_back", roll_back_except_google)
+    monkeypatch.setattr(state, "record_published_all", failing_record)
+    with pytest.raises(RuntimeError, match="disk full"):
+        export(settings, "run-2", segment="vip", gate=None)
+    for fmt in ("csv", "meta"):  # put back on both sides of the folder that failed
+        assert not export_folder(settings, "vip", fmt, "run-2").exists()
+        assert _snapshot_of_folder(export_folder(settings, "vip", fmt, "run-1")) == before[fmt]
