@@ -69,3 +69,23 @@
 {% macro delete_row_markers(never_null_column) -%}
     delete from {{ this }} where {{ never_null_column }} is null
 {%- endmacro %}
+
+{#- The order chain (fct_orders, fct_order_lines): what each stored order was built from, and
+    whether an order of int_orders_with_lines differs from it in anything its rows depend on
+    (customer, time, or inputs_loaded_at, which moves with any of its raw rows). -#}
+{% macro built_orders() -%}
+    select
+        order_id,
+        customer_id,
+        ordered_at,
+        inputs_loaded_at
+    from {{ this }}
+{%- endmacro %}
+
+{% macro order_inputs_differ(fresh, built) -%}
+    (
+        {{ fresh }}.customer_id is distinct from {{ built }}.customer_id
+        or {{ fresh }}.ordered_at is distinct from {{ built }}.ordered_at
+        or {{ fresh }}.inputs_loaded_at is distinct from {{ built }}.inputs_loaded_at
+    )
+{%- endmacro %}

@@ -24,12 +24,7 @@ orders as (
 
 {% if is_incremental() %}
     built as (
-        select
-            order_id,
-            customer_id,
-            ordered_at,
-            inputs_loaded_at
-        from {{ this }}
+        {{ built_orders() }}
     ),
 
     changed_orders as (
@@ -39,9 +34,7 @@ orders as (
         where
             (built.order_id is null and orders.order_line_count > 0)
             or orders.order_id is null
-            or orders.customer_id is distinct from built.customer_id
-            or orders.ordered_at is distinct from built.ordered_at
-            or orders.inputs_loaded_at is distinct from built.inputs_loaded_at
+            or {{ order_inputs_differ('orders', 'built') }}
         union
         -- a line whose order has no row (so no inputs_loaded_at to move); a NULL load time
         -- cannot be ordered, so it always counts

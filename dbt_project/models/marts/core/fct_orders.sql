@@ -17,12 +17,7 @@ with all_orders as (
 
 {% if is_incremental() %}
     built as (
-        select
-            order_id,
-            customer_id,
-            ordered_at,
-            inputs_loaded_at
-        from {{ this }}
+        {{ built_orders() }}
     ),
 
     changed_orders as (
@@ -35,9 +30,7 @@ with all_orders as (
         where
             all_orders.order_id is null
             or built.order_id is null
-            or all_orders.customer_id is distinct from built.customer_id
-            or all_orders.ordered_at is distinct from built.ordered_at
-            or all_orders.inputs_loaded_at is distinct from built.inputs_loaded_at
+            or {{ order_inputs_differ('all_orders', 'built') }}
     ),
 
     -- the customers on either side of a changed order
