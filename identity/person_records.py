@@ -7,17 +7,26 @@ on a warehouse that has only some sources loaded.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+from pathlib import Path
 
 import duckdb
 
 from cdp.warehouse import table_exists, transaction
-from identity.schema import PERSON_RECORD_COLUMNS, IdentityError
+from identity.schema import PERSON_RECORD_COLUMNS, IdentityError, fetch_one, sql_literal
 
 log = logging.getLogger(__name__)
 
 _COLUMN_LIST = ", ".join(PERSON_RECORD_COLUMNS)
 _KEY = ("source_system", "source_record_id")
+#: The load batches of raw.web_events the stored web records were built from: rows and the sum of
+#: their hashes per batch (table comment: :func:`_fingerprint`).
+WEB_BATCHES = "identity.person_records_web_batches"
+#: Every column the web records read, and the message id (so two like rows are two rows).
+_WEB_BATCHES_SQL = """SELECT _batch_id, count(*) AS batch_rows,
+    sum(hash(message_id, type, user_id, anonymous_id, traits, event_at, received_at)) AS rows_hash
+    FROM raw.web_events GROUP BY _batch_id"""
 
 
 #: Trait columns of a web record -> JSON path in the identify call's traits.
@@ -42,15 +51,27 @@ def _web_traits_select() -> str:
     return ",\n        ".join(columns)
 
 
-def _web_sql() -> str:
+def _web_sql(only: str | None = None) -> str:
+    """The web records; with ``only`` (a table of source_record_ids, ``user:<id>`` / ``anon:<id>``)
+    just those, read from the events that carry one of their ids."""
     paths = "[" + ", ".join(f"'{path}'" for path in _WEB_TRAITS.values()) + "]"
     traits = _web_traits_select()
     names = ", ".join(_WEB_TRAITS)
+    # Events of other ids come along (an event with a wanted anonymous id and another user id):
+    # their records are incomplete, so only the wanted records are kept at the end.
+    wanted = (
+        f"""WHERE nullif(trim(user_id), '') IN (SELECT substr(source_record_id, 6) FROM {only}
+                                                 WHERE starts_with(source_record_id, 'user:'))
+               OR nullif(trim(anonymous_id), '') IN (SELECT substr(source_record_id, 6) FROM {only}
+                                                      WHERE starts_with(source_record_id, 'anon:'))"""
+        if only else ""
+    )
+    kept = f"WHERE source_record_id IN (SELECT source_record_id FROM {only})" if only else ""
     return f"""
     WITH events AS (
         SELECT nullif(trim(user_id), '') AS user_id, nullif(trim(anonymous_id), '') AS anonymous_id,
                type, traits, coalesce(event_at, received_at) AS event_at
-        FROM raw.web_events
+        FROM raw.web_events {wanted}
     ),
     identify AS (
         -- Each identify call's traits parsed once, every path in one pass.
@@ -79,7 +100,7 @@ def _web_sql() -> str:
               WHERE anonymous_id IS NOT NULL GROUP BY anonymous_id) AS a
         LEFT JOIN anonymous_traits USING (anonymous_id)
     )
-    SELECT * FROM users UNION ALL SELECT * FROM anonymous"""
+    SELECT * FROM (SELECT * FROM users UNION ALL SELECT * FROM anonymous) AS w({_COLUMN_LIST}) {kept}"""
 
 
 _CALL_CENTER_SQL = """
@@ -114,15 +135,21 @@ def build_person_records(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     """Rebuild identity.person_records from the raw tables; returns record counts per source.
 
     Built in memory first; the warehouse table then only loses rows that changed or are gone and
-    gains rows that are new or changed.
+    gains rows that are new or changed. Web records are rebuilt only for the ids seen in load
+    batches of raw.web_events that are new since the last build, when every batch that build saw
+    is still there unchanged (see :func:`_web_scope`); otherwise from every event.
     """
     selects = []
     skipped = []
-    for table, sql in SOURCES.values():
-        if table_exists(con, "raw", table):
-            selects.append(f"SELECT * FROM ({sql})")
-        else:
+    con.execute("CREATE SCHEMA IF NOT EXISTS identity")
+    web_scope = _web_scope(con)
+    for system, (table, sql) in SOURCES.items():
+        if not table_exists(con, "raw", table):
             skipped.append(f"raw.{table}")
+        elif system == "web" and web_scope is not None:
+            selects.append(f"SELECT * FROM ({_web_sql(only=web_scope)})")
+        else:
+            selects.append(f"SELECT * FROM ({sql})")
     if not selects:
         raise IdentityError(
             "No raw person tables found (expected raw.web_events, raw.call_center_calls, "
@@ -131,7 +158,6 @@ def build_person_records(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     if skipped:
         log.warning("person records: %s not loaded yet, skipped", ", ".join(skipped))
     typed = ", ".join(f"CAST({name} AS {kind}) AS {name}" for name, kind in PERSON_RECORD_COLUMNS.items())
-    con.execute("CREATE SCHEMA IF NOT EXISTS identity")
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE person_records_rebuilt AS
         SELECT {typed} FROM ({" UNION ALL ".join(selects)}) AS u({_COLUMN_LIST})"""
@@ -141,45 +167,112 @@ def build_person_records(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
            GROUP BY ALL HAVING count(*) > 1 LIMIT 3"""
     ).fetchall()
     if duplicates:
-        con.execute("DROP TABLE person_records_rebuilt")
+        for table in ("person_records_rebuilt", "person_records_web_scope", "person_records_web_batches_now"):
+            con.execute(f"DROP TABLE IF EXISTS {table}")
         raise IdentityError(
             f"identity.person_records has duplicate record ids, e.g. {duplicates}: the raw tables "
             "must hold one row per call_id / customer_id / contact_id."
         )
-    _replace_changed_rows(con)
-    con.execute("DROP TABLE person_records_rebuilt")
+    _replace_changed_rows(con, web_scope)
+    for table in ("person_records_rebuilt", "person_records_web_scope", "person_records_web_batches_now"):
+        con.execute(f"DROP TABLE IF EXISTS {table}")
     counts = con.execute(
         "SELECT source_system, count(*) FROM identity.person_records GROUP BY 1 ORDER BY 1"
     ).fetchall()
     return dict(counts)
 
 
-def _replace_changed_rows(con: duckdb.DuckDBPyConnection) -> None:
+def _fingerprint() -> str:
+    """What the stored web records depend on besides raw.web_events: this module and DuckDB."""
+    digest = hashlib.sha256(Path(__file__).read_bytes())
+    digest.update(duckdb.__version__.encode())
+    return digest.hexdigest()
+
+
+def _has_current_shape(con: duckdb.DuckDBPyConnection) -> bool:
+    existing = con.execute(
+        """SELECT column_name, data_type FROM information_schema.columns
+           WHERE table_schema = 'identity' AND table_name = 'person_records' ORDER BY ordinal_position"""
+    ).fetchall()
+    return existing == list(PERSON_RECORD_COLUMNS.items())
+
+
+def _web_scope(con: duckdb.DuckDBPyConnection) -> str | None:
+    """TEMP TABLE person_records_web_scope(source_record_id): the web records to rebuild, or None
+    (returned) for all of them. Leaves TEMP TABLE person_records_web_batches_now when web_events exists.
+
+    Ingestion only ever adds load batches to raw.web_events, or deletes a changed file's rows
+    (and may re-add rows to other files' batches). So when every batch the last build saw has the
+    same rows now (count and sum of row hashes; :data:`WEB_BATCHES`), the events since are the
+    rows of the new batches, and only the records of their user and anonymous ids can differ.
+    Anything else (a batch gone or changed, an edit in place, rows without a batch id, another
+    version of this module or of DuckDB) rebuilds every web record.
+    """
+    if not table_exists(con, "raw", "web_events"):
+        return None
+    con.execute(f"CREATE OR REPLACE TEMP TABLE person_records_web_batches_now AS {_WEB_BATCHES_SQL}")
+    stored = fetch_one(
+        con,
+        "SELECT comment FROM duckdb_tables() WHERE database_name = current_database() "
+        "AND schema_name = 'identity' AND table_name = 'person_records_web_batches'",
+    )
+    if stored is None or stored[0] != _fingerprint() or not _has_current_shape(con):
+        return None
+    changed = fetch_one(
+        con,
+        f"""SELECT (SELECT count(*) FROM {WEB_BATCHES} AS o ANTI JOIN person_records_web_batches_now AS n
+                   ON n._batch_id = o._batch_id AND n.batch_rows = o.batch_rows AND n.rows_hash = o.rows_hash)
+                 + (SELECT count(*) FROM person_records_web_batches_now WHERE _batch_id IS NULL)
+                 + (SELECT count(*) FROM {WEB_BATCHES} WHERE _batch_id IS NULL)""",
+    )[0]
+    if changed:
+        log.info("person records: a load batch of raw.web_events changed since the last build: all web records")
+        return None
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE person_records_web_scope AS
+        WITH added AS (
+            SELECT nullif(trim(user_id), '') AS user_id, nullif(trim(anonymous_id), '') AS anonymous_id
+            FROM raw.web_events
+            WHERE _batch_id IN (SELECT _batch_id FROM person_records_web_batches_now
+                                ANTI JOIN {WEB_BATCHES} USING (_batch_id))
+        )
+        SELECT 'user:' || user_id AS source_record_id FROM added WHERE user_id IS NOT NULL
+        UNION SELECT 'anon:' || anonymous_id FROM added WHERE anonymous_id IS NOT NULL"""
+    )
+    return "person_records_web_scope"
+
+
+def _replace_changed_rows(con: duckdb.DuckDBPyConnection, web_scope: str | None) -> None:
     """Make identity.person_records equal TEMP TABLE person_records_rebuilt, writing only what differs.
+
+    With ``web_scope``, person_records_rebuilt holds only the web records named there: the other
+    web records stay as they are. The batches seen (:data:`WEB_BATCHES`) change in the same
+    transaction as the records.
 
     Most records are unchanged from one night to the next, and writing the whole table to the
     warehouse file cost about four times building it in memory (0.75 vs 0.2 s CPU at 100k); the
     rows that differ are found by joining on the record key and comparing every other column
     NULL-safely (keys are unique on both sides: checked above, and kept so here).
     """
-    existing = con.execute(
-        """SELECT column_name, data_type FROM information_schema.columns
-           WHERE table_schema = 'identity' AND table_name = 'person_records' ORDER BY ordinal_position"""
-    ).fetchall()
-    if existing != list(PERSON_RECORD_COLUMNS.items()):
-        con.execute(
-            "CREATE OR REPLACE TABLE identity.person_records AS SELECT * FROM person_records_rebuilt"
-            " ORDER BY source_system, source_record_id"
-        )
+    if not _has_current_shape(con):
+        with transaction(con):
+            con.execute(
+                "CREATE OR REPLACE TABLE identity.person_records AS SELECT * FROM person_records_rebuilt"
+                " ORDER BY source_system, source_record_id"
+            )
+            _store_web_batches(con, web_scope)
         return
     # One key join instead of EXCEPT both ways (each of which hashed both tables whole): record
     # keys are unique on both sides, so "differs in some column, NULL-safe" is the same test.
     key = " AND ".join(f"n.{column} = o.{column}" for column in _KEY)
     differs = " OR ".join(f"n.{column} IS DISTINCT FROM o.{column}" for column in PERSON_RECORD_COLUMNS if column not in _KEY)
+    stored = "SELECT * FROM identity.person_records"
+    if web_scope is not None:
+        stored += f" WHERE source_system <> 'web' OR source_record_id IN (SELECT source_record_id FROM {web_scope})"
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE person_records_diff AS
         SELECT n.*, o.source_system AS stored_source_system, o.source_record_id AS stored_source_record_id
-        FROM person_records_rebuilt AS n FULL JOIN identity.person_records AS o ON {key}
+        FROM person_records_rebuilt AS n FULL JOIN ({stored}) AS o ON {key}
         WHERE n.source_system IS NULL OR o.source_system IS NULL OR {differs}"""
     )
     con.execute(
@@ -202,6 +295,26 @@ def _replace_changed_rows(con: duckdb.DuckDBPyConnection) -> None:
                 "INSERT INTO identity.person_records SELECT * FROM person_records_fresh"
                 " ORDER BY source_system, source_record_id"
             )
+            _store_web_batches(con, web_scope)
     finally:
         for table in ("person_records_stale", "person_records_fresh"):
             con.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+def _store_web_batches(con: duckdb.DuckDBPyConnection, web_scope: str | None) -> None:
+    """Record the raw.web_events batches this build has seen (inside the records' transaction)."""
+    if not _temp_exists(con, "person_records_web_batches_now"):
+        con.execute(f"DROP TABLE IF EXISTS {WEB_BATCHES}")
+    elif web_scope is None:
+        con.execute(f"CREATE OR REPLACE TABLE {WEB_BATCHES} AS SELECT * FROM person_records_web_batches_now")
+        con.execute(f"COMMENT ON TABLE {WEB_BATCHES} IS {sql_literal(_fingerprint())}")
+    else:
+        con.execute(
+            f"INSERT INTO {WEB_BATCHES} SELECT * FROM person_records_web_batches_now ANTI JOIN {WEB_BATCHES} USING (_batch_id)"
+        )
+
+
+def _temp_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    return bool(fetch_one(
+        con, "SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = ?", [table]
+    )[0])

@@ -101,3 +101,56 @@ def test_rebuild_writes_only_changed_rows_and_equals_a_fresh_build(settings) -> 
     assert by_key[("csv", "a.csv:2")][5] == "bo@x.com"
     assert by_key[("store", "7")][3] == "Foxx"
     assert ("csv", "a.csv:3") not in by_key
+
+
+def _web_batch(con, batch_id: str) -> None:
+    """Give the web events added since the last call (no batch id yet) the load batch ``batch_id``."""
+    con.execute("UPDATE raw.web_events SET _batch_id = ? WHERE _batch_id IS NULL", [batch_id])
+
+
+def _fresh_build(con) -> list[tuple]:
+    con.execute("DROP TABLE identity.person_records")
+    con.execute("DROP TABLE IF EXISTS identity.person_records_web_batches")
+    build_person_records(con)
+    return _all_rows(con)
+
+
+def test_web_records_are_rebuilt_only_for_ids_in_new_load_batches(settings) -> None:
+    later = datetime(2026, 11, 21, 9, 0)
+    with connect(settings) as con:
+        create_raw_tables(con)
+        add_web_identify(con, "m1", "u1", "a1", {"first_name": "Ann"})
+        add_web_event(con, "m2", "page", anonymous_id="a2")
+        add_web_identify(con, "m3", None, "a3", {"email": "a3@x.com"})
+        _web_batch(con, "b1")
+        build_person_records(con)
+        # A row nothing new touches is kept as stored: spoil it to see that it is not rebuilt.
+        con.execute("UPDATE identity.person_records SET first_name = 'kept' WHERE source_record_id = 'anon:a3'")
+        # New batch: the user gets a trait under a new anonymous id, a2 a later page view.
+        add_web_identify(con, "m4", "u1", "a4", {"last_name": "Lee"}, event_at=later)
+        add_web_event(con, "m5", "page", anonymous_id="a2", event_at=later)
+        _web_batch(con, "b2")
+        counts = build_person_records(con)
+        incremental = {row[1]: row for row in _all_rows(con)}
+        assert incremental["anon:a3"][2] == "kept"
+        con.execute("UPDATE identity.person_records SET first_name = NULL WHERE source_record_id = 'anon:a3'")
+        assert _all_rows(con) == _fresh_build(con)
+        assert counts == {"web": 5}
+        assert incremental["user:u1"][2:4] == ("Ann", "Lee")
+        assert incremental["user:u1"][-1] == later
+        assert incremental["anon:a2"][-1] == later
+        assert "anon:a4" in incremental
+
+        # A batch that is gone (a changed file's rows deleted) or edited in place: every web record.
+        con.execute("UPDATE identity.person_records SET first_name = 'stale' WHERE source_record_id = 'anon:a3'")
+        con.execute("DELETE FROM raw.web_events WHERE _batch_id = 'b1'")
+        build_person_records(con)
+        after_delete = _all_rows(con)
+        assert after_delete == _fresh_build(con)
+        assert "anon:a1" not in {row[1] for row in after_delete}
+        con.execute("UPDATE identity.person_records SET first_name = 'stale' WHERE source_record_id = 'anon:a2'")
+        con.execute("UPDATE raw.web_events SET traits = '{\"first_name\": \"Bo\"}' WHERE message_id = 'm4'")
+        build_person_records(con)
+        edited = _all_rows(con)
+        assert edited == _fresh_build(con)
+        assert {row[1]: row for row in edited}["user:u1"][2] == "Bo"
