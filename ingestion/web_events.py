@@ -1,8 +1,8 @@
 """Web events: Segment-spec NDJSON (plain or .gz) into raw.web_events.
 
 Speed comes from doing the bulk in DuckDB: files are read into large blocks of lines (a block may
-hold many small files; each line keeps its file index and line number) that reach DuckDB as a
-zero-copy Arrow string column. One SQL pass validates each line with a cast to JSON (that value is
+hold many small files; each line keeps its file index and line number) that reach DuckDB as
+zero-copy Arrow string views, cut before each line end. One SQL pass validates each line with a cast to JSON (that value is
 what gets stored), parses its top-level fields once, screens, types and validates it. Small files
 share one transaction (``ingest_file_groups``) but each keeps its own batch id and manifest row.
 DuckDB's JSON reader is lenient (it accepts NaN, trailing commas, duplicate keys), so a cheap
@@ -417,62 +417,127 @@ def _blocks(paths: list[Path]) -> Iterator[list[tuple[int, int, bytes]]]:
 
 
 def _arrow_lines(pieces: list[tuple[int, int, bytes]], batches: list[FileBatch]) -> pa.Table:
-    """The block as an Arrow table (file_index, line_number, line_nl) without copying lines through Python.
+    """The block as an Arrow table (file_index, line_number, line, has_many_brackets), lines without their newline.
 
-    Each value keeps its trailing newline (offsets are simply the line starts). Lines that are not
+    Each piece (a whole file or a part of one) is turned into record batches on its own, so the
+    block is never joined into one copy and numpy's temporaries stay piece-sized. Lines reach
+    DuckDB as Arrow string views into the piece's bytes: the newline (and a CR before it) is cut
+    off by the view's length, with no copy and no string function in SQL. Lines that are not
     valid UTF-8 are quarantined here and reach DuckDB as NULL.
     """
-    block = pieces[0][2] if len(pieces) == 1 else b"".join(data for _, _, data in pieces)
-    data = np.frombuffer(block, dtype=np.uint8)
+    record_batches = [
+        record_batch
+        for file_index, first_line, piece in pieces
+        for record_batch in _piece_lines(file_index, first_line, piece, batches)
+    ]
+    return pa.Table.from_batches(record_batches, schema=_LINES_SCHEMA)
+
+
+_LINES_SCHEMA = pa.schema(
+    [("file_index", pa.int32()), ("line_number", pa.int64()), ("line", pa.string_view()), ("has_many_brackets", pa.bool_())]
+)
+# An Arrow string view holds a 32-bit length and offset; longer pieces are cut in parts below this.
+_VIEW_BYTES = 2**31 - 1
+
+
+def _piece_lines(
+    file_index: int, first_line: int, piece: bytes | memoryview, batches: list[FileBatch]
+) -> Iterator[pa.RecordBatch]:
+    """Record batches of at most CHUNK_LINES lines of one piece (which ends with a newline)."""
+    data = np.frombuffer(piece, dtype=np.uint8)
     newlines = np.flatnonzero(data == 10)
+    if len(data) > _VIEW_BYTES:
+        yield from _long_piece_lines(file_index, first_line, piece, newlines, batches)
+        return
     count = len(newlines)
     offsets = np.empty(count + 1, dtype=np.int64)
     offsets[0] = 0
     offsets[1:] = newlines + 1
-    # Every piece ends with a newline, so each piece's lines are a contiguous run of the block's.
-    piece_ends = np.cumsum([len(piece) for _, _, piece in pieces])
-    lines_per_piece = np.diff(np.searchsorted(newlines, piece_ends, side="left"), prepend=0)
-    first_of_piece = np.repeat(np.cumsum(lines_per_piece) - lines_per_piece, lines_per_piece)
-    file_index = np.repeat(np.array([p[0] for p in pieces], dtype=np.int32), lines_per_piece)
-    numbers = (
-        np.arange(count, dtype=np.int64)
-        - first_of_piece
-        + np.repeat(np.array([p[1] for p in pieces], dtype=np.int64), lines_per_piece)
-    )
+    starts = offsets[:-1]
+    # The line without its newline, and without a CR right before it (CRLF line ends).
+    lengths = newlines - starts
+    lengths -= (lengths > 0) & (data[np.maximum(newlines - 1, 0)] == 13)
     # More '{' and '[' than MAX_DEPTH is necessary for nesting too deep; counting them here (numpy,
     # no per-line Python) spares SQL two string copies per line.
     # '{' (0x7B) and '[' (0x5B) are the only bytes that become 0x7B with bit 0x20 set.
     bracket_positions = np.flatnonzero((data | 0x20) == ord("{"))
-    brackets_per_line = np.diff(np.searchsorted(bracket_positions, newlines), prepend=0)
-    has_many_brackets = brackets_per_line > MAX_DEPTH
-    offsets_buffer, block_buffer = pa.py_buffer(offsets), pa.py_buffer(block)
-    lines = pa.LargeStringArray.from_buffers(count, offsets_buffer, block_buffer)
+    has_many_brackets = np.diff(np.searchsorted(bracket_positions, newlines), prepend=0) > MAX_DEPTH
+    numbers = np.arange(first_line, first_line + count, dtype=np.int64)
+    buffer = pa.py_buffer(piece)
+    validity, null_count = None, 0
     try:
-        lines.validate(full=True)  # checks UTF-8 in C, no copy
+        # Checks UTF-8 in C without a copy (the newlines are valid UTF-8 and change nothing).
+        pa.LargeStringArray.from_buffers(count, pa.py_buffer(offsets), buffer).validate(full=True)
     except pa.ArrowInvalid:
-        valid = _utf8_lines(lines, block, offsets, file_index, numbers, batches)
-        bitmap = pa.py_buffer(np.packbits(valid, bitorder="little"))
-        lines = pa.LargeStringArray.from_buffers(
-            count, offsets_buffer, block_buffer, bitmap, int(count - np.count_nonzero(valid))
-        )
-    table = pa.table(
-        {
-            "file_index": file_index,
-            "line_number": numbers,
-            "line_nl": lines,
-            "has_many_brackets": has_many_brackets,
-        }
-    )
+        lines = pa.LargeStringArray.from_buffers(count, pa.py_buffer(offsets), buffer)
+        valid = _utf8_lines(lines, piece, offsets, file_index, numbers, batches)
+        validity = pa.py_buffer(np.packbits(valid, bitorder="little"))
+        null_count = int(count - np.count_nonzero(valid))
+    views = _string_views(data, starts, lengths)
+    lines = pa.Array.from_buffers(pa.string_view(), count, [validity, pa.py_buffer(views), buffer], null_count)
     # DuckDB scans an Arrow table one record batch per thread: a block in one batch would run the
     # whole parsing pass on one core. Slices are zero-copy.
-    return pa.Table.from_batches(table.to_batches(max_chunksize=CHUNK_LINES))
+    table = pa.RecordBatch.from_arrays(
+        [pa.array(np.full(count, file_index, dtype=np.int32)), pa.array(numbers), lines, pa.array(has_many_brackets)],
+        schema=_LINES_SCHEMA,
+    )
+    for start in range(0, count, CHUNK_LINES):
+        yield table.slice(start, CHUNK_LINES)
+
+
+def _string_views(data: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Arrow string views (16 bytes each) of ``data[start:start + length]``, all in buffer 0.
+
+    A view is its length (int32) then, up to 12 bytes, the string itself; longer strings keep
+    their first 4 bytes, the buffer index and the offset.
+    """
+    views = np.zeros((len(starts), 4), dtype=np.int32)
+    views[:, 0] = lengths
+    as_bytes = views.view(np.uint8)
+    long = lengths > 12
+    long_starts = starts[long]
+    as_bytes[long, 4:8] = data[long_starts[:, None] + np.arange(4)]
+    views[long, 3] = long_starts
+    short = np.flatnonzero(~long)
+    if len(short):
+        width = np.arange(12)
+        inline = data[np.minimum(starts[short, None] + width, len(data) - 1)]
+        inline[width >= lengths[short, None]] = 0
+        as_bytes[short, 4:16] = inline
+    return views
+
+
+def _long_piece_lines(
+    file_index: int, first_line: int, piece: bytes | memoryview, newlines: np.ndarray, batches: list[FileBatch]
+) -> Iterator[pa.RecordBatch]:
+    """A piece over 2 GiB (it holds a line that long): cut at line ends into parts string views can address.
+
+    A single line that long cannot be a message (the limit is MAX_MESSAGE_BYTES), so it is
+    quarantined here with its first bytes, without being parsed.
+    """
+    view = memoryview(piece)
+    ends = newlines + 1
+    start, line, i = 0, first_line, 0
+    while i < len(ends):
+        j = int(np.searchsorted(ends, start + _VIEW_BYTES, side="right"))
+        if j == i:
+            size = int(ends[i]) - 1 - start
+            batches[file_index].reject(
+                line, None, f"oversize-message: {size} bytes, limit {MAX_MESSAGE_BYTES}",
+                bytes(view[start : start + MAX_MESSAGE_BYTES]),
+            )
+            j = i + 1
+        else:
+            yield from _piece_lines(file_index, line, view[start : int(ends[j - 1])], batches)
+        line += j - i
+        start, i = int(ends[j - 1]), j
 
 
 def _utf8_lines(
     lines: pa.Array,
-    block: bytes,
+    piece: bytes | memoryview,
     offsets: np.ndarray,
-    file_index: np.ndarray,
+    file_index: int,
     numbers: np.ndarray,
     batches: list[FileBatch],
 ) -> np.ndarray:
@@ -488,11 +553,11 @@ def _utf8_lines(
         except pa.ArrowInvalid:
             pass
         for i in range(start, min(start + UTF8_SLICE_LINES, len(lines))):
-            line = block[offsets[i] : offsets[i + 1] - 1]  # without its newline
+            line = bytes(piece[offsets[i] : offsets[i + 1] - 1])  # without its newline
             try:
                 line.decode("utf-8")
             except UnicodeDecodeError as exc:
-                batches[file_index[i]].reject(
+                batches[file_index].reject(
                     int(numbers[i]),
                     None,
                     f"invalid-utf8: {exc.reason} at byte {exc.start} (expected UTF-8)",
@@ -662,12 +727,10 @@ FROM (
         FROM (
             SELECT *, try_cast(msg AS JSON) AS payload
             FROM (
-                -- JSON treats CR and LF as whitespace; the stored message drops them.
-                SELECT file_index, line_number, has_many_brackets,
-                       CASE WHEN suffix(line_nl, chr(13) || chr(10)) THEN left(line_nl, -2)
-                            ELSE left(line_nl, -1) END AS msg
+                -- Lines arrive without their line end (CRLF or LF), as _arrow_lines cuts them.
+                SELECT file_index, line_number, has_many_brackets, line AS msg
                 FROM _web_block
-                WHERE line_nl IS NOT NULL
+                WHERE line IS NOT NULL
             )
         )
     )

@@ -172,6 +172,30 @@ def test_many_record_batches_per_block_give_the_same_result(settings, copy_fixtu
     assert _rows(settings, "SELECT _source_line FROM raw.web_events WHERE message_id = 'm-3'") == [(3,)]
 
 
+def test_line_ends_short_lines_and_pieces_too_long_for_string_views(settings, monkeypatch):
+    # Lines reach DuckDB as Arrow string views cut before the line end; a piece too long for a
+    # view (2 GiB; 300 bytes here) is cut at line ends and a single line that long is quarantined.
+    settings.web_landing_dir.mkdir(parents=True)
+    long_event = "x" * 400
+    lines = [
+        b'{"type":"identify","userId":"u-1","messageId":"v-1"}\r\r\n',  # one CR stays (JSON whitespace)
+        b"{}\n",  # short enough to be held inside its view
+        b"\r\n",  # blank
+        b'{"type":"track","userId":"u-1","event":"%s","messageId":"v-2"}\n' % long_event.encode(),
+        b'{"type":"identify","userId":"u-2","messageId":"v-3"}\n',
+        b'{"type":"identify","userId":"u-3","messageId":"v-4"}',  # no newline at the end
+    ]
+    (settings.web_landing_dir / "events-2026-11-22-010.ndjson").write_bytes(b"".join(lines))
+    monkeypatch.setattr(web_events, "_VIEW_BYTES", 300)
+    [report] = ingest(settings, "run-1", "web")
+    assert (report.rows_loaded, report.rows_quarantined) == (3, 2)
+    stored = _rows(settings, "SELECT message_id, _source_line, payload FROM raw.web_events ORDER BY 2")
+    assert [(m, n) for m, n, _ in stored] == [("v-1", 1), ("v-3", 5), ("v-4", 6)]
+    assert stored[0][2].endswith("}\r") and stored[1][2].endswith("}")
+    reasons = dict(_rows(settings, "SELECT line_number, reason FROM meta.quarantine"))
+    assert reasons[2].startswith("missing-type") and reasons[4].startswith("oversize-message: 4")
+
+
 def test_oversized_field_and_invalid_utf8_are_quarantined(settings):
     settings = type(settings)(home=settings.home, run_date=settings.run_date, max_field_chars=20)
     settings.web_landing_dir.mkdir(parents=True)
