@@ -154,3 +154,23 @@ def test_web_records_are_rebuilt_only_for_ids_in_new_load_batches(settings) -> N
         edited = _all_rows(con)
         assert edited == _fresh_build(con)
         assert {row[1]: row for row in edited}["user:u1"][2] == "Bo"
+
+
+def test_duplicate_record_ids_are_refused_and_write_nothing(settings) -> None:
+    with connect(settings) as con:
+        create_raw_tables(con)
+        add_call(con, "c1", phone="2125550123")
+        add_call(con, "c1", phone="2125550199")
+        # First night: the table written straight to the warehouse is rolled back.
+        with pytest.raises(IdentityError, match="duplicate record ids"):
+            build_person_records(con)
+        assert con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'identity' AND table_name = 'person_records'"
+        ).fetchall() == [(0,)]
+        con.execute("DELETE FROM raw.call_center_calls WHERE caller_phone = '2125550199'")
+        build_person_records(con)
+        before = _all_rows(con)
+        add_call(con, "c1", phone="2125550199")
+        with pytest.raises(IdentityError, match="duplicate record ids"):
+            build_person_records(con)
+        assert _all_rows(con) == before
