@@ -1,4 +1,11 @@
 -- One row per resolved customer_id (identity.customer_map): the customer 360.
+-- A view, not a table: as_of_date, days_since_* and revenue_percentile move for every customer
+-- every night, so a table would be rewritten whole each night. The stored, incremental part is
+-- int_customer_profiles_joined; this view adds the nightly columns (int_customer_profiles_ranked)
+-- and the segment list. A reader pays only for the columns it selects: the revenue rank and the
+-- segment list are computed when read, everything else is a projection of the table underneath.
+{{ config(materialized='view') }}
+
 with profiles as (
     select * from {{ ref('int_customer_profiles_ranked') }}
 ),
