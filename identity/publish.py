@@ -310,13 +310,26 @@ def _measure(con: duckdb.DuckDBPyConnection, records: str) -> None:
             """CREATE OR REPLACE TEMP TABLE map_scope_keys AS
             SELECT record_key FROM reclustered_records UNION SELECT record_key FROM changed_records"""
         )
+    # The metrics ask whether a customer has more than 3 first names or 5 postcodes, which takes 4+
+    # records: distinct values are counted only for those customers (counting them for every
+    # customer was ~40% of this query's CPU at 100k).
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE customer_sizes AS
-        SELECT m.customer_id, count(*) AS records,
-               count(DISTINCT s.first_name) AS first_names, count(DISTINCT s.postcode) AS postcodes
-        FROM (SELECT * FROM customer_map_new UNION ALL ({kept_map})) AS m
-        JOIN {records} AS s USING (source_system, source_record_id)
-        GROUP BY m.customer_id"""
+        WITH members AS (
+            SELECT m.customer_id, s.first_name, s.postcode
+            FROM (SELECT * FROM customer_map_new UNION ALL ({kept_map})) AS m
+            JOIN {records} AS s USING (source_system, source_record_id)
+        ),
+        sizes AS (SELECT customer_id, count(*) AS records FROM members GROUP BY customer_id),
+        large AS (
+            SELECT customer_id, count(DISTINCT first_name) > 3 AS has_many_first_names,
+                   count(DISTINCT postcode) > 5 AS has_many_postcodes
+            FROM members WHERE customer_id IN (SELECT customer_id FROM sizes WHERE records > 3)
+            GROUP BY customer_id
+        )
+        SELECT customer_id, records, coalesce(has_many_first_names, false) AS has_many_first_names,
+               coalesce(has_many_postcodes, false) AS has_many_postcodes
+        FROM sizes LEFT JOIN large USING (customer_id)"""
     )
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE link_counts AS
@@ -339,8 +352,8 @@ def _run_metrics(con: duckdb.DuckDBPyConnection, settings: Any, run_id: str, rec
         SELECT ?, DATE '{settings.run_date.isoformat()}', sum(records), count(*), max(records),
                count(*) FILTER (WHERE records = 1), count(*) FILTER (WHERE records BETWEEN 2 AND 5),
                count(*) FILTER (WHERE records >= 6),
-               coalesce(avg(CASE WHEN first_names > 3 THEN 1.0 ELSE 0.0 END), 0),
-               coalesce(avg(CASE WHEN postcodes > 5 THEN 1.0 ELSE 0.0 END), 0),
+               coalesce(avg(CASE WHEN has_many_first_names THEN 1.0 ELSE 0.0 END), 0),
+               coalesce(avg(CASE WHEN has_many_postcodes THEN 1.0 ELSE 0.0 END), 0),
                any_value(l.deterministic_links), any_value(l.probabilistic_links), any_value(l.rejected_links),
                {run_at}
         FROM sized, link_counts AS l""",
