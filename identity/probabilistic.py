@@ -397,13 +397,16 @@ def _predict_reusing(
     )
     changed = fetch_one(con, "SELECT count(*) FROM splink_changed_keys")[0]
     rescored = fetch_one(con, "SELECT count(*) FROM splink_rescore")[0]
-    # Last run's pairs between two unchanged records (a pair's other record may be gone).
+    # Last run's pairs between two unchanged records (a pair's other record may be gone). Both
+    # records of a published pair were scored by that run, so are in SCORED_RECORDS: unchanged
+    # unless stale (changed or gone). Filtering on the few stale keys rather than on every
+    # unchanged one: 0.14-0.2 -> 0.05 s CPU at 100k.
     kept = f"""SELECT source_record_key_l AS record_key_l, source_record_key_r AS record_key_r,
                       match_weight, match_probability, comparison_levels
                FROM {qualified_in(home, previous_links)}
                WHERE link_type = 'probabilistic'
-                 AND source_record_key_l IN (SELECT record_key FROM splink_unchanged_keys)
-                 AND source_record_key_r IN (SELECT record_key FROM splink_unchanged_keys)"""
+                 AND source_record_key_l NOT IN (SELECT record_key FROM splink_scored_stale)
+                 AND source_record_key_r NOT IN (SELECT record_key FROM splink_scored_stale)"""
     new = "(SELECT NULL::VARCHAR, NULL::VARCHAR, NULL::DOUBLE, NULL::DOUBLE, NULL::JSON LIMIT 0)"
     if changed:
         predictions = linker.inference.predict_within(
