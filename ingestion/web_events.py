@@ -117,6 +117,9 @@ _SPEC = json.dumps(dict.fromkeys(_FIELDS, "JSON"))
 
 _TRAILING_COMMA = r",\s*[}\]]"
 _ISO_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$"
+# The usual form of _ISO_PATTERN (milliseconds, UTC) as a GLOB, ~3x cheaper than the regular
+# expression, which then only runs for other forms.
+_ISO_GLOB = "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9].[0-9][0-9][0-9]Z"
 
 
 def ensure_table(con: duckdb.DuckDBPyConnection) -> None:
@@ -832,7 +835,7 @@ def _typed_sql(max_field_chars: int, source: str, target: str) -> str:
         # epoch_us -> make_timestamp is the UTC wall time, like ::TIMESTAMP under TimeZone UTC,
         # without the ICU calendar that cast goes through.
         ts_parsed.append(
-            f"CASE WHEN timestamps_are_iso OR regexp_full_match({text}, '{_ISO_PATTERN}') THEN make_timestamp(epoch_us("
+            f"CASE WHEN {text} GLOB '{_ISO_GLOB}' OR regexp_full_match({text}, '{_ISO_PATTERN}') THEN make_timestamp(epoch_us("
             f"coalesce(try_cast({text} AS TIMESTAMPTZ), try_cast({trimmed} AS TIMESTAMPTZ)))) END AS {column}"
         )
         ts_checks.append(
@@ -909,12 +912,6 @@ def _typed_sql(max_field_chars: int, source: str, target: str) -> str:
                {", ".join(ts_texts)}
         FROM ({source})
     ),
-    screened AS (
-        -- One match over all four timestamps instead of four; a field is matched on its own
-        -- only when this fails (some timestamp is malformed, or holds a '|').
-        SELECT *, regexp_full_match({_TS_JOINED}, '{_TS_JOINED_PATTERN}') AS timestamps_are_iso
-        FROM strings
-    ),
     typed AS (
         SELECT *,
                coalesce(CASE WHEN type = 'page' THEN props[1] END, ctx[1]) AS page_url,
@@ -924,7 +921,7 @@ def _typed_sql(max_field_chars: int, source: str, target: str) -> str:
                ctx[5] AS campaign_source, ctx[6] AS campaign_medium, ctx[7] AS campaign_name,
                ctx[8] AS campaign_term, ctx[9] AS campaign_content,
                {", ".join(ts_parsed)}
-        FROM screened
+        FROM strings
     ),
     checked AS (
         SELECT *, ({problem}) AS problem FROM typed
@@ -957,14 +954,6 @@ _TS_COLUMNS = {
     "sentAt": "sent_at",
     "receivedAt": "received_at",
 }
-# Each present timestamp as 'v' + text (absent: empty), joined by '|': the text matches
-# _TS_JOINED_PATTERN exactly when every present timestamp matches _ISO_PATTERN (none holds a '|',
-# so the three separators split it unambiguously; an empty string becomes 'v' and fails).
-_TS_JOINED = " || '|' || ".join(
-    f"CASE WHEN {column}_text IS NULL THEN '' ELSE 'v' || {column}_text END"
-    for column in _TS_COLUMNS.values()
-)
-_TS_JOINED_PATTERN = r"\|".join([f"(?:v{_ISO_PATTERN[1:-1]})?"] * len(_TS_COLUMNS))
 _TEXT_COLUMNS = (
     "message_id_given", "user_id", "anonymous_id", "group_id", "previous_id", "event_name", "page_name",
     "page_url", "page_path", "page_title", "page_referrer",
@@ -989,11 +978,18 @@ def _dedupe_and_insert(
     # costs one semi-join and no window over the whole block. Positions order files, then lines.
     # The semi-join reads only the id column of the warehouse table; the stored payloads (the
     # largest column, growing with every block) are read only when some ids were seen before.
-    # With ``known``, only ids whose hash is already known are looked for (usually none).
+    # With ``known``, only ids whose hash is already known are looked for (usually none), and a
+    # block with no stored id and no id twice skips _web_fate altogether.
     probed = "SELECT message_id FROM _web_typed WHERE reason IS NULL"
     hits = None
+    repeats_possible = True
     if known is not None:
-        hashes = con.execute(f"SELECT DISTINCT hash(message_id) AS h FROM ({probed})").fetchnumpy()["h"]
+        counted = con.execute(
+            f"SELECT hash(message_id) AS h, count(*) AS n FROM ({probed}) GROUP BY ALL"
+        ).fetchnumpy()
+        hashes = counted["h"]
+        # No hash twice: no id twice in this block (equal ids have equal hashes).
+        repeats_possible = bool(len(hashes)) and int(np.max(counted["n"])) > 1
         hits = known.maybe_seen(con, hashes)
         probed += " AND hash(message_id) IN (SELECT h FROM _web_hits)"
     if hits is not None and not len(hits):
@@ -1013,6 +1009,11 @@ def _dedupe_and_insert(
         if seen
         else "SELECT NULL::VARCHAR AS message_id, NULL::VARCHAR AS payload, NULL::VARCHAR AS source_file WHERE false"
     )
+    if not seen and not repeats_possible:
+        # Nothing stored and nothing repeated: every good message is fresh.
+        loaded = dict(con.execute("SELECT file_index, count(*) FROM _web_typed WHERE reason IS NULL GROUP BY 1").fetchall())
+        _insert_fresh(con, batches, "FROM _web_typed t WHERE t.reason IS NULL")
+        return [(i, loaded.get(i, 0), 0) for i in range(len(batches))]
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _web_fate AS
@@ -1073,6 +1074,19 @@ def _dedupe_and_insert(
             "with different content",
             msg,
         )
+    fresh = """
+        FROM _web_typed t
+        ANTI JOIN _web_fate x
+            ON x.file_index = t.file_index AND x.line_number = t.line_number AND x.item = coalesce(t.batch_index, -1)
+        WHERE t.reason IS NULL
+    """
+    loaded = dict(con.execute(f"SELECT t.file_index, count(*) {fresh} GROUP BY 1").fetchall())
+    _insert_fresh(con, batches, fresh)
+    return [(i, loaded.get(i, 0), skipped[i]) for i in range(len(batches))]
+
+
+def _insert_fresh(con: duckdb.DuckDBPyConnection, batches: list[FileBatch], fresh: str) -> None:
+    """Insert the rows of ``fresh`` (a FROM clause over _web_typed as t) into raw.web_events."""
     files = pa.table(
         {
             "file_index": pa.array(range(len(batches)), pa.int32()),
@@ -1081,13 +1095,6 @@ def _dedupe_and_insert(
             "loaded_at": pa.array([b.loaded_at for b in batches], pa.timestamp("us")),
         }
     )
-    fresh = """
-        FROM _web_typed t
-        ANTI JOIN _web_fate x
-            ON x.file_index = t.file_index AND x.line_number = t.line_number AND x.item = coalesce(t.batch_index, -1)
-        WHERE t.reason IS NULL
-    """
-    loaded = dict(con.execute(f"SELECT t.file_index, count(*) {fresh} GROUP BY 1").fetchall())
     with registered(con, "_web_files", files):
         con.execute(
             f"""
@@ -1105,4 +1112,3 @@ def _dedupe_and_insert(
             {fresh.replace("FROM _web_typed t", "FROM _web_typed t JOIN _web_files f USING (file_index)")}
             """
         )
-    return [(i, loaded.get(i, 0), skipped[i]) for i in range(len(batches))]
