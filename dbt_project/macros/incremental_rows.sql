@@ -1,5 +1,5 @@
 {#-
-  Models rebuilt per key by comparing rows (bridge_customer_records, int_person_records_dated): the
+  Models rebuilt per key by comparing rows (int_person_records_dated): the
   model's select is a CTE with exactly the columns of {{ this }}, in the same order; a build hashes
   each fresh row and each stored row, and replaces (delete+insert on the key) only the keys whose
   hashes differ or exist on one side only. Comparing two hashes per key costs a fraction of writing

@@ -1,5 +1,5 @@
-"""Per-record models rebuilt by row comparison (int_person_records_dated, bridge_customer_records):
-a re-standardised attribute with an unchanged record_updated_at, an updated record, a CSV list
+"""The per-record model rebuilt by row comparison (int_person_records_dated, and the view over it,
+bridge_customer_records): a new loyalty card alone, a re-standardised attribute with an unchanged record_updated_at, an updated record, a CSV list
 re-dated, a record gone and a new one give the same rows as a --full-refresh build of the same data
 (EXCEPT ALL both ways), and a rerun of the night rewrites no row."""
 
@@ -21,9 +21,9 @@ RECORD_TABLES = (
 )
 # A row-compared model repairs any stored row that differs from its inputs, so a marker cannot show
 # that a rerun wrote nothing; the row ids can: a deleted and re-inserted row gets a new one.
+# (bridge_customer_records is a view over int_person_records_dated.)
 ROW_IDS = {
     "intermediate.int_person_records_dated": "select source_record_key, rowid from intermediate.int_person_records_dated order by 1",
-    "marts.bridge_customer_records": "select source_record_key, rowid from marts.bridge_customer_records order by 1",
 }
 
 
@@ -36,6 +36,9 @@ def test_record_changes_equal_full_refresh_and_a_rerun_changes_nothing(warehouse
     nights.execute(
         night_2,
         """
+        -- Alice's store record gets a new loyalty card and nothing else (no golden-record input)
+        update identity.person_records_standardised set loyalty_card_number = 'L-101-B'
+        where source_record_id = '101';
         -- a new standardisation rule rewrites Frank's phone: same record, same record_updated_at
         update identity.person_records_standardised set phone = '+15550000066'
         where source_record_id = '106';
@@ -63,6 +66,8 @@ def test_record_changes_equal_full_refresh_and_a_rerun_changes_nothing(warehouse
     assert sql(night_2, "select email from marts.bridge_customer_records where source_record_key = 'store|102'") == [
         ("bob@new.example",)
     ]
+    assert sql(night_2, "select loyalty_card_number from marts.bridge_customer_records "
+                        "where source_record_key = 'store|101'") == [("L-101-B",)]
     assert sql(night_2, "select cast(record_dated_at as date) from intermediate.int_person_records_dated "
                         "where source_record_key = 'csv|crm__accounts.csv:2'") == [(date(2026, 11, 24),)]
     assert sql(night_2, "select count(*) from marts.bridge_customer_records "

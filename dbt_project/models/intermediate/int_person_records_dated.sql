@@ -2,13 +2,17 @@
 -- A CSV record's own timestamp is the time its list was loaded, so an old list loaded late would
 -- look newest: it is dated by its list (stg_csv__contacts.list_dated_at) instead. Survivorship
 -- (int_customer_golden_record) and first/last seen (int_identifiers_per_customer) both read this.
+-- It also carries the record's other identifiers and resolved_at, so that bridge_customer_records
+-- is a view over it rather than a second table built from the same join and compared row by row.
 -- Incremental by row (macros/incremental_rows.sql): only records whose row differs from the stored
--- one (customer, attributes, list date; new or gone records) are written again.
+-- one (customer, attributes, identifiers, list date, resolved_at; new or gone records) are written
+-- again. New columns go at the end: append_new_columns adds them there to a table built before
+-- them (NULL), and the row comparison then rewrites every record once with its values.
 {{ config(
     materialized='incremental',
     incremental_strategy='delete+insert',
     unique_key='source_record_key',
-    on_schema_change='fail',
+    on_schema_change='append_new_columns',
     post_hook="{{ delete_row_markers('customer_id') }}",
 ) }}
 
@@ -48,7 +52,11 @@ records as {% if is_incremental() %}materialized {% endif %}(
         case
             when customer_records.source_system = 'csv' then csv_contacts.list_dated_at
             else person_records.record_updated_at
-        end as record_dated_at
+        end as record_dated_at,
+        person_records.loyalty_card_number,
+        person_records.web_user_id,
+        person_records.web_anonymous_id,
+        customer_records.resolved_at
     from customer_records
     left join person_records
         on customer_records.source_record_key = person_records.source_record_key
