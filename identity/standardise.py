@@ -267,13 +267,10 @@ def standardise(
         and _table_comment(con, target) is not None
         and (_table_comment(con, hashes) or (None,))[0] == fingerprint
     )
-    if incremental:
-        columns = ", ".join(name for name in PERSON_RECORD_COLUMNS if name not in _KEY)
-        con.execute(
-            f"""CREATE OR REPLACE TEMP TABLE standardise_hashes AS
-            SELECT source_system, source_record_id, hash({columns}) AS raw_hash FROM {source}"""
-        )
+    columns = ", ".join(name for name in PERSON_RECORD_COLUMNS if name not in _KEY)
+    hashed = f"SELECT source_system, source_record_id, hash({columns}) AS raw_hash FROM {source}"
     if reusable:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE standardise_hashes AS {hashed}")
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE standardise_unchanged AS
             SELECT source_system, source_record_id FROM standardise_hashes
@@ -289,11 +286,12 @@ def standardise(
         )
         con.execute(f"DROP TABLE {lookup}")
         if incremental:
-            con.execute(f"CREATE TABLE {hashes} AS SELECT * FROM standardise_hashes")
+            # Straight to the warehouse: nothing to compare with (~0.07 s CPU at 100k).
+            con.execute(f"CREATE TABLE {hashes} AS {hashed}")
             con.execute(f"COMMENT ON TABLE {hashes} IS {sql_literal(fingerprint)}")
     else:
         _apply_changes(con, settings, source, target, hashes)
-    if incremental:
+    if reusable:
         con.execute("DROP TABLE standardise_hashes")
     return fetch_one(con, f"SELECT count(*) FROM {target}")[0]
 
