@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -154,8 +154,9 @@ def _run(
     settings: Settings,
     run_id: str,
     suite: Suite,
-    dataset_builder: Callable[[duckdb.DuckDBPyConnection], dict[str, pd.DataFrame]] | None,
+    dataset_builder: Callable[[duckdb.DuckDBPyConnection], Any] | None,
 ) -> GateResult:
+    """Run ``suite``; ``dataset_builder`` (export only) returns a ``quality.export_datasets.ExportDatasets``."""
     from quality.gx_validation import PlannedCheck, validate
     from quality.report import write_run_report
 
@@ -167,7 +168,11 @@ def _run(
 
     with connect(settings) as con:
         store.ensure_tables(con)
-        datasets = dataset_builder(con) if dataset_builder else {}
+        built = dataset_builder(con) if dataset_builder else None
+        datasets = built.frames if built else {}
+        # What a check covered beyond its GX frame (export: rows verified set-based, unchanged rows).
+        notes = built.notes if built else {}
+        planned = [replace(check, note=notes.get(check.spec.name)) for check in planned]
         for check in planned:
             spec = check.spec
             missing = [t for t in spec.requires if not table_exists(con, *t.split(".", 1))]
@@ -211,14 +216,17 @@ def _run(
             continue
         frame = frames[spec.data_key]
         observed = _observed(spec, check.kwargs, outcome.result, frame)
-        if len(frame) == 1:  # a single measured value (a rate, a count): "for every row" would confuse
+        if len(frame) == 1 and not check.note:  # a single measured value: "for every row" would confuse
             threshold = threshold.removesuffix(" for every row")
+        if check.note:
+            observed = f"{observed} (GX frame); {check.note}"
         results.append(CheckResult(spec.name, description, spec.severity, observed, threshold, outcome.success))
 
     blocked = any(not c.passed and c.severity == "critical" for c in results)
     result = GateResult(stage=suite.stage, run_id=run_id, passed=not blocked, checks=results, blocked=blocked,
                         data_docs_path=docs_dir / "index.html", suite_version=suite.version)
-    _record(settings, result)
+    # The export gate keeps the rows it passed, so tomorrow it need not look at unchanged ones again.
+    _record(settings, result, keep=built.save if built is not None and not blocked else None)
     result.report_path = write_run_report(settings, run_id)
     if blocked:
         raise QualityGateFailed(result)
@@ -260,7 +268,8 @@ def read_frame(con: duckdb.DuckDBPyConnection, query: str, parameters: dict[str,
     return frame
 
 
-def _record(settings: Settings, result: GateResult) -> None:
+def _record(settings: Settings, result: GateResult,
+            keep: Callable[[duckdb.DuckDBPyConnection], None] | None = None) -> None:
     # Audit timestamp of when the check ran, never used in business logic.
     checked_at = audit_now()
     rows = [
@@ -282,6 +291,8 @@ def _record(settings: Settings, result: GateResult) -> None:
     with connect(settings) as con:
         store.ensure_tables(con)
         store.save_stage(con, result.run_id, result.stage, settings.run_date, rows, verdict, checked_at)
+        if keep is not None:
+            keep(con)
 
 
 def _render(text: str, parameters: dict[str, Any]) -> str:

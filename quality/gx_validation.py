@@ -49,6 +49,7 @@ class PlannedCheck:
 
     spec: CheckSpec
     kwargs: dict[str, Any]
+    note: str | None = None  # what this run's check covered beyond its frame (shown in the Data Docs)
 
 
 def _asset_name(stage: str, label: str) -> str:
@@ -200,7 +201,7 @@ def validate(
             suite.add_expectation(expectation_class(
                 **check.kwargs,
                 severity=check.spec.severity,
-                notes=check.spec.description,
+                notes=check.spec.description + (f"\n\nThis run: {check.note}" if check.note else ""),
                 meta={"check_name": check.spec.name, "severity": check.spec.severity},
             ))
         suite = context.suites.add_or_update(suite)

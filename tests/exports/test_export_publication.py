@@ -79,7 +79,7 @@ def test_gate_sees_every_export_of_the_run_before_publication(settings):
         ("csv", "snapshot.csv"), ("parquet", "snapshot.parquet"), ("google", "snapshot.csv"),
         ("meta", "snapshot.csv")])
     meta = seen["frames"]["vip/meta/snapshot.csv"]
-    assert list(meta.columns) == ["EMAIL", "PHONE", "FN", "LN", "CT", "ST", "ZIP", "COUNTRY"] and len(meta) == 1
+    assert meta.column_names == ["EMAIL", "PHONE", "FN", "LN", "CT", "ST", "ZIP", "COUNTRY"] and meta.num_rows == 1
     context = seen["context"]
     assert context["customer_ids"]["vip/meta/snapshot.csv"] == ["c1"]
     assert context["customer_ids"]["vip/csv/snapshot.csv"] == ["c1", "c2"]

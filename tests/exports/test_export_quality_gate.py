@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 import pytest
-from exports_testkit import export_folder, query
+from exports_testkit import execute, export_folder, ids, query
 
 import quality.gate as quality_gate
 from exports.gate import default_gate
@@ -36,7 +36,7 @@ def test_real_gate_passes_a_clean_export_and_blocks_a_tampered_one(settings):
 
     def tampering_gate(settings_, run_id, frames, context):
         # A clear-text e-mail where a hash belongs: the real gate must refuse it.
-        bad = frames["vip/google/snapshot.csv"].copy()
+        bad = frames["vip/google/snapshot.csv"].to_pandas()
         bad.loc[0, "Email"] = "ada@example.com"
         return quality_gate.run_export_gate(settings_, run_id, {**frames, "vip/google/snapshot.csv": bad}, context)
 
@@ -68,7 +68,8 @@ def test_gate_checks_each_snapshot_and_every_added_row_is_a_snapshot_row(setting
     assert sum(r["added"] for r in results) > 0
     for (frames, context), run_id in zip(seen, ("run-1", "run-2"), strict=True):
         assert {name.rsplit("/", 1)[1] for name in frames} == {"snapshot.csv", "snapshot.parquet"}
-        for name, frame in frames.items():
+        for name, table in frames.items():
+            frame = table.to_pandas()
             segment, destination, _ = name.split("/")
             with (export_folder(settings, segment, destination, run_id) / "added.csv").open(newline="") as handle:
                 added = list(csv.DictReader(handle))
@@ -79,3 +80,37 @@ def test_gate_checks_each_snapshot_and_every_added_row_is_a_snapshot_row(setting
             else:
                 assert {row["customer_id"] for row in added} <= set(context["customer_ids"][name]), name
             assert len(context["customer_ids"][name]) == len(frame)
+
+
+@pytest.mark.parametrize("overnight", ["consent withdrawn", "e-mail suppressed"])
+def test_next_night_drops_the_member_and_the_gate_blocks_a_stale_snapshot(settings, overnight):
+    # Ada (c1) is in retarget (ad targeting) on every destination; her rows do not change overnight.
+    first: dict = {}
+
+    def recording_gate(settings_, run_id, frames, context):
+        first.setdefault("frames", frames)
+        first.setdefault("context", context)
+        return quality_gate.run_export_gate(settings_, run_id, frames, context)
+
+    export(settings, "run-1", segment="retarget", gate=recording_gate)
+    if overnight == "consent withdrawn":
+        execute(settings, "UPDATE marts.dim_customers SET has_consent_ad_targeting = false WHERE customer_id = 'c1'")
+    else:
+        execute(settings, "INSERT INTO raw.suppression_list (identifier_type, identifier, reason) "
+                          "VALUES ('email', 'ada@example.com', 'erasure')")
+
+    # An exporter that kept last night's unchanged snapshots would be refused: the gate passed these very
+    # rows last night, yet re-checks every row's consent and suppression.
+    def stale_gate(settings_, run_id, frames, context):
+        return quality_gate.run_export_gate(settings_, run_id, first["frames"], first["context"])
+
+    with pytest.raises(ExportBlocked, match="exported_customers_consented" if overnight == "consent withdrawn"
+                       else "no_suppressed_customers_exported"):
+        export(settings, "run-2", segment="retarget", gate=stale_gate)
+    assert read_latest(settings.export_dir, "retarget", "google") == "run-1"
+
+    # The exporter drops her, as it always did, and the gate passes the rest.
+    results = export(settings, "run-3", segment="retarget")
+    assert {r["status"] for r in results} == {"published"}
+    assert "c1" not in ids(settings, "retarget", "csv", "run-3")
+    assert all(r["removed"] == 1 for r in results)

@@ -139,7 +139,9 @@ def test_gate_reuses_its_decisions_but_catches_new_and_changed_suppression(setti
         run_export_gate(settings, RUN_ID, frames, context)
     assert failing(excinfo) == {"no_suppressed_customers_exported", "no_suppressed_identifier_hashes"}
     check = next(c for c in excinfo.value.result.checks if c.name == "no_suppressed_customers_exported")
-    assert "cust-b = True" in check.observed and "cust-a = False" in check.observed
+    # Ann's row is unchanged and passes: checked set-based, counted, not handed to GX again.
+    assert "cust-b = True" in check.observed and "cust-a" not in check.observed
+    assert "2 exported row(s) checked set-based against today's suppression list" in check.observed
 
     # The entry is withdrawn and Ann changes her phone to a suppressed one: both are re-matched from scratch.
     sql("DELETE FROM raw.suppression_list WHERE identifier = ' BOB@example.com'")
@@ -150,3 +152,86 @@ def test_gate_reuses_its_decisions_but_catches_new_and_changed_suppression(setti
     with pytest.raises(QualityGateFailed) as excinfo:
         run_export_gate(settings, RUN_ID, frames, context)
     assert failing(excinfo) == {"no_suppressed_customers_exported"}
+
+
+# The gate's incremental path: a row identical to one it passed before is not handed to GX's
+# row-only checks again, but nothing that can change overnight without the row changing may slip.
+
+def kept_rows(settings) -> int:
+    return execute(settings, "SELECT count(*) FROM meta.export_gate_validated_rows")[0][0]
+
+
+def test_unchanged_row_still_blocked_when_consent_is_withdrawn(settings, sql, clean_export):
+    frames, context = clean_export
+    assert run_export_gate(settings, RUN_ID, frames, context).passed
+    assert kept_rows(settings) == 2
+
+    # Overnight Ann withdraws e-mail marketing consent; her exported row is byte for byte the same.
+    sql("UPDATE marts.dim_customers SET has_consent_email_marketing = false WHERE customer_id = 'cust-a'")
+    with pytest.raises(QualityGateFailed) as excinfo:
+        run_export_gate(settings, RUN_ID, frames, context)
+    assert failing(excinfo) == {"exported_customers_consented"}
+    check = next(c for c in excinfo.value.result.checks if c.name == "exported_customers_consented")
+    assert "cust-a" in check.observed and "cust-b" not in check.observed  # only the failing unchanged row
+
+
+def test_unchanged_row_still_blocked_when_its_email_is_suppressed(settings, sql, clean_export):
+    frames, context = clean_export
+    assert run_export_gate(settings, RUN_ID, frames, context).passed
+
+    sql("INSERT INTO raw.suppression_list (identifier_type, identifier, reason) "
+        "VALUES ('email', 'ann@example.com', 'erasure')")
+    with pytest.raises(QualityGateFailed) as excinfo:
+        run_export_gate(settings, RUN_ID, frames, context)
+    # Both the customer and the hash of her address in the unchanged row are caught.
+    assert failing(excinfo) == {"no_suppressed_customers_exported", "no_suppressed_identifier_hashes"}
+    check = next(c for c in excinfo.value.result.checks if c.name == "no_suppressed_identifier_hashes")
+    assert "high_value__google.csv/email_sha256" in check.observed
+
+
+def test_changed_row_and_changed_rules_are_validated_again(settings, clean_export):
+    frames, context = clean_export
+    assert run_export_gate(settings, RUN_ID, frames, context).passed
+
+    changed = frames["high_value__google.csv"].copy()
+    changed.loc[1, "email_sha256"] = "bob@example.com"
+    with pytest.raises(QualityGateFailed) as excinfo:
+        run_export_gate(settings, RUN_ID, {"high_value__google.csv": changed}, context)
+    assert failing(excinfo) == {"hashed_columns_are_sha256"}
+
+    # The same rows, but now `country` must be hashed too: rows passed under other rules are not trusted.
+    with pytest.raises(QualityGateFailed) as excinfo:
+        run_export_gate(settings, RUN_ID, frames, {**context, "hashed_columns": ["email_sha256", "country"]})
+    assert failing(excinfo) == {"hashed_columns_are_sha256"}
+
+
+def test_a_blocked_run_keeps_no_rows_as_validated(settings, clean_export):
+    frames, context = clean_export
+    assert run_export_gate(settings, RUN_ID, frames, context).passed
+    bad = pd.concat([frames["high_value__google.csv"], pd.DataFrame(
+        {"customer_id": ["cust-b"], "email_sha256": ["not a hash"], "country": ["US"]})], ignore_index=True)
+
+    for _ in range(2):  # the second night must not take the bad row for one it passed
+        with pytest.raises(QualityGateFailed) as excinfo:
+            run_export_gate(settings, RUN_ID, {"high_value__google.csv": bad}, context)
+        assert failing(excinfo) == {"hashed_columns_are_sha256"}
+    assert kept_rows(settings) == 2
+
+
+def test_report_says_what_was_validated_how(settings, clean_export):
+    frames, context = clean_export
+    run_export_gate(settings, RUN_ID, frames, context)
+    bigger = pd.concat([frames["high_value__google.csv"], pd.DataFrame(
+        {"customer_id": ["cust-b"], "email_sha256": [sha256("bob2@example.com")], "country": ["US"]})],
+        ignore_index=True)
+    result = run_export_gate(settings, RUN_ID, {"high_value__google.csv": bigger}, context)
+    observed = {c.name: c.observed for c in result.checks}
+    assert observed["exported_customers_consented"].endswith(
+        "3 exported row(s) checked set-based against today's consent; 1 of them validated by GX "
+        "(new or changed since this gate last passed, and any failing), 2 unchanged")
+    assert "GX validated the values of 1 new or changed row(s); 2 unchanged row(s)" in observed[
+        "hashed_columns_are_sha256"]
+    assert "all 3 hashed value(s) checked set-based against today's suppressed hashes; 1 of them" in observed[
+        "no_suppressed_identifier_hashes"]
+    report = (settings.reports_dir / RUN_ID / "report.html").read_text(encoding="utf-8")
+    assert "3 exported row(s) checked set-based against today&#x27;s consent" in report
