@@ -982,7 +982,7 @@ def _dedupe_and_insert(
     # block with no stored id and no id twice skips _web_fate altogether.
     probed = "SELECT message_id FROM _web_typed WHERE reason IS NULL"
     hits = None
-    repeats_possible = True
+    repeats_possible, repeated_hashes = True, None
     if known is not None:
         counted = con.execute(
             f"SELECT hash(message_id) AS h, count(*) AS n FROM ({probed}) GROUP BY ALL"
@@ -990,6 +990,7 @@ def _dedupe_and_insert(
         hashes = counted["h"]
         # No hash twice: no id twice in this block (equal ids have equal hashes).
         repeats_possible = bool(len(hashes)) and int(np.max(counted["n"])) > 1
+        repeated_hashes = hashes[counted["n"] > 1]
         hits = known.maybe_seen(con, hashes)
         probed += " AND hash(message_id) IN (SELECT h FROM _web_hits)"
     if hits is not None and not len(hits):
@@ -1014,34 +1015,14 @@ def _dedupe_and_insert(
         loaded = dict(con.execute("SELECT file_index, count(*) FROM _web_typed WHERE reason IS NULL GROUP BY 1").fetchall())
         _insert_fresh(con, batches, "FROM _web_typed t WHERE t.reason IS NULL")
         return [(i, loaded.get(i, 0), 0) for i in range(len(batches))]
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE _web_fate AS
-        WITH good AS (
-            SELECT file_index, line_number, coalesce(batch_index, -1) AS item, message_id, payload::VARCHAR AS msg
-            FROM _web_typed WHERE reason IS NULL
-        ),
-        existing AS ({existing}),
-        repeated AS (
-            SELECT message_id FROM good GROUP BY message_id HAVING count(*) > 1
-        ),
-        firsts AS (
-            SELECT message_id, arg_min(msg, {_POSITION}) AS first_msg, min({_POSITION}) AS first_position
-            FROM good SEMI JOIN repeated USING (message_id) GROUP BY message_id
-        )
-        SELECT g.file_index, g.line_number, g.item, g.message_id, g.msg,
-               coalesce(CASE WHEN e.message_id IS NOT NULL THEN e.payload = g.msg
-                             ELSE f.first_msg = g.msg END, false) AS is_same_content,
-               e.source_file AS first_seen_file,
-               f.first_position.file_index AS first_file_index,
-               f.first_position.line_number AS first_line
-        FROM good g
-        LEFT JOIN existing e USING (message_id)
-        LEFT JOIN firsts f USING (message_id)
-        WHERE e.message_id IS NOT NULL
-           OR (f.message_id IS NOT NULL AND {_POSITION.replace("': ", "': g.")} <> f.first_position)
-        """
-    )
+    # A message can only have a fate if its id is stored (its hash is a hit) or repeated here (its
+    # hash is counted twice): only those rows, usually a few, are looked at with their payload.
+    candidates = "true"
+    if hits is not None:
+        candidates = "hash(message_id) IN (SELECT h FROM _web_candidates)"
+    candidate_hashes = np.union1d(hits, repeated_hashes) if hits is not None else []
+    with registered(con, "_web_candidates", pa.table({"h": pa.array(candidate_hashes, pa.uint64())})):
+        _fate(con, existing, candidates)
     # Exact repeats are only counted; only conflicting repeats (rare) come to Python.
     skipped = [0] * len(batches)
     for file_index, count in con.execute(
@@ -1083,6 +1064,38 @@ def _dedupe_and_insert(
     loaded = dict(con.execute(f"SELECT t.file_index, count(*) {fresh} GROUP BY 1").fetchall())
     _insert_fresh(con, batches, fresh)
     return [(i, loaded.get(i, 0), skipped[i]) for i in range(len(batches))]
+
+
+def _fate(con: duckdb.DuckDBPyConnection, existing: str, candidates: str) -> None:
+    """_web_fate: good messages whose id is stored (``existing``) or that repeat an earlier one of the block."""
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _web_fate AS
+        WITH good AS (
+            SELECT file_index, line_number, coalesce(batch_index, -1) AS item, message_id, payload::VARCHAR AS msg
+            FROM _web_typed WHERE reason IS NULL AND {candidates}
+        ),
+        existing AS ({existing}),
+        repeated AS (
+            SELECT message_id FROM good GROUP BY message_id HAVING count(*) > 1
+        ),
+        firsts AS (
+            SELECT message_id, arg_min(msg, {_POSITION}) AS first_msg, min({_POSITION}) AS first_position
+            FROM good SEMI JOIN repeated USING (message_id) GROUP BY message_id
+        )
+        SELECT g.file_index, g.line_number, g.item, g.message_id, g.msg,
+               coalesce(CASE WHEN e.message_id IS NOT NULL THEN e.payload = g.msg
+                             ELSE f.first_msg = g.msg END, false) AS is_same_content,
+               e.source_file AS first_seen_file,
+               f.first_position.file_index AS first_file_index,
+               f.first_position.line_number AS first_line
+        FROM good g
+        LEFT JOIN existing e USING (message_id)
+        LEFT JOIN firsts f USING (message_id)
+        WHERE e.message_id IS NOT NULL
+           OR (f.message_id IS NOT NULL AND {_POSITION.replace("': ", "': g.")} <> f.first_position)
+        """
+    )
 
 
 def _insert_fresh(con: duckdb.DuckDBPyConnection, batches: list[FileBatch], fresh: str) -> None:
