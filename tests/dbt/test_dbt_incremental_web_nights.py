@@ -76,18 +76,23 @@ def test_three_web_nights_equal_full_refresh_and_a_rerun_changes_nothing(warehou
     assert nights.differences(night_2, str(full.warehouse_path), WEB_TABLES) == {}
 
     # Night 3 reruns night 2 on unchanged data: nothing is recomputed. A marker that only a rebuild
-    # of Carol's events would erase survives, and every table still equals the full refresh.
-    nights.execute(night_2, "update marts.fct_web_events set page_title = 'kept' where web_event_id = 'm-c1'")
-    nights.execute(full, "update marts.fct_web_events set page_title = 'kept' where web_event_id = 'm-c1'")
+    # of Carol's events would erase survives, and every table still equals the full refresh. The
+    # marker is a session number, which a rebuild recomputes (a rebuilt visitor's older events keep
+    # their stored event columns, e.g. page_title, so a marker there would survive a rebuild too).
+    session_number = sql(night_2, "select session_number from marts.fct_web_events where web_event_id = 'm-c1'")
+    marker = "update marts.fct_web_events set session_number = -1 where web_event_id = 'm-c1'"
+    nights.execute(night_2, marker)
+    nights.execute(full, marker)
     cdp_dbt.build(night_2, run_id="night-2")
-    assert sql(night_2, "select page_title from marts.fct_web_events where web_event_id = 'm-c1'") == [("kept",)]
+    assert sql(night_2, "select session_number from marts.fct_web_events where web_event_id = 'm-c1'") == [(-1,)]
     assert nights.differences(night_2, str(full.warehouse_path), WEB_TABLES) == {}
 
     # Night 4: visitor a9's only message arrives again from another device; a9 is left without
     # events, so its stored session goes (fct_web_sessions' marker row), and a12 gets one.
     # (First the night-3 marker is undone: it is not what a build would write.)
     night_4 = settings.with_run_date(date(2026, 11, 25))
-    nights.execute(night_4, "update marts.fct_web_events set page_title = null where web_event_id = 'm-c1'")
+    nights.execute(night_4, f"update marts.fct_web_events set session_number = {session_number[0][0]} "
+                            "where web_event_id = 'm-c1'")
     nights.execute(night_4, "update raw.web_events set anonymous_id = 'a12', _loaded_at = '2026-11-26 00:00:00' "
                             "where message_id = 'm-x1'")
     cdp_dbt.build(night_4, run_id="night-4")
