@@ -685,7 +685,7 @@ def _field_name(batch_index: int | None, field: str | None) -> str | None:
     return f"batch[{batch_index}]" + (f".{field}" if field else "")
 
 
-# The source of the one pass over a block: strip the newline, parse every message once into its
+# The source of the one pass over a block (lines arrive without their line end): parse every message once into its
 # top-level fields (kept as raw JSON text), and screen for lines that need the strict Python
 # check. The screen is mostly substring tests, and DuckDB evaluates CASE branches lazily, so
 # clean lines stop at the first false test. DuckDB's JSON reader is lenient (NaN, trailing
