@@ -146,7 +146,7 @@ def ingest_web(con: duckdb.DuckDBPyConnection, settings: Settings, run_id: str) 
         return load_files(con, batches, known)
 
     with _memory_capped(con, MEMORY_LIMIT_BYTES, settings.duckdb_memory_limit), vacuum:
-        return ingest_file_groups(
+        report = ingest_file_groups(
             con,
             settings,
             run_id,
@@ -157,6 +157,8 @@ def ingest_web(con: duckdb.DuckDBPyConnection, settings: Settings, run_id: str) 
             GROUP_BYTES,
             restore=restore_from_other_files,
         )
+        vacuum.checkpoint()
+        return report
 
 
 class _AppendOnlyVacuum:
@@ -191,6 +193,16 @@ class _AppendOnlyVacuum:
         """The current group deletes rows (a replaced file): let its checkpoint vacuum."""
         self._deleting = True
         self._con.execute(f"SET max_vacuum_tasks = {int(self._default)}")
+
+    def checkpoint(self) -> None:
+        """Checkpoint what the load wrote while vacuum is still as the last group left it.
+
+        Commits whose WAL stays under ``checkpoint_threshold`` (optimistically written rows log
+        little) are not checkpointed; left for the next checkpoint, usually when the connection
+        closes after ``max_vacuum_tasks`` was restored, they were all merged then: at 3x the 100k
+        web files that close took 14.5 s CPU and raised the peak from 2.8 to 4.8 GiB.
+        """
+        self._con.execute("CHECKPOINT")
 
     def before_group(self) -> None:
         """Called as each group starts loading: no vacuum unless the group deleted rows."""
