@@ -318,6 +318,25 @@ def test_changed_file_keeps_messages_other_files_hold_and_drops_its_stale_quaran
     assert _rows(settings, "SELECT count(*) FROM raw.web_events") == [(3,)]
 
 
+def test_a_message_restored_from_another_file_is_not_loaded_again_from_a_later_new_file(settings):
+    """a's change restores m-2 from b; c, new in the same run and after a, repeats m-2: skipped, not stored twice."""
+    web = settings.web_landing_dir
+    web.mkdir(parents=True)
+    (web / "a.ndjson").write_text(_message(1) + "\n" + _message(2) + "\n")
+    (web / "b.ndjson").write_text(_message(2) + "\n" + _message(3) + "\n")
+    ingest(settings, "run-1", "web")
+
+    (web / "a.ndjson").write_text(_message(1) + "\n")
+    (web / "c.ndjson").write_text(_message(2) + "\n" + _message(4) + "\n")
+    ingest(settings, "run-2", "web")
+    assert _rows(settings, "SELECT message_id, count(*) FROM raw.web_events GROUP BY 1 ORDER BY 1") == [
+        ("m-1", 1), ("m-2", 1), ("m-3", 1), ("m-4", 1)
+    ]
+    assert _rows(settings, "SELECT _source_file LIKE '%b.ndjson' FROM raw.web_events WHERE message_id = 'm-2'") == [
+        (True,)
+    ]
+
+
 def test_ids_loaded_by_an_earlier_run_are_found_again_in_a_new_file(settings):
     """A later night's file repeating stored messages: exact repeat skipped, changed one quarantined."""
     settings.web_landing_dir.mkdir(parents=True)
