@@ -42,8 +42,10 @@ def test_rerun_of_the_same_day_keeps_identical_rows_and_skips_unchanged_visitors
 ):
     settings = warehouse_factory(tmp_path)
     cdp_dbt.build(settings, run_id="day-1")
-    # a marker only a rebuild of visitor a9 would erase: proves the rerun does not recompute it
-    _execute(settings, "update marts.fct_web_events set page_title = 'kept' where web_event_id = 'm-x1'")
+    # a marker only a rebuild of visitor a9 would erase: proves the rerun does not recompute it.
+    # session_number, not an event column: a rebuilt visitor's older events take their event
+    # columns (page_title...) from the table itself, but its sessions are always recomputed.
+    _execute(settings, "update marts.fct_web_events set session_number = -1 where web_event_id = 'm-x1'")
     _snapshot(settings, "first")
 
     cdp_dbt.build(settings, run_id="day-1")
@@ -51,8 +53,8 @@ def test_rerun_of_the_same_day_keeps_identical_rows_and_skips_unchanged_visitors
     for mart in WEB_MARTS:
         assert sql(settings, f"select count(*) from marts.{mart}")[0][0] > 0
         assert _differences(sql, settings, mart, "first") == []
-    assert sql(settings, "select page_title from marts.fct_web_events where web_event_id = 'm-x1'") == [
-        ("kept",)
+    assert sql(settings, "select session_number from marts.fct_web_events where web_event_id = 'm-x1'") == [
+        (-1,)
     ]
 
 
