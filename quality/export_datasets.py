@@ -264,11 +264,16 @@ def _long_frame(parts: list[tuple[str, str, pa.Array]], flag: str | None = None,
 
 
 def _source_rules() -> str:
-    """What the verdict on a row depends on apart from the row: the suite, this module, DuckDB's hash."""
+    """What the verdict on a row depends on apart from the row: the suite, the code that turns it into
+    checks and runs them, Great Expectations' and DuckDB's versions (the row hash is DuckDB's)."""
+    from importlib.metadata import version
+
     digest = hashlib.sha256()
     digest.update((Path(__file__).parent / "suites" / "export.yml").read_bytes())
-    digest.update(Path(__file__).read_bytes())
+    for module in ("export_datasets.py", "suite_config.py", "gx_validation.py"):
+        digest.update((Path(__file__).parent / module).read_bytes())
     digest.update(duckdb.__version__.encode())
+    digest.update(version("great_expectations").encode())
     return digest.hexdigest()
 
 
