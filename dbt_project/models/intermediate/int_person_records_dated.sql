@@ -6,13 +6,14 @@
 -- is a view over it rather than a second table built from the same join and compared row by row.
 -- Incremental by row (macros/incremental_rows.sql): only records whose row differs from the stored
 -- one (customer, attributes, identifiers, list date, resolved_at; new or gone records) are written
--- again. New columns go at the end: append_new_columns adds them there to a table built before
--- them (NULL), and the row comparison then rewrites every record once with its values.
+-- again. sync_all_columns: a column added to the model is added to a table built before it (NULL,
+-- at the end), and the row comparison then rewrites every record once with its values; a column
+-- removed from the model is dropped from the table (left there, every row would differ every night).
 {{ config(
     materialized='incremental',
     incremental_strategy='delete+insert',
     unique_key='source_record_key',
-    on_schema_change='append_new_columns',
+    on_schema_change='sync_all_columns',
     post_hook="{{ delete_row_markers('customer_id') }}",
 ) }}
 
