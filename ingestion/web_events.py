@@ -1030,31 +1030,44 @@ def _dedupe_and_insert(
                 WHERE message_id IN ({probed})
                 """
             ).fetchall()[0][0]
-    existing = (
-        f"""SELECT message_id, any_value(payload::VARCHAR) AS payload, any_value(_source_file) AS source_file
-            FROM {TABLE} WHERE message_id IN (SELECT message_id FROM _web_seen) GROUP BY message_id"""
-        if seen
-        else "SELECT NULL::VARCHAR AS message_id, NULL::VARCHAR AS payload, NULL::VARCHAR AS source_file WHERE false"
-    )
     if not seen and not repeats_possible:
         # Nothing stored and nothing repeated: every good message is fresh.
-        loaded = dict(con.execute("SELECT file_index, count(*) FROM _web_typed WHERE reason IS NULL GROUP BY 1").fetchall())
-        _insert_fresh(con, batches, "FROM _web_typed t WHERE t.reason IS NULL")
-        return [(i, loaded.get(i, 0), 0) for i in range(len(batches))]
-    # A message can only have a fate if its id is stored (its hash is a hit) or repeated here (its
-    # hash is counted twice): only those rows, usually a few, are looked at with their payload.
-    candidates = "true"
-    if hits is not None:
-        candidates = "hash(message_id) IN (SELECT h FROM _web_candidates)"
-    candidate_hashes = np.union1d(hits, repeated_hashes) if hits is not None else []
-    with registered(con, "_web_candidates", pa.table({"h": pa.array(candidate_hashes, pa.uint64())})):
-        _fate(con, existing, candidates)
-    # Exact repeats are only counted; only conflicting repeats (rare) come to Python.
+        skipped, fresh = [0] * len(batches), "FROM _web_typed t WHERE t.reason IS NULL"
+    else:
+        existing = (
+            f"""SELECT message_id, any_value(payload::VARCHAR) AS payload, any_value(_source_file) AS source_file
+                FROM {TABLE} WHERE message_id IN (SELECT message_id FROM _web_seen) GROUP BY message_id"""
+            if seen
+            else "SELECT NULL::VARCHAR AS message_id, NULL::VARCHAR AS payload, NULL::VARCHAR AS source_file "
+            "WHERE false"
+        )
+        # A message can only have a fate if its id is stored (its hash is a hit) or repeated here (its
+        # hash is counted twice): only those rows, usually a few, are looked at with their payload.
+        candidates = "true"
+        if hits is not None:
+            candidates = "hash(message_id) IN (SELECT h FROM _web_candidates)"
+        candidate_hashes = np.union1d(hits, repeated_hashes) if hits is not None else []
+        with registered(con, "_web_candidates", pa.table({"h": pa.array(candidate_hashes, pa.uint64())})):
+            _fate(con, existing, candidates)
+        skipped = _settle_fates(con, batches)
+        fresh = """
+            FROM _web_typed t
+            ANTI JOIN _web_fate x
+                ON x.file_index = t.file_index AND x.line_number = t.line_number AND x.item = coalesce(t.batch_index, -1)
+            WHERE t.reason IS NULL
+        """
+    loaded = _insert_fresh(con, batches, fresh)
+    return [(i, loaded.get(i, 0), skipped[i]) for i in range(len(batches))]
+
+
+def _settle_fates(con: duckdb.DuckDBPyConnection, batches: list[FileBatch]) -> list[int]:
+    """Count the exact repeats in _web_fate per file (skipped) and quarantine the conflicting ones."""
     skipped = [0] * len(batches)
     for file_index, count in con.execute(
         "SELECT file_index, count(*) FROM _web_fate WHERE is_same_content GROUP BY 1"
     ).fetchall():
         skipped[file_index] = count
+    # Only conflicting repeats (rare) come to Python.
     for (
         file_index,
         line_number,
@@ -1081,15 +1094,7 @@ def _dedupe_and_insert(
             "with different content",
             msg,
         )
-    fresh = """
-        FROM _web_typed t
-        ANTI JOIN _web_fate x
-            ON x.file_index = t.file_index AND x.line_number = t.line_number AND x.item = coalesce(t.batch_index, -1)
-        WHERE t.reason IS NULL
-    """
-    loaded = dict(con.execute(f"SELECT t.file_index, count(*) {fresh} GROUP BY 1").fetchall())
-    _insert_fresh(con, batches, fresh)
-    return [(i, loaded.get(i, 0), skipped[i]) for i in range(len(batches))]
+    return skipped
 
 
 def _fate(con: duckdb.DuckDBPyConnection, existing: str, candidates: str) -> None:
@@ -1124,8 +1129,9 @@ def _fate(con: duckdb.DuckDBPyConnection, existing: str, candidates: str) -> Non
     )
 
 
-def _insert_fresh(con: duckdb.DuckDBPyConnection, batches: list[FileBatch], fresh: str) -> None:
-    """Insert the rows of ``fresh`` (a FROM clause over _web_typed as t) into raw.web_events."""
+def _insert_fresh(con: duckdb.DuckDBPyConnection, batches: list[FileBatch], fresh: str) -> dict[int, int]:
+    """Insert the rows of ``fresh`` (a FROM clause over _web_typed as t) into raw.web_events; rows per file index."""
+    loaded = dict(con.execute(f"SELECT t.file_index, count(*) {fresh} GROUP BY 1").fetchall())
     files = pa.table(
         {
             "file_index": pa.array(range(len(batches)), pa.int32()),
@@ -1151,3 +1157,4 @@ def _insert_fresh(con: duckdb.DuckDBPyConnection, batches: list[FileBatch], fres
             {fresh.replace("FROM _web_typed t", "FROM _web_typed t JOIN _web_files f USING (file_index)")}
             """
         )
+    return loaded
