@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from cdp.fingerprint import code_fingerprint
 from exports import hashing
 
 FORMATS = ("csv", "parquet", "google", "meta")
@@ -280,12 +281,10 @@ def rules_fingerprint(default_region: str | None) -> str:
     import duckdb
     import phonenumbers
 
-    digest = hashlib.sha256()
-    for name in ("formats.py", "hashing.py", "audience.py"):  # audience.py: how row inputs are fingerprinted
-        digest.update((Path(__file__).parent / name).read_bytes())
-    digest.update(f"|{phonenumbers.__version__}|{unicodedata.unidata_version}|{duckdb.__version__}"
-                  f"|{default_region or ''}".encode())
-    return digest.hexdigest()
+    # audience.py: how row inputs are fingerprinted
+    files = (Path(__file__).parent / name for name in ("formats.py", "hashing.py", "audience.py"))
+    return code_fingerprint(files, phonenumbers.__version__, unicodedata.unidata_version, duckdb.__version__,
+                            default_region or "")
 
 
 def row_fingerprint(row: dict[str, str | None], columns: tuple[str, ...]) -> str:

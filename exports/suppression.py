@@ -25,6 +25,7 @@ import phonenumbers
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from cdp.fingerprint import code_fingerprint
 from cdp.warehouse import table_exists, transaction
 from exports import hashing
 
@@ -344,16 +345,11 @@ def contact_fingerprint_sql(alias: str = "") -> str:
 
 def matcher_fingerprint(default_region: str | None) -> str:
     """Identifies the matching rules: this module's and hashing's source, phonenumbers, Unicode, DuckDB, region."""
-    import hashlib
     import unicodedata
     from pathlib import Path
 
-    digest = hashlib.sha256()
-    for name in _MATCHER_SOURCES:
-        digest.update((Path(__file__).parent / name).read_bytes())
-    digest.update(f"|{phonenumbers.__version__}|{unicodedata.unidata_version}|{duckdb.__version__}"
-                  f"|{default_region or ''}".encode())
-    return digest.hexdigest()
+    return code_fingerprint((Path(__file__).parent / name for name in _MATCHER_SOURCES), phonenumbers.__version__,
+                            unicodedata.unidata_version, duckdb.__version__, default_region or "")
 
 
 _DECISION_COLUMNS = ("customer_id", "contact_fingerprint", "is_contact_match")

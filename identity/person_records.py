@@ -7,12 +7,12 @@ on a warehouse that has only some sources loaded.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from pathlib import Path
 
 import duckdb
 
+from cdp.fingerprint import code_fingerprint
 from cdp.warehouse import table_exists, transaction
 from identity.schema import PERSON_RECORD_COLUMNS, IdentityError, fetch_one, sql_literal
 
@@ -196,9 +196,7 @@ def _refuse_duplicates(con: duckdb.DuckDBPyConnection, table: str) -> None:
 
 def _fingerprint() -> str:
     """What the stored web records depend on besides raw.web_events: this module and DuckDB."""
-    digest = hashlib.sha256(Path(__file__).read_bytes())
-    digest.update(duckdb.__version__.encode())
-    return digest.hexdigest()
+    return code_fingerprint([Path(__file__)], duckdb.__version__)
 
 
 def _has_current_shape(con: duckdb.DuckDBPyConnection) -> bool:

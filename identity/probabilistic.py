@@ -13,7 +13,6 @@ predicts only pairs touching a new or changed record; see :func:`predict_links`.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
@@ -29,6 +28,7 @@ import splink.comparison_level_library as cll
 import splink.comparison_library as cl
 from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 
+from cdp.fingerprint import code_fingerprint
 from identity.schema import RECORD_KEY_SQL, IdentityError, fetch_one, sql_literal
 
 log = logging.getLogger(__name__)
@@ -325,12 +325,9 @@ def _register_term_frequencies(
 
 def _pairs_fingerprint(model_path: Path, frozen: dict[str, Path], keep_above: float) -> str:
     """What stored pairs depend on besides their two records: model, frequencies, threshold, code."""
-    digest = hashlib.sha256(Path(__file__).read_bytes())
-    for path in (Path(model_path), *(frozen[column] for column in sorted(frozen))):
-        digest.update(path.read_bytes())
-    digest.update("|".join((repr(float(keep_above)), SPLINK_COLUMNS_SQL, splink.__version__,
-                            duckdb.__version__)).encode())
-    return digest.hexdigest()
+    files = (Path(__file__), Path(model_path), *(frozen[column] for column in sorted(frozen)))
+    return code_fingerprint(files, repr(float(keep_above)), SPLINK_COLUMNS_SQL, splink.__version__,
+                            duckdb.__version__)
 
 
 def _predict_reusing(

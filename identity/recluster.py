@@ -25,12 +25,12 @@ is not the partition last published): otherwise everything is clustered.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from pathlib import Path
 
 import duckdb
 
+from cdp.fingerprint import code_fingerprint
 from cdp.warehouse import table_exists
 from identity.cluster import build_candidate_links, raw_links_sql
 from identity.deterministic import IDENTIFIER_RULES, OWN_REASON_SQL
@@ -53,12 +53,9 @@ _MODULES = ("cluster.py", "recluster.py", "stable_ids.py", "nicknames.py", "dete
 
 def fingerprint(threshold: float, max_cluster_size: int) -> str:
     """What last run's clusters depend on besides records and links: rules, settings, DuckDB."""
-    digest = hashlib.sha256()
     here = Path(__file__).parent
-    for module in _MODULES:
-        digest.update((here / module).read_bytes())
-    digest.update(f"{float(threshold)!r}|{int(max_cluster_size)}|{duckdb.__version__}".encode())
-    return digest.hexdigest()
+    return code_fingerprint((here / module for module in _MODULES), repr(float(threshold)), int(max_cluster_size),
+                            duckdb.__version__)
 
 
 def _comment(con: duckdb.DuckDBPyConnection, table: str) -> str | None:

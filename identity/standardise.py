@@ -6,13 +6,13 @@ once per distinct raw value (a few hundred thousand at most, never once per reco
 
 from __future__ import annotations
 
-import hashlib
 import re
 from pathlib import Path
 
 import duckdb
 import phonenumbers
 
+from cdp.fingerprint import code_fingerprint
 from cdp.warehouse import transaction
 from identity.nicknames import canonical_names
 from identity.schema import PERSON_RECORD_COLUMNS, fetch_one, sql_literal
@@ -229,10 +229,8 @@ def standardised_select_sql(source: str, settings: object, phone_lookup: str) ->
 def _fingerprint(settings: object) -> str:
     """What the standardised values depend on besides the raw row: this module, the rules, the settings."""
     region = getattr(settings, "default_phone_region", "US") or "US"
-    text = "|".join((standardised_select_sql("source", settings, "phone_lookup"), region, duckdb.__version__))
-    digest = hashlib.sha256(Path(__file__).read_bytes())
-    digest.update(text.encode())
-    return digest.hexdigest()
+    return code_fingerprint([Path(__file__)], standardised_select_sql("source", settings, "phone_lookup"), region,
+                            duckdb.__version__)
 
 
 def _table_comment(con: duckdb.DuckDBPyConnection, name: str) -> tuple | None:

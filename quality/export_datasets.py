@@ -36,6 +36,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from cdp.fingerprint import code_fingerprint
 from cdp.warehouse import table_exists, transaction
 from exports.formats import DESTINATION_CONSENT
 from exports.suppression import Suppression, contact_fingerprint_sql, load_memo, load_suppression, save_memo
@@ -268,13 +269,10 @@ def _source_rules() -> str:
     checks and runs them, Great Expectations' and DuckDB's versions (the row hash is DuckDB's)."""
     from importlib.metadata import version
 
-    digest = hashlib.sha256()
-    digest.update((Path(__file__).parent / "suites" / "export.yml").read_bytes())
-    for module in ("export_datasets.py", "suite_config.py", "gx_validation.py"):
-        digest.update((Path(__file__).parent / module).read_bytes())
-    digest.update(duckdb.__version__.encode())
-    digest.update(version("great_expectations").encode())
-    return digest.hexdigest()
+    here = Path(__file__).parent
+    files = [here / "suites" / "export.yml", *(here / module for module in ("export_datasets.py", "suite_config.py",
+                                                                            "gx_validation.py"))]
+    return code_fingerprint(files, duckdb.__version__, version("great_expectations"))
 
 
 def _frame_rules(source_rules: str, frame: _Frame) -> str:
