@@ -53,12 +53,7 @@ def build_deterministic_links(
     deterministic_touched); every other group's links are last run's. The links are the ones
     pairing every group gives.
     """
-    identifier_union = " UNION ALL ".join(
-        f"SELECT {RECORD_KEY_SQL} AS record_key, '{rule}' AS rule, {column} AS value "
-        f"FROM {records} WHERE {column} IS NOT NULL"
-        for rule, (column, _strong) in IDENTIFIER_RULES.items()
-    )
-    identifiers = f"({identifier_union})"
+    identifiers = f"({_identifier_rows(records, RECORD_KEY_SQL)})"
     if previous_links is not None and changed is not None:
         _touched_identifiers(con, records, previous_links, changed)
         identifiers = "(SELECT record_key, rule, value FROM deterministic_touched)"
@@ -112,6 +107,16 @@ def build_deterministic_links(
     return fetch_one(con, "SELECT count(*) FROM deterministic_links")[0]
 
 
+def _identifier_rows(source: str, record_key: str, value_filter: str = "{column} IS NOT NULL") -> str:
+    """SQL: (record_key, rule, value) for every identifier rule's column of ``source`` whose value passes
+    ``value_filter`` (a template over ``{column}`` and ``{rule}``)."""
+    return " UNION ALL ".join(
+        f"SELECT {record_key} AS record_key, '{rule}' AS rule, {column} AS value FROM {source} "
+        f"WHERE {value_filter.format(column=column, rule=rule)}"
+        for rule, (column, _strong) in IDENTIFIER_RULES.items()
+    )
+
+
 def _touched_identifiers(con: duckdb.DuckDBPyConnection, records: str, previous_links: str, changed: str) -> None:
     """TEMP TABLE deterministic_touched(record_key, rule, value): tonight's identifiers in a group
     (rule, value) that a changed record is in tonight or was in last run.
@@ -140,18 +145,12 @@ def _touched_identifiers(con: duckdb.DuckDBPyConnection, records: str, previous_
             SELECT {RECORD_KEY_SQL} AS record_key, * FROM {records}
             WHERE {RECORD_KEY_SQL} IN (SELECT record_key FROM seeds)
         ),
-        identifiers AS ({" UNION ALL ".join(
-            f"SELECT record_key, '{rule}' AS rule, {column} AS value FROM seed_records WHERE {column} IS NOT NULL"
-            for rule, (column, _strong) in IDENTIFIER_RULES.items()
-        )})
+        identifiers AS ({_identifier_rows("seed_records", "record_key")})
         SELECT DISTINCT rule, value FROM identifiers SEMI JOIN seeds USING (record_key, rule)"""
     )
     # Every member of those groups; the record key is built only for them.
-    members = " UNION ALL ".join(
-        f"""SELECT {RECORD_KEY_SQL} AS record_key, '{rule}' AS rule, {column} AS value FROM {records}
-            WHERE {column} IN (SELECT value FROM deterministic_seeds WHERE rule = '{rule}')"""
-        for rule, (column, _strong) in IDENTIFIER_RULES.items()
-    )
+    members = _identifier_rows(records, RECORD_KEY_SQL,
+                               "{column} IN (SELECT value FROM deterministic_seeds WHERE rule = '{rule}')")
     con.execute(f"CREATE OR REPLACE TEMP TABLE deterministic_touched AS {members}")
     con.execute("DROP TABLE deterministic_seeds")
     log.info("identifier links: pairing again %s identifiers of records in groups a changed record is or was in",
