@@ -14,7 +14,7 @@ import duckdb
 
 from cdp.fingerprint import code_fingerprint
 from cdp.warehouse import table_exists, transaction
-from identity.schema import PERSON_RECORD_COLUMNS, IdentityError, fetch_one, sql_literal
+from identity.schema import PERSON_RECORD_COLUMNS, IdentityError, fetch_one, sql_literal, temp_table_exists
 
 log = logging.getLogger(__name__)
 
@@ -313,7 +313,7 @@ def _replace_changed_rows(con: duckdb.DuckDBPyConnection, web_scope: str | None)
 
 def _store_web_batches(con: duckdb.DuckDBPyConnection, web_scope: str | None) -> None:
     """Record the raw.web_events batches this build has seen (inside the records' transaction)."""
-    if not _temp_exists(con, "person_records_web_batches_now"):
+    if not temp_table_exists(con, "person_records_web_batches_now"):
         con.execute(f"DROP TABLE IF EXISTS {WEB_BATCHES}")
     elif web_scope is None:
         con.execute(f"CREATE OR REPLACE TABLE {WEB_BATCHES} AS SELECT * FROM person_records_web_batches_now")
@@ -322,9 +322,3 @@ def _store_web_batches(con: duckdb.DuckDBPyConnection, web_scope: str | None) ->
         con.execute(
             f"INSERT INTO {WEB_BATCHES} SELECT * FROM person_records_web_batches_now ANTI JOIN {WEB_BATCHES} USING (_batch_id)"
         )
-
-
-def _temp_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
-    return bool(fetch_one(
-        con, "SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = ?", [table]
-    )[0])

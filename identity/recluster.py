@@ -34,7 +34,7 @@ from cdp.fingerprint import code_fingerprint
 from cdp.warehouse import table_exists
 from identity.cluster import build_candidate_links, raw_links_sql
 from identity.deterministic import IDENTIFIER_RULES, OWN_REASON_SQL
-from identity.schema import RECORD_KEY_SQL, fetch_one, sql_literal
+from identity.schema import RECORD_KEY_SQL, fetch_one, sql_literal, temp_table_exists
 
 log = logging.getLogger(__name__)
 
@@ -174,12 +174,6 @@ def find_reclustering_scope(con: duckdb.DuckDBPyConnection, records: str, thresh
     return count
 
 
-def _temp_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
-    return bool(fetch_one(
-        con, "SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = ?", [table]
-    )[0])
-
-
 def _comparable_links_sql(con: duckdb.DuckDBPyConnection) -> str:
     """SQL condition on a link (record_key_l, record_key_r, link_type, rule): the links that can
     differ from last run's. Links of one pair and rule get the same answer tonight and last run,
@@ -193,11 +187,11 @@ def _comparable_links_sql(con: duckdb.DuckDBPyConnection) -> str:
     """
     condition = ["rule = 'anonymous_to_user'"]
     touched = []
-    if _temp_exists(con, "splink_scored_stale"):
+    if temp_table_exists(con, "splink_scored_stale"):
         touched.append("SELECT record_key FROM splink_scored UNION SELECT record_key FROM splink_scored_stale")
     else:
         condition.append("link_type = 'probabilistic'")
-    if _temp_exists(con, "deterministic_touched"):
+    if temp_table_exists(con, "deterministic_touched"):
         touched.append("SELECT record_key FROM deterministic_touched UNION SELECT record_key FROM identifier_changed")
     else:
         condition.append("link_type = 'deterministic'")
@@ -210,14 +204,12 @@ def _comparable_links_sql(con: duckdb.DuckDBPyConnection) -> str:
 
 def is_reclustering(con: duckdb.DuckDBPyConnection) -> bool:
     """Did this run re-cluster only some records (TEMP TABLE reclustered_records)?"""
-    return _temp_exists(con, "reclustered_records")
+    return temp_table_exists(con, "reclustered_records")
 
 
 def has_guard_hashes(con: duckdb.DuckDBPyConnection) -> bool:
     """Did this run hash its records' guard columns (a warehouse run, TEMP TABLE guard_hashes)?"""
-    return bool(fetch_one(
-        con, "SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = 'guard_hashes'"
-    )[0])
+    return temp_table_exists(con, "guard_hashes")
 
 
 def hash_guard_columns(con: duckdb.DuckDBPyConnection, records: str) -> None:

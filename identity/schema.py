@@ -61,3 +61,6 @@ def fetch_one(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = No
     return rows[0] if rows else None
 
 
+def temp_table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    """Whether this connection has a TEMP TABLE named ``table``."""
+    return bool(fetch_one(con, "SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = ?", [table])[0])
