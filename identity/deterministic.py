@@ -13,7 +13,8 @@ import logging
 import duckdb
 
 from cdp.warehouse import table_exists
-from identity.schema import RECORD_KEY_SQL, fetch_one
+from identity.person_records import WEB_BATCHES_NOW
+from identity.schema import RECORD_KEY_SQL, fetch_one, temp_table_exists
 
 #: rule -> (standardised column, is_strong)
 IDENTIFIER_RULES: dict[str, tuple[str, bool]] = {
@@ -30,6 +31,12 @@ _IDENTIFIER_RULE_LIST = ", ".join(f"'{rule}'" for rule in IDENTIFIER_RULES)
 #: below the threshold (guards only ever reject links that had none).
 OWN_REASON_SQL = ("CASE WHEN rejected_reason = 'below_threshold' "
                   "OR starts_with(rejected_reason, 'identifier_shared_by_') THEN rejected_reason END")
+#: The load batches of raw.web_events (rows and hash sum, as identity.person_records_web_batches)
+#: whose identify and alias events the published anonymous-to-user links were made from; written
+#: with identity.links by publish (:func:`store_linked_web_batches`).
+LINKED_WEB_BATCHES = "identity.links_web_batches"
+#: TEMP TABLE of the anonymous-to-user pairs from events in batches new since the published links.
+ADDED_ANONYMOUS_LINKS = "anonymous_links_added"
 
 
 def build_deterministic_links(
@@ -101,8 +108,13 @@ def build_deterministic_links(
             ANTI JOIN deterministic_touched AS t ON t.record_key = p.source_record_key_l AND t.rule = p.rule
             WHERE link_type = 'deterministic' AND rule IN ({_IDENTIFIER_RULE_LIST})"""
         )
+    con.execute(f"DROP TABLE IF EXISTS {ADDED_ANONYMOUS_LINKS}")
     if web_events and table_exists(con, *web_events.split(".", 1)):
-        _add_anonymous_to_user_links(con, records, web_events)
+        new_batches = _new_web_batches(con) if previous_links is not None and changed is not None else None
+        if new_batches is None:
+            _add_anonymous_to_user_links(con, records, web_events)
+        else:
+            _add_anonymous_to_user_links_since(con, records, web_events, previous_links, new_batches)
     con.execute("DROP TABLE deterministic_identifiers")
     return fetch_one(con, "SELECT count(*) FROM deterministic_links")[0]
 
@@ -157,21 +169,94 @@ def _touched_identifiers(con: duckdb.DuckDBPyConnection, records: str, previous_
              fetch_one(con, "SELECT count(*) FROM deterministic_touched")[0])
 
 
-def _add_anonymous_to_user_links(con: duckdb.DuckDBPyConnection, records: str, web_events: str) -> None:
-    # identify messages carry both ids; an alias names the earlier id in previousId.
-    con.execute(
-        f"""INSERT INTO deterministic_links
-        WITH pairs AS (
-            SELECT DISTINCT 'web|anon:' || anonymous_id AS anonymous_key, 'web|user:' || user_id AS user_key
+def _anonymous_pairs_sql(web_events: str, where: str = "TRUE") -> str:
+    """SELECT (anonymous_key, user_key) of the events of ``web_events`` passing ``where``:
+    identify messages carry both ids; an alias names the earlier id in previousId."""
+    return f"""SELECT DISTINCT 'web|anon:' || anonymous_id AS anonymous_key, 'web|user:' || user_id AS user_key
             FROM {web_events}
             WHERE type = 'identify' AND nullif(anonymous_id, '') IS NOT NULL AND nullif(user_id, '') IS NOT NULL
+              AND {where}
             UNION
             SELECT 'web|anon:' || previous_id, 'web|user:' || user_id
             FROM {web_events}
             WHERE type = 'alias' AND nullif(previous_id, '') IS NOT NULL AND nullif(user_id, '') IS NOT NULL
-        ),
+              AND {where}"""
+
+
+def _add_anonymous_to_user_links(con: duckdb.DuckDBPyConnection, records: str, web_events: str) -> None:
+    con.execute(
+        f"""INSERT INTO deterministic_links
+        WITH pairs AS ({_anonymous_pairs_sql(web_events)}),
         known AS (SELECT {RECORD_KEY_SQL} AS record_key FROM {records} WHERE source_system = 'web')
         SELECT least(anonymous_key, user_key), greatest(anonymous_key, user_key), 'anonymous_to_user', NULL
         FROM pairs
         WHERE anonymous_key IN (SELECT record_key FROM known) AND user_key IN (SELECT record_key FROM known)"""
     )
+
+
+def _new_web_batches(con: duckdb.DuckDBPyConnection) -> str | None:
+    """SQL selecting the _batch_id of raw.web_events' load batches new since the published links,
+    or None when the links' batches are not all still there unchanged (or unknown): then every
+    event is read.
+
+    Ingestion only adds batches or deletes a changed file's rows (see
+    :func:`identity.person_records._web_scope`), so with every batch the links were made from
+    unchanged, tonight's events are those plus the new batches' rows.
+    """
+    if not temp_table_exists(con, WEB_BATCHES_NOW) or not table_exists(con, *LINKED_WEB_BATCHES.split(".")):
+        return None
+    changed = fetch_one(
+        con,
+        f"""SELECT (SELECT count(*) FROM {LINKED_WEB_BATCHES} AS o ANTI JOIN {WEB_BATCHES_NOW} AS n
+                   ON n._batch_id = o._batch_id AND n.batch_rows = o.batch_rows AND n.rows_hash = o.rows_hash)
+                 + (SELECT count(*) FROM {WEB_BATCHES_NOW} WHERE _batch_id IS NULL)
+                 + (SELECT count(*) FROM {LINKED_WEB_BATCHES} WHERE _batch_id IS NULL)""",
+    )[0]
+    if changed:
+        return None
+    return f"SELECT _batch_id FROM {WEB_BATCHES_NOW} ANTI JOIN {LINKED_WEB_BATCHES} USING (_batch_id)"
+
+
+def _add_anonymous_to_user_links_since(
+    con: duckdb.DuckDBPyConnection, records: str, web_events: str, previous_links: str, new_batches: str
+) -> None:
+    """The anonymous-to-user links of every event, from the published links and the new batches' events.
+
+    Events were only added since (:func:`_new_web_batches`), so last run's pairs are all still
+    made, between records that still exist (a web record is there for every id of an event), and
+    the new events' pairs are the only others. Leaves TEMP TABLE anonymous_links_added (those not
+    published) for :func:`identity.recluster.find_reclustering_scope`: every other
+    anonymous-to-user link is last run's row.
+    """
+    con.execute(
+        f"""CREATE TEMP TABLE {ADDED_ANONYMOUS_LINKS} AS
+        WITH pairs AS ({_anonymous_pairs_sql(web_events, f"_batch_id IN ({new_batches})")}),
+        known AS (
+            SELECT {RECORD_KEY_SQL} AS record_key FROM {records}
+            WHERE source_system = 'web' AND source_record_id IN (
+                SELECT substr(anonymous_key, 5) FROM pairs UNION SELECT substr(user_key, 5) FROM pairs)
+        )
+        SELECT least(anonymous_key, user_key) AS record_key_l, greatest(anonymous_key, user_key) AS record_key_r
+        FROM pairs
+        WHERE anonymous_key IN (SELECT record_key FROM known) AND user_key IN (SELECT record_key FROM known)
+        EXCEPT
+        SELECT source_record_key_l, source_record_key_r FROM {previous_links} WHERE rule = 'anonymous_to_user'"""
+    )
+    con.execute(
+        f"""INSERT INTO deterministic_links
+        SELECT source_record_key_l, source_record_key_r, rule, NULL FROM {previous_links}
+        WHERE rule = 'anonymous_to_user'
+        UNION ALL
+        SELECT record_key_l, record_key_r, 'anonymous_to_user', NULL FROM {ADDED_ANONYMOUS_LINKS}"""
+    )
+    log.info("anonymous-to-user links: %s added from new load batches",
+             fetch_one(con, f"SELECT count(*) FROM {ADDED_ANONYMOUS_LINKS}")[0])
+
+
+def store_linked_web_batches(con: duckdb.DuckDBPyConnection) -> None:
+    """Write :data:`LINKED_WEB_BATCHES` (in the transaction that publishes the links) from the
+    batches this run's person records saw, when its anonymous-to-user links read raw.web_events."""
+    if temp_table_exists(con, WEB_BATCHES_NOW):
+        con.execute(f"CREATE OR REPLACE TABLE {LINKED_WEB_BATCHES} AS SELECT * FROM {WEB_BATCHES_NOW}")
+    else:
+        con.execute(f"DROP TABLE IF EXISTS {LINKED_WEB_BATCHES}")

@@ -23,9 +23,13 @@ _KEY = ("source_system", "source_record_id")
 #: The load batches of raw.web_events the stored web records were built from: rows and the sum of
 #: their hashes per batch (table comment: :func:`_fingerprint`).
 WEB_BATCHES = "identity.person_records_web_batches"
-#: Every column the web records read, and the message id (so two like rows are two rows).
+#: TEMP TABLE of :data:`WEB_BATCHES`' rows for raw.web_events as it is tonight; left for
+#: :mod:`identity.deterministic` (anonymous-to-user links) and stored with the links by publish.
+WEB_BATCHES_NOW = "person_records_web_batches_now"
+#: Every column the web records and the anonymous-to-user links read (previous_id: aliases), and
+#: the message id (so two like rows are two rows).
 _WEB_BATCHES_SQL = """SELECT _batch_id, count(*) AS batch_rows,
-    sum(hash(message_id, type, user_id, anonymous_id, traits, event_at, received_at)) AS rows_hash
+    sum(hash(message_id, type, user_id, anonymous_id, previous_id, traits, event_at, received_at)) AS rows_hash
     FROM raw.web_events GROUP BY _batch_id"""
 
 
@@ -174,7 +178,8 @@ def build_person_records(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
             _refuse_duplicates(con, "person_records_rebuilt")
             _replace_changed_rows(con, web_scope)
     finally:
-        for table in ("person_records_rebuilt", "person_records_web_scope", "person_records_web_batches_now"):
+        # person_records_web_batches_now stays for the links (dropped by publish).
+        for table in ("person_records_rebuilt", "person_records_web_scope"):
             con.execute(f"DROP TABLE IF EXISTS {table}")
     counts = con.execute(
         "SELECT source_system, count(*) FROM identity.person_records GROUP BY 1 ORDER BY 1"
@@ -218,6 +223,7 @@ def _web_scope(con: duckdb.DuckDBPyConnection) -> str | None:
     Anything else (a batch gone or changed, an edit in place, rows without a batch id, another
     version of this module or of DuckDB) rebuilds every web record.
     """
+    con.execute(f"DROP TABLE IF EXISTS {WEB_BATCHES_NOW}")
     if not table_exists(con, "raw", "web_events"):
         return None
     con.execute(f"CREATE OR REPLACE TEMP TABLE person_records_web_batches_now AS {_WEB_BATCHES_SQL}")

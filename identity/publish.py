@@ -20,6 +20,8 @@ from typing import Any
 import duckdb
 
 from cdp.warehouse import table_exists
+from identity.deterministic import ADDED_ANONYMOUS_LINKS, store_linked_web_batches
+from identity.person_records import WEB_BATCHES_NOW
 from identity.probabilistic import store_scored_records
 from identity.recluster import has_guard_hashes, is_reclustering, store_clustered_records
 from identity.schema import columns_of, fetch_one
@@ -283,13 +285,16 @@ def publish(con: duckdb.DuckDBPyConnection, settings: Any, run_id: str, records:
         store_scored_records(con)
         if has_guard_hashes(con):
             store_clustered_records(con, settings.match_probability_threshold, settings.max_cluster_size)
+        # With the links: tomorrow's run reads anonymous-to-user pairs only from newer batches.
+        store_linked_web_batches(con)
         metrics = _run_metrics(con, settings, run_id, records)
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
         raise
     for table in ("customer_assignments", "id_changes", "customer_map_new", "map_scope", "reclustered_records",
-                  "changed_records", "dirty_records", "guard_hashes", "identifier_changed"):
+                  "changed_records", "dirty_records", "guard_hashes", "identifier_changed", WEB_BATCHES_NOW,
+                  ADDED_ANONYMOUS_LINKS):
         con.execute(f"DROP TABLE IF EXISTS {table}")
     return metrics
 

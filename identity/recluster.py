@@ -33,7 +33,7 @@ import duckdb
 from cdp.fingerprint import code_fingerprint
 from cdp.warehouse import table_exists
 from identity.cluster import build_candidate_links, raw_links_sql
-from identity.deterministic import IDENTIFIER_RULES, OWN_REASON_SQL
+from identity.deterministic import ADDED_ANONYMOUS_LINKS, IDENTIFIER_RULES, OWN_REASON_SQL
 from identity.schema import RECORD_KEY_SQL, fetch_one, sql_literal, temp_table_exists
 
 log = logging.getLogger(__name__)
@@ -183,9 +183,14 @@ def _comparable_links_sql(con: duckdb.DuckDBPyConnection) -> str:
     probabilistic link between two records whose compared values did not change is last run's
     row; when identifier groups were paired only where touched (TEMP TABLE deterministic_touched,
     identifier_changed), an identifier link between two records neither changed nor in a touched
-    group is last run's row. Everything else (anonymous-to-user links, full predicts) is compared.
+    group is last run's row; when anonymous-to-user links were read only from new load batches
+    (TEMP TABLE anonymous_links_added), one whose anonymous record has no added link is last
+    run's row. Everything else (full predicts, links from every event) is compared.
     """
-    condition = ["rule = 'anonymous_to_user'"]
+    if temp_table_exists(con, ADDED_ANONYMOUS_LINKS):
+        condition = [f"(rule = 'anonymous_to_user' AND record_key_l IN (SELECT record_key_l FROM {ADDED_ANONYMOUS_LINKS}))"]
+    else:
+        condition = ["rule = 'anonymous_to_user'"]
     touched = []
     if temp_table_exists(con, "splink_scored_stale"):
         touched.append("SELECT record_key FROM splink_scored UNION SELECT record_key FROM splink_scored_stale")

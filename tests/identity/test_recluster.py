@@ -47,6 +47,8 @@ def _first_night(con) -> None:
         add_csv_contact(con, f"ztrio:{number}", "Tess", "Trio", email="trio@example.org")
     for number in range(2):
         add_csv_contact(con, f"zduo:{number}", "Dan", "Duo", phone="(303) 555-0142")
+    # Load batches, as ingestion writes them: the next night reads web events of new batches only.
+    con.execute("UPDATE raw.web_events SET _batch_id = 'web-night-1'")
 
 
 def _second_night(con) -> None:
@@ -62,6 +64,7 @@ def _second_night(con) -> None:
         "SELECT min(email), max(phone) FROM raw.store_customers WHERE email LIKE '%@%' AND phone IS NOT NULL"
     ).fetchall()[0]
     add_csv_contact(con, "bridge:1", "Pat", "Bridges", email=a, phone=b)
+    con.execute("UPDATE raw.web_events SET _batch_id = 'web-night-2' WHERE _batch_id IS NULL")
 
 
 def _two_nights(tmp_path, model_dir, mode: str, caplog) -> Settings:
@@ -75,11 +78,14 @@ def test_next_night_reclusters_only_touched_components_and_equals_a_full_run(tmp
     full = _two_nights(tmp_path, trained_model_dir, "full", caplog)
     assert "re-clustering" not in caplog.text
     assert "identifier links: pairing again" not in caplog.text
+    assert "anonymous-to-user links:" not in caplog.text
     incremental = _two_nights(tmp_path, trained_model_dir, "incremental", caplog)
     reclustered = re.search(r"re-clustering (\d+) records", caplog.text)
     assert reclustered is not None
     touched = re.search(r"identifier links: pairing again (\d+) identifiers", caplog.text)
     assert touched is not None and 0 < int(touched.group(1)) < 200
+    # Only the new batch's events were read for anonymous-to-user links: the alias.
+    assert "anonymous-to-user links: 1 added from new load batches" in caplog.text
     published = _tables(incremental)
     assert 0 < int(reclustered.group(1)) < len(published["customer_map"]) / 4
     assert published == _tables(full)
