@@ -166,6 +166,7 @@ class _Frame:
     rules: str = ""
     is_new: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
     fingerprints: pa.Array | None = None
+    vanished: pa.Array | None = None  # kept fingerprints (same rules) the frame no longer has
 
     @property
     def ids_match_rows(self) -> bool:
@@ -177,18 +178,17 @@ class ExportDatasets:
     """The export gate's datasets (keyed by the dataset names of export.yml), with what was checked how.
 
     ``notes``: per check name, what the check covered beyond the rows of its GX frame (for the
-    report and the Data Docs). ``validated_rows``: every row of this call's frames, to be kept by
-    ``save`` once the gate has passed (``GATE_VALIDATED_ROWS``).
+    report and the Data Docs). ``validated_rows``: how the kept rows of this call's frames change, applied
+    by ``save`` once the gate has passed (``GATE_VALIDATED_ROWS``).
     """
 
     frames: dict[str, pd.DataFrame]
     notes: dict[str, str]
-    validated_rows: pa.Table
-    frame_names: list[str]
+    validated_rows: ValidatedRowsChange
 
     def save(self, con: duckdb.DuckDBPyConnection) -> None:
         """Keep this call's rows as validated (call only when the gate passed)."""
-        save_validated_rows(con, self.frame_names, self.validated_rows)
+        save_validated_rows(con, self.validated_rows)
 
 
 def to_arrow(frame: Any) -> pa.Table:
@@ -324,22 +324,71 @@ def _mark_unchanged(con: duckdb.DuckDBPyConnection, frames: list[_Frame]) -> Non
         if index >= 0:
             known = stored_fingerprints.filter(pc.equal(stored_frames.indices, index))
             frame.is_new = ~pc.is_in(frame.fingerprints, value_set=known).to_numpy(zero_copy_only=False)
+            frame.vanished = known.filter(pc.invert(pc.is_in(known, value_set=frame.fingerprints)))
 
 
-def save_validated_rows(con: duckdb.DuckDBPyConnection, frame_names: list[str], rows: pa.Table) -> None:
-    """Replace the kept rows of ``frame_names`` with ``rows`` (frame_name, frame_rules, row_fingerprint)."""
+@dataclass
+class ValidatedRowsChange:
+    """How the kept rows of one call's frames change once the gate passed (``GATE_VALIDATED_ROWS``).
+
+    ``frames``: frame_name, frame_rules of every frame of the call (rules NULL: the frame keeps no
+    rows); rows kept under other rules are dropped. ``vanished``: frame_name, row_fingerprint of kept
+    rows (under the frame's rules) the frame no longer has. ``added``: frame_name, frame_rules,
+    row_fingerprint of its rows not kept yet. Applying it leaves exactly the call's distinct rows
+    per frame, as replacing them would, while writing only what changed (at 1M, 2.3M rows were
+    rewritten every night for ~1% that changed).
+    """
+
+    frames: pa.Table
+    vanished: pa.Table
+    added: pa.Table
+
+
+def save_validated_rows(con: duckdb.DuckDBPyConnection, change: ValidatedRowsChange) -> None:
+    """Apply ``change`` to the kept rows, in one transaction."""
     try:
-        con.register("_gate_validated", rows)
-        con.register("_gate_frames", pa.table({"frame_name": pa.array(frame_names, pa.string())}))
+        con.register("_gate_frames", change.frames)
+        con.register("_gate_vanished", change.vanished)
+        con.register("_gate_added", change.added)
         with transaction(con):
             con.execute(f"CREATE TABLE IF NOT EXISTS {GATE_VALIDATED_ROWS} "
                         "(frame_name VARCHAR, frame_rules VARCHAR, row_fingerprint UBIGINT)")
-            con.execute(f"DELETE FROM {GATE_VALIDATED_ROWS} WHERE frame_name IN (SELECT frame_name FROM _gate_frames)")
-            con.execute(f"INSERT INTO {GATE_VALIDATED_ROWS} SELECT frame_name, frame_rules, row_fingerprint "
-                        "FROM _gate_validated")
+            con.execute(f"DELETE FROM {GATE_VALIDATED_ROWS} AS v USING _gate_frames AS f "
+                        "WHERE v.frame_name = f.frame_name AND v.frame_rules IS DISTINCT FROM f.frame_rules")
+            if change.vanished.num_rows:
+                con.execute(f"DELETE FROM {GATE_VALIDATED_ROWS} AS v USING _gate_vanished AS x "
+                            "WHERE v.frame_name = x.frame_name AND v.row_fingerprint = x.row_fingerprint")
+            if change.added.num_rows:
+                con.execute(f"INSERT INTO {GATE_VALIDATED_ROWS} SELECT frame_name, frame_rules, row_fingerprint "
+                            "FROM _gate_added")
     finally:
-        con.unregister("_gate_validated")
-        con.unregister("_gate_frames")
+        for name in ("_gate_frames", "_gate_vanished", "_gate_added"):
+            con.unregister(name)
+
+
+def _validated_rows_change(frames: list[_Frame]) -> ValidatedRowsChange:
+    """``ValidatedRowsChange`` of ``frames`` (after ``_mark_unchanged``)."""
+    names, vanished, added = [], [], []
+    for frame in frames:
+        names.append((frame.name, frame.rules if frame.fingerprints is not None else None))
+        if frame.fingerprints is None:
+            continue
+        if frame.vanished is not None and len(frame.vanished):
+            vanished.append(pa.table({"frame_name": pa.array([frame.name] * len(frame.vanished), pa.string()),
+                                      "row_fingerprint": frame.vanished}))
+        new = pc.unique(frame.fingerprints.filter(pa.array(frame.is_new)).drop_null())
+        if len(new):
+            added.append(pa.table({"frame_name": pa.array([frame.name] * len(new), pa.string()),
+                                   "frame_rules": pa.array([frame.rules] * len(new), pa.string()),
+                                   "row_fingerprint": new}))
+    empty_vanished = pa.table({"frame_name": pa.array([], pa.string()), "row_fingerprint": pa.array([], pa.uint64())})
+    empty_added = pa.table({"frame_name": pa.array([], pa.string()), "frame_rules": pa.array([], pa.string()),
+                            "row_fingerprint": pa.array([], pa.uint64())})
+    return ValidatedRowsChange(
+        frames=pa.table({"frame_name": pa.array([n for n, _ in names], pa.string()),
+                         "frame_rules": pa.array([r for _, r in names], pa.string())}),
+        vanished=pa.concat_tables(vanished) if vanished else empty_vanished,
+        added=pa.concat_tables(added) if added else empty_added)
 
 
 def _prepare_frames(frames: dict[str, Any], context: dict[str, Any],
@@ -478,10 +527,6 @@ def build_datasets(
                                            f"against today's suppressed hashes; {counts['hashed_gx']:,} of them "
                                            "(new or changed rows, and any match) validated by GX",
     }
-    validated = [pa.table({"frame_name": pa.array([frame.name] * len(frame.fingerprints), pa.string()),
-                           "frame_rules": pa.array([frame.rules] * len(frame.fingerprints), pa.string()),
-                           "row_fingerprint": frame.fingerprints})
-                 for frame in prepared if frame.fingerprints is not None]
     return ExportDatasets(
         frames={
             "export_frames": frame_of(frame_rows, ["frame_name", "rows", "has_customer_ids"]),
@@ -491,7 +536,4 @@ def build_datasets(
             "export_customers": customers,
         },
         notes=notes,
-        validated_rows=pa.concat_tables(validated) if validated else pa.table({
-            "frame_name": pa.array([], pa.string()), "frame_rules": pa.array([], pa.string()),
-            "row_fingerprint": pa.array([], pa.uint64())}),
-        frame_names=[frame.name for frame in prepared])
+        validated_rows=_validated_rows_change(prepared))

@@ -235,3 +235,42 @@ def test_report_says_what_was_validated_how(settings, clean_export):
         "no_suppressed_identifier_hashes"]
     report = (settings.reports_dir / RUN_ID / "report.html").read_text(encoding="utf-8")
     assert "3 exported row(s) checked set-based against today&#x27;s consent" in report
+
+
+def test_kept_rows_follow_the_frame_as_a_rebuild_would(settings, sql, clean_export):
+    """The kept rows are updated by what changed (rows gone deleted, new rows added), not rewritten:
+    they must end up exactly the rows a first run on the same frames keeps."""
+    frames, context = clean_export
+    other = {"segment_name": "high_value", "hashed_columns": {"high_value__google.csv": ["email_sha256"],
+                                                              "other.csv": ["email_sha256"]}}
+    both = {**frames, "other.csv": frames["high_value__google.csv"]}
+    assert run_export_gate(settings, RUN_ID, both, other).passed
+
+    def kept() -> list[tuple]:
+        return execute(settings, "SELECT frame_name, frame_rules, row_fingerprint "
+                                 "FROM meta.export_gate_validated_rows ORDER BY ALL")
+
+    # Bob leaves, Ann's row changes and a third row arrives; other.csv is not part of this call.
+    changed = pd.DataFrame({"customer_id": ["cust-a", "cust-b"],
+                            "email_sha256": [sha256("ann2@example.com"), sha256("bob@example.com")],
+                            "country": ["US", "CA"]}).iloc[[0]]
+    changed = pd.concat([changed, pd.DataFrame({"customer_id": ["cust-b"], "email_sha256": [sha256("b@x.org")],
+                                                "country": ["US"]})], ignore_index=True)
+    assert run_export_gate(settings, RUN_ID, {"high_value__google.csv": changed}, context).passed
+    incremental = kept()
+    assert sum(1 for row in incremental if row[0] == "high_value__google.csv") == 2
+    assert sum(1 for row in incremental if row[0] == "other.csv") == 2  # left alone
+
+    sql("DELETE FROM meta.export_gate_validated_rows")
+    assert run_export_gate(settings, RUN_ID, both, other).passed
+    assert run_export_gate(settings, RUN_ID, {"high_value__google.csv": changed}, context).passed
+    sql("DELETE FROM meta.export_gate_validated_rows WHERE frame_name = 'high_value__google.csv'")
+    assert run_export_gate(settings, RUN_ID, {"high_value__google.csv": changed}, context).passed
+    assert kept() == incremental
+
+    # Frames without customer ids keep nothing (their rows cannot be compared).
+    no_ids = {"high_value__google.csv": changed.drop(columns=["customer_id"])}
+    with pytest.raises(QualityGateFailed):
+        run_export_gate(settings, RUN_ID, no_ids, context)
+    assert run_export_gate(settings, RUN_ID, {"high_value__google.csv": changed}, context).passed
+    assert kept() == incremental
