@@ -179,3 +179,32 @@ def test_backfill_describes_customers_as_of_its_run_date(tmp_path, warehouse_fac
     )[0]
     # the 2026-10-15 store order and the November newsletter list came later
     assert row == (2, Decimal("600.00"), datetime(2026, 10, 1, 10, 12, 30), False, date(2026, 10, 10))
+
+
+def test_kpi_identity_matches_counts_over_person_records(built, sql):
+    # kpi_identity takes per-customer counts from int_identifiers_per_customer; they must equal
+    # counting the person records of bridge_customer_records directly
+    settings, _ = built
+    expected = sql(
+        settings,
+        """
+        with customers as (
+            select customer_id, count(*) as records, count(distinct source_system) as systems
+            from marts.bridge_customer_records group by customer_id
+        )
+        select 'all', sum(records)::bigint, count(*), count(*) filter (where systems > 1) from customers
+        union all
+        select b.source_system, count(*), count(distinct b.customer_id),
+            count(distinct b.customer_id) filter (where c.systems > 1)
+        from marts.bridge_customer_records as b inner join customers as c using (customer_id)
+        group by b.source_system
+        order by 1
+        """,
+    )
+    actual = sql(
+        settings,
+        "select source_system, person_records, customers, customers_in_several_sources "
+        "from marts.kpi_identity order by 1",
+    )
+    assert len(actual) > 2 and any(row[3] > 0 for row in actual)
+    assert actual == expected

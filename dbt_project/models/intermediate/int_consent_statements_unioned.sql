@@ -49,45 +49,49 @@ statements as (
     select * from web_statements
 ),
 
+-- attributed to customers before the unpivot below, which multiplies the rows to join
+attributed as (
+    select
+        customer_records.customer_id,
+        statements.*
+    from statements
+    inner join customer_records
+        on
+            statements.source_system = customer_records.source_system
+            and statements.source_record_id = customer_records.source_record_id
+),
+
 -- one row per (record, purpose); a NULL means the source said nothing about that purpose
 unpivoted as (
     select
-        source_system,
-        source_record_id,
-        stated_at,
+        customer_id,
         'email_marketing' as consent_purpose,
-        has_consent_email_marketing as is_granted
-    from statements
+        has_consent_email_marketing as is_granted,
+        stated_at,
+        source_system,
+        source_record_id
+    from attributed
     where has_consent_email_marketing is not null
     union all
     select
-        source_system,
-        source_record_id,
-        stated_at,
+        customer_id,
         'sms_marketing' as consent_purpose,
-        has_consent_sms_marketing as is_granted
-    from statements
+        has_consent_sms_marketing as is_granted,
+        stated_at,
+        source_system,
+        source_record_id
+    from attributed
     where has_consent_sms_marketing is not null
     union all
     select
-        source_system,
-        source_record_id,
-        stated_at,
+        customer_id,
         'ad_targeting' as consent_purpose,
-        has_consent_ad_targeting as is_granted
-    from statements
+        has_consent_ad_targeting as is_granted,
+        stated_at,
+        source_system,
+        source_record_id
+    from attributed
     where has_consent_ad_targeting is not null
 )
 
-select
-    customer_records.customer_id,
-    unpivoted.consent_purpose,
-    unpivoted.is_granted,
-    unpivoted.stated_at,
-    unpivoted.source_system,
-    unpivoted.source_record_id
-from unpivoted
-inner join customer_records
-    on
-        unpivoted.source_system = customer_records.source_system
-        and unpivoted.source_record_id = customer_records.source_record_id
+select * from unpivoted

@@ -1,5 +1,7 @@
 -- One row per customer with at least one completed order: how overdue their next purchase is
 -- compared with their own purchase rhythm, as a score and a low / medium / high band.
+-- Reads the profiles under dim_customers, not the view itself: dim_customers adds the segment
+-- list, which would cost a join with segment_memberships this model never uses.
 with buyers as (
     select
         customer_id,
@@ -7,7 +9,7 @@ with buyers as (
         first_purchase_at,
         last_purchase_at,
         days_since_last_purchase
-    from {{ ref('dim_customers') }}
+    from {{ ref('int_customer_profiles_ranked') }}
     where lifetime_orders > 0
 ),
 

@@ -1,12 +1,14 @@
 -- One row per customer with at least one completed order: recency / frequency / monetary values,
 -- quintile scores (5 = best) and the classic RFM group they put the customer in.
+-- Reads the profiles under dim_customers, not the view itself: dim_customers adds the segment
+-- list, which would cost a join with segment_memberships this model never uses.
 with buyers as (
     select
         customer_id,
         days_since_last_purchase as recency_days,
         lifetime_orders as frequency,
         lifetime_revenue as monetary
-    from {{ ref('dim_customers') }}
+    from {{ ref('int_customer_profiles_ranked') }}
     where lifetime_orders > 0
 ),
 

@@ -1,7 +1,9 @@
 -- One row per acquisition channel (channel of a customer's first web session): customers
 -- acquired, how many bought, conversion rate and revenue.
+-- Reads the profiles under dim_customers, not the view itself: dim_customers adds the segment
+-- list, which would cost a join with segment_memberships this model never uses.
 with customers as (
-    select * from {{ ref('dim_customers') }}
+    select * from {{ ref('int_customer_profiles_ranked') }}
     where acquisition_channel is not null
 )
 

@@ -10,22 +10,27 @@ days as (
     from orders
 ),
 
-customer_purchases as (
-    select
-        customer_id,
-        order_date,
-        row_number() over (partition by customer_id order by ordered_at, order_id) as purchase_number
+-- the dates of each customer's first and second completed purchase (a per-customer aggregate,
+-- not a window sorting every order)
+customer_first_purchases as (
+    select arg_min(order_date, (ordered_at, order_id), 2) as purchase_dates
     from orders
     where customer_id is not null
+    group by customer_id
 ),
 
 milestones as (
     select
-        order_date as kpi_date,
+        kpi_date,
         count(*) filter (where purchase_number = 1) as first_purchases,
         count(*) filter (where purchase_number = 2) as second_purchases
-    from customer_purchases
-    group by order_date
+    from (
+        select
+            unnest(purchase_dates) as kpi_date,
+            generate_subscripts(purchase_dates, 1) as purchase_number
+        from customer_first_purchases
+    ) as purchase_milestones
+    group by kpi_date
 ),
 
 daily_orders as (
@@ -35,15 +40,6 @@ daily_orders as (
         sum(total_amount) as revenue,
         count(distinct customer_id) as active_customers
     from orders
-    group by order_date
-),
-
-daily_new_customers as (
-    select
-        order_date as kpi_date,
-        count(distinct customer_id) as new_customers
-    from customer_purchases
-    where purchase_number = 1
     group by order_date
 ),
 
@@ -61,13 +57,13 @@ joined as (
         coalesce(daily_orders.orders, 0) as orders,
         cast(coalesce(daily_orders.revenue, 0) as decimal(14, 2)) as revenue,
         coalesce(daily_orders.active_customers, 0) as active_customers,
-        coalesce(daily_new_customers.new_customers, 0) as new_customers,
+        -- a customer is new on the day of their first purchase
+        coalesce(milestones.first_purchases, 0) as new_customers,
         coalesce(daily_sessions.web_sessions, 0) as web_sessions,
         sum(coalesce(milestones.first_purchases, 0)) over (order by days.kpi_date) as buyers_to_date,
         sum(coalesce(milestones.second_purchases, 0)) over (order by days.kpi_date) as repeat_buyers_to_date
     from days
     left join daily_orders on days.kpi_date = daily_orders.kpi_date
-    left join daily_new_customers on days.kpi_date = daily_new_customers.kpi_date
     left join daily_sessions on days.kpi_date = daily_sessions.kpi_date
     left join milestones on days.kpi_date = milestones.kpi_date
 )

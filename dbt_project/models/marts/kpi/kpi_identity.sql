@@ -1,32 +1,55 @@
 -- One row per source system plus an 'all' row: how identity resolution grouped person records
 -- into customers on this run (records, customers, multi-source customers, links).
-with records as (
-    select * from {{ ref('bridge_customer_records') }}
-),
-
-customers as (
+-- Per-customer counts come from int_identifiers_per_customer (incremental, one row per customer
+-- with its record count and source systems, over the same person records as
+-- bridge_customer_records), so the only full pass over the records is a count per system: no
+-- join of records to customers and no count(distinct) over millions of records.
+with customers as (
     select
         customer_id,
-        count(*) as records,
-        count(distinct source_system) as source_systems
-    from records
-    group by customer_id
+        source_record_count as records,
+        source_systems
+    from {{ ref('int_identifiers_per_customer') }}
 ),
 
-links as (
-    select * from {{ ref('stg_identity__links') }}
+records_per_system as (
+    select
+        source_system,
+        count(*) as person_records
+    from {{ ref('bridge_customer_records') }}
+    group by source_system
+),
+
+-- one row per (customer, source system it has records in)
+customer_systems as (
+    select
+        unnest(source_systems) as source_system,
+        len(source_systems) > 1 as is_in_several_sources
+    from customers
+),
+
+customers_per_system as (
+    select
+        source_system,
+        count(*) as customers,
+        count(*) filter (where is_in_several_sources) as customers_in_several_sources
+    from customer_systems
+    group by source_system
 ),
 
 per_system as (
     select
-        records.source_system,
-        count(*) as person_records,
-        count(distinct records.customer_id) as customers,
-        count(distinct records.customer_id) filter (where customers.source_systems > 1)
-            as customers_in_several_sources
-    from records
-    inner join customers on records.customer_id = customers.customer_id
-    group by records.source_system
+        records_per_system.source_system,
+        records_per_system.person_records,
+        customers_per_system.customers,
+        customers_per_system.customers_in_several_sources
+    from records_per_system
+    inner join customers_per_system
+        on records_per_system.source_system = customers_per_system.source_system
+),
+
+links as (
+    select * from {{ ref('stg_identity__links') }}
 ),
 
 overall as (
@@ -34,7 +57,7 @@ overall as (
         'all' as source_system,
         sum(records) as person_records,
         count(*) as customers,
-        count(*) filter (where source_systems > 1) as customers_in_several_sources,
+        count(*) filter (where len(source_systems) > 1) as customers_in_several_sources,
         max(records) as largest_customer_records,
         round(avg(records), 3) as average_records_per_customer
     from customers
