@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -381,12 +382,14 @@ def _predict_reusing(
     # first and last name swapped tests l.first_name = r.last_name) and keeping the pairs with a
     # new or changed record gives the full predict's pairs with a new or changed record.
     rules = [rule["blocking_rule"] for rule in model["blocking_rules_to_generate_predictions"]]
+    # A rule of column equalities (block_on) pairs the same records whichever side the changed one
+    # is on: one semi join, not two (each one reads every record).
     partners = " UNION ".join(
         f"""SELECT {side}.record_key FROM splink_input AS {side}
             SEMI JOIN (SELECT * FROM splink_input SEMI JOIN splink_changed_keys USING (record_key)) AS {other}
             ON ({rule})"""
         for rule in rules
-        for side, other in (("r", "l"), ("l", "r"))
+        for side, other in ((("r", "l"),) if _is_symmetric(rule) else (("r", "l"), ("l", "r")))
     )
     con.execute(
         f"""CREATE TABLE splink_rescore AS SELECT * FROM splink_input
@@ -415,6 +418,16 @@ def _predict_reusing(
     con.execute(f"CREATE OR REPLACE TEMP TABLE probabilistic_links AS {kept} UNION ALL {new}")
     log.info("Splink pairs: %s records new or changed, scored with the %s unchanged records they block with; "
              "pairs between unchanged records kept", changed, rescored - changed)
+
+
+_SAME_COLUMN = re.compile(r'^\(?l\."(\w+)" = r\."(\w+)"\)?$')
+
+
+def _is_symmetric(rule: str) -> bool:
+    """Is a blocking rule only equalities of a column with itself (``l."a" = r."a" AND ...``), so
+    that swapping l and r pairs the same records?"""
+    parts = [_SAME_COLUMN.match(part.strip()) for part in rule.split(" AND ")]
+    return all(part is not None and part.group(1) == part.group(2) for part in parts)
 
 
 def _comment(con: duckdb.DuckDBPyConnection, database: str, table: str) -> str | None:

@@ -293,8 +293,8 @@ def publish(con: duckdb.DuckDBPyConnection, settings: Any, run_id: str, records:
         con.execute("ROLLBACK")
         raise
     for table in ("customer_assignments", "id_changes", "customer_map_new", "map_scope", "reclustered_records",
-                  "changed_records", "dirty_records", "guard_hashes", "identifier_changed", WEB_BATCHES_NOW,
-                  ADDED_ANONYMOUS_LINKS):
+                  "changed_records", "dirty_records", "guard_hashes", "identifier_changed", "record_hash_changes",
+                  WEB_BATCHES_NOW, ADDED_ANONYMOUS_LINKS):
         con.execute(f"DROP TABLE IF EXISTS {table}")
     return metrics
 
@@ -317,20 +317,19 @@ def _measure(con: duckdb.DuckDBPyConnection, records: str) -> None:
         )
     # The metrics ask whether a customer has more than 3 first names or 5 postcodes, which takes 4+
     # records: distinct values are counted only for those customers (counting them for every
-    # customer was ~40% of this query's CPU at 100k).
+    # customer was ~40% of this query's CPU at 100k), and only their map rows are joined with the
+    # records (each map row is one record's: tonight's assignments are of tonight's records, and
+    # the kept rows are of records neither gone nor re-clustered), so sizes need no join.
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE customer_sizes AS
-        WITH members AS (
-            SELECT m.customer_id, s.first_name, s.postcode
-            FROM (SELECT * FROM customer_map_new UNION ALL ({kept_map})) AS m
-            JOIN {records} AS s USING (source_system, source_record_id)
-        ),
-        sizes AS (SELECT customer_id, count(*) AS records FROM members GROUP BY customer_id),
+        WITH mapped AS (SELECT * FROM customer_map_new UNION ALL ({kept_map})),
+        sizes AS (SELECT customer_id, count(*) AS records FROM mapped GROUP BY customer_id),
         large AS (
-            SELECT customer_id, count(DISTINCT first_name) > 3 AS has_many_first_names,
-                   count(DISTINCT postcode) > 5 AS has_many_postcodes
-            FROM members WHERE customer_id IN (SELECT customer_id FROM sizes WHERE records > 3)
-            GROUP BY customer_id
+            SELECT m.customer_id, count(DISTINCT s.first_name) > 3 AS has_many_first_names,
+                   count(DISTINCT s.postcode) > 5 AS has_many_postcodes
+            FROM mapped AS m JOIN {records} AS s USING (source_system, source_record_id)
+            WHERE m.customer_id IN (SELECT customer_id FROM sizes WHERE records > 3)
+            GROUP BY m.customer_id
         )
         SELECT customer_id, records, coalesce(has_many_first_names, false) AS has_many_first_names,
                coalesce(has_many_postcodes, false) AS has_many_postcodes

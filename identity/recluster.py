@@ -87,12 +87,12 @@ def find_reclustering_scope(con: duckdb.DuckDBPyConnection, records: str, thresh
     Needs TEMP TABLE guard_hashes (:func:`hash_guard_columns`) and tonight's links
     (deterministic_links, probabilistic_links).
     """
+    if not temp_table_exists(con, "record_hash_changes"):
+        _diff_record_hashes(con)
     con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE changed_records AS
-        SELECT coalesce(n.record_key, o.record_key) AS record_key
-        FROM guard_hashes AS n FULL JOIN {CLUSTERED_RECORDS} AS o ON o.record_key = n.record_key
-        WHERE n.guard_hash IS DISTINCT FROM o.guard_hash"""
+        "CREATE OR REPLACE TEMP TABLE changed_records AS SELECT record_key FROM record_hash_changes WHERE is_guard_changed"
     )
+    con.execute("DROP TABLE record_hash_changes")
     compared = _comparable_links_sql(con)
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE tonight_links AS SELECT * FROM ({raw_links_sql(con, threshold)})
@@ -231,13 +231,26 @@ def find_identifier_changes(con: duckdb.DuckDBPyConnection) -> str:
     """TEMP TABLE identifier_changed: keys of the records whose identifiers (the columns identifier
     links are made of) differ from last published run's, new and gone ones included; returns its name.
     Needs TEMP TABLE guard_hashes and a baseline (:func:`has_baseline`)."""
+    _diff_record_hashes(con)
     con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE identifier_changed AS
-        SELECT coalesce(n.record_key, o.record_key) AS record_key
-        FROM guard_hashes AS n FULL JOIN {CLUSTERED_RECORDS} AS o ON o.record_key = n.record_key
-        WHERE n.identifier_hash IS DISTINCT FROM o.identifier_hash"""
+        """CREATE OR REPLACE TEMP TABLE identifier_changed AS
+        SELECT record_key FROM record_hash_changes WHERE is_identifier_changed"""
     )
     return "identifier_changed"
+
+
+def _diff_record_hashes(con: duckdb.DuckDBPyConnection) -> None:
+    """TEMP TABLE record_hash_changes(record_key, is_guard_changed, is_identifier_changed): the
+    records whose guard or identifier hash differs from last published run's, new and gone ones
+    included. One key join for both (keys are unique on both sides)."""
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE record_hash_changes AS
+        SELECT coalesce(n.record_key, o.record_key) AS record_key,
+               n.guard_hash IS DISTINCT FROM o.guard_hash AS is_guard_changed,
+               n.identifier_hash IS DISTINCT FROM o.identifier_hash AS is_identifier_changed
+        FROM guard_hashes AS n FULL JOIN {CLUSTERED_RECORDS} AS o ON o.record_key = n.record_key
+        WHERE n.guard_hash IS DISTINCT FROM o.guard_hash OR n.identifier_hash IS DISTINCT FROM o.identifier_hash"""
+    )
 
 
 def store_clustered_records(con: duckdb.DuckDBPyConnection, threshold: float, max_cluster_size: int) -> None:

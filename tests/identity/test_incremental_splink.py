@@ -22,6 +22,7 @@ from identity.person_records import build_person_records
 from identity.pipeline import resolve_warehouse
 from identity.probabilistic import (
     SCORED_RECORDS,
+    _is_symmetric,
     frozen_term_frequencies,
     latest_model_path,
     predict_links,
@@ -197,3 +198,13 @@ def test_a_model_without_term_frequencies_predicts_every_pair_every_night(tmp_pa
     assert summary["links"]["probabilistic_accepted"] > 0
     with connect(settings, read_only=True) as con:
         assert con.execute(scored).fetchall() == [(0,)]
+
+
+def test_only_rules_of_same_column_equalities_are_searched_from_one_side() -> None:
+    # block_on rules: a changed record's partners are the same whichever side it is on.
+    assert _is_symmetric('l."email" = r."email"')
+    assert _is_symmetric('(l."last_name" = r."last_name") AND (l."date_of_birth" = r."date_of_birth")')
+    # Anything else is searched from both sides.
+    assert not _is_symmetric('l."first_name" = r."last_name"')
+    assert not _is_symmetric('(l."email" = r."email") AND (l."age" < r."age")')
+    assert not _is_symmetric('l."email" = r."email" OR l."phone" = r."phone"')
