@@ -33,29 +33,34 @@ def assign_customer_ids(
     """From TEMP TABLE clusters, create TEMP TABLEs customer_assignments(record_key, customer_id)
     and id_changes(old_customer_id, new_customer_id, change_type, reason)."""
     has_previous = previous_map is not None and table_exists(con, *previous_map.split(".", 1))
+    # Joined on the map's own key columns (a source system name never holds '|'): building the
+    # record key of every map row cost more than the join when few records are re-clustered.
     previous = (
-        f"""SELECT p.source_system || '|' || p.source_record_id AS record_key, p.customer_id
-            FROM {previous_map} AS p"""
+        f"SELECT source_system, source_record_id, customer_id FROM {previous_map}"
         if has_previous
-        else "SELECT NULL::VARCHAR AS record_key, NULL::VARCHAR AS customer_id LIMIT 0"
+        else "SELECT NULL::VARCHAR AS source_system, NULL::VARCHAR AS source_record_id, NULL::VARCHAR AS customer_id LIMIT 0"
     )
     has_history = history is not None and table_exists(con, *history.split(".", 1))
     # "Oldest" is the run that first gave out the id (as new, or as the fresh id of a split part);
     # ids from before history existed sort first.
     created = (
-        f"SELECT new_customer_id AS customer_id, min(changed_at) AS created_at FROM {history} GROUP BY 1"
+        f"""SELECT new_customer_id AS customer_id, min(changed_at) AS created_at FROM {history}
+            WHERE new_customer_id IN (SELECT old_id FROM cluster_overlaps) GROUP BY 1"""
         if has_history
         else "SELECT NULL::VARCHAR AS customer_id, NULL::TIMESTAMP AS created_at LIMIT 0"
     )
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE id_overlaps AS
         WITH previous AS ({previous}),
-        created AS ({created}),
         cluster_overlaps AS (
             SELECT c.cluster_key, p.customer_id AS old_id, count(*) AS shared
-            FROM clusters AS c JOIN previous AS p USING (record_key)
+            FROM (SELECT cluster_key, split_part(record_key, '|', 1) AS source_system,
+                         substr(record_key, strpos(record_key, '|') + 1) AS source_record_id
+                  FROM clusters) AS c
+            JOIN previous AS p USING (source_system, source_record_id)
             GROUP BY ALL
-        )
+        ),
+        created AS ({created})
         SELECT o.*, cr.created_at,
                row_number() OVER (PARTITION BY o.old_id ORDER BY o.shared DESC, o.cluster_key) = 1 AS is_winner
         FROM cluster_overlaps AS o LEFT JOIN created AS cr ON cr.customer_id = o.old_id"""
@@ -65,19 +70,22 @@ def assign_customer_ids(
         SELECT cluster_key, arg_min(old_id, (created_at IS NOT NULL, created_at, old_id)) AS customer_id
         FROM id_overlaps WHERE is_winner GROUP BY cluster_key"""
     )
-    # Ids ever handed out must never be reused for someone else: salt the hash on a clash.
-    taken_sql = "SELECT old_id AS customer_id FROM id_overlaps"
+    # Ids ever handed out must never be reused for someone else: salt the hash on a clash. Only
+    # the taken ids among the fresh ones are collected (the fresh ids are the small side to hash).
+    fresh_ids = "(SELECT customer_id FROM fresh)"
+    taken_sql = f"SELECT old_id AS customer_id FROM id_overlaps WHERE old_id IN {fresh_ids}"
     if has_history:
-        taken_sql += f" UNION SELECT new_customer_id FROM {history} UNION SELECT old_customer_id FROM {history}"
+        taken_sql += (f" UNION SELECT new_customer_id FROM {history} WHERE new_customer_id IN {fresh_ids}"
+                      f" UNION SELECT old_customer_id FROM {history} WHERE old_customer_id IN {fresh_ids}")
     if has_previous:
-        taken_sql += f" UNION SELECT customer_id FROM {previous_map}"
-    con.execute(f"CREATE OR REPLACE TEMP TABLE taken_ids AS {taken_sql}")
+        taken_sql += f" UNION SELECT customer_id FROM {previous_map} WHERE customer_id IN {fresh_ids}"
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE fresh AS
         SELECT DISTINCT cluster_key, {_new_id_sql("cluster_key", 0)} AS customer_id FROM clusters
         WHERE cluster_key NOT IN (SELECT cluster_key FROM inherited)"""
     )
     for salt in range(1, 6):
+        con.execute(f"CREATE OR REPLACE TEMP TABLE taken_ids AS {taken_sql}")
         clashes = fetch_one(con,
             """SELECT count(*) FROM fresh WHERE customer_id IN (SELECT customer_id FROM taken_ids)
                   OR customer_id IN (SELECT customer_id FROM inherited)"""
