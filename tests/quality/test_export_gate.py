@@ -274,3 +274,41 @@ def test_kept_rows_follow_the_frame_as_a_rebuild_would(settings, sql, clean_expo
         run_export_gate(settings, RUN_ID, no_ids, context)
     assert run_export_gate(settings, RUN_ID, {"high_value__google.csv": changed}, context).passed
     assert kept() == incremental
+
+
+def test_consent_flags_of_many_frames_match_a_per_frame_look_up(settings, sql):
+    """Consent is looked up once for the rows of every frame; each row must get what a look-up of its
+    own frame gives: consented only if a row of the customer says TRUE for every required purpose
+    (an unknown customer, a missing id, NULL consent or an unknown purpose: not consented)."""
+    import duckdb
+
+    from exports.suppression import load_suppression
+    from quality.export_datasets import _customer_flags, _prepare_frames
+
+    # cust-b twice: one row without ad-targeting consent, one with it.
+    sql("INSERT INTO marts.dim_customers (customer_id, email, emails, phones, has_consent_email_marketing, "
+        "has_consent_ad_targeting) VALUES ('cust-b', 'bob@example.com', ['bob@example.com'], [], NULL, TRUE), "
+        "('cust-n', 'n@example.com', ['n@example.com'], [], NULL, NULL)")
+    ids = {"a.csv": ["cust-a", "cust-b", None, "nobody"], "b.csv": ["cust-c", "cust-n", "cust-a"],
+           "c.csv": ["cust-b", "cust-d"], "d.csv": ["cust-e", "cust-a"], "e.csv": ["cust-b", "cust-d"]}
+    purposes = {"a.csv": "email_marketing", "b.csv": "ad_targeting", "c.csv": "sms_marketing", "d.csv": "unknown",
+                "e.csv": "ad_targeting"}
+    frames = {name: pd.DataFrame({"customer_id": values}) for name, values in ids.items()}
+    context = {"consent_purpose": purposes, "destination": {"b.csv": "google", "c.csv": "meta"}}
+    con = duckdb.connect(str(settings.warehouse_path))
+    try:
+        prepared = _prepare_frames(frames, context, {})
+        flags = _customer_flags(con, prepared, load_suppression(con, None))
+        rows = con.execute("SELECT customer_id, has_consent_email_marketing, has_consent_sms_marketing, "
+                           "has_consent_ad_targeting FROM marts.dim_customers").fetchall()
+    finally:
+        con.close()
+    columns = {"email_marketing": 1, "sms_marketing": 2, "ad_targeting": 3}
+    for frame in prepared:
+        expected = [all(any(row[0] == customer_id and row[columns[p]] is True for row in rows) if p in columns
+                        else False for p in frame.required) for customer_id in ids[frame.name]]
+        assert list(flags[frame.name][0]) == expected, frame.name
+    assert list(flags["a.csv"][0]) == [True, True, False, False]
+    assert list(flags["b.csv"][0]) == [True, False, True]
+    assert list(flags["d.csv"][0]) == [False, False]
+    assert list(flags["e.csv"][0]) == [True, False]  # cust-b: ad targeting from its second row
