@@ -112,7 +112,7 @@ def _export_locked(settings: Settings, run_id: str, segment: str | None, formats
         for seg, destination, members, suppressed, previous_run_id, previous in inputs:
             prepared.append(_prepare(settings, run_id, seg, destination, suppression, members, suppressed, shared,
                                      previous_run_id, previous))
-        failure = _gate_all(settings, run_id, prepared, gate)
+        failure = _gate_all(settings, run_id, prepared, gate, every_export=segment is None and formats == FORMATS)
         if failure is not None:
             with connect(settings) as con:
                 results = [_block(settings, con, item.summary, failure) for item in prepared]
@@ -291,7 +291,8 @@ def _prepare(settings: Settings, run_id: str, seg: audience_mod.Segment, destina
     return _Prepared(summary, snapshot, staging, target, previous)
 
 
-def _gate_all(settings: Settings, run_id: str, prepared: list[_Prepared], gate: ExportGate | None) -> str | None:
+def _gate_all(settings: Settings, run_id: str, prepared: list[_Prepared], gate: ExportGate | None,
+              every_export: bool = False) -> str | None:
     """Run the built-in checks and the quality gate once over every export of the run.
 
     Frames are named ``<segment>/<destination>/<file>``. Only the snapshots go to the gate.
@@ -301,6 +302,8 @@ def _gate_all(settings: Settings, run_id: str, prepared: list[_Prepared], gate: 
     (until 2026-11-24 it was handed over as well, which doubled the gate's rows on a first export).
     removed.csv lists people *leaving* the audience, including erased ones whose hashes must
     reach the platform so it deletes them, so consent/suppression checks do not apply to it.
+    ``every_export``: the call covers every segment and format, so the gate may forget what it
+    kept of exports not among them (segments that no longer exist).
     """
     problems = [f"{item.summary['segment']}/{item.summary['destination']}: {problem}"
                 for item in prepared for problem in builtin_problems(item.snapshot)]
@@ -308,7 +311,8 @@ def _gate_all(settings: Settings, run_id: str, prepared: list[_Prepared], gate: 
         return "; ".join(problems)
     frames: dict[str, Any] = {}
     context: dict[str, Any] = {"segment_name": {}, "consent_purpose": {}, "hashed_columns": {},
-                               "customer_ids": {}, "destination": {}, "destination_consent": {}, "exports": []}
+                               "customer_ids": {}, "destination": {}, "destination_consent": {}, "exports": [],
+                               "every_export": every_export}
     for item in prepared:
         prefix = f"{item.summary['segment']}/{item.summary['destination']}"
         name = f"{prefix}/{item.snapshot.snapshot_file}"

@@ -359,6 +359,7 @@ class ValidatedRowsChange:
     frames: pa.Table
     vanished: pa.Table
     added: pa.Table
+    forget_other_frames: bool = False  # the call's frames are every export there is (context ``every_export``)
 
 
 def save_validated_rows(con: duckdb.DuckDBPyConnection, change: ValidatedRowsChange) -> None:
@@ -372,6 +373,9 @@ def save_validated_rows(con: duckdb.DuckDBPyConnection, change: ValidatedRowsCha
                         "(frame_name VARCHAR, frame_rules VARCHAR, row_fingerprint UBIGINT)")
             con.execute(f"DELETE FROM {GATE_VALIDATED_ROWS} AS v USING _gate_frames AS f "
                         "WHERE v.frame_name = f.frame_name AND v.frame_rules IS DISTINCT FROM f.frame_rules")
+            if change.forget_other_frames:  # exports that no longer exist (a segment dropped or renamed)
+                con.execute(f"DELETE FROM {GATE_VALIDATED_ROWS} WHERE frame_name NOT IN "
+                            "(SELECT frame_name FROM _gate_frames)")
             if change.vanished.num_rows:
                 con.execute(f"DELETE FROM {GATE_VALIDATED_ROWS} AS v USING _gate_vanished AS x "
                             "WHERE v.frame_name = x.frame_name AND v.row_fingerprint = x.row_fingerprint")
@@ -383,7 +387,7 @@ def save_validated_rows(con: duckdb.DuckDBPyConnection, change: ValidatedRowsCha
             con.unregister(name)
 
 
-def _validated_rows_change(frames: list[_Frame]) -> ValidatedRowsChange:
+def _validated_rows_change(frames: list[_Frame], forget_other_frames: bool) -> ValidatedRowsChange:
     """``ValidatedRowsChange`` of ``frames`` (after ``_mark_unchanged``)."""
     names, vanished, added = [], [], []
     for frame in frames:
@@ -405,7 +409,7 @@ def _validated_rows_change(frames: list[_Frame]) -> ValidatedRowsChange:
         frames=pa.table({"frame_name": pa.array([n for n, _ in names], pa.string()),
                          "frame_rules": pa.array([r for _, r in names], pa.string())}),
         vanished=pa.concat_tables(vanished) if vanished else empty_vanished,
-        added=pa.concat_tables(added) if added else empty_added)
+        added=pa.concat_tables(added) if added else empty_added, forget_other_frames=forget_other_frames)
 
 
 def _prepare_frames(frames: dict[str, Any], context: dict[str, Any],
@@ -553,4 +557,4 @@ def build_datasets(
             "export_customers": customers,
         },
         notes=notes,
-        validated_rows=_validated_rows_change(prepared))
+        validated_rows=_validated_rows_change(prepared, bool(context.get("every_export"))))

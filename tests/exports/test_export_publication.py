@@ -90,6 +90,12 @@ def test_gate_sees_every_export_of_the_run_before_publication(settings):
     assert context["destination_consent"]["vip/csv/snapshot.csv"] is None
     assert context["hashed_columns"]["vip/google/snapshot.csv"] == ["Email", "Phone", "First Name", "Last Name"]
     assert context["hashed_columns"]["vip/csv/snapshot.csv"] == []
+    # One segment asked for: the gate must keep what it knows of the other exports.
+    assert context["every_export"] is False
+    export(settings, "run-2", gate=gate)
+    assert seen["context"]["every_export"] is True
+    export(settings, "run-3", fmt="csv", gate=gate)
+    assert seen["context"]["every_export"] is False
 
 
 def test_a_failed_gate_blocks_every_export_of_the_run(settings):

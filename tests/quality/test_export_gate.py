@@ -312,3 +312,16 @@ def test_consent_flags_of_many_frames_match_a_per_frame_look_up(settings, sql):
     assert list(flags["b.csv"][0]) == [True, False, True]
     assert list(flags["d.csv"][0]) == [False, False]
     assert list(flags["e.csv"][0]) == [True, False]  # cust-b: ad targeting from its second row
+
+
+def test_a_call_with_every_export_forgets_exports_that_no_longer_exist(settings, clean_export):
+    frames, context = clean_export
+    both = {**frames, "gone.csv": frames["high_value__google.csv"]}
+    hashed = {"hashed_columns": {"high_value__google.csv": ["email_sha256"], "gone.csv": ["email_sha256"]}}
+    assert run_export_gate(settings, RUN_ID, both, {**context, **hashed}).passed
+    assert run_export_gate(settings, RUN_ID, frames, context).passed  # a partial call keeps gone.csv's rows
+    assert kept_rows(settings) == 4
+    assert run_export_gate(settings, RUN_ID, frames, {**context, "every_export": True}).passed
+    assert kept_rows(settings) == 2
+    assert execute(settings, "SELECT DISTINCT frame_name FROM meta.export_gate_validated_rows") == [
+        ("high_value__google.csv",)]
