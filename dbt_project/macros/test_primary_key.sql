@@ -8,13 +8,31 @@
   keys themselves over millions of rows (web events, order lines). Equal keys have equal hashes,
   so every offending key is among the hashes seen twice (or with a NULL); only the rows of those
   hashes are grouped again by the key itself, so a hash collision cannot make the test fail.
+
+  `written_at` (optional): a column holding when each row was written, for tables whose rows are
+  only ever inserted with the current time there and never updated in place (the raw tables'
+  `_loaded_at`). When the last build whose every test passed is known (test_rows_since()), only
+  the hashes of the keys written since then are candidates, checked against the whole table:
+  the table passed then, and deleting rows cannot repeat a key, so a key repeated now has a row
+  written since (the other copy may be old), and a NULL key is in a row written since.
 -#}
-{% test primary_key(model, column_name) %}
+{% test primary_key(model, column_name, written_at=none) %}
     with candidate_hashes as (
-        select hash({{ column_name }}) as key_hash
-        from {{ model }}
-        group by key_hash
-        having count(*) > 1 or count({{ column_name }}) < count(*)
+        {% if written_at and test_rows_since() -%}
+            select hash({{ column_name }}) as key_hash
+            from {{ model }}
+            where {{ written_at }} >= {{ test_rows_since() }}
+            union
+            -- a row without a write time cannot be placed before the watermark: it counts as new
+            select hash({{ column_name }}) as key_hash
+            from {{ model }}
+            where {{ written_at }} is null
+        {%- else -%}
+            select hash({{ column_name }}) as key_hash
+            from {{ model }}
+            group by key_hash
+            having count(*) > 1 or count({{ column_name }}) < count(*)
+        {%- endif %}
     )
 
     select

@@ -62,3 +62,17 @@ def test_an_order_line_without_its_order_fails_the_source_relationship_test(tmp_
         "source_relationships_store_store_order_lines_order_id__order_id__source_store_store_orders_":
             "Got 1 result, configured to fail if != 0",
     }, failed
+
+
+@pytest.mark.slow
+def test_compound_key_test_catches_a_null_part_as_well_as_a_repeat(tmp_path, warehouse_factory):
+    # unique_combination is a compound primary key: a NULL part fails it (no separate not_null tests)
+    error = _build_after(
+        tmp_path, warehouse_factory,
+        "INSERT INTO identity.customer_map VALUES ('store', NULL, 'C2', '2026-11-23 01:00:00'), "
+        "('store', '101', 'C1', '2026-11-23 01:00:00')",
+        "bad-compound-key",
+    )
+    failed = {node["unique_id"].split(".")[2]: node["message"] for node in error.failed_nodes}
+    key_test = "source_unique_combination_identity_customer_map_source_system__source_record_id"
+    assert failed.get(key_test) == "Got 2 results, configured to fail if != 0", failed
