@@ -70,22 +70,11 @@
     delete from {{ this }} where {{ never_null_column }} is null
 {%- endmacro %}
 
-{#- The order chain (fct_orders, fct_order_lines): what each stored order was built from, and
-    whether an order of int_orders_with_lines differs from it in anything its rows depend on
-    (customer, time, or inputs_loaded_at, which moves with any of its raw rows). -#}
-{% macro built_orders() -%}
-    select
-        order_id,
-        customer_id,
-        ordered_at,
-        inputs_loaded_at
-    from {{ this }}
-{%- endmacro %}
-
-{% macro order_inputs_differ(fresh, built) -%}
-    (
-        {{ fresh }}.customer_id is distinct from {{ built }}.customer_id
-        or {{ fresh }}.ordered_at is distinct from {{ built }}.ordered_at
-        or {{ fresh }}.inputs_loaded_at is distinct from {{ built }}.inputs_loaded_at
-    )
+{#- int_person_records_dated's pre-hook: the records whose customer differs from the stored row, or
+    that exist on one side only (the consumers of its log see every map change once) -#}
+{% macro records_with_another_customer() -%}
+    select coalesce(current_records.source_record_key, built.source_record_key)
+    from {{ ref('stg_identity__customer_records') }} as current_records
+    full outer join {{ this }} as built on current_records.source_record_key = built.source_record_key
+    where current_records.customer_id is distinct from built.customer_id
 {%- endmacro %}

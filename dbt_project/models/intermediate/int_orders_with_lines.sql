@@ -2,9 +2,10 @@
 -- its line totals, store and resolved customer.
 -- Incremental (delete+insert on order_id): a build recomputes only the orders whose inputs changed
 -- since the last build - store orders, lines or stores loaded since then, store orders whose POS
--- customer identity moved to another customer, web orders that differ from the stored row - and
--- replaces those rows. inputs_loaded_at (the latest load time of the raw rows an order is built
--- from) is how fct_orders and fct_order_lines find the orders that changed in turn.
+-- customer identity moved to another customer, web orders that differ from the stored row
+-- (macros/orders_to_rebuild.sql) - and replaces those rows. The pre-hook logs the orders for
+-- fct_orders and fct_order_lines (macros/change_log.sql), and this build recomputes every logged
+-- one: tonight's, and those of a night whose fct_orders or fct_order_lines did not build.
 -- An order left without a source row (a web order whose event was reloaded as something else) gets
 -- a marker row (order_id only), which replaces its old row and is deleted by the post-hook.
 {{ config(
@@ -12,8 +13,13 @@
     incremental_strategy='delete+insert',
     unique_key='order_id',
     on_schema_change='fail',
-    post_hook="{{ delete_row_markers('order_channel') }}",
+    pre_hook="{{ log_keys_to_rebuild(['fct_orders', 'fct_order_lines'], orders_to_rebuild()) }}",
+    post_hook=[
+        "{{ delete_row_markers('order_channel') }}",
+        "{{ clear_change_log('int_orders_with_lines') }}",
+    ],
 ) }}
+-- depends_on: {{ ref('int_person_records_dated') }} (its log of re-attributed records)
 
 with store_orders as (
     select * from {{ ref('stg_store__orders') }}
@@ -44,67 +50,13 @@ store_customers as (
 ),
 
 {% if is_incremental() %}
-    {#- raw rows loaded after the last build; a NULL load time cannot be ordered, so it always counts #}
-    {%- set loaded_since_last_build -%}
-        (
-            loaded_at > coalesce((select max(built.inputs_loaded_at) from built), timestamp '-infinity')
-            or loaded_at is null
-        )
-    {%- endset %}
-
-    built as (
-        select
-            order_id,
-            order_channel,
-            store_customer_id,
-            customer_id,
-            ordered_at,
-            total_amount,
-            currency,
-            inputs_loaded_at
-        from {{ this }}
-    ),
-
-    built_web_orders as (
-        select * from built
-        where order_channel = 'web'
-    ),
-
-    reloaded_stores as (
-        select stores.store_id from stores
-        where {{ loaded_since_last_build }}
-    ),
-
     changed_orders as (
-        select store_orders.order_id from store_orders
-        where {{ loaded_since_last_build }}
-        union
-        select store_order_lines.order_id from store_order_lines
-        where {{ loaded_since_last_build }}
-        union
-        select store_orders.order_id from store_orders
-        semi join reloaded_stores on store_orders.store_id = reloaded_stores.store_id
-        union
-        -- identity moved the order's POS customer record to another customer
-        select built.order_id
-        from built
-        left join store_customers on built.store_customer_id = store_customers.source_record_id
-        where
-            built.order_channel = 'store'
-            and built.customer_id is distinct from store_customers.customer_id
-        union
-        -- web orders (a small table) that differ from the stored row or exist on one side only
-        select coalesce(web_orders.order_id, built_web.order_id) as order_id
-        from web_orders
-        full outer join built_web_orders as built_web on web_orders.order_id = built_web.order_id
-        where
-            web_orders.order_id is null
-            or built_web.order_id is null
-            or web_orders.customer_id is distinct from built_web.customer_id
-            or web_orders.ordered_at is distinct from built_web.ordered_at
-            or web_orders.total_amount is distinct from built_web.total_amount
-            or web_orders.currency is distinct from built_web.currency
-            or web_orders.loaded_at is distinct from built_web.inputs_loaded_at
+        select log_rows.rebuild_key as order_id
+        from (
+            {{ logged_keys_to_rebuild('fct_orders') }}
+            union
+            {{ logged_keys_to_rebuild('fct_order_lines') }}
+        ) as log_rows
     ),
 {% endif %}
 

@@ -1,17 +1,20 @@
 -- One row per order line (store POS lines and web order products), with the order's customer,
 -- channel, time and status.
--- Incremental, by order (delete+insert on order_id): an order's lines are recomputed when its
--- int_orders_with_lines row changed customer or inputs_loaded_at (which moves with any of its raw
--- order, line or store rows, or its web events), appeared with lines or disappeared, or when a
--- store line was loaded for an order that has no order row. Every recomputed order also gets a
--- marker row (order_id only), so an order left without lines loses its old ones; the post-hook
--- deletes the markers.
+-- Incremental, by order (delete+insert on order_id): an order's lines are recomputed when
+-- int_orders_with_lines logged the order as recomputed (macros/change_log.sql: any of its raw order,
+-- line or store rows loaded, its customer or web event changed, or a store line loaded for an order
+-- that has no order row; every order without a log, or after a full build of int_orders_with_lines).
+-- Every recomputed order also gets a marker row (order_id only), so an order left without lines
+-- loses its old ones; the post-hook deletes the markers and empties the log.
 {{ config(
     materialized='incremental',
     incremental_strategy='delete+insert',
     unique_key='order_id',
     on_schema_change='fail',
-    post_hook="{{ delete_row_markers('order_line_id') }}",
+    post_hook=[
+        "{{ delete_row_markers('order_line_id') }}",
+        "{{ clear_change_log('fct_order_lines') }}",
+    ],
 ) }}
 
 with store_order_lines as (
@@ -23,28 +26,17 @@ orders as (
 ),
 
 {% if is_incremental() %}
-    built as (
-        {{ built_orders() }}
-    ),
-
     changed_orders as (
-        select coalesce(orders.order_id, built.order_id) as order_id  -- noqa: AM07
-        from orders
-        full outer join built on orders.order_id = built.order_id
-        where
-            (built.order_id is null and orders.order_line_count > 0)
-            or orders.order_id is null
-            or {{ order_inputs_differ('orders', 'built') }}
-        union
-        -- a line whose order has no row (so no inputs_loaded_at to move); a NULL load time
-        -- cannot be ordered, so it always counts
-        select store_order_lines.order_id
-        from store_order_lines
-        where
-            store_order_lines.loaded_at > coalesce(
-                (select max(built.inputs_loaded_at) from built), timestamp '-infinity'
-            )
-            or store_order_lines.loaded_at is null
+        {% if change_log_rebuilds_all('fct_order_lines') -%}
+            select orders.order_id from orders
+            union
+            select store_order_lines.order_id from store_order_lines
+            union
+            select built.order_id from {{ this }} as built
+        {%- else -%}
+            select log_rows.rebuild_key as order_id
+            from ({{ logged_keys_to_rebuild('fct_order_lines') }}) as log_rows
+        {%- endif %}
     ),
 {% endif %}
 

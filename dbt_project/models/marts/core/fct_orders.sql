@@ -1,14 +1,18 @@
 -- One row per order (store POS and web), with its resolved customer (NULL for anonymous purchases).
--- Incremental (delete+insert on order_id): an order is recomputed when its int_orders_with_lines row
--- changed customer or inputs_loaded_at (every raw change moves it), appeared or disappeared; and
--- is_first_purchase is per customer, so every order of a customer who gained, lost or changed an
--- order is recomputed with it. A vanished order gets a marker row, deleted by the post-hook.
+-- Incremental (delete+insert on order_id): an order is recomputed when int_orders_with_lines logged
+-- it as recomputed (macros/change_log.sql; every logged order without a log, or after a full build
+-- of int_orders_with_lines); and is_first_purchase is per customer, so every order of a customer
+-- who gained, lost or changed an order is recomputed with it. A vanished order gets a marker row,
+-- deleted by the post-hook, which also empties the log.
 {{ config(
     materialized='incremental',
     incremental_strategy='delete+insert',
     unique_key='order_id',
     on_schema_change='fail',
-    post_hook="{{ delete_row_markers('order_channel') }}",
+    post_hook=[
+        "{{ delete_row_markers('order_channel') }}",
+        "{{ clear_change_log('fct_orders') }}",
+    ],
 ) }}
 
 with all_orders as (
@@ -16,21 +20,25 @@ with all_orders as (
 ),
 
 {% if is_incremental() %}
-    built as (
-        {{ built_orders() }}
-    ),
-
+    -- the orders int_orders_with_lines logged as recomputed (macros/change_log.sql), with their
+    -- customer on either side
     changed_orders as (
         select
             coalesce(all_orders.order_id, built.order_id) as order_id,
             all_orders.customer_id,
             built.customer_id as built_customer_id
-        from all_orders
-        full outer join built on all_orders.order_id = built.order_id
-        where
-            all_orders.order_id is null
-            or built.order_id is null
-            or {{ order_inputs_differ('all_orders', 'built') }}
+        from (
+            {% if change_log_rebuilds_all('fct_orders') -%}
+                select every_order.order_id from all_orders as every_order
+                union
+                select every_built_order.order_id from {{ this }} as every_built_order
+            {%- else -%}
+                select log_rows.rebuild_key as order_id
+                from ({{ logged_keys_to_rebuild('fct_orders') }}) as log_rows
+            {%- endif %}
+        ) as logged_orders
+        left join all_orders on logged_orders.order_id = all_orders.order_id
+        left join {{ this }} as built on logged_orders.order_id = built.order_id
     ),
 
     -- the customers on either side of a changed order

@@ -1,16 +1,20 @@
 -- One row per web session (a visitor's events with no gap over 30 minutes): its customer,
 -- duration, activity and landing-page attribution (UTM and referrer of its first page view).
--- Incremental: sessions are aggregated from fct_web_events, and a build rebuilds every session
--- of each visitor whose events no longer match the stored sessions (new, reloaded or
--- re-attributed events, renumbered sessions), replacing that visitor's rows whole. A visitor left
--- without events gets a marker row (visitor_id only), which replaces its sessions and which the
--- post-hook deletes.
+-- Incremental: sessions are aggregated from fct_web_events, and a build rebuilds every session of
+-- each visitor that fct_web_events logged as rebuilt (macros/change_log.sql: new, reloaded or
+-- re-attributed events, renumbered sessions, including the nights this model did not build),
+-- replacing that visitor's rows whole; without a log, or after a full build of fct_web_events, it
+-- rebuilds every visitor. A visitor left without events gets a marker row (visitor_id only), which
+-- replaces its sessions and which the post-hook deletes.
 {{ config(
     materialized='incremental',
     incremental_strategy='delete+insert',
     unique_key='visitor_id',
     on_schema_change='fail',
-    post_hook="{{ delete_row_markers('session_id') }}",
+    post_hook=[
+        "{{ delete_row_markers('session_id') }}",
+        "{{ clear_change_log('fct_web_sessions') }}",
+    ],
 ) }}
 
 with web_events as (
@@ -18,48 +22,21 @@ with web_events as (
 ),
 
 {% if is_incremental() %}
-    -- Per visitor, from its events and from its stored sessions: the events, when they were last
-    -- loaded, and a sum of hash(session, customer) over the events (a session row stands for
-    -- `events` of them). Any new, lost, reloaded, renumbered or re-attributed event moves one of
-    -- the three. Visitors are grouped by the hash of their id, much cheaper than by the text over
-    -- every event; two visitors sharing a hash are only both rebuilt.
-    visitors_in_events as (
-        select
-            hash(visitor_id) as visitor_hash,
-            count(*) as events,
-            max(loaded_at) as events_loaded_through,
-            sum(cast(hash(session_id, session_customer_id) as hugeint)) as sessions_fingerprint
-        from web_events
-        group by visitor_hash
-    ),
-
-    visitors_built as (
-        select
-            hash(visitor_id) as visitor_hash,
-            sum(events) as events,
-            max(events_loaded_through) as events_loaded_through,
-            sum(events * cast(hash(session_id, customer_id) as hugeint)) as sessions_fingerprint
-        from {{ this }}
-        group by visitor_hash
-    ),
-
-    changed_visitor_hashes as (
-        select coalesce(visitors_in_events.visitor_hash, visitors_built.visitor_hash) as visitor_hash
-        from visitors_in_events
-        full outer join visitors_built on visitors_in_events.visitor_hash = visitors_built.visitor_hash
-        where
-            visitors_in_events.visitor_hash is null
-            or visitors_built.visitor_hash is null
-            or visitors_in_events.events != visitors_built.events
-            or visitors_in_events.events_loaded_through is distinct from visitors_built.events_loaded_through
-            or visitors_in_events.sessions_fingerprint != visitors_built.sessions_fingerprint
+    changed_visitors as (
+        {% if change_log_rebuilds_all('fct_web_sessions') -%}
+            select web_events.visitor_id as rebuild_key from web_events
+            union
+            select built.visitor_id from {{ this }} as built
+        {%- else -%}
+            {{ logged_keys_to_rebuild('fct_web_sessions') }}
+        {%- endif %}
     ),
 {% endif %}
 
 events as (
     select * from web_events
     {% if is_incremental() %}
-        where hash(visitor_id) in (select changed_visitor_hashes.visitor_hash from changed_visitor_hashes)
+        where visitor_id in (select changed_visitors.rebuild_key from changed_visitors)
     {% endif %}
 ),
 
@@ -68,7 +45,7 @@ events as (
     visitors_without_events as (
         select distinct built.visitor_id
         from {{ this }} as built
-        semi join changed_visitor_hashes on hash(built.visitor_id) = changed_visitor_hashes.visitor_hash
+        semi join changed_visitors on built.visitor_id = changed_visitors.rebuild_key
         anti join events on built.visitor_id = events.visitor_id
     ),
 {% endif %}
