@@ -68,3 +68,32 @@
 {% macro delete_customers_without_inputs() -%}
     {{ delete_row_markers('inputs_fingerprint') }}
 {%- endmacro %}
+
+{#-
+  Post-hook of the per-customer models int_customer_profiles_joined is built from: log the
+  customers this build recomputed for it (macros/change_log.sql), so that it rebuilds those instead
+  of comparing every customer's upstream fingerprints. They are the rows of this build's batch, the
+  temp table dbt's incremental materialization builds the model's select into (every changed
+  customer, marker rows included) and keeps until the node ends. A full build, or no such temp
+  table (another materialization), logs the NULL key: "compare every customer".
+-#}
+{% macro log_recomputed_customers(consumer='int_customer_profiles_joined') -%}
+    {%- set batch = none -%}
+    {%- if execute and is_incremental() -%}
+        {%- set found = run_query(
+            "select table_name from duckdb_tables() where temporary and starts_with(table_name, '"
+            ~ this.identifier ~ "__dbt_tmp') order by table_name desc limit 1"
+        ) -%}
+        {%- if found.rows | length > 0 -%}
+            {%- set batch = found.columns[0].values()[0] -%}
+        {%- endif -%}
+    {%- endif -%}
+    {{ create_change_log(consumer) }};
+    insert into {{ change_log(consumer) }} (rebuild_key)
+    {% if batch is not none -%}
+        select distinct batch.customer_id from temp.main."{{ batch }}" as batch
+        where batch.customer_id is not null
+    {%- else -%}
+        select null
+    {%- endif %}
+{%- endmacro %}

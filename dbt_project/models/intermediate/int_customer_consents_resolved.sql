@@ -8,7 +8,10 @@
     incremental_strategy='delete+insert',
     unique_key='customer_id',
     on_schema_change='fail',
-    post_hook="{{ delete_customers_without_inputs() }}",
+    post_hook=[
+        "{{ delete_customers_without_inputs() }}",
+        "{{ log_recomputed_customers() }}",
+    ],
 ) }}
 {%- set input_columns = [
     'consent_purpose', 'is_granted', 'stated_at', 'source_system', 'source_record_id',

@@ -2,14 +2,19 @@
 -- The columns of dim_customers that depend on the customer alone; int_customer_profiles_ranked
 -- adds those that move every night for everyone (as_of_date, days_since_*, revenue_percentile).
 -- Incremental per customer (macros/incremental_customers.sql): the fingerprint is made of the
--- per-customer models' own fingerprints plus company and store account, so only customers with
--- a changed input are joined again.
+-- per-customer models' own fingerprints, so only customers with a changed input are joined again.
+-- Those models log the customers they recomputed (log_recomputed_customers, macros/change_log.sql)
+-- and a build rebuilds the logged customers; without a log, or after a full build of one of them,
+-- it compares every customer's fingerprint instead. The post-hook empties the log.
 {{ config(
     materialized='incremental',
     incremental_strategy='delete+insert',
     unique_key='customer_id',
     on_schema_change='fail',
-    post_hook="{{ delete_customers_without_inputs() }}",
+    post_hook=[
+        "{{ delete_customers_without_inputs() }}",
+        "{{ clear_change_log('int_customer_profiles_joined') }}",
+    ],
 ) }}
 {#- what a profile is computed from, as (name in `inputs`, expression in `joined`) -#}
 {%- set fingerprint_inputs = {
@@ -19,8 +24,8 @@
     'orders_fingerprint': 'orders.inputs_fingerprint',
     'web_fingerprint': 'web.inputs_fingerprint',
     'calls_fingerprint': 'calls.inputs_fingerprint',
-    'company_name': 'companies.company_name',
-    'store_account_created_at': 'store_accounts.store_account_created_at',
+    'company_name': 'accounts.company_name',
+    'store_account_created_at': 'accounts.store_account_created_at',
 } %}
 {%- set input_columns = fingerprint_inputs.keys() | list %}
 
@@ -40,39 +45,11 @@ web as (select * from {{ ref('int_web_sessions_aggregated_to_customers') }}),
 
 calls as (select * from {{ ref('int_calls_aggregated_to_customers') }}),
 
--- the company comes from CRM / lead lists: the most recent list's non-empty value wins
-companies as (
-    select
-        customer_records.customer_id,
-        arg_max(
-            contacts.company_name, (contacts.list_dated_at, contacts.loaded_at, contacts.contact_id)
-        ) as company_name
-    from {{ ref('stg_csv__contacts') }} as contacts
-    inner join {{ ref('stg_identity__customer_records') }} as customer_records
-        on
-            customer_records.source_system = 'csv'
-            and contacts.contact_id = customer_records.source_record_id
-    where contacts.company_name is not null
-    group by customer_records.customer_id
-),
-
-store_accounts as (
-    select
-        customer_records.customer_id,
-        min(store_customers.created_at) filter (
-            where store_customers.created_at < {{ run_date_end() }}
-        ) as store_account_created_at
-    from {{ ref('stg_store__customers') }} as store_customers
-    inner join {{ ref('stg_identity__customer_records') }} as customer_records
-        on
-            customer_records.source_system = 'store'
-            and store_customers.store_customer_id = customer_records.source_record_id
-    group by customer_records.customer_id
-),
+accounts as (select * from {{ ref('int_accounts_per_customer') }}),
 
 -- incremental builds: one row per customer with what its profile is computed from, whose
 -- fingerprint tells which customers changed (a full build never reads this CTE)
-inputs as not materialized (
+inputs as not materialized (  -- noqa: ST03
     select
         {% for name, expression in fingerprint_inputs.items() -%}
             {{ expression }} as {{ name }},
@@ -85,11 +62,17 @@ inputs as not materialized (
     left join orders on customers.customer_id = orders.customer_id
     left join web on customers.customer_id = web.customer_id
     left join calls on customers.customer_id = calls.customer_id
-    left join companies on customers.customer_id = companies.customer_id
-    left join store_accounts on customers.customer_id = store_accounts.customer_id
+    left join accounts on customers.customer_id = accounts.customer_id
 ),
 
-{{ changed_customers_cte('inputs', input_columns) }}
+{% if is_incremental() and not change_log_rebuilds_all('int_customer_profiles_joined') -%}
+    changed_customers as (
+        select logged_keys.rebuild_key as customer_id
+        from ({{ logged_keys_to_rebuild('int_customer_profiles_joined') }}) as logged_keys
+    ),
+{%- else -%}
+    {{ changed_customers_cte('inputs', input_columns) }}
+{%- endif %}
 
 -- the customers to (re)build: all of them, or those whose inputs changed
 customers_to_build as (
@@ -110,15 +93,15 @@ joined as (
         golden_records.state,
         golden_records.country,
         golden_records.date_of_birth,
-        companies.company_name,
-        companies.company_name is not null as is_b2b,
+        accounts.company_name,
+        accounts.company_name is not null as is_b2b,
         coalesce(identifiers.emails, []) as emails,
         coalesce(identifiers.phones, []) as phones,
         identifiers.source_systems,
         coalesce(identifiers.source_record_count, 0) as source_record_count,
         -- least/greatest skip NULLs in DuckDB: the earliest / latest trace in any source
         least(
-            store_accounts.store_account_created_at, orders.first_order_at,
+            accounts.store_account_created_at, orders.first_order_at,
             web.first_visit_at, calls.first_call_at, identifiers.first_record_updated_at
         ) as first_seen_at,
         greatest(
@@ -152,8 +135,7 @@ joined as (
     left join orders on customers.customer_id = orders.customer_id
     left join web on customers.customer_id = web.customer_id
     left join calls on customers.customer_id = calls.customer_id
-    left join companies on customers.customer_id = companies.customer_id
-    left join store_accounts on customers.customer_id = store_accounts.customer_id
+    left join accounts on customers.customer_id = accounts.customer_id
 )
 
 {{ select_with_customers_without_inputs('joined') }}

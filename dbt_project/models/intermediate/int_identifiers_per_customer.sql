@@ -6,7 +6,10 @@
     incremental_strategy='delete+insert',
     unique_key='customer_id',
     on_schema_change='fail',
-    post_hook="{{ delete_customers_without_inputs() }}",
+    post_hook=[
+        "{{ delete_customers_without_inputs() }}",
+        "{{ log_recomputed_customers() }}",
+    ],
 ) }}
 {%- set input_columns = [
     'source_record_key', 'source_system', 'email', 'phone', 'record_dated_at', 'is_dated_by_run_date',

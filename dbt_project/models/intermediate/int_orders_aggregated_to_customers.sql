@@ -8,7 +8,10 @@
     incremental_strategy='delete+insert',
     unique_key='customer_id',
     on_schema_change='fail',
-    post_hook="{{ delete_customers_without_inputs() }}",
+    post_hook=[
+        "{{ delete_customers_without_inputs() }}",
+        "{{ log_recomputed_customers() }}",
+    ],
 ) }}
 {%- set input_columns = ['order_id', 'ordered_at', 'order_status', 'is_completed', 'total_amount'] %}
 
