@@ -8,7 +8,8 @@
   - the consumer rebuilds the logged keys and empties the log in a post-hook, inside its own
     transaction: a consumer that fails or is skipped leaves the keys for the next build, which then
     rebuilds those of both nights. A log that does not exist yet (a warehouse built before the log
-    was introduced, or a consumer built alone) also means "rebuild every key".
+    was introduced, or a consumer built alone) also means "rebuild every key", and a log is created
+    holding the NULL key for the same reason (create_change_log).
 -#}
 
 {% macro change_log_name(consumer) -%}
@@ -19,8 +20,22 @@
     "{{ this.database }}"."intermediate"."{{ change_log_name(consumer) }}"
 {%- endmacro %}
 
+{#- Creates the log when it does not exist yet, holding the NULL key: the keys of the builds before
+    it are unknown (a warehouse built before the log existed, or a dropped log), so the consumer
+    rebuilds every key once, as it would on finding no log. Without it a producer's hook would
+    create the log with tonight's keys only, and whatever the consumer missed before was lost. -#}
 {% macro create_change_log(consumer) -%}
-    create table if not exists {{ change_log(consumer) }} (rebuild_key varchar)
+    create or replace temp table change_log_was_missing as
+    select count(*) = 0 as missing
+    from information_schema.tables
+    where
+        table_catalog = '{{ this.database }}'
+        and table_schema = 'intermediate'
+        and table_name = '{{ change_log_name(consumer) }}';
+    create table if not exists {{ change_log(consumer) }} (rebuild_key varchar);
+    insert into {{ change_log(consumer) }} (rebuild_key)
+    select cast(null as varchar) from change_log_was_missing where missing;
+    drop table change_log_was_missing
 {%- endmacro %}
 
 {#- producer pre-hook: append `keys_sql` (one column) to the log of each of `consumers` (a name or a

@@ -104,7 +104,11 @@ def test_a_failed_consumer_catches_up_on_the_next_night(warehouse_factory, sql, 
 
 
 @pytest.mark.slow
-def test_a_null_key_in_a_log_rebuilds_every_key(warehouse_factory, sql, tmp_path, nights):
+@pytest.mark.parametrize("how", ["null_key", "logs_dropped"])
+def test_a_null_key_in_a_log_rebuilds_every_key(how, warehouse_factory, sql, tmp_path, nights):
+    """Also when the logs do not exist (a warehouse from before them): the producers' hooks then
+    create them holding the NULL key, not only tonight's keys, or what the consumers missed before
+    (here: the markers) would never be rebuilt."""
     settings = warehouse_factory(tmp_path / "warehouse")
     cdp_dbt.build(settings, run_id="night-1")
     # markers that only a rebuild of the row erases
@@ -116,7 +120,10 @@ def test_a_null_key_in_a_log_rebuilds_every_key(warehouse_factory, sql, tmp_path
     for marker in markers:
         nights.execute(settings, marker)
     for log in ("fct_web_sessions", "fct_orders", "fct_order_lines"):
-        nights.execute(settings, f"insert into intermediate.{log}__keys_to_rebuild values (null)")
+        if how == "null_key":
+            nights.execute(settings, f"insert into intermediate.{log}__keys_to_rebuild values (null)")
+        else:
+            nights.execute(settings, f"drop table intermediate.{log}__keys_to_rebuild")
     cdp_dbt.build(settings, run_id="night-1")
     assert sql(settings, """
         select
