@@ -17,7 +17,7 @@ from typing import Any
 
 from cdp.clock import audit_now
 from cdp.settings import Settings
-from cdp.warehouse import connect, table_exists
+from cdp.warehouse import connect, held, table_exists
 
 log = logging.getLogger(__name__)
 
@@ -85,19 +85,6 @@ def _stage(settings: Settings, run_id: str, stage: str) -> Iterator[dict[str, An
     log.info("stage %s finished in %.1fs: %s", stage, detail["stage_seconds"], detail)
 
 
-@contextmanager
-def _warehouse_held(settings: Settings) -> Iterator[None]:
-    """Keep the warehouse open for a whole gate or export stage.
-
-    The stage opens several connections of its own (stage record, gate datasets, results, report,
-    publication). While this one is open they share its database instance (DuckDB's instance cache,
-    same settings) instead of each reading the file's catalog and checkpointing it at close: one
-    checkpoint per stage instead of one per connection. Every connection inside must be read-write.
-    """
-    with connect(settings):
-        yield
-
-
 def ingest(settings: Settings, run_id: str, source: str | None = None) -> dict[str, Any]:
     """Load new landing-zone files / database rows of one source (or all) into raw tables."""
     from ingestion.runner import ingest as run_ingest
@@ -136,7 +123,7 @@ def quality_gate(settings: Settings, run_id: str, gate: str) -> dict[str, Any]:
 
     if gate not in GATES:
         raise ValueError(f"unknown gate {gate!r}; valid gates: {', '.join(GATES)}")
-    with _warehouse_held(settings), _stage(settings, run_id, f"quality:{gate}") as detail:
+    with held(settings), _stage(settings, run_id, f"quality:{gate}") as detail:
         result = run_gate(settings, run_id, gate)
         detail.update({"passed": result.passed, "checks": len(result.checks),
                        "warnings": len(result.warnings)})
@@ -162,7 +149,7 @@ def export_audiences(settings: Settings, run_id: str, segment: str | None = None
     if missing:
         raise ExportRefused(f"run {run_id} cannot export: quality gates not passed: {', '.join(missing)}. "
                             f"Run the pipeline (cdp run) or the gates (cdp quality gate --run-id {run_id}) first.")
-    with _warehouse_held(settings), _stage(settings, run_id, "export") as detail:
+    with held(settings), _stage(settings, run_id, "export") as detail:
         detail["exports"] = export(settings, run_id, segment=segment, fmt=fmt)
     return detail
 

@@ -14,11 +14,19 @@ import duckdb
 from cdp.settings import Settings
 
 SCHEMAS = ("raw", "meta", "identity", "exports")
+# Warehouse files this process holds open read-write for a whole stage (``held``), with how often.
+_HELD: dict[str, int] = {}
 
 
 @contextmanager
 def connect(settings: Settings, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Open the warehouse, make sure the pipeline schemas exist, and always close it."""
+    """Open the warehouse, make sure the pipeline schemas exist, and always close it.
+
+    A read-only connection to a warehouse this process holds (``held``) opens read-write instead:
+    DuckDB shares an open database only with connections of the same configuration.
+    """
+    if read_only and _HELD.get(str(settings.warehouse_path)):
+        read_only = False
     settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(
         str(settings.warehouse_path),
@@ -33,6 +41,27 @@ def connect(settings: Settings, read_only: bool = False) -> Iterator[duckdb.Duck
         yield con
     finally:
         con.close()
+
+
+@contextmanager
+def held(settings: Settings) -> Iterator[None]:
+    """Keep the warehouse open read-write for a whole stage (a gate or the export).
+
+    The stage opens several connections of its own (stage record, gate datasets, results, report,
+    publication). While this one is open they share its database instance (DuckDB's instance cache,
+    same settings) instead of each reading the file's catalog and checkpointing it at close: one
+    checkpoint per stage instead of one per connection. Connections inside asked for read-only
+    open read-write (see ``connect``).
+    """
+    key = str(settings.warehouse_path)
+    with connect(settings):
+        _HELD[key] = _HELD.get(key, 0) + 1
+        try:
+            yield
+        finally:
+            _HELD[key] -= 1
+            if not _HELD[key]:
+                del _HELD[key]
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:

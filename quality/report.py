@@ -290,10 +290,9 @@ def write_run_report(settings: Settings, run_id: str) -> Path:
     folder = settings.reports_dir / run_folder(run_id)
     folder.mkdir(parents=True, exist_ok=True)
     if settings.warehouse_path.exists():
-        # Read-write although it only reads: a gate writes the report while its stage holds the
-        # warehouse open read-write (cdp.pipeline), and DuckDB shares an open database only with
-        # connections of the same configuration.
-        with connect(settings) as con:
+        # Read-only, so `cdp report` works beside other readers; inside a gate's stage, which holds
+        # the warehouse read-write (cdp.warehouse.held), connect() opens it read-write.
+        with connect(settings, read_only=True) as con:
             data = _collect(con, run_id)
             _write_index(con, settings.reports_dir)
     else:
