@@ -262,9 +262,11 @@ def _tests_passed_since(settings: Settings, fingerprint: str) -> Any:
 def _record_tests_passed(con: duckdb.DuckDBPyConnection, run_id: str, build_started_at: Any, fingerprint: str) -> None:
     """Remember that every test passed over the rows written before ``build_started_at``.
 
-    The watermark is the build's start, moved back to the start of any load still running then
-    (its rows carry its start time in ``_loaded_at`` but may have been committed after dbt read
-    the table; the nightly loads hold their connection, so DuckDB's one writer makes this rare)."""
+    The watermark is the build's start, moved back to the start of any load that finished after it
+    (its rows carry its start time in ``_loaded_at`` but may have been committed after dbt read the
+    table). Only loads that committed their manifest row are seen here; one still uncommitted when
+    this runs cannot exist, because a load and the dbt build both write the warehouse and DuckDB
+    allows one writing process per file (the nightly run serialises them)."""
     con.execute(
         f"CREATE TABLE IF NOT EXISTS {TESTS_PASSED_TABLE} (run_id VARCHAR NOT NULL, "
         "build_started_at TIMESTAMP NOT NULL, tests_since TIMESTAMP NOT NULL, "
