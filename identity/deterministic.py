@@ -13,7 +13,7 @@ import logging
 import duckdb
 
 from cdp.warehouse import table_exists
-from identity.person_records import WEB_BATCHES_NOW
+from identity.person_records import WEB_BATCHES_NOW, web_batches_added_since
 from identity.schema import RECORD_KEY_SQL, fetch_one, temp_table_exists
 
 #: rule -> (standardised column, is_strong)
@@ -205,16 +205,7 @@ def _new_web_batches(con: duckdb.DuckDBPyConnection) -> str | None:
     """
     if not temp_table_exists(con, WEB_BATCHES_NOW) or not table_exists(con, *LINKED_WEB_BATCHES.split(".")):
         return None
-    changed = fetch_one(
-        con,
-        f"""SELECT (SELECT count(*) FROM {LINKED_WEB_BATCHES} AS o ANTI JOIN {WEB_BATCHES_NOW} AS n
-                   ON n._batch_id = o._batch_id AND n.batch_rows = o.batch_rows AND n.rows_hash = o.rows_hash)
-                 + (SELECT count(*) FROM {WEB_BATCHES_NOW} WHERE _batch_id IS NULL)
-                 + (SELECT count(*) FROM {LINKED_WEB_BATCHES} WHERE _batch_id IS NULL)""",
-    )[0]
-    if changed:
-        return None
-    return f"SELECT _batch_id FROM {WEB_BATCHES_NOW} ANTI JOIN {LINKED_WEB_BATCHES} USING (_batch_id)"
+    return web_batches_added_since(con, LINKED_WEB_BATCHES)
 
 
 def _add_anonymous_to_user_links_since(

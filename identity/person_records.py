@@ -226,7 +226,7 @@ def _web_scope(con: duckdb.DuckDBPyConnection) -> str | None:
     con.execute(f"DROP TABLE IF EXISTS {WEB_BATCHES_NOW}")
     if not table_exists(con, "raw", "web_events"):
         return None
-    con.execute(f"CREATE OR REPLACE TEMP TABLE person_records_web_batches_now AS {_WEB_BATCHES_SQL}")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {WEB_BATCHES_NOW} AS {_WEB_BATCHES_SQL}")
     stored = fetch_one(
         con,
         "SELECT comment FROM duckdb_tables() WHERE database_name = current_database() "
@@ -234,14 +234,8 @@ def _web_scope(con: duckdb.DuckDBPyConnection) -> str | None:
     )
     if stored is None or stored[0] != _fingerprint() or not _has_current_shape(con):
         return None
-    changed = fetch_one(
-        con,
-        f"""SELECT (SELECT count(*) FROM {WEB_BATCHES} AS o ANTI JOIN person_records_web_batches_now AS n
-                   ON n._batch_id = o._batch_id AND n.batch_rows = o.batch_rows AND n.rows_hash = o.rows_hash)
-                 + (SELECT count(*) FROM person_records_web_batches_now WHERE _batch_id IS NULL)
-                 + (SELECT count(*) FROM {WEB_BATCHES} WHERE _batch_id IS NULL)""",
-    )[0]
-    if changed:
+    new_batches = web_batches_added_since(con, WEB_BATCHES)
+    if new_batches is None:
         log.info("person records: a load batch of raw.web_events changed since the last build: all web records")
         return None
     con.execute(
@@ -249,13 +243,29 @@ def _web_scope(con: duckdb.DuckDBPyConnection) -> str | None:
         WITH added AS (
             SELECT nullif(trim(user_id), '') AS user_id, nullif(trim(anonymous_id), '') AS anonymous_id
             FROM raw.web_events
-            WHERE _batch_id IN (SELECT _batch_id FROM person_records_web_batches_now
-                                ANTI JOIN {WEB_BATCHES} USING (_batch_id))
+            WHERE _batch_id IN ({new_batches})
         )
         SELECT 'user:' || user_id AS source_record_id FROM added WHERE user_id IS NOT NULL
         UNION SELECT 'anon:' || anonymous_id FROM added WHERE anonymous_id IS NOT NULL"""
     )
     return "person_records_web_scope"
+
+
+def web_batches_added_since(con: duckdb.DuckDBPyConnection, seen: str) -> str | None:
+    """SQL selecting the _batch_id of the load batches in :data:`WEB_BATCHES_NOW` that ``seen`` (a
+    table of the same shape, the batches an earlier build saw) lacks; None when a batch of ``seen``
+    is gone or has other rows now, or either side has rows without a batch id: then the events
+    since cannot be told apart and every event must be read."""
+    changed = fetch_one(
+        con,
+        f"""SELECT (SELECT count(*) FROM {seen} AS o ANTI JOIN {WEB_BATCHES_NOW} AS n
+                   ON n._batch_id = o._batch_id AND n.batch_rows = o.batch_rows AND n.rows_hash = o.rows_hash)
+                 + (SELECT count(*) FROM {WEB_BATCHES_NOW} WHERE _batch_id IS NULL)
+                 + (SELECT count(*) FROM {seen} WHERE _batch_id IS NULL)""",
+    )[0]
+    if changed:
+        return None
+    return f"SELECT _batch_id FROM {WEB_BATCHES_NOW} ANTI JOIN {seen} USING (_batch_id)"
 
 
 def _replace_changed_rows(con: duckdb.DuckDBPyConnection, web_scope: str | None) -> None:
@@ -319,12 +329,12 @@ def _replace_changed_rows(con: duckdb.DuckDBPyConnection, web_scope: str | None)
 
 def _store_web_batches(con: duckdb.DuckDBPyConnection, web_scope: str | None) -> None:
     """Record the raw.web_events batches this build has seen (inside the records' transaction)."""
-    if not temp_table_exists(con, "person_records_web_batches_now"):
+    if not temp_table_exists(con, WEB_BATCHES_NOW):
         con.execute(f"DROP TABLE IF EXISTS {WEB_BATCHES}")
     elif web_scope is None:
-        con.execute(f"CREATE OR REPLACE TABLE {WEB_BATCHES} AS SELECT * FROM person_records_web_batches_now")
+        con.execute(f"CREATE OR REPLACE TABLE {WEB_BATCHES} AS SELECT * FROM {WEB_BATCHES_NOW}")
         con.execute(f"COMMENT ON TABLE {WEB_BATCHES} IS {sql_literal(_fingerprint())}")
     else:
         con.execute(
-            f"INSERT INTO {WEB_BATCHES} SELECT * FROM person_records_web_batches_now ANTI JOIN {WEB_BATCHES} USING (_batch_id)"
+            f"INSERT INTO {WEB_BATCHES} SELECT * FROM {WEB_BATCHES_NOW} ANTI JOIN {WEB_BATCHES} USING (_batch_id)"
         )
