@@ -24,7 +24,7 @@ import yaml
 from cdp.clock import audit_now
 from cdp.fingerprint import code_fingerprint
 from cdp.settings import PROJECT_ROOT, Settings
-from cdp.warehouse import connect, table_exists
+from cdp.warehouse import connect, table_exists, transaction
 
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 SEGMENTS_PATH = DBT_PROJECT_DIR / "segments.yml"
@@ -279,13 +279,12 @@ def _record_tests_passed(con: duckdb.DuckDBPyConnection, run_id: str, build_star
         ).fetchall()[0][0]
         if overlapping is not None and overlapping < since:
             since = overlapping
-    con.execute("BEGIN TRANSACTION")
-    con.execute(f"DELETE FROM {TESTS_PASSED_TABLE}")
-    con.execute(
-        f"INSERT INTO {TESTS_PASSED_TABLE} VALUES (?, ?, ?, ?, ?)",
-        [run_id, build_started_at, since, fingerprint, audit_now()],
-    )
-    con.execute("COMMIT")
+    with transaction(con):
+        con.execute(f"DELETE FROM {TESTS_PASSED_TABLE}")
+        con.execute(
+            f"INSERT INTO {TESTS_PASSED_TABLE} VALUES (?, ?, ?, ?, ?)",
+            [run_id, build_started_at, since, fingerprint, audit_now()],
+        )
 
 
 def docs(settings: Settings) -> Path:
