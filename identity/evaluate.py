@@ -68,9 +68,87 @@ def read_truth(truth_path: Path) -> dict[tuple[str, str], str]:
 
 
 def evaluate(settings: Any, truth_path: Path | None = None) -> dict[str, Any]:
-    """Score the published identity.customer_map against ``truth_path`` (default settings.truth_path)."""
+    """Score the published identity.customer_map against ``truth_path`` (default settings.truth_path).
+
+    Adds ``missed_pairs_by_shared_evidence`` (see :func:`missed_pairs_by_shared_evidence`).
+    """
     truth = read_truth(Path(truth_path or settings.truth_path))
     with connect(settings, read_only=True) as con:
         rows = con.execute("SELECT source_system, source_record_id, customer_id FROM identity.customer_map").fetchall()
+        missed = missed_pairs_by_shared_evidence(con, truth)
     predicted = {(system, record): customer for system, record, customer in rows}
-    return evaluate_mappings(predicted, truth)
+    return {**evaluate_mappings(predicted, truth), "missed_pairs_by_shared_evidence": missed}
+
+
+#: What two parts of one true person that ended up in different customers have in common, strongest
+#: first; a missed pair counts under the first that holds. Compared on the standardised records.
+MISSED_EVIDENCE = ("email", "phone", "source_id", "name_and_birth_date", "name_and_postcode", "name_only", "nothing")
+
+_MISSED_SQL = """
+WITH records AS (
+    SELECT t.person_id, m.customer_id, s.*
+    FROM _eval_truth AS t
+    INNER JOIN identity.customer_map AS m USING (source_system, source_record_id)
+    INNER JOIN identity.person_records_standardised AS s USING (source_system, source_record_id)
+),
+split_people AS (
+    SELECT person_id FROM records GROUP BY person_id HAVING count(DISTINCT customer_id) > 1
+),
+parts AS (
+    SELECT person_id, customer_id, count(*) AS n,
+           list(DISTINCT email) FILTER (WHERE email IS NOT NULL) AS emails,
+           list(DISTINCT phone) FILTER (WHERE phone IS NOT NULL) AS phones,
+           list_distinct(flatten(list(list_filter(
+               ['user:' || web_user_id, 'anon:' || web_anonymous_id, 'card:' || loyalty_card_number],
+               lambda id: id IS NOT NULL
+           )))) AS ids,
+           list(DISTINCT date_of_birth) FILTER (WHERE date_of_birth IS NOT NULL) AS births,
+           list(DISTINCT coalesce(first_name_canonical, first_name) || '|' || last_name)
+               FILTER (WHERE coalesce(first_name_canonical, first_name) IS NOT NULL AND last_name IS NOT NULL) AS names,
+           list(DISTINCT postcode) FILTER (WHERE postcode IS NOT NULL) AS postcodes
+    FROM records
+    WHERE person_id IN (SELECT person_id FROM split_people)
+    GROUP BY person_id, customer_id
+)
+SELECT CASE
+           WHEN list_has_any(a.emails, b.emails) THEN 'email'
+           WHEN list_has_any(a.phones, b.phones) THEN 'phone'
+           WHEN list_has_any(a.ids, b.ids) THEN 'source_id'
+           WHEN list_has_any(a.names, b.names) AND list_has_any(a.births, b.births) THEN 'name_and_birth_date'
+           WHEN list_has_any(a.names, b.names) AND list_has_any(a.postcodes, b.postcodes) THEN 'name_and_postcode'
+           WHEN list_has_any(a.names, b.names) THEN 'name_only'
+           ELSE 'nothing'
+       END AS evidence,
+       sum(a.n * b.n)::BIGINT AS pairs
+FROM parts AS a
+INNER JOIN parts AS b ON a.person_id = b.person_id AND a.customer_id < b.customer_id
+GROUP BY evidence
+"""
+
+
+def missed_pairs_by_shared_evidence(con: Any, truth: Mapping[tuple[str, str], str]) -> dict[str, int]:
+    """The true pairs the resolution missed, by what their two records' customers share (recall's ceiling).
+
+    When a true person's records are spread over several customers, each two of those parts miss
+    ``n_a * n_b`` pairs. The parts are compared on their standardised records, all values of a part
+    at once: a missed pair counts under the strongest evidence the two parts share, in the order
+    of :data:`MISSED_EVIDENCE` ("name" is the canonical first name with the last name). Pairs whose
+    parts share an email, phone or source id were cut by a guard; pairs that share only a name are
+    what no rule could link without also merging namesakes. The values add up to
+    ``true_pairs - true_positive_pairs`` of :func:`evaluate_mappings` over the records both know.
+    """
+    import pyarrow as pa
+
+    keys = list(truth)
+    con.register("_eval_truth_arrow", pa.table({
+        "source_system": [system for system, _record in keys],
+        "source_record_id": [record for _system, record in keys],
+        "person_id": list(truth.values()),
+    }))
+    try:
+        con.execute("CREATE OR REPLACE TEMP TABLE _eval_truth AS SELECT * FROM _eval_truth_arrow")
+        counts = dict(con.execute(_MISSED_SQL).fetchall())
+    finally:
+        con.execute("DROP TABLE IF EXISTS _eval_truth")
+        con.unregister("_eval_truth_arrow")
+    return {evidence: int(counts.get(evidence, 0)) for evidence in MISSED_EVIDENCE}

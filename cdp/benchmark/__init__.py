@@ -40,7 +40,8 @@ JSON keys (``results-<scale>.json``):
   ``identity``, ``marts``): ``reference``, ``rows``, ``seconds``, ``peak_rss_mib``; ``identity``
   adds ``train_seconds``, ``pairwise_f1``, ``pairwise_precision``, ``pairwise_recall``,
   ``clusters``, ``predicted_pairs_above_threshold``, ``em_passes``
-- ``identity_accuracy``: ``identity.evaluate.evaluate`` of the full night (``pairwise_f1``, ``bcubed_f1``, ...)
+- ``identity_accuracy``: ``identity.evaluate.evaluate`` of the full night (``pairwise_f1``, ``bcubed_f1``, ...,
+  ``missed_pairs_by_shared_evidence``: the missed true pairs by the strongest evidence their two customers share)
 - ``next_night``: ``seconds``, ``peak_rss_mib``, ``share_of_full_night``, ``stages`` (as above), ``added``
   (``new_web_files``, ``new_csv_files``, ``returning_web_visitors``, ``returning_web_messages``,
   ``new_calls``, ``new_store_customers``, ``changed_calls``, ``changed_store_customers``), ``changed_records``, ``unchanged_customers``,

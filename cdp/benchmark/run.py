@@ -283,6 +283,7 @@ def format_results(results: dict[str, Any]) -> str:
         f"identity vs truth: pairwise P {accuracy['pairwise_precision']:.3f} R {accuracy['pairwise_recall']:.3f} "
         f"F1 {accuracy['pairwise_f1']:.3f}, B-cubed F1 {accuracy['bcubed_f1']:.3f}; plain Splink pairwise F1 "
         f"{splink['pairwise_f1']:.3f} (predict+cluster {splink['seconds']:.2f} s, training {splink['train_seconds']:.2f} s excluded)",
+        _missed_pairs_line(accuracy),
         f"next night (+{following['added']['new_store_customers']:,} store customers, {following['changed_records']:,} changed records): "
         f"{following['seconds']:.1f} s = {following['share_of_full_night']:.0%} of the full night, "
         f"peak RSS {following['peak_rss_mib']:,.0f} MiB; "
@@ -292,6 +293,17 @@ def format_results(results: dict[str, Any]) -> str:
           ((results["stages"], "full"), (following["stages"], "next night"))),
         f"results: {results['results_json']}  chart: {results['chart_png']}",
     ])
+
+
+def _missed_pairs_line(accuracy: dict[str, Any]) -> str:
+    """The missed true pairs by what their parts share, largest first (recall's ceiling)."""
+    missed = accuracy.get("missed_pairs_by_shared_evidence") or {}
+    total = sum(missed.values())
+    if not total:
+        return "missed true pairs: none"
+    parts = ", ".join(f"{name.replace('_', ' ')} {pairs / total:.1%}"
+                      for name, pairs in sorted(missed.items(), key=lambda item: -item[1]) if pairs)
+    return f"missed true pairs: {total:,}, by what the two customers share: {parts}"
 
 
 def _marts_layers_line(stages: list[dict[str, Any]], label: str) -> str:
