@@ -82,7 +82,8 @@ def evaluate(settings: Any, truth_path: Path | None = None) -> dict[str, Any]:
 
 #: What two parts of one true person that ended up in different customers have in common, strongest
 #: first; a missed pair counts under the first that holds. Compared on the standardised records.
-MISSED_EVIDENCE = ("email", "phone", "source_id", "name_and_birth_date", "name_and_postcode", "name_only", "nothing")
+MISSED_EVIDENCE = ("email", "phone", "source_id", "name_and_birth_date", "name_and_postcode", "name_only",
+                   "last_name_only", "nothing")
 
 _MISSED_SQL = """
 WITH records AS (
@@ -105,7 +106,8 @@ parts AS (
            list(DISTINCT date_of_birth) FILTER (WHERE date_of_birth IS NOT NULL) AS births,
            list(DISTINCT coalesce(first_name_canonical, first_name) || '|' || last_name)
                FILTER (WHERE coalesce(first_name_canonical, first_name) IS NOT NULL AND last_name IS NOT NULL) AS names,
-           list(DISTINCT postcode) FILTER (WHERE postcode IS NOT NULL) AS postcodes
+           list(DISTINCT postcode) FILTER (WHERE postcode IS NOT NULL) AS postcodes,
+           list(DISTINCT last_name) FILTER (WHERE last_name IS NOT NULL) AS last_names
     FROM records
     WHERE person_id IN (SELECT person_id FROM split_people)
     GROUP BY person_id, customer_id
@@ -117,6 +119,7 @@ SELECT CASE
            WHEN list_has_any(a.names, b.names) AND list_has_any(a.births, b.births) THEN 'name_and_birth_date'
            WHEN list_has_any(a.names, b.names) AND list_has_any(a.postcodes, b.postcodes) THEN 'name_and_postcode'
            WHEN list_has_any(a.names, b.names) THEN 'name_only'
+           WHEN list_has_any(a.last_names, b.last_names) THEN 'last_name_only'
            ELSE 'nothing'
        END AS evidence,
        sum(a.n * b.n)::BIGINT AS pairs
@@ -132,9 +135,10 @@ def missed_pairs_by_shared_evidence(con: Any, truth: Mapping[tuple[str, str], st
     When a true person's records are spread over several customers, each two of those parts miss
     ``n_a * n_b`` pairs. The parts are compared on their standardised records, all values of a part
     at once: a missed pair counts under the strongest evidence the two parts share, in the order
-    of :data:`MISSED_EVIDENCE` ("name" is the canonical first name with the last name). Pairs whose
-    parts share an email, phone or source id were cut by a guard; pairs that share only a name are
-    what no rule could link without also merging namesakes. The values add up to
+    of :data:`MISSED_EVIDENCE` ("name" is the canonical first name with the last name; "last name
+    only" is, for example, a nickname the canonical form does not resolve). Pairs whose parts share
+    an email, phone or source id were cut by a guard; pairs that share only a name are what no rule
+    could link without also merging namesakes. The values add up to
     ``true_pairs - true_positive_pairs`` of :func:`evaluate_mappings` over the records both know.
     """
     import pyarrow as pa

@@ -24,6 +24,8 @@ RECORDS = {
     "l": ("P5", "C11", None, "+15550000002", "card-1", None, None, None, None),
     "m": ("P6", "C12", None, None, "card-2", None, None, None, None),
     "n": ("P6", "C13", None, None, "card-2", "fa", "ho", None, None),
+    "o": ("P7", "C14", None, None, None, "chris", "sanders", None, None),
+    "p": ("P7", "C15", None, None, None, "christopher", "sanders", None, None),
 }
 
 
@@ -53,6 +55,7 @@ def test_missed_pairs_count_under_the_strongest_shared_evidence() -> None:
         "name_and_birth_date": 1,  # c-d
         "name_and_postcode": 1,  # e-f
         "name_only": 2,  # e-g, f-g
+        "last_name_only": 1,  # o-p
         "nothing": 1,  # h (no name) - i
     }
     predicted = {("csv", record): row[1] for record, row in RECORDS.items()}
