@@ -140,12 +140,35 @@ def _is_sqlite(source_db) -> bool:
     return isinstance(source_db, Connection)
 
 
+# PostgreSQL type OIDs of text, varchar, bpchar and name: an updated_at kept as text.
+_PG_TEXT_TYPES = frozenset({25, 1043, 1042, 19})
+
+
+def _pg_column_types(source_db, table: StoreTable) -> dict[str, int]:
+    """Type OID of every column of the PostgreSQL table (read from an empty result)."""
+    cursor = source_db.cursor()
+    try:
+        cursor.execute(f"SELECT * FROM {table.name} LIMIT 0")
+        return {column.name: column.type_code for column in cursor.description}
+    finally:
+        cursor.close()
+
+
 def _query(source_db, table: StoreTable, since: datetime | None) -> tuple[str, list]:
     if _is_sqlite(source_db):
         return _sqlite_query(table, since)
     columns = ", ".join(table.columns)
     if since is None:
         return f"SELECT {columns} FROM {table.name} ORDER BY {table.key}", []
+    if _pg_column_types(source_db, table).get("updated_at") in _PG_TEXT_TYPES:
+        # CAST(text AS timestamp) raises on one unparseable value ('n/a') and would fail every
+        # later run; compare the text as on SQLite instead, byte by byte whatever the database's
+        # collation. Text that is not a date (a letter sorts after any digit) is re-read each run
+        # and quarantined once (see _already_quarantined).
+        return (
+            f'SELECT {columns} FROM {table.name} WHERE updated_at COLLATE "C" >= %s ORDER BY {table.key}',
+            [since.strftime("%Y-%m-%d %H:%M:%S")],
+        )
     return (
         f"SELECT {columns} FROM {table.name} WHERE CAST(updated_at AS timestamp) >= CAST(%s AS timestamp) "
         f"ORDER BY {table.key}",

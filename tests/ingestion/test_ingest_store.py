@@ -228,3 +228,48 @@ def test_sqlite_columns_of_mixed_types_and_late_first_values(settings, tmp_path)
         (3100, "L-9", "5550009", "12345", True),
         (3101, "42", "5.5e-07", "1.0", False),
     ]
+
+
+@pytest.fixture
+def pg_uri(monkeypatch):
+    """A URI to a fresh schema of the local PostgreSQL (dropped afterwards); skips when unreachable."""
+    psycopg = pytest.importorskip("psycopg")
+    base = "postgresql://postgres@127.0.0.1:5432/test"
+    try:
+        admin = psycopg.connect(base, connect_timeout=3, autocommit=True)
+    except psycopg.OperationalError as exc:
+        pytest.skip(f"PostgreSQL not reachable: {exc}")
+    schema = f"cdp_ingest_test_{uuid.uuid4().hex[:10]}"
+    admin.execute(f"CREATE SCHEMA {schema}")
+    try:
+        yield f"{base}?options=-csearch_path%3D{schema}"
+    finally:
+        admin.execute(f"DROP SCHEMA {schema} CASCADE")
+        admin.close()
+
+
+@pytest.mark.postgres
+def test_postgres_text_updated_at_that_is_not_a_time_does_not_break_later_runs(settings, pg_uri):
+    """CAST(updated_at AS timestamp) in the WHERE clause raised on 'n/a' from the second run on."""
+    import psycopg
+
+    connection = psycopg.connect(pg_uri)
+    try:
+        pos = Pos(connection, "%s")
+        pos.insert("stores", (2, "Bad", None, None, None, "n/a"))
+        settings = Settings(home=settings.home, run_date=settings.run_date, store_db_uri=pg_uri)
+        first = _by_table(ingest(settings, "run-1", "store"))
+        assert (first.rows_loaded, first.rows_quarantined) == (5, 2)
+        pos.execute("UPDATE customers SET email = 'bob@example.com', updated_at = '2026-11-22 08:00:00' "
+                    "WHERE customer_id = 2")  # fmt: skip
+        second = _by_table(ingest(settings, "run-2", "store"))
+        assert (second.rows_loaded, second.rows_quarantined, second.files_failed) == (1, 0, 0)
+        assert _rows(settings, "SELECT email FROM raw.store_customers WHERE customer_id = 2") == [
+            ("bob@example.com",)
+        ]
+        # The bad store is re-read (text that is not a date sorts after every date) but kept once.
+        assert _rows(settings, "SELECT field, reason FROM meta.quarantine WHERE reason LIKE '%stores%'") == [
+            ("updated_at", "invalid-field-type: stores.updated_at (key 2) is not a valid TIMESTAMP")
+        ]
+    finally:
+        connection.close()
