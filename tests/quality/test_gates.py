@@ -62,6 +62,32 @@ def test_quarantine_rate_above_setting_blocks_and_names_source(settings, setting
     assert run_gate(relaxed, RUN_ID, "ingestion").passed
 
 
+def test_rerun_of_the_day_is_judged_on_each_files_latest_attempt(settings, sql):
+    def attempt(batch, status, read, quarantined, hour):
+        sql(f"""INSERT INTO meta.ingest_manifest VALUES ('{batch}', 'run-2', 'csv', 'csv/newsletter__extra.csv', 1,
+                'x', NULL, NULL, {read}, {read - quarantined}, {quarantined}, 0, '{status}',
+                '2026-11-23 {hour}:00:00', '2026-11-23 {hour}:01:00', NULL)""")
+
+    def failing():
+        with pytest.raises(QualityGateFailed) as excinfo:
+            run_gate(settings, RUN_ID, "ingestion")
+        return excinfo
+
+    attempt("b2-bad", "failed", 0, 1, "02")  # the file is rejected: the day is blocked
+    assert failing_checks(failing()) == {"no_failed_loads"}
+    attempt("b2-fix1", "loaded", 20, 8, "03")  # fixed, but 8 of its 20 rows quarantined (40 rows, 20%)
+    excinfo = failing()
+    assert failing_checks(excinfo) == {"quarantine_rate_per_source"}
+    check = next(c for c in excinfo.value.result.checks if c.name == "quarantine_rate_per_source")
+    assert "csv = 0.2" in check.observed
+    attempt("b2-fix2", "replaced_changed_file", 20, 0, "04")  # fixed again: the earlier reads no longer count
+    assert run_gate(settings, RUN_ID, "ingestion").passed
+    # A later attempt that only skipped the file does not hide the quarantine of the read that loaded it.
+    sql("UPDATE meta.ingest_manifest SET rows_quarantined = 8 WHERE batch_id = 'b2-fix2'")
+    attempt("b2-again", "skipped_already_loaded", 0, 0, "05")
+    assert failing_checks(failing()) == {"quarantine_rate_per_source"}
+
+
 def test_implausible_timestamps_block_ingestion(settings, sql):
     sql("""INSERT INTO raw.store_orders (order_id, ordered_at, _batch_id)
                          VALUES (9002, '2027-06-01', 'b2-store'), (9003, '1990-01-01', 'b2-store')""")
