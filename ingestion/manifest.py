@@ -8,7 +8,8 @@ recorded when it was last seen keeps that SHA-256 without being read again, unle
 * same path, same checksum as a loaded batch -> ``skipped_already_loaded`` (nothing is read);
 * same path, different checksum -> the file changed after we loaded it. We deliberately reload it,
   replacing the rows that earlier version produced, and record ``replaced_changed_file``;
-* a new path whose checksum was already loaded for the same source (a renamed copy) -> skipped;
+* a new path whose checksum is the latest load of another path of the same source (a renamed copy)
+  -> skipped (content loaded only by a version that was replaced since no longer counts);
 * a file that failed earlier is attempted again (its mapping or content may have been fixed).
 """
 
@@ -135,8 +136,9 @@ class PriorLoads:
         loaded = [row for row in rows if row[3] in LOADED_STATUSES]
         # Later rows overwrite earlier ones: the latest load of each path wins.
         self._latest = {path: (sha256, batch_id) for path, sha256, batch_id, _, _ in loaded}
+        # Content some path still holds: a version that was replaced since has no rows any more.
         self._by_checksum: dict[str, str] = {}
-        for path, sha256, _, _, _ in loaded:
+        for path, (sha256, _) in self._latest.items():
             self._by_checksum.setdefault(sha256, path)
         # The latest time each path was seen (loaded or skipped): its signature and checksum then.
         self._seen = {} if verify_checksums else {
@@ -167,7 +169,14 @@ class PriorLoads:
 
     def add(self, source_object: str, sha256: str, batch_id: str) -> None:
         """Note a file this run is loading, so a renamed copy later in the same run is skipped."""
+        previous = self._latest.get(source_object)
         self._latest[source_object] = (sha256, batch_id)
+        if previous is not None and previous[0] != sha256 and self._by_checksum.get(previous[0]) == source_object:
+            # The replaced version's rows are gone: its content is loaded only if another path holds it.
+            del self._by_checksum[previous[0]]
+            holder = next((path for path, (held, _) in self._latest.items() if held == previous[0]), None)
+            if holder is not None:
+                self._by_checksum[previous[0]] = holder
         self._by_checksum.setdefault(sha256, source_object)
 
 
