@@ -5,6 +5,12 @@ ADBC's SQLite driver (which hands query results over as Arrow, in C) or psycopg 
 ``updated_at`` is a little older than the last watermark are still caught) and upserted by
 primary key; re-read rows identical to what the warehouse holds are counted as skipped, so a
 rerun loads 0 rows. One table range = one batch = one transaction with its manifest row.
+
+A row whose ``updated_at`` is later than the time it was read plus ``FUTURE_TOLERANCE`` (a typo
+such as 2206) is quarantined and left out of the watermark, which never passes the read time:
+one such row would otherwise move the watermark centuries ahead and stop the table's incremental
+reads for good. The row stays above the watermark, so it is read again every run (and quarantined
+once): it loads once it is corrected or the clock passes it.
 """
 
 from __future__ import annotations
@@ -29,6 +35,8 @@ from ingestion.views import registered
 
 SOURCE = "store"
 FETCH_ROWS = 50_000
+# How far ahead of the warehouse's clock a POS updated_at may be (clock skew) and still load.
+FUTURE_TOLERANCE = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -126,10 +134,13 @@ def safe_uri(uri: str) -> str:
     return uri
 
 
-def _watermark(con: duckdb.DuckDBPyConnection, table: StoreTable) -> datetime | None:
+def _watermark(con: duckdb.DuckDBPyConnection, table: StoreTable, latest: datetime) -> datetime | None:
+    """The table's watermark; ones later than ``latest`` (written from a future updated_at before
+    such rows were quarantined) are ignored, so the rows they hid are read again."""
     return con.execute(
-        "SELECT max(watermark_to) FROM meta.ingest_manifest WHERE source = ? AND source_object = ? AND status <> 'failed'",
-        [SOURCE, table.name],
+        "SELECT max(watermark_to) FROM meta.ingest_manifest WHERE source = ? AND source_object = ? "
+        "AND status <> 'failed' AND watermark_to <= ?",
+        [SOURCE, table.name, latest],
     ).fetchall()[0][0]
 
 
@@ -270,7 +281,10 @@ def _cast(column: str, kind: str) -> str:
 
 
 def _ingest_table(con, source_db, settings: Settings, run_id: str, table: StoreTable) -> BatchOutcome:
-    previous = _watermark(con, table)
+    # The read time is a physical fact, not the logical date: a backfill reads today's rows too.
+    read_at = audit_now()
+    latest = read_at + FUTURE_TOLERANCE
+    previous = _watermark(con, table, latest)
     since = previous - timedelta(minutes=settings.store_watermark_overlap_minutes) if previous else None
     sql, params = _query(source_db, table, since)
     lineage = f"{safe_uri(settings.store_db_uri)} :: {_render(sql, params)}"
@@ -301,17 +315,27 @@ def _ingest_table(con, source_db, settings: Settings, run_id: str, table: StoreT
             f"""
             CREATE OR REPLACE TEMP TABLE _store_checked AS
             SELECT *, CASE WHEN {table.key} IS NULL THEN '{table.key}' {problems} END AS bad_field,
-                      CASE {oversize or "WHEN false THEN NULL"} END AS long_field
+                      CASE {oversize or "WHEN false THEN NULL"} END AS long_field,
+                      coalesce(updated_at > ?, false) AS is_future
             FROM _store_typed
-            """
+            """,
+            [latest],
         )
         for row in con.execute(
             f"SELECT bad_field, long_field, raw_{table.key}, "
-            f"to_json(struct_pack({', '.join(f'{n} := raw_{n}' for n in table.columns)}))::VARCHAR "
-            "FROM _store_checked WHERE bad_field IS NOT NULL OR long_field IS NOT NULL"
+            f"to_json(struct_pack({', '.join(f'{n} := raw_{n}' for n in table.columns)}))::VARCHAR, updated_at "
+            "FROM _store_checked WHERE bad_field IS NOT NULL OR long_field IS NOT NULL OR is_future"
         ).fetchall():
-            bad, long, key, raw = row
-            if bad is not None:
+            bad, long, key, raw, updated_at = row
+            if bad is None and long is None:
+                # No read time in the text: the same row read again is recognised and kept once.
+                bad, reason = (
+                    "updated_at",
+                    f"future-updated-at: {table.name}.updated_at (key {key}) is {updated_at}, more than "
+                    f"{FUTURE_TOLERANCE} after the time it was read; left out of the watermark and "
+                    "loaded once it is corrected or that time has passed",
+                )
+            elif bad is not None:
                 kind = table.columns[bad]
                 reason = (
                     f"missing-id: {table.name}.{bad} is empty"
@@ -334,7 +358,8 @@ def _ingest_table(con, source_db, settings: Settings, run_id: str, table: StoreT
         con.execute(
             f"""
             CREATE OR REPLACE TEMP TABLE _store_changed AS
-            SELECT {typed_columns} FROM _store_checked WHERE bad_field IS NULL AND long_field IS NULL
+            SELECT {typed_columns} FROM _store_checked
+            WHERE bad_field IS NULL AND long_field IS NULL AND NOT is_future
             QUALIFY row_number() OVER (PARTITION BY {table.key} ORDER BY updated_at DESC NULLS LAST) = 1
             EXCEPT
             SELECT {typed_columns} FROM {table.raw_table}
@@ -349,8 +374,10 @@ def _ingest_table(con, source_db, settings: Settings, run_id: str, table: StoreT
             [lineage, entry.batch_id, entry.started_at],
         )
         watermark = con.execute(
-            "SELECT max(updated_at) FROM _store_checked WHERE bad_field IS NULL"
+            "SELECT max(updated_at) FROM _store_checked WHERE bad_field IS NULL AND NOT is_future"
         ).fetchall()[0][0]
+        if watermark is not None:
+            watermark = min(watermark, read_at)  # a row a little ahead of the clock is read again
         entry.watermark_to = (
             max(w for w in (watermark, previous) if w is not None) if (watermark or previous) else None
         )

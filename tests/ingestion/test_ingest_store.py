@@ -273,3 +273,52 @@ def test_postgres_text_updated_at_that_is_not_a_time_does_not_break_later_runs(s
         ]
     finally:
         connection.close()
+
+
+def test_far_future_updated_at_is_quarantined_and_kept_out_of_the_watermark(settings, tmp_path, monkeypatch):
+    """One updated_at typed 2206 moved the watermark to 2206: every later night read 0 rows."""
+    path = tmp_path / "pos.sqlite"
+    connection = sqlite3.connect(path)
+    pos = Pos(connection, "?")
+    pos.insert("stores", (2, "Typo", None, None, None, "2206-11-22 08:00:00"))
+    settings = Settings(home=settings.home, run_date=settings.run_date, store_db_uri=f"sqlite:///{path}")
+
+    def stores_watermark():
+        return _rows(settings, "SELECT max(watermark_to) FROM meta.ingest_manifest WHERE source_object = 'stores'")
+
+    def future_rows():
+        return _rows(settings, "SELECT field, reason FROM meta.quarantine WHERE reason LIKE 'future-updated-at%'")
+
+    try:
+        first = _by_table(ingest(settings, "run-1", "store"))
+        assert (first.rows_loaded, first.rows_quarantined) == (5, 2)
+        assert stores_watermark() == [(datetime(2026, 1, 1),)]
+        [(field, reason)] = future_rows()
+        assert field == "updated_at"
+        assert reason.startswith("future-updated-at: stores.updated_at (key 2) is 2206-11-22 08:00:00")
+        assert _rows(settings, "SELECT store_id FROM raw.store_stores") == [(1,)]
+
+        # A warehouse loaded before the fix holds the 2206 watermark: it is ignored.
+        with connect(settings) as con:
+            con.execute("UPDATE meta.ingest_manifest SET watermark_to = '2206-11-22 08:00:00' "
+                        "WHERE source_object = 'stores'")  # fmt: skip
+        pos.insert("stores", (3, "New store", None, None, None, "2026-11-23 09:00:00"))
+        pos.execute("UPDATE stores SET store_name = 'Renamed', updated_at = '2026-11-23 09:00:00' WHERE store_id = 1")
+        second = _by_table(ingest(settings, "run-2", "store"))
+        assert (second.rows_loaded, second.rows_quarantined) == (2, 0)  # the typo is re-read, kept once
+        assert _rows(settings, "SELECT store_id, store_name FROM raw.store_stores ORDER BY 1") == [
+            (1, "Renamed"),
+            (3, "New store"),
+        ]
+        assert stores_watermark() == [(datetime(2206, 11, 22, 8),)]  # the old row; the new one:
+        assert _rows(settings, "SELECT watermark_to FROM meta.ingest_manifest WHERE source_object = 'stores' "
+                               "AND run_id = 'run-2'") == [(datetime(2026, 11, 23, 9),)]  # fmt: skip
+        assert len(future_rows()) == 1
+
+        # Once the clock passes it, the row loads (and the watermark stays at the read time).
+        monkeypatch.setattr("ingestion.store_pos.audit_now", lambda: datetime(2207, 1, 1))
+        third = _by_table(ingest(settings, "run-3", "store"))
+        assert (third.rows_loaded, third.rows_quarantined) == (1, 0)
+        assert _rows(settings, "SELECT store_name FROM raw.store_stores WHERE store_id = 2") == [("Typo",)]
+    finally:
+        connection.close()
