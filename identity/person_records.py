@@ -63,13 +63,7 @@ def _web_sql(only: str | None = None) -> str:
     names = ", ".join(_WEB_TRAITS)
     # Events of other ids come along (an event with a wanted anonymous id and another user id):
     # their records are incomplete, so only the wanted records are kept at the end.
-    wanted = (
-        f"""WHERE nullif(trim(user_id), '') IN (SELECT substr(source_record_id, 6) FROM {only}
-                                                 WHERE starts_with(source_record_id, 'user:'))
-               OR nullif(trim(anonymous_id), '') IN (SELECT substr(source_record_id, 6) FROM {only}
-                                                      WHERE starts_with(source_record_id, 'anon:'))"""
-        if only else ""
-    )
+    wanted = f"WHERE rowid IN ({_events_of_sql(only)})" if only else ""
     kept = f"WHERE source_record_id IN (SELECT source_record_id FROM {only})" if only else ""
     return f"""
     WITH events AS (
@@ -105,6 +99,25 @@ def _web_sql(only: str | None = None) -> str:
         LEFT JOIN anonymous_traits USING (anonymous_id)
     )
     SELECT * FROM (SELECT * FROM users UNION ALL SELECT * FROM anonymous) AS w({_COLUMN_LIST}) {kept}"""
+
+
+def _events_of_sql(only: str) -> str:
+    """SQL selecting the rowid of the raw.web_events rows whose trimmed user or anonymous id is one
+    of the web records in ``only``.
+
+    Trimming every event's two ids to compare them was ~80% of this filter's CPU (0.08 of 0.10 s
+    at 100k, ~0.9M events); DuckDB's trim removes only spaces, so an id equals its trimmed self
+    unless it starts or ends with one, and only those rows are trimmed. The wanted ids are
+    trimmed and not empty (they come from ``nullif(trim(...), '')``).
+    """
+    users = f"SELECT substr(source_record_id, 6) FROM {only} WHERE starts_with(source_record_id, 'user:')"
+    anonymous = f"SELECT substr(source_record_id, 6) FROM {only} WHERE starts_with(source_record_id, 'anon:')"
+    return f"""SELECT rowid FROM raw.web_events WHERE user_id IN ({users})
+        UNION SELECT rowid FROM raw.web_events WHERE anonymous_id IN ({anonymous})
+        UNION SELECT rowid FROM raw.web_events
+              WHERE (starts_with(user_id, ' ') OR ends_with(user_id, ' ')
+                     OR starts_with(anonymous_id, ' ') OR ends_with(anonymous_id, ' '))
+                AND (nullif(trim(user_id), '') IN ({users}) OR nullif(trim(anonymous_id), '') IN ({anonymous}))"""
 
 
 _CALL_CENTER_SQL = """

@@ -15,16 +15,19 @@ is a view of the map with those changes undone.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import duckdb
 
+from cdp.fingerprint import code_fingerprint
 from cdp.warehouse import table_exists
 from identity.deterministic import ADDED_ANONYMOUS_LINKS, store_linked_web_batches
 from identity.person_records import WEB_BATCHES_NOW
 from identity.probabilistic import store_scored_records
+from identity.recluster import fingerprint as clusters_fingerprint
 from identity.recluster import has_guard_hashes, is_reclustering, store_clustered_records
-from identity.schema import columns_of, fetch_one
+from identity.schema import columns_of, fetch_one, sql_literal, temp_table_exists
 from identity.stable_ids import assign_customer_ids
 
 HISTORY_DDL = """CREATE TABLE IF NOT EXISTS identity.customer_id_history (
@@ -46,6 +49,11 @@ MAP_DDL = """CREATE TABLE IF NOT EXISTS identity.customer_map (
 CHANGES_DDL = """CREATE TABLE IF NOT EXISTS identity.customer_map_changes (
     run_id VARCHAR, source_system VARCHAR, source_record_id VARCHAR, customer_id VARCHAR,
     previous_customer_id VARCHAR, previous_resolved_at TIMESTAMP, previous_run_id VARCHAR)"""
+
+#: One row per customer of the published map: its records and whether it has more than 3 first
+#: names / 5 postcodes, for the run metrics (table comment: :func:`_sizes_fingerprint`). Written
+#: with the map; a re-clustering run recounts only the customers it can have changed.
+CUSTOMER_SIZES = "identity.customer_sizes"
 
 PREVIOUS_VIEW = """CREATE OR REPLACE VIEW identity.customer_map_previous AS
     SELECT m.source_system, m.source_record_id, m.customer_id, m.resolved_at, m.run_id
@@ -272,7 +280,7 @@ def publish(con: duckdb.DuckDBPyConnection, settings: Any, run_id: str, records:
         # Before the map and links are written: DuckDB 2.0.0 counted no rows in identity.customer_map
         # read back in this transaction after the whole map was deleted and inserted (a rerun of a
         # first night), although the commit wrote them all.
-        _measure(con, records)
+        _measure(con, records, _sizes_fingerprint(settings))
         _publish_map(con, run_id, run_at)
         con.execute(
             f"""INSERT INTO identity.customer_id_history
@@ -287,6 +295,7 @@ def publish(con: duckdb.DuckDBPyConnection, settings: Any, run_id: str, records:
             store_clustered_records(con, settings.match_probability_threshold, settings.max_cluster_size)
         # With the links: tomorrow's run reads anonymous-to-user pairs only from newer batches.
         store_linked_web_batches(con)
+        _store_customer_sizes(con, _sizes_fingerprint(settings))
         metrics = _run_metrics(con, settings, run_id, records)
         con.execute("COMMIT")
     except BaseException:
@@ -299,10 +308,14 @@ def publish(con: duckdb.DuckDBPyConnection, settings: Any, run_id: str, records:
     return metrics
 
 
-def _measure(con: duckdb.DuckDBPyConnection, records: str) -> None:
+def _measure(con: duckdb.DuckDBPyConnection, records: str, sizes_fingerprint: str) -> None:
     """TEMP TABLEs customer_sizes and link_counts describing the map and links this run publishes:
     tonight's rows (customer_map_new, candidate_links) and, after a re-clustering run, the
-    published rows outside its scope, which it leaves as they are. Read before anything is written."""
+    published rows outside its scope, which it leaves as they are. Read before anything is written.
+
+    After a re-clustering run that also reused Splink pairs, only the customers it can have
+    changed are counted (see :func:`_recount_touched_customers`); the rest are read from
+    :data:`CUSTOMER_SIZES` (``sizes_fingerprint``: what its comment must be)."""
     kept_map = "SELECT NULL::VARCHAR AS source_system, NULL::VARCHAR AS source_record_id, NULL::VARCHAR AS customer_id LIMIT 0"
     kept_links = "SELECT NULL::VARCHAR AS link_type, NULL::BOOLEAN AS is_accepted LIMIT 0"
     if is_reclustering(con):
@@ -315,14 +328,40 @@ def _measure(con: duckdb.DuckDBPyConnection, records: str) -> None:
             """CREATE OR REPLACE TEMP TABLE map_scope_keys AS
             SELECT record_key FROM reclustered_records UNION SELECT record_key FROM changed_records"""
         )
-    # The metrics ask whether a customer has more than 3 first names or 5 postcodes, which takes 4+
-    # records: distinct values are counted only for those customers (counting them for every
-    # customer was ~40% of this query's CPU at 100k), and only their map rows are joined with the
-    # records (each map row is one record's: tonight's assignments are of tonight's records, and
-    # the kept rows are of records neither gone nor re-clustered), so sizes need no join.
+    for table in ("customer_sizes_touched", "customer_sizes_recounted"):
+        con.execute(f"DROP TABLE IF EXISTS {table}")
+    if (
+        is_reclustering(con)
+        and temp_table_exists(con, "splink_scored_stale")
+        and _table_comment(con, CUSTOMER_SIZES) == sizes_fingerprint
+    ):
+        _recount_touched_customers(con, records, kept_map)
+    else:
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE customer_sizes AS
+            {_customer_sizes_sql(f"SELECT * FROM customer_map_new UNION ALL ({kept_map})", records)}"""
+        )
     con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE customer_sizes AS
-        WITH mapped AS (SELECT * FROM customer_map_new UNION ALL ({kept_map})),
+        f"""CREATE OR REPLACE TEMP TABLE link_counts AS
+        SELECT count(*) FILTER (WHERE link_type = 'deterministic' AND is_accepted) AS deterministic_links,
+               count(*) FILTER (WHERE link_type = 'probabilistic' AND is_accepted) AS probabilistic_links,
+               count(*) FILTER (WHERE NOT is_accepted) AS rejected_links
+        FROM (SELECT link_type, rejected_reason IS NULL AS is_accepted FROM candidate_links
+              UNION ALL ({kept_links}))"""
+    )
+    con.execute("DROP TABLE IF EXISTS map_scope_keys")
+
+
+def _customer_sizes_sql(mapped: str, records: str) -> str:
+    """SELECT of (customer_id, records, has_many_first_names, has_many_postcodes) for the customers
+    of ``mapped`` (map rows, each of a different record of ``records``), from those rows alone.
+
+    The metrics ask whether a customer has more than 3 first names or 5 postcodes, which takes 4+
+    records: distinct values are counted only for those customers (counting them for every
+    customer was ~40% of this query's CPU at 100k), and only their map rows are joined with the
+    records (each map row is one record's: tonight's assignments are of tonight's records, and
+    the kept rows are of records neither gone nor re-clustered), so sizes need no join."""
+    return f"""WITH mapped AS ({mapped}),
         sizes AS (SELECT customer_id, count(*) AS records FROM mapped GROUP BY customer_id),
         large AS (
             SELECT m.customer_id, count(DISTINCT s.first_name) > 3 AS has_many_first_names,
@@ -334,16 +373,76 @@ def _measure(con: duckdb.DuckDBPyConnection, records: str) -> None:
         SELECT customer_id, records, coalesce(has_many_first_names, false) AS has_many_first_names,
                coalesce(has_many_postcodes, false) AS has_many_postcodes
         FROM sizes LEFT JOIN large USING (customer_id)"""
-    )
+
+
+def _recount_touched_customers(con: duckdb.DuckDBPyConnection, records: str, kept_map: str) -> None:
+    """TEMP TABLE customer_sizes from :data:`CUSTOMER_SIZES` (the published map's customers) with
+    the customers this re-clustering run can have changed counted again: TEMP TABLEs
+    customer_sizes_touched (their ids) and customer_sizes_recounted (their rows, for
+    :func:`_store_customer_sizes`).
+
+    A customer's row depends on its records and their first names and postcodes. Outside the
+    re-clustered scope a customer keeps exactly its records (whole components are re-clustered,
+    and no re-clustered cluster takes a kept customer's id); a record's first name and postcode
+    are among Splink's compared values, so one that changed is in TEMP TABLE splink_scored (new
+    and changed records) or splink_scored_stale (changed and gone ones), whatever its links did.
+    So the touched customers are the published customers of re-clustered, gone or re-scored
+    records and tonight's customers of the re-clustered ones; every other row is as published.
+    """
     con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE link_counts AS
-        SELECT count(*) FILTER (WHERE link_type = 'deterministic' AND is_accepted) AS deterministic_links,
-               count(*) FILTER (WHERE link_type = 'probabilistic' AND is_accepted) AS probabilistic_links,
-               count(*) FILTER (WHERE NOT is_accepted) AS rejected_links
-        FROM (SELECT link_type, rejected_reason IS NULL AS is_accepted FROM candidate_links
-              UNION ALL ({kept_links}))"""
+        """CREATE TEMP TABLE customer_sizes_touched AS
+        WITH touched_records AS (
+            SELECT source_system, source_record_id FROM map_scope
+            UNION
+            SELECT split_part(record_key, '|', 1), substr(record_key, strpos(record_key, '|') + 1)
+            FROM (SELECT record_key FROM splink_scored UNION SELECT record_key FROM splink_scored_stale)
+        )
+        SELECT customer_id FROM identity.customer_map SEMI JOIN touched_records USING (source_system, source_record_id)
+        UNION SELECT customer_id FROM customer_map_new"""
     )
-    con.execute("DROP TABLE IF EXISTS map_scope_keys")
+    mapped = f"""SELECT * FROM customer_map_new
+        UNION ALL (SELECT * FROM ({kept_map}) WHERE customer_id IN (SELECT customer_id FROM customer_sizes_touched))"""
+    con.execute(f"CREATE TEMP TABLE customer_sizes_recounted AS {_customer_sizes_sql(mapped, records)}")
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE customer_sizes AS
+        SELECT * FROM customer_sizes_recounted
+        UNION ALL (SELECT * FROM {CUSTOMER_SIZES} ANTI JOIN customer_sizes_touched USING (customer_id))"""
+    )
+
+
+def _sizes_fingerprint(settings: Any) -> str:
+    """What :data:`CUSTOMER_SIZES` depends on besides the map and records: this module and the
+    clustering baseline's fingerprint (the scope the recount relies on)."""
+    return code_fingerprint(
+        [Path(__file__)], clusters_fingerprint(settings.match_probability_threshold, settings.max_cluster_size)
+    )
+
+
+def _table_comment(con: duckdb.DuckDBPyConnection, table: str) -> str | None:
+    """The comment ('' for none) of ``schema.name`` in the warehouse, or None when it does not exist."""
+    schema, name = table.split(".")
+    row = fetch_one(
+        con,
+        "SELECT coalesce(comment, '') FROM duckdb_tables() WHERE database_name = current_database() "
+        "AND schema_name = ? AND table_name = ?",
+        [schema, name],
+    )
+    return row[0] if row else None
+
+
+def _store_customer_sizes(con: duckdb.DuckDBPyConnection, sizes_fingerprint: str) -> None:
+    """Write :data:`CUSTOMER_SIZES` from what :func:`_measure` counted, in the publishing
+    transaction: after a recount only the touched customers' rows, otherwise the whole table."""
+    if temp_table_exists(con, "customer_sizes_touched"):
+        con.execute(
+            f"DELETE FROM {CUSTOMER_SIZES} WHERE customer_id IN (SELECT customer_id FROM customer_sizes_touched)"
+        )
+        con.execute(f"INSERT INTO {CUSTOMER_SIZES} SELECT * FROM customer_sizes_recounted ORDER BY customer_id")
+        for table in ("customer_sizes_touched", "customer_sizes_recounted"):
+            con.execute(f"DROP TABLE {table}")
+        return
+    con.execute(f"CREATE OR REPLACE TABLE {CUSTOMER_SIZES} AS SELECT * FROM customer_sizes ORDER BY customer_id")
+    con.execute(f"COMMENT ON TABLE {CUSTOMER_SIZES} IS {sql_literal(sizes_fingerprint)}")
 
 
 def _run_metrics(con: duckdb.DuckDBPyConnection, settings: Any, run_id: str, records: str) -> dict[str, Any]:

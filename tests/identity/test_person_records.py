@@ -122,6 +122,9 @@ def test_web_records_are_rebuilt_only_for_ids_in_new_load_batches(settings) -> N
         add_web_identify(con, "m1", "u1", "a1", {"first_name": "Ann"})
         add_web_event(con, "m2", "page", anonymous_id="a2")
         add_web_identify(con, "m3", None, "a3", {"email": "a3@x.com"})
+        # Ids padded with spaces are the trimmed ids' events: found when their records are rebuilt.
+        add_web_identify(con, "m0", " u1 ", None, {"phone": "2125550123"})
+        add_web_identify(con, "m0b", None, "a2 ", {"address": {"city": "Springfield"}})
         _web_batch(con, "b1")
         build_person_records(con)
         # A row nothing new touches is kept as stored: spoil it to see that it is not rebuilt.
@@ -137,6 +140,8 @@ def test_web_records_are_rebuilt_only_for_ids_in_new_load_batches(settings) -> N
         assert _all_rows(con) == _fresh_build(con)
         assert counts == {"web": 5}
         assert incremental["user:u1"][2:4] == ("Ann", "Lee")
+        assert incremental["user:u1"][6] == "2125550123"
+        assert incremental["anon:a2"][8] == "Springfield"
         assert incremental["user:u1"][-1] == later
         assert incremental["anon:a2"][-1] == later
         assert "anon:a4" in incremental

@@ -7,11 +7,12 @@ import re
 
 import pytest
 from id_nights import two_nights
-from id_raw_tables import add_csv_contact, add_web_event, add_web_identify
+from id_raw_tables import add_csv_contact, add_store_customer, add_web_event, add_web_identify
 
 from cdp.settings import Settings
 from cdp.warehouse import connect
 from identity.pipeline import resolve_warehouse
+from identity.publish import CUSTOMER_SIZES
 from identity.recluster import CLUSTERED_RECORDS
 
 
@@ -25,6 +26,7 @@ def _tables(settings) -> dict[str, list[tuple]]:
         "changes": "SELECT * FROM identity.customer_map_changes",
         "metrics": "SELECT * FROM identity.run_metrics",
         "clustered_records": f"SELECT * FROM {CLUSTERED_RECORDS}",
+        "customer_sizes": f"SELECT * FROM {CUSTOMER_SIZES}",
     }
     with connect(settings, read_only=True) as con:
         return {name: con.execute(f"{sql} ORDER BY ALL").fetchall() for name, sql in queries.items()}
@@ -47,6 +49,10 @@ def _first_night(con) -> None:
         add_csv_contact(con, f"ztrio:{number}", "Tess", "Trio", email="trio@example.org")
     for number in range(2):
         add_csv_contact(con, f"zduo:{number}", "Dan", "Duo", phone="(303) 555-0142")
+    # One loyalty card on six store records with nothing else in common (no Splink pair), five postcodes.
+    for number, postcode in enumerate(("10001", "20002", "30003", "40004", "50005", "10001")):
+        add_store_customer(con, 880001 + number, f"Card{number}", f"Holder{number}", postcode=postcode,
+                           loyalty="LC-SHARED-6")
     # Load batches, as ingestion writes them: the next night reads web events of new batches only.
     con.execute("UPDATE raw.web_events SET _batch_id = 'web-night-1'")
 
@@ -64,6 +70,9 @@ def _second_night(con) -> None:
         "SELECT min(email), max(phone) FROM raw.store_customers WHERE email LIKE '%@%' AND phone IS NOT NULL"
     ).fetchall()[0]
     add_csv_contact(con, "bridge:1", "Pat", "Bridges", email=a, phone=b)
+    # A sixth postcode for the card holders: no link or cluster changes, but the customer now has
+    # more than five postcodes (run metrics).
+    con.execute("UPDATE raw.store_customers SET postcode = '60006' WHERE customer_id = 880006")
     con.execute("UPDATE raw.web_events SET _batch_id = 'web-night-2' WHERE _batch_id IS NULL")
 
 
@@ -89,6 +98,8 @@ def test_next_night_reclusters_only_touched_components_and_equals_a_full_run(tmp
     published = _tables(incremental)
     assert 0 < int(reclustered.group(1)) < len(published["customer_map"]) / 4
     assert published == _tables(full)
+    shares = [row[9] for row in published["metrics"]]
+    assert shares[1] > shares[0]  # the card holders' sixth postcode counted
     kinds = {row[3] for row in published["history"] if row[0] == "run-2"}
     assert {"new", "merge"} <= kinds
     # Only changed rows were written: the rest keep the run that last decided them.
