@@ -158,7 +158,7 @@ def ingest_file_groups(
         nonlocal group, skips, group_bytes
         if group or skips:
             for outcome in _ingest_group(
-                con, settings, run_id, source, group, skips, load_group, forget, restore
+                con, settings, run_id, source, group, skips, load_group, forget, known, restore
             ):
                 log.info(
                     "%s %s: %s, %d rows loaded",
@@ -179,9 +179,9 @@ def ingest_file_groups(
             entry.status, entry.message = "skipped_already_loaded", prior.message
             skips.append(entry)
             continue
-        known.add(str(path), sha256, entry.batch_id)
         if prior.action == "replace" or group_bytes + entry.file_size > max_group_bytes or len(group) >= max_group_files:
             flush()
+        known.add(str(path), sha256, entry.batch_id)
         batch = FileBatch(path, entry.batch_id, run_id, source, settings, entry.started_at)
         group.append((entry, batch, prior.message if prior.action == "replace" else None))
         group_bytes += entry.file_size
@@ -192,9 +192,13 @@ def ingest_file_groups(
 
 
 def _ingest_group(
-    con, settings, run_id, source, group, skips, load_group: GroupLoader, forget, restore
+    con, settings, run_id, source, group, skips, load_group: GroupLoader, forget, known, restore
 ) -> list[BatchOutcome]:
-    """One transaction: skip records, then the group's rows, quarantine and manifest rows."""
+    """One transaction: skip records, then the group's rows, quarantine and manifest rows.
+
+    After a rollback ``known`` is read again from the manifest, so the group's files count as
+    loaded only once the file-by-file redo has loaded them.
+    """
     outcomes: dict[str, BatchOutcome] = {}
     try:
         with manifest.transaction(con):
@@ -217,17 +221,22 @@ def _ingest_group(
 
         outcomes = {}
         # The group was rolled back, so the manifest again says what it said before the group.
-        known = manifest.PriorLoads(con, source, settings.verify_file_checksums)
-        if skips:
-            with manifest.transaction(con):
-                for entry in skips:
+        known.reload(con)
+        # A skip may have relied on a group file (a copy of it) that is now rejected: decide again,
+        # in the order the files were seen.
+        skipped = {entry.source_object: entry for entry in skips}
+        for source_object in sorted([*skipped, *(entry.source_object for entry, _, _ in group)]):
+            entry = skipped.get(source_object)
+            prior = known.decide(source_object, entry.file_sha256) if entry is not None else None
+            if prior is not None and prior.action == "skip":
+                entry.message = prior.message
+                with manifest.transaction(con):
                     manifest.record(con, entry)
-                    outcomes[entry.source_object] = BatchOutcome(entry.source_object, entry.status)
-        for entry, _, _ in group:
-            path = Path(entry.source_object)
-            outcomes[entry.source_object] = _ingest_one(
-                con, settings, run_id, source, path, load_one, forget, known, restore
-            )
+                outcomes[source_object] = BatchOutcome(source_object, entry.status)
+            else:
+                outcomes[source_object] = _ingest_one(
+                    con, settings, run_id, source, Path(source_object), load_one, forget, known, restore
+                )
     # Outcomes in the order the files were seen (skips and loads interleave by name).
     order = sorted(outcomes.values(), key=lambda o: o.source_object)
     return order
@@ -253,7 +262,6 @@ def _ingest_one(
             manifest.record(con, entry)
         return BatchOutcome(str(path), entry.status, message=None)
 
-    known.add(str(path), sha256, entry.batch_id)
     batch = FileBatch(path, entry.batch_id, run_id, source, settings, entry.started_at)
     try:
         with manifest.transaction(con):
@@ -272,6 +280,9 @@ def _ingest_one(
         with manifest.transaction(con):
             entry.rows_quarantined = _quarantine(con, batch, entry)
             manifest.record(con, entry)
+    else:
+        # Only a committed load makes a later copy of this content a skip.
+        known.add(str(path), sha256, entry.batch_id)
     return _outcome(entry)
 
 

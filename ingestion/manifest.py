@@ -125,6 +125,12 @@ class PriorLoads:
     """The manifest's loaded files of one source, read in one query: decides skip, load or replace per file."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, source: str, verify_checksums: bool = True):
+        self.source, self.verify_checksums = source, verify_checksums
+        self.reload(con)
+
+    def reload(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Read the manifest again: after a rollback, files ``add`` noted for it were not loaded."""
+        source, verify_checksums = self.source, self.verify_checksums
         rows = con.execute(
             f"""
             SELECT source_object, file_sha256, batch_id, status, file_signature FROM meta.ingest_manifest
@@ -168,7 +174,7 @@ class PriorLoads:
         return PriorLoad("load")
 
     def add(self, source_object: str, sha256: str, batch_id: str) -> None:
-        """Note a file this run is loading, so a renamed copy later in the same run is skipped."""
+        """Note a file this run loaded (or is loading, in a group), so a renamed copy later in the run is skipped."""
         previous = self._latest.get(source_object)
         self._latest[source_object] = (sha256, batch_id)
         if previous is not None and previous[0] != sha256 and self._by_checksum.get(previous[0]) == source_object:

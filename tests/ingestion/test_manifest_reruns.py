@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from cdp.warehouse import connect
 from ingestion.csv_lists import ingest_csv_lists
+from ingestion.file_batches import LoadCounts, RejectedFile, delete_rows_of_file, ingest_file_groups
 
 X = "Email Address,First Name\nann@example.com,Ann\nbob@example.com,Bob\n"
 Y = "Email Address,First Name\ncat@example.com,Cat\n"
@@ -55,3 +56,68 @@ def test_copy_is_loaded_when_the_original_is_replaced_earlier_in_the_same_run(se
 
     assert (report.files_loaded, report.files_skipped) == (2, 0)
     assert _rows(settings, "SELECT count(*) FROM raw.csv_contacts") == [(3,)]
+
+
+def test_rejected_file_does_not_make_its_correctly_named_copy_a_skip(settings):
+    folder = settings.csv_landing_dir
+    folder.mkdir(parents=True)
+    (folder / "Newsletter__nov.csv").write_text(X)  # no mapping for list type 'Newsletter': rejected
+    (folder / "newsletter__nov.csv").write_text(X)  # the correctly named copy
+
+    for run_id in ("r1", "r2"):
+        report = _ingest(settings, run_id)
+        assert _rows(settings, "SELECT count(*) FROM raw.csv_contacts") == [(2,)]
+
+    statuses = _rows(settings, "SELECT run_id, regexp_extract(source_object, '[^/]+$'), status "
+                               "FROM meta.ingest_manifest ORDER BY run_id, 2")
+    assert statuses == [
+        ("r1", "Newsletter__nov.csv", "failed"), ("r1", "newsletter__nov.csv", "loaded"),
+        # Its content is loaded now, so the misnamed file is a copy of a loaded file.
+        ("r2", "Newsletter__nov.csv", "skipped_already_loaded"), ("r2", "newsletter__nov.csv", "skipped_already_loaded"),
+    ]
+    assert (report.files_loaded, report.files_failed) == (0, 0)
+
+
+def _name_loader(con, batches):
+    counts = []
+    for batch in batches:
+        if batch.path.name.startswith("Bad"):
+            raise RejectedFile(f"{batch.path.name}: no mapping for this name")
+        con.execute("INSERT INTO raw.lines VALUES (?, ?)", [batch.path.read_text(), batch.source_file])
+        counts.append(LoadCounts(rows_read=1, rows_loaded=1))
+    return counts
+
+
+def _groups(settings, source, paths, max_group_files=1000):
+    with connect(settings) as con:
+        con.execute("CREATE TABLE IF NOT EXISTS raw.lines (text VARCHAR, _source_file VARCHAR)")
+        return ingest_file_groups(con, settings, "r1", source, paths, _name_loader, delete_rows_of_file("raw.lines"),
+                                  max_group_bytes=1 << 20, max_group_files=max_group_files)
+
+
+def _statuses(settings, source):
+    return _rows(settings, "SELECT regexp_extract(source_object, '[^/]+$'), status, message FROM meta.ingest_manifest "
+                           "WHERE source = ? ORDER BY finished_at", [source])
+
+
+def test_rejected_file_in_a_group_does_not_make_its_copies_skips(settings, tmp_path):
+    for name, text in [("Bad.txt", "one"), ("a.txt", "one"), ("b.txt", "one"), ("d.txt", "two"), ("e.txt", "three"),
+                       ("f.txt", "one")]:
+        (tmp_path / name).write_text(text)
+
+    # a and b copy Bad, which the group load rejects: redone file by file, a loads and b copies a.
+    report = _groups(settings, "same_group", [tmp_path / n for n in ("Bad.txt", "a.txt", "b.txt")])
+    assert (report.files_loaded, report.files_failed, report.files_skipped) == (1, 1, 1)
+    rows = _statuses(settings, "same_group")
+    assert [(name, status) for name, status, _ in rows] == [
+        ("Bad.txt", "failed"), ("a.txt", "loaded"), ("b.txt", "skipped_already_loaded"),
+    ]
+    assert rows[2][2].startswith("identical content") and rows[2][2].endswith("a.txt")
+
+    # f copies Bad but is looked at after Bad's group (rolled back) committed: it copies nothing loaded.
+    paths = [tmp_path / n for n in ("Bad.txt", "d.txt", "e.txt", "f.txt")]
+    report = _groups(settings, "next_group", paths, max_group_files=2)
+    assert (report.files_loaded, report.files_failed, report.files_skipped) == (3, 1, 0)
+    assert sorted(_rows(settings, "SELECT text, regexp_extract(_source_file, '[^/]+$') FROM raw.lines")) == [
+        ("one", "a.txt"), ("one", "f.txt"), ("three", "e.txt"), ("two", "d.txt"),
+    ]
