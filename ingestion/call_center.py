@@ -1,7 +1,8 @@
 """Call-center exports (CSV and JSON arrays) into raw.call_center_calls, one row per call_id.
 
 A later export may repeat a call with a newer ``updated_at``: the latest ``updated_at`` wins,
-within a file, across files and across runs (equal ``updated_at``: the later file wins). A
+within a file, across files and across runs (equal ``updated_at``: the later line in a file,
+then the file whose name sorts later, wins, whatever order the files were loaded in). A
 changed file is re-read and upserted the same way; rows it no longer contains are kept, since
 a call may also have come from another export. Exports are loaded in groups sharing one
 transaction (``ingest_file_groups``), each file keeping its own batch id and manifest row.
@@ -213,19 +214,23 @@ def load_file(con: duckdb.DuckDBPyConnection, batch: FileBatch) -> LoadCounts:
             """
         )
     con.execute("DROP TABLE IF EXISTS _calls_typed")
-    # ... then only those at least as new as what the warehouse holds.
+    # ... then only those newer than what the warehouse holds; on a tie, the file named later (or
+    # this file again) wins, so re-exporting an earlier file does not override a later one.
+    wins = "(n.updated_at > o.updated_at OR (n.updated_at = o.updated_at AND ? >= parse_filename(o._source_file)))"
     newer = con.execute(
         f"""
         SELECT count(*) FROM _calls_latest n LEFT JOIN {TABLE} o USING (call_id)
-        WHERE o.call_id IS NULL OR n.updated_at >= o.updated_at
-        """
+        WHERE o.call_id IS NULL OR {wins}
+        """,
+        [batch.path.name],
     ).fetchall()[0][0]
     con.execute(
         f"""
         DELETE FROM {TABLE} WHERE call_id IN (
-            SELECT n.call_id FROM _calls_latest n JOIN {TABLE} o USING (call_id) WHERE n.updated_at >= o.updated_at
+            SELECT n.call_id FROM _calls_latest n JOIN {TABLE} o USING (call_id) WHERE {wins}
         )
-        """
+        """,
+        [batch.path.name],
     )
     con.execute(
         f"""

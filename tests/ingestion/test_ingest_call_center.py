@@ -71,3 +71,43 @@ def test_csv_without_call_id_column_is_rejected_and_other_files_load(settings, c
         settings, "SELECT status, message FROM meta.ingest_manifest WHERE source_object LIKE '%11-24.csv'"
     )[0]
     assert status == "failed" and "call_id" in message and "id, phone" in message
+
+
+HEADER = (
+    "call_id,caller_phone,caller_email,caller_first_name,caller_last_name,agent_id,queue,started_at,"
+    "answered_at,ended_at,disposition,csat,nps,updated_at\n"
+)
+
+
+def _call(call_id, disposition, extra=""):
+    return (
+        f"{call_id},555-0100,a@example.com,Ann,Lee,AGT-1,orders,2026-11-20T10:00:00Z,,,{disposition},,,"
+        f"2026-11-20T12:00:00Z{extra}\n"
+    )
+
+
+def test_equal_updated_at_the_later_file_wins_even_when_the_earlier_is_re_exported(settings):
+    """A tie went to whichever file was loaded last, so a re-exported earlier file took over."""
+    folder = settings.call_center_landing_dir
+    folder.mkdir(parents=True)
+    (folder / "calls-2026-11-01.csv").write_text(HEADER + _call("CL-1", "escalated"))
+    (folder / "calls-2026-11-02.csv").write_text(HEADER + _call("CL-1", "resolved"))
+    ingest(settings, "run-1", "call_center")
+    (folder / "calls-2026-11-01.csv").write_text(
+        HEADER + _call("CL-1", "escalated") + _call("CL-2", "resolved")
+    )
+    [report] = ingest(settings, "run-2", "call_center")
+    assert (report.rows_loaded, report.rows_skipped_duplicate) == (1, 1)
+    assert _rows(
+        settings,
+        "SELECT call_id, disposition, parse_filename(_source_file) FROM raw.call_center_calls ORDER BY 1",
+    ) == [
+        ("CL-1", "resolved", "calls-2026-11-02.csv"),
+        ("CL-2", "resolved", "calls-2026-11-01.csv"),
+    ]
+    # The later file changed again (same updated_at): it still replaces its own row.
+    (folder / "calls-2026-11-02.csv").write_text(HEADER + _call("CL-1", "callback"))
+    ingest(settings, "run-3", "call_center")
+    assert _rows(settings, "SELECT disposition FROM raw.call_center_calls WHERE call_id = 'CL-1'") == [
+        ("callback",)
+    ]
