@@ -278,6 +278,14 @@ def _ingest_one(
         entry.rows_read = entry.rows_loaded = entry.rows_skipped = 0
         batch.quarantine = [QuarantineRecord(str(path), None, exc.field, str(exc), exc.raw_text)]
         with manifest.transaction(con):
+            # An earlier failed attempt's rejection is replaced by this one, not repeated. Quarantine
+            # rows of a version that loaded stay: its rows are still in the warehouse.
+            con.execute(
+                """DELETE FROM meta.quarantine WHERE source = ? AND source_file = ? AND batch_id IN (
+                       SELECT batch_id FROM meta.ingest_manifest
+                       WHERE source = ? AND source_object = ? AND status = 'failed')""",
+                [source, str(path), source, str(path)],
+            )
             entry.rows_quarantined = _quarantine(con, batch, entry)
             manifest.record(con, entry)
     else:

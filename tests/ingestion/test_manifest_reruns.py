@@ -121,3 +121,22 @@ def test_rejected_file_in_a_group_does_not_make_its_copies_skips(settings, tmp_p
     assert sorted(_rows(settings, "SELECT text, regexp_extract(_source_file, '[^/]+$') FROM raw.lines")) == [
         ("one", "a.txt"), ("one", "f.txt"), ("three", "e.txt"), ("two", "d.txt"),
     ]
+
+
+def test_a_file_rejected_again_is_quarantined_once(settings):
+    folder = settings.csv_landing_dir
+    folder.mkdir(parents=True)
+    (folder / "newsletter__bad.csv").write_text(X)
+    _ingest(settings, "r1")
+    (folder / "newsletter__bad.csv").write_text(X + "dan@example.com,Dan,extra\n")  # one line quarantined
+    assert _ingest(settings, "r2").files_loaded == 1
+    (folder / "newsletter__bad.csv").write_text("Mail,Name\nann@example.com,Ann\n")  # then an unusable header
+
+    for run_id in ("r3", "r3", "r4"):
+        assert _ingest(settings, run_id).files_failed == 1
+
+    rows = _rows(settings, "SELECT q.run_id, m.status, q.line_number FROM meta.quarantine q "
+                           "JOIN meta.ingest_manifest m USING (batch_id) ORDER BY q.run_id")
+    # The last rejection only, and the bad line of the version whose rows are still loaded.
+    assert rows == [("r2", "replaced_changed_file", 4), ("r4", "failed", None)]
+    assert _rows(settings, "SELECT count(*) FROM raw.csv_contacts") == [(2,)]
