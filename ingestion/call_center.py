@@ -136,7 +136,19 @@ def _csv_records_of(batch: FileBatch, content: str, delimiter: str) -> list[tupl
     reader.fieldnames = header
     records = []
     for row in reader:
-        records.append((reader.line_num, row, ",".join("" if v is None else str(v) for v in row.values())))
+        beyond = row.pop(None, None) or []  # values past the header's last column
+        raw = ",".join("" if v is None else str(v) for v in [*row.values(), *beyond])
+        filled = [i for i, value in enumerate(beyond) if value.strip()]
+        if filled:
+            # Those values have no column to go to: quarantine the row rather than drop them.
+            batch.reject(
+                reader.line_num,
+                f"column {len(header) + filled[0] + 1}",
+                f"too-many-columns: {len(header) + len(beyond)} values for {len(header)} header columns",
+                raw,
+            )
+            continue
+        records.append((reader.line_num, row, raw))
     return records
 
 
@@ -168,7 +180,7 @@ def _typed(record, batch: FileBatch) -> tuple[dict, str | None, str | None]:
             "disposition",
             f"invalid-value: disposition {row['disposition']!r} not in {', '.join(DISPOSITIONS)}",
         )
-    extra = {k: v for k, v in record.items() if k not in COLUMNS and k is not None and v not in (None, "")}
+    extra = {k: v for k, v in record.items() if k not in COLUMNS and v not in (None, "")}
     row["extra"] = json.dumps(extra, default=str) if extra else None
     return row, None, None
 

@@ -111,3 +111,25 @@ def test_equal_updated_at_the_later_file_wins_even_when_the_earlier_is_re_export
     assert _rows(settings, "SELECT disposition FROM raw.call_center_calls WHERE call_id = 'CL-1'") == [
         ("callback",)
     ]
+
+
+def test_a_value_beyond_the_header_quarantines_the_row(settings):
+    """The csv module files such values under no column name; they were silently dropped."""
+    folder = settings.call_center_landing_dir
+    folder.mkdir(parents=True)
+    path = folder / "calls-2026-11-01.csv"
+    path.write_text(
+        HEADER
+        + _call("CL-1", "resolved", ",customer asked for refund")
+        + _call("CL-2", "resolved")
+        + _call("CL-3", "resolved", ",")
+    )
+    [report] = ingest(settings, "run-1", "call_center")
+    assert (report.rows_loaded, report.rows_quarantined) == (2, 1)
+    assert _rows(settings, "SELECT call_id FROM raw.call_center_calls ORDER BY 1") == [("CL-2",), ("CL-3",)]
+    [(source_file, line, field, reason, raw)] = _rows(
+        settings, "SELECT source_file, line_number, field, reason, raw_text FROM meta.quarantine"
+    )
+    assert (source_file, line, field) == (str(path), 2, "column 15")
+    assert reason == "too-many-columns: 15 values for 14 header columns"
+    assert raw.startswith("CL-1,") and raw.endswith(",customer asked for refund")
