@@ -150,7 +150,7 @@ def ingest_file_groups(
     manifest.ensure_meta_tables(con)
     report = IngestReport(source=source)
     known = manifest.PriorLoads(con, source, settings.verify_file_checksums)
-    group: list[tuple[manifest.ManifestEntry, FileBatch, str | None]] = []
+    group: list[tuple[manifest.ManifestEntry, FileBatch, manifest.PriorLoad | None]] = []
     skips: list[manifest.ManifestEntry] = []
     group_bytes = 0
 
@@ -183,7 +183,7 @@ def ingest_file_groups(
             flush()
         known.add(str(path), sha256, entry.batch_id)
         batch = FileBatch(path, entry.batch_id, run_id, source, settings, entry.started_at)
-        group.append((entry, batch, prior.message if prior.action == "replace" else None))
+        group.append((entry, batch, prior if prior.action == "replace" else None))
         group_bytes += entry.file_size
         if prior.action == "replace":
             flush()
@@ -207,8 +207,8 @@ def _ingest_group(
                 outcomes[entry.source_object] = BatchOutcome(entry.source_object, entry.status)
             for entry, _, replaced in group:
                 if replaced is not None:
-                    _forget(con, forget, source, entry.source_object)
-                    entry.status, entry.message = "replaced_changed_file", replaced
+                    _forget(con, forget, source, replaced.source_object)
+                    entry.status, entry.message = "replaced_changed_file", replaced.message
             counts = load_group(con, [batch for _, batch, _ in group]) if group else []
             for (entry, batch, replaced), count in zip(group, counts, strict=True):
                 if replaced is not None:
@@ -266,7 +266,7 @@ def _ingest_one(
     try:
         with manifest.transaction(con):
             if prior.action == "replace":
-                _forget(con, forget, source, str(path))
+                _forget(con, forget, source, prior.source_object)
                 entry.status, entry.message = "replaced_changed_file", prior.message
             counts = load(con, batch)
             if prior.action == "replace":

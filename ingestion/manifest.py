@@ -1,14 +1,16 @@
 """meta.ingest_manifest: one row per file or watermark range per run, written in the batch's transaction.
 
-The manifest is what makes reruns safe. A file is identified by its path and SHA-256 (a file
+The manifest is what makes reruns safe. A file is identified by its name in the source's landing
+folder (the manifest keeps the absolute path; see ``file_key``) and SHA-256 (a file
 whose ``os.stat`` signature - size, modification and change times, inode, device - is the one
 recorded when it was last seen keeps that SHA-256 without being read again, unless the setting
 ``verify_file_checksums`` is on; rewriting a file always moves its change time):
 
-* same path, same checksum as a loaded batch -> ``skipped_already_loaded`` (nothing is read);
-* same path, different checksum -> the file changed after we loaded it. We deliberately reload it,
-  replacing the rows that earlier version produced, and record ``replaced_changed_file``;
-* a new path whose checksum is the latest load of another path of the same source (a renamed copy)
+* same file, same checksum as a loaded batch -> ``skipped_already_loaded`` (nothing is read);
+* same file, different checksum -> the file changed after we loaded it. We deliberately reload it,
+  replacing the rows that earlier version produced (under the path it was loaded from), and
+  record ``replaced_changed_file``;
+* a new file whose checksum is the latest load of another file of the same source (a renamed copy)
   -> skipped (content loaded only by a version that was replaced since no longer counts);
 * a file that failed earlier is attempted again (its mapping or content may have been fixed).
 """
@@ -19,7 +21,7 @@ import hashlib
 import uuid
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from pathlib import Path
+from pathlib import Path, PurePath
 
 import duckdb
 
@@ -82,6 +84,9 @@ class PriorLoad:
 
     action: str  # "load", "skip" or "replace"
     message: str | None = None
+    # For "replace": the path the earlier version was loaded from, whose rows are deleted (the same
+    # path unless the landing folder moved since).
+    source_object: str | None = None
 
 
 def ensure_meta_tables(con: duckdb.DuckDBPyConnection) -> None:
@@ -121,6 +126,16 @@ def stat_signature(path: Path) -> str:
     return f"{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}:{st.st_ino}:{st.st_dev}"
 
 
+def file_key(source_object: str) -> str:
+    """What identifies a file of a source across runs: its path relative to the source's landing folder.
+
+    A source's files are the direct children of its landing folder (``landing_files``), so that is
+    the file name. The manifest records absolute paths (older rows too): matching on the name keeps
+    a file the same file when the landing folder moves (new mount, new CDP_HOME).
+    """
+    return PurePath(source_object).name
+
+
 class PriorLoads:
     """The manifest's loaded files of one source, read in one query: decides skip, load or replace per file."""
 
@@ -140,11 +155,11 @@ class PriorLoads:
             [source],
         ).fetchall()
         loaded = [row for row in rows if row[3] in LOADED_STATUSES]
-        # Later rows overwrite earlier ones: the latest load of each path wins.
-        self._latest = {path: (sha256, batch_id) for path, sha256, batch_id, _, _ in loaded}
-        # Content some path still holds: a version that was replaced since has no rows any more.
+        # Later rows overwrite earlier ones: the latest load of each file wins (wherever it was loaded from).
+        self._latest = {file_key(path): (sha256, batch_id, path) for path, sha256, batch_id, _, _ in loaded}
+        # Content some file still holds: a version that was replaced since has no rows any more.
         self._by_checksum: dict[str, str] = {}
-        for path, (sha256, _) in self._latest.items():
+        for sha256, _, path in self._latest.values():
             self._by_checksum.setdefault(sha256, path)
         # The latest time each path was seen (loaded or skipped): its signature and checksum then.
         self._seen = {} if verify_checksums else {
@@ -163,11 +178,14 @@ class PriorLoads:
 
     def decide(self, source_object: str, sha256: str) -> PriorLoad:
         """Skip (unchanged, or a renamed copy), replace (checksum changed) or load (new)."""
-        latest = self._latest.get(source_object)
+        latest = self._latest.get(file_key(source_object))
         if latest is not None:
+            moved = f" (loaded from {latest[2]})" if latest[2] != source_object else ""
             if latest[0] == sha256:
-                return PriorLoad("skip", f"unchanged since batch {latest[1]}")
-            return PriorLoad("replace", f"checksum changed since batch {latest[1]}: earlier rows replaced")
+                return PriorLoad("skip", f"unchanged since batch {latest[1]}{moved}")
+            return PriorLoad(
+                "replace", f"checksum changed since batch {latest[1]}{moved}: earlier rows replaced", latest[2]
+            )
         twin = self._by_checksum.get(sha256)
         if twin is not None:
             return PriorLoad("skip", f"identical content already loaded from {twin}")
@@ -175,12 +193,12 @@ class PriorLoads:
 
     def add(self, source_object: str, sha256: str, batch_id: str) -> None:
         """Note a file this run loaded (or is loading, in a group), so a renamed copy later in the run is skipped."""
-        previous = self._latest.get(source_object)
-        self._latest[source_object] = (sha256, batch_id)
-        if previous is not None and previous[0] != sha256 and self._by_checksum.get(previous[0]) == source_object:
-            # The replaced version's rows are gone: its content is loaded only if another path holds it.
+        previous = self._latest.get(file_key(source_object))
+        self._latest[file_key(source_object)] = (sha256, batch_id, source_object)
+        if previous is not None and previous[0] != sha256 and self._by_checksum.get(previous[0]) == previous[2]:
+            # The replaced version's rows are gone: its content is loaded only if another file holds it.
             del self._by_checksum[previous[0]]
-            holder = next((path for path, (held, _) in self._latest.items() if held == previous[0]), None)
+            holder = next((path for held, _, path in self._latest.values() if held == previous[0]), None)
             if holder is not None:
                 self._by_checksum[previous[0]] = holder
         self._by_checksum.setdefault(sha256, source_object)

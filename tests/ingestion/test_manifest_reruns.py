@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+
+from cdp.settings import Settings
 from cdp.warehouse import connect
 from ingestion.csv_lists import ingest_csv_lists
 from ingestion.file_batches import LoadCounts, RejectedFile, delete_rows_of_file, ingest_file_groups
@@ -140,3 +143,48 @@ def test_a_file_rejected_again_is_quarantined_once(settings):
     # The last rejection only, and the bad line of the version whose rows are still loaded.
     assert rows == [("r2", "replaced_changed_file", 4), ("r4", "failed", None)]
     assert _rows(settings, "SELECT count(*) FROM raw.csv_contacts") == [(2,)]
+
+
+def test_file_of_a_moved_landing_folder_is_the_same_file(settings, tmp_path):
+    # The manifest, rows and quarantine hold absolute paths of the old folder (as every warehouse
+    # loaded before the move does); the file is then found under the new folder and updated.
+    old = tmp_path / "landing_old" / "csv"
+    old.mkdir(parents=True)
+    (old / "newsletter__list.csv").write_text(X + "dan@example.com,Dan,extra\n")  # one line quarantined
+    before = Settings(home=settings.home, run_date=settings.run_date, csv_landing_dir=old)
+    assert _ingest(before, "r1").files_loaded == 1
+    new = tmp_path / "landing_new" / "csv"
+    shutil.copytree(old, new)
+    after = Settings(home=settings.home, run_date=settings.run_date, csv_landing_dir=new)
+
+    report = _ingest(after, "r2")
+
+    assert (report.files_loaded, report.files_skipped) == (0, 1)
+    [(message,)] = _rows(after, "SELECT message FROM meta.ingest_manifest WHERE run_id = 'r2'")
+    assert message.startswith("unchanged since batch") and str(old / "newsletter__list.csv") in message
+
+    (new / "newsletter__list.csv").write_text(Y)  # the list is updated: its old rows are replaced, not kept
+    assert _ingest(after, "r3").files_loaded == 1
+    assert _rows(after, "SELECT contact_id, email, _source_file FROM raw.csv_contacts") == [
+        ("newsletter__list.csv:1", "cat@example.com", str(new / "newsletter__list.csv")),
+    ]
+    assert _rows(after, "SELECT count(*) FROM meta.quarantine") == [(0,)]
+    [(status, message)] = _rows(after, "SELECT status, message FROM meta.ingest_manifest WHERE run_id = 'r3'")
+    assert status == "replaced_changed_file" and str(old / "newsletter__list.csv") in message
+
+
+def test_file_of_a_moved_landing_folder_is_replaced_in_a_group(settings, tmp_path):
+    old, new = tmp_path / "old", tmp_path / "new"
+    old.mkdir()
+    (old / "a.txt").write_text("one")
+    (old / "b.txt").write_text("two")
+    _groups(settings, "moved", [old / "a.txt", old / "b.txt"])
+    shutil.copytree(old, new)
+    (new / "b.txt").write_text("two, changed")
+
+    report = _groups(settings, "moved", [new / "a.txt", new / "b.txt"])
+
+    assert (report.files_loaded, report.files_skipped) == (1, 1)
+    assert sorted(_rows(settings, "SELECT text, _source_file FROM raw.lines")) == [
+        ("one", str(old / "a.txt")), ("two, changed", str(new / "b.txt")),
+    ]
