@@ -11,13 +11,18 @@ such as 2206) is quarantined and left out of the watermark, which never passes t
 one such row would otherwise move the watermark centuries ahead and stop the table's incremental
 reads for good. The row stays above the watermark, so it is read again every run (and quarantined
 once): it loads once it is corrected or the clock passes it.
+
+The source's columns are read first (schema drift): an expected column the POS table lacks is
+loaded as NULL, a column the warehouse does not know is kept in the row's ``extra`` JSON (as the
+call-center loader keeps unknown fields), and a table without its key or ``updated_at`` fails
+alone, with a ``failed`` manifest row and a quarantine record naming table and column.
 """
 
 from __future__ import annotations
 
 import re
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -51,6 +56,27 @@ class StoreTable:
     def raw_table(self) -> str:
         return f"raw.store_{self.name}"
 
+    @property
+    def required(self) -> tuple[str, str]:
+        """Columns without which the table cannot be read incrementally and upserted."""
+        return (self.key, "updated_at")
+
+
+@dataclass(frozen=True)
+class SourceColumns:
+    """How one POS table's actual columns map onto ``StoreTable.columns``."""
+
+    # expected column -> how the source query names it (None: the source lacks it)
+    refs: dict[str, str | None]
+    # fetched alias -> the unknown source column it reads (kept in ``extra``)
+    extras: dict[str, str] = field(default_factory=dict)
+    # expected column -> the driver's type code of the source column
+    types: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def missing(self) -> list[str]:
+        return [n for n, ref in self.refs.items() if ref is None]
+
 
 TABLES = (
     StoreTable("customers", "customer_id", {
@@ -76,7 +102,7 @@ TABLES = (
 
 
 def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the raw.store_* tables when missing."""
+    """Create the raw.store_* tables when missing (and add ``extra`` to ones created before it)."""
     for table in TABLES:
         columns = ",\n".join(f"{name} {kind}" for name, kind in table.columns.items())
         con.execute(
@@ -84,10 +110,18 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
             CREATE TABLE IF NOT EXISTS {table.raw_table} (
                 {columns},
                 _source_file VARCHAR NOT NULL, _source_line BIGINT, _batch_id VARCHAR NOT NULL,
-                _loaded_at TIMESTAMP NOT NULL
+                _loaded_at TIMESTAMP NOT NULL,
+                extra JSON
             )
             """
         )
+        has_extra = con.execute(
+            "SELECT count(*) FROM duckdb_columns() WHERE database_name = current_database() "
+            "AND schema_name = 'raw' AND table_name = ? AND column_name = 'extra'",
+            [f"store_{table.name}"],
+        ).fetchall()[0][0]
+        if not has_extra:
+            con.execute(f"ALTER TABLE {table.raw_table} ADD COLUMN extra JSON")
 
 
 def ingest_store(con: duckdb.DuckDBPyConnection, settings: Settings, run_id: str) -> IngestReport:
@@ -155,54 +189,79 @@ def _is_sqlite(source_db) -> bool:
 _PG_TEXT_TYPES = frozenset({25, 1043, 1042, 19})
 
 
-def _pg_column_types(source_db, table: StoreTable) -> dict[str, int]:
-    """Type OID of every column of the PostgreSQL table (read from an empty result)."""
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _source_columns(source_db, table: StoreTable) -> SourceColumns:
+    """The POS table's columns (from an empty result), matched to the expected ones by name, any case."""
     cursor = source_db.cursor()
     try:
         cursor.execute(f"SELECT * FROM {table.name} LIMIT 0")
-        return {column.name: column.type_code for column in cursor.description}
+        found = [(column[0], column[1]) for column in cursor.description]
     finally:
         cursor.close()
+    by_name = {name.lower(): (name, kind) for name, kind in reversed(found)}  # the first of a case clash
+    refs: dict[str, str | None] = {}
+    types: dict[str, object] = {}
+    for name in table.columns:
+        actual, kind = by_name.get(name, (None, None))
+        # Unquoted names keep the query text (and the lineage it is recorded in) as it always was.
+        refs[name] = None if actual is None else name if actual == name else _quoted(actual)
+        types[name] = kind
+    expected = {by_name[name][0] for name in table.columns if name in by_name}
+    unknown = [name for name, _ in found if name not in expected]
+    extras = {f"_extra_{i}": name for i, name in enumerate(unknown)}
+    return SourceColumns(refs, extras, types)
 
 
-def _query(source_db, table: StoreTable, since: datetime | None) -> tuple[str, list]:
+def _query(source_db, table: StoreTable, since: datetime | None, shape: SourceColumns) -> tuple[str, list]:
     if _is_sqlite(source_db):
-        return _sqlite_query(table, since)
-    columns = ", ".join(table.columns)
+        return _sqlite_query(table, since, shape)
+    selected = [
+        f"NULL AS {n}" if ref is None else n if ref == n else f"{ref} AS {n}" for n, ref in shape.refs.items()
+    ]
+    selected += [f"{_quoted(name)} AS {alias}" for alias, name in shape.extras.items()]
+    columns = ", ".join(selected)
+    key, updated_at = (shape.refs[n] for n in table.required)
     if since is None:
-        return f"SELECT {columns} FROM {table.name} ORDER BY {table.key}", []
-    if _pg_column_types(source_db, table).get("updated_at") in _PG_TEXT_TYPES:
+        return f"SELECT {columns} FROM {table.name} ORDER BY {key}", []
+    if shape.types["updated_at"] in _PG_TEXT_TYPES:
         # CAST(text AS timestamp) raises on one unparseable value ('n/a') and would fail every
         # later run; compare the text as on SQLite instead, byte by byte whatever the database's
         # collation. Text that is not a date (a letter sorts after any digit) is re-read each run
         # and quarantined once (see _already_quarantined).
         return (
-            f'SELECT {columns} FROM {table.name} WHERE updated_at COLLATE "C" >= %s ORDER BY {table.key}',
+            f'SELECT {columns} FROM {table.name} WHERE {updated_at} COLLATE "C" >= %s ORDER BY {key}',
             [since.strftime("%Y-%m-%d %H:%M:%S")],
         )
     return (
-        f"SELECT {columns} FROM {table.name} WHERE CAST(updated_at AS timestamp) >= CAST(%s AS timestamp) "
-        f"ORDER BY {table.key}",
+        f"SELECT {columns} FROM {table.name} WHERE CAST({updated_at} AS timestamp) >= CAST(%s AS timestamp) "
+        f"ORDER BY {key}",
         [since.isoformat(sep=" ")],
     )
 
 
-def _sqlite_query(table: StoreTable, since: datetime | None) -> tuple[str, list]:
+def _sqlite_query(table: StoreTable, since: datetime | None, shape: SourceColumns) -> tuple[str, list]:
     """Every column as text plus a NULL flag, so the driver's Arrow columns have one type each.
 
     SQLite lets a column mix types; ADBC infers each column's Arrow type from its first rows and
     fails on a later value of another type (a column NULL in its first rows is taken for integers).
     Text that is never NULL and an integer flag are one type in every row, whatever the data.
     """
+    refs = [*shape.refs.items(), *((alias, _quoted(name)) for alias, name in shape.extras.items())]
     columns = ", ".join(
-        f"coalesce(CAST({table.name}.{n} AS TEXT), '') AS {n}, {table.name}.{n} IS NULL AS {n}{_NULL_FLAG}"
-        for n in table.columns
+        f"'' AS {n}, 1 AS {n}{_NULL_FLAG}"
+        if ref is None
+        else f"coalesce(CAST({table.name}.{ref} AS TEXT), '') AS {n}, {table.name}.{ref} IS NULL AS {n}{_NULL_FLAG}"
+        for n, ref in refs
     )
-    order = f"ORDER BY {table.name}.{table.key}"
+    key, updated_at = (shape.refs[n] for n in table.required)
+    order = f"ORDER BY {table.name}.{key}"
     if since is None:
         return f"SELECT {columns} FROM {table.name} {order}", []
     # The POS stores 'YYYY-MM-DD HH:MM:SS' text, which sorts like time.
-    return f"SELECT {columns} FROM {table.name} WHERE {table.name}.updated_at >= ? {order}", [
+    return f"SELECT {columns} FROM {table.name} WHERE {table.name}.{updated_at} >= ? {order}", [
         since.strftime("%Y-%m-%d %H:%M:%S")
     ]
 
@@ -210,10 +269,9 @@ def _sqlite_query(table: StoreTable, since: datetime | None) -> tuple[str, list]
 _NULL_FLAG = "__is_null"
 
 
-def _fetch(source_db, sql: str, params: list, table: StoreTable) -> pa.Table:
-    """Run the query and return all rows as text columns (typed later, in DuckDB, row by row)."""
+def _fetch(source_db, sql: str, params: list, names: list[str]) -> pa.Table:
+    """Run the query and return all rows as text columns ``names`` (typed later, in DuckDB, row by row)."""
     cursor = source_db.cursor()
-    names = list(table.columns)
     if _is_sqlite(source_db):
         try:
             cursor.execute(sql, params or None)
@@ -236,7 +294,7 @@ def _fetch(source_db, sql: str, params: list, table: StoreTable) -> pa.Table:
     finally:
         cursor.close()
     if not batches:
-        return pa.table({n: pa.array([], pa.string()) for n in table.columns})
+        return pa.table({n: pa.array([], pa.string()) for n in names})
     return pa.concat_tables(batches)
 
 
@@ -285,10 +343,14 @@ def _ingest_table(con, source_db, settings: Settings, run_id: str, table: StoreT
     read_at = audit_now()
     latest = read_at + FUTURE_TOLERANCE
     previous = _watermark(con, table, latest)
+    shape = _source_columns(source_db, table)
+    missing_required = [n for n in table.required if shape.refs[n] is None]
+    if missing_required:
+        return _fail_table(con, settings, run_id, table, missing_required[0], previous)
     since = previous - timedelta(minutes=settings.store_watermark_overlap_minutes) if previous else None
-    sql, params = _query(source_db, table, since)
+    sql, params = _query(source_db, table, since, shape)
     lineage = f"{safe_uri(settings.store_db_uri)} :: {_render(sql, params)}"
-    fetched = _fetch(source_db, sql, params, table)
+    fetched = _fetch(source_db, sql, params, [*table.columns, *shape.extras])
     entry = manifest.ManifestEntry(
         batch_id=manifest.new_batch_id(SOURCE),
         run_id=run_id,
@@ -303,7 +365,7 @@ def _ingest_table(con, source_db, settings: Settings, run_id: str, table: StoreT
     with manifest.transaction(con), registered(con, "_store_fetched", fetched):
         casts = ", ".join(f"{_cast(f'raw_{n}', k)} AS {n}" for n, k in table.columns.items())
         con.execute(
-            f"CREATE OR REPLACE TEMP TABLE _store_typed AS SELECT *, {casts} FROM (SELECT {', '.join(f'{n} AS raw_{n}' for n in table.columns)} FROM _store_fetched)"
+            f"CREATE OR REPLACE TEMP TABLE _store_typed AS SELECT *, {casts} FROM (SELECT {', '.join(f'{n} AS raw_{n}' for n in table.columns)}, {_extra_json(shape)} AS extra FROM _store_fetched)"
         )
         # A value that is present but does not cast (or an impossible date) quarantines the row.
         problems = " ".join(f"WHEN raw_{n} IS NOT NULL AND {n} IS NULL THEN '{n}'" for n in table.columns)
@@ -358,11 +420,11 @@ def _ingest_table(con, source_db, settings: Settings, run_id: str, table: StoreT
         con.execute(
             f"""
             CREATE OR REPLACE TEMP TABLE _store_changed AS
-            SELECT {typed_columns} FROM _store_checked
+            SELECT {typed_columns}, extra FROM _store_checked
             WHERE bad_field IS NULL AND long_field IS NULL AND NOT is_future
             QUALIFY row_number() OVER (PARTITION BY {table.key} ORDER BY updated_at DESC NULLS LAST) = 1
             EXCEPT
-            SELECT {typed_columns} FROM {table.raw_table}
+            SELECT {typed_columns}, extra::VARCHAR FROM {table.raw_table}
             """
         )
         changed = con.execute("SELECT count(*) FROM _store_changed").fetchall()[0][0]
@@ -370,7 +432,8 @@ def _ingest_table(con, source_db, settings: Settings, run_id: str, table: StoreT
             f"DELETE FROM {table.raw_table} WHERE {table.key} IN (SELECT {table.key} FROM _store_changed)"
         )
         con.execute(
-            f"INSERT INTO {table.raw_table} SELECT {typed_columns}, ?, NULL, ?, ? FROM _store_changed",
+            f"INSERT INTO {table.raw_table} ({typed_columns}, extra, _source_file, _source_line, _batch_id, _loaded_at) "
+            f"SELECT {typed_columns}, extra::JSON, ?, NULL, ?, ? FROM _store_changed",
             [lineage, entry.batch_id, entry.started_at],
         )
         watermark = con.execute(
@@ -389,6 +452,10 @@ def _ingest_table(con, source_db, settings: Settings, run_id: str, table: StoreT
         entry.message = f"read {table.name} since {since}" if since else f"full read of {table.name}"
         if repeated:
             entry.message += f"; {len(repeated)} bad row(s) already in meta.quarantine, not added again"
+        if shape.missing:
+            entry.message += f"; not in the source table, loaded as NULL: {', '.join(shape.missing)}"
+        if shape.extras:
+            entry.message += f"; source columns kept in extra: {', '.join(shape.extras.values())}"
         write_quarantine(
             con,
             quarantine,
@@ -408,6 +475,52 @@ def _ingest_table(con, source_db, settings: Settings, run_id: str, table: StoreT
         entry.rows_quarantined,
         entry.rows_skipped,
     )
+
+
+def _extra_json(shape: SourceColumns) -> str:
+    """SQL for the row's unknown source columns as a JSON object of their non-empty values (or NULL)."""
+    if not shape.extras:
+        return "NULL::VARCHAR"
+    entries = ", ".join(
+        f"struct_pack(k := '{name.replace(chr(39), chr(39) * 2)}', v := {alias})"
+        for alias, name in shape.extras.items()
+    )
+    return (
+        f"nullif(to_json(map_from_entries(list_filter([{entries}], lambda e: coalesce(e.v, '') <> '')))"
+        "::VARCHAR, '{}')"
+    )
+
+
+def _fail_table(
+    con, settings: Settings, run_id: str, table: StoreTable, column: str, previous: datetime | None
+) -> BatchOutcome:
+    """Record that the POS table lacks a required column: a failed batch (the gate stops the run)."""
+    why = "it identifies a row" if column == table.key else "it drives the incremental read"
+    reason = (
+        f"missing-column: store table {table.name} has no column {column} ({why}); fix the POS table "
+        "or CDP_STORE_DB_URI, the table loads again once the column is there"
+    )
+    lineage = f"{safe_uri(settings.store_db_uri)} :: {table.name}"
+    entry = manifest.ManifestEntry(
+        batch_id=manifest.new_batch_id(SOURCE),
+        run_id=run_id,
+        source=SOURCE,
+        source_object=table.name,
+        status="failed",
+        started_at=audit_now(),
+        watermark_from=previous,
+        watermark_to=previous,
+        message=reason,
+    )
+    records = [QuarantineRecord(lineage, None, column, reason, None)]
+    records = [r for r in records if (r.reason, r.raw_text) not in _already_quarantined(con, records)]
+    with manifest.transaction(con):
+        entry.rows_quarantined = len(records)
+        write_quarantine(
+            con, records, batch_id=entry.batch_id, run_id=run_id, source=SOURCE, quarantined_at=entry.started_at
+        )
+        manifest.record(con, entry)
+    return BatchOutcome(table.name, entry.status, message=reason)
 
 
 def _already_quarantined(con, records: list[QuarantineRecord]) -> set[tuple[str, str | None]]:

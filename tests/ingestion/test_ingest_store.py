@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import uuid
 from datetime import datetime
@@ -320,5 +321,78 @@ def test_far_future_updated_at_is_quarantined_and_kept_out_of_the_watermark(sett
         third = _by_table(ingest(settings, "run-3", "store"))
         assert (third.rows_loaded, third.rows_quarantined) == (1, 0)
         assert _rows(settings, "SELECT store_name FROM raw.store_stores WHERE store_id = 2") == [("Typo",)]
+    finally:
+        connection.close()
+
+
+def _drifted_pos(pos: Pos, extra_column: str) -> None:
+    """customers without loyalty_card_number and with an unknown column; orders without updated_at."""
+    pos.execute("DROP TABLE customers")
+    pos.execute(
+        "CREATE TABLE customers (customer_id INTEGER PRIMARY KEY, first_name TEXT, last_name TEXT, email TEXT, "
+        "phone TEXT, birth_date TEXT, street TEXT, city TEXT, postcode TEXT, state TEXT, country TEXT, "
+        f"is_marketing_opt_in INTEGER, created_at TEXT, updated_at TEXT, {extra_column} TEXT)"
+    )
+    pos.execute(
+        f"INSERT INTO customers (customer_id, email, updated_at, {extra_column}) VALUES "
+        "(1, 'ann@example.com', '2026-11-20 10:00:00', 'gold'), (2, 'bob@example.com', '2026-11-21 10:00:00', NULL)"
+    )
+    pos.execute("DROP TABLE orders")
+    pos.execute("CREATE TABLE orders (order_id INTEGER PRIMARY KEY, customer_id INTEGER, status TEXT)")
+
+
+def _exercise_drift(settings: Settings, pos: Pos, extra_column: str) -> None:
+    # A warehouse created before raw.store_* had `extra` gains it.
+    with connect(settings) as con:
+        con.execute("CREATE SCHEMA IF NOT EXISTS raw")
+        con.execute("CREATE TABLE raw.store_stores (store_id BIGINT, store_name VARCHAR, city VARCHAR, state VARCHAR, "
+                    "opened_at TIMESTAMP, updated_at TIMESTAMP, _source_file VARCHAR NOT NULL, _source_line BIGINT, "
+                    "_batch_id VARCHAR NOT NULL, _loaded_at TIMESTAMP NOT NULL)")  # fmt: skip
+    _drifted_pos(pos, extra_column)
+    first = _by_table(ingest(settings, "run-1", "store"))
+    assert (first.files_loaded, first.files_failed) == (3, 1)
+    customers = "SELECT customer_id, loyalty_card_number, email, extra FROM raw.store_customers ORDER BY 1"
+    assert _rows(settings, customers) == [
+        (1, None, "ann@example.com", json.dumps({extra_column.strip('"'): "gold"}, separators=(",", ":"))),
+        (2, None, "bob@example.com", None),
+    ]
+    assert _rows(settings, "SELECT store_id, extra FROM raw.store_stores") == [(1, None)]
+    assert any("orders" in m and "no column updated_at" in m for m in first.messages)
+    statuses = dict(_rows(settings, "SELECT source_object, status FROM meta.ingest_manifest"))
+    assert statuses == {"customers": "loaded", "stores": "loaded", "orders": "failed", "order_lines": "loaded"}
+    [(field, reason)] = _rows(settings, "SELECT field, reason FROM meta.quarantine WHERE reason LIKE 'missing-column%'")
+    assert field == "updated_at" and reason.startswith("missing-column: store table orders has no column updated_at")
+    message = _rows(settings, "SELECT message FROM meta.ingest_manifest WHERE source_object = 'customers'")[0][0]
+    assert "loaded as NULL: loyalty_card_number; source columns kept in extra: " + extra_column.strip('"') in message
+
+    # Rerun: nothing reloaded, the failure is recorded again but quarantined once.
+    second = _by_table(ingest(settings, "run-2", "store"))
+    assert (second.rows_loaded, second.files_failed) == (0, 1)
+    assert _rows(settings, "SELECT count(*) FROM meta.quarantine WHERE reason LIKE 'missing-column%'") == [(1,)]
+    # A change to the unknown column alone (same updated_at, inside the overlap window) is a change.
+    pos.execute(f"UPDATE customers SET {extra_column} = 'bronze' WHERE customer_id = 2")
+    third = _by_table(ingest(settings, "run-3", "store"))
+    assert third.rows_loaded == 1
+    assert _rows(settings, "SELECT extra->>'$.*' FROM raw.store_customers WHERE customer_id = 2") == [(["bronze"],)]
+
+
+def test_sqlite_schema_drift_missing_optional_unknown_and_missing_required_columns(settings, tmp_path):
+    path = tmp_path / "pos.sqlite"
+    connection = sqlite3.connect(path)
+    try:
+        settings = Settings(home=settings.home, run_date=settings.run_date, store_db_uri=f"sqlite:///{path}")
+        _exercise_drift(settings, Pos(connection, "?"), "tier")
+    finally:
+        connection.close()
+
+
+@pytest.mark.postgres
+def test_postgres_schema_drift_missing_optional_unknown_and_missing_required_columns(settings, pg_uri):
+    import psycopg
+
+    connection = psycopg.connect(pg_uri)
+    try:
+        settings = Settings(home=settings.home, run_date=settings.run_date, store_db_uri=pg_uri)
+        _exercise_drift(settings, Pos(connection, "%s"), '"Loyalty Tier"')
     finally:
         connection.close()
