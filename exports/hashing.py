@@ -130,6 +130,13 @@ def _text_to_e164(text: str, region: str | None) -> str | None:
     digits = re.sub(r"\D", "", text)
     if not digits:
         return None
+    if text.startswith(("+", "00")):
+        # An extension ("ext. 12", "x12") is not part of the number: parse the number as written
+        # (international prefix zeros dropped) so phonenumbers sets it aside, rather than gluing
+        # its digits onto the number below ("+1 205 754 8767 ext. 12" is +12057548767).
+        written = _parse_phone("+" + _INTERNATIONAL_PREFIX.sub("", text), None)
+        if written is not None and written.extension:
+            return _e164_if_possible(written)
     if text.startswith("+"):
         # "+001 616 ..." and "+0044 ...": the international prefix written after the plus.
         candidate = "+" + digits.lstrip("0")
@@ -147,6 +154,16 @@ def _text_to_e164(text: str, region: str | None) -> str | None:
         parsed = _parse_phone("+" + digits, None)
         if parsed is not None and phonenumbers.is_valid_number(parsed):
             return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    return None
+
+
+# The plus and any zeros written after it ("+0044"), or the "00" international prefix.
+_INTERNATIONAL_PREFIX = re.compile(r"^(?:\+[^0-9]*0*|00)")
+
+
+def _e164_if_possible(parsed: phonenumbers.PhoneNumber) -> str | None:
+    if phonenumbers.is_possible_number(parsed):
+        return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
     return None
 
 

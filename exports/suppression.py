@@ -4,7 +4,9 @@ A suppressed identifier blocks a customer when it equals one of the customer's i
 *any* destination's normalised form: plain (trim, lower case), Google's (Gmail/Googlemail local
 part without dots and ``+tags``) and Meta's for e-mails; E.164 for phones (region: the
 customer's country, else ``settings.default_phone_region``; suppression entries carry no country,
-so they use the default region), with a digits-only fallback for numbers that cannot be parsed.
+so they use the default region), with the bare digits too. A suppressed phone must read as one
+E.164 number (``phone_entry_problem``: an extension is set aside; a number without country code
+must be valid in the default region), otherwise the row is unusable and the export stops.
 Using every form on both sides means an erased ``j.doe@gmail.com`` keeps ``jdoe@gmail.com`` out
 of the CSV file as well as out of Google, and the gate, which imports this module, agrees.
 
@@ -74,6 +76,29 @@ def phone_forms(value: object, region: str | None) -> set[tuple[str, str]]:
     return forms
 
 
+def phone_entry_problem(value: object, region: str | None) -> str | None:
+    """Why a suppressed phone cannot be applied, or None when it reads as one E.164 number.
+
+    Customers' phones are compared in E.164, so an entry must become one: a number written with
+    its country code (``+``/``00``) must be possible for that country (an extension is set aside);
+    one written without must be a *valid* number of the default region, since that region is only
+    our guess (``07700 900123`` read as a US number is not one: it is a UK mobile written
+    nationally, and its digits would never equal a customer's E.164 phone).
+    """
+    text = hashing._clean(value) or ""
+    if not re.search(r"\d", text):
+        return "no digits in the phone number"
+    e164 = hashing.to_e164(text, region)
+    if text.startswith(("+", "00")):
+        return None if e164 else "not a phone number for the country code it starts with"
+    if e164 is not None and phonenumbers.is_valid_number(phonenumbers.parse(e164, None)):
+        return None
+    if not region:
+        return ("no country code, and no default region (CDP_DEFAULT_PHONE_REGION) to read it in: "
+                "write it with its country code (+...)")
+    return f"not a valid {region.upper()} number and no country code: write it with its country code (+...)"
+
+
 @dataclass
 class Suppression:
     """Normalised suppressed identifiers; ``matches`` decides whether a customer is blocked."""
@@ -107,9 +132,8 @@ class Suppression:
             self.raw_emails.append(value)
         elif kind == "phone":
             forms = phone_forms(value, self.default_region)
-            if not forms:
-                self.unusable.append(UnusableRow(source_file, source_line, identifier_type,
-                                                 "no digits in the phone number"))
+            if problem := phone_entry_problem(value, self.default_region):
+                self.unusable.append(UnusableRow(source_file, source_line, identifier_type, problem))
             self.phones |= forms
             self.raw_phones.append(value)
         elif kind == "customer_id":

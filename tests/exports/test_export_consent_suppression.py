@@ -109,6 +109,10 @@ def test_gate_requires_ad_targeting_consent_for_ad_platforms(settings):
     (("fax", "+16505550000", "opt_out"), "suppression.csv:1 (identifier_type 'fax'): unknown identifier_type"),
     (("email", "   ", "erasure"), "suppression.csv:1 (identifier_type 'email'): empty identifier"),
     (("email", "not-an-address", "erasure"), "suppression.csv:1 (identifier_type 'email'): not an e-mail"),
+    # A UK mobile written nationally, read in the default region (US): no US number, and its digits
+    # never equal a customer's E.164 phone, so it would silently match nobody.
+    (("phone", "07700 900123", "opt_out"), "suppression.csv:1 (identifier_type 'phone'): not a valid US number"),
+    (("phone", "+1 650 555", "opt_out"), "suppression.csv:1 (identifier_type 'phone'): not a phone number for"),
 ])
 def test_a_suppression_row_that_cannot_be_applied_stops_the_export(settings, row, expected):
     build_warehouse(settings, suppression=[*SUPPRESSION, row])
@@ -120,3 +124,14 @@ def test_a_suppression_row_that_cannot_be_applied_stops_the_export(settings, row
 
 def test_consent_purposes_come_from_the_segment_definitions():
     assert audience.CONSENT_PURPOSES is dbt.CONSENT_PURPOSES
+
+
+def test_a_phone_opt_out_with_an_extension_blocks_the_number(settings):
+    # The extension is not part of the number: its digits must not be glued onto it.
+    build_warehouse(settings, suppression=[*SUPPRESSION, ("phone", "+1 (650) 555-0101 ext. 12", "opt_out"),
+                                           ("phone", "+44 7700 900123 x5", "opt_out")])
+    export(settings, "run-1", segment="vip", fmt="csv", gate=None)
+    export(settings, "run-1", segment="retarget", fmt="google", gate=None)
+    assert ids(settings, "vip", "csv", "run-1") == []  # c1 and c2 opted out by phone
+    google = (export_folder(settings, "retarget", "google", "run-1") / "snapshot.csv").read_text()
+    assert sha("+447700900123") not in google and sha("ada@example.com") not in google

@@ -79,6 +79,8 @@ def test_email_upper_case_padding_and_gmail_rules(raw, google, meta):
     ("+001 (616) 954-78 88", None, "+16169547888"),    # 00 written after the plus
     ("0151 23456789", "DE", "+4915123456789"),         # German mobile
     ("441134960987", "US", "+441134960987"),           # country code present, plus missing
+    ("+1 (205) 754-8767 ext. 12", None, "+12057548767"),  # extension set aside, not glued on
+    ("0044 20 7946 0018 x5", "US", "+442079460018"),
     ("650-555-1212", None, None),                      # no country code, no region: unmatchable
     ("call me", "US", None),
 ])
