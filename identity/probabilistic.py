@@ -392,10 +392,11 @@ def _predict_reusing(
     rules = [rule["blocking_rule"] for rule in model["blocking_rules_to_generate_predictions"]]
     # A rule of column equalities (block_on) pairs the same records whichever side the changed one
     # is on: one semi join, not two (each one reads every record).
+    # The new and changed records' rows once, not once per rule and side (each a pass over every record).
+    con.execute("CREATE TABLE splink_changed_records AS SELECT * FROM splink_input SEMI JOIN splink_changed_keys USING (record_key)")
     partners = " UNION ".join(
         f"""SELECT {side}.record_key FROM splink_input AS {side}
-            SEMI JOIN (SELECT * FROM splink_input SEMI JOIN splink_changed_keys USING (record_key)) AS {other}
-            ON ({rule})"""
+            SEMI JOIN splink_changed_records AS {other} ON ({rule})"""
         for rule in rules
         for side, other in ((("r", "l"),) if _is_symmetric(rule) else (("r", "l"), ("l", "r")))
     )
