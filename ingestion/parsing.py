@@ -96,7 +96,7 @@ def calendar_date(value, field: str, formats: list[str]) -> date | None:
 
 
 def decode_text_file(path: Path, fallback_encoding: str | None = None) -> tuple[str, str]:
-    """File text and the encoding used: BOM first, then strict UTF-8, then ``fallback_encoding``
+    """File text and the encoding used: a UTF-8/16/32 BOM first, then strict UTF-8, then ``fallback_encoding``
     (a list type's configured encoding) when given, else charset detection.
 
     Single-byte code pages often explain the same bytes equally well (cp1250 and cp1252 both
@@ -106,6 +106,11 @@ def decode_text_file(path: Path, fallback_encoding: str | None = None) -> tuple[
     data = path.read_bytes()
     if data.startswith(codecs.BOM_UTF8):
         return data[len(codecs.BOM_UTF8) :].decode("utf-8"), "utf-8-sig"
+    # A byte-order mark names the encoding whatever a list type's mapping says (Excel's "Unicode
+    # Text" is UTF-16LE with a BOM). UTF-32LE's mark begins with UTF-16LE's: test it first.
+    for bom, encoding in _UNICODE_BOMS:
+        if data.startswith(bom):
+            return data[len(bom) :].decode(encoding), encoding
     try:
         return data.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
@@ -128,6 +133,12 @@ def decode_text_file(path: Path, fallback_encoding: str | None = None) -> tuple[
 
 
 PREFERRED_SINGLE_BYTE = "cp1252"
+_UNICODE_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32-le"),
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
 
 
 def sniff_delimiter(sample: str) -> str:

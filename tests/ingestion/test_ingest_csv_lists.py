@@ -189,3 +189,15 @@ def test_configured_encoding_is_used_and_a_byte_it_cannot_read_rejects_the_file(
     assert report.files_failed == 1
     [(field, reason)] = _rows(settings, "SELECT field, reason FROM meta.quarantine")
     assert field == "encoding" and "newsletter__bad.csv: line 2" in reason and "cp1252" in reason
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "utf-32", "utf-32-be"])
+def test_unicode_text_with_a_byte_order_mark_is_read_whatever_the_mapping_encoding(settings, encoding):
+    """crm.yml says cp1252: Excel's "Unicode Text" (UTF-16 with a BOM) was decoded as cp1252."""
+    settings.csv_landing_dir.mkdir(parents=True)
+    text = "Account Name\tE-mail\tContact First Name\nAcme\tann@example.com\tZoë\n"
+    bom = {"utf-16-be": "\ufeff", "utf-32-be": "\ufeff"}.get(encoding, "")  # the others write their own
+    (settings.csv_landing_dir / "crm__unicode.txt").write_bytes((bom + text).encode(encoding))
+    [report] = ingest(settings, "run-1", "csv")
+    assert report.files_failed == 0
+    assert _rows(settings, "SELECT email, first_name FROM raw.csv_contacts") == [("ann@example.com", "Zoë")]
