@@ -154,13 +154,35 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def add(name: str, func: Any, help_text: str, run_scoped: bool = True) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_text, description=help_text)
-        p.add_argument("--run-date", type=date.fromisoformat, help="logical date YYYY-MM-DD (default: CDP_RUN_DATE or today)")
+    def options(run_scoped: bool, default: Any) -> argparse.ArgumentParser:
+        """The options every command takes, also after a subcommand (``cdp quality gate --run-id R``).
+
+        After a subcommand they default to SUPPRESS: argparse copies a subparser's defaults over
+        values already parsed, which would drop ``cdp quality --run-id R gate``'s run id.
+        """
+        common = argparse.ArgumentParser(add_help=False)
+        common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                            help="log progress to stderr")
+        common.add_argument("--run-date", type=date.fromisoformat, default=default,
+                            help="logical date YYYY-MM-DD (default: CDP_RUN_DATE or today)")
         if run_scoped:
-            p.add_argument("--run-id", help="run id (default: cdp_<run date>; rerunning a date replaces its work)")
+            common.add_argument("--run-id", default=default,
+                                help="run id (default: cdp_<run date>; rerunning a date replaces its work)")
+        return common
+
+    def add(
+        name: str, func: Any, help_text: str, run_scoped: bool = True, nested: bool = False
+    ) -> argparse.ArgumentParser:
+        # A command with subcommands must not take abbreviations: argparse would read the
+        # subcommand's own options as its abbreviations (``quality report --run R`` as an
+        # ambiguous --run-date/--run-id).
+        p = sub.add_parser(name, help=help_text, description=help_text, parents=[options(run_scoped, None)],
+                           allow_abbrev=not nested)
         p.set_defaults(func=func)
         return p
+
+    def add_sub(subparsers: Any, name: str, help_text: str, run_scoped: bool = True) -> argparse.ArgumentParser:
+        return subparsers.add_parser(name, help=help_text, parents=[options(run_scoped, argparse.SUPPRESS)])
 
     p = add("generate", cmd_generate, "write seeded sample data for all four sources", run_scoped=False)
     p.add_argument("--customers", type=int, default=10_000)
@@ -175,13 +197,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", required=True)
     p.add_argument("--truth", help="ground truth (source_system, source_record_id, person_id) to score against")
 
-    p = add("identity", cmd_identity, "identity resolution: train, run, evaluate, explain")
+    p = add("identity", cmd_identity, "identity resolution: train, run, evaluate, explain", nested=True)
     isub = p.add_subparsers(dest="identity_command", required=True)
-    isub.add_parser("train", help="train the Splink model and save a new version")
-    isub.add_parser("run", help="resolve the warehouse's person records")
-    ev = isub.add_parser("evaluate", help="precision, recall, F1 against a ground truth")
+    add_sub(isub, "train", "train the Splink model and save a new version", run_scoped=False)
+    add_sub(isub, "run", "resolve the warehouse's person records")
+    ev = add_sub(isub, "evaluate", "precision, recall, F1 against a ground truth", run_scoped=False)
     ev.add_argument("--truth", help="default: CDP_TRUTH_PATH")
-    ex = isub.add_parser("explain", help="why the records of a customer were linked")
+    ex = add_sub(isub, "explain", "why the records of a customer were linked", run_scoped=False)
     ex.add_argument("customer_id")
 
     p = add("build", cmd_build, "dbt build: staging, marts, segments and their tests")
@@ -189,11 +211,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="rebuild incremental models from scratch (after their columns change)")
     add("docs", cmd_docs, "generate the dbt docs site", run_scoped=False)
 
-    p = add("quality", cmd_quality, "data-quality gates and reports")
+    p = add("quality", cmd_quality, "data-quality gates and reports", nested=True)
     qsub = p.add_subparsers(dest="quality_command", required=True)
-    g = qsub.add_parser("gate", help="run gates (default: ingestion, identity, marts)")
+    g = add_sub(qsub, "gate", "run gates (default: ingestion, identity, marts)")
     g.add_argument("--stage", action="append", choices=["ingestion", "identity", "marts"])
-    r = qsub.add_parser("report", help="print the verdict and report path of a run")
+    r = add_sub(qsub, "report", "print the verdict and report path of a run", run_scoped=False)
     r.add_argument("--run", help="run id (default: latest)")
 
     p = add("export", cmd_export, "publish audience exports")
