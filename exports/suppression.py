@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from urllib.parse import unquote
 
 import duckdb
 import numpy as np
@@ -76,6 +77,45 @@ def phone_forms(value: object, region: str | None) -> set[tuple[str, str]]:
     return forms
 
 
+_NOT_AN_ADDRESS = ("not an e-mail address (expected local@domain, e.g. jane@example.com; "
+                   "'Name <address>' and 'mailto:address' are read as the address)")
+# "Jane Customer <jane@example.com>" and "<jane@example.com>": the address is what was meant.
+_NAMED_ADDRESS = re.compile(r"<([^<>]*)>$")
+_MAILTO = re.compile(r"^mailto:", re.IGNORECASE)
+# local@domain: no whitespace or separators (,;:<>()[]"\\) in the local part, no leading, trailing or
+# doubled dot; a domain of letter/digit labels (hyphens inside) ending in a top-level domain.
+_ADDRESS = re.compile(r"(?P<local>[^\s@<>()\[\],;:\"\\]+)@"
+                      r"(?P<domain>(?:[^\W_](?:(?:[^\W_]|-)*[^\W_])?\.)+(?:[^\W\d_]{2,}|xn--[a-z0-9-]+))",
+                      re.IGNORECASE)
+
+
+def email_entry_address(value: object) -> str | None:
+    """The address a suppressed e-mail names, or None when it names none (the row is unusable).
+
+    People send requests in the forms their mail programs write: ``Name <address>`` and
+    ``mailto:address`` are read as the address. Anything else must be one well-formed address:
+    ``normalize_email`` (the platforms' hashing rules) accepts any text with an ``@`` and a dot,
+    so ``x@example.com;`` or ``x@example.`` would be accepted and then match nobody. A SHA-256
+    digest is accepted as an already hashed address.
+    """
+    text = hashing._clean(value)
+    if text is None:
+        return None
+    if hashing._SHA256_HEX.match(text.lower()):
+        return text
+    if match := _NAMED_ADDRESS.search(text):
+        text = match.group(1).strip()
+    if _MAILTO.match(text):
+        text = unquote(_MAILTO.sub("", text).split("?", 1)[0]).strip()
+    match = _ADDRESS.fullmatch(text)
+    if match is None:
+        return None
+    local = match.group("local")
+    if local.startswith(".") or local.endswith(".") or ".." in local:
+        return None
+    return text
+
+
 def phone_entry_problem(value: object, region: str | None) -> str | None:
     """Why a suppressed phone cannot be applied, or None when it reads as one E.164 number.
 
@@ -124,10 +164,10 @@ class Suppression:
         if not value:
             self.unusable.append(UnusableRow(source_file, source_line, identifier_type, "empty identifier"))
         elif kind == "email":
-            forms = email_forms(value)
-            if not forms:
-                self.unusable.append(UnusableRow(source_file, source_line, identifier_type,
-                                                 "not an e-mail address (expected local@domain)"))
+            address = email_entry_address(value)
+            if address is None:
+                self.unusable.append(UnusableRow(source_file, source_line, identifier_type, _NOT_AN_ADDRESS))
+            forms = email_forms(address if address is not None else value)
             self.emails |= forms
             self.raw_emails.append(value)
         elif kind == "phone":

@@ -113,6 +113,11 @@ def test_gate_requires_ad_targeting_consent_for_ad_platforms(settings):
     # never equal a customer's E.164 phone, so it would silently match nobody.
     (("phone", "07700 900123", "opt_out"), "suppression.csv:1 (identifier_type 'phone'): not a valid US number"),
     (("phone", "+1 650 555", "opt_out"), "suppression.csv:1 (identifier_type 'phone'): not a phone number for"),
+    # Text with an @ and a dot that is still no address: accepted before, then matched nobody.
+    (("email", "ada@example.com;", "erasure"), "suppression.csv:1 (identifier_type 'email'): not an e-mail"),
+    (("email", "ada@example.", "erasure"), "suppression.csv:1 (identifier_type 'email'): not an e-mail"),
+    (("email", "<ada@example>", "erasure"), "suppression.csv:1 (identifier_type 'email'): not an e-mail"),
+    (("email", "mailto:ada@example", "erasure"), "suppression.csv:1 (identifier_type 'email'): not an e-mail"),
 ])
 def test_a_suppression_row_that_cannot_be_applied_stops_the_export(settings, row, expected):
     build_warehouse(settings, suppression=[*SUPPRESSION, row])
@@ -135,3 +140,14 @@ def test_a_phone_opt_out_with_an_extension_blocks_the_number(settings):
     assert ids(settings, "vip", "csv", "run-1") == []  # c1 and c2 opted out by phone
     google = (export_folder(settings, "retarget", "google", "run-1") / "snapshot.csv").read_text()
     assert sha("+447700900123") not in google and sha("ada@example.com") not in google
+
+
+def test_an_e_mail_opt_out_written_as_name_and_address_or_mailto_blocks_the_address(settings):
+    # What mail programs write: the address inside is what the person meant.
+    build_warehouse(settings, suppression=[*SUPPRESSION, ("email", "Ada Lovelace <ADA@example.com>", "erasure"),
+                                           ("email", "mailto:jose@example.com?subject=unsubscribe", "opt_out")])
+    export(settings, "run-1", segment="vip", fmt="csv", gate=None)
+    export(settings, "run-1", segment="retarget", fmt="meta", gate=None)
+    assert ids(settings, "vip", "csv", "run-1") == []  # c1 (Ada) and c2 (José)
+    meta = (export_folder(settings, "retarget", "meta", "run-1") / "snapshot.csv").read_text()
+    assert sha("ada@example.com") not in meta
