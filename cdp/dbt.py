@@ -214,7 +214,7 @@ def build(
     build_started_at = audit_now()
     started = time.perf_counter()
     results = _invoke(settings, "build", _parse_vars(segments), run_id, extra_args=extra_args,
-                      tests_since=tests_since)
+                      tests_since=tests_since, build_started_at=build_started_at)
     wall = time.perf_counter() - started
     summary = _summarise(results)
     summary["seconds"] = {**_layer_seconds(results), "dbt_build_wall": round(wall, 3)}
@@ -303,13 +303,18 @@ def _target_dir(settings: Settings) -> Path:
 
 
 @contextmanager
-def _dbt_environment(settings: Settings, run_id: str, tests_since: Any = None) -> Iterator[None]:
+def _dbt_environment(
+    settings: Settings, run_id: str, tests_since: Any = None, build_started_at: Any = None
+) -> Iterator[None]:
     """Point the profile at this warehouse and give the run's date and id, for one dbt invocation.
 
     ``tests_since`` (the last fully passing build's watermark) narrows the tests of tables whose
-    rows carry their write time; without it every test reads every row."""
+    rows carry their write time; without it every test reads every row. ``build_started_at`` (the
+    watermark this build records if it passes) is the write time of the rows it writes in the
+    incremental models that carry one (``written_at``, macros/written_at.sql)."""
     wanted = {
         "CDP_DBT_TESTS_SINCE": tests_since.isoformat(sep=" ") if tests_since else "",
+        "CDP_DBT_BUILD_STARTED_AT": build_started_at.isoformat(sep=" ") if build_started_at else "",
         "CDP_DBT_RUN_DATE": settings.run_date.isoformat(),
         "CDP_DBT_RUN_ID": run_id,
         "CDP_WAREHOUSE_PATH": str(settings.warehouse_path),
@@ -337,6 +342,7 @@ def _invoke(
     run_id: str,
     extra_args: list[str] | None = None,
     tests_since: Any = None,
+    build_started_at: Any = None,
 ):
     # Imported here: dbt is heavy and only this stage needs it (keeps `cdp --help` and DAG parsing fast).
     from dbt.cli.main import dbtRunner
@@ -363,7 +369,7 @@ def _invoke(
         # partial parsing keeps its own partial_parse.msgpack and `make docs` writes its own
         # manifest. run_results.json (what failed, for `dbt retry` or a person) is still written.
         args.append("--no-write-json")
-    with _dbt_environment(settings, run_id, tests_since):
+    with _dbt_environment(settings, run_id, tests_since, build_started_at):
         try:
             outcome = dbtRunner().invoke(args)
         finally:

@@ -5,14 +5,25 @@
   var('session_inactivity_minutes'). A macro so that int_web_events_sessionised (all events) and
   the incremental fct_web_events (only the visitors to rebuild, filtered before the window
   functions, which DuckDB cannot push a semi-join through) share one definition.
+  `only_their_records`: keep only the web records the events name before joining. For a few
+  events (an incremental build), so that the four joins below do not each build a hash table of
+  every web record; over all events it would only add a step.
 -#}
-{% macro sessionise_web_events(events, customer_records) -%}
+{% macro sessionise_web_events(events, customer_records, only_their_records=false) -%}
     with web_customer_records as (
         select
             source_record_id,
             customer_id
         from {{ customer_records }}
-        where source_system = 'web'
+        where
+            source_system = 'web'
+            {%- if only_their_records %}
+                and source_record_id in (
+                    select event_records.user_record_id from {{ events }} as event_records
+                    union
+                    select event_records.anonymous_record_id from {{ events }} as event_records
+                )
+            {%- endif %}
     ),
 
     -- not materialized: the window branch reads only four of its columns, and materialising

@@ -15,13 +15,20 @@
   the hashes of the keys written since then are candidates, checked against the whole table:
   the table passed then, and deleting rows cannot repeat a key, so a key repeated now has a row
   written since (the other copy may be old), and a NULL key is in a row written since.
+
+  `written_by_build` (with `written_at`): the column holds the start of the dbt build that wrote
+  the row (the incremental models' `written_at`, macros/written_at.sql), and the watermark is the
+  start of the last passing build, so the rows stamped with exactly the watermark were written by
+  that build, whose own key test checked them: only later stamps count as written since. (A raw
+  row's `_loaded_at` equal to the watermark is a load's start, which the watermark is moved back to
+  when that load ended after the build started, so those rows count.)
 -#}
-{% test primary_key(model, column_name, written_at=none) %}
+{% test primary_key(model, column_name, written_at=none, written_by_build=false) %}
     with candidate_hashes as (
         {% if written_at and test_rows_since() -%}
             select hash({{ column_name }}) as key_hash
             from {{ model }}
-            where {{ written_at }} >= {{ test_rows_since() }}
+            where {{ written_at }} {{ '>' if written_by_build else '>=' }} {{ test_rows_since() }}
             union
             -- a row without a write time cannot be placed before the watermark: it counts as new
             select hash({{ column_name }}) as key_hash

@@ -66,14 +66,22 @@ def execute(settings: Settings, statement: str) -> None:
         con.execute(statement)
 
 
+# Every column but `written_at`, the time a build last wrote the row (dbt_project/macros/written_at.sql):
+# an audit column, which a full refresh sets for every row and an incremental build only for the
+# rows it rewrites, so the two are compared without it.
+COMPARED_COLUMNS = "columns(lambda c: c <> 'written_at')"
+
+
 def table_differences(settings: Settings, other_database: str, tables: tuple[str, ...]) -> dict[str, tuple[int, int]]:
-    """Per table: (rows only in this warehouse, rows only in the other), where either is non-zero."""
+    """Per table: (rows only in this warehouse, rows only in the other), where either is non-zero;
+    ``written_at`` left out (COMPARED_COLUMNS)."""
     differing = {}
     with connect(settings, read_only=True) as con:
         con.execute(f"attach '{other_database}' as other (read_only)")
         for table in tables:
             counts = tuple(
-                con.execute(f"select count(*) from (select * from {left} except all select * from {right})")
+                con.execute(f"select count(*) from (select {COMPARED_COLUMNS} from {left} "
+                            f"except all select {COMPARED_COLUMNS} from {right})")
                 .fetchall()[0][0]
                 for left, right in ((table, f"other.{table}"), (f"other.{table}", table))
             )

@@ -96,3 +96,48 @@ def test_narrowed_tests_skip_only_rows_a_passing_build_saw_and_a_full_refresh_or
     with pytest.raises(cdp_dbt.DbtBuildFailed) as edited:
         cdp_dbt.build(settings, run_id="night-4")
     assert _key_test_failure(edited.value) == "Got 1 result, configured to fail if != 0"
+
+
+WEB_KEY_TEST = "primary_key_fct_web_events_web_event_id"
+
+
+@pytest.mark.slow
+def test_model_key_tests_read_only_rows_written_since_the_last_passing_build(warehouse_factory, sql, nights, tmp_path):
+    """The incremental fact and record models stamp every row they write with the build's start
+    (``written_at``); their key tests then check only the keys written since the watermark, against
+    the whole table."""
+    settings = warehouse_factory(tmp_path)
+    cdp_dbt.build(settings, run_id="night-1")
+    (started,) = sql(settings, "select tests_since from meta.dbt_tests_passed")[0]
+    stamps = sql(settings, "select distinct written_at from marts.fct_web_events")
+    assert stamps == [(started,)]  # the build's start, the watermark it recorded
+    event = "select * replace (timestamp '{}' as written_at) from marts.fct_web_events where web_event_id = 'm-x1'"
+
+    # a copy written before the watermark stands for a row the passing build already tested: the
+    # narrowed test does not read it (shows the narrowing is in effect) ...
+    nights.execute(settings, "insert into marts.fct_web_events " + event.format(started - timedelta(hours=1)))
+    night_2 = cdp_dbt.build(settings, run_id="night-2")
+    assert night_2["failures"] == 0 and night_2["tests_since"] == started.isoformat(sep=" ")
+
+    # ... while a copy written since then is caught with its old twin, and keeps failing until fixed
+    nights.execute(settings, "delete from marts.fct_web_events where web_event_id = 'm-x1' "
+                             f"and written_at < timestamp '{started}'")
+    nights.execute(settings, "insert into marts.fct_web_events " + event.format(audit_now()))
+    for run_id in ("night-3", "night-4"):
+        with pytest.raises(cdp_dbt.DbtBuildFailed) as failed:
+            cdp_dbt.build(settings, run_id=run_id)
+        messages = [message for name, message in _failed_tests(failed.value).items()
+                    if name.startswith(WEB_KEY_TEST)]
+        assert messages == ["Got 1 result, configured to fail if != 0"], _failed_tests(failed.value)
+
+    # a row written by a build carries that build's start, later than the watermark before it
+    # (the raw event reloaded, so its visitor is rebuilt)
+    nights.execute(settings, "delete from marts.fct_web_events where web_event_id = 'm-x1'")
+    nights.execute(settings, f"update raw.web_events set _loaded_at = timestamp '{audit_now()}' "
+                             "where message_id = 'm-x1'")
+    night_5 = cdp_dbt.build(settings, run_id="night-5")
+    assert night_5["failures"] == 0
+    (started_5,) = sql(settings, "select tests_since from meta.dbt_tests_passed")[0]
+    assert sql(settings, "select written_at from marts.fct_web_events where web_event_id = 'm-x1'") == [
+        (started_5,)
+    ]

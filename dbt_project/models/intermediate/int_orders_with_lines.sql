@@ -128,7 +128,8 @@ orders_with_lines as (
         coalesce(line_totals.order_line_count, 0) as order_line_count,
         coalesce(line_totals.item_quantity, 0) as item_quantity,
         coalesce(line_totals.lines_amount, 0) as lines_amount,
-        greatest(orders.order_loaded_at, line_totals.lines_loaded_at) as inputs_loaded_at
+        greatest(orders.order_loaded_at, line_totals.lines_loaded_at) as inputs_loaded_at,
+        {{ build_started_at() }} as written_at
     from orders
     left join line_totals on orders.order_id = line_totals.order_id
 )

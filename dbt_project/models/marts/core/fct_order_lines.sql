@@ -85,7 +85,8 @@ select
     order_lines.quantity,
     order_lines.unit_price,
     order_lines.line_amount,
-    orders.inputs_loaded_at
+    orders.inputs_loaded_at,
+    {{ build_started_at() }} as written_at
 from order_lines
 left join orders_of_lines as orders on order_lines.order_id = orders.order_id
 {%- if is_incremental() %}

@@ -80,7 +80,8 @@ fact_orders as (
             partition by customer_id, is_completed order by ordered_at, order_id
         ) = 1 and is_completed and customer_id is not null as is_first_purchase,
         updated_at,
-        inputs_loaded_at
+        inputs_loaded_at,
+        {{ build_started_at() }} as written_at
     from orders
 )
 

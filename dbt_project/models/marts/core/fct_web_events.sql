@@ -67,7 +67,9 @@ with
 {% endif %}
 
 events as (
-    {{ sessionise_web_events('events_to_sessionise', ref('stg_identity__customer_records')) }}
+    {{ sessionise_web_events(
+        'events_to_sessionise', ref('stg_identity__customer_records'), only_their_records=is_incremental()
+    ) }}
 )
 
 select
@@ -96,5 +98,6 @@ select
     order_currency,
     properties,
     batch_id,
-    loaded_at
+    loaded_at,
+    {{ build_started_at() }} as written_at
 from events

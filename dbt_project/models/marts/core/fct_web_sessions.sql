@@ -99,7 +99,8 @@ select
         'sessions.landing.page_referrer',
     ) }} as channel,
     sessions.session_number = 1 as is_first_visit,
-    sessions.events_loaded_through
+    sessions.events_loaded_through,
+    {{ build_started_at() }} as written_at
 from sessions
 {%- if is_incremental() %}
     union all by name
