@@ -105,6 +105,7 @@ def _export_locked(settings: Settings, run_id: str, segment: str | None, formats
             for destination in formats:
                 previous_run_id, previous = previous_of[(seg.name, destination)]
                 inputs.append((seg, destination, members, suppressed_of[seg.name], previous_run_id, previous))
+        retired = _retired_inputs(settings, con, run_id, segments) if segment is None and formats == FORMATS else []
     shared.seed_rows(stored_rows)
 
     prepared: list[_Prepared] = []
@@ -112,6 +113,9 @@ def _export_locked(settings: Settings, run_id: str, segment: str | None, formats
         for seg, destination, members, suppressed, previous_run_id, previous in inputs:
             prepared.append(_prepare(settings, run_id, seg, destination, suppression, members, suppressed, shared,
                                      previous_run_id, previous))
+        for seg, destination, members, suppressed, previous_run_id, previous in retired:
+            prepared.append(_prepare(settings, run_id, seg, destination, suppression, members, suppressed, shared,
+                                     previous_run_id, previous, retired=True))
         failure = _gate_all(settings, run_id, prepared, gate, every_export=segment is None and formats == FORMATS)
         if failure is not None:
             with connect(settings) as con:
@@ -152,6 +156,47 @@ def _select_segments(segments: dict[str, audience_mod.Segment], name: str | None
     for seg in chosen:
         publish.validate_segment_name(seg.name)  # before any file is written
     return chosen
+
+
+def _retired_inputs(settings: Settings, con, run_id: str, segments: dict[str, audience_mod.Segment]) -> list[tuple]:
+    """``_prepare`` inputs of a final, empty export of each segment+format that still has published
+    members but whose segment is no longer in ``marts.segments`` (removed from the YAML).
+
+    Its removed.csv lists every member, so marketing tools and ad platforms delete them (erasure
+    requests made since included); afterwards it has no members and is never exported again.
+    """
+    rows = con.execute(
+        f"SELECT DISTINCT segment, destination FROM {state.CURRENT_MEMBERS} "
+        "WHERE segment NOT IN (SELECT unnest(?::VARCHAR[])) ORDER BY ALL", [sorted(segments)]).fetchall()
+    rows = [(name, destination) for name, destination in rows if destination in FORMATS]
+    if not rows:
+        return []
+    previous_of = state.previous_member_tables(con, rows, run_id, settings.export_keep_runs)
+    inputs = []
+    for name, destination in rows:
+        publish.validate_segment_name(name)
+        previous_run_id, previous = previous_of[(name, destination)]
+        if not previous.num_rows:
+            continue
+        seg = audience_mod.Segment(name, _last_consent_purpose(settings, name, destination, previous_run_id),
+                                   "retired: no longer in marts.segments")
+        members = audience_mod.load_members(con, seg).slice(0, 0)  # nobody is a member any more
+        inputs.append((seg, destination, members, pa.array([], pa.bool_()), previous_run_id, previous))
+    return inputs
+
+
+def _last_consent_purpose(settings: Settings, name: str, destination: str, run_id: str | None) -> str:
+    """The consent purpose a retired segment was last exported with (its manifest), so its final
+    empty snapshot has the same columns; ``none`` when the manifest cannot be read."""
+    if run_id is not None:
+        manifest = publish.export_path(Path(settings.export_dir), name, destination, run_id) / "manifest.json"
+        try:
+            purpose = json.loads(manifest.read_text()).get("consent_purpose")
+        except (OSError, ValueError):
+            purpose = None
+        if isinstance(purpose, str) and purpose in audience_mod.CONSENT_PURPOSES:
+            return purpose
+    return "none"
 
 
 _ROW_COLUMNS = {"google": GOOGLE_COLUMNS, "meta": META_COLUMNS}
@@ -254,11 +299,12 @@ class _Prepared:
 
 def _prepare(settings: Settings, run_id: str, seg: audience_mod.Segment, destination: str,
              suppression: audience_mod.Suppression, members_table: pa.Table, suppressed: pa.Array,
-             shared: _RunCache, previous_run_id: str | None, previous: pa.Table) -> _Prepared:
+             shared: _RunCache, previous_run_id: str | None, previous: pa.Table, retired: bool = False) -> _Prepared:
     """Build one export's snapshot and diff and write its files into a staging folder.
 
     ``previous`` holds the members of the last published export of segment+destination
-    (``state.previous_member_table``), ``previous_run_id`` its run.
+    (``state.previous_member_table``), ``previous_run_id`` its run. ``retired``: the final, empty
+    export of a segment that no longer exists (``_retired_inputs``).
     """
     export_dir = Path(settings.export_dir)
     target = publish.export_path(export_dir, seg.name, destination, run_id)
@@ -280,6 +326,8 @@ def _prepare(settings: Settings, run_id: str, seg: audience_mod.Segment, destina
         "excluded_suppressed": members.excluded_suppressed, "skipped_no_identifier": len(snapshot.skipped),
         "duplicates_collapsed": snapshot.duplicates_collapsed,
     }
+    if retired:
+        summary["retired"] = True
     removed_table = _removed_rows(snapshot, removed)
     staging = publish.new_staging_dir(export_dir, f"{seg.name}-{destination}")
     try:
@@ -365,6 +413,8 @@ def _manifest(settings: Settings, summary: dict, snapshot: Snapshot) -> dict:
         "hashing": {"algorithm": "sha256", "encoding": "lower-case hex", "columns": list(snapshot.hashed_columns)},
         "exclusions": {k: summary[k] for k in ("memberships", "excluded_no_consent", "excluded_suppressed",
                                                "skipped_no_identifier", "duplicates_collapsed")},
+        # The segment was removed: this empty export's removed.csv takes every member out downstream.
+        **({"retired": True} if summary.get("retired") else {}),
     }
 
 

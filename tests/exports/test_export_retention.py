@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import dataclasses
 
-from exports_testkit import CUSTOMERS, build_warehouse, export_folder, query
+from exports_testkit import (
+    CUSTOMERS,
+    MEMBERSHIPS,
+    SEGMENTS,
+    build_warehouse,
+    export_folder,
+    ids,
+    manifest,
+    query,
+    read_csv,
+    sha,
+)
 
 from exports.publish import STAGING_FOLDER, read_latest
 from exports.runner import export
@@ -55,3 +66,36 @@ def test_staging_leftovers_of_a_killed_export_are_removed(settings):
     export(settings, "run-1", segment="vip", fmt="csv", gate=None)
     assert not leftover.exists()
     assert list((settings.export_dir / STAGING_FOLDER).iterdir()) == []
+
+
+def test_a_segment_removed_from_the_yaml_is_emptied_downstream_once(settings):
+    export(settings, "run-1", gate=None)
+    # retarget leaves segments.yml (and so marts.segments and its memberships); Ada asks for erasure.
+    build_warehouse(settings, segments=[s for s in SEGMENTS if s[0] != "retarget"],
+                    memberships={k: v for k, v in MEMBERSHIPS.items() if k != "retarget"})
+    results = export(settings, "run-2", gate=None)
+
+    retired = {r["destination"]: r for r in results if r["segment"] == "retarget"}
+    assert set(retired) == {"csv", "parquet", "google", "meta"}
+    assert all(r["retired"] and r["row_count"] == 0 and r["status"] == "published" for r in retired.values())
+    # A final empty export whose removed.csv takes every member out of the tool or platform.
+    assert ids(settings, "retarget", "csv", "run-2") == []
+    assert ids(settings, "retarget", "csv", "run-2", "removed.csv") == ids(settings, "retarget", "csv", "run-1")
+    _, removed = read_csv(export_folder(settings, "retarget", "google", "run-2") / "removed.csv")
+    assert sha("ada@example.com") in {r["Email"] for r in removed}
+    assert read_latest(settings.export_dir, "retarget", "google") == "run-2"
+    assert manifest(settings, "retarget", "csv", "run-2")["retired"] is True
+    assert manifest(settings, "retarget", "csv", "run-2")["consent_purpose"] == "ad_targeting"
+    assert query(settings, "SELECT count(*) FROM exports.export_members_current WHERE segment = 'retarget'") == [(0,)]
+
+    # Then it is no longer tracked: later runs export nothing for it.
+    assert not [r for r in export(settings, "run-3", gate=None) if r["segment"] == "retarget"]
+    assert read_latest(settings.export_dir, "retarget", "google") == "run-2"
+
+
+def test_an_export_of_some_segments_does_not_retire_the_others(settings):
+    export(settings, "run-1", gate=None)
+    build_warehouse(settings, segments=[s for s in SEGMENTS if s[0] != "retarget"],
+                    memberships={k: v for k, v in MEMBERSHIPS.items() if k != "retarget"})
+    assert not [r for r in export(settings, "run-2", segment="vip", gate=None) if r["segment"] == "retarget"]
+    assert read_latest(settings.export_dir, "retarget", "csv") == "run-1"
