@@ -131,18 +131,54 @@ def quality_gate(settings: Settings, run_id: str, gate: str) -> dict[str, Any]:
 
 
 def gates_not_passed(settings: Settings, run_id: str) -> list[str]:
-    """The gates of ``run_id`` that did not run or did not pass (empty: the run may export)."""
-    verdicts: dict[str, str] = {}
+    """The gates of ``run_id`` that did not run or did not pass (empty: the run may export).
+
+    Also refused: the warehouse's latest identity or marts verdict (of any run) is not passed,
+    or those tables were rebuilt after ``run_id``'s gate checked them. Exports read the current
+    tables, not a copy per run, so a run id whose own gates passed earlier must not publish data
+    that a later gate failed or that no gate has seen (``cdp export --run-date <yesterday>``, or
+    clearing yesterday's export task). Each entry names the run and gate to fix.
+    """
+    verdicts: dict[str, tuple[str, Any]] = {}
+    latest: dict[str, tuple[str, str, Any]] = {}
+    rebuilt: dict[str, tuple[str, Any]] = {}
     if settings.warehouse_path.exists():
         with connect(settings, read_only=True) as con:
             if table_exists(con, "meta", "quality_runs"):
-                verdicts = dict(con.execute(
-                    "SELECT stage, verdict FROM meta.quality_runs WHERE run_id = ?", [run_id]).fetchall())
-    return [f"{gate} ({verdicts.get(gate, 'not run')})" for gate in GATES if verdicts.get(gate) != "passed"]
+                verdicts = {stage: (verdict, checked_at) for stage, verdict, checked_at in con.execute(
+                    "SELECT stage, verdict, checked_at FROM meta.quality_runs WHERE run_id = ?", [run_id]).fetchall()}
+                # A tie (the same check time) counts the run's own verdict, else any that did not pass.
+                latest = {stage: (run, verdict, checked_at) for stage, run, verdict, checked_at in con.execute(
+                    "SELECT stage, arg_max(run_id, (checked_at, run_id = ?, verdict <> 'passed')), "
+                    "arg_max(verdict, (checked_at, run_id = ?, verdict <> 'passed')), max(checked_at) "
+                    "FROM meta.quality_runs WHERE stage IN ('identity', 'marts') GROUP BY stage",
+                    [run_id, run_id]).fetchall()}
+            if table_exists(con, "meta", "pipeline_runs"):
+                rebuilt = {stage: (run, started_at) for stage, run, started_at in con.execute(
+                    "SELECT stage, arg_max(run_id, started_at), max(started_at) FROM meta.pipeline_runs "
+                    "WHERE stage IN ('identity', 'marts') GROUP BY stage").fetchall()}
+    problems = [f"{gate} ({verdicts.get(gate, ('not run',))[0]})" for gate in GATES
+                if verdicts.get(gate, ("not run",))[0] != "passed"]
+    for gate in ("identity", "marts"):
+        if gate not in verdicts or verdicts[gate][0] != "passed":
+            continue
+        checked_at = verdicts[gate][1]
+        run, verdict, _ = latest.get(gate, (run_id, "passed", None))
+        if verdict != "passed":
+            problems.append(f"{gate} (the latest {gate} gate, of run {run}, {verdict}: fix the data and rerun it "
+                            f"with cdp quality gate --stage {gate} --run-id {run})")
+            continue
+        build_run, started_at = rebuilt.get(gate, (None, None))
+        if started_at is not None and started_at > checked_at:
+            problems.append(f"{gate} (rebuilt by run {build_run} at {started_at:%Y-%m-%d %H:%M:%S} UTC, after this "
+                            f"run's {gate} gate checked it: run that gate with cdp quality gate --stage {gate} "
+                            f"--run-id {build_run} and export run {build_run})")
+    return problems
 
 
 def export_audiences(settings: Settings, run_id: str, segment: str | None = None, fmt: str | None = None) -> dict[str, Any]:
-    """Publish audience exports; refused unless every gate of this run passed."""
+    """Publish audience exports; refused unless every gate of this run passed and still holds
+    (``gates_not_passed``)."""
     from exports.runner import export
 
     missing = gates_not_passed(settings, run_id)

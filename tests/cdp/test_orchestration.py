@@ -67,6 +67,45 @@ def test_exports_refused_until_every_gate_passed(cdp_env):
         pipeline.export_audiences(settings, "run_4")
 
 
+def _verdicts(settings: Settings, run_id: str, checked_at: datetime, failed: tuple[str, ...] = ()) -> None:
+    from cdp.warehouse import connect
+    from quality import store
+
+    with connect(settings) as con:
+        store.ensure_tables(con)
+        for gate in pipeline.GATES:
+            verdict = {"verdict": "failed" if gate in failed else "passed", "passed": gate not in failed,
+                       "blocked": gate in failed, "checks": 1, "critical_failures": int(gate in failed),
+                       "warnings": 0, "failing_checks": None, "data_docs_path": None}
+            store.save_stage(con, run_id, gate, settings.run_date, [], verdict, checked_at)
+
+
+def test_export_refused_under_an_older_run_after_a_later_gate_failed(cdp_env):
+    """Review finding: a failed marts gate was bypassed by exporting under yesterday's run id."""
+    settings = Settings.from_env()
+    settings.ensure_dirs()
+    _verdicts(settings, "cdp_2026-11-24", datetime(2026, 11, 24, 3))
+    assert pipeline.gates_not_passed(settings, "cdp_2026-11-24") == []
+    _verdicts(settings, "cdp_2026-11-25", datetime(2026, 11, 25, 3), failed=("marts",))
+    with pytest.raises(pipeline.ExportRefused, match=r"latest marts gate, of run cdp_2026-11-25, failed"):
+        pipeline.export_audiences(settings, "cdp_2026-11-24")
+    # Once the newer run's marts gate passes again, the older run may export again.
+    _verdicts(settings, "cdp_2026-11-25", datetime(2026, 11, 25, 4))
+    assert pipeline.gates_not_passed(settings, "cdp_2026-11-24") == []
+
+
+def test_export_refused_when_the_marts_were_rebuilt_after_the_gate(cdp_env):
+    settings = Settings.from_env()
+    settings.ensure_dirs()
+    _verdicts(settings, "cdp_2026-11-24", datetime(2026, 11, 24, 3))
+    pipeline._record_stage(settings, "cdp_2026-11-24", "marts", "succeeded", datetime(2026, 11, 24, 2), {})
+    assert pipeline.gates_not_passed(settings, "cdp_2026-11-24") == []
+    # The next night rebuilt the marts, and no gate has checked them yet.
+    pipeline._record_stage(settings, "cdp_2026-11-25", "marts", "succeeded", datetime(2026, 11, 25, 2), {})
+    with pytest.raises(pipeline.ExportRefused, match=r"marts \(rebuilt by run cdp_2026-11-25 .* --run-id cdp_2026-11-25"):
+        pipeline.export_audiences(settings, "cdp_2026-11-24")
+
+
 def test_summary_before_any_run_creates_nothing(cdp_env):
     settings = Settings.from_env()
     summary = pipeline.summarize(settings)
