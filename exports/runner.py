@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 from cdp.settings import Settings
 from cdp.warehouse import connect
 from exports import audience as audience_mod
-from exports import publish, state
+from exports import publish, scrub, state
 from exports import suppression as suppression_mod
 from exports.formats import (
     AD_PLATFORMS,
@@ -126,6 +126,8 @@ def _export_locked(settings: Settings, run_id: str, segment: str | None, formats
         with connect(settings) as con:
             results = _publish_all(settings, con, run_id, prepared)
             _prune(settings, con, prepared)
+            # Retained runs published before a new erasure request lose that person's rows.
+            scrub.scrub_erased(settings, con, run_id)
             # Kept for the next run (only after publishing: a blocked run keeps the last run's).
             suppression_mod.save_memo(con, shared.memo, state.SUPPRESSION_DECISIONS)
             state.save_hashed_rows(con, shared.hashed_rows_table())
