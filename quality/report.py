@@ -86,8 +86,8 @@ def _collect(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, Any]:
             FROM meta.quality_results WHERE run_id = ? ORDER BY stage, check_name""", [run_id])
     if table_exists(con, "meta", "pipeline_runs"):
         data["pipeline_stages"] = _rows(con, """
-            SELECT stage, status, started_at, finished_at FROM meta.pipeline_runs
-            WHERE run_id = ? ORDER BY started_at""", [run_id])
+            SELECT stage, status, started_at, finished_at, json_extract_string(detail, '$.error') AS error
+            FROM meta.pipeline_runs WHERE run_id = ? ORDER BY started_at""", [run_id])
     counts = data["counts"]
     if table_exists(con, "meta", "ingest_manifest"):
         counts["ingestion"] = _rows(con, """
@@ -118,7 +118,11 @@ def _collect(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, Any]:
     return data
 
 
-def _verdict(stages: list[dict[str, Any]]) -> str:
+def _verdict(stages: list[dict[str, Any]], pipeline_stages: list[dict[str, Any]] | None = None) -> str:
+    """``failed`` when a gate blocked or any pipeline stage failed (e.g. an export stopped by a
+    suppression row it cannot apply), else ``passed``; ``not run`` before any gate or stage ended."""
+    if any(p["status"] == "failed" for p in pipeline_stages or []):
+        return "failed"
     if not stages:
         return "not run"
     return "failed" if any(s["blocked"] for s in stages) else "passed"
@@ -130,8 +134,9 @@ def _summary(data: dict[str, Any]) -> dict[str, Any]:
     checks = data["checks"]
     failed_critical = [c for c in checks if not c["passed"] and c["severity"] == "critical"]
     warnings = [c for c in checks if not c["passed"] and c["severity"] == "warning"]
-    verdict = _verdict(stages)
-    failed_stages = [p["stage"] for p in data.get("pipeline_stages", []) if p["status"] == "failed"]
+    failed = [p for p in data.get("pipeline_stages", []) if p["status"] == "failed"]
+    failed_stages = [p["stage"] for p in failed]
+    verdict = _verdict(stages, failed)
     if verdict == "not run":
         sentence = "No quality gate has run for this run yet."
     elif blocked:
@@ -143,11 +148,17 @@ def _summary(data: dict[str, Any]) -> dict[str, Any]:
         sentence = (f"All {len(checks)} checks of the gates that ran met their critical thresholds"
                     + (f"; {len(warnings)} warning(s) need a look but did not block the run." if warnings else "."))
     if failed_stages and not blocked:
-        sentence += f" Pipeline stage(s) that failed for another reason: {', '.join(failed_stages)}."
+        sentence = (f"The run failed: pipeline stage(s) that failed for another reason: {', '.join(failed_stages)}"
+                    " (the reason is below)." + (f" {sentence}" if stages else ""))
+        if "export" in failed_stages:
+            published = [e for e in data["counts"].get("exports", []) if e.get("status") == "published"]
+            sentence += (f" {len(published)} audience export(s) of this run are recorded as published."
+                         if published else " No audience export of this run was published.")
     return {
         "verdict": verdict,
         "sentence": sentence,
         "blocked_stages": blocked,
+        "failed_stages": [{"stage": p["stage"], "error": p.get("error")} for p in failed],
         "blocked": [f"{DOWNSTREAM[s]} (stopped by the {s} gate)" for s in blocked],
         "gates_run": [s["stage"] for s in stages],
         "gates_not_run": [s for s in STAGES if s not in {x["stage"] for x in stages}],
@@ -200,6 +211,10 @@ def _render_html(run_id: str, run_date: Any, data: dict[str, Any], summary: dict
     ]
     if summary["blocked"]:
         parts.append("<p><strong>Blocked:</strong> " + "; ".join(_e(b) for b in summary["blocked"]) + ".</p>")
+    for failed in summary["failed_stages"]:
+        parts.append(f'<p class="stage-error" data-stage="{_e(failed["stage"])}"><strong>Stage '
+                     f'{_e(failed["stage"])} failed:</strong> <code>{_e(failed["error"] or "no reason recorded")}'
+                     "</code></p>")
     if summary["gates_not_run"]:
         parts.append("<p class=\"muted\">Gates not run (yet) for this run: "
                      + ", ".join(_e(s) for s in summary["gates_not_run"]) + ".</p>")
@@ -258,15 +273,25 @@ def _render_html(run_id: str, run_date: Any, data: dict[str, Any], summary: dict
 def _write_index(con: duckdb.DuckDBPyConnection | None, reports_dir: Path) -> Path:
     runs: list[dict[str, Any]] = []
     if con is not None and table_exists(con, "meta", "quality_runs"):
-        runs = _rows(con, """
-            SELECT run_id, max(run_date) AS run_date, bool_or(blocked) AS blocked,
-                   string_agg(stage || ': ' || verdict, ', ' ORDER BY checked_at) AS gates,
-                   sum(critical_failures) AS critical_failures, sum(warnings) AS warnings,
-                   max(checked_at) AS last_checked_at
-            FROM meta.quality_runs GROUP BY run_id ORDER BY last_checked_at DESC""")
+        # A run with a failed pipeline stage (say an export stopped by a suppression row it cannot
+        # apply) is failed too, also when every gate that ran passed.
+        failed = ("SELECT run_id, string_agg(stage, ', ' ORDER BY started_at) AS failed_stages "
+                  "FROM meta.pipeline_runs WHERE status = 'failed' GROUP BY run_id"
+                  if table_exists(con, "meta", "pipeline_runs")
+                  else "SELECT NULL::VARCHAR AS run_id, NULL::VARCHAR AS failed_stages WHERE false")
+        runs = _rows(con, f"""
+            SELECT q.*, f.failed_stages FROM (
+                SELECT run_id, max(run_date) AS run_date, bool_or(blocked) AS blocked,
+                       string_agg(stage || ': ' || verdict, ', ' ORDER BY checked_at) AS gates,
+                       sum(critical_failures) AS critical_failures, sum(warnings) AS warnings,
+                       max(checked_at) AS last_checked_at
+                FROM meta.quality_runs GROUP BY run_id) AS q
+            LEFT JOIN ({failed}) AS f USING (run_id) ORDER BY last_checked_at DESC""")
     rows = []
     for run in runs:
-        verdict = "failed" if run["blocked"] else "passed"
+        verdict = "failed" if run["blocked"] or run["failed_stages"] else "passed"
+        if run["failed_stages"]:
+            run["gates"] = f"{run['gates']}; failed stage(s): {run['failed_stages']}"
         link = f"{run_folder(run['run_id'])}/report.html"
         rows.append(
             f'<tr class="run" data-run="{_e(run["run_id"])}"><td><a href="{_e(link)}">{_e(run["run_id"])}</a></td>'

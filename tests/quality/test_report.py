@@ -134,3 +134,28 @@ def test_index_and_latest_verdict(settings, sql):
 def test_latest_verdict_without_any_run(settings):
     with pytest.raises(LookupError, match="no quality gate has run yet"):
         latest_verdict(settings)
+
+
+def test_run_stopped_by_a_failed_stage_is_failed_and_says_why(settings, sql):
+    """Review finding: an export stopped by a suppression row it cannot apply showed as PASSED."""
+    for gate in ("ingestion", "identity", "marts"):
+        run_gate(settings, RUN_ID, gate)
+    error = ("ExportInputError: raw.suppression_list has 1 row(s) that cannot be applied: requests.csv:7 "
+             "(identifier_type 'email'): not an e-mail address <x@y>")
+    sql("""CREATE TABLE meta.pipeline_runs (run_id VARCHAR, run_date DATE, stage VARCHAR, status VARCHAR,
+                                            started_at TIMESTAMP, finished_at TIMESTAMP, detail JSON)""")
+    sql(f"""INSERT INTO meta.pipeline_runs VALUES ('run-2', '2026-11-23', 'export', 'failed', '2026-11-23 03:00',
+            '2026-11-23 03:01', '{json.dumps({"error": error}).replace("'", "''")}')""")
+
+    path = write_run_report(settings, RUN_ID)
+    parser, text = parse(path)
+    assert_self_contained(parser, text)
+    assert 'id="verdict">FAILED<' in text and "PASSED" not in text
+    assert "requests.csv:7" in text and "&lt;x@y&gt;" in text and "<x@y>" not in text  # escaped
+    report = json.loads((path.parent / "report.json").read_text(encoding="utf-8"))
+    assert report["verdict"] == "failed"
+    assert report["failed_stages"] == [{"stage": "export", "error": error}]
+    assert "1 audience export(s) of this run are recorded as published" in report["sentence"]  # the fixture's
+    assert latest_verdict(settings, run=RUN_ID)[0] == "failed"
+    index = (settings.reports_dir / "index.html").read_text(encoding="utf-8")
+    assert "FAILED" in index and "PASSED" not in index and "failed stage(s): export" in index
