@@ -293,7 +293,8 @@ def format_summary(summary: dict[str, Any]) -> str:
         verdicts = ", ".join(f"{q.get('stage')}={q.get('verdict', q.get('passed'))}" for q in summary["quality"])
         lines.append(f"  {'quality verdict:':<24}{verdicts or 'not run'}")
     if "exports_published" in summary:
-        published = summary["exports_published"]
+        # Blocked attempts stay in the export log beside the published rows (exports/state.py).
+        published = [row for row in summary["exports_published"] if row[-1] == "published"]
         segments = len({segment for segment, *_ in published})
         lines.append(f"  {'exports published:':<24}{len(published)} (segment, format) file sets for {segments} segments")
     lines.append(f"  {'warehouse:':<24}{summary['warehouse']}")

@@ -12,7 +12,8 @@ Memberships are kept as diffs, so a night that changes 1% of an audience writes 
 
 Rows are (member_key, customer_id, hashed_row); for ad platforms the hashed row (never clear-text
 PII) lets ``removed.csv`` tell the platform exactly which identifiers to drop.
-``exports.export_log`` has one row per attempt. (Before, ``exports.export_members`` held every
+``exports.export_log`` has one row per attempt: a rerun replaces the run's ``published`` row of an
+export, but every ``gate_failed`` row stays, so a blocked attempt keeps its audit trace. (Before, ``exports.export_members`` held every
 member of every retained run; ``ensure_tables`` converts such a table once.)
 """
 
@@ -302,15 +303,16 @@ def record_published_all(con: duckdb.DuckDBPyConnection, run_id: str, run_date: 
         stack.enter_context(registered(con, "_exports", exports))
         with transaction(con):
             _record_members(con, run_id, views)
-            # Sequence numbers as when each export replaced its own log row and took max + 1 in turn:
-            # only the first export's earlier row is gone when the first number is drawn.
+            # Sequence numbers as when each export replaced its own published row and took max + 1 in
+            # turn: only the first export's earlier published row is gone when the first number is drawn.
+            # Blocked attempts (gate_failed) of the run stay: they are the audit trail of the run.
             first = publications[0]
             seq = con.execute(
                 "SELECT coalesce(max(export_seq), 0) FROM exports.export_log "
-                "WHERE NOT (segment = ? AND destination = ? AND run_id = ?)",
-                [first.segment, first.destination, run_id]).fetchall()[0][0]
+                "WHERE NOT (segment = ? AND destination = ? AND run_id = ? AND status = ?)",
+                [first.segment, first.destination, run_id, PUBLISHED]).fetchall()[0][0]
             con.execute("DELETE FROM exports.export_log AS l USING _exports AS e WHERE l.segment = e.segment "
-                        "AND l.destination = e.destination AND l.run_id = ?", [run_id])
+                        "AND l.destination = e.destination AND l.run_id = ? AND l.status = ?", [run_id, PUBLISHED])
             for offset, p in enumerate(publications, start=1):
                 _insert_log(con, [p.segment, p.destination, run_id], run_date, PUBLISHED, p.row_count, p.added,
                             p.removed, p.previous_run_id, p.path, p.message, seq=seq + offset)
@@ -397,12 +399,11 @@ def _record_members(con: duckdb.DuckDBPyConnection, run_id: str, views: dict[str
 def record_gate_failure(con: duckdb.DuckDBPyConnection, *, segment: str, destination: str, run_id: str,
                         run_date: date, row_count: int, added: int, removed: int,
                         previous_run_id: str | None, message: str) -> None:
-    """Log a blocked export; an earlier published row of the same run stays (its files stay too)."""
+    """Log a blocked export as a new row: earlier attempts of the same run stay, blocked or
+    published (a published run's files stay too)."""
     key = [segment, destination, run_id]
     con.execute("BEGIN TRANSACTION")
     try:
-        con.execute("DELETE FROM exports.export_log WHERE segment = ? AND destination = ? AND run_id = ? "
-                    "AND status = ?", [*key, GATE_FAILED])
         _insert_log(con, key, run_date, GATE_FAILED, row_count, added, removed, previous_run_id, None, message)
         con.execute("COMMIT")
     except BaseException:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import re
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -290,9 +291,25 @@ def _record(settings: Settings, result: GateResult,
     }
     with connect(settings) as con:
         store.ensure_tables(con)
-        store.save_stage(con, result.run_id, result.stage, settings.run_date, rows, verdict, checked_at)
+        archived = _archive_report(settings, con, result.run_id, result.stage)
+        store.save_stage(con, result.run_id, result.stage, settings.run_date, rows, verdict, checked_at,
+                         archived_report=archived)
         if keep is not None:
             keep(con)
+
+
+def _archive_report(settings: Settings, con: duckdb.DuckDBPyConnection, run_id: str, stage: str) -> str | None:
+    """Keep the run's report before a rerun of ``stage`` replaces its verdict: copied to
+    ``report-<stage>-attempt-<n>.html`` (and ``.json``) beside it; returns that file name (None: nothing to keep)."""
+    attempt = store.next_attempt(con, run_id, stage)
+    folder = settings.reports_dir / run_folder(run_id)
+    if attempt is None or not (folder / "report.html").exists():
+        return None
+    name = f"report-{stage}-attempt-{attempt}"
+    for suffix in (".html", ".json"):
+        if (folder / f"report{suffix}").exists():
+            shutil.copyfile(folder / f"report{suffix}", folder / f"{name}{suffix}")
+    return f"{name}.html"
 
 
 def _render(text: str, parameters: dict[str, Any]) -> str:

@@ -80,6 +80,11 @@ def _collect(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, Any]:
             SELECT * FROM meta.quality_runs WHERE run_id = ?
             ORDER BY CASE stage WHEN 'ingestion' THEN 1 WHEN 'identity' THEN 2 WHEN 'marts' THEN 3 ELSE 4 END""",
             [run_id])
+    if table_exists(con, "meta", "quality_run_attempts"):
+        data["earlier_attempts"] = _rows(con, """
+            SELECT stage, attempt, verdict, critical_failures, failing_checks, checked_at, replaced_at,
+                   archived_report
+            FROM meta.quality_run_attempts WHERE run_id = ? ORDER BY checked_at, stage""", [run_id])
     if table_exists(con, "meta", "quality_results"):
         data["checks"] = _rows(con, """
             SELECT stage, check_name, severity, description, observed, threshold, passed, is_skipped, checked_at
@@ -164,6 +169,7 @@ def _summary(data: dict[str, Any]) -> dict[str, Any]:
         "gates_not_run": [s for s in STAGES if s not in {x["stage"] for x in stages}],
         "critical_failures": [c["check_name"] for c in failed_critical],
         "warnings": [c["check_name"] for c in warnings],
+        "earlier_attempts_failed": [a for a in data.get("earlier_attempts", []) if a["verdict"] != "passed"],
     }
 
 
@@ -211,6 +217,13 @@ def _render_html(run_id: str, run_date: Any, data: dict[str, Any], summary: dict
     ]
     if summary["blocked"]:
         parts.append("<p><strong>Blocked:</strong> " + "; ".join(_e(b) for b in summary["blocked"]) + ".</p>")
+    for attempt in summary["earlier_attempts_failed"]:
+        link = (f' (its report: <a href="{_e(attempt["archived_report"])}">{_e(attempt["archived_report"])}</a>)'
+                if attempt["archived_report"] else "")
+        parts.append(f'<p class="earlier-attempt"><strong>An earlier attempt of this run failed:</strong> the '
+                     f'{_e(attempt["stage"])} gate, attempt {_e(attempt["attempt"])}, checked at '
+                     f'{_e(attempt["checked_at"])} UTC, {_e(attempt["verdict"].upper())} on '
+                     f'<code>{_e(attempt["failing_checks"])}</code>{link}. This report shows the latest attempt.</p>')
     for failed in summary["failed_stages"]:
         parts.append(f'<p class="stage-error" data-stage="{_e(failed["stage"])}"><strong>Stage '
                      f'{_e(failed["stage"])} failed:</strong> <code>{_e(failed["error"] or "no reason recorded")}'
@@ -232,6 +245,12 @@ def _render_html(run_id: str, run_date: Any, data: dict[str, Any], summary: dict
     parts.append(_table([{"gate": s["stage"], "verdict": s["verdict"], "checks": s["checks"],
                           "critical failures": s["critical_failures"], "warnings": s["warnings"],
                           "checked at (UTC)": s["checked_at"]} for s in data["stages"]]))
+    if data.get("earlier_attempts"):
+        parts.append("<h3>Earlier attempts of this run (replaced by a rerun)</h3>" + _table(
+            [{"gate": a["stage"], "attempt": a["attempt"], "verdict": a["verdict"],
+              "critical failures": a["critical_failures"], "failing checks": a["failing_checks"],
+              "checked at (UTC)": a["checked_at"], "replaced at (UTC)": a["replaced_at"],
+              "archived report": a["archived_report"]} for a in data["earlier_attempts"]]))
 
     for stage in STAGES:
         checks = [c for c in data["checks"] if c["stage"] == stage]
@@ -334,6 +353,7 @@ def write_run_report(settings: Settings, run_id: str) -> Path:
             {**c, "result": _status(c)[1]} for c in data["checks"]
         ],
         "pipeline_stages": data.get("pipeline_stages", []),
+        "earlier_attempts": data.get("earlier_attempts", []),
         "row_counts": data["counts"],
         "data_docs": "data_docs/index.html",
     }

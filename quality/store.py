@@ -2,9 +2,11 @@
 
 - ``meta.quality_results``: one row per check per stage per run.
 - ``meta.quality_runs``: one verdict row per stage per run.
+- ``meta.quality_run_attempts``: the verdicts a rerun replaced (attempt 1, 2, ... of the run's stage),
+  with the archived report that showed them, so a blocked attempt keeps its audit trace.
 
 A rerun of a stage replaces that stage's rows for the run (delete + insert in one transaction),
-so results are never duplicated.
+so results are never duplicated; the replaced verdict moves to ``meta.quality_run_attempts``.
 """
 
 from __future__ import annotations
@@ -25,6 +27,11 @@ DDL = (
         run_id VARCHAR NOT NULL, stage VARCHAR NOT NULL, run_date DATE, verdict VARCHAR NOT NULL,
         passed BOOLEAN NOT NULL, blocked BOOLEAN NOT NULL, checks INTEGER, critical_failures INTEGER,
         warnings INTEGER, failing_checks VARCHAR, data_docs_path VARCHAR, checked_at TIMESTAMP NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS meta.quality_run_attempts (
+        run_id VARCHAR NOT NULL, stage VARCHAR NOT NULL, run_date DATE, verdict VARCHAR NOT NULL,
+        passed BOOLEAN NOT NULL, blocked BOOLEAN NOT NULL, checks INTEGER, critical_failures INTEGER,
+        warnings INTEGER, failing_checks VARCHAR, data_docs_path VARCHAR, checked_at TIMESTAMP NOT NULL,
+        attempt INTEGER NOT NULL, replaced_at TIMESTAMP NOT NULL, archived_report VARCHAR)""",
 )
 
 
@@ -35,6 +42,15 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(statement)
 
 
+def next_attempt(con: duckdb.DuckDBPyConnection, run_id: str, stage: str) -> int | None:
+    """The attempt number the current verdict of the run's stage gets once replaced (None: no verdict yet)."""
+    if not con.execute("SELECT count(*) FROM meta.quality_runs WHERE run_id = ? AND stage = ?",
+                       [run_id, stage]).fetchall()[0][0]:
+        return None
+    return con.execute("SELECT count(*) + 1 FROM meta.quality_run_attempts WHERE run_id = ? AND stage = ?",
+                       [run_id, stage]).fetchall()[0][0]
+
+
 def save_stage(
     con: duckdb.DuckDBPyConnection,
     run_id: str,
@@ -43,8 +59,10 @@ def save_stage(
     results: Iterable[dict[str, Any]],
     verdict: dict[str, Any],
     checked_at: datetime,
+    archived_report: str | None = None,
 ) -> None:
-    """Replace this run's results and verdict for ``stage`` atomically."""
+    """Replace this run's results and verdict for ``stage`` atomically; the replaced verdict is kept
+    in ``meta.quality_run_attempts`` (``archived_report``: the report file that showed it)."""
     rows = [
         (run_id, stage, r["check_name"], r["severity"], r["description"], r["observed"], r["threshold"],
          r["passed"], r["is_skipped"], run_date, r["suite_version"], checked_at)
@@ -55,6 +73,10 @@ def save_stage(
         con.execute("DELETE FROM meta.quality_results WHERE run_id = ? AND stage = ?", [run_id, stage])
         if rows:
             con.executemany("INSERT INTO meta.quality_results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        con.execute(
+            "INSERT INTO meta.quality_run_attempts SELECT *, (SELECT count(*) + 1 FROM meta.quality_run_attempts "
+            "WHERE run_id = ? AND stage = ?), ?, ? FROM meta.quality_runs WHERE run_id = ? AND stage = ?",
+            [run_id, stage, checked_at, archived_report, run_id, stage])
         con.execute("DELETE FROM meta.quality_runs WHERE run_id = ? AND stage = ?", [run_id, stage])
         con.execute(
             "INSERT INTO meta.quality_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

@@ -63,6 +63,20 @@ def test_failed_rerun_leaves_the_already_published_run_in_place(settings):
         ("gate_failed",), ("published",)]
 
 
+def test_blocked_attempts_stay_in_the_log_when_the_run_is_rerun(settings):
+    """Review finding: a rerun of the same run id deleted its gate_failed rows (no audit trace left)."""
+    for _ in range(2):
+        with pytest.raises(ExportBlocked):
+            export(settings, "run-1", segment="vip", fmt="csv", gate=lambda *args: Verdict(False))
+    export(settings, "run-1", segment="vip", fmt="csv", gate=None)
+    export(settings, "run-1", segment="vip", fmt="csv", gate=None)  # a rerun replaces only the published row
+    rows = query(settings, "SELECT status, message IS NOT NULL, export_seq FROM exports.export_log "
+                           "WHERE run_id = 'run-1' ORDER BY export_seq")
+    assert [(status, has_message) for status, has_message, _ in rows] == [
+        ("gate_failed", True), ("gate_failed", True), ("published", False)]
+    assert len({seq for *_, seq in rows}) == 3
+
+
 def test_gate_sees_every_export_of_the_run_before_publication(settings):
     seen = {}
 

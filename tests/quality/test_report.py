@@ -159,3 +159,28 @@ def test_run_stopped_by_a_failed_stage_is_failed_and_says_why(settings, sql):
     assert latest_verdict(settings, run=RUN_ID)[0] == "failed"
     index = (settings.reports_dir / "index.html").read_text(encoding="utf-8")
     assert "FAILED" in index and "PASSED" not in index and "failed stage(s): export" in index
+
+
+def test_rerun_keeps_the_failed_attempt_and_its_report(settings, sql):
+    """Review finding: a rerun of the run replaced the failed verdict and overwrote report.html."""
+    for gate in ("ingestion", "identity"):
+        run_gate(settings, RUN_ID, gate)
+    sql("INSERT INTO marts.dim_customers (customer_id, lifetime_orders, lifetime_revenue) VALUES ('cust-a', 0, 0)")
+    with pytest.raises(QualityGateFailed):
+        run_gate(settings, RUN_ID, "marts")
+    sql("DELETE FROM marts.dim_customers WHERE customer_id = 'cust-a' AND first_name IS NULL")
+    run_gate(settings, RUN_ID, "marts")  # the same run, fixed
+
+    folder = settings.reports_dir / RUN_ID
+    parser, text = parse(folder / "report.html")
+    assert_self_contained(parser, text)
+    assert 'id="verdict">PASSED<' in text  # the latest attempt passed ...
+    assert "An earlier attempt of this run failed" in text and "customer_id_unique" in text  # ... after one failed
+    assert 'href="report-marts-attempt-1.html"' in text
+    archived = (folder / "report-marts-attempt-1.html").read_text(encoding="utf-8")
+    assert 'id="verdict">FAILED<' in archived
+    assert sql("SELECT stage, attempt, verdict FROM meta.quality_run_attempts WHERE run_id = 'run-2'") == [
+        ("marts", 1, "failed")]
+    report = json.loads((folder / "report.json").read_text(encoding="utf-8"))
+    assert report["verdict"] == "passed"
+    assert [(a["stage"], a["verdict"]) for a in report["earlier_attempts_failed"]] == [("marts", "failed")]
