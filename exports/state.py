@@ -155,6 +155,10 @@ def previous_member_table(con: duckdb.DuckDBPyConnection, segment: str, destinat
     That export is the current one, or, when ``run_id`` is being rerun, the current one with
     ``run_id``'s own changes undone, unless retention (``keep_runs``) has pruned it: like a pruned
     run's folder, its members are gone. Anything else (an unknown run) has no members.
+    The export just before the latest one counts as kept even with ``keep_runs`` 1 (its folder is
+    gone, but the latest run's changes against it are kept): else a rerun of the latest run would
+    diff against nothing and rewrite added.csv as everyone and removed.csv as no one, losing the
+    deletions the first attempt sent.
     """
     columns = "member_key, customer_id, hashed_row::VARCHAR AS hashed_row"
     key = [segment, destination]
@@ -162,7 +166,7 @@ def previous_member_table(con: duckdb.DuckDBPyConnection, segment: str, destinat
     if latest is not None and latest == previous_run_id:
         return con.sql(f"SELECT {columns} FROM {CURRENT_MEMBERS} WHERE segment = ? AND destination = ?",
                        params=key).to_arrow_table()
-    pruned = keep_runs > 0 and previous_run_id in runs_to_drop(con, segment, destination, keep_runs)
+    pruned = keep_runs > 0 and previous_run_id in runs_to_drop(con, segment, destination, max(keep_runs, 2))
     if latest is not None and latest == run_id and not pruned:
         changes = (f"SELECT * FROM {MEMBER_CHANGES} WHERE segment = ? AND destination = ? AND run_id = ? "
                    "AND previous_run_id = ? AND change = ?")

@@ -52,6 +52,24 @@ def test_pruned_runs_lose_their_member_changes(settings):
     assert not export_folder(settings, "vip", "google", "run-2").exists()
 
 
+def test_rerun_with_one_kept_run_still_diffs_against_the_export_before(settings):
+    """Review finding: with CDP_EXPORT_KEEP_RUNS=1 a rerun of the latest run compared with nothing
+    (the run before was pruned), so removed.csv lost the people who left and added.csv listed everyone."""
+    settings = dataclasses.replace(settings, export_keep_runs=1)
+    export(settings, "run-1", segment="vip", fmt="csv", gate=None)
+    build_warehouse(settings, memberships={**MEMBERSHIPS, "vip": [c for c in MEMBERSHIPS["vip"] if c != "c1"]})
+    first = export(settings, "run-2", segment="vip", fmt="csv", gate=None)[0]
+    folder = export_folder(settings, "vip", "csv", "run-2")
+    files = {p.name: p.read_bytes() for p in folder.iterdir()}
+    assert not export_folder(settings, "vip", "csv", "run-1").exists()
+    assert (first["added"], first["removed"]) == (0, 1)
+    assert [r["customer_id"] for r in read_csv(folder / "removed.csv")[1]] == ["c1"]
+
+    again = export(settings, "run-2", segment="vip", fmt="csv", gate=None)[0]
+    assert (again["previous_run_id"], again["added"], again["removed"]) == ("run-1", 0, 1)
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == files
+
+
 def test_zero_keeps_every_run(settings):
     settings = dataclasses.replace(settings, export_keep_runs=0)
     for run in ("run-1", "run-2", "run-3"):
