@@ -37,7 +37,9 @@ JSON keys (``results-<scale>.json``):
 - ``full_night_peak_rss_mib``: the highest stage peak of the full night (the pipeline's own peak)
 - ``peak_rss_mib`` (whole benchmark, references included): ``process_tree_sampled_mib``, ``ru_maxrss_self_mib``, ``ru_maxrss_children_mib``
 - ``references``: by stage name (``ingest:web``, ``ingest:call_center``, ``ingest:csv``,
-  ``identity``, ``marts``): ``reference``, ``rows``, ``seconds``, ``peak_rss_mib``; ``identity``
+  ``identity``, ``marts``): ``reference``, ``rows``, ``seconds``, ``peak_rss_mib`` (the ingestion
+  references' seconds include their closing ``CHECKPOINT``, as ours include our commits; ``ingest:web``
+  adds ``checkpoint_seconds``, that part); ``identity``
   adds ``train_seconds``, ``pairwise_f1``, ``pairwise_precision``, ``pairwise_recall``,
   ``clusters``, ``predicted_pairs_above_threshold``, ``em_passes``
 - ``identity_accuracy``: ``identity.evaluate.evaluate`` of the full night (``pairwise_f1``, ``bcubed_f1``, ...,
