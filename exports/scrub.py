@@ -9,7 +9,9 @@ the customers it matches, updates each rewritten file's entry in ``manifest.json
 what it removed (``exports.erasure_scrubs``). The entries it has applied are kept in
 ``exports.erasure_scrubbed_entries``, so a night without new erasure requests reads nothing.
 
-Rows are found by ``customer_id`` in marketing files and ``skipped.csv``, and by member key
+Rows are found by ``customer_id`` (the matched customers' current ids and, through
+``identity.customer_id_history``, the ids they had before a merge) in marketing files and
+``skipped.csv``, and by member key
 (``formats.row_fingerprint`` of the hashed row, the key the member state keeps per customer) in
 ad-platform files. The ``removed.csv`` of each export's latest run is left alone: it is how the
 erasure reaches the platform (it lists the hashed rows the platform must delete).
@@ -118,7 +120,24 @@ def _erased_customers(con: duckdb.DuckDBPyConnection, entries: list[tuple[str, s
         for customer in candidates.to_pylist():
             if erasure.matches_contact(customer):
                 found.add(str(customer["customer_id"]))
-    return found
+    return found | _earlier_ids(con, found)
+
+
+def _earlier_ids(con: duckdb.DuckDBPyConnection, customer_ids: set[str]) -> set[str]:
+    """The ids these customers had in earlier runs (``identity.customer_id_history``: a merge gives the
+    surviving cluster the oldest id, so a retained export may list the person under another one)."""
+    if not customer_ids or not table_exists(con, "identity", "customer_id_history"):
+        return set()
+    earlier: set[str] = set()
+    frontier = set(customer_ids)
+    while frontier:  # old -> new chains, followed backwards until no id is new
+        rows = con.execute(
+            "SELECT DISTINCT old_customer_id FROM identity.customer_id_history "
+            "WHERE new_customer_id IN (SELECT unnest(?::VARCHAR[])) AND old_customer_id IS NOT NULL",
+            [sorted(frontier)]).fetchall()
+        frontier = {str(row[0]) for row in rows} - earlier - customer_ids
+        earlier |= frontier
+    return earlier
 
 
 def _member_keys(con: duckdb.DuckDBPyConnection, customer_ids: set[str]) -> tuple[set[str], set[bytes]]:

@@ -5,7 +5,19 @@ from __future__ import annotations
 import hashlib
 
 import pyarrow.parquet as pq
-from exports_testkit import SUPPRESSION, build_warehouse, export_folder, ids, manifest, query, read_csv, sha
+from exports_testkit import (
+    CUSTOMERS,
+    MEMBERSHIPS,
+    SUPPRESSION,
+    build_warehouse,
+    execute,
+    export_folder,
+    ids,
+    manifest,
+    query,
+    read_csv,
+    sha,
+)
 
 from exports.runner import export
 
@@ -48,3 +60,25 @@ def test_a_new_erasure_removes_the_person_from_retained_runs(settings):
     count = query(settings, "SELECT count(*) FROM exports.erasure_scrubs")
     export(settings, "run-3", gate=None)
     assert query(settings, "SELECT count(*) FROM exports.erasure_scrubs") == count
+
+
+def test_the_erased_person_is_found_under_the_id_a_retained_run_used(settings):
+    """Identity merged c1 into c9 after run-1: run-1's files list Ada as c1, and the erasure that
+    now resolves to c9 still removes her from them (identity.customer_id_history)."""
+    export(settings, "run-1", gate=None)
+    assert "c1" in ids(settings, "vip", "csv", "run-1")
+    customers = {("c9" if cid == "c1" else cid): row for cid, row in CUSTOMERS.items()}
+    memberships = {name: [("c9" if cid == "c1" else cid) for cid in members] for name, members in MEMBERSHIPS.items()}
+    build_warehouse(settings, customers=customers, memberships=memberships,
+                    suppression=[*SUPPRESSION, ("email", "ada@example.com", "erasure")])
+    execute(settings, "CREATE SCHEMA IF NOT EXISTS identity")
+    execute(settings, "CREATE TABLE identity.customer_id_history (run_id VARCHAR, old_customer_id VARCHAR, "
+                      "new_customer_id VARCHAR, change_type VARCHAR, reason VARCHAR, changed_at TIMESTAMP)")
+    execute(settings, "INSERT INTO identity.customer_id_history VALUES "
+                      "('r0', NULL, 'c1', 'new', NULL, NULL), ('r1', 'c1', 'c9', 'merge', 'merged', NULL)")
+    export(settings, "run-2", gate=None)
+
+    assert "c1" not in ids(settings, "vip", "csv", "run-1")
+    assert "ada@example.com" not in (export_folder(settings, "everyone", "csv", "run-1") / "snapshot.csv").read_text()
+    parquet = pq.read_table(export_folder(settings, "vip", "parquet", "run-1") / "snapshot.parquet")
+    assert "c1" not in parquet.column("customer_id").to_pylist()
