@@ -94,16 +94,21 @@ def write_manifest(folder: Path, manifest: dict, files: dict[str, dict]) -> Path
     return path
 
 
-def move_into_place(staging: Path, target: Path) -> Path | None:
+def aside_path(export_dir: Path) -> Path:
+    """A fresh path in the staging folder where ``move_into_place`` may move a replaced folder."""
+    return Path(export_dir) / STAGING_FOLDER / f"replaced-{uuid.uuid4().hex}"
+
+
+def move_into_place(staging: Path, target: Path, aside: Path | None = None) -> Path | None:
     """Rename ``staging`` to ``target``; an existing ``target`` (a rerun) is moved aside and returned.
 
-    The caller deletes the returned folder once the export is recorded, or hands it to
-    ``roll_back`` to put it back.
+    ``aside``: where to move it (default: a fresh path beside ``staging``). The caller deletes the
+    returned folder once the export is recorded, or hands it to ``roll_back`` to put it back.
     """
     target.parent.mkdir(parents=True, exist_ok=True)
     replaced = None
     if target.exists():
-        replaced = staging.parent / f"replaced-{uuid.uuid4().hex}"
+        replaced = aside or staging.parent / f"replaced-{uuid.uuid4().hex}"
         os.replace(target, replaced)
     try:
         os.replace(staging, target)

@@ -11,6 +11,7 @@ every previous export in place.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import shutil
@@ -23,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cdp.settings import Settings
-from cdp.warehouse import connect
+from cdp.warehouse import connect, table_exists
 from exports import audience as audience_mod
 from exports import publish, scrub, state
 from exports import suppression as suppression_mod
@@ -71,6 +72,7 @@ def export(settings: Settings, run_id: str, segment: str | None = None, fmt: str
     formats = _select_formats(fmt)
     export_dir = Path(settings.export_dir)
     with publish.export_lock(export_dir):
+        _reconcile_killed_publication(settings)
         for leftover in publish.clear_staging(export_dir):
             log.warning("removed %s, left in the staging folder by an export that did not finish", leftover)
         return _export_locked(settings, run_id, segment, formats, gate)
@@ -442,23 +444,64 @@ def _block(settings: Settings, con, summary: dict, message: str) -> dict:
     return {**summary, "status": state.GATE_FAILED, "path": None, "message": message}
 
 
+def _reconcile_killed_publication(settings: Settings) -> None:
+    """Undo the folder moves of an export killed between moving its folders into place and recording
+    them (``state.PUBLISHING`` rows left over): such a folder is removed, and a folder it replaced
+    (a rerun) is put back, so no published-looking folder exists that the export log does not know
+    (retention would never prune it). Call it under the export lock, before the staging folder is cleared.
+    """
+    if not settings.warehouse_path.exists():
+        return
+    with connect(settings) as con:
+        if not table_exists(con, "exports", "export_log"):
+            return
+        unfinished = state.unfinished_publications(con)
+        if not unfinished:
+            return
+        export_dir = Path(settings.export_dir)
+        for run_id, segment, destination, _, aside, was_published in unfinished:
+            target = publish.export_path(export_dir, segment, destination, run_id)
+            # Only ever a folder of the staging area (the logged path's name), never anything else.
+            replaced = export_dir / publish.STAGING_FOLDER / Path(aside).name if aside else None
+            if replaced is not None and not replaced.is_dir():
+                replaced = None
+            if replaced is not None or not was_published:
+                log.warning("export %s/%s run %s was killed before it was recorded: removing %s%s", segment,
+                            destination, run_id, target, f" and putting back {replaced}" if replaced else "")
+                publish.roll_back(target, replaced)
+        state.forget_publishing(con)
+
+
 def _publish_all(settings: Settings, con, run_id: str, prepared: list[_Prepared]) -> list[dict]:
     """Move every gated export into place, record them all in one transaction, then repoint ``latest``.
 
     When recording fails, every folder of the call is put back as it was (nothing is published).
+    The folders are logged as being published first (``state.record_publishing``), so that an export
+    killed in between is undone by the next one (``_reconcile_killed_publication``).
     """
+    export_dir = Path(settings.export_dir)
+    asides = [publish.aside_path(export_dir) for _ in prepared]
+    state.record_publishing(con, run_id, settings.run_date, [
+        (item.summary["segment"], item.summary["destination"], str(item.target), str(aside))
+        for item, aside in zip(prepared, asides, strict=True)])
     moved: list[tuple[Path, Path | None]] = []
     try:
-        for item in prepared:
-            moved.append((item.target, publish.move_into_place(item.staging, item.target)))
+        for item, aside in zip(prepared, asides, strict=True):
+            moved.append((item.target, publish.move_into_place(item.staging, item.target, aside)))
         state.record_published_all(con, run_id, settings.run_date, [_publication(item) for item in prepared])
     except BaseException:
         # Every folder is put back even if one of them cannot be; the first error is the one raised.
+        put_back = True
         for target, replaced in reversed(moved):
             try:
                 publish.roll_back(target, replaced)
             except OSError:
+                put_back = False
                 log.exception("could not put back %s (the folder it replaced: %s)", target, replaced)
+        # Every folder put back: nothing is left to reconcile (else the next export tries again).
+        if put_back:
+            with contextlib.suppress(Exception):
+                state.forget_publishing(con, run_id)
         raise
     results = []
     for (_, replaced), item in zip(moved, prepared, strict=True):

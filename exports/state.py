@@ -76,6 +76,10 @@ SUPPRESSION_DECISIONS = "exports.suppression_decisions"
 
 PUBLISHED = "published"
 GATE_FAILED = "gate_failed"
+# Logged (and committed) before an export's folder is moved into place, replaced by its published
+# row in the recording transaction: a row left over names a folder of an export that was killed
+# in between (path: the folder, message: where a replaced folder was moved aside).
+PUBLISHING = "publishing"
 
 
 def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
@@ -307,6 +311,7 @@ def record_published_all(con: duckdb.DuckDBPyConnection, run_id: str, run_date: 
         stack.enter_context(registered(con, "_exports", exports))
         with transaction(con):
             _record_members(con, run_id, views)
+            forget_publishing(con, run_id)
             # Sequence numbers as when each export replaced its own published row and took max + 1 in
             # turn: only the first export's earlier published row is gone when the first number is drawn.
             # Blocked attempts (gate_failed) of the run stay: they are the audit trail of the run.
@@ -398,6 +403,34 @@ def _record_members(con: duckdb.DuckDBPyConnection, run_id: str, views: dict[str
             f"(SELECT 1 FROM {CURRENT_MEMBERS} AS o WHERE {same_member.format(o='o', t='n')})")
         # Dropped before the commit; a failure rolls its creation back with everything else.
         con.execute(f"DROP TABLE {new}")
+
+
+def record_publishing(con: duckdb.DuckDBPyConnection, run_id: str, run_date: date,
+                      targets: list[tuple[str, str, str, str]]) -> None:
+    """Log that the folders of ``targets`` (segment, destination, folder, aside path) are about to be
+    moved into place, in one transaction (no sequence number: only published rows are ordered)."""
+    with transaction(con):
+        for segment, destination, folder, aside in targets:
+            con.execute(
+                "INSERT INTO exports.export_log (run_id, segment, destination, run_date, path, status, message, "
+                "exported_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [run_id, segment, destination, run_date, folder, PUBLISHING, aside, audit_now()])
+
+
+def unfinished_publications(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, str, str, str, bool]]:
+    """``record_publishing`` rows never replaced by their published row: (run_id, segment, destination,
+    folder, aside path, whether the log has an earlier published row of that run)."""
+    return con.execute(
+        "SELECT p.run_id, p.segment, p.destination, p.path, p.message, EXISTS (SELECT 1 FROM exports.export_log "
+        "AS l WHERE l.status = ? AND l.run_id = p.run_id AND l.segment = p.segment "
+        "AND l.destination = p.destination) FROM exports.export_log AS p WHERE p.status = ? ORDER BY ALL",
+        [PUBLISHED, PUBLISHING]).fetchall()
+
+
+def forget_publishing(con: duckdb.DuckDBPyConnection, run_id: str | None = None) -> None:
+    """Delete the ``record_publishing`` rows of ``run_id`` (None: of every run)."""
+    con.execute("DELETE FROM exports.export_log WHERE status = ? AND (? IS NULL OR run_id = ?)",
+                [PUBLISHING, run_id, run_id])
 
 
 def record_gate_failure(con: duckdb.DuckDBPyConnection, *, segment: str, destination: str, run_id: str,

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 from exports_testkit import (
     CUSTOMERS,
@@ -117,3 +121,43 @@ def test_an_export_of_some_segments_does_not_retire_the_others(settings):
                     memberships={k: v for k, v in MEMBERSHIPS.items() if k != "retarget"})
     assert not [r for r in export(settings, "run-2", segment="vip", gate=None) if r["segment"] == "retarget"]
     assert read_latest(settings.export_dir, "retarget", "csv") == "run-1"
+
+
+def _export_killed_after_the_move(settings, run_id: str) -> None:
+    """``export`` in another process, killed (SIGKILL, OOM) once its folders are in place but not recorded."""
+    code = (
+        "import os\nfrom datetime import date\nfrom pathlib import Path\n"
+        "from cdp.settings import Settings\nfrom exports import state\nfrom exports.runner import export\n"
+        "state.record_published_all = lambda *args, **kwargs: os._exit(9)\n"
+        f"export(Settings(home=Path({str(settings.home)!r}), run_date=date(2026, 11, 23), "
+        f"default_phone_region='US'), {run_id!r}, segment='vip', fmt='csv', gate=None)\n")
+    repo = str(Path(__file__).resolve().parents[2])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([repo, os.environ.get("PYTHONPATH", "")])}
+    assert subprocess.run([sys.executable, "-c", code], env=env, check=False).returncode == 9
+
+
+def test_folders_of_an_export_killed_before_recording_are_removed(settings):
+    """Review finding: the folders of a killed export stayed, unknown to the log, and were never pruned."""
+    export(settings, "run-1", segment="vip", fmt="csv", gate=None)
+    _export_killed_after_the_move(settings, "run-2")
+    assert export_folder(settings, "vip", "csv", "run-2").is_dir()  # published-looking, but not recorded
+    assert read_latest(settings.export_dir, "vip", "csv") == "run-1"
+
+    result = export(settings, "run-3", segment="vip", fmt="csv", gate=None)[0]
+    assert not export_folder(settings, "vip", "csv", "run-2").exists()
+    assert result["previous_run_id"] == "run-1"
+    assert query(settings, "SELECT DISTINCT run_id, status FROM exports.export_log ORDER BY 1") == [
+        ("run-1", "published"), ("run-3", "published")]
+
+
+def test_a_killed_rerun_puts_the_published_folder_back(settings):
+    export(settings, "run-1", segment="vip", fmt="csv", gate=None)
+    folder = export_folder(settings, "vip", "csv", "run-1")
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    build_warehouse(settings, memberships={**MEMBERSHIPS, "vip": ["c1"]})
+    _export_killed_after_the_move(settings, "run-1")
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} != before  # the unrecorded rerun's files
+
+    export(settings, "run-2", segment="vip", fmt="csv", gate=None)
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+    assert list((settings.export_dir / STAGING_FOLDER).iterdir()) == []
