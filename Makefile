@@ -9,7 +9,9 @@ BIN       := $(VENV)/bin
 UV        ?= $(shell command -v uv || echo .tools/bin/uv)
 CUSTOMERS ?= 10000
 SEED      ?= 42
-RUN_DATE  ?= $(shell date -u +%F)
+# Yesterday (UTC), as a nightly run covers a day that has ended: the sample data is stamped up to the
+# end of RUN_DATE, and the store source quarantines rows stamped more than an hour after it reads them.
+RUN_DATE  ?= $(shell date -u -d yesterday +%F)
 
 export DO_NOT_TRACK := 1
 # airflow standalone starts its components as `airflow ...`: the venv must be on PATH.
