@@ -74,12 +74,15 @@ def scrub_erased(settings: Settings, con: duckdb.DuckDBPyConnection, run_id: str
         f"EXCEPT SELECT identifier_type, identifier FROM {SCRUBBED_ENTRIES} ORDER BY ALL").fetchall()
     if not new:
         return 0
-    customer_ids = _erased_customers(con, new, settings.default_phone_region)
+    # This export's own runs were built with today's suppression list, so they hold nobody it
+    # erases; when no earlier run is retained (a first export), nothing needs reading.
+    retained = [run for run in _retained_runs(con) if run[2] != run_id]
+    customer_ids = _erased_customers(con, new, settings.default_phone_region) if retained else set()
     removed = 0
     log_rows: list[tuple] = []
     if customer_ids:
         keys, hashed_values = _member_keys(con, customer_ids)
-        for segment, destination, scrubbed_run in _retained_runs(con):
+        for segment, destination, scrubbed_run in retained:
             folder = publish.export_path(Path(settings.export_dir), segment, destination, scrubbed_run)
             if not folder.is_dir():
                 continue
