@@ -27,7 +27,7 @@ from identity.person_records import WEB_BATCHES_NOW
 from identity.probabilistic import store_scored_records
 from identity.recluster import fingerprint as clusters_fingerprint
 from identity.recluster import has_guard_hashes, is_reclustering, store_clustered_records
-from identity.schema import columns_of, fetch_one, sql_literal, temp_table_exists
+from identity.schema import columns_of, fetch_one, sql_literal, table_comment, temp_table_exists
 from identity.stable_ids import assign_customer_ids
 
 HISTORY_DDL = """CREATE TABLE IF NOT EXISTS identity.customer_id_history (
@@ -333,7 +333,7 @@ def _measure(con: duckdb.DuckDBPyConnection, records: str, sizes_fingerprint: st
     if (
         is_reclustering(con)
         and temp_table_exists(con, "splink_scored_stale")
-        and _table_comment(con, CUSTOMER_SIZES) == sizes_fingerprint
+        and table_comment(con, CUSTOMER_SIZES) == sizes_fingerprint
     ):
         _recount_touched_customers(con, records, kept_map)
     else:
@@ -416,18 +416,6 @@ def _sizes_fingerprint(settings: Any) -> str:
     return code_fingerprint(
         [Path(__file__)], clusters_fingerprint(settings.match_probability_threshold, settings.max_cluster_size)
     )
-
-
-def _table_comment(con: duckdb.DuckDBPyConnection, table: str) -> str | None:
-    """The comment ('' for none) of ``schema.name`` in the warehouse, or None when it does not exist."""
-    schema, name = table.split(".")
-    row = fetch_one(
-        con,
-        "SELECT coalesce(comment, '') FROM duckdb_tables() WHERE database_name = current_database() "
-        "AND schema_name = ? AND table_name = ?",
-        [schema, name],
-    )
-    return row[0] if row else None
 
 
 def _store_customer_sizes(con: duckdb.DuckDBPyConnection, sizes_fingerprint: str) -> None:

@@ -34,7 +34,7 @@ from cdp.fingerprint import code_fingerprint
 from cdp.warehouse import table_exists
 from identity.cluster import build_candidate_links, raw_links_sql
 from identity.deterministic import ADDED_ANONYMOUS_LINKS, IDENTIFIER_RULES, OWN_REASON_SQL
-from identity.schema import RECORD_KEY_SQL, fetch_one, sql_literal, temp_table_exists
+from identity.schema import RECORD_KEY_SQL, fetch_one, sql_literal, table_comment, temp_table_exists
 
 log = logging.getLogger(__name__)
 
@@ -58,22 +58,11 @@ def fingerprint(threshold: float, max_cluster_size: int) -> str:
                             duckdb.__version__)
 
 
-def _comment(con: duckdb.DuckDBPyConnection, table: str) -> str | None:
-    schema, name = table.split(".")
-    row = fetch_one(
-        con,
-        "SELECT coalesce(comment, '') FROM duckdb_tables() WHERE database_name = current_database() "
-        "AND schema_name = ? AND table_name = ?",
-        [schema, name],
-    )
-    return row[0] if row else None
-
-
 def has_baseline(con: duckdb.DuckDBPyConnection, run_id: str, threshold: float, max_cluster_size: int) -> bool:
     """Can this run re-cluster only what changed since the last published run?"""
     if not all(table_exists(con, "identity", name) for name in ("links", "customer_map", "customer_map_changes")):
         return False
-    if _comment(con, CLUSTERED_RECORDS) != fingerprint(threshold, max_cluster_size):
+    if table_comment(con, CLUSTERED_RECORDS) != fingerprint(threshold, max_cluster_size):
         return False
     # A rerun of the run that last changed the map starts from the map before it (publish undoes it).
     undone = fetch_one(con, "SELECT count(*) FROM identity.customer_map_changes WHERE run_id = ?", [run_id])[0]

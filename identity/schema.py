@@ -64,3 +64,15 @@ def fetch_one(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = No
 def temp_table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
     """Whether this connection has a TEMP TABLE named ``table``."""
     return bool(fetch_one(con, "SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = ?", [table])[0])
+
+
+def table_comment(con: duckdb.DuckDBPyConnection, table: str) -> str | None:
+    """The comment ('' for none) of ``schema.name`` in the warehouse, or None when it does not exist."""
+    schema, name = table.split(".")
+    row = fetch_one(
+        con,
+        "SELECT coalesce(comment, '') FROM duckdb_tables() WHERE database_name = current_database() "
+        "AND schema_name = ? AND table_name = ?",
+        [schema, name],
+    )
+    return row[0] if row else None
