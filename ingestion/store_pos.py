@@ -6,11 +6,12 @@ ADBC's SQLite driver (which hands query results over as Arrow, in C) or psycopg 
 primary key; re-read rows identical to what the warehouse holds are counted as skipped, so a
 rerun loads 0 rows. One table range = one batch = one transaction with its manifest row.
 
-A row whose ``updated_at`` is later than the time it was read plus ``FUTURE_TOLERANCE`` (a typo
-such as 2206) is quarantined and left out of the watermark, which never passes the read time:
-one such row would otherwise move the watermark centuries ahead and stop the table's incremental
-reads for good. The row stays above the watermark, so it is read again every run (and quarantined
-once): it loads once it is corrected or the clock passes it.
+A row whose ``updated_at`` is later than ``FUTURE_TOLERANCE`` after both the time it was read and
+the end of the run date (a typo such as 2206; see ``future_horizon``) is quarantined and left out
+of the watermark, which never passes the read time: one such row would otherwise move the
+watermark centuries ahead and stop the table's incremental reads for good. The row stays above
+the watermark, so it is read again every run (and quarantined once): it loads once it is
+corrected or the clock passes it.
 
 The source's columns are read first (schema drift): an expected column the POS table lacks is
 loaded as NULL, a column the warehouse does not know is kept in the row's ``extra`` JSON (as the
@@ -23,7 +24,7 @@ from __future__ import annotations
 import re
 from contextlib import closing
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -40,7 +41,8 @@ from ingestion.views import registered
 
 SOURCE = "store"
 FETCH_ROWS = 50_000
-# How far ahead of the warehouse's clock a POS updated_at may be (clock skew) and still load.
+# How far ahead of the warehouse's clock (or of the end of the run date) a POS updated_at may be
+# (clock skew) and still load.
 FUTURE_TOLERANCE = timedelta(hours=1)
 
 
@@ -341,7 +343,7 @@ def _cast(column: str, kind: str) -> str:
 def _ingest_table(con, source_db, settings: Settings, run_id: str, table: StoreTable) -> BatchOutcome:
     # The read time is a physical fact, not the logical date: a backfill reads today's rows too.
     read_at = audit_now()
-    latest = read_at + FUTURE_TOLERANCE
+    latest = future_horizon(read_at, settings.run_date)
     previous = _watermark(con, table, latest)
     shape = _source_columns(source_db, table)
     missing_required = [n for n in table.required if shape.refs[n] is None]
@@ -475,6 +477,19 @@ def _ingest_table(con, source_db, settings: Settings, run_id: str, table: StoreT
         entry.rows_quarantined,
         entry.rows_skipped,
     )
+
+
+def future_horizon(read_at: datetime, run_date: date) -> datetime:
+    """The latest ``updated_at`` a run loads: ``FUTURE_TOLERANCE`` after the read time or after
+    the end of the run's logical day, whichever is later.
+
+    A run for ``run_date`` covers that whole day, even when it runs before the day is over (``cdp
+    run`` for today, sample data generated for today): a row stamped later that day is valid
+    data, not a clock error. The watermark is still capped at the read time, so such a row is
+    read again (and skipped as unchanged) by the next run.
+    """
+    day_end = datetime.combine(run_date + timedelta(days=1), time())
+    return max(read_at, day_end) + FUTURE_TOLERANCE
 
 
 def _extra_json(shape: SourceColumns) -> str:

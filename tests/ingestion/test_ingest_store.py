@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 
 import pytest
 
@@ -321,6 +321,36 @@ def test_far_future_updated_at_is_quarantined_and_kept_out_of_the_watermark(sett
         third = _by_table(ingest(settings, "run-3", "store"))
         assert (third.rows_loaded, third.rows_quarantined) == (1, 0)
         assert _rows(settings, "SELECT store_name FROM raw.store_stores WHERE store_id = 2") == [("Typo",)]
+    finally:
+        connection.close()
+
+
+def test_a_row_stamped_later_on_the_run_date_loads_when_the_run_reads_before_the_day_ends(
+    settings, tmp_path, monkeypatch
+):
+    """`cdp generate` + `cdp run` for today quarantined every row stamped after the wall clock + 1 h."""
+    path = tmp_path / "pos.sqlite"
+    connection = sqlite3.connect(path)
+    pos = Pos(connection, "?")
+    pos.insert("stores", (2, "Evening", None, None, None, "2026-11-23 23:30:00"))  # later on the run date
+    pos.insert("stores", (3, "Tomorrow", None, None, None, "2026-11-24 02:00:00"))  # a clock error
+    settings = Settings(home=settings.home, run_date=date(2026, 11, 23), store_db_uri=f"sqlite:///{path}")
+    monkeypatch.setattr("ingestion.store_pos.audit_now", lambda: datetime(2026, 11, 23, 10))
+    try:
+        ingest(settings, "run-1", "store")
+        assert _rows(settings, "SELECT store_id FROM raw.store_stores ORDER BY 1") == [(1,), (2,)]
+        assert _rows(settings, "SELECT reason FROM meta.quarantine WHERE reason LIKE 'future%'") == [
+            ("future-updated-at: stores.updated_at (key 3) is 2026-11-24 02:00:00, more than 1:00:00 after "
+             "the time it was read; left out of the watermark and loaded once it is corrected or that time "
+             "has passed",)
+        ]  # fmt: skip
+        # The watermark stays at the read time: the evening row is read again, and skipped as unchanged.
+        assert _rows(settings, "SELECT watermark_to FROM meta.ingest_manifest WHERE source_object = 'stores'") == [
+            (datetime(2026, 11, 23, 10),)
+        ]
+        monkeypatch.setattr("ingestion.store_pos.audit_now", lambda: datetime(2026, 11, 23, 11))
+        again = _by_table(ingest(settings, "run-2", "store"))
+        assert (again.rows_loaded, again.rows_quarantined) == (0, 0)
     finally:
         connection.close()
 
