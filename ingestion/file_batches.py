@@ -53,10 +53,13 @@ class FileBatch:
     settings: Settings
     loaded_at: datetime
     quarantine: list[QuarantineRecord] = field(default_factory=list)
+    # The path the manifest knows the file by, when it is read from elsewhere (its landing folder
+    # moved since it was loaded): its rows keep the lineage of its earlier ones.
+    recorded_as: str | None = None
 
     @property
     def source_file(self) -> str:
-        return str(self.path)
+        return self.recorded_as or str(self.path)
 
     def reject(self, line_number: int | None, field_name: str | None, reason: str, raw_text) -> None:
         """Quarantine one record of this file."""

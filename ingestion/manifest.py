@@ -166,6 +166,10 @@ class PriorLoads:
             path: (signature, sha256) for path, sha256, _, _, signature in rows if signature
         }
 
+    def latest_loads(self) -> dict[str, tuple[str, str, str]]:
+        """File key -> (SHA-256, batch id, path loaded from) of each file's latest load."""
+        return dict(self._latest)
+
     def fingerprint(self, path: Path) -> tuple[int, str, str]:
         """Size, SHA-256 and stat signature of a file; the SHA-256 is reused when the signature is unchanged."""
         signature = stat_signature(path)

@@ -318,26 +318,30 @@ def restore_from_other_files(con: duckdb.DuckDBPyConnection, batch: FileBatch) -
     con.execute("DROP TABLE _web_forgotten")
     if not missing:
         return None
-    others = con.execute(
-        f"""
-        SELECT source_object, file_sha256, batch_id FROM meta.ingest_manifest
-        WHERE source = ? AND status IN {manifest.LOADED_STATUSES} AND source_object <> ?
-        QUALIFY row_number() OVER (PARTITION BY source_object ORDER BY finished_at DESC) = 1
-        ORDER BY source_object
-        """,
-        [SOURCE, batch.source_file],
-    ).fetchall()
+    # The other files as the landing folder holds them now: files are known by name within it
+    # (``manifest.file_key``), so after the folder moved, a copy left at the old place (the old
+    # version of the changed file among them) is not read, and a file loaded from there is found here.
+    this_file = manifest.file_key(str(batch.path))
+    others = sorted(
+        (name, loaded)
+        for name, loaded in manifest.PriorLoads(con, SOURCE).latest_loads().items()
+        if name != this_file
+    )
     # Ids computed from content (no messageId in the line) cannot be searched for as text.
     needles = None if any(m.startswith("sha256:") for m in missing) else [m.encode() for m in missing]
     restored, sources = 0, []
-    for source_object, sha256, batch_id in others:
-        path = Path(source_object)
+    for name, (sha256, batch_id, recorded) in others:
+        path = batch.path.parent / name
         # A file changed on disk since it was loaded is reloaded on its own, not offered here.
         if not path.is_file() or manifest.fingerprint(path)[1] != sha256:
             continue
         if needles is not None and not _contains_any(path, needles):
             continue
-        offered = FileBatch(path, batch_id, batch.run_id, SOURCE, batch.settings, batch.loaded_at)
+        # Attributed to the path and batch its other rows have, so that a later change of it
+        # replaces these rows too.
+        offered = FileBatch(
+            path, batch_id, batch.run_id, SOURCE, batch.settings, batch.loaded_at, recorded_as=recorded
+        )
         [counts] = load_files(con, [offered])
         if counts.rows_loaded:
             restored += counts.rows_loaded

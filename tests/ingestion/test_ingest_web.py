@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import gzip
 import json
+import shutil
 from datetime import datetime
 
 import pytest
 
+from cdp.settings import Settings
 from cdp.warehouse import connect
 from ingestion import manifest, web_events
 from ingestion.runner import ingest
@@ -334,6 +336,39 @@ def test_a_message_restored_from_another_file_is_not_loaded_again_from_a_later_n
     ]
     assert _rows(settings, "SELECT _source_file LIKE '%b.ndjson' FROM raw.web_events WHERE message_id = 'm-2'") == [
         (True,)
+    ]
+
+
+@pytest.mark.parametrize("old_copy_kept", [True, False])
+def test_restore_after_the_landing_folder_moved_reads_the_files_of_the_new_folder(settings, tmp_path, old_copy_kept):
+    """The restore read files at the paths they were loaded from: a copy left in the old folder gave
+    back the message the changed file dropped, and with the old folder gone, nothing was restored."""
+    old, new = tmp_path / "old" / "web", tmp_path / "new" / "web"
+    old.mkdir(parents=True)
+    (old / "a.ndjson").write_text(_message(1) + "\n" + _message(2) + "\n" + _message(3) + "\n")
+    (old / "b.ndjson").write_text(_message(3) + "\n" + _message(4) + "\n")
+    ingest(Settings(home=settings.home, run_date=settings.run_date, web_landing_dir=old), "run-1", "web")
+    shutil.copytree(old, new)
+    if not old_copy_kept:
+        shutil.rmtree(old)
+    moved = Settings(home=settings.home, run_date=settings.run_date, web_landing_dir=new)
+    (new / "a.ndjson").write_text(_message(1) + "\n")  # m-2 dropped; m-3 is still in b
+
+    ingest(moved, "run-2", "web")
+
+    events = _rows(moved, "SELECT message_id, _source_file FROM raw.web_events ORDER BY 1")
+    assert events == [
+        ("m-1", str(new / "a.ndjson")),
+        # Restored from b as it is now, under the path (and batch) of b's other rows.
+        ("m-3", str(old / "b.ndjson")),
+        ("m-4", str(old / "b.ndjson")),
+    ]
+    # b changing later replaces the restored row with the rest of b.
+    (new / "b.ndjson").write_text(_message(4) + "\n")
+    ingest(moved, "run-3", "web")
+    assert _rows(moved, "SELECT message_id, _source_file FROM raw.web_events ORDER BY 1") == [
+        ("m-1", str(new / "a.ndjson")),
+        ("m-4", str(new / "b.ndjson")),
     ]
 
 
