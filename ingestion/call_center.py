@@ -2,7 +2,9 @@
 
 A later export may repeat a call with a newer ``updated_at``: the latest ``updated_at`` wins,
 within a file, across files and across runs (equal ``updated_at``: the later line in a file,
-then the file whose name sorts later, wins, whatever order the files were loaded in). A
+then the later export wins, whatever order the files were loaded in: the file whose name without
+its extension sorts later, so ``calls-2026-11-01-v2.csv`` after ``calls-2026-11-01.csv``, then
+the one whose whole name does, so ``.json`` after ``.csv``; see ``_export_order``). A
 changed file is re-read and upserted the same way; rows it no longer contains are kept, since
 a call may also have come from another export. Exports are loaded in groups sharing one
 transaction (``ingest_file_groups``), each file keeping its own batch id and manifest row.
@@ -109,9 +111,21 @@ def _records(batch: FileBatch) -> list[tuple[int, dict, str]]:
 
 
 def _json_items(batch: FileBatch) -> list:
+    data = batch.path.read_bytes()
+    # JSON is UTF-8 (RFC 8259), but exports saved as "Unicode" carry a UTF-16/32 byte-order mark,
+    # which names their encoding as it does for CSV exports.
+    encoding, length = parsing.bom_encoding(data) or ("utf-8", 0)
     try:
-        items = json.loads(batch.path.read_text(encoding="utf-8-sig"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        text = data[length:].decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise RejectedFile(
+            f"{batch.path.name} is not valid {encoding.removesuffix('-sig').upper()}: byte "
+            f"0x{data[length + exc.start]:02x} at offset {length + exc.start} cannot be decoded "
+            "(JSON exports must be UTF-8, or UTF-16/UTF-32 starting with a byte-order mark)"
+        ) from exc
+    try:
+        items = json.loads(text)
+    except json.JSONDecodeError as exc:
         raise RejectedFile(f"{batch.path.name} is not valid JSON: {exc}") from exc
     if not isinstance(items, list):
         raise RejectedFile(
@@ -226,15 +240,18 @@ def load_file(con: duckdb.DuckDBPyConnection, batch: FileBatch) -> LoadCounts:
             """
         )
     con.execute("DROP TABLE IF EXISTS _calls_typed")
-    # ... then only those newer than what the warehouse holds; on a tie, the file named later (or
-    # this file again) wins, so re-exporting an earlier file does not override a later one.
-    wins = "(n.updated_at > o.updated_at OR (n.updated_at = o.updated_at AND ? >= parse_filename(o._source_file)))"
+    # ... then only those newer than what the warehouse holds; on a tie, the later export (or this
+    # file again) wins, so re-exporting an earlier file does not override a later one.
+    wins = (
+        "(n.updated_at > o.updated_at OR (n.updated_at = o.updated_at AND "
+        f"{_export_order('?')} >= {_export_order('o._source_file')}))"
+    )
     newer = con.execute(
         f"""
         SELECT count(*) FROM _calls_latest n LEFT JOIN {TABLE} o USING (call_id)
         WHERE o.call_id IS NULL OR {wins}
         """,
-        [batch.path.name],
+        [batch.source_file] * 2,  # the two ? of `wins`
     ).fetchall()[0][0]
     con.execute(
         f"""
@@ -242,7 +259,7 @@ def load_file(con: duckdb.DuckDBPyConnection, batch: FileBatch) -> LoadCounts:
             SELECT n.call_id FROM _calls_latest n JOIN {TABLE} o USING (call_id) WHERE {wins}
         )
         """,
-        [batch.path.name],
+        [batch.source_file] * 2,  # the two ? of `wins`
     )
     con.execute(
         f"""
@@ -254,6 +271,17 @@ def load_file(con: duckdb.DuckDBPyConnection, batch: FileBatch) -> LoadCounts:
     )
     con.execute("DROP TABLE _calls_latest")
     return LoadCounts(rows_read=valid + len(batch.quarantine), rows_loaded=newer, rows_skipped=valid - newer)
+
+
+def _export_order(path: str) -> str:
+    """SQL for the order in which exports were made, from a file path: its name without the
+    extension, then its whole name.
+
+    Compared character by character, a re-export named after the original with a suffix
+    (``calls-2026-11-01-v2.csv``, ``calls-2026-11-01 (1).csv``) comes after it; whole names would
+    put it first, as ``-`` and `` `` sort before ``.``.
+    """
+    return f"[parse_filename({path}, true), parse_filename({path})]"
 
 
 def _python_rows(batch: FileBatch, records) -> tuple[list[dict], list[int]]:

@@ -104,13 +104,12 @@ def decode_text_file(path: Path, fallback_encoding: str | None = None) -> tuple[
     candidates cp1252, the usual encoding of spreadsheet exports, wins.
     """
     data = path.read_bytes()
-    if data.startswith(codecs.BOM_UTF8):
-        return data[len(codecs.BOM_UTF8) :].decode("utf-8"), "utf-8-sig"
     # A byte-order mark names the encoding whatever a list type's mapping says (Excel's "Unicode
-    # Text" is UTF-16LE with a BOM). UTF-32LE's mark begins with UTF-16LE's: test it first.
-    for bom, encoding in _UNICODE_BOMS:
-        if data.startswith(bom):
-            return data[len(bom) :].decode(encoding), encoding
+    # Text" is UTF-16LE with a BOM).
+    marked = bom_encoding(data)
+    if marked is not None:
+        encoding, length = marked
+        return data[length:].decode(encoding), encoding
     try:
         return data.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
@@ -132,8 +131,18 @@ def decode_text_file(path: Path, fallback_encoding: str | None = None) -> tuple[
         return data.decode("cp1252", errors="replace"), "cp1252"
 
 
+def bom_encoding(data: bytes) -> tuple[str, int] | None:
+    """(encoding, length of the mark) when ``data`` starts with a UTF-8/16/32 byte-order mark, else None."""
+    for bom, encoding in _UNICODE_BOMS:
+        if data.startswith(bom):
+            return encoding, len(bom)
+    return None
+
+
 PREFERRED_SINGLE_BYTE = "cp1252"
+# UTF-32LE's mark begins with UTF-16LE's: it is tested first.
 _UNICODE_BOMS = (
+    (codecs.BOM_UTF8, "utf-8-sig"),
     (codecs.BOM_UTF32_LE, "utf-32-le"),
     (codecs.BOM_UTF32_BE, "utf-32-be"),
     (codecs.BOM_UTF16_LE, "utf-16-le"),

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import codecs
+import json
 from datetime import datetime
+
+import pytest
 
 from cdp.warehouse import connect
 from ingestion.runner import ingest
@@ -133,3 +137,47 @@ def test_a_value_beyond_the_header_quarantines_the_row(settings):
     assert (source_file, line, field) == (str(path), 2, "column 15")
     assert reason == "too-many-columns: 15 values for 14 header columns"
     assert raw.startswith("CL-1,") and raw.endswith(",customer asked for refund")
+
+
+def test_equal_updated_at_a_suffixed_re_export_is_the_later_export(settings):
+    """`calls-2026-11-01-v2.csv` sorted before `calls-2026-11-01.csv` (`-` < `.`), so the original won."""
+    folder = settings.call_center_landing_dir
+    folder.mkdir(parents=True)
+    (folder / "calls-2026-11-01.csv").write_text(HEADER + _call("CL-1", "escalated") + _call("CL-2", "escalated"))
+    (folder / "calls-2026-11-01-v2.csv").write_text(HEADER + _call("CL-1", "resolved"))
+    ingest(settings, "run-1", "call_center")
+    # In a later run too: the original changes again (CL-2 only), the v2 version of CL-1 stays.
+    (folder / "calls-2026-11-01.csv").write_text(HEADER + _call("CL-1", "escalated") + _call("CL-2", "callback"))
+    ingest(settings, "run-2", "call_center")
+    assert _rows(
+        settings,
+        "SELECT call_id, disposition, parse_filename(_source_file) FROM raw.call_center_calls ORDER BY 1",
+    ) == [("CL-1", "resolved", "calls-2026-11-01-v2.csv"), ("CL-2", "callback", "calls-2026-11-01.csv")]
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be"])
+def test_json_export_with_a_utf16_or_utf32_byte_order_mark_loads(settings, encoding):
+    """Such exports were rejected as 'not valid JSON: utf-8 codec can't decode byte 0xff'."""
+    folder = settings.call_center_landing_dir
+    folder.mkdir(parents=True)
+    bom = {"utf-16-le": codecs.BOM_UTF16_LE, "utf-16-be": codecs.BOM_UTF16_BE,
+           "utf-32-le": codecs.BOM_UTF32_LE, "utf-32-be": codecs.BOM_UTF32_BE}[encoding]  # fmt: skip
+    calls = [{"call_id": "J-1", "caller_first_name": "Zoë", "disposition": "resolved",
+              "updated_at": "2026-11-20T12:00:00Z"}]  # fmt: skip
+    (folder / "calls-2026-11-01.json").write_bytes(bom + json.dumps(calls, ensure_ascii=False).encode(encoding))
+    [report] = ingest(settings, "run-1", "call_center")
+    assert (report.files_loaded, report.rows_loaded, report.files_failed) == (1, 1, 0)
+    assert _rows(settings, "SELECT call_id, caller_first_name FROM raw.call_center_calls") == [("J-1", "Zoë")]
+
+
+def test_json_export_that_is_not_utf8_is_rejected_naming_the_byte(settings):
+    folder = settings.call_center_landing_dir
+    folder.mkdir(parents=True)
+    (folder / "calls-2026-11-01.json").write_bytes(b'[{"call_id": "J-1", "caller_first_name": "Zo\xeb"}]')
+    [report] = ingest(settings, "run-1", "call_center")
+    assert report.files_failed == 1
+    [(reason,)] = _rows(settings, "SELECT reason FROM meta.quarantine")
+    assert reason == (
+        "calls-2026-11-01.json is not valid UTF-8: byte 0xeb at offset 44 cannot be decoded (JSON exports "
+        "must be UTF-8, or UTF-16/UTF-32 starting with a byte-order mark)"
+    )
