@@ -16,6 +16,7 @@ import codecs
 import csv
 import io
 import json
+import re
 from contextlib import nullcontext
 
 import duckdb
@@ -386,12 +387,16 @@ def _stage_csv(con, batch: FileBatch):
     return [(line, dict(zip(header, cells, strict=True)), ",".join(cells)) for line, *cells in suspects]
 
 
+_TRAILING_COMMA = re.compile(rb",[ \t\r\n]*[}\]]")
+
+
 def _stage_json(con, batch: FileBatch):
     """``_calls_typed`` from a JSON export; returns the suspect records, or None for the json-module path.
 
     DuckDB's ``read_json_objects`` hands over each array element's own text, so a suspect element
-    is exactly what json.loads would have produced. Files DuckDB's parser rejects go to the json
-    module, which decides (and words the rejection) as before.
+    is exactly what json.loads would have produced. Files DuckDB's parser rejects, or might accept
+    where json.loads would not (a comma before ``}`` or ``]``), go to the json module, which
+    decides (and words the rejection) as before.
     """
     data = batch.path.read_bytes()
     body = data[3:] if data.startswith(codecs.BOM_UTF8) else data
@@ -401,6 +406,10 @@ def _stage_json(con, batch: FileBatch):
     try:
         body.decode("utf-8")
     except UnicodeDecodeError:
+        return None
+    if _TRAILING_COMMA.search(body):
+        # DuckDB accepts a comma before } or ], which json.loads (and RFC 8259) refuse: the json
+        # module decides such a file, as a whole (a string holding ", }" also goes there).
         return None
     paths = ", ".join(_sql_text(f"$.{field}") for field in COLUMNS)
     # v[n] is the field's JSON text: a string (decoded here; json_extract_string only when it holds

@@ -181,3 +181,20 @@ def test_json_export_that_is_not_utf8_is_rejected_naming_the_byte(settings):
         "calls-2026-11-01.json is not valid UTF-8: byte 0xeb at offset 44 cannot be decoded (JSON exports "
         "must be UTF-8, or UTF-16/UTF-32 starting with a byte-order mark)"
     )
+
+
+@pytest.mark.parametrize("csat", ["9", "4"])
+def test_json_export_with_a_trailing_comma_is_rejected_and_other_exports_load(settings, csat):
+    """DuckDB's reader accepts `{..., "csat": 9,}`: the row with a bad csat then crashed json.loads
+    (the whole call-center source failed on every run), a good one loaded from invalid JSON."""
+    folder = settings.call_center_landing_dir
+    folder.mkdir(parents=True)
+    (folder / "calls-2026-11-01.json").write_text(
+        f'[{{"call_id": "J-1", "updated_at": "2026-11-20T12:00:00Z", "csat": {csat},}}]'
+    )
+    (folder / "calls-2026-11-02.csv").write_text(HEADER + _call("CL-1", "resolved"))
+    [report] = ingest(settings, "run-1", "call_center")
+    assert (report.files_loaded, report.files_failed) == (1, 1)
+    assert _rows(settings, "SELECT call_id FROM raw.call_center_calls") == [("CL-1",)]
+    [(reason,)] = _rows(settings, "SELECT reason FROM meta.quarantine")
+    assert reason.startswith("calls-2026-11-01.json is not valid JSON: Expecting property name")
