@@ -107,8 +107,16 @@ def _records(batch: FileBatch) -> list[tuple[int, dict, str]]:
     """(line or array position, record, raw text) for every record of a CSV or JSON export."""
     if batch.path.suffix.lower() == ".json":
         return [(n, item, json.dumps(item, default=str)) for n, item in enumerate(_json_items(batch), 1)]
-    content, _ = parsing.decode_text_file(batch.path)
+    content = _decoded(batch)
     return _csv_records_of(batch, content, parsing.sniff_delimiter(content[:65536]))
+
+
+def _decoded(batch: FileBatch) -> str:
+    """A CSV export's text (encoding from its byte-order mark, else UTF-8, else detected)."""
+    try:
+        return parsing.decode_text_file(batch.path)[0]
+    except parsing.UndecodableText as exc:
+        raise RejectedFile(str(exc), field="encoding") from None
 
 
 def _json_items(batch: FileBatch) -> list:
@@ -347,7 +355,7 @@ def _typed_columns(
 
 def _stage_csv(con, batch: FileBatch):
     """``_calls_typed`` from a CSV export; returns the suspect records, or None for the record-by-record path."""
-    content, _ = parsing.decode_text_file(batch.path)
+    content = _decoded(batch)
     delimiter = parsing.sniff_delimiter(content[:65536])
     records = csv_records.read_records(content, delimiter)
     if records is None:

@@ -208,11 +208,11 @@ def load_file(con: duckdb.DuckDBPyConnection, batch: FileBatch) -> LoadCounts:
 def _decoded(batch: FileBatch, mapping: ListMapping) -> str:
     try:
         content, _ = parsing.decode_text_file(batch.path, mapping.encoding)
-    except UnicodeDecodeError as exc:
-        data = batch.path.read_bytes()
-        line = data.count(b"\n", 0, exc.start) + 1
+    except parsing.UndecodableText as exc:
+        if exc.encoding != mapping.encoding:  # the file's byte-order mark named another encoding
+            raise RejectedFile(str(exc), field="encoding") from None
         raise RejectedFile(
-            f"{batch.path.name}: line {line}: byte {exc.start} ({data[exc.start:exc.start + 1]!r}) is neither "
+            f"{batch.path.name}: line {exc.line}: byte {exc.offset} ({exc.byte!r}) is neither "
             f"UTF-8 nor {mapping.encoding}, the encoding set in mappings/{mapping.list_type}.yml; fix the file "
             "or the mapping's encoding",
             field="encoding",

@@ -18,6 +18,28 @@ class BadValue(ValueError):
     """A field value that does not have the expected type or range."""
 
 
+class UndecodableText(ValueError):
+    """A text file holding bytes its encoding (named by its byte-order mark, or configured) cannot read."""
+
+    def __init__(self, path: Path, encoding: str, offset: int, line: int, byte: bytes, why: str):
+        self.encoding, self.offset, self.line, self.byte = encoding, offset, line, byte
+        name = encoding.removesuffix("-sig").upper()
+        super().__init__(
+            f"{path.name}: line {line}: byte {offset} ({byte!r}) is not valid {name} ({why}); "
+            "fix or re-export the file"
+        )
+
+
+def _decode(path: Path, data: bytes, start: int, encoding: str, why: str) -> str:
+    """``data[start:]`` decoded, or ``UndecodableText`` naming the line and byte that is not ``encoding``."""
+    try:
+        return data[start:].decode(encoding)
+    except UnicodeDecodeError as exc:
+        offset = start + exc.start
+        line = data[start:offset].decode(encoding, errors="replace").count("\n") + 1
+        raise UndecodableText(path, encoding, offset, line, data[offset : offset + 1], why) from None
+
+
 def text(value, field: str, max_chars: int) -> str | None:
     """Trimmed text, None when empty; longer than ``max_chars`` is refused (oversized field)."""
     if value is None:
@@ -99,6 +121,8 @@ def decode_text_file(path: Path, fallback_encoding: str | None = None) -> tuple[
     """File text and the encoding used: a UTF-8/16/32 BOM first, then strict UTF-8, then ``fallback_encoding``
     (a list type's configured encoding) when given, else charset detection.
 
+    Raises ``UndecodableText`` when the BOM's or the configured encoding cannot read a byte.
+
     Single-byte code pages often explain the same bytes equally well (cp1250 and cp1252 both
     read "Muñoz" without a flaw, as "Muñoz" and "Muńoz"); among the detector's equally good
     candidates cp1252, the usual encoding of spreadsheet exports, wins.
@@ -109,13 +133,13 @@ def decode_text_file(path: Path, fallback_encoding: str | None = None) -> tuple[
     marked = bom_encoding(data)
     if marked is not None:
         encoding, length = marked
-        return data[length:].decode(encoding), encoding
+        return _decode(path, data, length, encoding, "the file starts with its byte-order mark"), encoding
     try:
         return data.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
         pass
     if fallback_encoding:
-        return data.decode(fallback_encoding), fallback_encoding  # UnicodeDecodeError names the byte
+        return _decode(path, data, 0, fallback_encoding, "nor UTF-8"), fallback_encoding
     matches = from_bytes(data)
     best = matches.best()
     encoding = best.encoding if best is not None else PREFERRED_SINGLE_BYTE

@@ -69,7 +69,10 @@ def _normalise_reason(reason: str) -> str:
 
 def load_file(con: duckdb.DuckDBPyConnection, batch: FileBatch) -> LoadCounts:
     """Validate the suppression CSV and insert requests not yet in the table."""
-    content, _ = parsing.decode_text_file(batch.path)
+    try:
+        content, _ = parsing.decode_text_file(batch.path)
+    except parsing.UndecodableText as exc:
+        raise RejectedFile(str(exc), field="encoding") from None
     reader = csv.DictReader(
         io.StringIO(content, newline=""), delimiter=parsing.sniff_delimiter(content[:65536])
     )

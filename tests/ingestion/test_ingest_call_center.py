@@ -198,3 +198,19 @@ def test_json_export_with_a_trailing_comma_is_rejected_and_other_exports_load(se
     assert _rows(settings, "SELECT call_id FROM raw.call_center_calls") == [("CL-1",)]
     [(reason,)] = _rows(settings, "SELECT reason FROM meta.quarantine")
     assert reason.startswith("calls-2026-11-01.json is not valid JSON: Expecting property name")
+
+
+def test_csv_export_its_byte_order_mark_encoding_cannot_read_is_rejected_and_others_load(settings):
+    """A UTF-16 export cut off mid-character raised UnicodeDecodeError: the whole source failed, every run."""
+    folder = settings.call_center_landing_dir
+    folder.mkdir(parents=True)
+    (folder / "calls-2026-11-01.csv").write_bytes(
+        codecs.BOM_UTF16_LE + (HEADER + _call("CL-1", "resolved")).encode("utf-16-le") + b"\x00"
+    )
+    (folder / "calls-2026-11-02.csv").write_text(HEADER + _call("CL-2", "resolved"))
+    [report] = ingest(settings, "run-1", "call_center")
+    assert (report.files_loaded, report.files_failed) == (1, 1)
+    assert _rows(settings, "SELECT call_id FROM raw.call_center_calls") == [("CL-2",)]
+    [(field, reason)] = _rows(settings, "SELECT field, reason FROM meta.quarantine")
+    assert field == "encoding" and reason.startswith("calls-2026-11-01.csv: line 3: byte ")
+    assert reason.endswith("is not valid UTF-16-LE (the file starts with its byte-order mark); fix or re-export the file")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import json
 from datetime import date, datetime
 
@@ -201,3 +202,24 @@ def test_unicode_text_with_a_byte_order_mark_is_read_whatever_the_mapping_encodi
     [report] = ingest(settings, "run-1", "csv")
     assert report.files_failed == 0
     assert _rows(settings, "SELECT email, first_name FROM raw.csv_contacts") == [("ann@example.com", "Zoë")]
+
+
+def test_bytes_the_byte_order_mark_encoding_cannot_read_reject_the_file_not_the_source(settings):
+    """A UTF-16 list cut off mid-character (or a bad byte after a UTF-8 BOM) was rejected as 'neither
+    UTF-8 nor None'; the same suppression file crashed the whole csv source on every run."""
+    settings.csv_landing_dir.mkdir(parents=True)
+    (settings.csv_landing_dir / "newsletter__cut.csv").write_bytes(
+        codecs.BOM_UTF16_LE + "email\nann@example.com\n".encode("utf-16-le") + b"\x00"
+    )
+    (settings.csv_landing_dir / "newsletter__ok.csv").write_text("email\nbob@example.com\n")
+    settings.suppression_path.parent.mkdir(parents=True)
+    settings.suppression_path.write_bytes(codecs.BOM_UTF8 + b"identifier_type,identifier,reason\nemail,z\xff@x.com,erasure\n")
+    [report] = ingest(settings, "run-1", "csv")
+    assert (report.files_loaded, report.files_failed) == (1, 2)
+    assert _rows(settings, "SELECT email FROM raw.csv_contacts") == [("bob@example.com",)]
+    assert sorted(_rows(settings, "SELECT field, reason FROM meta.quarantine")) == [
+        ("encoding", "newsletter__cut.csv: line 3: byte 46 (b'\\x00') is not valid UTF-16-LE (the file starts "
+                     "with its byte-order mark); fix or re-export the file"),
+        ("encoding", "suppression.csv: line 2: byte 44 (b'\\xff') is not valid UTF-8 (the file starts with its "
+                     "byte-order mark); fix or re-export the file"),
+    ]  # fmt: skip
