@@ -2,7 +2,8 @@
 
 Business logic never reads the clock: it uses ``Settings.run_date`` (the logical date), so a rerun
 or a backfill computes the same answer. Audit columns (``loaded_at``, ``checked_at``,
-``exported_at``, stage start/end) record when something really happened, and use this.
+``exported_at``, stage start/end) record when something really happened, and use this. So does
+the store source's read time: its watermark must never pass the moment the rows were read.
 """
 
 from __future__ import annotations
