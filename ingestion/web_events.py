@@ -10,8 +10,10 @@ textual screen sends every line that *might* break strict JSON rules to a strict
 check; clean lines never touch Python. Each refused line goes to meta.quarantine with a reason
 named like the categories of the Segment test corpus (``invalid-json``, ``missing-identity``...).
 
-Rules: blank lines are skipped; a BOM is stripped on line 1 only; ``batch`` envelopes are unwrapped
-with the envelope ``context`` merged under each message's own; messages dedupe on ``messageId``
+Rules: blank lines are skipped; a BOM is stripped on line 1 only; a .gz file that does not
+decompress is rejected whole (manifest ``failed``, read again next run) while the others load;
+``batch`` envelopes are unwrapped with the envelope ``context`` merged under each message's own;
+messages dedupe on ``messageId``
 across files and runs (a repeat with identical content is skipped, a repeat with different
 content is quarantined as ``duplicate-messageid-conflict``); ``event_at`` is skew-corrected
 (``receivedAt - (sentAt - originalTimestamp)``) and every timestamp is converted to naive UTC.
@@ -29,6 +31,7 @@ import json
 import logging
 import math
 import re
+import zlib
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -43,6 +46,7 @@ from ingestion import manifest
 from ingestion.file_batches import (
     FileBatch,
     LoadCounts,
+    RejectedFile,
     ingest_file_groups,
     landing_files,
     registered,
@@ -418,17 +422,28 @@ def _file_pieces(path: Path) -> Iterator[tuple[int, bytes]]:
 
 
 def _decompressed(path: Path) -> Iterator[bytes]:
-    """The file's bytes in chunks of about BLOCK_BYTES (gzip undone)."""
+    """The file's bytes in chunks of about BLOCK_BYTES (gzip undone).
+
+    A .gz file that does not decompress (cut short, still being written, not gzip) rejects the
+    file alone: the group it was in is redone file by file (``ingest_file_groups``).
+    """
     gzipped = path.name.endswith(".gz")
-    if gzipped and path.stat().st_size <= WHOLE_GZIP_BYTES:
-        # One zlib call for the whole file is ~1.5x faster than GzipFile's buffered reads.
-        data = gzip.decompress(path.read_bytes())
-        for start in range(0, len(data), BLOCK_BYTES):
-            yield data[start : start + BLOCK_BYTES] if len(data) > BLOCK_BYTES else data
-        return
-    with (gzip.open if gzipped else open)(path, "rb") as handle:
-        while data := handle.read(BLOCK_BYTES):
-            yield data
+    try:
+        if gzipped and path.stat().st_size <= WHOLE_GZIP_BYTES:
+            # One zlib call for the whole file is ~1.5x faster than GzipFile's buffered reads.
+            data = gzip.decompress(path.read_bytes())
+            for start in range(0, len(data), BLOCK_BYTES):
+                yield data[start : start + BLOCK_BYTES] if len(data) > BLOCK_BYTES else data
+            return
+        with (gzip.open if gzipped else open)(path, "rb") as handle:
+            while data := handle.read(BLOCK_BYTES):
+                yield data
+    except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
+        raise RejectedFile(
+            f"{path.name} does not decompress: {exc}; none of its lines were loaded, deliver the file "
+            "again (it is read again on the next run)",
+            field="gzip",
+        ) from None
 
 
 def _blocks(paths: list[Path]) -> Iterator[list[tuple[int, int, bytes]]]:

@@ -437,3 +437,30 @@ def test_checkpoint_vacuum_is_skipped_while_appending_kept_for_a_replace_and_res
         assert con.execute("SELECT current_setting('max_vacuum_tasks')").fetchall() == [(7,)]
     assert seen == [("a.ndjson", 0), ("b.ndjson", 0), ("a.ndjson", 7), ("c.ndjson", 0)]
     assert _rows(settings, "SELECT message_id FROM raw.web_events ORDER BY 1") == [("m-1",), ("m-3",), ("m-4",)]
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+def test_a_gzip_file_that_does_not_decompress_is_rejected_alone_and_loads_once_delivered_again(
+    settings, monkeypatch, streamed
+):
+    """A .gz cut short raised EOFError: the whole web source failed, every run, and no file loaded."""
+    if streamed:
+        monkeypatch.setattr(web_events, "WHOLE_GZIP_BYTES", 0)  # read through gzip.open, block by block
+    web = settings.web_landing_dir
+    web.mkdir(parents=True)
+    (web / "a.ndjson").write_text(_message(1) + "\n")
+    whole = gzip.compress("".join(_message(i) + "\n" for i in range(2, 40)).encode())
+    (web / "b.ndjson.gz").write_bytes(whole[:-20])
+    (web / "c.ndjson").write_text(_message(40) + "\n")
+
+    [report] = ingest(settings, "run-1", "web")
+
+    assert (report.files_loaded, report.files_failed) == (2, 1)
+    assert _rows(settings, "SELECT message_id FROM raw.web_events ORDER BY 1") == [("m-1",), ("m-40",)]
+    [(source_file, field, reason)] = _rows(settings, "SELECT source_file, field, reason FROM meta.quarantine")
+    assert (source_file, field) == (str(web / "b.ndjson.gz"), "gzip")
+    assert reason.startswith("b.ndjson.gz does not decompress: Compressed file ended before the end-of-stream")
+    (web / "b.ndjson.gz").write_bytes(whole)
+    [report] = ingest(settings, "run-2", "web")
+    assert (report.files_loaded, report.rows_loaded) == (1, 38)
+    assert _rows(settings, "SELECT count(*) FROM raw.web_events") == [(40,)]
