@@ -25,6 +25,7 @@ import pyarrow as pa
 from cdp.settings import Settings
 from ingestion import csv_records, parsing
 from ingestion.file_batches import (
+    CheckedCsvReader,
     FileBatch,
     LoadCounts,
     RejectedFile,
@@ -154,6 +155,7 @@ def _check_header(batch: FileBatch, header: list[str]) -> None:
 
 def _csv_records_of(batch: FileBatch, content: str, delimiter: str) -> list[tuple[int, dict, str]]:
     reader = csv.DictReader(io.StringIO(content, newline=""), delimiter=delimiter)
+    reader.reader = CheckedCsvReader(batch, reader.reader)
     header = [h.strip() for h in reader.fieldnames or []]
     _check_header(batch, header)
     reader.fieldnames = header

@@ -28,6 +28,7 @@ import yaml
 from cdp.settings import Settings
 from ingestion import csv_records, parsing
 from ingestion.file_batches import (
+    CheckedCsvReader,
     FileBatch,
     LoadCounts,
     RejectedFile,
@@ -224,7 +225,7 @@ def _load_with_csv_module(
     con, batch: FileBatch, mapping: ListMapping, content: str, delimiter: str
 ) -> LoadCounts:
     """Record-by-record load with the csv module: for files ``csv_records`` does not take."""
-    reader = csv.reader(io.StringIO(content, newline=""), delimiter=delimiter)
+    reader = CheckedCsvReader(batch, csv.reader(io.StringIO(content, newline=""), delimiter=delimiter))
     header = next(reader, [])
     positions = _map_header(header, mapping, batch.path.name)
     rows: list[dict] = []

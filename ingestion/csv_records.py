@@ -56,7 +56,10 @@ class CsvRecords:
 
 def read_records(content: str, delimiter: str) -> CsvRecords | None:
     """Header and data records of ``content``; None when the text needs the csv module (see module doc)."""
-    header = next(csv.reader(io.StringIO(content, newline=""), delimiter=delimiter), [])
+    try:
+        header = next(csv.reader(io.StringIO(content, newline=""), delimiter=delimiter), [])
+    except csv.Error:
+        return None  # the caller's csv module path words the refusal
     if not header or len(delimiter) != 1 or delimiter in '"\r\n':
         return None
     try:

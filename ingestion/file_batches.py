@@ -13,6 +13,7 @@ once per group, while every file still gets its own batch id, manifest row and q
 
 from __future__ import annotations
 
+import csv
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -64,6 +65,41 @@ class FileBatch:
     def reject(self, line_number: int | None, field_name: str | None, reason: str, raw_text) -> None:
         """Quarantine one record of this file."""
         self.quarantine.append(QuarantineRecord(self.source_file, line_number, field_name, reason, raw_text))
+
+
+class CheckedCsvReader:
+    """A ``csv.reader`` whose refusal of a record rejects the file, naming the line, instead of
+    failing the whole source on every run.
+
+    The csv module refuses a field over ``csv.field_size_limit()`` characters, usually because a
+    quote is never closed and the rest of the file became one field. Wrap a ``csv.reader``, or set
+    it as a ``csv.DictReader``'s ``reader``.
+    """
+
+    def __init__(self, batch: FileBatch, reader) -> None:
+        self._batch, self._reader = batch, reader
+
+    @property
+    def line_num(self) -> int:
+        return self._reader.line_num
+
+    @property
+    def dialect(self):
+        return self._reader.dialect
+
+    def __iter__(self) -> CheckedCsvReader:
+        return self
+
+    def __next__(self) -> list[str]:
+        try:
+            return next(self._reader)
+        except csv.Error as exc:
+            hint = " (usually a quote left open earlier in the file)" if "field limit" in str(exc) else ""
+            raise RejectedFile(
+                f"{self._batch.path.name}: line {self._reader.line_num}: not readable as CSV: {exc}{hint}; "
+                "fix the file",
+                field="csv",
+            ) from None
 
 
 @dataclass

@@ -21,7 +21,14 @@ import pyarrow as pa
 
 from cdp.settings import Settings
 from ingestion import parsing
-from ingestion.file_batches import FileBatch, LoadCounts, RejectedFile, ingest_files, registered
+from ingestion.file_batches import (
+    CheckedCsvReader,
+    FileBatch,
+    LoadCounts,
+    RejectedFile,
+    ingest_files,
+    registered,
+)
 from ingestion.report import IngestReport
 
 SOURCE = "csv"
@@ -76,6 +83,7 @@ def load_file(con: duckdb.DuckDBPyConnection, batch: FileBatch) -> LoadCounts:
     reader = csv.DictReader(
         io.StringIO(content, newline=""), delimiter=parsing.sniff_delimiter(content[:65536])
     )
+    reader.reader = CheckedCsvReader(batch, reader.reader)
     header = [h.strip() for h in reader.fieldnames or []]
     missing = [h for h in HEADER if h not in header]
     if missing:

@@ -214,3 +214,20 @@ def test_csv_export_its_byte_order_mark_encoding_cannot_read_is_rejected_and_oth
     [(field, reason)] = _rows(settings, "SELECT field, reason FROM meta.quarantine")
     assert field == "encoding" and reason.startswith("calls-2026-11-01.csv: line 3: byte ")
     assert reason.endswith("is not valid UTF-16-LE (the file starts with its byte-order mark); fix or re-export the file")
+
+
+def test_a_field_over_the_csv_module_limit_rejects_the_export_not_the_source(settings):
+    """csv.Error('field larger than field limit') failed the whole call-center source, every run."""
+    folder = settings.call_center_landing_dir
+    folder.mkdir(parents=True)
+    (folder / "calls-2026-11-01.csv").write_text(HEADER + _call("CL-1", "resolved", "") + '"' + "x" * 200_000 + '"\n')
+    (folder / "calls-2026-11-02.csv").write_text(HEADER + _call("CL-2", "resolved"))
+    [report] = ingest(settings, "run-1", "call_center")
+    assert (report.files_loaded, report.files_failed) == (1, 1)
+    assert _rows(settings, "SELECT call_id FROM raw.call_center_calls") == [("CL-2",)]
+    [(field, reason)] = _rows(settings, "SELECT field, reason FROM meta.quarantine")
+    assert (field, reason) == (
+        "csv",
+        "calls-2026-11-01.csv: line 3: not readable as CSV: field larger than field limit (131072) (usually a "
+        "quote left open earlier in the file); fix the file",
+    )

@@ -223,3 +223,21 @@ def test_bytes_the_byte_order_mark_encoding_cannot_read_reject_the_file_not_the_
         ("encoding", "suppression.csv: line 2: byte 44 (b'\\xff') is not valid UTF-8 (the file starts with its "
                      "byte-order mark); fix or re-export the file"),
     ]  # fmt: skip
+
+
+def test_a_field_over_the_csv_module_limit_rejects_the_list_or_suppression_file_not_the_source(settings):
+    """csv.Error('field larger than field limit') failed the whole csv source (lists and suppression)."""
+    settings.csv_landing_dir.mkdir(parents=True)
+    (settings.csv_landing_dir / "newsletter__long.csv").write_text(f'email,first_name\nann@example.com,"{"x" * 200_000}"\n')
+    (settings.csv_landing_dir / "newsletter__ok.csv").write_text("email\nbob@example.com\n")
+    settings.suppression_path.parent.mkdir(parents=True)
+    settings.suppression_path.write_text(
+        f'identifier_type,identifier,reason,requested_at\nemail,"{"x" * 200_000}",erasure,\n'
+    )
+    [report] = ingest(settings, "run-1", "csv")
+    assert (report.files_loaded, report.files_failed) == (1, 2)
+    assert _rows(settings, "SELECT email FROM raw.csv_contacts") == [("bob@example.com",)]
+    reasons = sorted(_rows(settings, "SELECT field, reason FROM meta.quarantine"))
+    assert [field for field, _ in reasons] == ["csv", "csv"]
+    assert reasons[0][1].startswith("newsletter__long.csv: line 2: not readable as CSV: field larger than field limit")
+    assert reasons[1][1].startswith("suppression.csv: line 2: not readable as CSV: field larger than field limit")
