@@ -118,6 +118,9 @@ def _collect(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, Any]:
             SELECT s.segment_name, s.consent_purpose, count(m.customer_id) AS members
             FROM marts.segments AS s LEFT JOIN marts.segment_memberships AS m ON m.segment_name = s.segment_name
             GROUP BY ALL ORDER BY s.segment_name""")
+    from exports.scrub import pending_erasures
+
+    counts["pending_erasures"] = pending_erasures(con)
     if table_exists(con, "exports", "export_log"):
         where = "WHERE run_id = ?" if "run_id" in _columns(con, "exports", "export_log") else ""
         counts["exports"] = _rows(con, f"SELECT * FROM exports.export_log {where}", [run_id] if where else [])
@@ -327,6 +330,14 @@ def _render_html(run_id: str, run_date: Any, data: dict[str, Any], summary: dict
         parts.append("<h3>Audience segments</h3>" + _table(counts["segments"]))
     parts.append("<h3>Audience exports (this run)</h3>" + (
         _table(counts["exports"]) if "exports" in counts else '<p class="muted">No export log in the warehouse.</p>'))
+    pending = counts.get("pending_erasures") or []
+    parts.append("<h3>Erasure requests that match nobody yet</h3>" + (
+        f'<p class="pending-erasures">{len(pending)} erasure request(s) matched no customer when the last export '
+        "checked them. They stay pending: every export checks them again, and once a customer matches one "
+        "(a record with that e-mail, phone or store number arrives) that customer is removed from every "
+        "retained export run. The identifiers are not shown here; each request is named by its file and line "
+        "in the suppression list.</p>" + _table(pending)
+        if pending else '<p class="muted">None: every erasure request checked so far matched a customer.</p>'))
     parts.append('<h2>Technical detail</h2><p class="muted">Every check ran through Great Expectations; its '
                  'validation pages are in the <code>data_docs</code> folder next to this file '
                  '(<a href="data_docs/index.html">data_docs/index.html</a>). The same results are stored in the '
