@@ -209,6 +209,23 @@ def _erased_customers_by_entry(con: duckdb.DuckDBPyConnection, new: list[Entry],
             for (customer_id,) in con.execute("SELECT customer_id FROM marts.dim_customers "
                                               "WHERE customer_id IN (SELECT unnest(?::VARCHAR[]))", [values]).fetchall():
                 known[str(customer_id)].add(str(customer_id))
+        if table_exists(con, "identity", "customer_id_history"):
+            # An id merged away since: the request erases the customer it was merged into.
+            frontier = {value: {value} for value in values if value not in known}
+            while frontier:
+                rows = con.execute(
+                    "SELECT DISTINCT old_customer_id, new_customer_id, change_type FROM identity.customer_id_history "
+                    "WHERE old_customer_id IN (SELECT unnest(?::VARCHAR[]))",
+                    [sorted(set().union(*frontier.values()))]).fetchall()
+                step: dict[str, set[str]] = defaultdict(set)
+                for old_id, new_id, change_type in rows:
+                    for value, reached in frontier.items():
+                        if str(old_id) in reached:
+                            known[value].add(str(old_id))  # a former customer id: the request matched
+                            if change_type == "merge" and str(new_id) not in known[value]:
+                                known[value].add(str(new_id))
+                                step[value].add(str(new_id))
+                frontier = dict(step)
         for entry in ids:
             matched[entry] |= known.get(entry[1].strip(), set())
     contact = [entry for entry in entries if entry[0].lower() in ("email", "phone")]

@@ -225,3 +225,25 @@ def test_entries_recorded_by_the_earlier_code_are_handled_once_more(settings):
     assert "c1" not in ids(settings, "vip", "csv", "run-1")
     assert query(settings, "SELECT identifier, customers_matched FROM exports.erasure_scrubbed_entries "
                            "ORDER BY ALL") == [("  Erin.OLD@Example.com ", 1), ("s1", 1)]
+
+
+def test_an_erasure_by_a_merged_away_id_is_not_left_pending(settings):
+    """Review finding: a request naming a customer id that identity merged away since (c1 -> c9)
+    matched nobody in the marts, so the scrub left it pending and the exporter kept publishing the
+    person as c9. It counts as matched (the former id and the customer it was merged into)."""
+    export(settings, "run-1", gate=None)
+    customers = {("c9" if cid == "c1" else cid): row for cid, row in CUSTOMERS.items()}
+    memberships = {name: [("c9" if cid == "c1" else cid) for cid in members] for name, members in MEMBERSHIPS.items()}
+    build_warehouse(settings, customers=customers, memberships=memberships,
+                    suppression=[*SUPPRESSION, ("customer_id", "c1", "erasure")])
+    execute(settings, "CREATE SCHEMA IF NOT EXISTS identity")
+    execute(settings, "CREATE TABLE identity.customer_id_history (run_id VARCHAR, old_customer_id VARCHAR, "
+                      "new_customer_id VARCHAR, change_type VARCHAR, reason VARCHAR, changed_at TIMESTAMP)")
+    execute(settings, "INSERT INTO identity.customer_id_history VALUES ('r1', 'c1', 'c9', 'merge', 'merged', NULL)")
+    _customer_map(settings, {"s9": "c9"})
+    export(settings, "run-2", gate=None)
+    assert "c1" not in ids(settings, "vip", "csv", "run-1")
+    assert query(settings, "SELECT customers_matched FROM exports.erasure_scrubbed_entries "
+                           "WHERE identifier = 'c1'") == [(2,)]
+    # The exporter (and its gate, which shares the matcher) no longer publishes her as c9 either.
+    assert ids(settings, "vip", "csv", "run-2") == ["c2"]
