@@ -66,6 +66,8 @@ SCRUB_LOG = "exports.erasure_scrubs"
 # next export checks them against new or changed customers only (at 1M the full check is ~4 s).
 CHECKED_CONTACTS = "exports.erasure_checked_contacts"
 _CONTACT_HASH = "hash(email, emails, phone, phones, country)"
+_CHANGED = (f"NOT EXISTS (SELECT 1 FROM {CHECKED_CONTACTS} AS c WHERE c.customer_id = d.customer_id "
+            f"AND c.contact_fingerprint = {_CONTACT_HASH})")
 
 _DDL = (
     f"""CREATE TABLE IF NOT EXISTS {SCRUBBED_ENTRIES} (
@@ -110,8 +112,12 @@ def scrub_erased(settings: Settings, con: duckdb.DuckDBPyConnection, run_id: str
         f"{_ERASURE_ENTRIES} INTERSECT SELECT identifier_type, identifier FROM {SCRUBBED_ENTRIES} "
         "WHERE customers_matched = 0 ORDER BY ALL").fetchall()]
     if not new and not waiting:
+        con.execute(f"DROP TABLE IF EXISTS {CHECKED_CONTACTS}")  # nothing pending: not needed any more
         return 0
-    matched = _erased_customers_by_entry(con, new, waiting, settings.default_phone_region)
+    # Only pending e-mail/phone requests to check again: only customers whose contacts changed.
+    incremental = (not any(kind.lower() in ("email", "phone") for kind, _ in new)
+                   and _contacts_remembered(con, settings.default_phone_region))
+    matched, changed = _erased_customers_by_entry(con, new + waiting, settings.default_phone_region, incremental)
     found = set().union(*matched.values())
     # A waiting request whose customers are still unknown was already looked for by contact.
     todo = [entry for entry in new if entry not in waiting] + [entry for entry in waiting if matched[entry]]
@@ -150,7 +156,7 @@ def scrub_erased(settings: Settings, con: duckdb.DuckDBPyConnection, run_id: str
         con.executemany(f"INSERT INTO {SCRUBBED_ENTRIES} VALUES (?, ?, ?, ?)",
                         [(kind, value, run_id, len(matched[(kind, value)])) for kind, value in checked])
         _remember_contacts(con, any(kind.lower() in ("email", "phone") and not matched[(kind, value)]
-                                    for kind, value in checked), settings.default_phone_region)
+                                    for kind, value in checked), settings.default_phone_region, changed)
     nobody = sum(1 for entry in checked if not matched[entry])
     if removed:
         log.info("export %s: %d row(s) of %d erased customer(s) removed from retained export runs",
@@ -184,14 +190,15 @@ def pending_erasures(con: duckdb.DuckDBPyConnection) -> list[dict]:
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
-def _erased_customers_by_entry(con: duckdb.DuckDBPyConnection, new: list[Entry], waiting: list[Entry],
-                               default_region: str | None) -> dict[Entry, set[str]]:
+def _erased_customers_by_entry(con: duckdb.DuckDBPyConnection, entries: list[Entry], default_region: str | None,
+                               changed_only: bool = False) -> tuple[dict[Entry, set[str]], pa.Table | None]:
     """The resolved customer ids each erasure entry matches now (customer ids, e-mails, phones).
 
-    ``waiting``: entries that matched nobody at the last check. When they are the only e-mail/phone
-    entries, only customers whose contacts are new or changed since that check are looked at.
+    ``changed_only``: the e-mail/phone entries all matched nobody at the last check, so only customers
+    whose contacts are new or changed since (``CHECKED_CONTACTS``) are looked at; they are returned
+    too (customer id, contact fingerprint), for ``_remember_contacts``.
     """
-    entries = new + waiting
+    changed = None
     matched: dict[Entry, set[str]] = {entry: set() for entry in entries}
     ids = [entry for entry in entries if entry[0].lower() == "customer_id"]
     if ids:
@@ -239,11 +246,11 @@ def _erased_customers_by_entry(con: duckdb.DuckDBPyConnection, new: list[Entry],
             for form in single.emails | single.phones:
                 by_form[form].append(entry)
         columns = [c for c in suppression_mod.SUPPRESSION_COLUMNS if c != "contact_fingerprint"]
-        changed_only = (not any(kind.lower() in ("email", "phone") for kind, _ in new)
-                        and _contacts_remembered(con, default_region))
-        where = (f" AS d WHERE NOT EXISTS (SELECT 1 FROM {CHECKED_CONTACTS} AS c WHERE c.customer_id = "
-                 f"d.customer_id AND c.contact_fingerprint = {_CONTACT_HASH})" if changed_only else "")
-        customers = con.sql(f"SELECT {', '.join(columns)} FROM marts.dim_customers{where}").to_arrow_table()
+        where = f" AS d WHERE {_CHANGED}" if changed_only else ""
+        customers = con.sql(f"SELECT {', '.join(columns)}, {_CONTACT_HASH} AS contact_fingerprint "
+                            f"FROM marts.dim_customers{where}").to_arrow_table()
+        if changed_only:
+            changed = customers.select(["customer_id", "contact_fingerprint"])
         candidates = customers.filter(pa.array(erasure.may_match_table(customers))) if customers.num_rows else customers
         for customer in candidates.to_pylist():
             if not erasure.matches_contact(customer):
@@ -257,7 +264,7 @@ def _erased_customers_by_entry(con: duckdb.DuckDBPyConnection, new: list[Entry],
             for form in forms & set(by_form):
                 for entry in by_form[form]:
                     matched[entry].add(str(customer["customer_id"]))
-    return matched
+    return matched, changed
 
 
 def _earlier_ids(con: duckdb.DuckDBPyConnection, customer_ids: set[str]) -> set[str]:
@@ -285,9 +292,21 @@ def _contacts_remembered(con: duckdb.DuckDBPyConnection, default_region: str | N
     return rules == [(suppression_mod.matcher_fingerprint(default_region),)]
 
 
-def _remember_contacts(con: duckdb.DuckDBPyConnection, pending: bool, default_region: str | None) -> None:
-    """Keep every customer's contact fingerprint while e-mail/phone requests are pending (else drop it)."""
-    if pending and table_exists(con, "marts", "dim_customers"):
+def _remember_contacts(con: duckdb.DuckDBPyConnection, pending: bool, default_region: str | None,
+                       changed: pa.Table | None) -> None:
+    """Keep every customer's contact fingerprint while e-mail/phone requests are pending (else drop it);
+    ``changed``: only these customers were checked (the others were unchanged), so only they are rewritten."""
+    if pending and changed is not None:
+        if changed.num_rows:
+            con.register("erasure_changed_contacts", changed)
+            try:
+                con.execute(f"DELETE FROM {CHECKED_CONTACTS} WHERE customer_id IN "
+                            "(SELECT customer_id FROM erasure_changed_contacts)")
+                con.execute(f"INSERT INTO {CHECKED_CONTACTS} SELECT customer_id, contact_fingerprint, ? "
+                            "FROM erasure_changed_contacts", [suppression_mod.matcher_fingerprint(default_region)])
+            finally:
+                con.unregister("erasure_changed_contacts")
+    elif pending and table_exists(con, "marts", "dim_customers"):
         con.execute(f"CREATE OR REPLACE TABLE {CHECKED_CONTACTS} AS SELECT customer_id, "
                     f"{_CONTACT_HASH} AS contact_fingerprint, ?::VARCHAR AS matcher FROM marts.dim_customers",
                     [suppression_mod.matcher_fingerprint(default_region)])

@@ -188,7 +188,7 @@ def test_a_pending_e_mail_erasure_applies_once_a_customer_gains_the_address(sett
     """The pending e-mail request is checked again on the next export, against customers whose
     contacts changed since (exports.erasure_checked_contacts), and applies when one has it."""
     export(settings, "run-1", gate=None)
-    suppression = [*SUPPRESSION, ("email", "ada.new@example.com", "erasure")]
+    suppression = [*SUPPRESSION, ("email", "ada.new@example.com", "erasure"), ("email", "ghost@example.com", "erasure")]
     build_warehouse(settings, suppression=suppression)
     export(settings, "run-2", gate=None)
     assert "c1" in ids(settings, "vip", "csv", "run-1")
@@ -208,8 +208,19 @@ def test_a_pending_e_mail_erasure_applies_once_a_customer_gains_the_address(sett
         assert "c1" not in ids(settings, "everyone", "csv", run)  # anonymous files too (by id)
     assert query(settings, "SELECT customers_matched FROM exports.erasure_scrubbed_entries "
                            "WHERE identifier = 'ada.new@example.com'") == [(1,)]
+    # The ghost is still pending: the remembered contacts now hold Ada's new ones (only she was re-read).
+    assert query(settings, "SELECT customers_matched FROM exports.erasure_scrubbed_entries "
+                           "WHERE identifier = 'ghost@example.com'") == [(0,)]
+    assert query(settings, "SELECT count(*) FROM exports.erasure_checked_contacts") == [(len(CUSTOMERS),)]
+    assert query(settings, "SELECT count(*) FROM marts.dim_customers AS d WHERE NOT EXISTS (SELECT 1 FROM "
+                           "exports.erasure_checked_contacts AS c WHERE c.customer_id = d.customer_id AND "
+                           "c.contact_fingerprint = hash(email, emails, phone, phones, country))") == [(0,)]
+    # Once nothing is pending, the remembered contacts are dropped.
+    build_warehouse(settings, customers=customers, suppression=[s for s in suppression if "ghost" not in s[1]])
+    execute(settings, "DELETE FROM exports.erasure_scrubbed_entries WHERE identifier = 'ghost@example.com'")
+    export(settings, "run-4", gate=None)
     assert query(settings, "SELECT count(*) FROM information_schema.tables "
-                           "WHERE table_name = 'erasure_checked_contacts'") == [(0,)]  # nothing pending
+                           "WHERE table_name = 'erasure_checked_contacts'") == [(0,)]
 
 
 def test_entries_recorded_by_the_earlier_code_are_handled_once_more(settings):
