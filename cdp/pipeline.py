@@ -130,15 +130,8 @@ def quality_gate(settings: Settings, run_id: str, gate: str) -> dict[str, Any]:
     return detail
 
 
-def gates_not_passed(settings: Settings, run_id: str) -> list[str]:
-    """The gates of ``run_id`` that did not run or did not pass (empty: the run may export).
-
-    Also refused: the warehouse's latest identity or marts verdict (of any run) is not passed,
-    or those tables were rebuilt after ``run_id``'s gate checked them. Exports read the current
-    tables, not a copy per run, so a run id whose own gates passed earlier must not publish data
-    that a later gate failed or that no gate has seen (``cdp export --run-date <yesterday>``, or
-    clearing yesterday's export task). Each entry names the run and gate to fix.
-    """
+def _export_problems(settings: Settings, run_id: str) -> tuple[list[str], list[str]]:
+    """(problems of ``run_id``'s own gates, problems that mean another run's data is in the tables)."""
     verdicts: dict[str, tuple[str, Any]] = {}
     latest: dict[str, tuple[str, str, Any]] = {}
     rebuilt: dict[str, tuple[str, Any]] = {}
@@ -157,23 +150,44 @@ def gates_not_passed(settings: Settings, run_id: str) -> list[str]:
                 rebuilt = {stage: (run, started_at) for stage, run, started_at in con.execute(
                     "SELECT stage, arg_max(run_id, started_at), max(started_at) FROM meta.pipeline_runs "
                     "WHERE stage IN ('identity', 'marts') GROUP BY stage").fetchall()}
-    problems = [f"{gate} ({verdicts.get(gate, ('not run',))[0]})" for gate in GATES
-                if verdicts.get(gate, ("not run",))[0] != "passed"]
+    own = [f"{gate} ({verdicts.get(gate, ('not run',))[0]})" for gate in GATES
+           if verdicts.get(gate, ("not run",))[0] != "passed"]
+    newer: list[str] = []  # the tables now hold another run's data: the fix is exporting that run
     for gate in ("identity", "marts"):
         if gate not in verdicts or verdicts[gate][0] != "passed":
             continue
         checked_at = verdicts[gate][1]
         run, verdict, _ = latest.get(gate, (run_id, "passed", None))
         if verdict != "passed":
-            problems.append(f"{gate} (the latest {gate} gate, of run {run}, {verdict}: fix the data and rerun it "
-                            f"with cdp quality gate --stage {gate} --run-id {run})")
+            newer.append(f"{gate} (the latest {gate} gate, of run {run}, {verdict} on the current tables (the ones "
+                         f"an export publishes): fix the data, rerun that gate with cdp quality gate "
+                         f"--stage {gate} --run-id {run}, then export run {run} with cdp export --run-id {run})")
             continue
         build_run, started_at = rebuilt.get(gate, (None, None))
-        if started_at is not None and started_at > checked_at:
-            problems.append(f"{gate} (rebuilt by run {build_run} at {started_at:%Y-%m-%d %H:%M:%S} UTC, after this "
-                            f"run's {gate} gate checked it: run that gate with cdp quality gate --stage {gate} "
-                            f"--run-id {build_run} and export run {build_run})")
-    return problems
+        if started_at is None or started_at <= checked_at:
+            continue
+        if build_run == run_id:
+            own.append(f"{gate} (rebuilt by this run at {started_at:%Y-%m-%d %H:%M:%S} UTC, after its {gate} gate "
+                       f"checked it: rerun that gate with cdp quality gate --stage {gate} --run-id {run_id})")
+        else:
+            newer.append(f"{gate} (rebuilt by run {build_run} at {started_at:%Y-%m-%d %H:%M:%S} UTC, after this "
+                         f"run's {gate} gate checked it, so the tables hold run {build_run}'s data: run that gate "
+                         f"with cdp quality gate --stage {gate} --run-id {build_run} and export run {build_run} "
+                         f"with cdp export --run-id {build_run})")
+    return own, newer
+
+
+def gates_not_passed(settings: Settings, run_id: str) -> list[str]:
+    """The gates of ``run_id`` that did not run or did not pass (empty: the run may export).
+
+    Also refused: the warehouse's latest identity or marts verdict (of any run) is not passed,
+    or those tables were rebuilt after ``run_id``'s gate checked them. Exports read the current
+    tables, not a copy per run, so a run id whose own gates passed earlier must not publish data
+    that a later gate failed or that no gate has seen (``cdp export --run-date <yesterday>``, or
+    clearing yesterday's export task). Each entry names the run and gate to fix, and what to do.
+    """
+    own, newer = _export_problems(settings, run_id)
+    return own + newer
 
 
 def export_audiences(settings: Settings, run_id: str, segment: str | None = None, fmt: str | None = None) -> dict[str, Any]:
@@ -181,10 +195,21 @@ def export_audiences(settings: Settings, run_id: str, segment: str | None = None
     (``gates_not_passed``)."""
     from exports.runner import export
 
-    missing = gates_not_passed(settings, run_id)
-    if missing:
-        raise ExportRefused(f"run {run_id} cannot export: quality gates not passed: {', '.join(missing)}. "
-                            f"Run the pipeline (cdp run) or the gates (cdp quality gate --run-id {run_id}) first.")
+    own, newer = _export_problems(settings, run_id)
+    if own or newer:
+        # Rerunning this run's gates is the fix only for its own gates: when a later run rebuilt or
+        # failed the tables, they hold that run's data, and gating them under this run id would
+        # publish them under the wrong run.
+        advice = []
+        if own:
+            advice.append(f"Run the pipeline (cdp run --run-id {run_id}) or the gates (cdp quality gate "
+                          f"--run-id {run_id}) first.")
+        if newer:
+            advice.append(f"The tables an export publishes are now the later run's named above: export that run "
+                          f"once its gate passes; rerunning run {run_id}'s gates is not the fix (it would publish "
+                          f"the later run's data under run {run_id}).")
+        raise ExportRefused(f"run {run_id} cannot export: quality gates not passed: {', '.join(own + newer)}. "
+                            + " ".join(advice))
     with held(settings), _stage(settings, run_id, "export") as detail:
         detail["exports"] = export(settings, run_id, segment=segment, fmt=fmt)
     return detail

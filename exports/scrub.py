@@ -5,16 +5,34 @@ segment+format are kept on disk, and the ones published before an erasure reques
 person's plain e-mail and phone (``csv``/``parquet``) or hashed identifiers (``google``/``meta``).
 When an erasure request (``reason = 'erasure'`` in ``raw.suppression_list``) is new since the last
 export, ``scrub_erased`` rewrites every retained file of every published run without the rows of
-the customers it matches, updates each rewritten file's entry in ``manifest.json`` and records
-what it removed (``exports.erasure_scrubs``). The entries it has applied are kept in
-``exports.erasure_scrubbed_entries``, so a night without new erasure requests reads nothing.
+the people it matches, updates each rewritten file's entry in ``manifest.json`` and records what it
+removed (``exports.erasure_scrubs``). The requests it has handled are kept in
+``exports.erasure_scrubbed_entries`` with the number of customers each matched, so a night without
+new erasure requests reads nothing.
 
-Rows are found by ``customer_id`` (the matched customers' current ids and, through
-``identity.customer_id_history``, the ids they had before a merge) in marketing files and
-``skipped.csv``, and by member key
-(``formats.row_fingerprint`` of the hashed row, the key the member state keeps per customer) in
-ad-platform files. The ``removed.csv`` of each export's latest run is left alone: it is how the
-erasure reaches the platform (it lists the hashed rows the platform must delete).
+A request that matches no customer yet (a store customer number not yet in ``identity.customer_map``,
+an e-mail or phone no customer has) is recorded with ``customers_matched = 0`` and stays pending: each
+export checks it again, and once a customer matches it (the store record arrives, a record links the
+address to a customer) that customer is removed from every retained run, also from runs published
+after the request (they were built when nobody matched it). ``pending_erasures`` lists them for the
+run report.
+
+Rows are found, in one pass per file:
+
+- by ``customer_id`` (the matched customers' current ids, through ``identity.customer_id_history``
+  the ids they had before a merge, and the request's own value for ``customer_id`` requests) in
+  marketing files and ``skipped.csv``;
+- by contact in marketing files: a row whose ``email`` or ``phone`` the request matches (the
+  suppression matcher, the row's ``country`` for phones), so a person now under an id no history row
+  links to the one a retained run used is still found;
+- by member key in ad-platform files (the whole hashed row the member state keeps per matched
+  customer), and by contact: a row holding the SHA-256 of an erased e-mail or phone in any spelling
+  a destination hashes (``Suppression.hashes``).
+
+Files are read with Arrow (every column as text), values are judged per distinct value, and only a
+file that loses rows is rewritten (byte-for-byte what the exporter writes). The ``removed.csv`` of
+each export's latest run is left alone: it is how the erasure reaches the platform (it lists the
+hashed rows the platform must delete).
 """
 
 from __future__ import annotations
@@ -23,11 +41,14 @@ import csv
 import json
 import logging
 import os
+from collections import defaultdict
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from cdp.clock import audit_now
@@ -35,19 +56,28 @@ from cdp.settings import Settings
 from cdp.warehouse import table_exists, transaction
 from exports import publish, state
 from exports import suppression as suppression_mod
-from exports.formats import AD_PLATFORMS, row_fingerprint
+from exports.formats import AD_PLATFORMS
 
 log = logging.getLogger(__name__)
 
 SCRUBBED_ENTRIES = "exports.erasure_scrubbed_entries"
 SCRUB_LOG = "exports.erasure_scrubs"
+# The contacts of every customer when the pending e-mail/phone requests were last checked, so the
+# next export checks them against new or changed customers only (at 1M the full check is ~4 s).
+CHECKED_CONTACTS = "exports.erasure_checked_contacts"
+_CONTACT_HASH = "hash(email, emails, phone, phones, country)"
+_CHANGED = (f"NOT EXISTS (SELECT 1 FROM {CHECKED_CONTACTS} AS c WHERE c.customer_id = d.customer_id "
+            f"AND c.contact_fingerprint = {_CONTACT_HASH})")
 
 _DDL = (
     f"""CREATE TABLE IF NOT EXISTS {SCRUBBED_ENTRIES} (
         identifier_type VARCHAR NOT NULL,
         identifier VARCHAR NOT NULL,
-        applied_by_run_id VARCHAR NOT NULL
+        applied_by_run_id VARCHAR NOT NULL,
+        customers_matched INTEGER
     )""",
+    # Tables made before 2026-11-24 lack it; the next export handles their entries once more.
+    f"ALTER TABLE {SCRUBBED_ENTRIES} ADD COLUMN IF NOT EXISTS customers_matched INTEGER",
     f"""CREATE TABLE IF NOT EXISTS {SCRUB_LOG} (
         run_id VARCHAR NOT NULL,
         segment VARCHAR NOT NULL,
@@ -59,71 +89,182 @@ _DDL = (
     )""",
 )
 _ID_FILES = ("skipped.csv",)  # files with a customer_id column in every format
+_ERASURE_ENTRIES = ("SELECT DISTINCT trim(identifier_type) AS identifier_type, identifier FROM raw.suppression_list "
+                    "WHERE lower(trim(reason)) = 'erasure' AND identifier IS NOT NULL")
+
+Entry = tuple[str, str]
 
 
 def scrub_erased(settings: Settings, con: duckdb.DuckDBPyConnection, run_id: str) -> int:
-    """Remove customers matched by erasure requests new since the last call from every retained
-    export run's files; returns the number of rows removed. ``run_id``: the export doing it."""
+    """Remove the people matched by erasure requests new since the last call (or still matching
+    nobody at the last call) from every retained export run's files; returns the rows removed.
+    ``run_id``: the export doing it."""
     for ddl in _DDL:
         con.execute(ddl)
     if not table_exists(con, "raw", "suppression_list"):
         return 0
-    new = con.execute(
-        "SELECT DISTINCT trim(identifier_type), identifier FROM raw.suppression_list "
-        "WHERE lower(trim(reason)) = 'erasure' AND identifier IS NOT NULL "
-        f"EXCEPT SELECT identifier_type, identifier FROM {SCRUBBED_ENTRIES} ORDER BY ALL").fetchall()
-    if not new:
+    # Rows written before customers_matched existed (NULL) are handled once more: they may have
+    # matched nobody, and files were then searched by customer id only.
+    new = [tuple(row) for row in con.execute(
+        f"{_ERASURE_ENTRIES} EXCEPT SELECT identifier_type, identifier FROM {SCRUBBED_ENTRIES} "
+        "WHERE customers_matched IS NOT NULL ORDER BY ALL").fetchall()]
+    waiting = [tuple(row) for row in con.execute(
+        f"{_ERASURE_ENTRIES} INTERSECT SELECT identifier_type, identifier FROM {SCRUBBED_ENTRIES} "
+        "WHERE customers_matched = 0 ORDER BY ALL").fetchall()]
+    if not new and not waiting:
+        con.execute(f"DROP TABLE IF EXISTS {CHECKED_CONTACTS}")  # nothing pending: not needed any more
         return 0
+    # Only pending e-mail/phone requests to check again: only customers whose contacts changed.
+    incremental = (not any(kind.lower() in ("email", "phone") for kind, _ in new)
+                   and _contacts_remembered(con, settings.default_phone_region))
+    matched, changed = _erased_customers_by_entry(con, new + waiting, settings.default_phone_region, incremental)
+    found = set().union(*matched.values())
+    # A waiting request whose customers are still unknown was already looked for by contact.
+    todo = [entry for entry in new if entry not in waiting] + [entry for entry in waiting if matched[entry]]
+    customer_ids = (found | _earlier_ids(con, found)
+                    | {value.strip() for kind, value in todo if kind.lower() == "customer_id"})
+    contacts = suppression_mod.Suppression(default_region=settings.default_phone_region)
+    for kind, value in todo:
+        if kind.lower() in ("email", "phone"):
+            contacts.add(kind, value)
     # This export's own runs were built with today's suppression list, so they hold nobody it
-    # erases; when no earlier run is retained (a first export), nothing needs reading.
+    # erases (a first export has nothing else to read).
     retained = [run for run in _retained_runs(con) if run[2] != run_id]
-    customer_ids = _erased_customers(con, new, settings.default_phone_region) if retained else set()
     removed = 0
     log_rows: list[tuple] = []
-    if customer_ids:
-        keys, hashed_values = _member_keys(con, customer_ids)
+    if retained and (customer_ids or contacts.emails or contacts.phones):
+        erased = _Erased(con, customer_ids, contacts)
+        export_dir = Path(settings.export_dir)
         for segment, destination, scrubbed_run in retained:
-            folder = publish.export_path(Path(settings.export_dir), segment, destination, scrubbed_run)
+            folder = publish.export_path(export_dir, segment, destination, scrubbed_run)
             if not folder.is_dir():
                 continue
-            latest = publish.read_latest(Path(settings.export_dir), segment, destination)
-            counts = _scrub_folder(folder, destination, customer_ids, keys, keep_removed=scrubbed_run == latest,
-                                   needles=hashed_values)
+            latest = publish.read_latest(export_dir, segment, destination)
+            counts = _scrub_folder(folder, destination, erased, keep_removed=scrubbed_run == latest)
             if counts:
                 _note_in_manifest(folder, run_id, counts)
                 removed += sum(counts.values())
                 log_rows += [(run_id, segment, destination, scrubbed_run, name, n, audit_now())
                              for name, n in sorted(counts.items())]
+    checked = new + waiting
     with transaction(con):
         if log_rows:
             con.executemany(f"INSERT INTO {SCRUB_LOG} VALUES (?, ?, ?, ?, ?, ?, ?)", log_rows)
-        con.executemany(f"INSERT INTO {SCRUBBED_ENTRIES} VALUES (?, ?, ?)",
-                        [(kind, value, run_id) for kind, value in new])
+        con.execute(f"DELETE FROM {SCRUBBED_ENTRIES} WHERE (identifier_type, identifier) IN "
+                    "(SELECT (unnest(?::VARCHAR[]), unnest(?::VARCHAR[])))",
+                    [[kind for kind, _ in checked], [value for _, value in checked]])
+        con.executemany(f"INSERT INTO {SCRUBBED_ENTRIES} VALUES (?, ?, ?, ?)",
+                        [(kind, value, run_id, len(matched[(kind, value)])) for kind, value in checked])
+        _remember_contacts(con, any(kind.lower() in ("email", "phone") and not matched[(kind, value)]
+                                    for kind, value in checked), settings.default_phone_region, changed)
+    nobody = sum(1 for entry in checked if not matched[entry])
     if removed:
         log.info("export %s: %d row(s) of %d erased customer(s) removed from retained export runs",
                  run_id, removed, len(customer_ids))
+    if nobody:
+        log.warning("export %s: %d erasure request(s) match no customer yet; they stay pending and are checked "
+                    "again by every export (exports.erasure_scrubbed_entries, customers_matched = 0)", run_id, nobody)
     return removed
 
 
-def _erased_customers(con: duckdb.DuckDBPyConnection, entries: list[tuple[str, str]],
-                      default_region: str | None) -> set[str]:
-    """Resolved customer ids the erasure ``entries`` match (customer ids, e-mails, phones)."""
-    erasure = suppression_mod.Suppression(default_region=default_region)
-    for kind, value in entries:
-        erasure.add(kind, value)
-    found: set[str] = set()
-    if erasure.customer_ids:
-        # Store customer numbers map to resolved customers; an id may also be a resolved one.
-        suppression_mod._resolve_customer_ids(con, erasure)
-        found |= erasure.customer_ids
-    if (erasure.emails or erasure.phones) and table_exists(con, "marts", "dim_customers"):
+def pending_erasures(con: duckdb.DuckDBPyConnection) -> list[dict]:
+    """Erasure requests that matched no customer when last checked, with where each came from
+    (``source_file``, ``source_line``) and the export that checked it; never the identifier itself."""
+    if not (table_exists(con, "exports", "erasure_scrubbed_entries") and table_exists(con, "raw", "suppression_list")):
+        return []
+    columns = {row[0] for row in con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = 'exports' "
+        "AND table_name = 'erasure_scrubbed_entries'").fetchall()}
+    if "customers_matched" not in columns:
+        return []
+    cursor = con.execute(
+        f"""SELECT e.identifier_type, min(s._source_file) AS source_file, min(s._source_line) AS source_line,
+                   min(s.requested_at) AS requested_at, e.applied_by_run_id AS last_checked_by_run_id
+            FROM {SCRUBBED_ENTRIES} AS e
+            JOIN raw.suppression_list AS s
+              ON trim(s.identifier_type) = e.identifier_type AND s.identifier = e.identifier
+             AND lower(trim(s.reason)) = 'erasure'
+            WHERE e.customers_matched = 0
+            GROUP BY e.identifier_type, e.identifier, e.applied_by_run_id ORDER BY ALL""")
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def _erased_customers_by_entry(con: duckdb.DuckDBPyConnection, entries: list[Entry], default_region: str | None,
+                               changed_only: bool = False) -> tuple[dict[Entry, set[str]], pa.Table | None]:
+    """The resolved customer ids each erasure entry matches now (customer ids, e-mails, phones).
+
+    ``changed_only``: the e-mail/phone entries all matched nobody at the last check, so only customers
+    whose contacts are new or changed since (``CHECKED_CONTACTS``) are looked at; they are returned
+    too (customer id, contact fingerprint), for ``_remember_contacts``.
+    """
+    changed = None
+    matched: dict[Entry, set[str]] = {entry: set() for entry in entries}
+    ids = [entry for entry in entries if entry[0].lower() == "customer_id"]
+    if ids:
+        values = sorted({value.strip() for _, value in ids})
+        known: dict[str, set[str]] = defaultdict(set)
+        if table_exists(con, "identity", "customer_map"):
+            # Store customer numbers map to resolved customers; an id may also be a resolved one.
+            for source_id, customer_id in con.execute(
+                    "SELECT DISTINCT source_record_id, customer_id FROM identity.customer_map "
+                    "WHERE source_system = 'store' AND source_record_id IN (SELECT unnest(?::VARCHAR[])) "
+                    "UNION SELECT DISTINCT customer_id, customer_id FROM identity.customer_map "
+                    "WHERE customer_id IN (SELECT unnest(?::VARCHAR[]))", [values, values]).fetchall():
+                known[str(source_id)].add(str(customer_id))
+        if table_exists(con, "marts", "dim_customers"):
+            for (customer_id,) in con.execute("SELECT customer_id FROM marts.dim_customers "
+                                              "WHERE customer_id IN (SELECT unnest(?::VARCHAR[]))", [values]).fetchall():
+                known[str(customer_id)].add(str(customer_id))
+        if table_exists(con, "identity", "customer_id_history"):
+            # An id merged away since: the request erases the customer it was merged into.
+            frontier = {value: {value} for value in values if value not in known}
+            while frontier:
+                rows = con.execute(
+                    "SELECT DISTINCT old_customer_id, new_customer_id, change_type FROM identity.customer_id_history "
+                    "WHERE old_customer_id IN (SELECT unnest(?::VARCHAR[]))",
+                    [sorted(set().union(*frontier.values()))]).fetchall()
+                step: dict[str, set[str]] = defaultdict(set)
+                for old_id, new_id, change_type in rows:
+                    for value, reached in frontier.items():
+                        if str(old_id) in reached:
+                            known[value].add(str(old_id))  # a former customer id: the request matched
+                            if change_type == "merge" and str(new_id) not in known[value]:
+                                known[value].add(str(new_id))
+                                step[value].add(str(new_id))
+                frontier = dict(step)
+        for entry in ids:
+            matched[entry] |= known.get(entry[1].strip(), set())
+    contact = [entry for entry in entries if entry[0].lower() in ("email", "phone")]
+    if contact and table_exists(con, "marts", "dim_customers"):
+        erasure = suppression_mod.Suppression(default_region=default_region)
+        by_form: dict[tuple[str, str], list[Entry]] = defaultdict(list)
+        for entry in contact:
+            single = suppression_mod.Suppression(default_region=default_region)
+            single.add(*entry)
+            erasure.add(*entry)
+            for form in single.emails | single.phones:
+                by_form[form].append(entry)
         columns = [c for c in suppression_mod.SUPPRESSION_COLUMNS if c != "contact_fingerprint"]
-        customers = con.sql(f"SELECT {', '.join(columns)} FROM marts.dim_customers").to_arrow_table()
-        candidates = customers.filter(pa.array(erasure.may_match_table(customers)))
+        where = f" AS d WHERE {_CHANGED}" if changed_only else ""
+        customers = con.sql(f"SELECT {', '.join(columns)}, {_CONTACT_HASH} AS contact_fingerprint "
+                            f"FROM marts.dim_customers{where}").to_arrow_table()
+        if changed_only:
+            changed = customers.select(["customer_id", "contact_fingerprint"])
+        candidates = customers.filter(pa.array(erasure.may_match_table(customers))) if customers.num_rows else customers
         for customer in candidates.to_pylist():
-            if erasure.matches_contact(customer):
-                found.add(str(customer["customer_id"]))
-    return found | _earlier_ids(con, found)
+            if not erasure.matches_contact(customer):
+                continue
+            forms = set()
+            for email in suppression_mod._values(customer.get("email"), customer.get("emails")):
+                forms |= suppression_mod.email_forms(email)
+            region = suppression_mod.hashing.country_code(customer.get("country")) or default_region
+            for phone in suppression_mod._values(customer.get("phone"), customer.get("phones")):
+                forms |= suppression_mod.phone_forms(phone, region)
+            for form in forms & set(by_form):
+                for entry in by_form[form]:
+                    matched[entry].add(str(customer["customer_id"]))
+    return matched, changed
 
 
 def _earlier_ids(con: duckdb.DuckDBPyConnection, customer_ids: set[str]) -> set[str]:
@@ -143,20 +284,131 @@ def _earlier_ids(con: duckdb.DuckDBPyConnection, customer_ids: set[str]) -> set[
     return earlier
 
 
-def _member_keys(con: duckdb.DuckDBPyConnection, customer_ids: set[str]) -> tuple[set[str], set[bytes]]:
-    """Every member key (hashed-row key) the member state holds for ``customer_ids``, and the hashed
-    values of those rows (a file holding none of them holds none of the rows: read no further)."""
+def _contacts_remembered(con: duckdb.DuckDBPyConnection, default_region: str | None) -> bool:
+    """True when ``CHECKED_CONTACTS`` holds the contacts of the last check under today's matching rules."""
+    if not table_exists(con, *CHECKED_CONTACTS.split(".")):
+        return False
+    rules = con.execute(f"SELECT DISTINCT matcher FROM {CHECKED_CONTACTS} LIMIT 2").fetchall()
+    return rules == [(suppression_mod.matcher_fingerprint(default_region),)]
+
+
+def _remember_contacts(con: duckdb.DuckDBPyConnection, pending: bool, default_region: str | None,
+                       changed: pa.Table | None) -> None:
+    """Keep every customer's contact fingerprint while e-mail/phone requests are pending (else drop it);
+    ``changed``: only these customers were checked (the others were unchanged), so only they are rewritten."""
+    if pending and changed is not None:
+        if changed.num_rows:
+            con.register("erasure_changed_contacts", changed)
+            try:
+                con.execute(f"DELETE FROM {CHECKED_CONTACTS} WHERE customer_id IN "
+                            "(SELECT customer_id FROM erasure_changed_contacts)")
+                con.execute(f"INSERT INTO {CHECKED_CONTACTS} SELECT customer_id, contact_fingerprint, ? "
+                            "FROM erasure_changed_contacts", [suppression_mod.matcher_fingerprint(default_region)])
+            finally:
+                con.unregister("erasure_changed_contacts")
+    elif pending and table_exists(con, "marts", "dim_customers"):
+        con.execute(f"CREATE OR REPLACE TABLE {CHECKED_CONTACTS} AS SELECT customer_id, "
+                    f"{_CONTACT_HASH} AS contact_fingerprint, ?::VARCHAR AS matcher FROM marts.dim_customers",
+                    [suppression_mod.matcher_fingerprint(default_region)])
+    else:
+        con.execute(f"DROP TABLE IF EXISTS {CHECKED_CONTACTS}")
+
+
+class _Erased:
+    """What identifies the erased people in a file, built once for every retained file, with the
+    verdict on each distinct e-mail kept across files (the same customers recur in every run)."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, customer_ids: set[str],
+                 contacts: suppression_mod.Suppression):
+        self.ids = pa.array(sorted(customer_ids), pa.string())
+        region = contacts.default_region
+        self.emails = suppression_mod.Suppression(default_region=region, emails=set(contacts.emails))
+        self.phones = suppression_mod.Suppression(default_region=region, phones=set(contacts.phones))
+        self.hashes = pa.array(sorted(contacts.hashes()), pa.string())
+        self._judged = pa.array([], pa.string())  # e-mail values already judged
+        self._email_hits: set[str] = set()
+        self._hashed_rows = _member_rows(con, customer_ids)
+        self._row_keys: dict[tuple[str, ...], pa.Array] = {}
+
+    def marketing_mask(self, table: pa.Table) -> np.ndarray:
+        """Rows of a marketing file (or any file with ``customer_id``) that belong to an erased person."""
+        mask = np.zeros(table.num_rows, dtype=bool)
+        names = table.column_names
+        if "customer_id" in names and len(self.ids):
+            mask |= _flags(pc.is_in(_text(table.column("customer_id")), value_set=self.ids))
+        if "email" in names and self.emails.emails:
+            emails = _text(table.column("email"))
+            hits = self._erased_emails(emails)
+            if hits:
+                mask |= _flags(pc.is_in(emails, value_set=pa.array(sorted(hits), pa.string())))
+        if "phone" in names and self.phones.phones:
+            phones = _text(table.column("phone"))
+            countries = (_text(table.column("country")) if "country" in names
+                         else pa.nulls(table.num_rows, pa.string()))
+            for at in np.flatnonzero(self.phones.may_match_table(pa.table({"phone": phones}))):
+                if self.phones.matches_contact({"phone": phones[at].as_py(), "country": countries[at].as_py()}):
+                    mask[at] = True
+        return mask
+
+    def hashed_mask(self, table: pa.Table) -> np.ndarray:
+        """Rows of an ad-platform file that are an erased customer's hashed row, or hold the hash of an
+        erased e-mail or phone."""
+        mask = np.zeros(table.num_rows, dtype=bool)
+        columns = tuple(table.column_names)
+        if not columns or not table.num_rows:
+            return mask
+        keys = self._keys_for(columns)
+        if len(keys):
+            cells = [pc.fill_null(_text(table.column(i)), "") for i in range(len(columns))]
+            joined = pc.binary_join_element_wise(*cells, "\x1f") if len(cells) > 1 else cells[0]
+            mask |= _flags(pc.is_in(joined, value_set=keys))
+        if len(self.hashes):
+            for i in range(len(columns)):
+                mask |= _flags(pc.is_in(_text(table.column(i)), value_set=self.hashes))
+        return mask
+
+    def _erased_emails(self, emails: pa.ChunkedArray) -> set[str]:
+        """The distinct values of ``emails`` an erasure request matches; each distinct value is judged
+        once per call (kept in Arrow: the files of every run hold mostly the same addresses)."""
+        values = pc.unique(emails.combine_chunks() if isinstance(emails, pa.ChunkedArray) else emails)
+        unknown = values.filter(pc.invert(pc.is_in(values, value_set=self._judged)).fill_null(False))
+        unknown = unknown.filter(pc.not_equal(unknown, "").fill_null(False))
+        if len(unknown):
+            for at in np.flatnonzero(self.emails.may_match_table(pa.table({"email": unknown}))):
+                if self.emails.matches_contact({"email": unknown[at].as_py()}):
+                    self._email_hits.add(unknown[at].as_py())
+            self._judged = pa.concat_arrays([self._judged, unknown.cast(pa.string())])
+        return self._email_hits
+
+    def _keys_for(self, columns: tuple[str, ...]) -> pa.Array:
+        """The erased customers' hashed rows as a file with these columns writes them (cells joined by
+        the unit separator, as ``formats.row_fingerprint`` reads a row)."""
+        if columns not in self._row_keys:
+            self._row_keys[columns] = pa.array(sorted({"\x1f".join(row.get(c) or "" for c in columns)
+                                                      for row in self._hashed_rows}), pa.string())
+        return self._row_keys[columns]
+
+
+def _text(column: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
+    return column if pa.types.is_string(column.type) else pc.cast(column, pa.string())
+
+
+def _flags(result: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    return np.asarray(pc.fill_null(result, False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _member_rows(con: duckdb.DuckDBPyConnection, customer_ids: set[str]) -> list[dict[str, str | None]]:
+    """Every hashed row the member state holds for ``customer_ids`` (current members and the changes of
+    retained runs): the rows their ad-platform files hold."""
+    if not customer_ids or not table_exists(con, *state.CURRENT_MEMBERS.split(".")):
+        return []
     ids = sorted(customer_ids)
     rows = con.execute(
-        f"SELECT member_key, hashed_row::VARCHAR FROM {state.CURRENT_MEMBERS} "
-        "WHERE customer_id IN (SELECT unnest(?::VARCHAR[])) "
-        f"UNION SELECT member_key, hashed_row::VARCHAR FROM {state.MEMBER_CHANGES} "
-        "WHERE customer_id IN (SELECT unnest(?::VARCHAR[]))", [ids, ids]).fetchall()
-    values = set()
-    for _, hashed_row in rows:
-        row = json.loads(hashed_row) if hashed_row else {}
-        values |= {str(v).encode() for v in row.values() if v}
-    return {row[0] for row in rows}, values
+        f"SELECT hashed_row::VARCHAR FROM {state.CURRENT_MEMBERS} "
+        "WHERE customer_id IN (SELECT unnest(?::VARCHAR[])) AND hashed_row IS NOT NULL "
+        f"UNION SELECT hashed_row::VARCHAR FROM {state.MEMBER_CHANGES} "
+        "WHERE customer_id IN (SELECT unnest(?::VARCHAR[])) AND hashed_row IS NOT NULL", [ids, ids]).fetchall()
+    return [{k: (None if v is None else str(v)) for k, v in json.loads(row[0]).items()} for row in rows if row[0]]
 
 
 def _retained_runs(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, str]]:
@@ -164,26 +416,24 @@ def _retained_runs(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, str]]
                        "WHERE status = ? ORDER BY ALL", [state.PUBLISHED]).fetchall()
 
 
-def _scrub_folder(folder: Path, destination: str, customer_ids: set[str], keys: set[str],
-                  keep_removed: bool, needles: set[bytes]) -> dict[str, int]:
-    """Rewrite the files of one run folder without the erased rows; rows removed per file name.
-
-    ``needles``: text every erased row of the folder's CSV files holds (customer ids, or hashed
-    values for ad platforms); a file holding none is not parsed.
-    """
+def _scrub_folder(folder: Path, destination: str, erased: _Erased, keep_removed: bool) -> dict[str, int]:
+    """Rewrite the files of one run folder without the erased rows; rows removed per file name."""
     counts = {}
     for path in sorted(folder.iterdir()):
         name = path.name
         if name == publish.MANIFEST or not path.is_file() or (keep_removed and name == "removed.csv"):
             continue
+        hashed = destination in AD_PLATFORMS and name not in _ID_FILES
         if name.endswith(".parquet"):
-            n = _scrub_parquet(path, customer_ids)
+            table = pq.read_table(path)
+            mask = erased.hashed_mask(table) if hashed else erased.marketing_mask(table)
+            n = _rewrite_parquet(path, table, mask)
         elif name.endswith(".csv"):
-            by_key = destination in AD_PLATFORMS and name not in _ID_FILES
-            text = path.read_bytes()
-            if not any(needle in text for needle in (needles if by_key else {c.encode() for c in customer_ids})):
+            table = _read_csv_text(path)
+            if table is None:
                 continue
-            n = _scrub_csv(path, keys if by_key else customer_ids, by_key)
+            mask = erased.hashed_mask(table) if hashed else erased.marketing_mask(table)
+            n = _rewrite_csv(path, mask)
         else:
             continue
         if n:
@@ -191,22 +441,46 @@ def _scrub_folder(folder: Path, destination: str, customer_ids: set[str], keys: 
     return counts
 
 
-def _scrub_csv(path: Path, drop: set[str], by_key: bool) -> int:
+def _read_csv_text(path: Path) -> pa.Table | None:
+    """A CSV file the exporter wrote, every column as text (empty cells as ""); None when it is empty."""
+    with path.open(newline="", encoding="utf-8") as handle:
+        header = next(csv.reader(handle), None)
+    if not header:
+        return None
+    try:
+        return pacsv.read_csv(
+            path,
+            read_options=pacsv.ReadOptions(column_names=[f"c{i}" for i in range(len(header))], skip_rows=1),
+            parse_options=pacsv.ParseOptions(newlines_in_values=True),
+            convert_options=pacsv.ConvertOptions(
+                column_types={f"c{i}": pa.string() for i in range(len(header))},
+                strings_can_be_null=False, quoted_strings_can_be_null=False),
+        ).rename_columns(header)
+    except pa.ArrowInvalid:  # not as the exporter writes it (a ragged row): read it the slow way
+        with path.open(newline="", encoding="utf-8") as handle:
+            body = list(csv.reader(handle))[1:]
+        return pa.table({name: pa.array([row[i] if i < len(row) else "" for row in body], pa.string())
+                         for i, name in enumerate(header)}) if len(set(header)) == len(header) else None
+
+
+def _rewrite_csv(path: Path, mask: np.ndarray) -> int:
+    if not mask.any():
+        return 0
+    data = path.read_bytes()
+    lines = data.split(b"\n")
+    if data.endswith(b"\n") and len(lines) == len(mask) + 2:
+        # One line per row (no cell holds a line break): drop the lines, keep every other byte as is.
+        kept_lines = [lines[0], *(line for line, drop in zip(lines[1:-1], mask.tolist(), strict=True) if not drop)]
+        temporary = path.with_name(f".{path.name}.scrub")
+        temporary.write_bytes(b"\n".join(kept_lines) + b"\n")
+        os.replace(temporary, path)
+        return int(mask.sum())
     with path.open(newline="", encoding="utf-8") as handle:
         rows = list(csv.reader(handle))
-    if not rows:
-        return 0
     header, body = rows[0], rows[1:]
-    if by_key:
-        columns = tuple(header)
-        kept = [row for row in body if row_fingerprint(dict(zip(columns, row, strict=False)), columns) not in drop]
-    else:
-        if "customer_id" not in header:
-            return 0
-        at = header.index("customer_id")
-        kept = [row for row in body if row[at] not in drop]
-    if len(kept) == len(body):
-        return 0
+    if len(body) != len(mask):
+        raise RuntimeError(f"{path}: {len(body)} rows read by csv, {len(mask)} by Arrow; not rewritten")
+    kept = [row for row, drop in zip(body, mask.tolist(), strict=True) if not drop]
     temporary = path.with_name(f".{path.name}.scrub")
     with temporary.open("w", newline="", encoding="utf-8") as handle:
         # The exporter writes byte-for-byte what csv.writer writes (formats.write_csv_table).
@@ -215,17 +489,12 @@ def _scrub_csv(path: Path, drop: set[str], by_key: bool) -> int:
     return len(body) - len(kept)
 
 
-def _scrub_parquet(path: Path, customer_ids: set[str]) -> int:
-    table = pq.read_table(path)
-    if "customer_id" not in table.column_names:
-        return 0
-    erased = pc.is_in(pc.cast(table.column("customer_id"), pa.string()),
-                      value_set=pa.array(sorted(customer_ids), pa.string()))
-    count = pc.sum(erased).as_py() or 0
+def _rewrite_parquet(path: Path, table: pa.Table, mask: np.ndarray) -> int:
+    count = int(mask.sum())
     if not count:
         return 0
     temporary = path.with_name(f".{path.name}.scrub")
-    pq.write_table(table.filter(pc.invert(erased)), temporary)
+    pq.write_table(table.filter(pa.array(~mask)), temporary)
     os.replace(temporary, path)
     return count
 

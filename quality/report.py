@@ -93,6 +93,7 @@ def _collect(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, Any]:
         data["pipeline_stages"] = _rows(con, """
             SELECT stage, status, started_at, finished_at, json_extract_string(detail, '$.error') AS error
             FROM meta.pipeline_runs WHERE run_id = ? ORDER BY started_at""", [run_id])
+        data["superseded_failures"] = superseded_failures(data["pipeline_stages"], data["stages"])
     counts = data["counts"]
     if table_exists(con, "meta", "ingest_manifest"):
         counts["ingestion"] = _rows(con, """
@@ -117,10 +118,49 @@ def _collect(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, Any]:
             SELECT s.segment_name, s.consent_purpose, count(m.customer_id) AS members
             FROM marts.segments AS s LEFT JOIN marts.segment_memberships AS m ON m.segment_name = s.segment_name
             GROUP BY ALL ORDER BY s.segment_name""")
+    from exports.scrub import pending_erasures
+
+    counts["pending_erasures"] = pending_erasures(con)
     if table_exists(con, "exports", "export_log"):
         where = "WHERE run_id = ?" if "run_id" in _columns(con, "exports", "export_log") else ""
         counts["exports"] = _rows(con, f"SELECT * FROM exports.export_log {where}", [run_id] if where else [])
     return data
+
+
+def superseded_failures(pipeline_stages: list[dict[str, Any]], gates: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The failed pipeline stages of one run that a later attempt under another stage name redid.
+
+    A rerun under the *same* stage name replaces the row in ``meta.pipeline_runs``; these are the
+    reruns that do not: ``ingest:all`` (``cdp ingest`` without ``--source``) after ``ingest:<source>``
+    failed, every ``ingest:<source>`` after ``ingest:all`` failed, and a gate rerun outside the
+    pipeline (``quality.gate.run_gate``, recorded in ``meta.quality_runs`` as ``<gate>``) after
+    ``quality:<gate>`` failed. Each is returned with ``superseded_by`` (what redid it, and when);
+    the run's verdict follows that later attempt, and the report keeps the failure as an earlier
+    attempt.
+    """
+    succeeded = {p["stage"]: p for p in pipeline_stages if p["status"] == "succeeded"}
+    verdicts = {g["stage"]: g for g in gates}
+    found = []
+    for failed in (p for p in pipeline_stages if p["status"] == "failed"):
+        stage, started_at = failed["stage"], failed["started_at"]
+        later: list[str] = []
+        if stage.startswith("ingest:") and stage != "ingest:all":
+            rerun = succeeded.get("ingest:all")
+            if rerun and rerun["started_at"] > started_at:
+                later = [f"ingest:all (started {rerun['started_at']})"]
+        elif stage == "ingest:all":
+            from ingestion.runner import SOURCES
+
+            reruns = [succeeded.get(f"ingest:{source}") for source in SOURCES]
+            if all(r and r["started_at"] > started_at for r in reruns):
+                later = [f"{r['stage']} (started {r['started_at']})" for r in reruns if r]
+        elif stage.startswith("quality:"):
+            gate = verdicts.get(stage.removeprefix("quality:"))
+            if gate and gate["verdict"] == "passed" and gate["checked_at"] > started_at:
+                later = [f"the {gate['stage']} gate (passed, checked {gate['checked_at']})"]
+        if later:
+            found.append({**failed, "superseded_by": ", ".join(later)})
+    return found
 
 
 def _verdict(stages: list[dict[str, Any]], pipeline_stages: list[dict[str, Any]] | None = None) -> str:
@@ -139,7 +179,8 @@ def _summary(data: dict[str, Any]) -> dict[str, Any]:
     checks = data["checks"]
     failed_critical = [c for c in checks if not c["passed"] and c["severity"] == "critical"]
     warnings = [c for c in checks if not c["passed"] and c["severity"] == "warning"]
-    failed = [p for p in data.get("pipeline_stages", []) if p["status"] == "failed"]
+    redone = {p["stage"] for p in data.get("superseded_failures", [])}
+    failed = [p for p in data.get("pipeline_stages", []) if p["status"] == "failed" and p["stage"] not in redone]
     failed_stages = [p["stage"] for p in failed]
     verdict = _verdict(stages, failed)
     if verdict == "not run":
@@ -170,6 +211,9 @@ def _summary(data: dict[str, Any]) -> dict[str, Any]:
         "critical_failures": [c["check_name"] for c in failed_critical],
         "warnings": [c["check_name"] for c in warnings],
         "earlier_attempts_failed": [a for a in data.get("earlier_attempts", []) if a["verdict"] != "passed"],
+        "earlier_stage_failures": [{"stage": p["stage"], "error": p.get("error"), "started_at": p["started_at"],
+                                    "superseded_by": p["superseded_by"]}
+                                   for p in data.get("superseded_failures", [])],
     }
 
 
@@ -224,6 +268,11 @@ def _render_html(run_id: str, run_date: Any, data: dict[str, Any], summary: dict
                      f'{_e(attempt["stage"])} gate, attempt {_e(attempt["attempt"])}, checked at '
                      f'{_e(attempt["checked_at"])} UTC, {_e(attempt["verdict"].upper())} on '
                      f'<code>{_e(attempt["failing_checks"])}</code>{link}. This report shows the latest attempt.</p>')
+    for earlier in summary["earlier_stage_failures"]:
+        parts.append(f'<p class="earlier-attempt" data-stage="{_e(earlier["stage"])}"><strong>An earlier attempt of '
+                     f'this run failed:</strong> pipeline stage {_e(earlier["stage"])}, started '
+                     f'{_e(earlier["started_at"])} UTC: <code>{_e(earlier["error"] or "no reason recorded")}</code>. '
+                     f'It was redone by {_e(earlier["superseded_by"])}; this report shows the latest attempt.</p>')
     for failed in summary["failed_stages"]:
         parts.append(f'<p class="stage-error" data-stage="{_e(failed["stage"])}"><strong>Stage '
                      f'{_e(failed["stage"])} failed:</strong> <code>{_e(failed["error"] or "no reason recorded")}'
@@ -281,6 +330,14 @@ def _render_html(run_id: str, run_date: Any, data: dict[str, Any], summary: dict
         parts.append("<h3>Audience segments</h3>" + _table(counts["segments"]))
     parts.append("<h3>Audience exports (this run)</h3>" + (
         _table(counts["exports"]) if "exports" in counts else '<p class="muted">No export log in the warehouse.</p>'))
+    pending = counts.get("pending_erasures") or []
+    parts.append("<h3>Erasure requests that match nobody yet</h3>" + (
+        f'<p class="pending-erasures">{len(pending)} erasure request(s) matched no customer when the last export '
+        "checked them. They stay pending: every export checks them again, and once a customer matches one "
+        "(a record with that e-mail, phone or store number arrives) that customer is removed from every "
+        "retained export run. The identifiers are not shown here; each request is named by its file and line "
+        "in the suppression list.</p>" + _table(pending)
+        if pending else '<p class="muted">None: every erasure request checked so far matched a customer.</p>'))
     parts.append('<h2>Technical detail</h2><p class="muted">Every check ran through Great Expectations; its '
                  'validation pages are in the <code>data_docs</code> folder next to this file '
                  '(<a href="data_docs/index.html">data_docs/index.html</a>). The same results are stored in the '
@@ -292,20 +349,29 @@ def _render_html(run_id: str, run_date: Any, data: dict[str, Any], summary: dict
 def _write_index(con: duckdb.DuckDBPyConnection | None, reports_dir: Path) -> Path:
     runs: list[dict[str, Any]] = []
     if con is not None and table_exists(con, "meta", "quality_runs"):
+        runs = _rows(con, """
+            SELECT run_id, max(run_date) AS run_date, bool_or(blocked) AS blocked,
+                   string_agg(stage || ': ' || verdict, ', ' ORDER BY checked_at) AS gates,
+                   sum(critical_failures) AS critical_failures, sum(warnings) AS warnings,
+                   max(checked_at) AS last_checked_at
+            FROM meta.quality_runs GROUP BY run_id ORDER BY last_checked_at DESC""")
         # A run with a failed pipeline stage (say an export stopped by a suppression row it cannot
-        # apply) is failed too, also when every gate that ran passed.
-        failed = ("SELECT run_id, string_agg(stage, ', ' ORDER BY started_at) AS failed_stages "
-                  "FROM meta.pipeline_runs WHERE status = 'failed' GROUP BY run_id"
-                  if table_exists(con, "meta", "pipeline_runs")
-                  else "SELECT NULL::VARCHAR AS run_id, NULL::VARCHAR AS failed_stages WHERE false")
-        runs = _rows(con, f"""
-            SELECT q.*, f.failed_stages FROM (
-                SELECT run_id, max(run_date) AS run_date, bool_or(blocked) AS blocked,
-                       string_agg(stage || ': ' || verdict, ', ' ORDER BY checked_at) AS gates,
-                       sum(critical_failures) AS critical_failures, sum(warnings) AS warnings,
-                       max(checked_at) AS last_checked_at
-                FROM meta.quality_runs GROUP BY run_id) AS q
-            LEFT JOIN ({failed}) AS f USING (run_id) ORDER BY last_checked_at DESC""")
+        # apply) is failed too, also when every gate that ran passed, unless a later attempt under
+        # another stage name redid that stage (superseded_failures), as in the run's own report.
+        failing = {row[0] for row in con.execute(
+            "SELECT DISTINCT run_id FROM meta.pipeline_runs WHERE status = 'failed'").fetchall()} \
+            if table_exists(con, "meta", "pipeline_runs") else set()
+        for run in runs:
+            run["failed_stages"] = None
+            if run["run_id"] not in failing:
+                continue
+            stages = _rows(con, "SELECT stage, status, started_at FROM meta.pipeline_runs WHERE run_id = ? "
+                                "ORDER BY started_at", [run["run_id"]])
+            gates = _rows(con, "SELECT stage, verdict, checked_at FROM meta.quality_runs WHERE run_id = ?",
+                          [run["run_id"]])
+            redone = {p["stage"] for p in superseded_failures(stages, gates)}
+            still = [p["stage"] for p in stages if p["status"] == "failed" and p["stage"] not in redone]
+            run["failed_stages"] = ", ".join(still) or None
     rows = []
     for run in runs:
         verdict = "failed" if run["blocked"] or run["failed_stages"] else "passed"

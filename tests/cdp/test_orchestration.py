@@ -111,3 +111,43 @@ def test_summary_before_any_run_creates_nothing(cdp_env):
     summary = pipeline.summarize(settings)
     assert summary["run_id"] is None
     assert not settings.warehouse_path.exists()
+
+
+def test_export_refusal_says_what_to_do_in_each_case(cdp_env):
+    """Review finding: refused for an older run id, the message ended with "rerun the gates
+    (cdp quality gate --run-id <older run>)", which would gate the later run's tables under the older
+    run id; exporting the later run is the fix. Each case now says its own remedy."""
+    settings = Settings.from_env()
+    settings.ensure_dirs()
+
+    def refusal(run_id: str) -> str:
+        with pytest.raises(pipeline.ExportRefused) as raised:
+            pipeline.export_audiences(settings, run_id)
+        return str(raised.value)
+
+    # The run's own gates: run them.
+    message = refusal("cdp_2026-11-23")
+    assert "Run the pipeline (cdp run --run-id cdp_2026-11-23) or the gates (cdp quality gate --run-id " \
+           "cdp_2026-11-23) first" in message and "later run" not in message
+
+    # A later run's marts gate failed on the current tables: fix and export that run, not this one.
+    _verdicts(settings, "cdp_2026-11-24", datetime(2026, 11, 24, 3))
+    _verdicts(settings, "cdp_2026-11-25", datetime(2026, 11, 25, 3), failed=("marts",))
+    message = refusal("cdp_2026-11-24")
+    assert "rerun that gate with cdp quality gate --stage marts --run-id cdp_2026-11-25, then export run " \
+           "cdp_2026-11-25 with cdp export --run-id cdp_2026-11-25" in message
+    assert "--run-id cdp_2026-11-24" not in message
+    assert "rerunning run cdp_2026-11-24's gates is not the fix" in message
+
+    # A later run rebuilt the marts after this run's gate: gate and export that run.
+    _verdicts(settings, "cdp_2026-11-25", datetime(2026, 11, 25, 4))
+    pipeline._record_stage(settings, "cdp_2026-11-26", "marts", "succeeded", datetime(2026, 11, 26, 2), {})
+    message = refusal("cdp_2026-11-25")
+    assert "export run cdp_2026-11-26 with cdp export --run-id cdp_2026-11-26" in message
+    assert "--run-id cdp_2026-11-25" not in message
+
+    # This run rebuilt its own marts after its gate: rerun its own gate, then export it.
+    _verdicts(settings, "cdp_2026-11-26", datetime(2026, 11, 26, 1))
+    message = refusal("cdp_2026-11-26")
+    assert "rebuilt by this run" in message and "cdp quality gate --stage marts --run-id cdp_2026-11-26" in message
+    assert "later run" not in message

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import json
 
+import duckdb
 import pyarrow.parquet as pq
 from exports_testkit import (
     CUSTOMERS,
@@ -86,14 +88,173 @@ def test_the_erased_person_is_found_under_the_id_a_retained_run_used(settings):
 
 def test_a_first_export_reads_no_files_for_erasures(settings, monkeypatch):
     """A first export (erasure requests already there) writes its files with the suppression list
-    applied, so the scrub has no earlier run to read: it does not even resolve the requests (at 1M
-    that was ~20 s of reading its own 36 file sets), yet records them as applied."""
+    applied, so the scrub has no earlier run to read (at 1M reading its own 36 file sets was ~20 s);
+    it only resolves the requests, to record which match nobody yet (they stay pending)."""
     from exports import scrub
 
     def must_not_run(*args, **kwargs):
-        raise AssertionError("resolved erasure requests with no earlier run retained")
+        raise AssertionError("read export files with no earlier run retained")
 
-    monkeypatch.setattr(scrub, "_erased_customers", must_not_run)
+    monkeypatch.setattr(scrub, "_scrub_folder", must_not_run)
     export(settings, "run-1", gate=None)
     assert query(settings, "SELECT count(*) FROM exports.erasure_scrubs") == [(0,)]
-    assert query(settings, "SELECT count(*) FROM exports.erasure_scrubbed_entries") == [(1,)]
+    assert query(settings, "SELECT identifier_type, customers_matched FROM exports.erasure_scrubbed_entries") == [
+        ("email", 1)]
+
+
+def _customer_map(settings, store_numbers: dict[str, str]) -> None:
+    """identity.customer_map with one store record per customer (store number -> customer id)."""
+    execute(settings, "CREATE SCHEMA IF NOT EXISTS identity")
+    execute(settings, "CREATE OR REPLACE TABLE identity.customer_map (source_system VARCHAR, "
+                      "source_record_id VARCHAR, customer_id VARCHAR)")
+    for number, customer_id in store_numbers.items():
+        execute(settings, "INSERT INTO identity.customer_map VALUES ('store', ?, ?)", [number, customer_id])
+
+
+def test_an_erasure_that_matches_nobody_yet_stays_pending(settings):
+    """Review finding: an erasure request that matched no customer was marked applied, so when the
+    person's record arrived later (here the store record behind the request's store customer number)
+    the retained runs kept them. It now stays pending, is reported, and applies once it matches."""
+    from exports.scrub import pending_erasures
+
+    _customer_map(settings, {"s2": "c2"})
+    export(settings, "run-1", gate=None)
+    # Ada asks for erasure with her store customer number; the store record is not loaded yet.
+    build_warehouse(settings, suppression=[*SUPPRESSION, ("customer_id", "s1", "erasure")])
+    export(settings, "run-2", gate=None)
+    assert "c1" in ids(settings, "vip", "csv", "run-1") and "c1" in ids(settings, "vip", "csv", "run-2")
+    assert query(settings, "SELECT customers_matched FROM exports.erasure_scrubbed_entries "
+                           "WHERE identifier = 's1'") == [(0,)]
+    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+    try:
+        pending = pending_erasures(con)
+    finally:
+        con.close()
+    assert [(p["identifier_type"], p["source_file"], p["last_checked_by_run_id"]) for p in pending] == [
+        ("customer_id", "suppression.csv", "run-2")]
+    # The run report says so (by file and line, never the identifier).
+    from quality.report import write_run_report
+
+    report = json.loads((write_run_report(settings, "run-2").parent / "report.json").read_text(encoding="utf-8"))
+    assert [(p["identifier_type"], p["source_file"], p["source_line"])
+            for p in report["row_counts"]["pending_erasures"]] == [("customer_id", "suppression.csv", 1)]
+    html = (settings.reports_dir / "run-2" / "report.html").read_text(encoding="utf-8")
+    assert "1 erasure request(s) matched no customer" in html
+
+    # The store record arrives and maps s1 to Ada (c1): both retained runs lose her.
+    _customer_map(settings, {"s1": "c1", "s2": "c2"})
+    export(settings, "run-3", gate=None)
+    for run in ("run-1", "run-2"):
+        assert "c1" not in ids(settings, "vip", "csv", run)
+        assert "ada@example.com" not in (export_folder(settings, "everyone", "csv", run) / "snapshot.csv").read_text()
+        for fmt, column in (("google", "Email"), ("meta", "EMAIL")):
+            _, rows = read_csv(export_folder(settings, "retarget", fmt, run) / "snapshot.csv")
+            assert sha("ada@example.com") not in {r[column] for r in rows}
+    assert query(settings, "SELECT customers_matched, applied_by_run_id FROM exports.erasure_scrubbed_entries "
+                           "WHERE identifier = 's1'") == [(1, "run-3")]
+
+
+def test_an_erased_person_under_an_id_no_history_links_is_found_by_contact(settings):
+    """Review finding: retained files were scrubbed by customer id only. Ada was exported as c1; her
+    records now form c10, with no identity.customer_id_history row linking them (her old records were
+    deleted at the source). Erased by e-mail, she matched c10 only and stayed in run-1 as c1."""
+    export(settings, "run-1", gate=None)
+    for fmt, column in (("google", "Email"), ("meta", "EMAIL")):
+        _, rows = read_csv(export_folder(settings, "retarget", fmt, "run-1") / "snapshot.csv")
+        assert [r[column] for r in rows] == [sha("ada@example.com")]  # Ada is the only one uploaded
+    customers = {("c10" if cid == "c1" else cid): row for cid, row in CUSTOMERS.items()}
+    memberships = {name: [("c10" if cid == "c1" else cid) for cid in members] for name, members in MEMBERSHIPS.items()}
+    build_warehouse(settings, customers=customers, memberships=memberships,
+                    suppression=[*SUPPRESSION, ("email", "ada@example.com", "erasure"),
+                                 ("phone", "+447700900123", "erasure")])
+    export(settings, "run-2", gate=None)
+
+    assert "c1" not in ids(settings, "vip", "csv", "run-1")
+    snapshot = (export_folder(settings, "vip", "csv", "run-1") / "snapshot.csv").read_text()
+    assert "ada@example.com" not in snapshot and "+447700900123" not in snapshot
+    parquet = pq.read_table(export_folder(settings, "vip", "parquet", "run-1") / "snapshot.parquet")
+    assert "c1" not in parquet.column("customer_id").to_pylist()
+    for fmt, columns in (("google", ("Email", "Phone")), ("meta", ("EMAIL", "PHONE"))):
+        for name in ("snapshot.csv", "added.csv"):
+            _, rows = read_csv(export_folder(settings, "retarget", fmt, "run-1") / name)
+            cells = {r[c] for r in rows for c in columns}
+            assert sha("ada@example.com") not in cells
+            assert not cells & {sha("+447700900123"), sha("447700900123")}
+            assert rows == []
+    assert ids(settings, "vip", "csv", "run-1") == ["c2"]  # everyone else stays
+
+
+def test_a_pending_e_mail_erasure_applies_once_a_customer_gains_the_address(settings):
+    """The pending e-mail request is checked again on the next export, against customers whose
+    contacts changed since (exports.erasure_checked_contacts), and applies when one has it."""
+    export(settings, "run-1", gate=None)
+    suppression = [*SUPPRESSION, ("email", "ada.new@example.com", "erasure"), ("email", "ghost@example.com", "erasure")]
+    build_warehouse(settings, suppression=suppression)
+    export(settings, "run-2", gate=None)
+    assert "c1" in ids(settings, "vip", "csv", "run-1")
+    assert query(settings, "SELECT customers_matched FROM exports.erasure_scrubbed_entries "
+                           "WHERE identifier = 'ada.new@example.com'") == [(0,)]
+    assert query(settings, "SELECT count(*) FROM exports.erasure_checked_contacts") == [(len(CUSTOMERS),)]
+
+    # A new record links Ada's new address to her (c1): her rows leave both retained runs.
+    customers = dict(CUSTOMERS)
+    ada = list(customers["c1"])
+    ada[8] = ["ada@example.com", "ada.new@example.com"]
+    customers["c1"] = tuple(ada)
+    build_warehouse(settings, customers=customers, suppression=suppression)
+    export(settings, "run-3", gate=None)
+    for run in ("run-1", "run-2"):
+        assert "c1" not in ids(settings, "vip", "csv", run)
+        assert "c1" not in ids(settings, "everyone", "csv", run)  # anonymous files too (by id)
+    assert query(settings, "SELECT customers_matched FROM exports.erasure_scrubbed_entries "
+                           "WHERE identifier = 'ada.new@example.com'") == [(1,)]
+    # The ghost is still pending: the remembered contacts now hold Ada's new ones (only she was re-read).
+    assert query(settings, "SELECT customers_matched FROM exports.erasure_scrubbed_entries "
+                           "WHERE identifier = 'ghost@example.com'") == [(0,)]
+    assert query(settings, "SELECT count(*) FROM exports.erasure_checked_contacts") == [(len(CUSTOMERS),)]
+    assert query(settings, "SELECT count(*) FROM marts.dim_customers AS d WHERE NOT EXISTS (SELECT 1 FROM "
+                           "exports.erasure_checked_contacts AS c WHERE c.customer_id = d.customer_id AND "
+                           "c.contact_fingerprint = hash(email, emails, phone, phones, country))") == [(0,)]
+    # Once nothing is pending, the remembered contacts are dropped.
+    build_warehouse(settings, customers=customers, suppression=[s for s in suppression if "ghost" not in s[1]])
+    execute(settings, "DELETE FROM exports.erasure_scrubbed_entries WHERE identifier = 'ghost@example.com'")
+    export(settings, "run-4", gate=None)
+    assert query(settings, "SELECT count(*) FROM information_schema.tables "
+                           "WHERE table_name = 'erasure_checked_contacts'") == [(0,)]
+
+
+def test_entries_recorded_by_the_earlier_code_are_handled_once_more(settings):
+    """The table written before customers_matched existed marked a request applied even when it had
+    matched nobody; the first export with this code checks those requests again."""
+    export(settings, "run-1", gate=None)
+    build_warehouse(settings, suppression=[*SUPPRESSION, ("customer_id", "s1", "erasure")])
+    execute(settings, "CREATE OR REPLACE TABLE exports.erasure_scrubbed_entries AS SELECT * FROM (VALUES "
+                      "('email', '  Erin.OLD@Example.com ', 'run-1'), ('customer_id', 's1', 'run-1')) "
+                      "AS t(identifier_type, identifier, applied_by_run_id)")
+    _customer_map(settings, {"s1": "c1"})
+    export(settings, "run-2", gate=None)
+    assert "c1" not in ids(settings, "vip", "csv", "run-1")
+    assert query(settings, "SELECT identifier, customers_matched FROM exports.erasure_scrubbed_entries "
+                           "ORDER BY ALL") == [("  Erin.OLD@Example.com ", 1), ("s1", 1)]
+
+
+def test_an_erasure_by_a_merged_away_id_is_not_left_pending(settings):
+    """Review finding: a request naming a customer id that identity merged away since (c1 -> c9)
+    matched nobody in the marts, so the scrub left it pending and the exporter kept publishing the
+    person as c9. It counts as matched (the former id and the customer it was merged into)."""
+    export(settings, "run-1", gate=None)
+    customers = {("c9" if cid == "c1" else cid): row for cid, row in CUSTOMERS.items()}
+    memberships = {name: [("c9" if cid == "c1" else cid) for cid in members] for name, members in MEMBERSHIPS.items()}
+    build_warehouse(settings, customers=customers, memberships=memberships,
+                    suppression=[*SUPPRESSION, ("customer_id", "c1", "erasure")])
+    execute(settings, "CREATE SCHEMA IF NOT EXISTS identity")
+    execute(settings, "CREATE TABLE identity.customer_id_history (run_id VARCHAR, old_customer_id VARCHAR, "
+                      "new_customer_id VARCHAR, change_type VARCHAR, reason VARCHAR, changed_at TIMESTAMP)")
+    execute(settings, "INSERT INTO identity.customer_id_history VALUES ('r1', 'c1', 'c9', 'merge', 'merged', NULL)")
+    _customer_map(settings, {"s9": "c9"})
+    export(settings, "run-2", gate=None)
+    assert "c1" not in ids(settings, "vip", "csv", "run-1")
+    assert query(settings, "SELECT customers_matched FROM exports.erasure_scrubbed_entries "
+                           "WHERE identifier = 'c1'") == [(2,)]
+    # The exporter (and its gate, which shares the matcher) no longer publishes her as c9 either.
+    assert ids(settings, "vip", "csv", "run-2") == ["c2"]

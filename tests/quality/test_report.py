@@ -184,3 +184,52 @@ def test_rerun_keeps_the_failed_attempt_and_its_report(settings, sql):
     report = json.loads((folder / "report.json").read_text(encoding="utf-8"))
     assert report["verdict"] == "passed"
     assert [(a["stage"], a["verdict"]) for a in report["earlier_attempts_failed"]] == [("marts", "failed")]
+
+
+def test_a_stage_redone_under_another_name_no_longer_fails_the_run(settings, sql):
+    """Review finding: the verdict stayed FAILED after a successful rerun recorded under another stage
+    name (``ingest:all`` after ``ingest:store`` failed; a gate rerun with ``run_gate`` after the
+    pipeline's ``quality:marts`` failed). The latest attempt decides; the failure stays on record."""
+    from datetime import datetime
+
+    from cdp import pipeline
+
+    pipeline._record_stage(settings, RUN_ID, "ingest:store", "failed", datetime(2026, 11, 23, 1),
+                           {"error": "OperationalError: store database unreachable"})
+    pipeline._record_stage(settings, RUN_ID, "ingest:web", "failed", datetime(2026, 11, 23, 1),
+                           {"error": "RejectedFile: web.json"})
+    pipeline._record_stage(settings, RUN_ID, "ingest:store", "succeeded", datetime(2026, 11, 23, 1, 30), {})
+    for gate in ("ingestion", "identity"):
+        pipeline.quality_gate(settings, RUN_ID, gate)
+    sql("INSERT INTO marts.dim_customers (customer_id, lifetime_orders, lifetime_revenue) VALUES ('cust-a', 0, 0)")
+    with pytest.raises(QualityGateFailed):
+        pipeline.quality_gate(settings, RUN_ID, "marts")
+    sql("DELETE FROM marts.dim_customers WHERE customer_id = 'cust-a' AND first_name IS NULL")
+    run_gate(settings, RUN_ID, "marts")  # redone outside the pipeline: recorded as gate 'marts' only
+
+    # ingest:web failed and only ingest:store was redone: still failed, and only for ingest:web.
+    report = json.loads((write_run_report(settings, RUN_ID).parent / "report.json").read_text(encoding="utf-8"))
+    assert report["verdict"] == "failed"
+    assert [f["stage"] for f in report["failed_stages"]] == ["ingest:web"]
+    assert [f["stage"] for f in report["earlier_stage_failures"]] == ["quality:marts"]
+
+    pipeline._record_stage(settings, RUN_ID, "ingest:all", "succeeded", datetime(2026, 11, 23, 2), {})  # cdp ingest
+    path = write_run_report(settings, RUN_ID)
+    parser, text = parse(path)
+    assert_self_contained(parser, text)
+    assert 'id="verdict">PASSED<' in text
+    report = json.loads((path.parent / "report.json").read_text(encoding="utf-8"))
+    assert report["verdict"] == "passed" and report["failed_stages"] == []
+    # Every failed attempt is still shown, with what redid it.
+    earlier = {f["stage"]: f for f in report["earlier_stage_failures"]}
+    assert sorted(earlier) == ["ingest:web", "quality:marts"]
+    assert earlier["ingest:web"]["error"] == "RejectedFile: web.json"
+    assert earlier["ingest:web"]["superseded_by"].startswith("ingest:all")
+    assert "the marts gate (passed" in earlier["quality:marts"]["superseded_by"]
+    assert "An earlier attempt of this run failed:</strong> pipeline stage ingest:web" in text
+    assert "An earlier attempt of this run failed:</strong> the marts gate, attempt 1" in text
+    assert sql("SELECT stage, status FROM meta.pipeline_runs WHERE run_id = 'run-2' AND status = 'failed' "
+               "ORDER BY stage") == [("ingest:web", "failed"), ("quality:marts", "failed")]  # the record is kept
+    assert latest_verdict(settings, run=RUN_ID)[0] == "passed"
+    index = (settings.reports_dir / "index.html").read_text(encoding="utf-8")
+    assert "PASSED" in index and "FAILED" not in index
