@@ -21,8 +21,11 @@ class SettingsError(ValueError):
     """A CDP_* environment variable holds a value that cannot be used."""
 
 
-def _default_home() -> Path:
-    return Path(os.environ.get("CDP_HOME", PROJECT_ROOT / "data")).resolve()
+def _default_home(environ: dict[str, str] | None = None) -> Path:
+    # `or`, not a get() default: `.env.example` ships `CDP_HOME=`, and an empty value means the
+    # default ($(repo)/data), never the current directory.
+    value = (os.environ if environ is None else environ).get("CDP_HOME") or ""
+    return Path(value).expanduser().resolve() if value else (PROJECT_ROOT / "data").resolve()
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,8 @@ class Settings:
             if key in environ and environ[key] != "":
                 values[f.name] = _parse(key, environ[key], hints[f.name])
         values.update({k: v for k, v in overrides.items() if v is not None})
+        # The home of the environment given, not the process's (the dataclass default reads os.environ).
+        values.setdefault("home", _default_home(environ))
         return cls(**values)
 
     def with_run_date(self, run_date: date | str | None) -> Settings:
