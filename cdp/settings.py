@@ -60,7 +60,7 @@ class Settings:
     max_field_chars: int = field(default=4096, metadata={"doc": "Longest text field accepted by ingestion; longer values are quarantined."})
     verify_file_checksums: bool = field(default=False, metadata={"doc": "Checksum every landing file on every run. Off: a file whose size, modification and change times and inode are those recorded when it was last seen keeps its recorded SHA-256 without being read again (on a local Linux filesystem a rewrite changes the change time, which no tool can set back; turn this on for landing folders on network or FUSE mounts, or on Windows, where that does not hold)."})
     duckdb_memory_limit: str = field(default="6GB", metadata={"doc": "DuckDB memory_limit for pipeline and dbt connections (leave room for Python under the 8 GiB budget)."})
-    duckdb_threads: int = field(default=2, metadata={"doc": "DuckDB worker threads."})
+    duckdb_threads: int = field(default=2, metadata={"doc": "DuckDB worker threads, for pipeline and dbt connections."})
     dbt_threads: int = field(default=1, metadata={"doc": "dbt threads (DuckDB has one writer, so 1 is right)."})
     task_retries: int = field(default=2, metadata={"doc": "Airflow retries per task (make demo sets 0 so a failure shows at once)."})
     task_retry_delay_minutes: int = field(default=5, metadata={"doc": "Minutes Airflow waits before retrying a failed task."})
