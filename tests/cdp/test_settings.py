@@ -49,13 +49,25 @@ def test_bad_values_name_the_variable(key, value, message):
         Settings.from_env({key: value})
 
 
-def test_every_setting_is_documented_in_readme_and_env_example():
+def test_readme_settings_table_is_the_generated_one(capsys):
+    """The README table is exactly `cdp settings --markdown` (it had drifted while every name was there)."""
+    from cdp.cli import main
+
+    assert main(["settings", "--markdown"]) == 0
+    generated = capsys.readouterr().out.strip()
     readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    start = readme.index(generated.splitlines()[0])
+    in_readme = readme[start:readme.index("\n\n", start)].strip()
+    assert in_readme == generated, "README settings table differs: paste the output of `cdp settings --markdown`"
+
+
+def test_env_example_documents_every_setting_as_settings_does():
     env_example = (REPO_ROOT / ".env.example").read_text(encoding="utf-8")
-    for variable, _default, doc in settings_table():
+    for variable, default, doc in settings_table():
         assert doc, f"{variable} has no description"
-        assert f"`{variable}`" in readme, f"{variable} missing from the README settings table"
-        assert f"{variable}=" in env_example, f"{variable} missing from .env.example"
+        assert f"\n# {doc} Default: {default}\n{variable}=\n" in env_example, f"{variable} in .env.example"
+    listed = re.findall(r"^(CDP_\w+)=", env_example, flags=re.M)
+    assert listed == [variable for variable, _default, _doc in settings_table()]
 
 
 def test_empty_variables_mean_the_default(tmp_path, monkeypatch):
