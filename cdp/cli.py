@@ -245,6 +245,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, FileNotFoundError, RuntimeError) as exc:
         print(f"cdp {args.command}: {exc}", file=sys.stderr)
         return 2
+    except LookupError as exc:
+        if isinstance(exc, (KeyError, IndexError)):
+            raise  # a bug, whose traceback is needed; not something the user asked for that is missing
+        # Something asked for is not there yet (no gate has run, no such run).
+        print(f"cdp {args.command}: {_one_line(exc)}", file=sys.stderr)
+        return 1
+    except Exception as exc:
+        # duckdb is imported lazily by the commands that need it; only its errors are caught here.
+        duckdb = sys.modules.get("duckdb")
+        if duckdb is None or not isinstance(exc, duckdb.Error):
+            raise
+        print(f"cdp {args.command}: warehouse error ({type(exc).__name__}): {_one_line(exc)}", file=sys.stderr)
+        return 1
+
+
+def _one_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    return " ".join(lines) if lines else type(exc).__name__
 
 
 if __name__ == "__main__":

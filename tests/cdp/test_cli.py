@@ -9,7 +9,7 @@ from datetime import date
 import pytest
 
 from cdp import pipeline
-from cdp.cli import build_parser
+from cdp.cli import build_parser, main
 from cdp.settings import Settings
 
 
@@ -54,3 +54,17 @@ def test_quality_report_run_is_not_an_ambiguous_abbreviation():
     """`quality report --run R` (the README's form) was read as an abbreviation of --run-date/--run-id."""
     assert _parsed(["quality", "report", "--run", "r1"])["run"] == "r1"
     assert _parsed(["build", "--full"])["full_refresh"] is True  # other commands keep abbreviations
+
+
+def test_errors_are_one_line_with_exit_code_1(cdp_env, capsys):
+    """Review finding: `cdp quality report` before any gate (LookupError) and DuckDB errors were tracebacks."""
+    assert main(["quality", "report"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("cdp quality: no quality gate has run yet") and err.count("\n") == 1, err
+    warehouse = Settings.from_env().warehouse_path
+    warehouse.parent.mkdir(parents=True)
+    warehouse.write_text("not a database\n", encoding="utf-8")
+    assert main(["summary"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("cdp summary: warehouse error (IOException): ") and str(warehouse) in err, err
+    assert err.count("\n") == 1 and "Traceback" not in err
