@@ -130,9 +130,15 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
-    from cdp.pipeline import format_summary, summarize
+    from cdp.pipeline import format_summary, safe_run_id, summarize
 
-    summary = summarize(_settings(args), args.run_id)
+    settings = _settings(args)
+    run_id = safe_run_id(args.run_id) if args.run_id else None
+    summary = summarize(settings, run_id, run_date=args.run_date)
+    if (run_id or args.run_date) and summary["run_date"] is None:
+        asked = f"run {run_id}" if run_id else f"run of run date {args.run_date}"
+        raise LookupError(f"no {asked} is recorded in {settings.warehouse_path} (meta.pipeline_runs); "
+                          "`cdp summary` alone shows the latest run")
     print(json.dumps(summary, indent=2, default=str) if args.json else format_summary(summary))
     return 0
 
@@ -148,26 +154,47 @@ def cmd_settings(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_common_options(parser: argparse.ArgumentParser, run_scoped: bool, default: Any) -> None:
+    parser.add_argument("-v", "--verbose", action="store_true", default=False if default is None else default,
+                        help="log progress to stderr")
+    parser.add_argument("--run-date", type=date.fromisoformat, default=default,
+                        help="logical date YYYY-MM-DD (default: CDP_RUN_DATE or today)")
+    if run_scoped:
+        parser.add_argument("--run-id", default=default,
+                            help="run id (default: cdp_<run date>; rerunning a date replaces its work)")
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Parse a command line; options before the subcommand mean what they mean after it."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.run_id is not None and not args.takes_run_id:
+        # Before the subcommand the top-level parser accepts --run-id for any command; after it,
+        # argparse refuses it for commands that have none. Refuse both the same way.
+        command = " ".join(filter(None, (args.command, getattr(args, "identity_command", None),
+                                         getattr(args, "quality_command", None))))
+        parser.error(f"{command} does not take --run-id")
+    return args
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (separate so the tests and the README can inspect it)."""
-    parser = argparse.ArgumentParser(prog="cdp", description=__doc__)
-    parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    # No abbreviations at the top: argparse classifies every argument with the top-level parser's
+    # options first, so `quality report --run R` would be an ambiguous --run-date/--run-id.
+    parser = argparse.ArgumentParser(prog="cdp", description=__doc__, allow_abbrev=False)
+    _add_common_options(parser, run_scoped=True, default=None)
+    parser.set_defaults(takes_run_id=True)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def options(run_scoped: bool, default: Any) -> argparse.ArgumentParser:
+    def options(run_scoped: bool) -> argparse.ArgumentParser:
         """The options every command takes, also after a subcommand (``cdp quality gate --run-id R``).
 
         After a subcommand they default to SUPPRESS: argparse copies a subparser's defaults over
-        values already parsed, which would drop ``cdp quality --run-id R gate``'s run id.
+        values already parsed, which would drop ``cdp --run-date D run``'s or ``cdp quality --run-id
+        R gate``'s value. The defaults (None, False) are the top-level parser's.
         """
         common = argparse.ArgumentParser(add_help=False)
-        common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
-                            help="log progress to stderr")
-        common.add_argument("--run-date", type=date.fromisoformat, default=default,
-                            help="logical date YYYY-MM-DD (default: CDP_RUN_DATE or today)")
-        if run_scoped:
-            common.add_argument("--run-id", default=default,
-                                help="run id (default: cdp_<run date>; rerunning a date replaces its work)")
+        _add_common_options(common, run_scoped, default=argparse.SUPPRESS)
         return common
 
     def add(
@@ -176,13 +203,15 @@ def build_parser() -> argparse.ArgumentParser:
         # A command with subcommands must not take abbreviations: argparse would read the
         # subcommand's own options as its abbreviations (``quality report --run R`` as an
         # ambiguous --run-date/--run-id).
-        p = sub.add_parser(name, help=help_text, description=help_text, parents=[options(run_scoped, None)],
+        p = sub.add_parser(name, help=help_text, description=help_text, parents=[options(run_scoped)],
                            allow_abbrev=not nested)
-        p.set_defaults(func=func)
+        p.set_defaults(func=func, takes_run_id=run_scoped)
         return p
 
     def add_sub(subparsers: Any, name: str, help_text: str, run_scoped: bool = True) -> argparse.ArgumentParser:
-        return subparsers.add_parser(name, help=help_text, parents=[options(run_scoped, argparse.SUPPRESS)])
+        p = subparsers.add_parser(name, help=help_text, parents=[options(run_scoped)])
+        p.set_defaults(takes_run_id=run_scoped)
+        return p
 
     p = add("generate", cmd_generate, "write seeded sample data for all four sources", run_scoped=False)
     p.add_argument("--customers", type=int, default=10_000)
@@ -234,7 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``cdp`` command."""
-    args = build_parser().parse_args(argv)
+    args = parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
@@ -245,6 +274,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, FileNotFoundError, RuntimeError) as exc:
         print(f"cdp {args.command}: {exc}", file=sys.stderr)
         return 2
+    except LookupError as exc:
+        if isinstance(exc, (KeyError, IndexError)):
+            raise  # a bug, whose traceback is needed; not something the user asked for that is missing
+        # Something asked for is not there yet (no gate has run, no such run).
+        print(f"cdp {args.command}: {_one_line(exc)}", file=sys.stderr)
+        return 1
+    except Exception as exc:
+        # duckdb is imported lazily by the commands that need it; only its errors are caught here.
+        duckdb = sys.modules.get("duckdb")
+        if duckdb is None or not isinstance(exc, duckdb.Error):
+            raise
+        print(f"cdp {args.command}: warehouse error ({type(exc).__name__}): {_one_line(exc)}", file=sys.stderr)
+        return 1
+
+
+def _one_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    return " ".join(lines) if lines else type(exc).__name__
 
 
 if __name__ == "__main__":

@@ -320,6 +320,7 @@ def _dbt_environment(
         "CDP_WAREHOUSE_PATH": str(settings.warehouse_path),
         "CDP_DBT_THREADS": str(settings.dbt_threads),
         "CDP_DUCKDB_MEMORY_LIMIT": settings.duckdb_memory_limit,
+        "CDP_DUCKDB_THREADS": str(settings.duckdb_threads),
         "DO_NOT_TRACK": "1",
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     }

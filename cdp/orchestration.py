@@ -1,14 +1,16 @@
 """Glue between an orchestrator's run context and the pipeline functions.
 
 Airflow hands each task its logical date (or, for runs triggered without one, the time the run
-was due: ``run_after``) and run id; everything else comes from ``Settings``. Results are returned
-JSON-safe because Airflow stores them as XComs.
+was due: ``run_after``) and run id; everything else comes from ``Settings``. The DAG's data-interval
+timetable gives a scheduled run the start of the day that has just ended as its logical date, and a
+run triggered without one covers that same day: the day before ``run_after`` (UTC), as Airflow infers
+for a manual run. Results are returned JSON-safe because Airflow stores them as XComs.
 """
 
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from cdp import pipeline
@@ -23,14 +25,22 @@ def settings_for(logical_date: datetime | date | None, run_id: str | None,
                  run_after: datetime | date | None = None) -> tuple[Settings, str]:
     """Settings for the run's date and a folder-safe run id.
 
-    The date is the logical date, else the run's ``run_after``; never each task's own clock, so a
-    run that crosses midnight keeps one date.
+    The date is the logical date, else the day that had ended when the run was due (the day before
+    ``run_after``, in UTC): a nightly run never processes a day that has not happened yet. Never
+    each task's own clock, so a run that crosses midnight keeps one date.
     """
     settings = Settings.from_env()
-    day = logical_date if logical_date is not None else run_after
-    if day is not None:
-        settings = settings.with_run_date(day.date() if isinstance(day, datetime) else day)
+    if logical_date is not None:
+        settings = settings.with_run_date(_utc_day(logical_date))
+    elif run_after is not None:
+        settings = settings.with_run_date(_utc_day(run_after) - timedelta(days=1))
     return settings, pipeline.safe_run_id(run_id or pipeline.make_run_id(settings.run_date))
+
+
+def _utc_day(moment: datetime | date) -> date:
+    if not isinstance(moment, datetime):
+        return moment
+    return (moment.astimezone(UTC) if moment.tzinfo else moment).date()
 
 
 def _json_safe(value: Any) -> Any:

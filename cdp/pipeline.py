@@ -247,24 +247,32 @@ def run_all(settings: Settings, run_id: str, on_stage: Callable[[str], None] | N
     return summarize(settings, run_id)
 
 
-def latest_run_id(settings: Settings) -> str | None:
-    """The most recent run recorded in the warehouse (None before the first run)."""
+def latest_run_id(settings: Settings, run_date: date | None = None) -> str | None:
+    """The most recent run recorded in the warehouse, of ``run_date`` if given (None if there is none)."""
     if not settings.warehouse_path.exists():
         return None
     with connect(settings, read_only=True) as con:
         if not table_exists(con, "meta", "pipeline_runs"):
             return None
-        rows = con.execute("SELECT run_id FROM meta.pipeline_runs ORDER BY finished_at DESC LIMIT 1").fetchall()
+        where, params = ("WHERE run_date = ?", [run_date]) if run_date is not None else ("", [])
+        rows = con.execute(f"SELECT run_id FROM meta.pipeline_runs {where} ORDER BY finished_at DESC LIMIT 1",
+                           params).fetchall()
     return rows[0][0] if rows else None
 
 
-def summarize(settings: Settings, run_id: str | None = None) -> dict[str, Any]:
-    """What a run did, read back from the warehouse: the figures ``make demo`` prints."""
-    out: dict[str, Any] = {"run_id": run_id, "run_date": str(settings.run_date), "warehouse": str(settings.warehouse_path),
+def summarize(settings: Settings, run_id: str | None = None, run_date: date | None = None) -> dict[str, Any]:
+    """What a run did, read back from the warehouse: the figures ``make demo`` prints.
+
+    The run is ``run_id``, else the latest run of ``run_date``, else the latest run; ``run_date`` in
+    the result is the one the run recorded (None when no such run is recorded).
+    """
+    out: dict[str, Any] = {"run_id": run_id, "run_date": None, "warehouse": str(settings.warehouse_path),
                            "exports": str(settings.export_dir), "reports": str(settings.reports_dir)}
+    if run_id is None and run_date is not None:
+        out["asked_run_date"] = str(run_date)
     if not settings.warehouse_path.exists():
         return out
-    run_id = out["run_id"] = run_id or latest_run_id(settings)
+    run_id = out["run_id"] = run_id or latest_run_id(settings, run_date)
     if run_id is None:
         return out
     with connect(settings, read_only=True) as con:
@@ -272,8 +280,11 @@ def summarize(settings: Settings, run_id: str | None = None) -> dict[str, Any]:
             return con.execute(sql, params or []).fetchall()
 
         if table_exists(con, "meta", "pipeline_runs"):
-            out["stages"] = dict(rows(
-                "SELECT stage, status FROM meta.pipeline_runs WHERE run_id = ? ORDER BY started_at", [run_id]))
+            recorded = rows("SELECT stage, status, run_date FROM meta.pipeline_runs WHERE run_id = ? ORDER BY started_at",
+                            [run_id])
+            out["stages"] = {stage: status for stage, status, _ in recorded}
+            if recorded:
+                out["run_date"] = str(recorded[-1][2])
         if table_exists(con, "meta", "ingest_manifest"):
             out["loaded_this_run"] = dict(rows(
                 "SELECT source, sum(rows_loaded)::BIGINT FROM meta.ingest_manifest WHERE run_id = ? GROUP BY 1 ORDER BY 1", [run_id]))
@@ -302,7 +313,13 @@ def summarize(settings: Settings, run_id: str | None = None) -> dict[str, Any]:
 
 def format_summary(summary: dict[str, Any]) -> str:
     """A short human summary of a run for the terminal."""
-    lines = [f"CDP run {summary.get('run_id')} (run date {summary.get('run_date')})"]
+    if summary.get("run_id") is None:
+        asked = summary.get("asked_run_date")
+        lines = [f"No CDP run recorded yet{f' for run date {asked}' if asked else ''}"]
+    elif summary.get("run_date") is None:
+        lines = [f"CDP run {summary['run_id']}: no stage of it is recorded"]
+    else:
+        lines = [f"CDP run {summary['run_id']} (run date {summary['run_date']})"]
     if "stages" in summary:
         lines.append("  stages:       " + ", ".join(f"{k}={v}" for k, v in summary["stages"].items()))
     for key, label in (("loaded_this_run", "rows loaded (this run)"), ("loaded_all_time", "rows loaded (all runs)"),

@@ -21,8 +21,11 @@ class SettingsError(ValueError):
     """A CDP_* environment variable holds a value that cannot be used."""
 
 
-def _default_home() -> Path:
-    return Path(os.environ.get("CDP_HOME", PROJECT_ROOT / "data")).resolve()
+def _default_home(environ: dict[str, str] | None = None) -> Path:
+    # `or`, not a get() default: `.env.example` ships `CDP_HOME=`, and an empty value means the
+    # default ($(repo)/data), never the current directory.
+    value = (os.environ if environ is None else environ).get("CDP_HOME") or ""
+    return Path(value).expanduser().resolve() if value else (PROJECT_ROOT / "data").resolve()
 
 
 @dataclass(frozen=True)
@@ -41,9 +44,9 @@ class Settings:
     segments_path: Path | None = field(default=None, metadata={"doc": "Audience segments as code (YAML).", "default": "dbt_project/segments.yml"})
     dbt_target_dir: Path | None = field(default=None, metadata={"doc": "dbt target folder (compiled SQL, run results, docs site).", "default": "$CDP_HOME/dbt/target"})
     export_dir: Path | None = field(default=None, metadata={"doc": "Where audience exports are published.", "default": "$CDP_HOME/exports"})
-    export_keep_runs: int = field(default=30, metadata={"doc": "Published export runs kept per segment and format; older run folders (and their member rows) are deleted after each export. 0 keeps all."})
+    export_keep_runs: int = field(default=30, metadata={"doc": "Published export runs kept per segment and format; older run folders (and their member rows) are deleted after each export. 0 keeps all. A new erasure request removes the person's rows from the kept runs' files (`exports/README.md`)."})
     reports_dir: Path | None = field(default=None, metadata={"doc": "Data-quality and run reports, one folder per run.", "default": "$CDP_HOME/reports"})
-    model_dir: Path | None = field(default=None, metadata={"doc": "Versioned Splink model JSON files.", "default": "$CDP_HOME/models"})
+    model_dir: Path | None = field(default=None, metadata={"doc": "Versioned Splink models: JSON + frozen term-frequency Parquet files.", "default": "$CDP_HOME/models"})
     truth_path: Path | None = field(default=None, metadata={"doc": "Ground-truth mapping of source records to people (sample data only).", "default": "$CDP_LANDING_DIR/truth/ground_truth.csv"})
     run_date: date = field(default_factory=lambda: datetime.now(UTC).date(), metadata={"doc": "Logical date of the run (YYYY-MM-DD). Airflow passes its logical date.", "default": "today (UTC)"})
     default_phone_region: str = field(default="US", metadata={"doc": "Region used to parse phone numbers written without a country code."})
@@ -57,7 +60,7 @@ class Settings:
     max_field_chars: int = field(default=4096, metadata={"doc": "Longest text field accepted by ingestion; longer values are quarantined."})
     verify_file_checksums: bool = field(default=False, metadata={"doc": "Checksum every landing file on every run. Off: a file whose size, modification and change times and inode are those recorded when it was last seen keeps its recorded SHA-256 without being read again (on a local Linux filesystem a rewrite changes the change time, which no tool can set back; turn this on for landing folders on network or FUSE mounts, or on Windows, where that does not hold)."})
     duckdb_memory_limit: str = field(default="6GB", metadata={"doc": "DuckDB memory_limit for pipeline and dbt connections (leave room for Python under the 8 GiB budget)."})
-    duckdb_threads: int = field(default=2, metadata={"doc": "DuckDB worker threads."})
+    duckdb_threads: int = field(default=2, metadata={"doc": "DuckDB worker threads, for pipeline and dbt connections."})
     dbt_threads: int = field(default=1, metadata={"doc": "dbt threads (DuckDB has one writer, so 1 is right)."})
     task_retries: int = field(default=2, metadata={"doc": "Airflow retries per task (make demo sets 0 so a failure shows at once)."})
     task_retry_delay_minutes: int = field(default=5, metadata={"doc": "Minutes Airflow waits before retrying a failed task."})
@@ -103,6 +106,8 @@ class Settings:
             if key in environ and environ[key] != "":
                 values[f.name] = _parse(key, environ[key], hints[f.name])
         values.update({k: v for k, v in overrides.items() if v is not None})
+        # The home of the environment given, not the process's (the dataclass default reads os.environ).
+        values.setdefault("home", _default_home(environ))
         return cls(**values)
 
     def with_run_date(self, run_date: date | str | None) -> Settings:

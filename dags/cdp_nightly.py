@@ -25,7 +25,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import Asset, dag, task
+from airflow.sdk import Asset, CronDataIntervalTimetable, dag, task
 
 from cdp.settings import Settings  # standard library only: cheap at parse time
 
@@ -45,7 +45,10 @@ DEFAULT_ARGS = {
 
 @dag(
     dag_id="cdp_nightly",
-    schedule="@daily",
+    # A nightly run covers the day that has ended: the run due at 00:00 on the 25th gets logical date
+    # (= CDP run date) the 24th. "@daily" would be a CronTriggerTimetable in Airflow 3, whose 00:00 run
+    # on the 25th has logical date the 25th, a day that has not happened yet.
+    schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
@@ -55,8 +58,8 @@ DEFAULT_ARGS = {
     doc_md=__doc__,
 )
 def cdp_nightly():
-    # Each task passes the run's logical date, id and run_after (the date of runs triggered without a
-    # logical date) to one function of cdp.orchestration; nothing else happens here.
+    # Each task passes the run's logical date, id and run_after (a run triggered without a logical
+    # date covers the day before it) to one function of cdp.orchestration; nothing else happens here.
     @task
     def ingest(source: str, logical_date=None, run_id=None, dag_run=None):
         from cdp.orchestration import run_stage

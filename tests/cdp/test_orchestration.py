@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
@@ -15,10 +15,14 @@ def test_logical_date_wins_then_run_after(cdp_env):
     settings, run_id = settings_for(datetime(2026, 3, 4, 23, 59, tzinfo=UTC), "scheduled__2026-03-04T00:00:00+00:00")
     assert settings.run_date == date(2026, 3, 4)
     assert run_id == "scheduled__2026-03-04T00_00_00_00_00"
-    # Runs triggered without a logical date use the run's run_after, never the task's own clock.
+    # Runs triggered without a logical date cover the day that had ended when the run was due (the
+    # day before its run_after), never the task's own clock nor a day that has not happened yet.
     settings, run_id = settings_for(None, None, run_after=datetime(2026, 5, 6, 0, 1, tzinfo=UTC))
-    assert settings.run_date == date(2026, 5, 6)
-    assert run_id == "cdp_2026-05-06"
+    assert settings.run_date == date(2026, 5, 5)
+    assert run_id == "cdp_2026-05-05"
+    # run_after is read in UTC: 01:30 on the 7th in UTC+2 is still the 6th in UTC.
+    settings, _ = settings_for(None, None, run_after=datetime(2026, 5, 7, 1, 30, tzinfo=timezone(timedelta(hours=2))))
+    assert settings.run_date == date(2026, 5, 5)
 
 
 def test_unfinished_stages_names_missing_and_failed_ones():

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -92,3 +93,36 @@ def test_nightly_dag_shape(dagbag):
     # One DuckDB writer: every task shares the 1-slot pool and the DAG runs one task at a time.
     assert {task.pool for task in dag.tasks} == {"duckdb_writer"}
     assert dag.max_active_tasks == 1
+
+
+def _scheduler_timetable(dag):
+    """The timetable the scheduler uses: the DAG serialized and read back, as the DAG processor does."""
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    return DagSerialization.from_dict(DagSerialization.to_dict(dag)).timetable
+
+
+def test_nightly_run_covers_the_day_that_has_ended(dagbag, cdp_env):
+    """Review finding: with "@daily" (a CronTriggerTimetable in Airflow 3) the run due at 00:00 on the 25th
+    got logical date, hence CDP run date, the 25th: a day that had not happened yet."""
+    import pendulum
+    from airflow.timetables.base import DataInterval, TimeRestriction
+
+    from cdp.orchestration import settings_for
+
+    timetable = _scheduler_timetable(dagbag.dags["cdp_nightly"])
+    restriction = TimeRestriction(earliest=pendulum.datetime(2026, 1, 1, tz="UTC"), latest=None, catchup=False)
+    previous = DataInterval(pendulum.datetime(2026, 11, 23, tz="UTC"), pendulum.datetime(2026, 11, 24, tz="UTC"))
+    scheduled = timetable.next_dagrun_info(last_automated_data_interval=previous, restriction=restriction)
+    assert scheduled.run_after == pendulum.datetime(2026, 11, 25, tz="UTC")
+    settings, run_id = settings_for(scheduled.logical_date, None, scheduled.run_after)
+    assert (settings.run_date, run_id) == (date(2026, 11, 24), "cdp_2026-11-24")
+
+    # A run triggered with a logical date (`airflow dags test cdp_nightly D`, `make demo`, the UI form)
+    # processes that date, and one triggered without covers the day Airflow infers for a manual run.
+    settings, _ = settings_for(pendulum.datetime(2026, 11, 23, tz="UTC"), None, pendulum.now("UTC"))
+    assert settings.run_date == date(2026, 11, 23)
+    for run_after in (pendulum.datetime(2026, 11, 25, tz="UTC"), pendulum.datetime(2026, 11, 25, 14, 30, tz="UTC"),
+                      pendulum.datetime(2026, 11, 25, 23, 59, 59, tz="UTC")):
+        manual = timetable.infer_manual_data_interval(run_after=run_after)
+        assert settings_for(None, None, run_after)[0].run_date == manual.start.date() == date(2026, 11, 24)
