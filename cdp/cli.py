@@ -52,7 +52,8 @@ def cmd_resolve(args: argparse.Namespace) -> int:
     from identity.resolve_file import resolve_file
 
     settings = _settings(args)
-    result = resolve_file(Path(args.input), Path(args.output), settings, truth=Path(args.truth) if args.truth else None)
+    result = resolve_file(Path(args.input), Path(args.output), settings, truth=Path(args.truth) if args.truth else None,
+                          date_format=args.date_format)
     _print(result)
     return 0
 
@@ -72,9 +73,13 @@ def cmd_identity(args: argparse.Namespace) -> int:
 
         _print(evaluate(settings, Path(args.truth) if args.truth else settings.truth_path))
     elif args.identity_command == "explain":
-        from identity.explain import explain
+        from identity.explain import CustomerNotFound, explain
 
-        print(explain(settings, args.customer_id))
+        try:
+            print(explain(settings, args.customer_id))
+        except CustomerNotFound as exc:
+            print(f"cdp identity explain: {exc}", file=sys.stderr)
+            return 1
     return 0
 
 
@@ -225,6 +230,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", required=True)
     p.add_argument("--output", required=True)
     p.add_argument("--truth", help="ground truth (source_system, source_record_id, person_id) to score against")
+    p.add_argument("--date-format", help="strptime pattern of birth dates not in ISO form, e.g. %%m/%%d/%%Y "
+                   "(default: ISO, YYYYMMDD, 15 Jan 1960, and D/M/YYYY or M/D/YYYY when the file shows which)")
 
     p = add("identity", cmd_identity, "identity resolution: train, run, evaluate, explain", nested=True)
     isub = p.add_subparsers(dest="identity_command", required=True)

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from cdp.warehouse import connect, table_exists
-from identity.schema import fetch_one
+from identity.schema import IdentityError, fetch_one
 
 _RULE_REASONS = {
     "email": "same email address",
@@ -32,11 +32,27 @@ def _describe_levels(levels_json: str | None) -> str:
     return "; ".join(parts)
 
 
+class CustomerNotFound(IdentityError):
+    """The customer id is neither in the published map nor in the id history."""
+
+
 def explain(settings: Any, customer_id: str) -> str:
-    """A readable account of ``customer_id``: records, accepted links with rule or weight, cut links."""
+    """A readable account of ``customer_id``: records, accepted links with rule or weight, cut links.
+
+    A merged or split-away id is answered from identity.customer_id_history; an id never handed
+    out raises :class:`CustomerNotFound`, and a warehouse with no published map ``IdentityError``.
+    """
+    if not settings.warehouse_path.exists():
+        raise IdentityError(
+            f"no warehouse at {settings.warehouse_path}: run `cdp ingest` and `cdp identity run` first "
+            "(or set CDP_HOME / CDP_WAREHOUSE_PATH to the warehouse to read)"
+        )
     with connect(settings, read_only=True) as con:
         if not table_exists(con, "identity", "customer_map"):
-            return "No identity resolution has been published yet (identity.customer_map is missing)."
+            raise IdentityError(
+                f"{settings.warehouse_path}: no identity resolution has been published yet "
+                "(identity.customer_map is missing); run `cdp identity run` first"
+            )
         found = fetch_one(con, "SELECT count(*) FROM identity.customer_map WHERE customer_id = ?", [customer_id])
         if not found or not found[0]:
             history = con.execute(
@@ -47,7 +63,10 @@ def explain(settings: Any, customer_id: str) -> str:
             if history:
                 run_id, change, new_id, reason = history[0]
                 return f"Customer {customer_id} no longer exists: {change} in run {run_id} into {new_id} ({reason})."
-            return f"Customer {customer_id} is not in identity.customer_map."
+            raise CustomerNotFound(
+                f"Customer {customer_id} is not in identity.customer_map and was never merged or split away "
+                "(identity.customer_id_history); customer ids look like cus_0123456789abcdef"
+            )
         records = con.execute(
             f"""SELECT m.source_system || '|' || m.source_record_id, {", ".join("s." + f for f in _SHOWN_FIELDS)}
                 FROM identity.customer_map AS m

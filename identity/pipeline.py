@@ -18,7 +18,7 @@ from identity.cluster import cluster
 from identity.deterministic import build_deterministic_links
 from identity.person_records import build_person_records
 from identity.probabilistic import latest_model_path, predict_links
-from identity.publish import publish
+from identity.publish import check_rerun, publish
 from identity.recluster import (
     find_identifier_changes,
     find_reclustering_scope,
@@ -117,6 +117,8 @@ def resolve_warehouse(settings: Any, run_id: str) -> dict:
     # One connection for the whole stage: Splink predicts on it too (see predict_links), so
     # there is one DuckDB and one memory_limit, and the warehouse is checkpointed once.
     with connect(settings) as con:
+        # Before anything is written: a refused rerun leaves the warehouse as it was.
+        check_rerun(con, run_id)
         per_source = build_person_records(con)
         timer.lap("person_records")
         standardise(con, settings, incremental=True)

@@ -27,7 +27,14 @@ from identity.person_records import WEB_BATCHES_NOW
 from identity.probabilistic import store_scored_records
 from identity.recluster import fingerprint as clusters_fingerprint
 from identity.recluster import has_guard_hashes, is_reclustering, store_clustered_records
-from identity.schema import columns_of, fetch_one, sql_literal, table_comment, temp_table_exists
+from identity.schema import (
+    IdentityError,
+    columns_of,
+    fetch_one,
+    sql_literal,
+    table_comment,
+    temp_table_exists,
+)
 from identity.stable_ids import assign_customer_ids
 
 HISTORY_DDL = """CREATE TABLE IF NOT EXISTS identity.customer_id_history (
@@ -97,6 +104,52 @@ def _migrate_whole_table_map(con: duckdb.DuckDBPyConnection, run_id: str) -> Non
         con.execute("DROP TABLE identity.customer_map_previous")
 
 
+class SupersededRunError(IdentityError):
+    """A rerun of a run that a later run has published over."""
+
+
+def latest_publisher(con: duckdb.DuckDBPyConnection) -> str | None:
+    """The run id that published identity.customer_map last (None when unknown).
+
+    Kept as the comment of identity.customer_map_changes; a warehouse published before that
+    comment existed names it only through the changes its latest run logged, if any."""
+    comment = table_comment(con, "identity.customer_map_changes")
+    if comment:
+        return comment
+    if comment is None:
+        return None
+    row = fetch_one(con, "SELECT any_value(run_id) FROM identity.customer_map_changes")
+    return row[0] if row else None
+
+
+def check_rerun(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
+    """Refuse to publish ``run_id`` again when a later run has published since.
+
+    Ids are assigned against the map before a run, and only the latest run's changes are kept to
+    undo, so an older run cannot be replayed: publishing it again would rewrite its history rows
+    (which the later runs' ids and ``cdp identity explain`` rely on) from tonight's map."""
+    if not table_exists(con, "identity", "run_metrics"):
+        return
+    published = fetch_one(
+        con,
+        "SELECT count(*) FROM (SELECT run_id FROM identity.run_metrics WHERE run_id = ? LIMIT 1)",
+        [run_id],
+    )[0]
+    if table_exists(con, "identity", "customer_id_history"):
+        published += fetch_one(
+            con,
+            "SELECT count(*) FROM (SELECT run_id FROM identity.customer_id_history WHERE run_id = ? LIMIT 1)",
+            [run_id],
+        )[0]
+    latest = latest_publisher(con)
+    if published and latest is not None and latest != run_id:
+        raise SupersededRunError(
+            f"identity run {run_id!r} was already published, and run {latest!r} has published the "
+            f"customer map since: republishing {run_id!r} would rewrite the id history later runs "
+            f"build on. Rerun {latest!r} (the latest run), or resolve today's data under a new run id."
+        )
+
+
 def _undo_rerun(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
     """When ``run_id`` published the map last, put back the rows it replaced: ids are assigned
     against the map before the run, and unchanged rows keep their own resolved_at again."""
@@ -114,6 +167,9 @@ def _undo_rerun(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
         FROM identity.customer_map_changes WHERE run_id = ? AND previous_customer_id IS NOT NULL""",
         [run_id],
     )
+    # The table holds one run's changes: ``run_id``'s own, just undone, or, for a new run, those
+    # of the run it publishes over, which can no longer be undone (check_rerun refuses a rerun of
+    # that run from now on). Other runs' history rows are never touched.
     con.execute("DELETE FROM identity.customer_map_changes")
 
 
@@ -269,6 +325,7 @@ def publish(con: duckdb.DuckDBPyConnection, settings: Any, run_id: str, records:
     try:
         con.execute(HISTORY_DDL)
         con.execute(METRICS_DDL)
+        check_rerun(con, run_id)
         con.execute("DELETE FROM identity.customer_id_history WHERE run_id = ?", [run_id])
         _migrate_whole_table_map(con, run_id)
         _conform_tables(con)
@@ -282,6 +339,7 @@ def publish(con: duckdb.DuckDBPyConnection, settings: Any, run_id: str, records:
         # first night), although the commit wrote them all.
         _measure(con, records, _sizes_fingerprint(settings))
         _publish_map(con, run_id, run_at)
+        con.execute(f"COMMENT ON TABLE identity.customer_map_changes IS {sql_literal(run_id)}")
         con.execute(
             f"""INSERT INTO identity.customer_id_history
             SELECT ?, old_customer_id, new_customer_id, change_type, reason, {run_at}

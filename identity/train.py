@@ -58,17 +58,20 @@ def train_model(settings: Any, con: duckdb.DuckDBPyConnection | None = None) -> 
     return train_in_connection(con, "identity.person_records_standardised", settings)
 
 
-def train_in_connection(con: duckdb.DuckDBPyConnection, records: str, settings: Any) -> Path:
+def train_in_connection(
+    con: duckdb.DuckDBPyConnection, records: str, settings: Any, model_dir: Path | None = None
+) -> Path:
     """Train on the standardised records in table ``records`` of ``con`` and save a new model version.
 
     Splink's input is built in SQL in a scratch database attached to ``con`` (as prediction does),
-    not read out to Arrow and written back into the same connection.
+    not read out to Arrow and written back into the same connection. ``model_dir``: where to save
+    it (default ``settings.model_dir``, whose latest pointer then names it).
     """
     with splink_scratch(con) as home:
         rows = create_splink_input(con, home, records)
         _require_enough(rows, settings)
         model, frequencies = _fit(DuckDBAPI(connection=con), settings)
-    return save_model(model, settings, records=rows, term_frequencies=frequencies)
+    return save_model(model, settings, records=rows, term_frequencies=frequencies, model_dir=model_dir)
 
 
 def _require_enough(rows: int, settings: Any) -> None:
@@ -134,16 +137,21 @@ def _fit(db_api: DuckDBAPI, settings: Any) -> tuple[dict[str, Any], dict[str, pa
 
 
 def save_model(
-    model: dict[str, Any], settings: Any, records: int, term_frequencies: dict[str, pa.Table] | None = None
+    model: dict[str, Any],
+    settings: Any,
+    records: int,
+    term_frequencies: dict[str, pa.Table] | None = None,
+    model_dir: Path | None = None,
 ) -> Path:
-    """Write ``model`` as the next version and move the latest pointer to it.
+    """Write ``model`` as the next version in ``model_dir`` (default ``settings.model_dir``) and
+    move that folder's latest pointer to it.
 
     ``term_frequencies``: per term-frequency-adjusted column, the table (value, tf_<column>) the
     model scores with, written beside the JSON as ``splink_model_v<N>_tf_<column>.parquet``.
     """
     import pyarrow.parquet as pq
 
-    model_dir = Path(settings.model_dir)
+    model_dir = Path(model_dir or settings.model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
     versions = [
         int(match.group(1))

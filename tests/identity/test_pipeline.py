@@ -270,3 +270,42 @@ def test_rerun_on_a_map_published_whole_by_an_older_version(settings) -> None:
     resolve_warehouse(settings.with_run_date(date(2026, 11, 24)), "night-2")
     assert _rows(settings, map_sql) == published  # nothing changed, so nothing was rewritten
     assert _rows(settings, "SELECT count(*) FROM duckdb_views() WHERE view_name = 'customer_map_previous'") == [(1,)]
+
+
+def test_rerun_of_an_older_run_is_refused_and_keeps_history(settings) -> None:
+    from id_raw_tables import add_store_customer, create_raw_tables
+
+    from identity.publish import SupersededRunError
+
+    with connect(settings) as con:
+        create_raw_tables(con)
+        add_store_customer(con, 1, "Ann", "Lee", email="ann@x.com", birth_date=date(1980, 1, 1))
+        add_csv_contact(con, "list:1", first="Ann", last="Lee", phone="415-555-0101")
+    resolve_warehouse(settings, "night-1")
+    with connect(settings) as con:  # night 2: the store record gains the phone, so the two merge
+        con.execute("UPDATE raw.store_customers SET phone = '415-555-0101'")
+    night_2 = settings.with_run_date(date(2026, 11, 24))
+    resolve_warehouse(night_2, "night-2")
+    with connect(settings) as con:  # night 3: a newcomer
+        add_csv_contact(con, "list:2", first="Cy", last="Young", email="cy@x.com")
+    night_3 = settings.with_run_date(date(2026, 11, 25))
+    resolve_warehouse(night_3, "night-3")
+    tables = ("customer_map", "customer_map_changes", "links", "customer_id_history", "run_metrics",
+              "person_records")
+    published = {table: _rows(settings, f"SELECT * FROM identity.{table} ORDER BY ALL") for table in tables}
+    kinds = [(run, kind) for run, _old, _new, kind, *_rest in published["customer_id_history"]]
+    assert kinds == [("night-1", "new"), ("night-1", "new"), ("night-2", "merge"), ("night-3", "new")]
+    merged_away = next(row[1] for row in published["customer_id_history"] if row[3] == "merge")
+    assert "merge in run night-2" in explain(settings, merged_away)
+
+    # Clearing night 2 after night 3 ran: refused before anything is written.
+    with pytest.raises(SupersededRunError, match="'night-3' has published the customer map since"):
+        resolve_warehouse(night_2, "night-2")
+    for table, rows in published.items():
+        assert _rows(settings, f"SELECT * FROM identity.{table} ORDER BY ALL") == rows, table
+    assert "merge in run night-2" in explain(settings, merged_away)
+
+    # The latest run can still be rerun, reproducing the same ids, changes and history.
+    resolve_warehouse(night_3, "night-3")
+    for table, rows in published.items():
+        assert _rows(settings, f"SELECT * FROM identity.{table} ORDER BY ALL") == rows, table

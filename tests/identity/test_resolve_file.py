@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from datetime import date
 from pathlib import Path
 
 import pyarrow as pa
@@ -10,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from identity.evaluate import evaluate_mappings
-from identity.resolve_file import resolve_file
+from identity.resolve_file import rejects_path, resolve_file
 from identity.schema import IdentityError
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -80,3 +81,115 @@ def test_evaluate_mappings_counts_pairs_and_bcubed() -> None:
     assert under["predicted_clusters"] == 3 and under["true_clusters"] == 2
     partial = evaluate_mappings({"a": "x", "zz": "q"}, truth)
     assert partial["records_missing_from_truth"] == 1 and partial["records_missing_from_prediction"] == 3
+
+
+def _write(path: Path, text: str, encoding: str = "utf-8") -> Path:
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+def _rejects(output: Path) -> list[dict]:
+    with rejects_path(output).open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+HEADER = "source_system,source_record_id,first_name,last_name,date_of_birth,email\n"
+
+
+@pytest.mark.parametrize(
+    ("father", "son"),
+    [("01/15/1960", "03/02/1990"), ("15/01/1960", "02/03/1990"), ("15.01.1960", "2.3.1990"),
+     ("19600115", "1990-03-02"), ("15 Jan 1960", '"Mar 2, 1990"')],
+)
+def test_birth_dates_not_in_iso_form_keep_a_father_and_son_apart(settings, tmp_path: Path, father, son) -> None:
+    """A date not in ISO form was read as empty, so the birth-date guard let father and son merge."""
+    source = _write(tmp_path / "family.csv", HEADER + f"crm,1,John,Smith,{father},smiths@example.com\n"
+                    f"crm,2,John,Smith,{son},smiths@example.com\n")
+    output = tmp_path / "out.csv"
+    result = resolve_file(source, output, settings)
+    customers = _read(output)
+    assert customers[("crm", "1")] != customers[("crm", "2")]
+    assert result["rejected_rows"] == 0 and not rejects_path(output).exists()
+
+
+def test_ambiguous_or_unreadable_birth_dates_are_reported(settings, tmp_path: Path) -> None:
+    ambiguous = _write(tmp_path / "ambiguous.csv", HEADER + "crm,1,John,Smith,03/02/1960,j@example.com\n")
+    with pytest.raises(IdentityError, match=r"ambiguous.csv: date_of_birth '03/02/1960' \(line 2\).*--date-format"):
+        resolve_file(ambiguous, tmp_path / "out.csv", settings)
+    result = resolve_file(ambiguous, tmp_path / "out.csv", settings, date_format="%d/%m/%Y")
+    assert result["person_records"] == 1
+
+    mixed = _write(tmp_path / "mixed.csv", HEADER + "crm,1,A,B,31/12/1960,a@example.com\n"
+                   "crm,2,C,D,12/31/1960,c@example.com\n")
+    with pytest.raises(IdentityError, match=r"mixes day-first \(line 2.*month-first \(line 3"):
+        resolve_file(mixed, tmp_path / "out.csv", settings)
+
+    bad = _write(tmp_path / "bad.csv", HEADER + "crm,1,Ann,Lee,1980-01-01,ann@example.com\n"
+                 "crm,2,Ann,Lee,not a date,ann@example.com\ncrm,3,Bo,Ek,,bo@example.com\n")
+    output = tmp_path / "bad_out.csv"
+    result = resolve_file(bad, output, settings)
+    assert set(_read(output)) == {("crm", "1"), ("crm", "3")}  # the unreadable row is not guessed at
+    assert result["rejected_rows"] == 1 and result["rejects"] == str(rejects_path(output))
+    [reject] = _rejects(output)
+    assert (reject["file"], reject["row"], reject["line"], reject["field"], reject["value"]) == (
+        str(bad), "2", "3", "date_of_birth", "not a date")
+    assert "--date-format" in reject["reason"]
+
+
+def test_resolve_without_a_model_leaves_the_nightly_model_alone(tmp_path: Path) -> None:
+    """With no model, resolve trained one on the file and moved the nightly run's latest pointer to it."""
+    from id_synthetic import generate_records, write_records_csv
+
+    from cdp.settings import Settings
+    from identity.probabilistic import latest_model_path
+
+    settings = Settings(home=tmp_path / "home", run_date=date(2026, 11, 23))
+    records, _truth = generate_records(120, seed=3)
+    source = write_records_csv(tmp_path / "list.csv", records)
+    result = resolve_file(source, tmp_path / "out.csv", settings)
+    assert result["model_trained_on_input"] is True and result["model"] is None
+    assert result["probabilistic_candidates"] > 0  # the model trained for the run was used
+    assert latest_model_path(settings) is None
+    assert not Path(settings.model_dir).exists() or not any(Path(settings.model_dir).iterdir())
+
+
+def test_a_pipe_in_source_system_is_rejected_not_merged_into_another_key(settings, tmp_path: Path) -> None:
+    """('cr|m','1') and ('cr','m|1') made one record key: two people became one, and 4 output rows."""
+    source = _write(tmp_path / "pipe.csv", "source_system,source_record_id,first_name,email\n"
+                    "cr|m,1,Ann,ann@x.com\ncr,m|1,Bob,bob@y.com\n")
+    output = tmp_path / "out.csv"
+    result = resolve_file(source, output, settings)
+    assert _read(output).keys() == {("cr", "m|1")}
+    assert result["rejected_rows"] == 1
+    [reject] = _rejects(output)
+    assert (reject["line"], reject["field"], reject["value"]) == ("2", "source_system", "cr|m")
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-8-sig", "cp1252"])
+def test_spreadsheet_encodings_are_decoded(settings, tmp_path: Path, encoding) -> None:
+    text = "source_record_id,first_name,last_name,email\r\n1,José,Muñoz,jm@x.com\r\n2,José,Muñoz,jm@x.com\r\n"
+    source = _write(tmp_path / "export.csv", text, encoding)
+    output = tmp_path / "out.csv"
+    result = resolve_file(source, output, settings)
+    assert result["person_records"] == 2 and result["customers"] == 1
+
+
+def test_unreadable_files_are_named_and_ragged_rows_rejected(settings, tmp_path: Path) -> None:
+    corrupt = _write(tmp_path / "corrupt.parquet", "not a parquet file")
+    with pytest.raises(IdentityError, match=r"corrupt\.parquet: not a readable Parquet file"):
+        resolve_file(corrupt, tmp_path / "out.csv", settings)
+    broken = tmp_path / "broken.csv"
+    broken.write_bytes(b"\xef\xbb\xbffirst_name,email\nAnn,a@x.com\nJos\xe9,b@x.com\n")  # BOM says UTF-8
+    with pytest.raises(IdentityError, match=r"broken.csv: line 3: byte"):
+        resolve_file(broken, tmp_path / "out.csv", settings)
+    # A row with an extra value made the sniffer take a wrong header, so no person column was found.
+    ragged = _write(tmp_path / "ragged.csv", "first_name,email\nAnn,a@x.com\nBob,b@x.com,extra\nCy,c@x.com\n")
+    output = tmp_path / "ragged_out.csv"
+    result = resolve_file(ragged, output, settings)
+    assert set(_read(output)) == {("file", "1"), ("file", "3")}
+    assert result["rejected_rows"] == 1
+    [reject] = _rejects(output)
+    assert (reject["row"], reject["line"], reject["value"]) == ("2", "3", "Bob,b@x.com,extra")
+    assert "3 values for 2 header columns" in reject["reason"]
+    with pytest.raises(IdentityError, match=r"out.xlsx: expected an output path ending in .csv or .parquet"):
+        resolve_file(ragged, tmp_path / "out.xlsx", settings)
