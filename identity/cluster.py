@@ -67,15 +67,19 @@ def first_name_conflict_sql(left: str, right: str) -> str:
     """SQL: records ``left`` and ``right`` (aliases with the columns of :func:`name_columns_sql`)
     cannot share a first name.
 
-    Compatible: see :func:`_names_compatible_sql`; or first and last name swapped in one record.
+    Compatible: see :func:`_names_compatible_sql`; or first and last name swapped in one record,
+    also when the other record has no last name.
     Two different known given names with no formal name or spelling in common (John, Joan) conflict.
     """
     same = _names_compatible_sql(left, "first", right, "first")
-    swapped_first = _names_compatible_sql(left, "first", right, "last")
-    swapped_last = _names_compatible_sql(left, "last", right, "first")
+    # A record with first and last name swapped: its last name is the other's first name, and its
+    # first name the other's last name when the other has one (Coleman Timothy, Timothy).
+    left_swapped = f"""({left}.last_name IS NOT NULL AND {_names_compatible_sql(left, "last", right, "first")}
+        AND ({right}.last_name IS NULL OR {_names_compatible_sql(left, "first", right, "last")}))"""
+    right_swapped = f"""({right}.last_name IS NOT NULL AND {_names_compatible_sql(left, "first", right, "last")}
+        AND ({left}.last_name IS NULL OR {_names_compatible_sql(left, "last", right, "first")}))"""
     return f"""({left}.first_name IS NOT NULL AND {right}.first_name IS NOT NULL AND NOT {same}
-        AND NOT ({left}.last_name IS NOT NULL AND {right}.last_name IS NOT NULL
-                 AND {swapped_first} AND {swapped_last}))"""
+        AND NOT {left_swapped} AND NOT {right_swapped})"""
 
 
 def name_columns_sql(first: str = "f", last: str = "g") -> str:

@@ -333,3 +333,16 @@ def test_caller_with_only_a_household_phone_does_not_merge_the_household(setting
     resolve_warehouse(settings.with_run_date(settings.run_date + timedelta(days=2)), "night-3")
     assert customers() == {**second, "call_center|call-10": first["store|1"]}
     assert caller_links() == cut
+
+
+def test_record_with_first_and_last_name_swapped_is_not_a_conflict_with_one_missing_a_last_name() -> None:
+    """Coleman Timothy (swapped) and Timothy (no last name) name one person; the component
+    guard must not cut what the pair guard would not refuse (a recall loss on the 100k benchmark)."""
+    phone = {"phone": "+12125550177"}
+    clusters, links = _cluster([
+        {"source_system": "store", "source_record_id": "1", "first_name": "timothy", "last_name": "coleman", **phone},
+        {"source_system": "csv", "source_record_id": "2", "first_name": "coleman", "last_name": "timothy", **phone},
+        {"source_system": "call_center", "source_record_id": "3", "first_name": "timothy", **phone},
+    ])
+    assert _same(clusters, "store|1", "csv|2", "call_center|3")
+    assert all(reason is None for *_rest, reason in links), links
