@@ -7,14 +7,16 @@ Two layers of guards, both conservative:
    landline or an inbox looks like. *Strong* links (same web user id, loyalty card, an anonymous
    id identified as a user) name one account and skip this check.
 2. Cluster guards. A connected component that would hold two web user ids, two conflicting
-   birth dates or more than ``max_cluster_size`` records is rebuilt link by link, strongest
-   first, and every link that would break a rule is cut (kept in identity.links, rejected).
+   birth dates, two conflicting first names (John and Jane joined through a record with no first
+   name) or more than ``max_cluster_size`` records is rebuilt link by link, strongest first, and
+   every link that would break a rule is cut (kept in identity.links, rejected).
 
 Everything runs in SQL except the rebuild of the few components that break a cluster rule.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection, Hashable
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -39,31 +41,55 @@ def dob_conflict_sql(left: str, right: str) -> str:
         AND NOT (year({left}) = year({right}) AND month({left}) = day({right}) AND day({left}) = month({right})))"""
 
 
-def _names_compatible_sql(left: str, right: str, left_groups: str, right_groups: str) -> str:
-    """SQL: two names that may be one: a typo, a prefix or initial, or short forms of one formal name."""
-    return f"""(jaro_winkler_similarity({left}, {right}) >= {FIRST_NAME_SIMILARITY_FLOOR}
-        OR starts_with({left}, {right}) OR starts_with({right}, {left})
-        OR coalesce(list_has_any({left_groups}, {right_groups}), false))"""
+def _names_compatible_sql(left: str, left_role: str, right: str, right_role: str) -> str:
+    """SQL: the ``<role>_name`` of aliases ``left`` and ``right`` may be one name.
+
+    Compatible: equal, short forms or spellings of one formal name (Bob, Robert; Steve, Stephen),
+    an initial (one or two letters) that starts the other, or, unless both are known names
+    (:func:`_build_record_name_groups`), a known short form that starts the other (Chris,
+    Christoph) or a typo (Jaro-Winkler >= 0.8). A longer name that starts with a known one that is
+    not a short form is another name (Paul, Paula; Eric, Erica), whatever the score.
+    """
+    a, b = f"{left}.{left_role}_name", f"{right}.{right_role}_name"
+    a_known, b_known = f"{left}.{left_role}_is_known", f"{right}.{right_role}_is_known"
+    a_short, b_short = f"{left}.{left_role}_is_short_form", f"{right}.{right_role}_is_short_form"
+    typo = f"jaro_winkler_similarity({a}, {b}) >= {FIRST_NAME_SIMILARITY_FLOOR}"
+    return f"""({a} = {b}
+        OR coalesce(list_has_any({left}.{left_role}_groups, {right}.{right_role}_groups), false)
+        OR (least(length({a}), length({b})) <= 2 AND (starts_with({a}, {b}) OR starts_with({b}, {a})))
+        OR (NOT ({a_known} AND {b_known}) AND CASE
+                WHEN starts_with({a}, {b}) THEN {b_short} OR (NOT {b_known} AND {typo})
+                WHEN starts_with({b}, {a}) THEN {a_short} OR (NOT {a_known} AND {typo})
+                ELSE {typo} END))"""
 
 
 def first_name_conflict_sql(left: str, right: str) -> str:
-    """SQL: records ``left`` and ``right`` (aliases of the keyed CTE) cannot share a first name.
+    """SQL: records ``left`` and ``right`` (aliases with the columns of :func:`name_columns_sql`)
+    cannot share a first name.
 
-    Compatible: a typo (Jaro-Winkler >= 0.8), an initial or prefix, short forms of the same
-    formal name (Bob, Robert; Meg, Maggie), or first and last name swapped in one record.
+    Compatible: see :func:`_names_compatible_sql`; or first and last name swapped in one record,
+    also when the other record has no last name.
+    Two different known given names with no formal name or spelling in common (John, Joan) conflict.
     """
-    same = _names_compatible_sql(
-        f"{left}.first_name", f"{right}.first_name", f"{left}.first_groups", f"{right}.first_groups"
-    )
-    swapped_first = _names_compatible_sql(
-        f"{left}.first_name", f"{right}.last_name", f"{left}.first_groups", f"{right}.last_groups"
-    )
-    swapped_last = _names_compatible_sql(
-        f"{left}.last_name", f"{right}.first_name", f"{left}.last_groups", f"{right}.first_groups"
-    )
+    same = _names_compatible_sql(left, "first", right, "first")
+    # A record with first and last name swapped: its last name is the other's first name, and its
+    # first name the other's last name when the other has one (Coleman Timothy, Timothy).
+    left_swapped = f"""({left}.last_name IS NOT NULL AND {_names_compatible_sql(left, "last", right, "first")}
+        AND ({right}.last_name IS NULL OR {_names_compatible_sql(left, "first", right, "last")}))"""
+    right_swapped = f"""({right}.last_name IS NOT NULL AND {_names_compatible_sql(left, "first", right, "last")}
+        AND ({left}.last_name IS NULL OR {_names_compatible_sql(left, "last", right, "first")}))"""
     return f"""({left}.first_name IS NOT NULL AND {right}.first_name IS NOT NULL AND NOT {same}
-        AND NOT ({left}.last_name IS NOT NULL AND {right}.last_name IS NOT NULL
-                 AND {swapped_first} AND {swapped_last}))"""
+        AND NOT {left_swapped} AND NOT {right_swapped})"""
+
+
+def name_columns_sql(first: str = "f", last: str = "g") -> str:
+    """Select list of the name columns :func:`first_name_conflict_sql` reads, from the
+    record_name_groups rows joined as ``first`` (on first_name) and ``last`` (on last_name)."""
+    return ", ".join(
+        f"{alias}.formals AS {role}_groups, coalesce({alias}.is_known, false) AS {role}_is_known, "
+        f"coalesce({alias}.is_short_form, false) AS {role}_is_short_form"
+        for alias, role in ((first, "first"), (last, "last"))
+    )
 
 
 def dates_conflict(left: date, right: date) -> bool:
@@ -77,11 +103,14 @@ def dates_conflict(left: date, right: date) -> bool:
 
 
 def _build_record_name_groups(con: duckdb.DuckDBPyConnection, records: str) -> None:
-    """TEMP TABLE record_name_groups(name, formals) for every first and last name in ``records``.
+    """TEMP TABLE record_name_groups(name, formals, is_known, is_short_form) for every first and
+    last name in ``records``.
 
-    A known name (Maggie) stands for its formal names (Margaret). An unknown name that is one
-    typo away from known names (Mzddie) stands for theirs: a short form typed badly is still a
-    short form. Known names are never stretched, so Tim does not become Jim (James).
+    A known name (:func:`identity.nicknames.name_groups`: Maggie) stands for its formal names
+    (Margaret); a short form is a known name that does not stand for itself. An unknown name that
+    is one typo away from known names (Mzddie) stands for theirs: a short form typed badly is
+    still a short form. Known names are never stretched, so Tim does not become Jim (James) and
+    Dana does not become Dan (Daniel).
     """
     groups = name_groups()
     # Lists as query parameters, not an Arrow table: building one imports pandas (~0.3-0.8 s per process).
@@ -113,7 +142,8 @@ def _build_record_name_groups(con: duckdb.DuckDBPyConnection, records: str) -> N
             JOIN identity_name_groups AS k ON k.name = u.known_name
             GROUP BY u.name
         )
-        SELECT n.name, coalesce(exact.formals, near.formals) AS formals
+        SELECT n.name, coalesce(exact.formals, near.formals) AS formals, exact.name IS NOT NULL AS is_known,
+               coalesce(NOT list_contains(exact.formals, n.name), false) AS is_short_form
         FROM names AS n
         LEFT JOIN identity_name_groups AS exact ON exact.name = n.name
         LEFT JOIN near ON near.name = n.name"""
@@ -168,8 +198,7 @@ def build_candidate_links(
         f"""CREATE OR REPLACE TEMP TABLE candidate_links AS
         WITH unioned AS ({unioned}),
         keyed AS (
-            SELECT {RECORD_KEY_SQL} AS record_key, first_name, last_name, date_of_birth,
-                   f.formals AS first_groups, g.formals AS last_groups
+            SELECT {RECORD_KEY_SQL} AS record_key, first_name, last_name, date_of_birth, {name_columns_sql()}
             FROM {records}
             LEFT JOIN record_name_groups AS f ON f.name = first_name
             LEFT JOIN record_name_groups AS g ON g.name = last_name
@@ -271,13 +300,20 @@ class _Group:
     members: list[str]
     user_ids: set[str] = field(default_factory=set)
     birth_dates: set[date] = field(default_factory=set)
+    first_names: set[Hashable] = field(default_factory=set)
 
 
-def _merge_refusal(left: _Group, right: _Group, max_size: int) -> str | None:
+def _merge_refusal(
+    left: _Group, right: _Group, max_size: int, conflicting_names: Collection[frozenset] = ()
+) -> str | None:
     if len(left.user_ids | right.user_ids) > 1:
         return "would_join_two_web_user_ids"
     if any(dates_conflict(a, b) for a in left.birth_dates for b in right.birth_dates):
         return "would_join_conflicting_birth_dates"
+    if conflicting_names and any(
+        frozenset((a, b)) in conflicting_names for a in left.first_names for b in right.first_names
+    ):
+        return "would_join_conflicting_first_names"
     if len(left.members) + len(right.members) > max_size:
         return "cluster_size_cap"
     return None
@@ -287,15 +323,23 @@ def rebuild_component(
     nodes: dict[str, tuple[str | None, date | None]],
     edges: list[tuple[str, str, float]],
     max_size: int,
+    first_names: dict[str, Hashable] | None = None,
+    conflicting_names: Collection[frozenset] = (),
 ) -> tuple[dict[str, str], dict[tuple[str, str], str]]:
     """Re-cluster one over-merged component, strongest link first, cutting links that break a rule.
 
     ``nodes``: record key -> (web user id, birth date); ``edges``: (left, right, strength).
+    ``first_names``: record key -> its name (any label; records without a first name left out);
+    ``conflicting_names``: frozensets of two labels that cannot be one person's first name. Two
+    groups holding such names are never joined, so a record with no first name (a caller known
+    only by a household phone) joins one of two people, not both.
     Returns (record key -> cluster key, (left, right) -> reason for every cut link).
     """
+    first_names = first_names or {}
     group_of = {key: key for key in nodes}
     groups = {
-        key: _Group([key], {user} if user else set(), {born} if born else set())
+        key: _Group([key], {user} if user else set(), {born} if born else set(),
+                    {first_names[key]} if key in first_names else set())
         for key, (user, born) in nodes.items()
     }
     cut: dict[tuple[str, str], str] = {}
@@ -303,7 +347,7 @@ def rebuild_component(
         a, b = group_of[left], group_of[right]
         if a == b:
             continue
-        reason = _merge_refusal(groups[a], groups[b], max_size)
+        reason = _merge_refusal(groups[a], groups[b], max_size, conflicting_names)
         if reason:
             cut[(left, right)] = reason
             continue
@@ -313,6 +357,7 @@ def rebuild_component(
         groups[keep].members.extend(groups[gone].members)
         groups[keep].user_ids |= groups[gone].user_ids
         groups[keep].birth_dates |= groups[gone].birth_dates
+        groups[keep].first_names |= groups[gone].first_names
         del groups[gone]
     cluster_of = {}
     for group in groups.values():
@@ -326,6 +371,41 @@ def _temp_table(con: duckdb.DuckDBPyConnection, name: str, columns: dict[str, li
     """A TEMP TABLE of VARCHAR columns from Python lists (empty lists give an empty table)."""
     selected = ", ".join(f"unnest(?::VARCHAR[]) AS {column}" for column in columns)
     con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT {selected}", [list(v) for v in columns.values()])
+
+
+def _find_first_name_conflicts(con: duckdb.DuckDBPyConnection) -> None:
+    """TEMP TABLEs component_names(component_key, first_name, last_name, name_id, ...) and
+    component_name_conflicts(component_key, name_l, name_r): the pairs of names in one component
+    that the pair guard would refuse as one person's (:func:`first_name_conflict_sql`).
+
+    A pair guard only sees the two records of a link; a record without a first name can link
+    John and Jane through a shared phone, so the component is checked as a whole.
+    """
+    # Only components with two different first names can hold a conflict (most hold one).
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE component_names AS
+        SELECT DISTINCT component_key, first_name, last_name FROM component_members
+        WHERE first_name IS NOT NULL AND component_key IN (
+            SELECT component_key FROM component_members WHERE first_name IS NOT NULL
+            GROUP BY component_key HAVING count(DISTINCT first_name) > 1)"""
+    )
+    _build_record_name_groups(con, "component_names")
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE component_names AS
+        SELECT m.component_key, m.first_name, m.last_name, {name_columns_sql()},
+               row_number() OVER (ORDER BY m.component_key, m.first_name, m.last_name NULLS FIRST) AS name_id
+        FROM component_names AS m
+        LEFT JOIN record_name_groups AS f ON f.name = m.first_name
+        LEFT JOIN record_name_groups AS g ON g.name = m.last_name"""
+    )
+    con.execute("DROP TABLE record_name_groups")
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE component_name_conflicts AS
+        SELECT l.component_key, l.name_id AS name_l, r.name_id AS name_r
+        FROM component_names AS l
+        JOIN component_names AS r ON r.component_key = l.component_key AND l.name_id < r.name_id
+        WHERE {first_name_conflict_sql("l", "r")}"""
+    )
 
 
 def cluster(
@@ -348,16 +428,19 @@ def cluster(
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE component_members AS
         SELECT k.record_key, coalesce(c.component_key, k.record_key) AS component_key,
-               k.web_user_id, k.date_of_birth
-        FROM (SELECT {RECORD_KEY_SQL} AS record_key, web_user_id, date_of_birth FROM {records}) AS k
+               k.web_user_id, k.date_of_birth, k.first_name, k.last_name
+        FROM (SELECT {RECORD_KEY_SQL} AS record_key, web_user_id, date_of_birth, first_name, last_name
+              FROM {records}) AS k
         LEFT JOIN components AS c USING (record_key)"""
     )
+    _find_first_name_conflicts(con)
     suspicious = [
         row[0]
         for row in con.execute(
             f"""SELECT component_key FROM component_members GROUP BY component_key
                 HAVING count(*) > {int(max_cluster_size)} OR count(DISTINCT web_user_id) > 1
                     OR count(DISTINCT date_of_birth) > 1
+                UNION SELECT component_key FROM component_name_conflicts
                 ORDER BY component_key"""
         ).fetchall()
     ]
@@ -366,8 +449,12 @@ def cluster(
     if suspicious:
         _temp_table(con, "suspicious_components", {"component_key": suspicious})
         member_rows = con.execute(
-            """SELECT component_key, record_key, web_user_id, date_of_birth FROM component_members
-               WHERE component_key IN (SELECT component_key FROM suspicious_components)"""
+            """SELECT m.component_key, m.record_key, m.web_user_id, m.date_of_birth, n.name_id
+               FROM component_members AS m
+               LEFT JOIN component_names AS n
+                 ON n.component_key = m.component_key AND n.first_name = m.first_name
+                AND n.last_name IS NOT DISTINCT FROM m.last_name
+               WHERE m.component_key IN (SELECT component_key FROM suspicious_components)"""
         ).fetchall()
         edge_rows = con.execute(
             """SELECT m.component_key, l.record_key_l, l.record_key_r, max(l.strength)
@@ -376,14 +463,25 @@ def cluster(
                  AND m.component_key IN (SELECT component_key FROM suspicious_components)
                GROUP BY ALL"""
         ).fetchall()
+        conflicts_by_component: dict[str, set[frozenset]] = {}
+        for component, name_l, name_r in con.execute(
+            "SELECT component_key, name_l, name_r FROM component_name_conflicts"
+        ).fetchall():
+            conflicts_by_component.setdefault(component, set()).add(frozenset((name_l, name_r)))
         nodes_by_component: dict[str, dict] = {}
-        for component, key, user, born in member_rows:
+        names_by_component: dict[str, dict] = {}
+        for component, key, user, born, name_id in member_rows:
             nodes_by_component.setdefault(component, {})[key] = (user, born)
+            if name_id is not None:
+                names_by_component.setdefault(component, {})[key] = name_id
         edges_by_component: dict[str, list] = {}
         for component, left, right, strength in edge_rows:
             edges_by_component.setdefault(component, []).append((left, right, strength))
         for component, nodes in nodes_by_component.items():
-            cluster_of, cut = rebuild_component(nodes, edges_by_component.get(component, []), max_cluster_size)
+            cluster_of, cut = rebuild_component(
+                nodes, edges_by_component.get(component, []), max_cluster_size,
+                names_by_component.get(component), conflicts_by_component.get(component, set()),
+            )
             reassigned.update(cluster_of)
             cut_links.update(cut)
         con.execute("DROP TABLE suspicious_components")
@@ -403,6 +501,7 @@ def cluster(
         SELECT m.record_key, coalesce(r.cluster_key, m.component_key) AS cluster_key
         FROM component_members AS m LEFT JOIN reassigned AS r USING (record_key)"""
     )
-    for table in ("components", "component_members", "reassigned", "cut_links"):
+    for table in ("components", "component_members", "component_names", "component_name_conflicts",
+                  "reassigned", "cut_links"):
         con.execute(f"DROP TABLE {table}")
     return {"guarded_components": len(suspicious), "cut_links": len(cut_links)}

@@ -49,6 +49,51 @@ SHORT_FORMS: dict[str, tuple[str, ...]] = {
 }
 
 
+def _words(text: str) -> tuple[str, ...]:
+    # A long name list reads better as lines of space-separated words.
+    return tuple(text.split())
+
+
+#: Spellings of one name: a person's records may carry either, so they are never a conflict.
+SPELLING_VARIANTS: tuple[tuple[str, ...], ...] = (
+    ("stephen", "steven"), ("philip", "phillip"), ("allison", "alison"), ("kristen", "kristin"),
+    ("theresa", "teresa"), ("catherine", "katherine", "kathryn"), ("terrence", "terence"),
+    ("jeffrey", "geoffrey"), ("sarah", "sara"), ("ann", "anne"), ("megan", "meghan"),
+    ("rebecca", "rebekah"), ("carl", "karl"), ("eric", "erik"), ("brian", "bryan"), ("sean", "shawn"),
+    ("alan", "allen", "allan"), ("mohammed", "mohammad", "muhammad"), ("aaliyah", "aliyah"),
+    ("hailey", "haley"), ("isabel", "isabelle"), ("marc", "mark"), ("anna", "ana"),
+)
+
+#: Common given names that are names in their own right, not spellings of one another. Two
+#: different ones (Paul, Paula; Dan, Dana; John, Joan) name two people however alike they look,
+#: unless they share a formal name or a spelling (above). Names outside this list and the short
+#: forms keep typo tolerance (Jonathon is read as a misspelt Jonathan).
+GIVEN_NAMES: frozenset[str] = frozenset(_words("""
+    aaron adam adrian aidan aiden alan albert alejandro alice alicia amber amy aisha ana andre angel angelica
+    ann anna anne antonio april arjun ashley audrey austin ava barry bernard beth bianca billie blake
+    brandon brenda brent brett brian brianna bridget brittany brooke bruce bryan caleb calvin cameron
+    candice cara carl carla carlos carly carmen carol caroline carrie casey cassandra cecilia chad
+    charlene charlotte chelsea chester chloe christian claire clara claudia cody colin colleen connor
+    craig crystal dale dana danielle darlene darnell darren dean denise derek desiree diana diane dmitri
+    dolores dominique donna doris dustin dylan eileen elaine elena elijah ella ellen emma eric erica
+    erik erin esther ethan eva evan faith fatima felicia fernando gail gary gavin gene george georgia
+    gina gladys glen glenn gloria grace grant hailey haley hannah heather hector heidi helen hiroshi
+    holly hunter ian ines irene isaac isabel isabella ivan jack jade jaime jamal jane janice jasmine
+    jason jean jeanne jenna jeremiah jesse jesus jill joan joann joanna joanne joel johanna jordan jorge
+    jose joy joyce juan juanita julia julian julie juliet june justin karen karl kathryn katrina kayla
+    keisha keith kelly kelsey kendra kevin kirk krista kristina kurt kyle lance laura lauren leah lee
+    leon leslie lillian linda lindsay lisa logan lois lori lorraine lucas lucia luis luke lydia lynn
+    mabel marcus maria marian marie marilyn mario marion mark marsha martha martin marvin mary mason
+    maureen maxine mei mia miguel mildred miranda molly monica morgan nadia naomi natalie neil nicole
+    noah noel nora norma norman olivia omar owen paige paul paula paulette pauline pearl penny priya
+    rachel ramon randall randy raul ravi regina renee rhonda ricardo rita roberta robin rodney roger
+    rosa rose roxanne ruby russ ruth ryan sabrina sally sara sarah scott sean shane shannon sharon
+    shawn sheila shirley sierra sofia sonia sophia stacy stanley stella sydney tamara tammy tanisha
+    tanya tara tasha taylor tiffany todd tracy travis trevor troy tyler vanessa vera veronica vicki
+    wanda wayne wei wendy whitney yolanda yuki yvonne zoe
+"""))
+
+
 def canonical_names() -> dict[str, str]:
     """short form -> formal name, for short forms that point at exactly one formal name.
 
@@ -67,10 +112,20 @@ def name_groups() -> dict[str, list[str]]:
     """name -> every formal name it can stand for (a formal name stands for itself).
 
     Two first names are one name when their lists share an entry: Meg and Maggie (both
-    Margaret), Tina and Christina, Pat and Patricia, but never Pat and Christina.
+    Margaret), Tina and Christina, Pat and Patricia, Steve and Stephen and Steven (spellings of
+    one name), but never Pat and Christina. A common given name with no short form (Paula) stands
+    for itself, so it is a known name that shares nothing with Paul.
     """
     groups: dict[str, set[str]] = {}
     for formal, shorts in SHORT_FORMS.items():
         for name in (formal, *shorts):
             groups.setdefault(name, set()).add(formal)
+    for name in GIVEN_NAMES:
+        groups.setdefault(name, {name})
+    for spellings in SPELLING_VARIANTS:
+        for name in spellings:
+            groups.setdefault(name, {name})
+        for formals in groups.values():
+            if not formals.isdisjoint(spellings):
+                formals.update(spellings)
     return {name: sorted(formals) for name, formals in sorted(groups.items())}

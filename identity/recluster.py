@@ -41,7 +41,10 @@ log = logging.getLogger(__name__)
 #: Hash of each record's guard columns as last published (table comment: :func:`fingerprint`).
 CLUSTERED_RECORDS = "identity.clustered_records"
 #: Reasons the cluster rebuild gives; any other rejection is the link's own or a pair guard's.
-CUT_REASONS = ("would_join_two_web_user_ids", "would_join_conflicting_birth_dates", "cluster_size_cap")
+CUT_REASONS = (
+    "would_join_two_web_user_ids", "would_join_conflicting_birth_dates", "would_join_conflicting_first_names",
+    "cluster_size_cap",
+)
 _CUT_LIST = ", ".join(f"'{reason}'" for reason in CUT_REASONS)
 #: The columns the guards read; a record whose hash differs is re-clustered.
 _GUARD_HASH_SQL = "hash(first_name, last_name, date_of_birth, web_user_id)"

@@ -4,7 +4,9 @@ Against the previous identity.customer_map:
 
 * every previous id goes to the new cluster holding most of its records (a split keeps the id
   on its biggest part; the other parts get new ids and a ``split`` history row);
-* a cluster that wins several previous ids keeps the oldest (``merge`` rows for the others);
+* a cluster that wins several previous ids keeps the oldest; each other one goes to the cluster
+  without an id holding most of its remaining records (a ``split`` row for the records that left),
+  or, with none, is retired (a ``merge`` row);
 * a cluster that wins none gets a new id, ``cus_`` + a hash of its smallest record key, so a
   rerun on the same data produces the same ids (``new`` row).
 """
@@ -65,11 +67,27 @@ def assign_customer_ids(
                row_number() OVER (PARTITION BY o.old_id ORDER BY o.shared DESC, o.cluster_key) = 1 AS is_winner
         FROM cluster_overlaps AS o LEFT JOIN created AS cr ON cr.customer_id = o.old_id"""
     )
+    oldest = "arg_min(old_id, (created_at IS NOT NULL, created_at, old_id))"
     con.execute(
-        """CREATE OR REPLACE TEMP TABLE inherited AS
-        SELECT cluster_key, arg_min(old_id, (created_at IS NOT NULL, created_at, old_id)) AS customer_id
-        FROM id_overlaps WHERE is_winner GROUP BY cluster_key"""
+        f"""CREATE OR REPLACE TEMP TABLE inherited AS
+        SELECT cluster_key, {oldest} AS customer_id FROM id_overlaps WHERE is_winner GROUP BY cluster_key"""
     )
+    # An id that lost to an older one in the cluster holding most of its records goes to the
+    # cluster without an id holding most of the rest: previous B = {b1, b2, b3} with b1, b2 now
+    # in older A's cluster keeps B on {b3} (a split) instead of retiring B and calling b3 new. Each
+    # round places at least one id, so the loop ends; ties go to the smaller cluster key.
+    while True:
+        placed = con.execute(
+            f"""INSERT INTO inherited
+            SELECT cluster_key, {oldest} FROM (
+                SELECT *, row_number() OVER (PARTITION BY old_id ORDER BY shared DESC, cluster_key) = 1 AS is_best
+                FROM id_overlaps
+                WHERE old_id NOT IN (SELECT customer_id FROM inherited)
+                  AND cluster_key NOT IN (SELECT cluster_key FROM inherited)
+            ) WHERE is_best GROUP BY cluster_key"""
+        ).fetchone()[0]
+        if not placed:
+            break
     # Ids ever handed out must never be reused for someone else: salt the hash on a clash. Only
     # the taken ids among the fresh ones are collected (the fresh ids are the small side to hash).
     fresh_ids = "(SELECT customer_id FROM fresh)"

@@ -100,3 +100,23 @@ def test_id_born_in_a_split_is_younger_than_the_id_it_split_from() -> None:
     # cus_split_off holds more records, but cus_first is older: the merge keeps cus_first.
     assert set(ids.values()) == {"cus_first"}
     assert changes == [("merge", "cus_split_off", "cus_first")]
+
+
+def test_part_left_alone_by_a_merge_keeps_its_id() -> None:
+    """Previous B = {b1, b2, b3}: b1, b2 join older A, b3 is alone. A keeps A, b3 keeps B, and the
+    history says 2 records of B moved (a split), not that B merged into a brand-new id."""
+    previous = {"crm|a1": "cus_A", "crm|a2": "cus_A", "crm|b1": "cus_B", "crm|b2": "cus_B", "crm|b3": "cus_B"}
+    created = {"cus_A": datetime(2026, 11, 1), "cus_B": datetime(2026, 11, 2)}
+    ids, changes = _assign(_state(previous, created), [["crm|a1", "crm|a2", "crm|b1", "crm|b2"], ["crm|b3"]])
+    assert ids == {"crm|a1": "cus_A", "crm|a2": "cus_A", "crm|b1": "cus_A", "crm|b2": "cus_A", "crm|b3": "cus_B"}
+    assert changes == [("split", "cus_B", "cus_A")]
+
+
+def test_even_split_into_an_older_customer_does_not_depend_on_record_keys() -> None:
+    """B = {b1, lone}: b1 joins older A, the other stays alone and keeps B, whichever key sorts first."""
+    created = {"cus_A": datetime(2026, 11, 1), "cus_B": datetime(2026, 11, 2)}
+    for lone in ("crm|b2", "crm|0b2"):
+        previous = {"crm|a1": "cus_A", "crm|b1": "cus_B", lone: "cus_B"}
+        ids, changes = _assign(_state(previous, created), [["crm|a1", "crm|b1"], [lone]])
+        assert ids == {"crm|a1": "cus_A", "crm|b1": "cus_A", lone: "cus_B"}, lone
+        assert changes == [("split", "cus_B", "cus_A")], lone
