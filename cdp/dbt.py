@@ -9,6 +9,7 @@ and passes the parsed list to dbt as the ``segments`` var, with ``run_date`` and
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import time
@@ -34,18 +35,27 @@ CONSENT_PURPOSES = ("email_marketing", "sms_marketing", "ad_targeting", "none")
 _COLUMNS_NOT_FOR_CONDITIONS = {"segments"}
 _FAILED_STATUSES = {"error", "fail", "runtime error"}
 _SEGMENT_NAME = re.compile(r"[a-z][a-z0-9_]*")
+# dbt's error for an incremental model whose stored columns differ from its select, with
+# on_schema_change='fail' (dbt/include/global_project/macros/.../on_schema_change.sql)
+_OUT_OF_SYNC = "The source and target schemas on this incremental model are out of sync"
 # The last build whose every node passed (one row): its data tests covered every row written
 # before it started, so the next build's narrowed tests (macros/test_rows_since.sql) need only
 # the rows written since. Kept in the warehouse, so a restored backup carries its own.
 TESTS_PASSED_TABLE = "meta.dbt_tests_passed"
 
+log = logging.getLogger(__name__)
+
 
 class DbtBuildFailed(RuntimeError):
     """dbt could not build the project; ``failed_nodes`` names what failed and why."""
 
-    def __init__(self, message: str, failed_nodes: list[dict[str, str]] | None = None):
+    def __init__(self, message: str, failed_nodes: list[dict[str, str]] | None = None,
+                 out_of_sync_models: list[str] | None = None):
         super().__init__(message)
         self.failed_nodes = failed_nodes or []
+        # incremental models dbt refused because their table's columns differ from the model's
+        # (on_schema_change='fail'); build() full-refreshes these and builds again
+        self.out_of_sync_models = out_of_sync_models or []
 
 
 class SegmentDefinitionError(DbtBuildFailed, ValueError):
@@ -195,13 +205,17 @@ def _parse_vars(segments: list[Segment]) -> dict[str, Any]:
 
 
 def build(
-    settings: Settings, run_id: str, segments_path: Path | None = None, full_refresh: bool = False
+    settings: Settings, run_id: str, segments_path: Path | None = None, full_refresh: bool = False,
+    rebuild_out_of_sync: bool = True,
 ) -> dict[str, Any]:
     """Validate the segments, run ``dbt build`` and return counts and segment sizes.
 
     ``segments_path`` defaults to ``settings.segments_path`` when that setting exists, else
     ``dbt_project/segments.yml``. ``full_refresh`` rebuilds the incremental models from scratch
-    (needed once after their columns change; it also restarts segment ``member_since`` dates).
+    (it also restarts segment ``member_since`` dates). ``rebuild_out_of_sync``: an incremental
+    model whose stored columns differ from its select (a warehouse built by an earlier version) is
+    rebuilt from scratch by itself and the build run again (listed in ``full_refreshed_models``);
+    False raises instead, as dbt does.
     Raises SegmentDefinitionError before dbt starts when a segment is invalid, DbtBuildFailed
     naming every failed node when dbt fails.
     """
@@ -213,8 +227,24 @@ def build(
     tests_since = None if full_refresh else _tests_passed_since(settings, fingerprint)
     build_started_at = audit_now()
     started = time.perf_counter()
-    results = _invoke(settings, "build", _parse_vars(segments), run_id, extra_args=extra_args,
-                      tests_since=tests_since, build_started_at=build_started_at)
+    refreshed_for_new_columns: list[str] = []
+    while True:
+        try:
+            results = _invoke(settings, "build", _parse_vars(segments), run_id, extra_args=extra_args,
+                              tests_since=tests_since, build_started_at=build_started_at)
+            break
+        except DbtBuildFailed as failure:
+            # An incremental model whose columns changed in this version (a warehouse built by an
+            # older one): rebuild just that model from scratch and build again. A model downstream
+            # of it was skipped, so it may turn up on the next round; each round must find new ones.
+            stale = [name for name in failure.out_of_sync_models if name not in refreshed_for_new_columns]
+            if full_refresh or not rebuild_out_of_sync or not stale:
+                raise
+            log.warning("dbt: %s changed columns since the warehouse was built; rebuilding %s from scratch",
+                        ", ".join(stale), "it" if len(stale) == 1 else "them")
+            _invoke(settings, "run", _parse_vars(segments), run_id,
+                    extra_args=["--full-refresh", "--select", *stale], build_started_at=build_started_at)
+            refreshed_for_new_columns.extend(stale)
     wall = time.perf_counter() - started
     summary = _summarise(results)
     summary["seconds"] = {**_layer_seconds(results), "dbt_build_wall": round(wall, 3)}
@@ -222,6 +252,7 @@ def build(
     summary["run_id"] = run_id
     summary["run_date"] = settings.run_date.isoformat()
     summary["tests_since"] = tests_since.isoformat(sep=" ") if tests_since else None
+    summary["full_refreshed_models"] = sorted(refreshed_for_new_columns)
     all_passed = not (summary["failures"] or summary["warnings"] or summary["skipped"])
     with connect(settings) as con:
         if all_passed:
@@ -387,6 +418,7 @@ def _invoke(
         raise DbtBuildFailed(
             f"dbt {command} failed on {len(failed)} node(s); see {target_dir.parent / 'logs'}/dbt.log\n{detail}",
             failed,
+            _out_of_sync_models(outcome.result),
         )
     return outcome.result
 
@@ -421,6 +453,12 @@ def _failed_nodes(result: Any) -> list[dict[str, str]]:
                 }
             )
     return nodes
+
+
+def _out_of_sync_models(result: Any) -> list[str]:
+    """Names of the models that failed because their stored columns differ from their select."""
+    return [node_result.node.name for node_result in getattr(result, "results", None) or []
+            if _status(node_result) in _FAILED_STATUSES and _OUT_OF_SYNC in str(node_result.message or "")]
 
 
 def _summarise(result: Any) -> dict[str, Any]:

@@ -21,7 +21,8 @@ TABLES = (
     "marts.fct_order_lines",
     "marts.dim_customers",
 )
-# consumer -> a column renamed to make its incremental build fail (on_schema_change='fail')
+# consumer -> a column renamed to make its incremental build fail (on_schema_change='fail'; the
+# builds that should fail pass rebuild_out_of_sync=False, else cdp.dbt.build would rebuild them)
 CONSUMERS_OF_PERSON_RECORDS = {"marts.fct_web_events": "page_title", "intermediate.int_orders_with_lines": "store_name"}
 CONSUMERS_OF_EVENTS_AND_ORDERS = {
     "marts.fct_web_sessions": "utm_campaign", "marts.fct_orders": "store_name", "marts.fct_order_lines": "product_name",
@@ -65,7 +66,7 @@ def test_a_failed_consumer_catches_up_on_the_next_night(warehouse_factory, sql, 
     )
     _rename(nights, night_2, CONSUMERS_OF_PERSON_RECORDS, broken=True)
     with pytest.raises(cdp_dbt.DbtBuildFailed):
-        cdp_dbt.build(night_2, run_id="night-2")
+        cdp_dbt.build(night_2, run_id="night-2", rebuild_out_of_sync=False)
     _rename(nights, night_2, CONSUMERS_OF_PERSON_RECORDS, broken=False)
     assert sql(night_2, "select count(*) from intermediate.fct_web_events__keys_to_rebuild") != [(0,)]
 
@@ -87,7 +88,7 @@ def test_a_failed_consumer_catches_up_on_the_next_night(warehouse_factory, sql, 
     )
     _rename(nights, night_3, CONSUMERS_OF_EVENTS_AND_ORDERS, broken=True)
     with pytest.raises(cdp_dbt.DbtBuildFailed):
-        cdp_dbt.build(night_3, run_id="night-3")
+        cdp_dbt.build(night_3, run_id="night-3", rebuild_out_of_sync=False)
     _rename(nights, night_3, CONSUMERS_OF_EVENTS_AND_ORDERS, broken=False)
 
     # Night 4, nothing new: the logged keys of both failed nights are rebuilt.

@@ -1,7 +1,43 @@
 -- One row per consent statement a source made about a customer and a purpose
 -- (email_marketing, sms_marketing, ad_targeting), with when it was made.
-with customer_records as (
-    select * from {{ ref('stg_identity__customer_records') }}
+-- Incremental per source record (delete+insert on source_record_key): a build recomputes the
+-- statements of the records (macros/consent_records_to_rebuild.sql) whose customer changed (the log
+-- of int_person_records_dated), whose source rows were loaded since the last build (a new or
+-- reloaded identify event, store customer upsert or CSV list; `loaded_at`) or whose stored web
+-- statements came from a message loaded again (it may now name another user), and CSV records whose
+-- list date moved. A record left without statements gets a marker row (key only), deleted by the
+-- post-hook. Reading every identify event and every store customer each night did not scale.
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key='source_record_key',
+    on_schema_change='fail',
+    post_hook=[
+        "{{ delete_row_markers('consent_purpose') }}",
+        "{{ clear_change_log('int_consent_statements_unioned') }}",
+    ],
+) }}
+-- depends_on: {{ ref('int_person_records_dated') }} (its log of re-attributed records)
+{#- A table built before the incremental version lacks its key and load time: every statement is
+    built, which on_schema_change='fail' refuses, and cdp.dbt.build then rebuilds this model alone. -#}
+{%- set stored_columns = stored_column_names() %}
+{%- set rebuild_all = (not is_incremental()) or 'web_event_id' not in stored_columns
+    or change_log_rebuilds_all('int_consent_statements_unioned') %}
+
+with {% if not rebuild_all -%}
+-- noqa: disable=LT02
+records_to_rebuild as materialized (  -- noqa: ST03
+    {{ consent_records_to_rebuild() }}
+),
+-- noqa: enable=LT02
+
+{% endif -%}
+customer_records as (
+    select all_records.* from {{ ref('stg_identity__customer_records') }} as all_records
+    {%- if not rebuild_all %}
+        semi join records_to_rebuild
+            on all_records.source_record_key = records_to_rebuild.source_record_key
+    {%- endif %}
 ),
 
 csv_statements as (
@@ -13,8 +49,11 @@ csv_statements as (
         list_dated_at as stated_at,
         has_consent_email_marketing,
         has_consent_sms_marketing,
-        has_consent_ad_targeting
+        has_consent_ad_targeting,
+        loaded_at,
+        null::varchar as web_event_id
     from {{ ref('stg_csv__contacts') }}
+    {{- only_consent_records_to_rebuild('where', 'csv', 'contact_id', rebuild_all) }}
 ),
 
 -- the store's single marketing opt-in covers email and SMS, not ad targeting
@@ -25,8 +64,11 @@ store_statements as (
         coalesce(updated_at, created_at) as stated_at,
         is_marketing_opt_in as has_consent_email_marketing,
         is_marketing_opt_in as has_consent_sms_marketing,
-        null::boolean as has_consent_ad_targeting
+        null::boolean as has_consent_ad_targeting,
+        loaded_at,
+        null::varchar as web_event_id
     from {{ ref('stg_store__customers') }}
+    {{- only_consent_records_to_rebuild('where', 'store', 'store_customer_id', rebuild_all) }}
 ),
 
 web_statements as (
@@ -36,9 +78,14 @@ web_statements as (
         event_at as stated_at,
         has_consent_email_marketing,
         null::boolean as has_consent_sms_marketing,
-        has_consent_ad_targeting
+        has_consent_ad_targeting,
+        loaded_at,
+        web_event_id
     from {{ ref('stg_web__events') }}
-    where event_type = 'identify' and user_id is not null
+    where
+        event_type = 'identify'
+        and user_id is not null  -- noqa: LT02
+        {{- only_consent_records_to_rebuild('and', 'web', 'user_record_id', rebuild_all) }}
 ),
 
 statements as (
@@ -53,6 +100,7 @@ statements as (
 attributed as (
     select
         customer_records.customer_id,
+        customer_records.source_record_key,
         statements.*
     from statements
     inner join customer_records
@@ -69,7 +117,10 @@ unpivoted as (
         has_consent_email_marketing as is_granted,
         stated_at,
         source_system,
-        source_record_id
+        source_record_id,
+        source_record_key,
+        loaded_at,
+        web_event_id
     from attributed
     where has_consent_email_marketing is not null
     union all
@@ -79,7 +130,10 @@ unpivoted as (
         has_consent_sms_marketing as is_granted,
         stated_at,
         source_system,
-        source_record_id
+        source_record_id,
+        source_record_key,
+        loaded_at,
+        web_event_id
     from attributed
     where has_consent_sms_marketing is not null
     union all
@@ -89,9 +143,13 @@ unpivoted as (
         has_consent_ad_targeting as is_granted,
         stated_at,
         source_system,
-        source_record_id
+        source_record_id,
+        source_record_key,
+        loaded_at,
+        web_event_id
     from attributed
     where has_consent_ad_targeting is not null
 )
 
 select * from unpivoted
+{{- consent_markers(rebuild_all, stored_columns) }}

@@ -9,15 +9,16 @@
 -- again. sync_all_columns: a column added to the model is added to a table built before it (NULL,
 -- at the end), and the row comparison then rewrites every record once with its values; a column
 -- removed from the model is dropped from the table (left there, every row would differ every night).
--- The pre-hook logs the records whose customer changed (new and gone ones included) for fct_web_events
--- and int_orders_with_lines (macros/change_log.sql), which would otherwise compare every event and
--- order with identity.customer_map to find them; they depend on this model so they build after it.
+-- The pre-hook logs the records whose customer changed (new and gone ones included) for fct_web_events,
+-- int_orders_with_lines and int_consent_statements_unioned (macros/change_log.sql), which would
+-- otherwise compare every event, order and statement with identity.customer_map to find them; they
+-- depend on this model so they build after it.
 {{ config(
     materialized='incremental',
     incremental_strategy='delete+insert',
     unique_key='source_record_key',
     on_schema_change='sync_all_columns',
-    pre_hook="{{ log_keys_to_rebuild(['fct_web_events', 'int_orders_with_lines'], records_with_another_customer()) }}",
+    pre_hook="{{ log_keys_to_rebuild(['fct_web_events', 'int_orders_with_lines', 'int_consent_statements_unioned'], records_with_another_customer()) }}",
     post_hook="{{ delete_row_markers('customer_id') }}",
 ) }}
 
