@@ -155,11 +155,27 @@ def test_crash_between_insert_and_manifest_leaves_nothing_and_next_run_completes
 def test_small_blocks_keep_line_numbers_and_dedupe_across_blocks(settings, copy_fixture, monkeypatch):
     _web(settings, copy_fixture)
     monkeypatch.setattr(web_events, "BLOCK_BYTES", 200)  # forces many blocks
+    monkeypatch.setattr(web_events, "READ_BYTES", 100)  # and files read in pieces cut mid-line
     [report] = ingest(settings, "run-1", "web")
     assert (report.rows_loaded, report.rows_quarantined, report.rows_skipped_duplicate) == (5, 7, 1)
     assert _rows(settings, "SELECT _source_line FROM raw.web_events WHERE message_id = 'm-3'") == [(3,)]
     lines = [r[0] for r in _rows(settings, "SELECT line_number FROM meta.quarantine ORDER BY 1")]
     assert lines == [5, 6, 7, 8, 9, 11, 13]
+
+
+def test_a_block_gathers_several_read_chunks_with_their_line_numbers(tmp_path, monkeypatch):
+    # Files are read in chunks smaller than a block, so one block spans several chunks of a file
+    # (and the next file); each piece keeps the number of its first line.
+    first, second = tmp_path / "a.ndjson", tmp_path / "b.ndjson.gz"
+    first.write_bytes(b"".join(b'{"n":%d}\n' % i for i in range(1, 41)))
+    second.write_bytes(gzip.compress(b'{"n":1}\n{"n":2}\n'))
+    monkeypatch.setattr(web_events, "READ_BYTES", 64)
+    monkeypatch.setattr(web_events, "BLOCK_BYTES", 10_000)
+    [block] = list(web_events._blocks([first, second]))
+    assert len(block) > 3
+    lines = [(file_index, first_line + k) for file_index, first_line, data in block for k in range(data.count(b"\n"))]
+    assert lines == [(0, n) for n in range(1, 41)] + [(1, 1), (1, 2)]
+    assert b"".join(data for file_index, _, data in block if file_index == 0) == first.read_bytes()
 
 
 def test_many_record_batches_per_block_give_the_same_result(settings, copy_fixture, monkeypatch):
