@@ -64,12 +64,11 @@ TIMESTAMP_FIELDS = ("timestamp", "originalTimestamp", "sentAt", "receivedAt")
 MAX_MESSAGE_BYTES = 32 * 1024
 MAX_DEPTH = 64
 MIN_YEAR, MAX_YEAR = 1970, 2100
-# Blocks large enough that per-block SQL overhead is small and that each INSERT spans several row
-# groups (122,880 rows), small enough that a block, its parsed and typed copies and the next block
-# in flight stay well inside 4 GiB. DuckDB's INSERT compresses full row groups on the thread that
-# filled them and the partial last ones on one thread: with 128 MB blocks (~150k lines) one thread
-# did 79-87% of the INSERTs' CPU at 100k, with 384 MB blocks 51-56% (both cores busy).
-BLOCK_BYTES = 384 << 20
+# Blocks large enough that per-block SQL overhead is small, small enough that a block, its parsed
+# and typed copies and the next block in flight stay well inside 4 GiB. 384 MB blocks (so each
+# INSERT spans several row groups and both cores compress them) cut CPU 10% at 100k but at 1M
+# raised the web load's peak from 3.0 to 6.2 GiB with no wall gain (bench on 62f8c12): kept at 128.
+BLOCK_BYTES = 128 << 20
 # Files are read (and gzip undone) in chunks of this size; a block gathers several.
 READ_BYTES = 128 << 20
 # Files (size on disk, so ~8x that once unzipped) committed in one transaction; each still gets
