@@ -32,6 +32,7 @@ from ingestion.file_batches import (
     ingest_file_groups,
     landing_files,
     registered,
+    reject_unclosed_quote,
 )
 from ingestion.report import IngestReport
 
@@ -155,7 +156,7 @@ def _check_header(batch: FileBatch, header: list[str]) -> None:
 
 def _csv_records_of(batch: FileBatch, content: str, delimiter: str) -> list[tuple[int, dict, str]]:
     reader = csv.DictReader(io.StringIO(content, newline=""), delimiter=delimiter)
-    reader.reader = CheckedCsvReader(batch, reader.reader)
+    checked = reader.reader = CheckedCsvReader(batch, content, delimiter)
     header = [h.strip() for h in reader.fieldnames or []]
     _check_header(batch, header)
     reader.fieldnames = header
@@ -174,6 +175,7 @@ def _csv_records_of(batch: FileBatch, content: str, delimiter: str) -> list[tupl
             )
             continue
         records.append((reader.line_num, row, raw))
+    reject_unclosed_quote(batch, checked.unclosed, header)
     return records
 
 
@@ -359,13 +361,14 @@ def _stage_csv(con, batch: FileBatch):
     """``_calls_typed`` from a CSV export; returns the suspect records, or None for the record-by-record path."""
     content = _decoded(batch)
     delimiter = parsing.sniff_delimiter(content[:65536])
-    records = csv_records.read_records(content, delimiter)
+    records = csv_records.read_records(content, delimiter, split_unclosed_quote=True)
     if records is None:
         return None
     header = [h.strip() for h in records.header]
     _check_header(batch, header)
     if len(set(header)) != len(header):
         return None  # DictReader keeps the last of repeated columns: leave that to it
+    reject_unclosed_quote(batch, records.unclosed, header)
     limit = batch.settings.max_field_chars
     trims = [
         f"{csv_records.sql_strip(f'c{i}')} AS t_{name}" for i, name in enumerate(header) if name in COLUMNS

@@ -12,8 +12,6 @@ the rows its earlier version loaded. The suppression list is loaded as part of t
 from __future__ import annotations
 
 import codecs
-import csv
-import io
 import json
 import re
 from dataclasses import dataclass
@@ -36,6 +34,7 @@ from ingestion.file_batches import (
     ingest_files,
     landing_files,
     registered,
+    reject_unclosed_quote,
 )
 from ingestion.report import IngestReport
 from ingestion.suppression import ingest_suppression
@@ -199,11 +198,13 @@ def load_file(con: duckdb.DuckDBPyConnection, batch: FileBatch) -> LoadCounts:
     mapping = _mapping_for(batch)
     content = _decoded(batch, mapping)
     delimiter = parsing.sniff_delimiter(content[:65536])
-    records = csv_records.read_records(content, delimiter)
+    records = csv_records.read_records(content, delimiter, split_unclosed_quote=True)
     if records is None:
         return _load_with_csv_module(con, batch, mapping, content, delimiter)
     positions = _map_header(records.header, mapping, batch.path.name)
-    return _load_records(con, batch, mapping, records, positions, delimiter)
+    counts = _load_records(con, batch, mapping, records, positions, delimiter)
+    counts.rows_read += reject_unclosed_quote(batch, records.unclosed, records.header)
+    return counts
 
 
 def _decoded(batch: FileBatch, mapping: ListMapping) -> str:
@@ -225,7 +226,7 @@ def _load_with_csv_module(
     con, batch: FileBatch, mapping: ListMapping, content: str, delimiter: str
 ) -> LoadCounts:
     """Record-by-record load with the csv module: for files ``csv_records`` does not take."""
-    reader = CheckedCsvReader(batch, csv.reader(io.StringIO(content, newline=""), delimiter=delimiter))
+    reader = CheckedCsvReader(batch, content, delimiter)
     header = next(reader, [])
     positions = _map_header(header, mapping, batch.path.name)
     rows: list[dict] = []
@@ -244,7 +245,7 @@ def _load_with_csv_module(
         row.update(_identity(batch, mapping, row_number, reader.line_num))
         rows.append(row)
     _insert(con, batch, rows)
-    return LoadCounts(rows_read=row_number, rows_loaded=len(rows))
+    return LoadCounts(rows_read=row_number + reject_unclosed_quote(batch, reader.unclosed, header), rows_loaded=len(rows))
 
 
 def _identity(batch: FileBatch, mapping: ListMapping, row_number: int, line: int) -> dict:

@@ -11,13 +11,21 @@ a field or closes one (or is doubled inside one), every record has the header's 
 NUL byte, no record beyond the csv module's field size limit. Anything else returns ``None`` and
 the caller reads the file with the ``csv`` module as before, so odd files keep their exact
 behaviour (ragged rows quarantined with their line, and so on).
+
+A quote that opens a field and is never closed makes the ``csv`` module read the rest of the file
+as that one value, silently. ``unclosed_quote_at_end`` recognises that; ``read_records`` (when the
+caller asks, ``split_unclosed_quote=True``) returns the plain records before such a record, with
+the unreadable rest in ``CsvRecords.unclosed``, so the loaders quarantine it line by line
+(``unclosed_quote_lines``) instead of losing the rows it swallowed.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 import pyarrow as pa
@@ -47,15 +55,119 @@ _QUOTE, _LF, _CR = ord('"'), ord("\n"), ord("\r")
 
 
 @dataclass
+class UnclosedQuote:
+    """The last record of a text opens a quoted field that is never closed."""
+
+    record_line: int  # the line the record starts on
+    quote_line: int  # the line the open quote is on
+    field: int  # position (0-based) of the field the quote opens
+    text: str  # the record and everything after it, to the end of the text
+
+
+@dataclass
 class CsvRecords:
     """The header record and every non-blank data record of one CSV text."""
 
     header: list[str]
     table: pa.Table  # columns c0..c{n-1} (strings, as written) and _line (csv.reader.line_num)
+    unclosed: UnclosedQuote | None = None  # the unreadable rest, when asked to split it off
 
 
-def read_records(content: str, delimiter: str) -> CsvRecords | None:
-    """Header and data records of ``content``; None when the text needs the csv module (see module doc)."""
+def _line_breaks(text: str) -> int:
+    """Line breaks as ``csv.reader`` counts them (``\r\n``, ``\r`` and ``\n`` are one each)."""
+    return text.count("\n") + text.count("\r") - text.count("\r\n")
+
+
+@cache
+def _open_quote_pattern(delimiter: str) -> re.Pattern:
+    d = re.escape(delimiter)
+    # Fields as the csv module reads them (doublequote, not strict): a quoted field runs to its
+    # closing quote ("" is a quote inside it), then anything up to the delimiter is kept as text;
+    # an unquoted field is text in which quotes are plain characters. Possessive throughout: the
+    # match must never re-read a "" as a closing quote.
+    quoted = rf'"(?:[^"]++|"")*+"[^{d}\r\n]*+'
+    plain = rf'[^"{d}\r\n][^{d}\r\n]*+'
+    return re.compile(rf'((?:(?:{quoted}|{plain})?+{d})*+)"(?:[^"]++|"")*+\Z')
+
+
+def unclosed_quote_at_end(text: str, delimiter: str, first_line: int) -> UnclosedQuote | None:
+    """Where ``text`` (one record, starting at line ``first_line``, to the end of the file) opens a
+    quote it never closes; None when its quotes are all closed."""
+    if '"' not in text:
+        return None
+    match = _open_quote_pattern(delimiter).match(text)
+    if match is None:
+        return None
+    before = match.group(1)
+    field = len(next(csv.reader(io.StringIO(before, newline=""), delimiter=delimiter), [""])) - 1 if before else 0
+    return UnclosedQuote(first_line, first_line + _line_breaks(before), field, text)
+
+
+def unclosed_quote_lines(unclosed: UnclosedQuote, header: list[str]) -> list[tuple[int, str | None, str, str]]:
+    """(line, field, reason, raw text) to quarantine for an unclosed quote: the record holding the
+    quote, then every non-blank line after it, each on its own line, none of them loaded."""
+    field = header[unclosed.field] if unclosed.field < len(header) else f"column {unclosed.field + 1}"
+    lines = list(io.StringIO(unclosed.text, newline=""))
+    first = unclosed.quote_line - unclosed.record_line + 1
+    last = unclosed.record_line + len(lines) - 1
+    after = [(unclosed.quote_line + i, line) for i, line in enumerate(lines[first:], 1) if line.strip()]
+    rest = f"lines {unclosed.quote_line + 1}-{last}" if last > unclosed.quote_line else "no other line"
+    rows = [
+        (
+            unclosed.record_line,
+            field,
+            f"unclosed-quote: the quote opening field {field!r} on line {unclosed.quote_line} is never closed, "
+            f"so the rest of the file ({rest}) would read as that one value; this row and the "
+            f"{len(after)} rows after it were not loaded: close the quote and send the file again",
+            "".join(lines[:first]).rstrip("\r\n"),
+        )
+    ]
+    rows += [
+        (
+            line_number,
+            None,
+            f"unclosed-quote: not loaded, it follows the quote left open on line {unclosed.quote_line} "
+            f"(field {field!r}); close that quote and send the file again",
+            line.rstrip("\r\n"),
+        )
+        for line_number, line in after
+    ]
+    return rows
+
+
+def _split_unclosed_quote(content: str, delimiter: str) -> tuple[str, UnclosedQuote] | None:
+    """(plain text before it, the unclosed quote) when the last line(s) open a quote never closed.
+
+    Cheap (string searches): the open quote is the last one that is not half of a "" pair, its
+    line must start after an even number of quotes; the caller checks the text before it is plain
+    RFC 4180 (so that line starts a record), and the regex decides the rest as the csv module would.
+    """
+    opening = content.rfind('"')
+    while opening > 0 and content[opening - 1] == '"':
+        opening = content.rfind('"', 0, opening - 1)
+    if opening < 0:
+        return None
+    line_start = max(content.rfind("\n", 0, opening), content.rfind("\r", 0, opening)) + 1
+    if line_start == 0 or content.count('"', 0, line_start) % 2:
+        return None
+    unclosed = unclosed_quote_at_end(content[line_start:], delimiter, _line_breaks(content[:line_start]) + 1)
+    return (content[:line_start], unclosed) if unclosed is not None else None
+
+
+def read_records(content: str, delimiter: str, split_unclosed_quote: bool = False) -> CsvRecords | None:
+    """Header and data records of ``content``; None when the text needs the csv module (see module doc).
+
+    ``split_unclosed_quote``: when the text ends in a quote never closed, return the records before
+    it and the rest in ``unclosed`` (the caller must quarantine it) instead of None.
+    """
+    if split_unclosed_quote and content.count('"') % 2:
+        split = _split_unclosed_quote(content, delimiter)
+        if split is None:
+            return None
+        records = read_records(split[0], delimiter)
+        if records is not None:
+            records.unclosed = split[1]
+        return records
     try:
         header = next(csv.reader(io.StringIO(content, newline=""), delimiter=delimiter), [])
     except csv.Error:

@@ -14,6 +14,7 @@ once per group, while every file still gets its own batch id, manifest row and q
 from __future__ import annotations
 
 import csv
+import io
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ import duckdb
 
 from cdp.clock import audit_now
 from cdp.settings import Settings
-from ingestion import manifest
+from ingestion import csv_records, manifest
 from ingestion.quarantine import QuarantineRecord, write_quarantine
 from ingestion.report import BatchOutcome, IngestReport
 from ingestion.views import registered
@@ -67,17 +68,38 @@ class FileBatch:
         self.quarantine.append(QuarantineRecord(self.source_file, line_number, field_name, reason, raw_text))
 
 
-class CheckedCsvReader:
-    """A ``csv.reader`` whose refusal of a record rejects the file, naming the line, instead of
-    failing the whole source on every run.
+class _TrackedLines:
+    """The lines of a text, as ``csv.reader`` reads them, counting the characters handed out."""
 
-    The csv module refuses a field over ``csv.field_size_limit()`` characters, usually because a
-    quote is never closed and the rest of the file became one field. Wrap a ``csv.reader``, or set
-    it as a ``csv.DictReader``'s ``reader``.
+    def __init__(self, content: str) -> None:
+        self._lines = io.StringIO(content, newline="")
+        self.offset = 0
+
+    def __iter__(self) -> _TrackedLines:
+        return self
+
+    def __next__(self) -> str:
+        line = next(self._lines)
+        self.offset += len(line)
+        return line
+
+
+class CheckedCsvReader:
+    """A ``csv.reader`` over ``content`` that neither fails the source nor swallows rows.
+
+    The csv module refuses a field over ``csv.field_size_limit()`` characters: that rejects the
+    file, naming the line, instead of failing the whole source on every run. A quote that opens a
+    field and is never closed makes the csv module read the rest of the file as that one value
+    (or refuse it as too long): the reader stops before that record and keeps it in ``unclosed``,
+    for the loader to quarantine with ``reject_unclosed_quote``. Use it alone, or set it as a
+    ``csv.DictReader``'s ``reader``.
     """
 
-    def __init__(self, batch: FileBatch, reader) -> None:
-        self._batch, self._reader = batch, reader
+    def __init__(self, batch: FileBatch, content: str, delimiter: str) -> None:
+        self._batch, self._content, self._delimiter = batch, content, delimiter
+        self._lines = _TrackedLines(content)
+        self._reader = csv.reader(self._lines, delimiter=delimiter)
+        self.unclosed: csv_records.UnclosedQuote | None = None
 
     @property
     def line_num(self) -> int:
@@ -91,15 +113,38 @@ class CheckedCsvReader:
         return self
 
     def __next__(self) -> list[str]:
+        if self.unclosed is not None:
+            raise StopIteration
+        start, first_line = self._lines.offset, self._reader.line_num + 1
         try:
-            return next(self._reader)
+            record = next(self._reader)
         except csv.Error as exc:
+            if self._found_unclosed_quote(start, first_line):
+                raise StopIteration from None
             hint = " (usually a quote left open earlier in the file)" if "field limit" in str(exc) else ""
             raise RejectedFile(
                 f"{self._batch.path.name}: line {self._reader.line_num}: not readable as CSV: {exc}{hint}; "
                 "fix the file",
                 field="csv",
             ) from None
+        # Only the last record can run into the end of the file inside a quote.
+        if self._lines.offset == len(self._content) and self._found_unclosed_quote(start, first_line):
+            raise StopIteration
+        return record
+
+    def _found_unclosed_quote(self, start: int, first_line: int) -> bool:
+        self.unclosed = csv_records.unclosed_quote_at_end(self._content[start:], self._delimiter, first_line)
+        return self.unclosed is not None
+
+
+def reject_unclosed_quote(batch: FileBatch, unclosed: csv_records.UnclosedQuote | None, header: list[str]) -> int:
+    """Quarantine the record with a quote never closed and every line after it; returns how many."""
+    if unclosed is None:
+        return 0
+    rows = csv_records.unclosed_quote_lines(unclosed, header)
+    for line, field_name, reason, raw in rows:
+        batch.reject(line, field_name, reason, raw)
+    return len(rows)
 
 
 @dataclass

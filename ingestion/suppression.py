@@ -28,6 +28,7 @@ from ingestion.file_batches import (
     RejectedFile,
     ingest_files,
     registered,
+    reject_unclosed_quote,
 )
 from ingestion.report import IngestReport
 
@@ -80,10 +81,9 @@ def load_file(con: duckdb.DuckDBPyConnection, batch: FileBatch) -> LoadCounts:
         content, _ = parsing.decode_text_file(batch.path)
     except parsing.UndecodableText as exc:
         raise RejectedFile(str(exc), field="encoding") from None
-    reader = csv.DictReader(
-        io.StringIO(content, newline=""), delimiter=parsing.sniff_delimiter(content[:65536])
-    )
-    reader.reader = CheckedCsvReader(batch, reader.reader)
+    delimiter = parsing.sniff_delimiter(content[:65536])
+    reader = csv.DictReader(io.StringIO(content, newline=""), delimiter=delimiter)
+    checked = reader.reader = CheckedCsvReader(batch, content, delimiter)
     header = [h.strip() for h in reader.fieldnames or []]
     missing = [h for h in HEADER if h not in header]
     if missing:
@@ -125,6 +125,7 @@ def load_file(con: duckdb.DuckDBPyConnection, batch: FileBatch) -> LoadCounts:
         if identifier_type == "email":
             identifier = identifier.lower()  # emails match case-insensitively
         rows.append((identifier_type, identifier, reason, requested_at, reader.line_num))
+    read += reject_unclosed_quote(batch, checked.unclosed, header)
     if not rows:
         return LoadCounts(rows_read=read, rows_loaded=0)
     table = pa.table(

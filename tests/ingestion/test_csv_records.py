@@ -104,7 +104,7 @@ def _both_ways(settings_factory, monkeypatch, land, source):
     slow = settings_factory("slow")
     land(slow)
     with monkeypatch.context() as patch:
-        patch.setattr(csv_records, "read_records", lambda content, delimiter: None)
+        patch.setattr(csv_records, "read_records", lambda content, delimiter, **_: None)
         patch.setattr(call_center, "_stage_json", lambda con, batch: None)
         ingest(slow, "run-1", source)
     return _snapshot(fast), _snapshot(slow)
@@ -175,3 +175,99 @@ def test_call_exports_load_the_same_through_sql_as_through_csv_and_json_modules(
     assert fast == slow
     assert {r[0] for r in fast["calls"]} == {"c-1", "c-2", "c-7", "c-8", "c-11"}
     assert ("failed",) in {(r[0],) for r in fast["manifest"]}  # trailing comma: json.loads refuses
+
+
+UNCLOSED_LIST = (
+    "email,first_name,last_name\r\n"
+    "ann@example.com,Ann,Lee\r\n"
+    'bob@example.com,"Bob ""B"", Jr",Ray\r\n'
+    'cat@example.com,"Cat,Moe\r\n'  # the quote opened here is never closed
+    "dan@example.com,Dan,Fox\r\n"
+    "\r\n"
+    "eve@example.com,Eve,Orr\r\n"
+)
+
+
+def _unclosed_quote_rows(snapshot):
+    return [(q[0], q[1], q[2].split(":")[0]) for q in snapshot["quarantine"]]
+
+
+@pytest.mark.parametrize("stray_quote", [False, True], ids=["plain", "quote-in-unquoted-field"])
+def test_an_unclosed_quote_quarantines_the_rows_it_would_swallow_and_loads_those_before(
+    settings_factory, monkeypatch, stray_quote
+):
+    """The csv module read 'Cat,Moe' and every line after it as one first_name: dan and eve vanished."""
+    text = UNCLOSED_LIST.replace("Ray", 'R"ay') if stray_quote else UNCLOSED_LIST
+
+    def land(settings):
+        settings.csv_landing_dir.mkdir(parents=True)
+        (settings.csv_landing_dir / "newsletter__cut.csv").write_text(text, encoding="utf-8", newline="")
+
+    fast, slow = _both_ways(settings_factory, monkeypatch, land, "csv")
+    assert fast == slow
+    # The fast path takes the plain file (it only declines the stray quote).
+    assert (csv_records.read_records(text, ",", split_unclosed_quote=True) is None) == stray_quote
+    assert sorted((r[4], r[6]) for r in fast["contacts"]) == [
+        ("ann@example.com", "Ann"), ("bob@example.com", 'Bob "B", Jr'),
+    ]  # fmt: skip
+    assert _unclosed_quote_rows(fast) == [
+        (4, "first_name", "unclosed-quote"), (5, None, "unclosed-quote"), (7, None, "unclosed-quote"),
+    ]  # fmt: skip
+    first, *_ = fast["quarantine"]
+    assert "on line 4 is never closed" in first[2] and "lines 5-7" in first[2]
+
+
+def test_an_unclosed_quote_in_a_call_export_and_the_suppression_list_is_quarantined(settings_factory, monkeypatch):
+    """Beyond the csv module's field limit the quote rejected the whole file; under it, rows vanished."""
+    calls = CALLS_CSV.replace("c-4,,,,Resolved", 'c-4,"555,,,Resolved')
+
+    def land(settings):
+        folder = settings.call_center_landing_dir
+        folder.mkdir(parents=True)
+        (folder / "calls-1.csv").write_text(calls, encoding="utf-8", newline="")
+        # Over csv.field_size_limit(): the csv module refuses the swallowed value.
+        long_tail = "".join(f"c-{n},,,,,,,2026-11-03T11:00:00Z,\r\n" for n in range(100, 6000))
+        (folder / "calls-2.csv").write_text(calls + long_tail, encoding="utf-8", newline="")
+
+    fast, slow = _both_ways(settings_factory, monkeypatch, land, "call_center")
+    assert fast == slow
+    assert {r[0] for r in fast["calls"]} == {"c-1", "c-2"}
+    assert [m[0] for m in fast["manifest"]] == ["loaded", "loaded"]
+    unclosed = [q for q in fast["quarantine"] if q[2].startswith("unclosed-quote")]
+    assert len(unclosed) == 4 + 4 + 5900
+    assert [q[:2] for q in unclosed if q[1] is not None] == [(6, "caller_phone")] * 2
+
+
+def test_an_unclosed_quote_in_the_suppression_list_is_quarantined_line_by_line(settings):
+    settings.suppression_path.parent.mkdir(parents=True)
+    settings.suppression_path.write_text(
+        "identifier_type,identifier,reason,requested_at\n"
+        "email,a@example.com,erasure,2026-11-01T10:00:00Z\n"
+        'email,"b@example.com,erasure,2026-11-01T10:00:00Z\n'
+        "email,c@example.com,erasure,2026-11-01T10:00:00Z\n"
+    )
+    [report] = ingest(settings, "run-1", "csv")
+    with connect(settings, read_only=True) as con:
+        assert con.execute("SELECT identifier FROM raw.suppression_list").fetchall() == [("a@example.com",)]
+        flagged = con.execute("SELECT line_number, field, raw_text FROM meta.quarantine ORDER BY 1").fetchall()
+    assert flagged == [
+        (3, "identifier", 'email,"b@example.com,erasure,2026-11-01T10:00:00Z'),
+        (4, None, "email,c@example.com,erasure,2026-11-01T10:00:00Z"),
+    ]
+    assert (report.rows_read, report.rows_loaded, report.rows_quarantined) == (3, 1, 2)
+
+
+@pytest.mark.parametrize(
+    ("record", "field"),
+    [('"open', 0), ('a,"open""', 1), ('"a""b', 0), ('"x",y,"z\nmore\n', 2), ('"a"b"c,"d', 1), ('a,"b"",c', 1)],
+)
+def test_unclosed_quote_at_end_finds_the_field_the_csv_module_leaves_open(record, field):
+    found = csv_records.unclosed_quote_at_end(record, ",", 7)
+    assert found is not None and found.field == field and found.record_line == 7
+    # The csv module reads as many fields, the last one running to the end of the text.
+    assert len(next(csv.reader(io.StringIO(record, newline="")))) == field + 1
+
+
+@pytest.mark.parametrize("record", ['"closed"', 'a,"b""c"\n', 'ab"c,d', '"a"b"c,d\n', 'x,""'])
+def test_closed_quotes_are_not_an_unclosed_quote(record):
+    assert csv_records.unclosed_quote_at_end(record, ",", 1) is None
