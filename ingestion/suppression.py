@@ -5,8 +5,11 @@ identifier_type, identifier and reason) is not added again. When the file change
 appended), it is re-read and only the new requests are inserted; requests that disappear from the
 file are kept, because a privacy request cannot be withdrawn by editing a CSV.
 
-A request with a usable identifier is always loaded: an unknown ``reason`` is loaded as
-``opt_out`` and an unreadable ``requested_at`` as NULL, and the row is ALSO written to
+``reason`` is read from the wordings people write (``_normalise_reason``): "GDPR erasure",
+"right to be forgotten", "delete my data" ... are ``erasure`` (exports then also scrub the person
+from retained runs), "unsubscribe", "do not contact" ... are ``opt_out``. A request with a usable
+identifier is always loaded: a reason still not recognised is loaded as ``opt_out`` (the person
+is never exported, but is NOT erased) and an unreadable ``requested_at`` as NULL, and the row is ALSO written to
 meta.quarantine (reason ``loaded-with-warning: ...``) for a person to check. Only a row that
 identifies nobody (bad identifier_type, empty identifier) is quarantine-only.
 """
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 
 import duckdb
 import pyarrow as pa
@@ -69,10 +73,34 @@ def ingest_suppression(
     report.messages.extend(sub.messages)
 
 
+# The wordings read as each reason: single words, or phrases of whole words. Erasure (GDPR art. 17,
+# CCPA deletion) wins over opt-out ("opt out and delete my data"): the stricter request must not be
+# lost. Ambiguous words ("remove": from a list, or my data?) are left out, so they are flagged.
+ERASURE_WORDS = frozenset({
+    "erasure", "erase", "erased", "delete", "deleted", "deletion", "forget", "forgotten", "rtbf",
+    "purge", "anonymise", "anonymize", "art17",
+})  # fmt: skip
+ERASURE_PHRASES = ("right_to_be_forgotten", "right_to_erasure", "article_17", "art_17")
+OPT_OUT_WORDS = frozenset({"optout", "unsubscribe", "unsubscribed", "unsub", "stop", "dnc", "suppress"})
+OPT_OUT_PHRASES = (
+    "opt_out", "opted_out", "do_not_contact", "do_not_email", "do_not_call", "do_not_sell", "do_not_mail",
+    "no_marketing", "withdraw_consent", "consent_withdrawn",
+)  # fmt: skip
+
+
 def _normalise_reason(reason: str) -> str:
-    """'Opt-Out', 'opt out' and 'optout' all mean opt_out; other text is returned as given."""
-    folded = "_".join(reason.replace("-", " ").split())
-    return "opt_out" if folded == "optout" else folded
+    """``erasure`` or ``opt_out`` for the wordings people write (see ERASURE_WORDS); other text folded.
+
+    Case, punctuation and spacing do not matter: "GDPR Erasure", "erasure-request", "Right to be
+    forgotten", "delete my data" are erasure; "Opt-Out", "opt out", "unsubscribed" are opt_out.
+    """
+    folded = "_".join(re.sub(r"[^0-9a-z]+", " ", reason.lower()).split())
+    words, padded = set(folded.split("_")), f"_{folded}_"
+    if words & ERASURE_WORDS or any(f"_{phrase}_" in padded for phrase in ERASURE_PHRASES):
+        return "erasure"
+    if words & OPT_OUT_WORDS or any(f"_{phrase}_" in padded for phrase in OPT_OUT_PHRASES):
+        return "opt_out"
+    return folded
 
 
 def load_file(con: duckdb.DuckDBPyConnection, batch: FileBatch) -> LoadCounts:
@@ -112,9 +140,11 @@ def load_file(con: duckdb.DuckDBPyConnection, batch: FileBatch) -> LoadCounts:
         # fail-safe); a problem with its other fields is flagged in quarantine for a person.
         reason = _normalise_reason(reason)
         if reason not in REASONS:
-            batch.reject(reader.line_num, "reason", f"loaded-with-warning: reason {reason!r} not in "
-                         f"{', '.join(REASONS)}; loaded as 'opt_out' so the person stays suppressed, "
-                         "check the request", raw)  # fmt: skip
+            batch.reject(reader.line_num, "reason", f"loaded-with-warning: reason {reason!r} is not a "
+                         "known erasure or opt-out wording; loaded as 'opt_out' so the person is never "
+                         "exported, but NOT treated as an erasure: their data was not erased. If it is "
+                         "an erasure request, correct the reason to 'erasure' (or add the wording to "
+                         "ingestion/suppression.py ERASURE_WORDS)", raw)  # fmt: skip
             reason = "opt_out"
         try:
             requested_at = parsing.timestamp(record.get("requested_at"), "requested_at")

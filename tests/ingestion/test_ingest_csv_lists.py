@@ -122,7 +122,7 @@ def test_suppression_request_with_usable_identifier_is_loaded_and_flagged(settin
     settings.suppression_path.parent.mkdir(parents=True)
     settings.suppression_path.write_text(
         "identifier_type,identifier,reason,requested_at\n"
-        "email,Gone@Example.com,GDPR delete,2026-11-01T10:00:00Z\n"
+        "email,Gone@Example.com,per our call,2026-11-01T10:00:00Z\n"
         "phone,+15550009,erasure,last tuesday\n"
         "email,ok@example.com,Opt-Out,2026-11-03T10:00:00Z\n"
         "email,,erasure,2026-11-03T10:00:00Z\n"
@@ -143,10 +143,36 @@ def test_suppression_request_with_usable_identifier_is_loaded_and_flagged(settin
         (3, "requested_at"),
         (5, "identifier"),
     ]
-    assert flagged[0][2].startswith("loaded-with-warning") and "'gdpr_delete'" in flagged[0][2]
+    assert flagged[0][2].startswith("loaded-with-warning") and "'per_our_call'" in flagged[0][2]
+    assert "NOT treated as an erasure" in flagged[0][2]
     assert flagged[1][2].startswith("loaded-with-warning")
     assert flagged[2][2].startswith("missing-id")
     assert report.rows_loaded == 3
+
+
+ERASURE_WORDINGS = (
+    "GDPR erasure", "erasure request", "Right to be forgotten", "right-to-be-forgotten", "deletion",
+    "delete my data", "GDPR delete", "CCPA deletion", "RTBF", "Art. 17", "opt out and delete my data",
+)  # fmt: skip
+OPT_OUT_WORDINGS = ("Opt-Out", "opt out", "optout", "unsubscribe", "Do not contact", "withdraw consent")
+
+
+def test_erasure_wordings_are_loaded_as_erasure_and_opt_out_wordings_as_opt_out(settings):
+    """'GDPR erasure', 'right to be forgotten', 'delete my data' ... were loaded as opt_out (with a
+    warning), so the person was never erased from retained exports."""
+    settings.suppression_path.parent.mkdir(parents=True)
+    wordings = [*ERASURE_WORDINGS, *OPT_OUT_WORDINGS]
+    settings.suppression_path.write_text(
+        "identifier_type,identifier,reason,requested_at\n"
+        + "".join(f"email,p{n}@example.com,{w},2026-11-01T10:00:00Z\n" for n, w in enumerate(wordings))
+    )
+    [report] = ingest(settings, "run-1", "csv")
+    reasons = dict(_rows(settings, "SELECT identifier, reason FROM raw.suppression_list"))
+    assert [reasons[f"p{n}@example.com"] for n in range(len(wordings))] == (
+        ["erasure"] * len(ERASURE_WORDINGS) + ["opt_out"] * len(OPT_OUT_WORDINGS)
+    )
+    assert _rows(settings, "SELECT count(*) FROM meta.quarantine") == [(0,)]
+    assert report.rows_quarantined == 0
 
 
 def test_mapping_files_cover_the_sample_data_headers(settings):
