@@ -231,7 +231,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", required=True)
     p.add_argument("--truth", help="ground truth (source_system, source_record_id, person_id) to score against")
     p.add_argument("--date-format", help="strptime pattern of birth dates not in ISO form, e.g. %%m/%%d/%%Y "
-                   "(default: ISO, YYYYMMDD, 15 Jan 1960, and D/M/YYYY or M/D/YYYY when the file shows which)")
+                   "(default: ISO, YYYYMMDD, 15 Jan 1960, and D/M/YYYY or M/D/YYYY when the file shows which); "
+                   "a two-digit year (%%y) is read on or before the run date, 60 = 1960")
 
     p = add("identity", cmd_identity, "identity resolution: train, run, evaluate, explain", nested=True)
     isub = p.add_subparsers(dest="identity_command", required=True)

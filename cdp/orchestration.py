@@ -70,12 +70,19 @@ def unfinished_stages(stages: dict[str, str], expected: list[str]) -> list[str]:
 
 def finish_run(logical_date: datetime | date | None, run_id: str | None,
                run_after: datetime | date | None = None) -> dict[str, Any]:
-    """Write the run report and summary; fail unless every expected stage succeeded."""
+    """Write the run report and summary; fail unless the latest attempt of every expected stage succeeded.
+
+    The latest attempt, as the run report judges it (``pipeline.stage_statuses``): an Airflow retry
+    replaces its stage's row, ``ingest:all`` redoes every ``ingest:<source>``, a gate rerun outside the
+    pipeline redoes ``quality:<gate>``; whichever ran last decides, success or failure.
+    """
     settings, safe_id = settings_for(logical_date, run_id, run_after)
     report = pipeline.write_report(settings, safe_id)
     summary = pipeline.summarize(settings, safe_id)
     print(pipeline.format_summary(summary))
-    unfinished = unfinished_stages(summary.get("stages", {}), pipeline.expected_stages())
+    expected = pipeline.expected_stages()
+    summary["stage_statuses"] = pipeline.stage_statuses(settings, safe_id, expected)
+    unfinished = unfinished_stages(summary["stage_statuses"], expected)
     if unfinished:
         raise PipelineRunFailed(f"run {safe_id} did not complete: {', '.join(unfinished)}. Nothing was exported past "
                                 f"the first failure. Read the report: {report}")

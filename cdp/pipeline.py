@@ -311,6 +311,29 @@ def summarize(settings: Settings, run_id: str | None = None, run_date: date | No
     return out
 
 
+def stage_statuses(settings: Settings, run_id: str, stages: list[str] | None = None) -> dict[str, str]:
+    """The status of each of ``stages`` (default: :func:`expected_stages`) of ``run_id`` by its latest
+    attempt, as the run report judges it (``quality.report.latest_stage_statuses``): a stage redone
+    under another name (``ingest:all``, a gate rerun outside the pipeline) counts as that attempt.
+    Stages never attempted are left out."""
+    from quality.report import latest_stage_statuses
+
+    stages = expected_stages() if stages is None else stages
+    if not settings.warehouse_path.exists():
+        return {}
+    with connect(settings, read_only=True) as con:
+        def rows(sql: str) -> list[dict[str, Any]]:
+            cursor = con.execute(sql, [run_id])
+            names = [d[0] for d in cursor.description]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+        recorded = (rows("SELECT stage, status, started_at FROM meta.pipeline_runs WHERE run_id = ?")
+                    if table_exists(con, "meta", "pipeline_runs") else [])
+        gates = (rows("SELECT stage, verdict, checked_at FROM meta.quality_runs WHERE run_id = ?")
+                 if table_exists(con, "meta", "quality_runs") else [])
+    return latest_stage_statuses(recorded, gates, stages)
+
+
 def format_summary(summary: dict[str, Any]) -> str:
     """A short human summary of a run for the terminal."""
     if summary.get("run_id") is None:

@@ -7,8 +7,15 @@ When an erasure request (``reason = 'erasure'`` in ``raw.suppression_list``) is 
 export, ``scrub_erased`` rewrites every retained file of every published run without the rows of
 the people it matches, updates each rewritten file's entry in ``manifest.json`` and records what it
 removed (``exports.erasure_scrubs``). The requests it has handled are kept in
-``exports.erasure_scrubbed_entries`` with the number of customers each matched, so a night without
-new erasure requests reads nothing.
+``exports.erasure_scrubbed_entries`` with the number of customers each matched, and the customers
+each was applied to in ``exports.erasure_scrubbed_customers``.
+
+Every request is checked again by every export, against the customers as they are now: a request
+applied to one customer also reaches a second one that later gains the erased address (new records
+give it to them), and that customer is removed from the retained runs too. The check is cheap:
+customer-number requests are a few lookups, and e-mail/phone requests are matched only against the
+customers whose contacts changed since the last check (``exports.erasure_checked_contacts``). A
+night on which no request matches a new customer reads no export file.
 
 A request that matches no customer yet (a store customer number not yet in ``identity.customer_map``,
 an e-mail or phone no customer has) is recorded with ``customers_matched = 0`` and stays pending: each
@@ -57,15 +64,18 @@ from cdp.warehouse import table_exists, transaction
 from exports import publish, state
 from exports import suppression as suppression_mod
 from exports.formats import AD_PLATFORMS
+from identity.schema import id_history_closure
 
 log = logging.getLogger(__name__)
 
 SCRUBBED_ENTRIES = "exports.erasure_scrubbed_entries"
 SCRUB_LOG = "exports.erasure_scrubs"
-# The contacts of every customer when the pending e-mail/phone requests were last checked, so the
-# next export checks them against new or changed customers only (at 1M the full check is ~4 s).
+# The contacts of every customer when the e-mail/phone requests were last checked, so the next
+# export checks them against new or changed customers only (at 1M the full check is ~4 s).
 CHECKED_CONTACTS = "exports.erasure_checked_contacts"
 _CONTACT_HASH = "hash(email, emails, phone, phones, country)"
+# The customers each request has been applied to (removed from the retained runs for it).
+SCRUBBED_CUSTOMERS = "exports.erasure_scrubbed_customers"
 _CHANGED = (f"NOT EXISTS (SELECT 1 FROM {CHECKED_CONTACTS} AS c WHERE c.customer_id = d.customer_id "
             f"AND c.contact_fingerprint = {_CONTACT_HASH})")
 
@@ -78,6 +88,12 @@ _DDL = (
     )""",
     # Tables made before 2026-11-24 lack it; the next export handles their entries once more.
     f"ALTER TABLE {SCRUBBED_ENTRIES} ADD COLUMN IF NOT EXISTS customers_matched INTEGER",
+    f"""CREATE TABLE IF NOT EXISTS {SCRUBBED_CUSTOMERS} (
+        identifier_type VARCHAR NOT NULL,
+        identifier VARCHAR NOT NULL,
+        customer_id VARCHAR NOT NULL,
+        applied_by_run_id VARCHAR NOT NULL
+    )""",
     f"""CREATE TABLE IF NOT EXISTS {SCRUB_LOG} (
         run_id VARCHAR NOT NULL,
         segment VARCHAR NOT NULL,
@@ -96,32 +112,44 @@ Entry = tuple[str, str]
 
 
 def scrub_erased(settings: Settings, con: duckdb.DuckDBPyConnection, run_id: str) -> int:
-    """Remove the people matched by erasure requests new since the last call (or still matching
-    nobody at the last call) from every retained export run's files; returns the rows removed.
-    ``run_id``: the export doing it."""
+    """Remove the people matched by erasure requests from every retained export run's files: the
+    customers each request matches now and has not been applied to yet (a request new since the last
+    call, one that matched nobody until now, or one that now also matches another customer); returns
+    the rows removed. ``run_id``: the export doing it."""
+    had_customers = table_exists(con, *SCRUBBED_CUSTOMERS.split("."))
     for ddl in _DDL:
         con.execute(ddl)
     if not table_exists(con, "raw", "suppression_list"):
         return 0
+    entries = [tuple(row) for row in con.execute(f"{_ERASURE_ENTRIES} ORDER BY ALL").fetchall()]
     # Rows written before customers_matched existed (NULL) are handled once more: they may have
     # matched nobody, and files were then searched by customer id only.
-    new = [tuple(row) for row in con.execute(
-        f"{_ERASURE_ENTRIES} EXCEPT SELECT identifier_type, identifier FROM {SCRUBBED_ENTRIES} "
-        "WHERE customers_matched IS NOT NULL ORDER BY ALL").fetchall()]
-    waiting = [tuple(row) for row in con.execute(
-        f"{_ERASURE_ENTRIES} INTERSECT SELECT identifier_type, identifier FROM {SCRUBBED_ENTRIES} "
-        "WHERE customers_matched = 0 ORDER BY ALL").fetchall()]
-    if not new and not waiting:
-        con.execute(f"DROP TABLE IF EXISTS {CHECKED_CONTACTS}")  # nothing pending: not needed any more
+    recorded = {(kind, value): count for kind, value, count in con.execute(
+        f"SELECT identifier_type, identifier, customers_matched FROM {SCRUBBED_ENTRIES} "
+        "WHERE customers_matched IS NOT NULL").fetchall()}
+    new = [entry for entry in entries if entry not in recorded]
+    contact_entries = [entry for entry in entries if entry[0].lower() in ("email", "phone")]
+    if not entries:
+        con.execute(f"DROP TABLE IF EXISTS {CHECKED_CONTACTS}")  # no e-mail/phone request: not needed
         return 0
-    # Only pending e-mail/phone requests to check again: only customers whose contacts changed.
-    incremental = (not any(kind.lower() in ("email", "phone") for kind, _ in new)
+    # Every request is checked every night (a request applied to one customer may match another one
+    # once new records give that customer the erased address). Customer-number requests are a few
+    # lookups; e-mail/phone requests are checked against customers whose contacts changed since the
+    # last check, unless a request is new (or the remembered contacts are not usable): then all.
+    incremental = (had_customers and not any(entry in new for entry in contact_entries)
                    and _contacts_remembered(con, settings.default_phone_region))
-    matched, changed = _erased_customers_by_entry(con, new + waiting, settings.default_phone_region, incremental)
-    found = set().union(*matched.values())
-    # A waiting request whose customers are still unknown was already looked for by contact.
-    todo = [entry for entry in new if entry not in waiting] + [entry for entry in waiting if matched[entry]]
-    customer_ids = (found | _earlier_ids(con, found)
+    matched, changed = _erased_customers_by_entry(con, entries, settings.default_phone_region, incremental)
+    applied: dict[Entry, set[str]] = defaultdict(set)
+    for kind, value, customer_id in con.execute(
+            f"SELECT identifier_type, identifier, customer_id FROM {SCRUBBED_CUSTOMERS}").fetchall():
+        applied[(kind, value)].add(str(customer_id))
+    fresh = {entry: matched[entry] - applied[entry] for entry in entries}
+    found = set().union(*fresh.values())
+    # A request that matched nobody before and still does was already looked for by contact.
+    todo = [entry for entry in entries if entry in new or fresh[entry]]
+    # A merge gives the surviving cluster the oldest id, so a retained export may list the person
+    # under an id they had in an earlier run.
+    customer_ids = (found | id_history_closure(con, found, "backward")
                     | {value.strip() for kind, value in todo if kind.lower() == "customer_id"})
     contacts = suppression_mod.Suppression(default_region=settings.default_phone_region)
     for kind, value in todo:
@@ -146,18 +174,26 @@ def scrub_erased(settings: Settings, con: duckdb.DuckDBPyConnection, run_id: str
                 removed += sum(counts.values())
                 log_rows += [(run_id, segment, destination, scrubbed_run, name, n, audit_now())
                              for name, n in sorted(counts.items())]
-    checked = new + waiting
+    def customers_matched(entry: Entry) -> int:
+        # Never fewer than recorded: entries applied before SCRUBBED_CUSTOMERS existed list nobody there.
+        return max(len(applied[entry] | matched[entry]), recorded.get(entry) or 0)
+
+    # Rewritten: the entries new or newly matched, and those still matching nobody (last checked now).
+    checked = [entry for entry in entries if entry in todo or not customers_matched(entry)]
     with transaction(con):
         if log_rows:
             con.executemany(f"INSERT INTO {SCRUB_LOG} VALUES (?, ?, ?, ?, ?, ?, ?)", log_rows)
-        con.execute(f"DELETE FROM {SCRUBBED_ENTRIES} WHERE (identifier_type, identifier) IN "
-                    "(SELECT (unnest(?::VARCHAR[]), unnest(?::VARCHAR[])))",
-                    [[kind for kind, _ in checked], [value for _, value in checked]])
-        con.executemany(f"INSERT INTO {SCRUBBED_ENTRIES} VALUES (?, ?, ?, ?)",
-                        [(kind, value, run_id, len(matched[(kind, value)])) for kind, value in checked])
-        _remember_contacts(con, any(kind.lower() in ("email", "phone") and not matched[(kind, value)]
-                                    for kind, value in checked), settings.default_phone_region, changed)
-    nobody = sum(1 for entry in checked if not matched[entry])
+        if checked:
+            con.execute(f"DELETE FROM {SCRUBBED_ENTRIES} WHERE (identifier_type, identifier) IN "
+                        "(SELECT (unnest(?::VARCHAR[]), unnest(?::VARCHAR[])))",
+                        [[kind for kind, _ in checked], [value for _, value in checked]])
+            con.executemany(f"INSERT INTO {SCRUBBED_ENTRIES} VALUES (?, ?, ?, ?)",
+                            [(*entry, run_id, customers_matched(entry)) for entry in checked])
+        rows = [(kind, value, customer_id, run_id) for (kind, value), ids in fresh.items() for customer_id in sorted(ids)]
+        if rows:
+            con.executemany(f"INSERT INTO {SCRUBBED_CUSTOMERS} VALUES (?, ?, ?, ?)", rows)
+        _remember_contacts(con, bool(contact_entries), settings.default_phone_region, changed)
+    nobody = sum(1 for entry in entries if not customers_matched(entry))
     if removed:
         log.info("export %s: %d row(s) of %d erased customer(s) removed from retained export runs",
                  run_id, removed, len(customer_ids))
@@ -194,9 +230,10 @@ def _erased_customers_by_entry(con: duckdb.DuckDBPyConnection, entries: list[Ent
                                changed_only: bool = False) -> tuple[dict[Entry, set[str]], pa.Table | None]:
     """The resolved customer ids each erasure entry matches now (customer ids, e-mails, phones).
 
-    ``changed_only``: the e-mail/phone entries all matched nobody at the last check, so only customers
-    whose contacts are new or changed since (``CHECKED_CONTACTS``) are looked at; they are returned
-    too (customer id, contact fingerprint), for ``_remember_contacts``.
+    ``changed_only``: every e-mail/phone entry was checked against every customer before, so only
+    customers whose contacts are new or changed since (``CHECKED_CONTACTS``) are looked at (the
+    others' matches were applied then); they are returned too (customer id, contact fingerprint),
+    for ``_remember_contacts``.
     """
     changed = None
     matched: dict[Entry, set[str]] = {entry: set() for entry in entries}
@@ -218,21 +255,12 @@ def _erased_customers_by_entry(con: duckdb.DuckDBPyConnection, entries: list[Ent
                 known[str(customer_id)].add(str(customer_id))
         if table_exists(con, "identity", "customer_id_history"):
             # An id merged away since: the request erases the customer it was merged into.
-            frontier = {value: {value} for value in values if value not in known}
-            while frontier:
-                rows = con.execute(
-                    "SELECT DISTINCT old_customer_id, new_customer_id, change_type FROM identity.customer_id_history "
-                    "WHERE old_customer_id IN (SELECT unnest(?::VARCHAR[]))",
-                    [sorted(set().union(*frontier.values()))]).fetchall()
-                step: dict[str, set[str]] = defaultdict(set)
-                for old_id, new_id, change_type in rows:
-                    for value, reached in frontier.items():
-                        if str(old_id) in reached:
-                            known[value].add(str(old_id))  # a former customer id: the request matched
-                            if change_type == "merge" and str(new_id) not in known[value]:
-                                known[value].add(str(new_id))
-                                step[value].add(str(new_id))
-                frontier = dict(step)
+            former = {str(row[0]) for row in con.execute(
+                "SELECT DISTINCT old_customer_id FROM identity.customer_id_history "
+                "WHERE old_customer_id IN (SELECT unnest(?::VARCHAR[]))",
+                [[value for value in values if value not in known]]).fetchall()}
+            for value in sorted(former):
+                known[value] |= {value} | id_history_closure(con, [value], "forward", change_types=("merge",))
         for entry in ids:
             matched[entry] |= known.get(entry[1].strip(), set())
     contact = [entry for entry in entries if entry[0].lower() in ("email", "phone")]
@@ -267,23 +295,6 @@ def _erased_customers_by_entry(con: duckdb.DuckDBPyConnection, entries: list[Ent
     return matched, changed
 
 
-def _earlier_ids(con: duckdb.DuckDBPyConnection, customer_ids: set[str]) -> set[str]:
-    """The ids these customers had in earlier runs (``identity.customer_id_history``: a merge gives the
-    surviving cluster the oldest id, so a retained export may list the person under another one)."""
-    if not customer_ids or not table_exists(con, "identity", "customer_id_history"):
-        return set()
-    earlier: set[str] = set()
-    frontier = set(customer_ids)
-    while frontier:  # old -> new chains, followed backwards until no id is new
-        rows = con.execute(
-            "SELECT DISTINCT old_customer_id FROM identity.customer_id_history "
-            "WHERE new_customer_id IN (SELECT unnest(?::VARCHAR[])) AND old_customer_id IS NOT NULL",
-            [sorted(frontier)]).fetchall()
-        frontier = {str(row[0]) for row in rows} - earlier - customer_ids
-        earlier |= frontier
-    return earlier
-
-
 def _contacts_remembered(con: duckdb.DuckDBPyConnection, default_region: str | None) -> bool:
     """True when ``CHECKED_CONTACTS`` holds the contacts of the last check under today's matching rules."""
     if not table_exists(con, *CHECKED_CONTACTS.split(".")):
@@ -294,7 +305,7 @@ def _contacts_remembered(con: duckdb.DuckDBPyConnection, default_region: str | N
 
 def _remember_contacts(con: duckdb.DuckDBPyConnection, pending: bool, default_region: str | None,
                        changed: pa.Table | None) -> None:
-    """Keep every customer's contact fingerprint while e-mail/phone requests are pending (else drop it);
+    """Keep every customer's contact fingerprint while there are e-mail/phone requests (else drop it);
     ``changed``: only these customers were checked (the others were unchanged), so only they are rewritten."""
     if pending and changed is not None:
         if changed.num_rows:

@@ -31,6 +31,7 @@ import pyarrow.compute as pc
 from cdp.fingerprint import code_fingerprint
 from cdp.warehouse import table_exists, transaction
 from exports import hashing
+from identity.schema import id_history_closure
 
 
 class SuppressionError(RuntimeError):
@@ -381,7 +382,9 @@ def _resolve_customer_ids(con: duckdb.DuckDBPyConnection, suppression: Suppressi
             "WHERE source_system = 'store' AND source_record_id IN (SELECT unnest(?::VARCHAR[]))",
             [source_ids]).fetchall()
         suppression.customer_ids.update(str(r[0]) for r in found)
-        suppression.customer_ids.update(_merged_into(con, suppression.customer_ids))
+        # A request naming a customer's former id still names the customer it was merged into.
+        suppression.customer_ids.update(
+            id_history_closure(con, suppression.customer_ids, "forward", change_types=("merge",)))
         return
     direct: set[str] = set()
     if table_exists(con, "marts", "dim_customers"):
@@ -389,23 +392,6 @@ def _resolve_customer_ids(con: duckdb.DuckDBPyConnection, suppression: Suppressi
             "SELECT customer_id FROM marts.dim_customers WHERE customer_id IN (SELECT unnest(?::VARCHAR[]))",
             [source_ids]).fetchall()}
     suppression.unmapped_customer_ids = set(source_ids) - direct
-
-
-def _merged_into(con: duckdb.DuckDBPyConnection, customer_ids: set[str]) -> set[str]:
-    """The customers these ids were merged into since (``identity.customer_id_history`` merge rows,
-    followed to the end): a request naming a customer's former id still names that person."""
-    if not customer_ids or not table_exists(con, "identity", "customer_id_history"):
-        return set()
-    reached: set[str] = set()
-    frontier = set(customer_ids)
-    while frontier:
-        rows = con.execute(
-            "SELECT DISTINCT new_customer_id FROM identity.customer_id_history WHERE change_type = 'merge' "
-            "AND old_customer_id IN (SELECT unnest(?::VARCHAR[])) AND new_customer_id IS NOT NULL",
-            [sorted(frontier)]).fetchall()
-        frontier = {str(row[0]) for row in rows} - reached - customer_ids
-        reached |= frontier
-    return reached
 
 
 # ---------------------------------------------------------------- decisions kept between runs

@@ -20,6 +20,7 @@ import gzip
 import io
 import logging
 import tempfile
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -62,11 +63,14 @@ def rejects_path(output: Path) -> Path:
 
 
 def load_records(
-    con: duckdb.DuckDBPyConnection, path: Path, date_format: str | None = None, rejects: list[dict] | None = None
+    con: duckdb.DuckDBPyConnection, path: Path, date_format: str | None = None, rejects: list[dict] | None = None,
+    run_date: date | None = None,
 ) -> int:
     """Load ``path`` into table person_records in the canonical schema; returns the row count.
 
-    ``date_format``: a strptime pattern (``%m/%d/%Y``) for dates not in ISO form. ``rejects``:
+    ``date_format``: a strptime pattern (``%m/%d/%Y``) for dates not in ISO form; with a two-digit
+    year (``%y``) a date that would fall after ``run_date`` is read a century earlier (``60`` is
+    1960, not 2060). ``run_date``: a birth date after it is a bad value (rejected). ``rejects``:
     gets one dict (:data:`REJECT_COLUMNS`) per rejected row; without it a rejected row is an error.
     """
     path = Path(path)
@@ -76,14 +80,14 @@ def load_records(
     # Queried in place (a view over the Arrow table), not copied into DuckDB first.
     con.register("input_rows", _read_input(path, problems))
     try:
-        return _load_input_rows(con, path, problems, date_format, rejects)
+        return _load_input_rows(con, path, problems, date_format, rejects, run_date)
     finally:
         con.unregister("input_rows")
 
 
 def _load_input_rows(
     con: duckdb.DuckDBPyConnection, path: Path, problems: list[dict], date_format: str | None,
-    rejects: list[dict] | None,
+    rejects: list[dict] | None, run_date: date | None = None,
 ) -> int:
     kinds = {name: kind for name, kind, *_rest in con.execute("DESCRIBE input_rows").fetchall()}
     present = set(kinds) - {"_row", "_line"}
@@ -94,9 +98,11 @@ def _load_input_rows(
     select, checks = [], []
     for name, kind in PERSON_RECORD_COLUMNS.items():
         if name in present:
-            expression, check = _typed_sql(con, path, name, kind, kinds[name], date_format)
+            expression, check = _typed_sql(con, path, name, kind, kinds[name], date_format, run_date)
             if check:
                 checks.append(check)
+            if name == "date_of_birth" and run_date is not None:
+                checks.append(_future_date_check(name, expression, run_date))
         elif name == "source_system":
             expression = "'file'"
         elif name == "source_record_id":
@@ -271,8 +277,19 @@ def _read_csv_records(path: Path, content: str, delimiter: str, problems: list[d
     return header, cells, pa.array(lines, pa.int64()), len(lines)
 
 
+def _future_date_check(name: str, expression: str, run_date: date) -> str:
+    """SQL of the rows whose ``name`` (typed by ``expression``) is after the run date: nobody is born
+    in the future, so the value is wrong (a typo, or a two-digit year read in the wrong century)."""
+    reason = (f"'{name}=' || CAST(parsed AS VARCHAR) || {sql_literal(' is after the run date ' + run_date.isoformat())}"
+              " || ': a date of birth cannot be in the future; fix the value'")
+    return f"""SELECT _row, _line, '{name}', CAST("{name}" AS VARCHAR), {reason}
+        FROM (SELECT _row, _line, "{name}", {expression} AS parsed FROM input_rows)
+        WHERE parsed > DATE '{run_date.isoformat()}'"""
+
+
 def _typed_sql(
-    con: duckdb.DuckDBPyConnection, path: Path, name: str, kind: str, source_kind: str, date_format: str | None
+    con: duckdb.DuckDBPyConnection, path: Path, name: str, kind: str, source_kind: str, date_format: str | None,
+    run_date: date | None = None,
 ) -> tuple[str, str | None]:
     """(SQL of column ``name`` typed ``kind``, SQL of its rejects or None) over input_rows."""
     column = f'"{name}"'
@@ -282,7 +299,7 @@ def _typed_sql(
         return f"CAST({column} AS {kind})", None
     text = f"NULLIF(trim(CAST({column} AS VARCHAR)), '')"
     if kind == "DATE":
-        parsed = _date_sql(con, path, name, text, date_format)
+        parsed = _date_sql(con, path, name, text, date_format, run_date)
         expected = f"not a date in any form read ({_DATE_FORMS}"
         expected += f", or {date_format!r})" if date_format else "); pass --date-format, e.g. %m/%d/%Y"
     else:
@@ -295,14 +312,23 @@ def _typed_sql(
     return parsed, check
 
 
-def _date_sql(con: duckdb.DuckDBPyConnection, path: Path, name: str, text: str, date_format: str | None) -> str:
-    """SQL parsing date text: ISO, then ``date_format`` or the unambiguous forms and the file's day order."""
+def _date_sql(con: duckdb.DuckDBPyConnection, path: Path, name: str, text: str, date_format: str | None,
+              run_date: date | None = None) -> str:
+    """SQL parsing date text: ISO, then ``date_format`` or the unambiguous forms and the file's day order.
+
+    A ``date_format`` with a two-digit year (``%y``): strptime reads 00-68 as 2000-2068, so a date
+    after ``run_date`` (a birth date cannot be) is taken from the century before: 60 is 1960.
+    """
     if date_format:
         try:
             con.execute("SELECT try_strptime('2000-01-01', ?)", [date_format]).fetchall()
         except duckdb.Error as error:
             raise IdentityError(f"--date-format {date_format!r}: {error}") from None
-        return f"coalesce(try_cast({text} AS DATE), CAST(try_strptime({text}, {sql_literal(date_format)}) AS DATE))"
+        parsed = f"CAST(try_strptime({text}, {sql_literal(date_format)}) AS DATE)"
+        if "%y" in date_format.replace("%%", "") and run_date is not None:
+            run = f"DATE '{run_date.isoformat()}'"
+            parsed = f"CASE WHEN {parsed} > {run} THEN CAST({parsed} - INTERVAL 100 YEAR AS DATE) ELSE {parsed} END"
+        return f"coalesce({_iso_date_sql(text)}, {parsed})"
     formats = "[" + ", ".join(sql_literal(f) for f in _UNAMBIGUOUS_DATE_FORMATS) + "]"
     day, month = (1, 2) if _numeric_date_order(con, path, name, text) == "dmy" else (2, 1)
 
@@ -310,7 +336,13 @@ def _date_sql(con: duckdb.DuckDBPyConnection, path: Path, name: str, text: str, 
         return f"try_cast(regexp_extract({text}, '{_NUMERIC_DATE}', {group}) AS INTEGER)"
 
     numeric = f"try_cast(printf('%04d-%02d-%02d', {part(3)}, {part(month)}, {part(day)}) AS DATE)"
-    return f"coalesce(try_cast({text} AS DATE), CAST(try_strptime({text}, {formats}) AS DATE), {numeric})"
+    return f"coalesce({_iso_date_sql(text)}, CAST(try_strptime({text}, {formats}) AS DATE), {numeric})"
+
+
+def _iso_date_sql(text: str) -> str:
+    """SQL of an ISO date (YYYY-MM-DD). Only text starting with a four-digit year is cast: DuckDB's cast
+    also takes ``03/02/05`` (as the year 3), which is a two-digit-year date for ``--date-format``."""
+    return f"CASE WHEN regexp_matches({text}, '^[0-9]{{4}}-') THEN try_cast({text} AS DATE) END"
 
 
 def _numeric_date_order(con: duckdb.DuckDBPyConnection, path: Path, name: str, text: str) -> str:
@@ -377,7 +409,8 @@ def resolve_file(
     con = work_connection(settings)
     try:
         with tempfile.TemporaryDirectory(prefix="cdp-resolve-model-") as scratch:
-            records = load_records(con, input, date_format=date_format, rejects=rejects)
+            records = load_records(con, input, date_format=date_format, rejects=rejects,
+                                   run_date=getattr(settings, "run_date", None))
             standardise(con, settings, source="person_records", target="person_records_standardised")
             model_path = latest_model_path(settings)
             trained_here = False

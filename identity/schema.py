@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Literal
+
 import duckdb
+
+from cdp.warehouse import table_exists
 
 #: The canonical person-record schema (docs/contracts.md §3), in order, with DuckDB types.
 PERSON_RECORD_COLUMNS: dict[str, str] = {
@@ -76,3 +81,43 @@ def table_comment(con: duckdb.DuckDBPyConnection, table: str) -> str | None:
         [schema, name],
     )
     return row[0] if row else None
+
+
+#: Where identity.customer_id_history lives (created by identity.publish.HISTORY_DDL).
+ID_HISTORY = "identity.customer_id_history"
+
+
+def id_history_closure(
+    con: duckdb.DuckDBPyConnection,
+    customer_ids: Iterable[str],
+    direction: Literal["forward", "backward"],
+    change_types: Iterable[str] | None = None,
+) -> set[str]:
+    """Every customer id reached from ``customer_ids`` through identity.customer_id_history, chains
+    followed to the end; the starting ids themselves are left out. Empty without the table.
+
+    ``direction``: ``forward`` follows old -> new (the id a former one became: with
+    ``change_types=("merge",)``, the customer it was merged into); ``backward`` follows new -> old
+    (the ids a customer's records were held under in earlier runs). ``change_types``: only rows of
+    these kinds (``merge``, ``split``, ``new``); every kind when None. A cycle in the history (an id
+    handed back after a split, say) ends the walk: each id is visited once.
+    """
+    if direction not in ("forward", "backward"):
+        raise ValueError(f"direction must be 'forward' or 'backward', not {direction!r}")
+    start = {str(value) for value in customer_ids if value is not None}
+    if not start or not table_exists(con, *ID_HISTORY.split(".")):
+        return set()
+    source, target = ("old_customer_id", "new_customer_id") if direction == "forward" else (
+        "new_customer_id", "old_customer_id")
+    kinds = sorted(set(change_types)) if change_types is not None else None
+    kind_filter = "AND change_type IN (SELECT unnest(?::VARCHAR[]))" if kinds is not None else ""
+    reached: set[str] = set()
+    frontier = start
+    while frontier:
+        rows = con.execute(
+            f"SELECT DISTINCT {target} FROM {ID_HISTORY} WHERE {source} IN (SELECT unnest(?::VARCHAR[])) "
+            f"AND {target} IS NOT NULL {kind_filter}",
+            [sorted(frontier), *([kinds] if kinds is not None else [])]).fetchall()
+        frontier = {str(row[0]) for row in rows} - reached - start
+        reached |= frontier
+    return reached

@@ -163,6 +163,36 @@ def superseded_failures(pipeline_stages: list[dict[str, Any]], gates: list[dict[
     return found
 
 
+def latest_stage_statuses(pipeline_stages: list[dict[str, Any]], gates: list[dict[str, Any]],
+                          stages: list[str]) -> dict[str, str]:
+    """The status of each of ``stages`` by its *latest* attempt, whatever name that attempt ran under.
+
+    The same attempts as :func:`superseded_failures`, read both ways: ``ingest:<source>`` is also
+    attempted by ``ingest:all``, and ``quality:<gate>`` by a gate run outside the pipeline (its
+    ``meta.quality_runs`` verdict: ``succeeded`` when passed, else ``failed``). The attempt that
+    started (or was checked) last decides, so a failure redone successfully is ``succeeded`` and a
+    success redone unsuccessfully is ``failed``. A rerun under the same stage name replaces its row
+    in ``meta.pipeline_runs``, so it is the latest by construction. A stage nothing attempted is
+    left out. ``pipeline_stages``: rows with stage, status, started_at; ``gates``: meta.quality_runs
+    rows (stage, verdict, checked_at).
+    """
+    recorded = {p["stage"]: p for p in pipeline_stages}
+    verdicts = {g["stage"]: g for g in gates}
+    found: dict[str, str] = {}
+    for stage in stages:
+        attempts = []  # (when, order among equal times, status)
+        if stage in recorded:
+            attempts.append((recorded[stage]["started_at"], 0, recorded[stage]["status"]))
+        if stage.startswith("ingest:") and stage != "ingest:all" and "ingest:all" in recorded:
+            attempts.append((recorded["ingest:all"]["started_at"], 1, recorded["ingest:all"]["status"]))
+        if stage.startswith("quality:") and (gate := verdicts.get(stage.removeprefix("quality:"))):
+            attempts.append((gate["checked_at"], 2, "succeeded" if gate["verdict"] == "passed" else "failed"))
+        attempts = [a for a in attempts if a[0] is not None]
+        if attempts:
+            found[stage] = max(attempts)[2]
+    return found
+
+
 def _verdict(stages: list[dict[str, Any]], pipeline_stages: list[dict[str, Any]] | None = None) -> str:
     """``failed`` when a gate blocked or any pipeline stage failed (e.g. an export stopped by a
     suppression row it cannot apply), else ``passed``; ``not run`` before any gate or stage ended."""

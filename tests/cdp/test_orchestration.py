@@ -155,3 +155,63 @@ def test_export_refusal_says_what_to_do_in_each_case(cdp_env):
     message = refusal("cdp_2026-11-26")
     assert "rebuilt by this run" in message and "cdp quality gate --stage marts --run-id cdp_2026-11-26" in message
     assert "later run" not in message
+
+
+def _attempt(settings: Settings, run_id: str, stage: str, status: str, hour: int) -> None:
+    pipeline._record_stage(settings, run_id, stage, status, datetime(2026, 1, 1, hour), {})
+
+
+def _report_verdict(settings: Settings, run_id: str) -> str:
+    import json
+
+    return json.loads((settings.reports_dir / run_id / "report.json").read_text(encoding="utf-8"))["verdict"]
+
+
+def _complete_run(settings: Settings, run_id: str) -> None:
+    """Every expected stage succeeded at 01:00, every gate passed at 01:30."""
+    for stage in pipeline.expected_stages():
+        _attempt(settings, run_id, stage, "succeeded", 1)
+    _verdicts(settings, run_id, datetime(2026, 1, 1, 1, 30))
+
+
+def test_finish_run_follows_the_latest_attempt_of_each_stage(cdp_env):
+    """Review finding: finish_run read the last row per stage *name*, so a failed ingest:web redone by
+    ingest:all, or a failed quality gate redone outside the pipeline, still failed the run, and a
+    successful stage whose later rerun (under ingest:all, or a gate rerun) failed still passed it. The
+    verdict now follows the latest attempt, as the run report's does (superseded_failures)."""
+    settings = Settings.from_env()
+    settings.ensure_dirs()
+
+    # A failure redone successfully under another name: the run passes.
+    _complete_run(settings, "redone")
+    _attempt(settings, "redone", "ingest:web", "failed", 2)
+    _attempt(settings, "redone", "ingest:all", "succeeded", 3)
+    _attempt(settings, "redone", "quality:identity", "failed", 2)
+    _verdicts(settings, "redone", datetime(2026, 1, 1, 3))  # the gate rerun (cdp quality gate) passed
+    assert finish_run(date(2026, 1, 1), "redone")["stage_statuses"]["ingest:web"] == "succeeded"
+    assert _report_verdict(settings, "redone") == "passed"
+
+    # An Airflow retry replaces its stage's row: failed, then succeeded on retry, passes.
+    _complete_run(settings, "retried")
+    _attempt(settings, "retried", "identity", "failed", 2)
+    _attempt(settings, "retried", "identity", "succeeded", 3)
+    finish_run(date(2026, 1, 1), "retried")
+
+    # A success redone unsuccessfully: the run fails, naming the stage.
+    _complete_run(settings, "reingested")
+    _attempt(settings, "reingested", "ingest:all", "failed", 2)
+    with pytest.raises(PipelineRunFailed, match=r"ingest:web \(failed\)"):
+        finish_run(date(2026, 1, 1), "reingested")
+    assert _report_verdict(settings, "reingested") == "failed"
+
+    _complete_run(settings, "regated")
+    _verdicts(settings, "regated", datetime(2026, 1, 1, 2), failed=("marts",))  # a later gate rerun blocked
+    with pytest.raises(PipelineRunFailed, match=r"quality:marts \(failed\)") as raised:
+        finish_run(date(2026, 1, 1), "regated")
+    assert "quality:identity" not in str(raised.value)
+    assert _report_verdict(settings, "regated") == "failed"
+
+    _complete_run(settings, "rerun_failed")
+    _attempt(settings, "rerun_failed", "export", "failed", 2)  # a rerun of the same stage
+    with pytest.raises(PipelineRunFailed, match=r"export \(failed\)"):
+        finish_run(date(2026, 1, 1), "rerun_failed")

@@ -215,10 +215,14 @@ def test_a_pending_e_mail_erasure_applies_once_a_customer_gains_the_address(sett
     assert query(settings, "SELECT count(*) FROM marts.dim_customers AS d WHERE NOT EXISTS (SELECT 1 FROM "
                            "exports.erasure_checked_contacts AS c WHERE c.customer_id = d.customer_id AND "
                            "c.contact_fingerprint = hash(email, emails, phone, phones, country))") == [(0,)]
-    # Once nothing is pending, the remembered contacts are dropped.
+    # Every e-mail/phone request is checked every night (an applied one may reach another customer
+    # later), so the remembered contacts are kept while there is one, and dropped once there is none.
     build_warehouse(settings, customers=customers, suppression=[s for s in suppression if "ghost" not in s[1]])
-    execute(settings, "DELETE FROM exports.erasure_scrubbed_entries WHERE identifier = 'ghost@example.com'")
     export(settings, "run-4", gate=None)
+    assert query(settings, "SELECT count(*) FROM exports.erasure_checked_contacts") == [(len(CUSTOMERS),)]
+    build_warehouse(settings, customers=customers,
+                    suppression=[s for s in suppression if s[2] != "erasure" or s[0] == "customer_id"])
+    export(settings, "run-5", gate=None)
     assert query(settings, "SELECT count(*) FROM information_schema.tables "
                            "WHERE table_name = 'erasure_checked_contacts'") == [(0,)]
 
@@ -258,3 +262,40 @@ def test_an_erasure_by_a_merged_away_id_is_not_left_pending(settings):
                            "WHERE identifier = 'c1'") == [(2,)]
     # The exporter (and its gate, which shares the matcher) no longer publishes her as c9 either.
     assert ids(settings, "vip", "csv", "run-2") == ["c2"]
+
+
+def test_an_applied_erasure_reaches_a_second_customer_who_gains_the_address_later(settings):
+    """Review finding: an erasure request was applied once, to the customer it matched that night;
+    when a later night's records gave the erased e-mail to a second customer (c2), the exporter left
+    c2 out of new files but c2's rows stayed in the retained runs. Every night re-checks every erasure
+    request against the current customers."""
+    export(settings, "run-1", gate=None)
+    suppression = [*SUPPRESSION, ("email", "ada@example.com", "erasure")]
+    build_warehouse(settings, suppression=suppression)
+    export(settings, "run-2", gate=None)
+    assert "c1" not in ids(settings, "vip", "csv", "run-1")
+    assert "c2" in ids(settings, "vip", "csv", "run-1") and "c2" in ids(settings, "vip", "csv", "run-2")
+    assert query(settings, "SELECT customers_matched FROM exports.erasure_scrubbed_entries "
+                           "WHERE identifier = 'ada@example.com'") == [(1,)]
+
+    # The next night a new record gives José (c2) Ada's address as well.
+    customers = dict(CUSTOMERS)
+    jose = list(customers["c2"])
+    jose[8] = ["jose@example.com", "ada@example.com"]
+    customers["c2"] = tuple(jose)
+    build_warehouse(settings, customers=customers, suppression=suppression)
+    export(settings, "run-3", gate=None)
+    assert "c2" not in ids(settings, "vip", "csv", "run-3")  # the exporter already left him out
+    for run in ("run-1", "run-2"):
+        assert "c2" not in ids(settings, "vip", "csv", run)
+        assert "c2" not in ids(settings, "everyone", "csv", run)
+        parquet = pq.read_table(export_folder(settings, "vip", "parquet", run) / "snapshot.parquet")
+        assert "c2" not in parquet.column("customer_id").to_pylist()
+    assert query(settings, "SELECT customer_id FROM exports.erasure_scrubbed_customers "
+                           "WHERE identifier = 'ada@example.com' ORDER BY ALL") == [("c1",), ("c2",)]
+    assert query(settings, "SELECT customers_matched FROM exports.erasure_scrubbed_entries "
+                           "WHERE identifier = 'ada@example.com'") == [(2,)]
+    # Nothing new the night after: no file is rewritten again.
+    count = query(settings, "SELECT count(*) FROM exports.erasure_scrubs")
+    export(settings, "run-4", gate=None)
+    assert query(settings, "SELECT count(*) FROM exports.erasure_scrubs") == count

@@ -6,6 +6,7 @@ import csv
 from datetime import date
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -193,3 +194,30 @@ def test_unreadable_files_are_named_and_ragged_rows_rejected(settings, tmp_path:
     assert "3 values for 2 header columns" in reject["reason"]
     with pytest.raises(IdentityError, match=r"out.xlsx: expected an output path ending in .csv or .parquet"):
         resolve_file(ragged, tmp_path / "out.xlsx", settings)
+
+
+def test_two_digit_years_are_read_in_the_past_and_future_birth_dates_rejected(tmp_path: Path) -> None:
+    """Review finding: --date-format %m/%d/%y read 60 as 2060 (strptime's 00-68 -> 20xx), and a birth
+    date after the run date was accepted. A two-digit year is now read in the latest century that puts
+    the date on or before the run date; a birth date after it, however written, goes to the rejects."""
+    from cdp.settings import Settings
+    from identity.resolve_file import load_records
+
+    settings = Settings(home=tmp_path / "home", run_date=date(2026, 11, 24))
+    source = _write(tmp_path / "yy.csv", HEADER + "crm,1,Ann,Lee,01/15/60,ann@example.com\n"
+                    "crm,2,Bo,Ek,03/02/05,bo@example.com\ncrm,3,Cy,Ng,12/31/26,cy@example.com\n")
+    con = duckdb.connect()
+    load_records(con, source, date_format="%m/%d/%y", run_date=settings.run_date)
+    births = dict(con.execute("SELECT source_record_id, date_of_birth FROM person_records").fetchall())
+    assert births == {"1": date(1960, 1, 15), "2": date(2005, 3, 2), "3": date(1926, 12, 31)}
+
+    future = _write(tmp_path / "future.csv", HEADER + "crm,1,Ann,Lee,1960-01-15,ann@example.com\n"
+                    "crm,2,Bo,Ek,2060-01-15,bo@example.com\ncrm,3,Cy,Ng,2026-11-24,cy@example.com\n")
+    output = tmp_path / "out.csv"
+    result = resolve_file(future, output, settings)
+    assert set(_read(output)) == {("crm", "1"), ("crm", "3")}  # the run date itself is fine
+    assert result["rejected_rows"] == 1
+    [reject] = _rejects(output)
+    assert (reject["file"], reject["row"], reject["line"], reject["field"], reject["value"]) == (
+        str(future), "2", "3", "date_of_birth", "2060-01-15")
+    assert "after the run date 2026-11-24" in reject["reason"]
