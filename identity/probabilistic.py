@@ -30,7 +30,7 @@ import splink.comparison_library as cl
 from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 
 from cdp.fingerprint import code_fingerprint
-from identity.schema import RECORD_KEY_SQL, IdentityError, fetch_one, sql_literal
+from identity.schema import RECORD_KEY_SQL, IdentityError, fetch_one, personal_phone_sql, sql_literal
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ SPLINK_COLUMNS_SQL = f"""
     {RECORD_KEY_SQL} AS record_key,
     first_name, first_name_canonical, last_name,
     strftime(date_of_birth, '%Y-%m-%d') AS date_of_birth,
-    email, phone, street, postcode, city"""
+    email, {personal_phone_sql("phone")} AS phone, street, postcode, city"""
 
 
 def first_name_comparison() -> cl.CustomComparison:
