@@ -14,7 +14,7 @@ import duckdb
 
 from cdp.warehouse import table_exists
 from identity.person_records import WEB_BATCHES_NOW, web_batches_added_since
-from identity.schema import RECORD_KEY_SQL, fetch_one, temp_table_exists
+from identity.schema import RECORD_KEY_SQL, fetch_one, personal_phone_sql, temp_table_exists
 
 #: rule -> (standardised column, is_strong)
 IDENTIFIER_RULES: dict[str, tuple[str, bool]] = {
@@ -121,11 +121,14 @@ def build_deterministic_links(
 
 def _identifier_rows(source: str, record_key: str, value_filter: str = "{column} IS NOT NULL") -> str:
     """SQL: (record_key, rule, value) for every identifier rule's column of ``source`` whose value passes
-    ``value_filter`` (a template over ``{column}`` and ``{rule}``)."""
+    ``value_filter`` (a template over ``{column}`` and ``{rule}``). A toll-free phone is no identifier
+    (:func:`identity.schema.personal_phone_sql`)."""
+    values = {rule: personal_phone_sql(column) if rule == "phone" else column
+              for rule, (column, _strong) in IDENTIFIER_RULES.items()}
     return " UNION ALL ".join(
-        f"SELECT {record_key} AS record_key, '{rule}' AS rule, {column} AS value FROM {source} "
-        f"WHERE {value_filter.format(column=column, rule=rule)}"
-        for rule, (column, _strong) in IDENTIFIER_RULES.items()
+        f"SELECT {record_key} AS record_key, '{rule}' AS rule, {value} AS value FROM {source} "
+        f"WHERE {value_filter.format(column=value, rule=rule)}"
+        for rule, value in values.items()
     )
 
 

@@ -30,7 +30,8 @@ import splink.comparison_library as cl
 from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 
 from cdp.fingerprint import code_fingerprint
-from identity.schema import RECORD_KEY_SQL, IdentityError, fetch_one, sql_literal
+from identity.schema import RECORD_KEY_SQL, IdentityError, fetch_one, personal_phone_sql, sql_literal
+from identity.standardise import MAIL_PROVIDER_DOMAINS
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ SPLINK_COLUMNS_SQL = f"""
     {RECORD_KEY_SQL} AS record_key,
     first_name, first_name_canonical, last_name,
     strftime(date_of_birth, '%Y-%m-%d') AS date_of_birth,
-    email, phone, street, postcode, city"""
+    email, {personal_phone_sql("phone")} AS phone, street, postcode, city"""
 
 
 def first_name_comparison() -> cl.CustomComparison:
@@ -68,6 +69,29 @@ def first_name_comparison() -> cl.CustomComparison:
     )
 
 
+#: Domains of the consumer mail providers (:data:`identity.standardise.MAIL_PROVIDER_DOMAINS`).
+_PROVIDER_LIST_SQL = "[" + ", ".join(sql_literal(domain) for domain in MAIL_PROVIDER_DOMAINS) + "]"
+
+
+class EmailComparison(cl.EmailComparison):
+    """Splink's e-mail levels, plus one before "all other": a personal (mail provider) address
+    against another domain's, i.e. most often a work address against a private one. A person
+    who gives a shop their private address and a CRM their work one is common; two people who
+    differ that way are not more alike than any two, so the level gets its own (trained) weight
+    instead of the strong penalty of two different addresses of one kind."""
+
+    def create_comparison_levels(self) -> list:
+        levels = super().create_comparison_levels()
+        column = self.col_expression.raw_sql_expression
+        provider = "list_contains({providers}, split_part({email}, '@', 2))"
+        left = provider.format(providers=_PROVIDER_LIST_SQL, email=f'"{column}_l"')
+        right = provider.format(providers=_PROVIDER_LIST_SQL, email=f'"{column}_r"')
+        personal_and_other = cll.CustomLevel(
+            f"({left}) <> ({right})", label_for_charts="One personal address, one at another domain"
+        )
+        return [*levels[:-1], personal_and_other, levels[-1]]
+
+
 def model_settings() -> SettingsCreator:
     """The Splink model specification: comparisons and prediction blocking rules."""
     return SettingsCreator(
@@ -77,7 +101,7 @@ def model_settings() -> SettingsCreator:
             first_name_comparison(),
             cl.NameComparison("last_name").configure(term_frequency_adjustments=True),
             cl.DateOfBirthComparison("date_of_birth", input_is_string=True),
-            cl.EmailComparison("email"),
+            EmailComparison("email"),
             cl.LevenshteinAtThresholds("phone", [1, 2]),
             cl.JaroWinklerAtThresholds("street", [0.95, 0.85]),
             cl.ExactMatch("postcode").configure(term_frequency_adjustments=True),
@@ -97,6 +121,30 @@ def model_settings() -> SettingsCreator:
         retain_matching_columns=False,
         retain_intermediate_calculation_columns=False,
     )
+
+
+def _specification(settings: dict[str, Any]) -> tuple:
+    """What a model compares and blocks on: per comparison its name and level conditions, and the
+    prediction blocking rules (trained parameters left out)."""
+    comparisons = tuple(
+        (comparison["output_column_name"], tuple(level["sql_condition"] for level in comparison["comparison_levels"]))
+        for comparison in settings["comparisons"]
+    )
+    rules = tuple(rule["blocking_rule"] for rule in settings["blocking_rules_to_generate_predictions"])
+    return comparisons, rules
+
+
+def specification_changes(model: dict[str, Any]) -> list[str]:
+    """How a saved model's comparisons and blocking rules differ from :func:`model_settings` (this
+    code's): the names of the comparisons whose levels differ, and "blocking rules"; [] when equal.
+
+    A model is self-contained (its JSON holds its levels and rules), so an older one keeps scoring
+    as trained; it only misses what changed until ``cdp identity train`` saves a new version.
+    """
+    (theirs, their_rules), (ours, our_rules) = _specification(model), _specification(
+        model_settings().get_settings("duckdb").as_dict())
+    changed = sorted({name for name, _levels in set(theirs) ^ set(ours)})
+    return changed + (["blocking rules"] if their_rules != our_rules else [])
 
 
 def latest_model_path(settings: Any) -> Path | None:
@@ -254,6 +302,10 @@ def predict_links(
     can be reused next time.
     """
     model = json.loads(Path(model_path).read_text(encoding="utf-8"))
+    changes = specification_changes(model)
+    if changes:
+        log.warning("%s was trained with other %s than this code's: it scores as trained; retrain "
+                    "(cdp identity train) to use the new ones", Path(model_path).name, ", ".join(changes))
     frozen = frozen_term_frequencies(model_path, model)
     # Per-field match weights (mw_*) come out only with the intermediate columns.
     model["retain_intermediate_calculation_columns"] = True

@@ -33,6 +33,21 @@ PERSON_RECORD_COLUMNS: dict[str, str] = {
 RECORD_KEY_SQL = "source_system || '|' || source_record_id"
 
 
+#: North American toll-free area codes: a business's line (a CRM contact's switchboard), never one person's.
+TOLL_FREE_AREA_CODES: tuple[str, ...] = ("800", "833", "844", "855", "866", "877", "888")
+
+
+def personal_phone_sql(column: str) -> str:
+    """SQL: the standardised (E.164) phone in ``column``, or NULL for a toll-free number.
+
+    Colleagues share their firm's toll-free line, so it says nothing about who a record is: it
+    links nobody (identifier links) and Splink compares it as missing, not as a different phone.
+    The standardised record keeps it.
+    """
+    codes = "|".join(TOLL_FREE_AREA_CODES)
+    return f"CASE WHEN NOT regexp_matches({column}, '^\\+1({codes})') THEN {column} END"
+
+
 def record_key_sql(alias: str) -> str:
     """The record key expression for the table aliased ``alias``."""
     return f"{alias}.source_system || '|' || {alias}.source_record_id"

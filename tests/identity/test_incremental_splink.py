@@ -26,6 +26,7 @@ from identity.probabilistic import (
     frozen_term_frequencies,
     latest_model_path,
     predict_links,
+    specification_changes,
     term_frequency_columns,
     term_frequency_path,
 )
@@ -208,3 +209,51 @@ def test_only_rules_of_same_column_equalities_are_searched_from_one_side() -> No
     assert not _is_symmetric('l."first_name" = r."last_name"')
     assert not _is_symmetric('(l."email" = r."email") AND (l."age" < r."age")')
     assert not _is_symmetric('l."email" = r."email" OR l."phone" = r."phone"')
+
+
+def test_a_model_trained_before_a_comparison_changed_still_scores_and_says_to_retrain(
+        tmp_path, trained_model_dir, caplog) -> None:
+    """The e-mail comparison gained a level (a personal address against another domain's): a model
+    saved without it keeps scoring with its own levels, and the run log says to retrain."""
+    model_dir = shutil.copytree(trained_model_dir, tmp_path / "models")
+    settings = Settings(home=tmp_path / "home", model_dir=model_dir, run_date=date(2026, 11, 23))
+    path = latest_model_path(settings)
+    model = _model(path)
+    assert specification_changes(model) == []
+    email = next(c for c in model["comparisons"] if c["output_column_name"] == "email")
+    email["comparison_levels"] = [level for level in email["comparison_levels"]
+                                  if level.get("label_for_charts") != "One personal address, one at another domain"]
+    path.write_text(json.dumps(model), encoding="utf-8")
+    assert specification_changes(model) == ["email"]
+    records, _truth = generate_records(200, seed=21)
+    with connect(settings) as con:
+        load_synthetic(con, records)
+    with caplog.at_level(logging.WARNING, logger="identity.probabilistic"):
+        summary = resolve_warehouse(settings, "run-1")
+    assert summary["links"]["probabilistic_accepted"] > 0
+    assert f"{path.name} was trained with other email than this code's" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("left", "right", "expected"),
+    [
+        ("ann.lee@gmail.com", "alee@acme-dental.com", True),  # private against work: its own level
+        ("alee@acme-dental.com", "ann.lee@yahoo.com", True),
+        ("ann.lee@gmail.com", "annie77@yahoo.com", False),  # two private addresses: "all other"
+        ("alee@acme-dental.com", "bob@northwind.com", False),
+    ],
+)
+def test_email_comparison_tells_a_private_against_a_work_address(left: str, right: str, expected: bool) -> None:
+    import duckdb
+
+    from identity.probabilistic import model_settings
+
+    settings = model_settings().get_settings("duckdb").as_dict()
+    email = next(c for c in settings["comparisons"] if c["output_column_name"] == "email")
+    level = next(level for level in email["comparison_levels"]
+                 if level.get("label_for_charts") == "One personal address, one at another domain")
+    assert email["comparison_levels"][-1]["sql_condition"] == "ELSE"
+    assert email["comparison_levels"][-2] is level
+    found = duckdb.sql(f"SELECT {level['sql_condition']} FROM (SELECT ? AS email_l, ? AS email_r)",
+                       params=[left, right]).fetchall()
+    assert found == [(expected,)]

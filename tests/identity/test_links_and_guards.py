@@ -12,6 +12,7 @@ from cdp.warehouse import connect
 from identity.cluster import cluster, dates_conflict, rebuild_component
 from identity.deterministic import build_deterministic_links
 from identity.pipeline import resolve_warehouse
+from identity.probabilistic import create_splink_input, splink_scratch
 from identity.schema import PERSON_RECORD_COLUMNS
 
 
@@ -186,6 +187,32 @@ def test_cluster_size_cap_cuts_weakest_links() -> None:
     # The email group is stronger evidence than the phone group, so it stays whole.
     assert _same(clusters, "csv|0", "csv|1", "csv|2", "csv|3")
     assert any(reason == "cluster_size_cap" for *_rest, reason in links)
+
+
+def test_toll_free_company_line_links_nobody() -> None:
+    """Colleagues give their firm's toll-free line: it says nothing about who a record is."""
+    line = "+18005550100"
+    clusters, links = _cluster([
+        {"source_system": "csv", "source_record_id": "1", "first_name": "john", "last_name": "smith", "phone": line},
+        {"source_system": "csv", "source_record_id": "2", "first_name": "john", "last_name": "reed", "phone": line},
+        {"source_system": "csv", "source_record_id": "3", "first_name": "ann", "phone": "+12125550100"},
+        {"source_system": "store", "source_record_id": "4", "first_name": "ann", "phone": "+12125550100"},
+    ])
+    assert not _same(clusters, "csv|1", "csv|2")
+    assert _same(clusters, "csv|3", "store|4")
+    assert links == [("csv|3", "store|4", "phone", None)]
+
+
+def test_splink_compares_a_toll_free_phone_as_missing() -> None:
+    con = duckdb.connect()
+    _records(con, [
+        {"source_system": "csv", "source_record_id": "1", "phone": "+18885550100"},
+        {"source_system": "csv", "source_record_id": "2", "phone": "+12125550100"},
+    ])
+    with splink_scratch(con) as home:
+        create_splink_input(con, home, "recs")
+        phones = con.execute("SELECT record_key, phone FROM splink_input ORDER BY record_key").fetchall()
+    assert phones == [("csv|1", None), ("csv|2", "+12125550100")]
 
 
 def test_identifier_shared_by_too_many_records_links_nobody() -> None:
