@@ -21,7 +21,9 @@ SUITES_DIR = Path(__file__).resolve().parent / "suites"
 STAGES = ("ingestion", "identity", "marts", "export")
 SEVERITIES = ("critical", "warning")
 
-_REFERENCE = re.compile(r"^\$\{([a-z_][a-z0-9_]*)\}$")
+# A threshold kwarg that is a parameter, or its negation ("-${name}": e.g. days after the run date
+# as a lower bound on "days before").
+_REFERENCE = re.compile(r"^(-?)\$\{([a-z_][a-z0-9_]*)\}$")
 _QUERY_PARAMETER = re.compile(r"\$([a-z_][a-z0-9_]*)")
 
 
@@ -101,8 +103,8 @@ def load_suite(stage: str, suites_dir: Path | None = None) -> Suite:
         kwargs = dict(raw.get("kwargs") or {})
         for value in kwargs.values():
             match = _REFERENCE.match(value) if isinstance(value, str) else None
-            if match and match.group(1) not in parameters:
-                raise SuiteError(f"{where}: threshold ${{{match.group(1)}}} has no default under 'parameters'")
+            if match and match.group(2) not in parameters:
+                raise SuiteError(f"{where}: threshold ${{{match.group(2)}}} has no default under 'parameters'")
         checks.append(CheckSpec(
             name=raw["name"],
             severity=raw["severity"],
@@ -132,11 +134,15 @@ def resolve_parameters(suite: Suite, settings: Any) -> dict[str, Any]:
 
 
 def resolve_kwargs(kwargs: dict[str, Any], parameters: dict[str, Any]) -> dict[str, Any]:
-    """Replace every ``${name}`` kwarg by its parameter value (typed, not as text)."""
+    """Replace every ``${name}`` kwarg by its parameter value (typed, not as text), ``-${name}`` by
+    its negation."""
     resolved = {}
     for key, value in kwargs.items():
         match = _REFERENCE.match(value) if isinstance(value, str) else None
-        resolved[key] = parameters[match.group(1)] if match else value
+        if match is None:
+            resolved[key] = value
+        else:
+            resolved[key] = -parameters[match.group(2)] if match.group(1) else parameters[match.group(2)]
     return resolved
 
 
