@@ -186,6 +186,18 @@ def test_segment_size_band_compares_with_previous_run_date(settings, sql):
     assert "browsers = 3" in observed and "high_value = 1" in observed
 
 
+def test_segment_that_was_empty_and_fills_is_flagged(settings, sql):
+    # browsers had 0 members on 2026-11-22 and 3 now: the ratio was NULL (0 in the divisor), which
+    # GX passes silently; an empty segment now counts as one member.
+    sql("UPDATE marts.segment_size_history SET members = 0 WHERE segment_name = 'browsers' AND as_of_date = '2026-11-22'")
+    sql("INSERT INTO marts.segment_memberships VALUES ('cust-a', 'browsers', '2026-11-23'), ('cust-e', 'browsers', '2026-11-23')")
+
+    result = run_gate(settings, RUN_ID, "marts")
+
+    assert [c.name for c in result.warnings] == ["segment_size_within_band"]
+    assert "browsers = 3" in result.warnings[0].observed
+
+
 def test_segment_size_band_skipped_without_history(settings, sql):
     sql("DROP TABLE marts.segment_size_history")
     result = run_gate(settings, RUN_ID, "marts")
