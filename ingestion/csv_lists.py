@@ -276,7 +276,7 @@ def _load_with_csv_module(
             continue
         row.update(_identity(batch, mapping, row_number, reader.line_num))
         rows.append(row)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _csv_incoming AS {_EMPTY_INCOMING}")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _csv_incoming AS {_incoming(_NO_ROWS)} WHERE false")
     try:
         _insert(con, rows)
         loaded, skipped = _merge(con, batch, restoring)
@@ -305,7 +305,7 @@ def _insert(con, rows: list[dict]) -> None:
     if rows:
         with registered(con, "_csv_batch", _python_rows_table(rows)):
             con.execute(
-                f"INSERT INTO _csv_incoming SELECT {_INCOMING_COLUMNS} FROM _csv_batch"
+                f"INSERT INTO _csv_incoming {_incoming('_csv_batch')}"
             )
 
 
@@ -342,7 +342,7 @@ def _load_records(
             "_source_line FROM _csv_typed WHERE NOT suspect"
         )
         [(read,)] = con.execute("SELECT count(*) FROM _csv_typed").fetchall()
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _csv_incoming AS SELECT {_INCOMING_COLUMNS} FROM ({fast})")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _csv_incoming AS {_incoming(f'({fast})')}")
         _insert(con, rows)
         loaded, skipped = _merge(con, batch, restoring)
     finally:
@@ -360,22 +360,25 @@ def _merge(con, batch: FileBatch, restoring: bool) -> tuple[int, int]:
     contact_id, an unpaired one is new. When ``restoring``, only rows of keys in ``_csv_forgotten``
     that no stored row holds are stored.
     """
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE _csv_new AS
-            SELECT *, {CONTACT_KEY_SQL} AS contact_key
-            FROM (SELECT *, {ROW_FINGERPRINT_SQL} AS row_fingerprint FROM _csv_incoming)"""
-    )
-    fresh = f"""
-        SELECT * FROM (
-            SELECT * FROM _csv_new
-            QUALIFY row_number() OVER (PARTITION BY row_fingerprint ORDER BY row_number) = 1
-        ) AS firsts
-        WHERE NOT EXISTS (SELECT 1 FROM {TABLE} o WHERE o.row_fingerprint = firsts.row_fingerprint)"""
+    [(incoming, repeats, has_stored)] = con.execute(
+        f"""SELECT count(*), count(*) - count(DISTINCT row_fingerprint),
+                   EXISTS (SELECT 1 FROM {TABLE} WHERE list_type IN (SELECT list_type FROM _csv_incoming))
+            FROM _csv_incoming"""
+    ).fetchall()
+    # Fingerprints and contact ids (``<file>:<row>``, the file named ``<list type>__...``) start
+    # with the list type: with none of it stored (a first load), no row can match a stored one.
+    fresh = "SELECT * FROM _csv_incoming AS incoming"
+    if has_stored:
+        fresh += f" WHERE NOT EXISTS (SELECT 1 FROM {TABLE} o WHERE o.row_fingerprint = incoming.row_fingerprint)"
+    if repeats:
+        fresh += " QUALIFY row_number() OVER (PARTITION BY row_fingerprint ORDER BY row_number) = 1"
     if restoring:
         merged = f"""
             SELECT *, NULL::VARCHAR AS kept_contact_id FROM ({fresh}) AS fresh
             WHERE contact_key IN (SELECT contact_key FROM _csv_forgotten)
               AND contact_key NOT IN (SELECT contact_key FROM {TABLE})"""
+    elif not has_stored:  # nothing of the list type stored yet (a first load): nothing to replace
+        merged = f"SELECT *, NULL::VARCHAR AS kept_contact_id FROM ({fresh}) AS fresh"
     else:
         merged = f"""
             WITH candidates AS (
@@ -388,35 +391,35 @@ def _merge(con, batch: FileBatch, restoring: bool) -> tuple[int, int]:
                            AS key_rank
                 FROM {TABLE}
                 WHERE contact_key IN (SELECT contact_key FROM candidates)
-                  AND row_fingerprint NOT IN (SELECT row_fingerprint FROM _csv_new)
+                  AND row_fingerprint NOT IN (SELECT row_fingerprint FROM _csv_incoming)
             )
             SELECT candidates.*, replaceable.kept_contact_id
             FROM candidates LEFT JOIN replaceable USING (contact_key, key_rank)"""
-    try:
+        # Materialised: which rows it replaces must be known before they are deleted.
         con.execute(f"CREATE OR REPLACE TEMP TABLE _csv_merged AS {merged}")
+        merged = "SELECT * FROM _csv_merged"
         con.execute(
             f"DELETE FROM {TABLE} WHERE contact_id IN "
             "(SELECT kept_contact_id FROM _csv_merged WHERE kept_contact_id IS NOT NULL)"
         )
+    try:
         # A replaced row keeps its contact_id, so a later file's ``<file>:<row>`` may be taken (its
         # own earlier version's row, replaced by another file): the new row's id then names its batch.
         contact_id = f"""coalesce(kept_contact_id, CASE WHEN contact_id IN (SELECT contact_id FROM {TABLE})
             THEN contact_id || '#' || $batch_id ELSE contact_id END)"""
+        if not has_stored:
+            contact_id = "contact_id"
         values = [contact_id if c == "contact_id" else c for c in COLUMNS]
-        con.execute(
+        [(stored,)] = con.execute(
             f"""INSERT INTO {TABLE} ({", ".join(STORED_COLUMNS)})
                 SELECT {", ".join(values)}, $source_file, _source_line, $batch_id, $loaded_at, row_fingerprint,
                        contact_key
-                FROM _csv_merged ORDER BY row_number""",
+                FROM ({merged}) AS merged""",
             {"batch_id": batch.batch_id, "source_file": batch.source_file, "loaded_at": batch.loaded_at},
-        )
-        [(stored, new_rows)] = con.execute(
-            "SELECT count(*), (SELECT count(*) FROM _csv_new) FROM _csv_merged"
         ).fetchall()
     finally:
-        for table in ("_csv_new", "_csv_merged"):
-            con.execute(f"DROP TABLE IF EXISTS {table}")
-    return stored, (0 if restoring else new_rows - stored)
+        con.execute("DROP TABLE IF EXISTS _csv_merged")
+    return stored, (0 if restoring else incoming - stored)
 
 
 def forget_file(con: duckdb.DuckDBPyConnection, source_file: str) -> None:
@@ -577,7 +580,13 @@ def _duck_type(column: str) -> str:
 _INCOMING_COLUMNS = ", ".join(
     [f"CAST({c} AS {_duck_type(c)}) AS {c}" for c in COLUMNS] + ["CAST(_source_line AS BIGINT) AS _source_line"]
 )
-_EMPTY_INCOMING = f"SELECT {_INCOMING_COLUMNS} FROM (SELECT {', '.join(f'NULL AS {c}' for c in COLUMNS)}, NULL AS _source_line) WHERE false"
+_NO_ROWS = f"(SELECT {', '.join(f'NULL AS {c}' for c in COLUMNS)}, NULL AS _source_line)"
+
+
+def _incoming(relation: str) -> str:
+    """SELECT of ``relation``'s rows typed as stored, with their fingerprint and contact key."""
+    typed = f"SELECT {_INCOMING_COLUMNS} FROM {relation}"
+    return f"SELECT *, {CONTACT_KEY_SQL} AS contact_key FROM (SELECT *, {ROW_FINGERPRINT_SQL} AS row_fingerprint FROM ({typed}))"
 
 
 def _typed(record: list[str], header: list[str], positions: dict[int, str], mapping: ListMapping, batch):
