@@ -155,3 +155,11 @@ def test_a_warehouse_of_the_previous_version_gets_fingerprints_and_keys(settings
     assert (report.rows_loaded, report.rows_skipped_duplicate) == (2, 1)
     assert len(_contacts(settings)) == 4
     assert _rows(settings, "SELECT count(*) FROM raw.csv_contacts WHERE row_fingerprint IS NULL OR contact_key IS NULL") == [(0,)]
+
+
+def test_rows_whose_values_only_split_differently_are_different_rows(settings):
+    _land(settings, "newsletter__a.csv", "Email Address,First Name,Last Name\nann@example.com,Ann|Lee,\nann@example.com,Ann,Lee\n")
+
+    report = _ingest(settings, "r1")
+
+    assert (report.rows_loaded, report.rows_skipped_duplicate) == (2, 0)
