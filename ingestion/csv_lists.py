@@ -469,7 +469,10 @@ def restore_from_other_files(con: duckdb.DuckDBPyConnection, batch: FileBatch) -
             offered = FileBatch(
                 path, batch_id, batch.run_id, SOURCE, batch.settings, batch.loaded_at, recorded_as=recorded
             )
-            counts = load_file(con, offered, restoring=True)
+            try:
+                counts = load_file(con, offered, restoring=True)
+            except RejectedFile:  # e.g. its mapping changed since: it is not a source to restore from
+                continue
             if counts.rows_loaded:
                 restored += counts.rows_loaded
                 sources.append(name)
