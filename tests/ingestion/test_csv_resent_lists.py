@@ -163,3 +163,20 @@ def test_rows_whose_values_only_split_differently_are_different_rows(settings):
     report = _ingest(settings, "r1")
 
     assert (report.rows_loaded, report.rows_skipped_duplicate) == (2, 0)
+
+
+def test_a_row_id_kept_by_another_file_is_not_given_twice(settings):
+    _land(settings, "newsletter__a.csv", HEADER + "ann@example.com,Ann,111\nbob@example.com,Bob,222\n")
+    _ingest(settings, "r1")
+    _land(settings, "newsletter__b.csv", HEADER + "bob@example.com,Robert,222\n")  # Bob's row keeps a:2
+    _ingest(settings, "r2")
+    _land(settings, "newsletter__a.csv", HEADER + "ann@example.com,Ann,111\ncat@example.com,Cat,333\n")
+
+    _ingest(settings, "r3")
+
+    [(batch_id,)] = _rows(settings, "SELECT batch_id FROM meta.ingest_manifest WHERE run_id = 'r3' AND rows_read > 0")
+    assert _contacts(settings) == [
+        ("newsletter__a.csv:1", "ann@example.com", "Ann", "newsletter__a.csv"),
+        ("newsletter__a.csv:2", "bob@example.com", "Robert", "newsletter__b.csv"),
+        (f"newsletter__a.csv:2#{batch_id}", "cat@example.com", "Cat", "newsletter__a.csv"),
+    ]
