@@ -5,8 +5,20 @@ encoding (BOM, UTF-8, else the mapping's ``encoding`` or else charset detection,
 the delimiter (``,`` ``;`` tab) are detected. Header names are matched to canonical fields through the YAML aliases; columns
 no alias claims are kept per row in ``extra`` (JSON). A file whose header maps none of the
 list type's required identifiers is rejected as a whole (manifest ``failed`` plus a quarantine
-row naming the columns found and expected); other files still load. A changed file replaces
-the rows its earlier version loaded. The suppression list is loaded as part of this source.
+row naming the columns found and expected); other files still load. The suppression list is
+loaded as part of this source.
+
+Lists are re-sent under new names, edited. Each row is stored with ``row_fingerprint`` (list type
+plus every mapped field and ``extra``) and ``contact_key`` (list type plus the normalised email;
+without one, the phone's digits with the lower-cased name, as colleagues share a company line; else
+the fingerprint). A row whose fingerprint the warehouse (or an earlier line of the file) already
+holds is skipped (manifest ``rows_skipped``), keeping the lineage of its first load. A changed row
+(same key, new fingerprint) replaces the row of that key an earlier file loaded, keeping its
+``contact_id`` (the file loaded later wins); several rows of one key pair up in row order, and the
+rest are new. Rows missing from a new file are kept: a partial re-send is not a withdrawal. A file
+changed under the SAME name replaces the rows its earlier version loaded; rows of the old version
+whose key no other stored row holds are then reloaded from the other loaded files of the list
+type that contain them (skipped there as repeats), the file whose name sorts last first.
 """
 
 from __future__ import annotations
@@ -24,13 +36,12 @@ import pyarrow as pa
 import yaml
 
 from cdp.settings import Settings
-from ingestion import csv_records, parsing
+from ingestion import csv_records, manifest, parsing
 from ingestion.file_batches import (
     CheckedCsvReader,
     FileBatch,
     LoadCounts,
     RejectedFile,
-    delete_rows_of_file,
     ingest_files,
     landing_files,
     registered,
@@ -78,9 +89,26 @@ CREATE TABLE IF NOT EXISTS {TABLE} (
     _source_file VARCHAR NOT NULL,
     _source_line BIGINT,
     _batch_id VARCHAR NOT NULL,
-    _loaded_at TIMESTAMP NOT NULL
+    _loaded_at TIMESTAMP NOT NULL,
+    row_fingerprint VARCHAR,
+    contact_key VARCHAR
 )
 """
+# Both computed in SQL from the stored columns, so rows stored before the columns existed get
+# exactly the values a load would give them (``ensure_table``).
+# Each value followed by '|' and its length (none for NULL): read from the end, the text splits
+# back into its values however they are written, so different rows never share a text. md5 of it
+# is stable across DuckDB versions (``hash`` is not) and costs half of md5(to_json(struct_pack(...))).
+ROW_FINGERPRINT_SQL = "md5(concat({}))".format(
+    ", ".join(f"CAST({c} AS VARCHAR), '|', strlen(CAST({c} AS VARCHAR))" for c in ("list_type", *CANONICAL_FIELDS, "extra"))
+)
+_PHONE_DIGITS = "regexp_replace(coalesce(phone, ''), '[^0-9]', '', 'g')"
+CONTACT_KEY_SQL = f"""list_type || '|' || CASE
+    WHEN coalesce(lower(trim(email)), '') <> '' THEN 'email:' || lower(trim(email))
+    WHEN {_PHONE_DIGITS} <> '' THEN 'phone:' || {_PHONE_DIGITS} || ':' || lower(trim(coalesce(first_name, '')))
+        || ':' || lower(trim(coalesce(last_name, '')))
+    ELSE 'row:' || row_fingerprint END"""
+STORED_COLUMNS = (*COLUMNS, "_source_file", "_source_line", "_batch_id", "_loaded_at", "row_fingerprint", "contact_key")
 
 
 @dataclass(frozen=True)
@@ -137,15 +165,21 @@ def _known_encoding(name: str | None, path: Path) -> str | None:
 
 
 def ensure_table(con: duckdb.DuckDBPyConnection) -> None:
-    """Create raw.csv_contacts when missing."""
+    """Create raw.csv_contacts when missing; give rows of an older warehouse their fingerprint and key."""
     con.execute(CONTACTS_DDL)
+    for column in ("row_fingerprint", "contact_key"):
+        con.execute(f"ALTER TABLE {TABLE} ADD COLUMN IF NOT EXISTS {column} VARCHAR")
+    con.execute(f"UPDATE {TABLE} SET row_fingerprint = {ROW_FINGERPRINT_SQL} WHERE row_fingerprint IS NULL")
+    con.execute(f"UPDATE {TABLE} SET contact_key = {CONTACT_KEY_SQL} WHERE contact_key IS NULL")
 
 
 def ingest_csv_lists(con: duckdb.DuckDBPyConnection, settings: Settings, run_id: str) -> IngestReport:
     """Load every new or changed list file, then the suppression list (same source, same report)."""
     ensure_table(con)
     paths = landing_files(settings.csv_landing_dir, ("*.csv", "*.CSV", "*.tsv", "*.txt"))
-    report = ingest_files(con, settings, run_id, SOURCE, paths, load_file, delete_rows_of_file(TABLE))
+    report = ingest_files(
+        con, settings, run_id, SOURCE, paths, load_file, forget_file, restore=restore_from_other_files
+    )
     ingest_suppression(con, settings, run_id, report)
     return report
 
@@ -187,8 +221,11 @@ def _map_header(header: list[str], mapping: ListMapping, file_name: str) -> dict
     return positions
 
 
-def load_file(con: duckdb.DuckDBPyConnection, batch: FileBatch) -> LoadCounts:
-    """Map, validate and insert one list file (inside the caller's transaction).
+def load_file(con: duckdb.DuckDBPyConnection, batch: FileBatch, restoring: bool = False) -> LoadCounts:
+    """Map, validate and merge one list file (inside the caller's transaction); see ``_merge``.
+
+    ``restoring``: only rows whose key a replaced file's earlier version held and no stored row
+    holds now are inserted (``restore_from_other_files``).
 
     The file is parsed whole into Arrow and typed in SQL; only rows SQL cannot vouch for (a
     problem, or a value outside the plain forms SQL types exactly) go through ``_typed`` in Python,
@@ -200,9 +237,9 @@ def load_file(con: duckdb.DuckDBPyConnection, batch: FileBatch) -> LoadCounts:
     delimiter = parsing.sniff_delimiter(content[:65536])
     records = csv_records.read_records(content, delimiter, split_unclosed_quote=True)
     if records is None:
-        return _load_with_csv_module(con, batch, mapping, content, delimiter)
+        return _load_with_csv_module(con, batch, mapping, content, delimiter, restoring)
     positions = _map_header(records.header, mapping, batch.path.name)
-    counts = _load_records(con, batch, mapping, records, positions, delimiter)
+    counts = _load_records(con, batch, mapping, records, positions, delimiter, restoring)
     counts.rows_read += reject_unclosed_quote(batch, records.unclosed, records.header)
     return counts
 
@@ -223,7 +260,7 @@ def _decoded(batch: FileBatch, mapping: ListMapping) -> str:
 
 
 def _load_with_csv_module(
-    con, batch: FileBatch, mapping: ListMapping, content: str, delimiter: str
+    con, batch: FileBatch, mapping: ListMapping, content: str, delimiter: str, restoring: bool
 ) -> LoadCounts:
     """Record-by-record load with the csv module: for files ``csv_records`` does not take."""
     reader = CheckedCsvReader(batch, content, delimiter)
@@ -244,8 +281,14 @@ def _load_with_csv_module(
             continue
         row.update(_identity(batch, mapping, row_number, reader.line_num))
         rows.append(row)
-    _insert(con, batch, rows)
-    return LoadCounts(rows_read=row_number + reject_unclosed_quote(batch, reader.unclosed, header), rows_loaded=len(rows))
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _csv_incoming AS {_incoming(_NO_ROWS)} WHERE false")
+    try:
+        _insert(con, rows)
+        loaded, skipped = _merge(con, batch, restoring)
+    finally:
+        con.execute("DROP TABLE IF EXISTS _csv_incoming")
+    read = row_number + reject_unclosed_quote(batch, reader.unclosed, header)
+    return LoadCounts(rows_read=read, rows_loaded=loaded, rows_skipped=skipped)
 
 
 def _identity(batch: FileBatch, mapping: ListMapping, row_number: int, line: int) -> dict:
@@ -262,22 +305,18 @@ def _python_rows_table(rows: list[dict]) -> pa.Table:
     return pa.table({name: [r.get(name) for r in rows] for name in (*COLUMNS, "_source_line")})
 
 
-def _insert(con, batch: FileBatch, rows: list[dict]) -> None:
-    """Insert rows typed in Python."""
+def _insert(con, rows: list[dict]) -> None:
+    """Add rows typed in Python to ``_csv_incoming``."""
     if rows:
         with registered(con, "_csv_batch", _python_rows_table(rows)):
             con.execute(
-                f"""
-                INSERT INTO {TABLE}
-                SELECT {", ".join(f"CAST({c} AS {_duck_type(c)})" for c in COLUMNS)}, ?, _source_line, ?, ?
-                FROM _csv_batch
-                """,
-                [batch.source_file, batch.batch_id, batch.loaded_at],
+                f"INSERT INTO _csv_incoming {_incoming('_csv_batch')}"
             )
 
 
 def _load_records(
-    con, batch: FileBatch, mapping: ListMapping, records, positions: dict[int, str], delimiter: str
+    con, batch: FileBatch, mapping: ListMapping, records, positions: dict[int, str], delimiter: str,
+    restoring: bool,
 ) -> LoadCounts:
     """Type a whole parsed file in SQL; rows flagged ``suspect`` are decided by ``_typed``."""
     header = records.header
@@ -307,22 +346,141 @@ def _load_records(
             f"{', '.join(c for c in COLUMNS if c not in ('list_type', 'list_file', 'row_number', 'contact_id'))}, "
             "_source_line FROM _csv_typed WHERE NOT suspect"
         )
-        read, fast_rows = con.execute(
-            "SELECT count(*), count(*) FILTER (NOT suspect) FROM _csv_typed"
-        ).fetchall()[0]
-        _insert_with_fast(con, batch, rows, fast)
+        [(read,)] = con.execute("SELECT count(*) FROM _csv_typed").fetchall()
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _csv_incoming AS {_incoming(f'({fast})')}")
+        _insert(con, rows)
+        loaded, skipped = _merge(con, batch, restoring)
     finally:
         con.execute("DROP TABLE IF EXISTS _csv_typed")
-    return LoadCounts(rows_read=read, rows_loaded=fast_rows + len(rows))
+        con.execute("DROP TABLE IF EXISTS _csv_incoming")
+    return LoadCounts(rows_read=read, rows_loaded=loaded, rows_skipped=skipped)
 
 
-def _insert_with_fast(con, batch: FileBatch, rows: list[dict], fast_sql: str) -> None:
-    """Insert the rows of ``fast_sql``, then the rows typed in Python."""
+def _merge(con, batch: FileBatch, restoring: bool) -> tuple[int, int]:
+    """Store the new rows of ``_csv_incoming``; returns (rows stored, rows skipped as repeats).
+
+    A row repeating an earlier line of the file, or content the warehouse holds for the list type,
+    is skipped. The others pair up, per contact key and in row order, with the stored rows of that
+    key whose content the file does not repeat: a paired row replaces the stored one under its
+    contact_id, an unpaired one is new. When ``restoring``, only rows of keys in ``_csv_forgotten``
+    that no stored row holds are stored.
+    """
+    [(incoming, repeats, has_stored)] = con.execute(
+        f"""SELECT count(*), count(*) - count(DISTINCT row_fingerprint),
+                   EXISTS (SELECT 1 FROM {TABLE} WHERE list_type IN (SELECT list_type FROM _csv_incoming))
+            FROM _csv_incoming"""
+    ).fetchall()
+    # Fingerprints and contact ids (``<file>:<row>``, the file named ``<list type>__...``) start
+    # with the list type: with none of it stored (a first load), no row can match a stored one.
+    fresh = "SELECT * FROM _csv_incoming AS incoming"
+    if has_stored:
+        fresh += f" WHERE NOT EXISTS (SELECT 1 FROM {TABLE} o WHERE o.row_fingerprint = incoming.row_fingerprint)"
+    if repeats:
+        fresh += " QUALIFY row_number() OVER (PARTITION BY row_fingerprint ORDER BY row_number) = 1"
+    if restoring:
+        merged = f"""
+            SELECT *, NULL::VARCHAR AS kept_contact_id FROM ({fresh}) AS fresh
+            WHERE contact_key IN (SELECT contact_key FROM _csv_forgotten)
+              AND contact_key NOT IN (SELECT contact_key FROM {TABLE})"""
+    elif not has_stored:  # nothing of the list type stored yet (a first load): nothing to replace
+        merged = f"SELECT *, NULL::VARCHAR AS kept_contact_id FROM ({fresh}) AS fresh"
+    else:
+        merged = f"""
+            WITH candidates AS (
+                SELECT *, row_number() OVER (PARTITION BY contact_key ORDER BY row_number) AS key_rank
+                FROM ({fresh}) AS fresh
+            ),
+            replaceable AS (
+                SELECT contact_id AS kept_contact_id, contact_key,
+                       row_number() OVER (PARTITION BY contact_key ORDER BY _loaded_at, _source_file, row_number)
+                           AS key_rank
+                FROM {TABLE}
+                WHERE contact_key IN (SELECT contact_key FROM candidates)
+                  AND row_fingerprint NOT IN (SELECT row_fingerprint FROM _csv_incoming)
+            )
+            SELECT candidates.*, replaceable.kept_contact_id
+            FROM candidates LEFT JOIN replaceable USING (contact_key, key_rank)"""
+        # Materialised: which rows it replaces must be known before they are deleted.
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _csv_merged AS {merged}")
+        merged = "SELECT * FROM _csv_merged"
+        con.execute(
+            f"DELETE FROM {TABLE} WHERE contact_id IN "
+            "(SELECT kept_contact_id FROM _csv_merged WHERE kept_contact_id IS NOT NULL)"
+        )
+    try:
+        # A replaced row keeps its contact_id, so a later file's ``<file>:<row>`` may be taken (its
+        # own earlier version's row, replaced by another file): the new row's id then names its batch.
+        contact_id = f"""coalesce(kept_contact_id, CASE WHEN contact_id IN (SELECT contact_id FROM {TABLE})
+            THEN contact_id || '#' || $batch_id ELSE contact_id END)"""
+        if not has_stored:
+            contact_id = "contact_id"
+        values = [contact_id if c == "contact_id" else c for c in COLUMNS]
+        [(stored,)] = con.execute(
+            f"""INSERT INTO {TABLE} ({", ".join(STORED_COLUMNS)})
+                SELECT {", ".join(values)}, $source_file, _source_line, $batch_id, $loaded_at, row_fingerprint,
+                       contact_key
+                FROM ({merged}) AS merged""",
+            {"batch_id": batch.batch_id, "source_file": batch.source_file, "loaded_at": batch.loaded_at},
+        ).fetchall()
+    finally:
+        con.execute("DROP TABLE IF EXISTS _csv_merged")
+    return stored, (0 if restoring else incoming - stored)
+
+
+def forget_file(con: duckdb.DuckDBPyConnection, source_file: str) -> None:
+    """Delete the rows an earlier version of a file loaded, noting their contact keys for the restore."""
     con.execute(
-        f"INSERT INTO {TABLE} SELECT {', '.join(COLUMNS)}, ?, _source_line, ?, ? FROM ({fast_sql})",
-        [batch.source_file, batch.batch_id, batch.loaded_at],
+        f"CREATE OR REPLACE TEMP TABLE _csv_forgotten AS SELECT DISTINCT contact_key FROM {TABLE} WHERE _source_file = ?",
+        [source_file],
     )
-    _insert(con, batch, rows)
+    con.execute(f"DELETE FROM {TABLE} WHERE _source_file = ?", [source_file])
+
+
+def restore_from_other_files(con: duckdb.DuckDBPyConnection, batch: FileBatch) -> str | None:
+    """After a changed file was reloaded: reload contacts it dropped that other loaded lists hold.
+
+    A row is stored once; its repeats in other files of the list type were skipped. When the file
+    that holds it changes and drops it, the other files (unchanged since loaded, the name sorting
+    last first) are read again and only rows of the dropped keys no stored row holds are stored,
+    under those files' own paths and batch ids (their quarantine was recorded when they loaded).
+    """
+    try:
+        [(missing,)] = con.execute(
+            f"SELECT count(*) FROM _csv_forgotten WHERE contact_key NOT IN (SELECT contact_key FROM {TABLE})"
+        ).fetchall()
+        if not missing:
+            return None
+        this_file = manifest.file_key(str(batch.path))
+        prefix = this_file.split("__", 1)[0] + "__"
+        others = sorted(
+            (
+                (name, loaded)
+                for name, loaded in manifest.PriorLoads(con, SOURCE).latest_loads().items()
+                if name != this_file and name.startswith(prefix)
+            ),
+            reverse=True,
+        )
+        restored, sources = 0, []
+        for name, (sha256, batch_id, recorded) in others:
+            path = batch.path.parent / name
+            # A file changed on disk since it was loaded is reloaded on its own, not offered here.
+            if not path.is_file() or manifest.fingerprint(path)[1] != sha256:
+                continue
+            offered = FileBatch(
+                path, batch_id, batch.run_id, SOURCE, batch.settings, batch.loaded_at, recorded_as=recorded
+            )
+            try:
+                counts = load_file(con, offered, restoring=True)
+            except RejectedFile:  # e.g. its mapping changed since: it is not a source to restore from
+                continue
+            if counts.rows_loaded:
+                restored += counts.rows_loaded
+                sources.append(name)
+    finally:
+        con.execute("DROP TABLE IF EXISTS _csv_forgotten")
+    if not restored:
+        return None
+    return f"{restored} contact(s) the earlier version held restored from {', '.join(sources)}"
 
 
 def _sql_text(value: str) -> str:
@@ -425,6 +583,18 @@ def _duck_type(column: str) -> str:
     if column == "extra":
         return "JSON"
     return "VARCHAR"
+
+
+_INCOMING_COLUMNS = ", ".join(
+    [f"CAST({c} AS {_duck_type(c)}) AS {c}" for c in COLUMNS] + ["CAST(_source_line AS BIGINT) AS _source_line"]
+)
+_NO_ROWS = f"(SELECT {', '.join(f'NULL AS {c}' for c in COLUMNS)}, NULL AS _source_line)"
+
+
+def _incoming(relation: str) -> str:
+    """SELECT of ``relation``'s rows typed as stored, with their fingerprint and contact key."""
+    typed = f"SELECT {_INCOMING_COLUMNS} FROM {relation}"
+    return f"SELECT *, {CONTACT_KEY_SQL} AS contact_key FROM (SELECT *, {ROW_FINGERPRINT_SQL} AS row_fingerprint FROM ({typed}))"
 
 
 def _typed(record: list[str], header: list[str], positions: dict[int, str], mapping: ListMapping, batch):
