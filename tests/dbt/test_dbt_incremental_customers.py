@@ -13,8 +13,9 @@ import pytest
 from cdp import dbt as cdp_dbt
 from cdp.warehouse import connect
 
-# compared without `written_at`, the time a build last wrote the row: see conftest.COMPARED_COLUMNS
-COMPARED_COLUMNS = "columns(lambda c: c <> 'written_at')"
+# compared without the audit columns `written_at` (the time a build last wrote the row) and
+# `events_written_at`: see conftest.COMPARED_COLUMNS
+COMPARED_COLUMNS = "columns(lambda c: c not in ('written_at', 'events_written_at'))"
 
 # History-keeping marts a full refresh restarts on purpose (member_since, one row per run date).
 KEEPS_HISTORY = {"segment_memberships", "segment_size_history"}

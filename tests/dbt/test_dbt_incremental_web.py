@@ -5,8 +5,9 @@ from __future__ import annotations
 from cdp import dbt as cdp_dbt
 from cdp.warehouse import connect
 
-# compared without `written_at`, the time a build last wrote the row: see conftest.COMPARED_COLUMNS
-COMPARED_COLUMNS = "columns(lambda c: c <> 'written_at')"
+# compared without the audit columns `written_at` (the time a build last wrote the row) and
+# `events_written_at`: see conftest.COMPARED_COLUMNS
+COMPARED_COLUMNS = "columns(lambda c: c not in ('written_at', 'events_written_at'))"
 
 WEB_MARTS = ("fct_web_events", "fct_web_sessions")
 # Marts rebuilt from the incremental ones (and from the intermediate tables) that must also come
