@@ -47,52 +47,14 @@ PLACEHOLDER_EMAIL_LOCAL_PART = (
     r"|asdf+|x+|abc|sample|fake|dummy|nobody|noone|refused)"
 )
 
-#: The big consumer mail providers. One slip typing their domain (gmial.com, yaho.com, hotmail.cm)
-#: makes an address nobody reads and that no other record shares; :func:`email_domain_typos`
-#: maps such spellings back, so the address joins the person's other records (and is the one a
-#: marketing export can reach).
+#: The big consumer mail providers: an address at one of them is a private one (see the e-mail
+#: comparison in identity/probabilistic.py). Addresses are never rewritten to one of these: a
+#: "misspelt" domain (gmial.com, man.com) may be a real one, and an opt-out or erasure request
+#: names the address as the person typed it.
 MAIL_PROVIDER_DOMAINS: tuple[str, ...] = (
     "gmail.com", "yahoo.com", "hotmail.com", "outlook.com", "icloud.com", "aol.com", "live.com", "msn.com",
     "comcast.net", "verizon.net", "sbcglobal.net", "protonmail.com",
 )
-#: Real mail domains one slip away from a provider's: never rewritten.
-REAL_MAIL_DOMAINS: frozenset[str] = frozenset({
-    "ymail.com", "mail.com", "email.com", "gmx.com", "aim.com", "me.com", "mac.com", "att.net", "msn.co",
-    "live.ca", "live.co", "love.com", "lve.com", "aol.de", "aol.fr", "mail.co", "yahoo.co", "hotmail.co",
-    "outlook.co", "live.cm",
-})
-_KEYBOARD_NEIGHBOURS: dict[str, str] = {
-    "a": "qwsz", "b": "vghn", "c": "xdfv", "d": "serfcx", "e": "wsdr", "f": "drtgvc", "g": "ftyhbv",
-    "h": "gyujnb", "i": "ujko", "j": "huikmn", "k": "jiolm", "l": "kop", "m": "njk", "n": "bhjm",
-    "o": "iklp", "p": "ol", "q": "wa", "r": "edft", "s": "awedxz", "t": "rfgy", "u": "yhji",
-    "v": "cfgb", "w": "qase", "x": "zsdc", "y": "tghu", "z": "asx",
-}
-_TLD_SLIPS: dict[str, tuple[str, ...]] = {
-    "com": ("co", "cm", "om", "con", "cpm", "xom", "vom", "comm", "cmo", "ocm"),
-    "net": ("ne", "nt", "et", "nte", "met", "bet", "nett", "ner"),
-}
-
-
-def email_domain_typos() -> dict[str, str]:
-    """Misspelt provider domain -> the provider's domain: every spelling one keying slip away
-    (a letter dropped, doubled, swapped with its neighbour or replaced by the key beside it) in the
-    name part, or a slip in ``.com`` / ``.net``, unless that spelling is a real domain."""
-    typos: dict[str, str] = {}
-    for domain in MAIL_PROVIDER_DOMAINS:
-        name, _, tld = domain.rpartition(".")
-        variants = set()
-        for i, char in enumerate(name):
-            variants.add(name[:i] + name[i + 1:])
-            variants.add(name[:i] + char + name[i:])
-            variants.update(name[:i] + near + name[i + 1:] for near in _KEYBOARD_NEIGHBOURS.get(char, ""))
-            if i + 1 < len(name):
-                variants.add(name[:i] + name[i + 1] + char + name[i + 2:])
-        spellings = {f"{variant}.{tld}" for variant in variants if len(variant) >= 2}
-        spellings |= {f"{name}.{slip}" for slip in _TLD_SLIPS.get(tld, ())}
-        for spelling in spellings - {domain} - REAL_MAIL_DOMAINS - set(MAIL_PROVIDER_DOMAINS):
-            typos.setdefault(spelling, domain)
-    return dict(sorted(typos.items()))
-
 
 _PHONE_KEY_SQL = r"regexp_replace(trim(phone), '[\s().\-/]', '', 'g')"
 
@@ -137,16 +99,6 @@ def _street_sql(column: str) -> str:
         f"THEN array_to_string(list_transform({words}, lambda word: coalesce({abbreviations}[word], word)), ' ') "
         f"ELSE {text} END)"
     )
-
-
-def _email_sql(column: str) -> str:
-    """Lower-cased, trimmed e-mail with a misspelt provider domain corrected (:func:`email_domain_typos`)."""
-    typos = "MAP {" + ", ".join(f"{sql_literal(k)}: {sql_literal(v)}" for k, v in email_domain_typos().items()) + "}"
-    email = f"lower(trim({column}))"
-    domain = f"split_part({email}, '@', 2)"
-    # Most addresses are at a correctly spelt domain: one map lookup, and a rewrite only for a typo.
-    return (f"(CASE WHEN {typos}[{domain}] IS NULL THEN {email} "
-            f"ELSE split_part({email}, '@', 1) || '@' || {typos}[{domain}] END)")
 
 
 _KEY = ("source_system", "source_record_id")
@@ -247,7 +199,7 @@ def standardised_select_sql(source: str, settings: object, phone_lookup: str) ->
             "CASE WHEN date_of_birth BETWEEN DATE '1900-01-02' AND DATE '2100-01-01' "
             "AND date_of_birth NOT IN (DATE '1970-01-01', DATE '1900-01-01') THEN date_of_birth END"
         ),
-        "email": _email_sql("email"),
+        "email": "lower(trim(email))",
         "phone": "phones.phone_e164",
         "street": _street_sql("street"),
         "city": _text_sql("city"),

@@ -11,9 +11,6 @@ import pytest
 
 from identity.schema import PERSON_RECORD_COLUMNS
 from identity.standardise import (
-    MAIL_PROVIDER_DOMAINS,
-    REAL_MAIL_DOMAINS,
-    email_domain_typos,
     placeholders,
     standardise,
     standardise_phone,
@@ -66,35 +63,13 @@ def test_email_is_trimmed_lowercased_and_validated(raw: str, expected: str | Non
 
 
 @pytest.mark.parametrize(
-    ("raw", "expected"),
-    [
-        (" Paul.Brown02@GMIAL.com", "paul.brown02@gmail.com"),
-        ("ann@yaho.com", "ann@yahoo.com"),
-        ("ann@hotmial.com", "ann@hotmail.com"),
-        ("ann@outlok.com", "ann@outlook.com"),
-        ("ann@gmail.co", "ann@gmail.com"),
-        ("ann@hotmail.cm", "ann@hotmail.com"),
-        ("ann@aol.co", "ann@aol.com"),
-        ("ann@comcat.net", "ann@comcast.net"),
-        ("ann@gmaill.com", "ann@gmail.com"),
-        # Real domains one slip away from a provider's, and other domains, stay as typed.
-        ("ann@ymail.com", "ann@ymail.com"),
-        ("ann@mail.com", "ann@mail.com"),
-        ("ann@me.com", "ann@me.com"),
-        ("ann@yahoo.co.uk", "ann@yahoo.co.uk"),
-        ("ann@gmial.example.com", "ann@gmial.example.com"),
-        ("ann@acme.com", "ann@acme.com"),
-    ],
+    "raw",
+    ["ann@gmial.com", "john.smith@man.com", "jo@cloud.com", "kim@life.com", "lee@ao.com", "ann@ymail.com"],
 )
-def test_misspelt_mail_provider_domain_is_corrected(raw: str, expected: str) -> None:
-    """gmial.com is nobody's mailbox: the address is the person's gmail.com one, and links to it."""
-    assert _standardise([{"email": raw}])[0]["email"] == expected
-
-
-def test_domain_typo_map_never_rewrites_a_real_domain() -> None:
-    typos = email_domain_typos()
-    assert not set(typos) & (REAL_MAIL_DOMAINS | set(MAIL_PROVIDER_DOMAINS))
-    assert set(typos.values()) <= set(MAIL_PROVIDER_DOMAINS)
+def test_email_domain_is_never_rewritten(raw: str) -> None:
+    """A 'misspelt' provider domain may be a real one (man.com is not msn.com), and an opt-out or
+    erasure request names the address as the person typed it: the address is kept as typed."""
+    assert _standardise([{"email": raw.upper()}])[0]["email"] == raw
 
 
 @pytest.mark.parametrize(
