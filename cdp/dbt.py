@@ -42,6 +42,8 @@ _OUT_OF_SYNC = "The source and target schemas on this incremental model are out 
 # before it started, so the next build's narrowed tests (macros/test_rows_since.sql) need only
 # the rows written since. Kept in the warehouse, so a restored backup carries its own.
 TESTS_PASSED_TABLE = "meta.dbt_tests_passed"
+#: The project fingerprint (``unit_tests_fingerprint``) of the last build whose unit tests all passed.
+UNIT_TESTS_PASSED_TABLE = "meta.dbt_unit_tests_passed"
 
 log = logging.getLogger(__name__)
 
@@ -222,9 +224,16 @@ def build(
     segments_path = Path(segments_path or getattr(settings, "segments_path", None) or SEGMENTS_PATH)
     segments = load_segments(segments_path)
     validate_segments(segments)
-    extra_args = ["--full-refresh"] if full_refresh else None
+    extra_args = ["--full-refresh"] if full_refresh else []
     fingerprint = tests_fingerprint()
     tests_since = None if full_refresh else _tests_passed_since(settings, fingerprint)
+    # Unit tests check the models' logic on fixed inputs, not the data: with the same project,
+    # vars and library versions as a build where they all passed, they would pass again (dbt's
+    # advice is to run them in development and CI, not in production). `make test` always runs them.
+    unit_fingerprint = unit_tests_fingerprint(_parse_vars(segments))
+    unit_tests_skipped = not full_refresh and _unit_tests_passed(settings, unit_fingerprint)
+    if unit_tests_skipped:
+        extra_args += ["--exclude-resource-type", "unit_test"]
     build_started_at = audit_now()
     started = time.perf_counter()
     refreshed_for_new_columns: list[str] = []
@@ -253,10 +262,13 @@ def build(
     summary["run_date"] = settings.run_date.isoformat()
     summary["tests_since"] = tests_since.isoformat(sep=" ") if tests_since else None
     summary["full_refreshed_models"] = sorted(refreshed_for_new_columns)
+    summary["unit_tests_skipped"] = unit_tests_skipped
     all_passed = not (summary["failures"] or summary["warnings"] or summary["skipped"])
     with connect(settings) as con:
         if all_passed:
             _record_tests_passed(con, run_id, build_started_at, fingerprint)
+            if not unit_tests_skipped:
+                _record_unit_tests_passed(con, run_id, unit_fingerprint)
         summary["segment_sizes"] = _segment_sizes(con)
     return summary
 
@@ -274,6 +286,45 @@ def tests_fingerprint() -> str:
          *project.glob("models/**/_*.yml"), project / "dbt_project.yml"]
     )
     return code_fingerprint(files, *(path.relative_to(project) for path in files), dbt_version)
+
+
+def unit_tests_fingerprint(variables: dict[str, Any]) -> str:
+    """Fingerprint of everything a unit test's outcome depends on: every file of the dbt project
+    (models, macros, tests, seeds, dbt_project.yml, profiles.yml), the build's --vars and the
+    versions of dbt, dbt-duckdb and DuckDB."""
+    from importlib.metadata import version
+
+    from dbt.version import __version__ as dbt_version
+
+    project = DBT_PROJECT_DIR
+    files = sorted(
+        path for folder in ("models", "macros", "tests", "seeds", "snapshots", "analyses")
+        for path in (project / folder).rglob("*") if path.is_file()
+    )
+    files += [project / "dbt_project.yml", project / "profiles.yml"]
+    files = [path for path in files if path.is_file()]
+    return code_fingerprint(files, *(path.relative_to(project) for path in files), json.dumps(variables, sort_keys=True),
+                            dbt_version, version("dbt-duckdb"), duckdb.__version__)
+
+
+def _unit_tests_passed(settings: Settings, fingerprint: str) -> bool:
+    """Whether a build with this ``unit_tests_fingerprint`` ran every unit test and all passed."""
+    if not settings.warehouse_path.exists():
+        return False
+    with connect(settings, read_only=True) as con:
+        schema, table = UNIT_TESTS_PASSED_TABLE.split(".")
+        if not table_exists(con, schema, table):
+            return False
+        return bool(con.execute(f"SELECT count(*) FROM {UNIT_TESTS_PASSED_TABLE} WHERE unit_tests_fingerprint = ?",
+                                [fingerprint]).fetchall()[0][0])
+
+
+def _record_unit_tests_passed(con: duckdb.DuckDBPyConnection, run_id: str, fingerprint: str) -> None:
+    con.execute(f"CREATE TABLE IF NOT EXISTS {UNIT_TESTS_PASSED_TABLE} (run_id VARCHAR NOT NULL, "
+                "unit_tests_fingerprint VARCHAR NOT NULL, recorded_at TIMESTAMP NOT NULL)")
+    with transaction(con):
+        con.execute(f"DELETE FROM {UNIT_TESTS_PASSED_TABLE}")
+        con.execute(f"INSERT INTO {UNIT_TESTS_PASSED_TABLE} VALUES (?, ?, ?)", [run_id, fingerprint, audit_now()])
 
 
 def _tests_passed_since(settings: Settings, fingerprint: str) -> Any:
