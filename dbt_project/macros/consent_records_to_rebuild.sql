@@ -4,7 +4,7 @@
   table is updated:
   - records whose customer changed, new and gone ones (int_person_records_dated's log);
   - records with a source row loaded since the last build (the table's max(loaded_at)) or with no
-    load time: identify events, store customers (the POS upsert writes a changed row again), CSV
+    load time: identify events (the user record, or the anon: record of one sent before login), store customers (the POS upsert writes a changed row again), CSV
     contacts. Two selects per source, not one OR, so DuckDB skips the row groups loaded before;
   - web records whose stored statements came from a message loaded again since (it may now be
     another event or name another user);
@@ -29,8 +29,8 @@
             union all
             select 'store', store_customer_id from {{ ref('stg_store__customers') }} where {{ where }}
             union all
-            select 'web', user_record_id from {{ ref('stg_web__events') }}
-            where event_type = 'identify' and user_id is not null and {{ where }}
+            select 'web', coalesce(user_record_id, anonymous_record_id) from {{ ref('stg_web__events') }}
+            where event_type = 'identify' and coalesce(user_id, anonymous_id) is not null and {{ where }}
             union all
             select 'web', built.source_record_id
             from {{ this }} as built

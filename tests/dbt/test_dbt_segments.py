@@ -169,3 +169,32 @@ def test_missing_segments_file_is_reported_with_its_path(tmp_path):
     missing = tmp_path / "nope.yml"
     with pytest.raises(cdp_dbt.SegmentDefinitionError, match=r"nope\.yml: segments file not found"):
         cdp_dbt.load_segments(missing)
+
+
+@pytest.mark.slow
+def test_rerun_of_a_date_drops_the_size_rows_of_segments_removed_since(tmp_path, warehouse_factory, sql):
+    settings = warehouse_factory(tmp_path / "warehouse")
+    day_1 = settings.with_run_date(date(2026, 11, 22))
+    cdp_dbt.build(day_1, run_id="day-1")
+    cdp_dbt.build(settings, run_id="day-2")
+    sizes = "SELECT as_of_date, segment_name, run_id FROM marts.segment_size_history ORDER BY 1, 2"
+    day_1_rows = [row for row in sql(settings, sizes) if row[0] == date(2026, 11, 22)]
+    assert ("b2b" in {row[1] for row in day_1_rows}) and len(day_1_rows) == len(EXPECTED_MEMBERS)
+
+    # day 2 rerun after b2b was renamed: only the segments defined now have a row for day 2
+    shipped = yaml.safe_load(cdp_dbt.SEGMENTS_PATH.read_text(encoding="utf-8"))
+    for segment in shipped["segments"]:
+        if segment["name"] == "b2b":
+            segment["name"] = "business_buyers"
+    renamed = tmp_path / "segments.yml"
+    renamed.write_text(yaml.safe_dump(shipped), encoding="utf-8")
+    cdp_dbt.build(settings, run_id="day-2-rerun", segments_path=renamed)
+    day_2_rows = [row for row in sql(settings, sizes) if row[0] == date(2026, 11, 23)]
+    assert {row[1] for row in day_2_rows} == set(EXPECTED_MEMBERS) - {"b2b"} | {"business_buyers"}
+    assert {row[2] for row in day_2_rows} == {"day-2-rerun"}
+
+    # a rerun with no segment defined at all leaves no row for day 2; day 1 is kept as it was
+    empty = tmp_path / "no_segments.yml"
+    empty.write_text("segments: []\n", encoding="utf-8")
+    cdp_dbt.build(settings, run_id="day-2-empty", segments_path=empty)
+    assert sql(settings, sizes) == day_1_rows

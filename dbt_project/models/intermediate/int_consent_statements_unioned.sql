@@ -71,10 +71,12 @@ store_statements as (
     {{- only_consent_records_to_rebuild('where', 'store', 'store_customer_id', rebuild_all) }}
 ),
 
+-- an identify sent before login (no userId) speaks for the anonymous record (anon:<anonymousId>),
+-- which identity maps to the customer like the user record: a refusal made then must count
 web_statements as (
     select
         'web' as source_system,
-        user_record_id as source_record_id,
+        coalesce(user_record_id, anonymous_record_id) as source_record_id,
         event_at as stated_at,
         has_consent_email_marketing,
         null::boolean as has_consent_sms_marketing,
@@ -84,8 +86,10 @@ web_statements as (
     from {{ ref('stg_web__events') }}
     where
         event_type = 'identify'
-        and user_id is not null  -- noqa: LT02
-        {{- only_consent_records_to_rebuild('and', 'web', 'user_record_id', rebuild_all) }}
+        and coalesce(user_id, anonymous_id) is not null  -- noqa: LT02
+        {{- only_consent_records_to_rebuild(
+            'and', 'web', 'coalesce(user_record_id, anonymous_record_id)', rebuild_all
+        ) }}
 ),
 
 statements as (

@@ -1,5 +1,9 @@
 -- One row per customer with at least one completed order: recency / frequency / monetary values,
--- quintile scores (5 = best) and the classic RFM group they put the customer in.
+-- scores 1-5 (5 = best) and the classic RFM group they put the customer in.
+-- A score is 1 + floor(5 * the share of the other buyers this one strictly beats), capped at 5
+-- (percent_rank, ordered worst first: most days since the last order, fewest orders, least
+-- revenue). Equal values share a score, so every one-order customer has frequency score 1; ntile
+-- split ties by customer id and labelled some one-time buyers loyal or at risk.
 -- Reads the profiles under dim_customers, not the view itself: dim_customers adds the segment
 -- list, which would cost a join with segment_memberships this model never uses.
 with buyers as (
@@ -15,9 +19,9 @@ with buyers as (
 scored as (
     select
         *,
-        ntile(5) over (order by recency_days desc, customer_id asc) as recency_score,
-        ntile(5) over (order by frequency, customer_id) as frequency_score,
-        ntile(5) over (order by monetary, customer_id) as monetary_score
+        cast(least(5, 1 + floor(5 * percent_rank() over (order by recency_days desc))) as bigint) as recency_score,
+        cast(least(5, 1 + floor(5 * percent_rank() over (order by frequency))) as bigint) as frequency_score,
+        cast(least(5, 1 + floor(5 * percent_rank() over (order by monetary))) as bigint) as monetary_score
     from buyers
 )
 
