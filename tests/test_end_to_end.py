@@ -48,6 +48,13 @@ def test_every_stage_produces_output(first_and_second_run):
         assert scalar(con, "SELECT count(*) FROM marts.dim_customers") == first["customers"]
         assert scalar(con, "SELECT count(*) - count(DISTINCT customer_id) FROM marts.dim_customers") == 0
         assert scalar(con, "SELECT count(*) FROM exports.export_log") > 0
+        # the KPI marts issue #5 lists are built from the generated data
+        buyers = scalar(con, "SELECT count(*) FROM marts.dim_customers WHERE lifetime_orders > 0")
+        assert buyers > 0
+        assert scalar(con, "SELECT count(*) FROM marts.customer_lifetime_value WHERE predicted_clv_12m >= 0") == buyers
+        assert scalar(con, "SELECT sum(cohort_size) FROM marts.kpi_retention_cohorts "
+                           "WHERE months_since_first_purchase = 0") == buyers
+        assert scalar(con, "SELECT sum(first_contact_resolutions) FROM marts.kpi_call_center") > 0
 
 
 def test_exports_published_with_matching_manifests(first_and_second_run):

@@ -15,7 +15,8 @@ def test_build_reports_counts_and_no_failures(built):
     assert summary["failures"] == 0
     assert summary["models"] >= 30
     assert summary["tests"] >= 75  # one primary_key per key, one unique_combination per compound key
-    assert summary["unit_tests"] == 7  # sessionisation, survivorship (x3), record dating, segment compilation, RFM ties
+    # sessionisation, survivorship (x3), record dating, segment compilation, RFM ties, retention cohorts, CLV, FCR
+    assert summary["unit_tests"] == 10
     assert summary["run_date"] == "2026-11-23"
     # per-layer execution seconds from dbt's run results, and the slowest nodes
     assert {"staging", "intermediate", "marts", "tests", "unit_tests", "dbt_build_wall"} <= set(summary["seconds"])
@@ -208,3 +209,85 @@ def test_kpi_identity_matches_counts_over_person_records(built, sql):
     )
     assert len(actual) > 2 and any(row[3] > 0 for row in actual)
     assert actual == expected
+
+
+def test_retention_cohorts_reconcile_with_fct_orders(built, sql):
+    # recomputed here by a window over every completed order, a different route from the model's
+    settings, _ = built
+    expected = sql(
+        settings,
+        """
+        with months as (
+            select distinct customer_id, date_trunc('month', order_date)::date as order_month
+            from marts.fct_orders
+            where is_completed and customer_id is not null and order_date <= date '2026-11-23'
+        ), cohorts as (
+            select *, min(order_month) over (partition by customer_id) as cohort_month from months
+        )
+        select cohort_month, date_diff('month', cohort_month, order_month), count(*)
+        from cohorts group by all order by all
+        """,
+    )
+    actual = sql(
+        settings,
+        "select cohort_month, months_since_first_purchase, active_customers from marts.kpi_retention_cohorts "
+        "where active_customers > 0 order by all",
+    )
+    assert actual == expected
+    buyers = sql(settings, "select count(*) from marts.dim_customers where lifetime_orders > 0")[0][0]
+    cohorts = sql(
+        settings,
+        "select sum(cohort_size) filter (where months_since_first_purchase = 0), count(*), "
+        "max(activity_month), count(*) filter (where retention_rate = 0), "
+        "bool_and(retention_rate = 1) filter (where months_since_first_purchase = 0) "
+        "from marts.kpi_retention_cohorts",
+    )[0]
+    # every buyer in one cohort; each cohort runs to the run date's month, quiet months as zeros
+    rows_expected = sum(
+        months + 1
+        for (months,) in sql(
+            settings,
+            "select date_diff('month', cohort_month, date '2026-11-01') from marts.kpi_retention_cohorts "
+            "where months_since_first_purchase = 0",
+        )
+    )
+    assert cohorts[0] == buyers == 4
+    assert cohorts[1] == rows_expected
+    assert cohorts[2] == date(2026, 11, 1)
+    assert cohorts[3] > 0 and cohorts[4] is True
+
+
+def test_customer_lifetime_value_covers_every_buyer(built, sql):
+    settings, _ = built
+    historical = sql(
+        settings,
+        "select customer_id, lifetime_orders, lifetime_revenue, average_order_value, first_purchase_at "
+        "from marts.customer_lifetime_value order by 1",
+    )
+    assert historical == sql(
+        settings,
+        "select customer_id, lifetime_orders, lifetime_revenue, average_order_value, first_purchase_at "
+        "from marts.dim_customers where lifetime_orders > 0 order by 1",
+    )
+    # C1: 3 orders since 2026-03-01 (267 days), not overdue, AOV 433.33
+    c1 = sql(
+        settings,
+        "select tenure_days, active_probability, predicted_clv_12m > 0 from marts.customer_lifetime_value "
+        "where customer_id = 'C1'",
+    )[0]
+    assert c1 == (267, 1.0, True)
+
+
+def test_kpi_call_center_first_contact_resolution(built, sql):
+    settings, _ = built
+    rows = sql(
+        settings,
+        "select call_date, queue, first_contact_resolutions, first_contact_resolution_rate "
+        "from marts.kpi_call_center order by all",
+    )
+    # call-1 resolved with no repeat; Dan's calls were escalated / callback, call-4 abandoned
+    assert rows == [
+        (date(2026, 9, 10), "billing", 1, 1.0),
+        (date(2026, 9, 12), "support", 0, 0.0),
+        (date(2026, 9, 20), "support", 0, 0.0),
+    ]

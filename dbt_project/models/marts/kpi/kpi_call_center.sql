@@ -1,7 +1,32 @@
--- One row per (call_date, queue): volume, abandonment, wait and handle times, CSAT and NPS.
+-- One row per (call_date, queue): volume, abandonment, wait and handle times, first-contact
+-- resolution, CSAT and NPS.
 with calls as (
     select * from {{ ref('fct_calls') }}
     where call_date <= {{ run_date() }}
+),
+
+-- the caller: the resolved customer, else the phone the call came from (PII, only used to match
+-- repeat calls here); a call with neither cannot be matched to a repeat call
+callers as (
+    select
+        calls.*,
+        coalesce('customer:' || calls.customer_id, 'phone:' || staged.caller_phone) as caller_key
+    from calls
+    left join {{ ref('stg_call_center__calls') }} as staged on calls.call_id = staged.call_id
+),
+
+-- resolved on first contact: resolved, and the same caller did not call again (any queue, up to
+-- the run date) within fcr_window_days of this call's start
+calls_with_repeats as (
+    select
+        *,
+        disposition = 'resolved'
+        and coalesce(
+            lead(started_at) over (partition by caller_key order by started_at, call_id)
+            > started_at + to_days({{ var('fcr_window_days') }}),
+            true
+        ) as is_first_contact_resolution
+    from callers
 )
 
 select
@@ -22,6 +47,11 @@ select
         / nullif(count(nps), 0),
         1
     ) as net_promoter_score,
-    count(distinct customer_id) as distinct_customers
-from calls
+    count(distinct customer_id) as distinct_customers,
+    count(*) filter (where is_first_contact_resolution) as first_contact_resolutions,
+    round(count(*) filter (where is_first_contact_resolution) / nullif(count(*) filter (where is_answered), 0), 4)
+        as first_contact_resolution_rate,
+    -- a repeat call could still come after the run date and undo this day's resolutions
+    call_date + {{ var('fcr_window_days') }} > {{ run_date() }} as is_first_contact_resolution_provisional
+from calls_with_repeats
 group by call_date, queue
