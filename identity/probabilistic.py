@@ -31,7 +31,6 @@ from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 
 from cdp.fingerprint import code_fingerprint
 from identity.schema import RECORD_KEY_SQL, IdentityError, fetch_one, personal_phone_sql, sql_literal
-from identity.standardise import MAIL_PROVIDER_DOMAINS
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +68,13 @@ def first_name_comparison() -> cl.CustomComparison:
     )
 
 
-#: Domains of the consumer mail providers (:data:`identity.standardise.MAIL_PROVIDER_DOMAINS`).
+#: The big consumer mail providers: an address at one of them is a private one (``EmailComparison``).
+#: Addresses are never rewritten to one of these when standardised: a "misspelt" domain (gmial.com,
+#: man.com) may be a real one, and an opt-out or erasure request names the address as it was typed.
+MAIL_PROVIDER_DOMAINS: tuple[str, ...] = (
+    "gmail.com", "yahoo.com", "hotmail.com", "outlook.com", "icloud.com", "aol.com", "live.com", "msn.com",
+    "comcast.net", "verizon.net", "sbcglobal.net", "protonmail.com",
+)
 _PROVIDER_LIST_SQL = "[" + ", ".join(sql_literal(domain) for domain in MAIL_PROVIDER_DOMAINS) + "]"
 
 

@@ -47,15 +47,6 @@ PLACEHOLDER_EMAIL_LOCAL_PART = (
     r"|asdf+|x+|abc|sample|fake|dummy|nobody|noone|refused)"
 )
 
-#: The big consumer mail providers: an address at one of them is a private one (see the e-mail
-#: comparison in identity/probabilistic.py). Addresses are never rewritten to one of these: a
-#: "misspelt" domain (gmial.com, man.com) may be a real one, and an opt-out or erasure request
-#: names the address as the person typed it.
-MAIL_PROVIDER_DOMAINS: tuple[str, ...] = (
-    "gmail.com", "yahoo.com", "hotmail.com", "outlook.com", "icloud.com", "aol.com", "live.com", "msn.com",
-    "comcast.net", "verizon.net", "sbcglobal.net", "protonmail.com",
-)
-
 _PHONE_KEY_SQL = r"regexp_replace(trim(phone), '[\s().\-/]', '', 'g')"
 
 _EMAIL_PATTERN = r"[a-z0-9._%+'-]+@[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}"
