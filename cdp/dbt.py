@@ -309,14 +309,7 @@ def unit_tests_fingerprint(variables: dict[str, Any]) -> str:
 
 def _unit_tests_passed(settings: Settings, fingerprint: str) -> bool:
     """Whether a build with this ``unit_tests_fingerprint`` ran every unit test and all passed."""
-    if not settings.warehouse_path.exists():
-        return False
-    with connect(settings, read_only=True) as con:
-        schema, table = UNIT_TESTS_PASSED_TABLE.split(".")
-        if not table_exists(con, schema, table):
-            return False
-        return bool(con.execute(f"SELECT count(*) FROM {UNIT_TESTS_PASSED_TABLE} WHERE unit_tests_fingerprint = ?",
-                                [fingerprint]).fetchall()[0][0])
+    return _recorded(settings, UNIT_TESTS_PASSED_TABLE, "unit_tests_fingerprint", fingerprint, "recorded_at") is not None
 
 
 def _record_unit_tests_passed(con: duckdb.DuckDBPyConnection, run_id: str, fingerprint: str) -> None:
@@ -329,15 +322,18 @@ def _record_unit_tests_passed(con: duckdb.DuckDBPyConnection, run_id: str, finge
 
 def _tests_passed_since(settings: Settings, fingerprint: str) -> Any:
     """The watermark of the last fully passing build with these test definitions, else None."""
+    return _recorded(settings, TESTS_PASSED_TABLE, "tests_fingerprint", fingerprint, "tests_since")
+
+
+def _recorded(settings: Settings, table: str, fingerprint_column: str, fingerprint: str, column: str) -> Any:
+    """``column`` of the row ``table`` (``meta.dbt_*_passed``) holds for ``fingerprint``; None without
+    a warehouse, without the table or with another fingerprint recorded."""
     if not settings.warehouse_path.exists():
         return None
     with connect(settings, read_only=True) as con:
-        schema, table = TESTS_PASSED_TABLE.split(".")
-        if not table_exists(con, schema, table):
+        if not table_exists(con, *table.split(".")):
             return None
-        rows = con.execute(
-            f"SELECT tests_since FROM {TESTS_PASSED_TABLE} WHERE tests_fingerprint = ?", [fingerprint]
-        ).fetchall()
+        rows = con.execute(f"SELECT {column} FROM {table} WHERE {fingerprint_column} = ?", [fingerprint]).fetchall()
     return rows[0][0] if rows else None
 
 
