@@ -13,7 +13,7 @@ import json
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import duckdb
 
@@ -136,60 +136,67 @@ def superseded_failures(pipeline_stages: list[dict[str, Any]], gates: list[dict[
     pipeline (``quality.gate.run_gate``, recorded in ``meta.quality_runs`` as ``<gate>``) after
     ``quality:<gate>`` failed. Each is returned with ``superseded_by`` (what redid it, and when);
     the run's verdict follows that later attempt, and the report keeps the failure as an earlier
-    attempt.
+    attempt. The attempts are read by :func:`_latest_attempts`, as :func:`latest_stage_statuses`
+    reads them: a failure is superseded when the latest attempt of every stage it stands for
+    (``ingest:all`` stands for each source) succeeded under another name.
     """
-    succeeded = {p["stage"]: p for p in pipeline_stages if p["status"] == "succeeded"}
-    verdicts = {g["stage"]: g for g in gates}
+    from ingestion.runner import SOURCES
+
     found = []
     for failed in (p for p in pipeline_stages if p["status"] == "failed"):
-        stage, started_at = failed["stage"], failed["started_at"]
-        later: list[str] = []
-        if stage.startswith("ingest:") and stage != "ingest:all":
-            rerun = succeeded.get("ingest:all")
-            if rerun and rerun["started_at"] > started_at:
-                later = [f"ingest:all (started {rerun['started_at']})"]
-        elif stage == "ingest:all":
-            from ingestion.runner import SOURCES
-
-            reruns = [succeeded.get(f"ingest:{source}") for source in SOURCES]
-            if all(r and r["started_at"] > started_at for r in reruns):
-                later = [f"{r['stage']} (started {r['started_at']})" for r in reruns if r]
-        elif stage.startswith("quality:"):
-            gate = verdicts.get(stage.removeprefix("quality:"))
-            if gate and gate["verdict"] == "passed" and gate["checked_at"] > started_at:
-                later = [f"the {gate['stage']} gate (passed, checked {gate['checked_at']})"]
-        if later:
-            found.append({**failed, "superseded_by": ", ".join(later)})
+        stage = failed["stage"]
+        covered = [f"ingest:{source}" for source in SOURCES] if stage == "ingest:all" else [stage]
+        latest = _latest_attempts(pipeline_stages, gates, covered)
+        if all(s in latest and latest[s].status == "succeeded" and latest[s].name != stage for s in covered):
+            found.append({**failed, "superseded_by": ", ".join(latest[s].label for s in covered)})
     return found
 
 
 def latest_stage_statuses(pipeline_stages: list[dict[str, Any]], gates: list[dict[str, Any]],
                           stages: list[str]) -> dict[str, str]:
-    """The status of each of ``stages`` by its *latest* attempt, whatever name that attempt ran under.
+    """The status of each of ``stages`` by its *latest* attempt, whatever name that attempt ran under
+    (:func:`_latest_attempts`): a failure redone successfully is ``succeeded`` and a success redone
+    unsuccessfully is ``failed``. A stage nothing attempted is left out. ``pipeline_stages``: rows
+    with stage, status, started_at; ``gates``: meta.quality_runs rows (stage, verdict, checked_at).
+    """
+    return {stage: attempt.status for stage, attempt in _latest_attempts(pipeline_stages, gates, stages).items()}
 
-    The same attempts as :func:`superseded_failures`, read both ways: ``ingest:<source>`` is also
-    attempted by ``ingest:all``, and ``quality:<gate>`` by a gate run outside the pipeline (its
+
+class _Attempt(NamedTuple):
+    when: Any
+    order: int  # among attempts at the same time: the stage's own row, then ingest:all, then a gate run
+    status: str
+    name: str
+    label: str
+
+
+def _latest_attempts(pipeline_stages: list[dict[str, Any]], gates: list[dict[str, Any]],
+                     stages: list[str]) -> dict[str, _Attempt]:
+    """The latest attempt of each of ``stages``, whatever name it ran under: ``ingest:<source>`` is
+    also attempted by ``ingest:all``, and ``quality:<gate>`` by a gate run outside the pipeline (its
     ``meta.quality_runs`` verdict: ``succeeded`` when passed, else ``failed``). The attempt that
-    started (or was checked) last decides, so a failure redone successfully is ``succeeded`` and a
-    success redone unsuccessfully is ``failed``. A rerun under the same stage name replaces its row
-    in ``meta.pipeline_runs``, so it is the latest by construction. A stage nothing attempted is
-    left out. ``pipeline_stages``: rows with stage, status, started_at; ``gates``: meta.quality_runs
-    rows (stage, verdict, checked_at).
+    started (or was checked) last decides. A rerun under the same stage name replaces its row in
+    ``meta.pipeline_runs``, so it is the latest by construction. A stage nothing attempted is left out.
     """
     recorded = {p["stage"]: p for p in pipeline_stages}
     verdicts = {g["stage"]: g for g in gates}
-    found: dict[str, str] = {}
+    found: dict[str, _Attempt] = {}
     for stage in stages:
-        attempts = []  # (when, order among equal times, status)
+        attempts = []
         if stage in recorded:
-            attempts.append((recorded[stage]["started_at"], 0, recorded[stage]["status"]))
+            own = recorded[stage]
+            attempts.append(_Attempt(own["started_at"], 0, own["status"], stage, f"{stage} (started {own['started_at']})"))
         if stage.startswith("ingest:") and stage != "ingest:all" and "ingest:all" in recorded:
-            attempts.append((recorded["ingest:all"]["started_at"], 1, recorded["ingest:all"]["status"]))
+            run = recorded["ingest:all"]
+            attempts.append(_Attempt(run["started_at"], 1, run["status"], "ingest:all",
+                                     f"ingest:all (started {run['started_at']})"))
         if stage.startswith("quality:") and (gate := verdicts.get(stage.removeprefix("quality:"))):
-            attempts.append((gate["checked_at"], 2, "succeeded" if gate["verdict"] == "passed" else "failed"))
-        attempts = [a for a in attempts if a[0] is not None]
+            attempts.append(_Attempt(gate["checked_at"], 2, "succeeded" if gate["verdict"] == "passed" else "failed",
+                                     gate["stage"], f"the {gate['stage']} gate ({gate['verdict']}, checked "
+                                     f"{gate['checked_at']})"))
+        attempts = [a for a in attempts if a.when is not None]
         if attempts:
-            found[stage] = max(attempts)[2]
+            found[stage] = max(attempts, key=lambda a: (a.when, a.order))
     return found
 
 

@@ -233,3 +233,27 @@ def test_a_stage_redone_under_another_name_no_longer_fails_the_run(settings, sql
     assert latest_verdict(settings, run=RUN_ID)[0] == "passed"
     index = (settings.reports_dir / "index.html").read_text(encoding="utf-8")
     assert "PASSED" in index and "FAILED" not in index
+
+
+def test_failed_ingest_all_is_superseded_only_when_every_source_was_redone_after_it():
+    """``ingest:all`` stands for every source: its failure is redone only when each source's latest
+    attempt started after it and succeeded. Read through the same attempts as the stage statuses
+    ``finish_run`` judges by (one reading, ``_latest_attempts``), so the report and the run agree."""
+    from datetime import datetime
+
+    from ingestion.runner import SOURCES
+    from quality.report import latest_stage_statuses, superseded_failures
+
+    failed_all = {"stage": "ingest:all", "status": "failed", "started_at": datetime(2026, 11, 23, 1)}
+    later = [{"stage": f"ingest:{s}", "status": "succeeded", "started_at": datetime(2026, 11, 23, 2)} for s in SOURCES]
+    found = superseded_failures([failed_all, *later], [])
+    assert [p["stage"] for p in found] == ["ingest:all"]
+    assert all(f"ingest:{s} (started" in found[0]["superseded_by"] for s in SOURCES)
+    assert latest_stage_statuses([failed_all, *later], [], [f"ingest:{s}" for s in SOURCES]) == {
+        f"ingest:{s}": "succeeded" for s in SOURCES}
+
+    assert superseded_failures([failed_all, *later[1:]], []) == []  # one source never redone
+    earlier = {**later[0], "started_at": datetime(2026, 11, 23, 0)}
+    assert superseded_failures([failed_all, earlier, *later[1:]], []) == []  # redone before it failed
+    failed_again = {**later[0], "status": "failed"}
+    assert superseded_failures([failed_all, failed_again, *later[1:]], []) == []
