@@ -233,15 +233,41 @@ def _query(source_db, table: StoreTable, since: datetime | None, shape: SourceCo
         # later run; compare the text as on SQLite instead, byte by byte whatever the database's
         # collation. Text that is not a date (a letter sorts after any digit) is re-read each run
         # and quarantined once (see _already_quarantined).
+        text = f'{updated_at} COLLATE "C"'
         return (
-            f'SELECT {columns} FROM {table.name} WHERE {updated_at} COLLATE "C" >= %s ORDER BY {key}',
-            [since.strftime("%Y-%m-%d %H:%M:%S")],
+            f"SELECT {columns} FROM {table.name} WHERE {_since_text_sql(text, '%s')} ORDER BY {key}",
+            _since_text_params(since),
         )
     return (
         f"SELECT {columns} FROM {table.name} WHERE CAST({updated_at} AS timestamp) >= CAST(%s AS timestamp) "
-        f"ORDER BY {key}",
+        f"OR {updated_at} IS NULL ORDER BY {key}",
         [since.isoformat(sep=" ")],
     )
+
+
+# The widest UTC offset (UTC+14): text stamped with an offset may read up to 14 hours earlier than
+# the UTC time it stands for, so such text is re-read from that much before the watermark.
+_MAX_UTC_OFFSET = timedelta(hours=14)
+_OFFSET_SUFFIXES = ("%+__:__", "%-__:__", "%+____", "%-____")
+
+
+def _since_text_sql(column: str, mark: str) -> str:
+    """The incremental filter on an ``updated_at`` stored as text (SQLite, or a PostgreSQL text column).
+
+    The text compares like time ('YYYY-MM-DD HH:MM:SS'; a 'T' separator sorts after the space, so
+    such rows are re-read rather than missed). Text that ends in a UTC offset ('...T22:00:00-05:00')
+    is read from 14 hours earlier, as its local clock may show an earlier day than the UTC watermark.
+    A row without ``updated_at`` cannot be placed against the watermark: it is read every run
+    (and skipped when unchanged), never left behind. Every branch is a range on the column, so an
+    index on ``updated_at`` still serves the read.
+    """
+    wildcard = "%%" if mark == "%s" else "%"  # psycopg reads a lone % as a parameter mark
+    offsets = " OR ".join(f"{column} LIKE '{suffix.replace('%', wildcard)}'" for suffix in _OFFSET_SUFFIXES)
+    return f"({column} >= {mark} OR ({column} >= {mark} AND ({offsets})) OR {column} IS NULL)"
+
+
+def _since_text_params(since: datetime) -> list[str]:
+    return [since.strftime("%Y-%m-%d %H:%M:%S"), (since - _MAX_UTC_OFFSET).strftime("%Y-%m-%d %H:%M:%S")]
 
 
 def _sqlite_query(table: StoreTable, since: datetime | None, shape: SourceColumns) -> tuple[str, list]:
@@ -263,9 +289,10 @@ def _sqlite_query(table: StoreTable, since: datetime | None, shape: SourceColumn
     if since is None:
         return f"SELECT {columns} FROM {table.name} {order}", []
     # The POS stores 'YYYY-MM-DD HH:MM:SS' text, which sorts like time.
-    return f"SELECT {columns} FROM {table.name} WHERE {table.name}.{updated_at} >= ? {order}", [
-        since.strftime("%Y-%m-%d %H:%M:%S")
-    ]
+    return (
+        f"SELECT {columns} FROM {table.name} WHERE {_since_text_sql(f'{table.name}.{updated_at}', '?')} {order}",
+        _since_text_params(since),
+    )
 
 
 _NULL_FLAG = "__is_null"
@@ -337,7 +364,21 @@ def _cast(column: str, kind: str) -> str:
     if kind == "BOOLEAN":
         return f"CASE lower(trim({column})) WHEN '1' THEN true WHEN 'true' THEN true WHEN 't' THEN true " \
                f"WHEN '0' THEN false WHEN 'false' THEN false WHEN 'f' THEN false END"  # fmt: skip
+    if kind == "TIMESTAMP":
+        # Text with a UTC offset ('2026-11-20T10:00:00-05:00', as SQLite apps often store it) is
+        # that instant in UTC (15:00); a plain cast to TIMESTAMP drops the offset and keeps 10:00.
+        # Only text that can hold an offset is matched against the regex: longer than 'YYYY-MM-DD
+        # HH:MM:SS', or that long with a sign where the seconds' colon would be ('... 10:00-05').
+        # The regex on every value doubled the cast's CPU time; this test adds about a third.
+        return (
+            f"CASE WHEN (length({column}) > 19 OR substr({column}, 17, 1) IN ('+', '-')) "
+            f"AND regexp_matches({column}, '{_OFFSET_PATTERN}') "
+            f"THEN timezone('UTC', try_cast({column} AS TIMESTAMPTZ)) ELSE try_cast({column} AS {kind}) END"
+        )
     return f"try_cast({column} AS {kind})"
+
+
+_OFFSET_PATTERN = r"[0-9]:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)? ?[+-][0-9]{2}(:?[0-9]{2})?$"
 
 
 def _ingest_table(con, source_db, settings: Settings, run_id: str, table: StoreTable) -> BatchOutcome:

@@ -426,3 +426,107 @@ def test_postgres_schema_drift_missing_optional_unknown_and_missing_required_col
         _exercise_drift(settings, Pos(connection, "%s"), '"Loyalty Tier"')
     finally:
         connection.close()
+
+
+def _customer(customer_id: int, email: str, updated_at: str | None) -> tuple:
+    return (customer_id, None, "New", "Person", email, None, None, None, None, None, None, "US", 1,
+            "2026-11-01 00:00:00", updated_at)  # fmt: skip
+
+
+def _pos_settings(settings: Settings, path) -> Settings:
+    return Settings(home=settings.home, run_date=settings.run_date, store_db_uri=f"sqlite:///{path}")
+
+
+def test_a_row_without_updated_at_added_after_the_first_read_is_loaded_not_left_behind(settings, tmp_path):
+    """`updated_at >= watermark` never matches NULL: a POS row without updated_at inserted after the
+    first (full) read was never read, loaded or quarantined, though the first read loads such rows."""
+    path = tmp_path / "pos.sqlite"
+    connection = sqlite3.connect(path)
+    pos = Pos(connection, "?")
+    settings = _pos_settings(settings, path)
+    try:
+        ingest(settings, "run-1", "store")
+        pos.insert("customers", _customer(3, "legacy@example.com", None))
+        second = _by_table(ingest(settings, "run-2", "store"))
+        assert second.rows_loaded == 1
+        assert _rows(settings, "SELECT email, updated_at FROM raw.store_customers WHERE customer_id = 3") == [
+            ("legacy@example.com", None)
+        ]
+        # Read again every run, skipped while unchanged, and a later edit still arrives.
+        assert _by_table(ingest(settings, "run-3", "store")).rows_loaded == 0
+        pos.execute("UPDATE customers SET email = 'fixed@example.com' WHERE customer_id = 3")
+        assert _by_table(ingest(settings, "run-4", "store")).rows_loaded == 1
+        assert _rows(settings, "SELECT email FROM raw.store_customers WHERE customer_id = 3") == [
+            ("fixed@example.com",)
+        ]
+        assert _rows(settings, "SELECT count(*) FROM raw.store_customers") == [(3,)]
+    finally:
+        connection.close()
+
+
+def test_updated_at_text_with_a_utc_offset_is_read_as_that_instant_and_not_skipped(settings, tmp_path):
+    """SQLite text '2026-11-20T10:00:00-05:00' loaded as 10:00 (the offset dropped, five hours
+    wrong), and a row whose local date is before the watermark's UTC date was never read."""
+    path = tmp_path / "pos.sqlite"
+    connection = sqlite3.connect(path)
+    pos = Pos(connection, "?")
+    settings = _pos_settings(settings, path)
+    try:
+        pos.insert("customers", _customer(3, "east@example.com", "2026-11-20T10:00:00-05:00"))
+        ingest(settings, "run-1", "store")
+        assert _rows(settings, "SELECT updated_at FROM raw.store_customers WHERE customer_id = 3") == [
+            (datetime(2026, 11, 20, 15),)
+        ]
+        # The watermark is Bob's 2026-11-21 10:00 UTC; 23:30 at UTC-11 on the 20th is 10:30 UTC on the 21st.
+        pos.insert("customers", _customer(4, "samoa@example.com", "2026-11-20T23:30:00-11:00"))
+        second = _by_table(ingest(settings, "run-2", "store"))
+        assert second.rows_loaded == 1
+        assert _rows(settings, "SELECT updated_at FROM raw.store_customers WHERE customer_id = 4") == [
+            (datetime(2026, 11, 21, 10, 30),)
+        ]
+        assert _rows(settings, "SELECT max(watermark_to) FROM meta.ingest_manifest "
+                               "WHERE source_object = 'customers'") == [(datetime(2026, 11, 21, 10, 30),)]  # fmt: skip
+    finally:
+        connection.close()
+
+
+@pytest.mark.postgres
+def test_postgres_text_updated_at_null_or_with_an_offset_is_read(settings, pg_uri):
+    """The same two reads against PostgreSQL text columns (the query's LIKE patterns escape psycopg's %)."""
+    import psycopg
+
+    connection = psycopg.connect(pg_uri)
+    try:
+        pos = Pos(connection, "%s")
+        settings = Settings(home=settings.home, run_date=settings.run_date, store_db_uri=pg_uri)
+        ingest(settings, "run-1", "store")
+        pos.insert("customers", _customer(3, "legacy@example.com", None))
+        pos.insert("customers", _customer(4, "samoa@example.com", "2026-11-20T23:30:00-11:00"))
+        assert _by_table(ingest(settings, "run-2", "store")).rows_loaded == 2
+        assert _rows(settings, "SELECT customer_id, updated_at FROM raw.store_customers WHERE customer_id > 2 "
+                               "ORDER BY 1") == [(3, None), (4, datetime(2026, 11, 21, 10, 30))]  # fmt: skip
+    finally:
+        connection.close()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-11-20T10:00:00-05:00", datetime(2026, 11, 20, 15)),
+        ("2026-11-20 10:00-05", datetime(2026, 11, 20, 15)),  # as long as the plain form
+        ("2026-11-20 10:00:00+0530", datetime(2026, 11, 20, 4, 30)),
+        ("2026-11-20 10:00:00.5+01:00", datetime(2026, 11, 20, 9, 0, 0, 500000)),
+        ("2026-11-20T10:00:00Z", datetime(2026, 11, 20, 10)),
+        ("2026-11-20 10:00:00", datetime(2026, 11, 20, 10)),
+        ("2026-11-20", datetime(2026, 11, 20)),
+        ("n/a", None),
+    ],
+)
+def test_timestamp_text_is_cast_to_utc(text, expected):
+    import duckdb
+
+    from ingestion.store_pos import _cast
+
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    assert con.execute(f"SELECT {_cast('s', 'TIMESTAMP')} FROM (SELECT ? AS s)", [text]).fetchall() == [(expected,)]
