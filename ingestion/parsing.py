@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import unicodedata
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -148,11 +149,53 @@ def decode_text_file(path: Path, fallback_encoding: str | None = None) -> tuple[
         for m in matches
     ):
         encoding = PREFERRED_SINGLE_BYTE
+    elif _unlikely_for_a_list(encoding) and _reads_as_latin_text(data):
+        # A short Western file has too few non-ASCII bytes for the detector: cp1252 "Øster" was
+        # taken for Big5 ("喒ter") or DOS Baltic cp775 ("žster"). When every non-ASCII character
+        # cp1252 gives is a Latin letter (or its typographic quotes and dashes), it is read as cp1252.
+        # Windows code pages (cp1250 "Dvořák") are left to the detector: they are as likely.
+        encoding = PREFERRED_SINGLE_BYTE
     # cp1252 is the usual culprit for spreadsheet exports; decode leniently only as a last resort.
     try:
         return data.decode(encoding), encoding
     except (UnicodeDecodeError, LookupError):
         return data.decode("cp1252", errors="replace"), "cp1252"
+
+
+# Encodings a spreadsheet or CRM export of a Western list is practically never in: East-Asian
+# multi-byte code pages and DOS (OEM) code pages.
+_UNLIKELY_FOR_LISTS = frozenset({
+    "big5", "big5hkscs", "cp932", "cp949", "cp950", "euc_jis_2004", "euc_jisx0213", "euc_jp", "euc_kr",
+    "gb18030", "gb2312", "gbk", "hz", "iso2022_jp", "iso2022_jp_1", "iso2022_jp_2", "iso2022_jp_2004",
+    "iso2022_jp_3", "iso2022_jp_ext", "iso2022_kr", "johab", "shift_jis", "shift_jis_2004", "shift_jisx0213",
+    "cp437", "cp720", "cp737", "cp775", "cp850", "cp852", "cp855", "cp856", "cp857", "cp858", "cp860", "cp861",
+    "cp862", "cp863", "cp864", "cp865", "cp866", "cp869", "cp1006", "cp1125",
+})  # fmt: skip
+# cp1252's characters in 0x80-0x9F that Western text uses besides letters (no Big5/GBK/Shift-JIS
+# text decodes with them: those bytes are not valid there as trail bytes).
+_WESTERN_PUNCTUATION = frozenset("€‚„…†‡ˆ‰‹Œ‘’“”•–—˜™›œ")
+
+
+def _unlikely_for_a_list(encoding: str) -> bool:
+    try:
+        return codecs.lookup(encoding).name.replace("-", "_") in _UNLIKELY_FOR_LISTS
+    except LookupError:
+        return False
+
+
+def _reads_as_latin_text(data: bytes) -> bool:
+    """True when ``data`` decodes as cp1252 and each non-ASCII character is a Latin letter or
+    Western punctuation: what a spreadsheet export of European names looks like, and not what
+    multi-byte East-Asian text looks like read as cp1252 (its lead bytes become symbols: ¤ ¦ § ª ...)."""
+    try:
+        text = data.decode(PREFERRED_SINGLE_BYTE)
+    except UnicodeDecodeError:
+        return False
+    others = {c for c in text if ord(c) > 127}
+    return bool(others) and all(
+        c in _WESTERN_PUNCTUATION or (unicodedata.category(c).startswith("L") and "LATIN" in unicodedata.name(c, ""))
+        for c in others
+    )
 
 
 def bom_encoding(data: bytes) -> tuple[str, int] | None:

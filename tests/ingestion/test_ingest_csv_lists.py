@@ -199,6 +199,28 @@ def test_cp1252_list_without_configured_encoding_keeps_spanish_letters(settings)
     assert names == [("Iñigo", "Muñoz Peña")]
 
 
+def test_a_short_cp1252_list_is_not_read_as_big5(settings):
+    """With one non-ASCII letter the detector took cp1252 "Øster" for Big5 and loaded "喒ter", silently."""
+    settings.csv_landing_dir.mkdir(parents=True)
+    (settings.csv_landing_dir / "newsletter__nov.csv").write_bytes(
+        (NEWSLETTER_HEADER + "ann@example.com;Ann;Øster\n").encode("cp1252")
+    )
+    ingest(settings, "run-1", "csv")
+    assert _rows(settings, "SELECT last_name FROM raw.csv_contacts") == [("Øster",)]
+
+
+@pytest.mark.parametrize(
+    ("encoding", "text"),
+    [("big5", "王小明;台北市"), ("shift_jis", "山田太郎;鈴木花子"), ("euc_kr", "김철수;이영희")],
+)
+def test_east_asian_lists_keep_their_detected_encoding(tmp_path, encoding, text):
+    from ingestion.parsing import decode_text_file
+
+    path = tmp_path / "list.csv"
+    path.write_bytes(f"{NEWSLETTER_HEADER}a@example.com;{text}\nb@example.com;{text}\n".encode(encoding))
+    assert decode_text_file(path)[0].endswith(f"b@example.com;{text}\n")
+
+
 def test_configured_encoding_is_used_and_a_byte_it_cannot_read_rejects_the_file(settings, tmp_path):
     mappings = tmp_path / "mappings"
     mappings.mkdir()
