@@ -197,10 +197,10 @@ def ingest_files(
     manifest.ensure_meta_tables(con)
     report = IngestReport(source=source)
     known = manifest.PriorLoads(con, source, settings.verify_file_checksums)
+    paths = [Path(path).resolve() for path in paths]
+    known.expect(paths)
     for path in paths:
-        outcome = _ingest_one(
-            con, settings, run_id, source, Path(path).resolve(), load, forget, known, restore
-        )
+        outcome = _ingest_one(con, settings, run_id, source, path, load, forget, known, restore)
         log.info("%s %s: %s, %d rows loaded", source, path, outcome.status, outcome.rows_loaded)
         report.add(outcome)
     return report
@@ -237,6 +237,8 @@ def ingest_file_groups(
     group: list[tuple[manifest.ManifestEntry, FileBatch, manifest.PriorLoad | None]] = []
     skips: list[manifest.ManifestEntry] = []
     group_bytes = 0
+    paths = [Path(path).resolve() for path in paths]
+    known.expect(paths)
 
     def flush() -> None:
         nonlocal group, skips, group_bytes
@@ -255,7 +257,6 @@ def ingest_file_groups(
         group, skips, group_bytes = [], [], 0
 
     for path in paths:
-        path = Path(path).resolve()
         entry = new_file_entry(run_id, source, path, known)
         sha256 = entry.file_sha256
         prior = known.decide(str(path), sha256)

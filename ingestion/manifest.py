@@ -141,6 +141,8 @@ class PriorLoads:
 
     def __init__(self, con: duckdb.DuckDBPyConnection, source: str, verify_checksums: bool = True):
         self.source, self.verify_checksums = source, verify_checksums
+        self._hashed: dict[tuple[str, str], tuple[int, str]] = {}  # this run's checksums, by path and signature
+        self._expected: list[Path] = []
         self.reload(con)
 
     def reload(self, con: duckdb.DuckDBPyConnection) -> None:
@@ -165,6 +167,25 @@ class PriorLoads:
         self._seen = {} if verify_checksums else {
             path: (signature, sha256) for path, sha256, _, _, signature in rows if signature
         }
+        self._changing = self._changed_files()
+
+    def expect(self, paths: list[Path]) -> None:
+        """Note the files this run will go through, before any is decided.
+
+        A loaded file whose content changed is replaced later in the run, and its earlier rows go:
+        it is then no twin for a renamed copy of that earlier content seen before it (a copy
+        ``a.ndjson`` of ``b.ndjson``'s old content, with ``b`` changed, loads instead of being
+        skipped as already loaded, and the replacement of ``b`` restores its rows from it).
+        """
+        self._expected = list(paths)
+        self._changing = self._changed_files()
+
+    def _changed_files(self) -> set[str]:
+        """Keys of the expected files whose content differs from their latest load."""
+        return {
+            file_key(str(path)) for path in self._expected
+            if (latest := self._latest.get(file_key(str(path)))) is not None and latest[0] != self.fingerprint(path)[1]
+        }  # fmt: skip
 
     def latest_loads(self) -> dict[str, tuple[str, str, str]]:
         """File key -> (SHA-256, batch id, path loaded from) of each file's latest load."""
@@ -176,8 +197,10 @@ class PriorLoads:
         seen = self._seen.get(str(path))
         if seen is not None and seen[0] == signature:
             return int(signature.split(":", 1)[0]), seen[1], signature
-        size, sha256 = fingerprint(path)
-        # Read after the stat: a file changed in between gets a new signature next time, so is read again.
+        if (str(path), signature) not in self._hashed:
+            # Read after the stat: a file changed in between gets a new signature next time, so is read again.
+            self._hashed[(str(path), signature)] = fingerprint(path)
+        size, sha256 = self._hashed[(str(path), signature)]
         return size, sha256, signature
 
     def decide(self, source_object: str, sha256: str) -> PriorLoad:
@@ -191,6 +214,13 @@ class PriorLoads:
                 "replace", f"checksum changed since batch {latest[1]}{moved}: earlier rows replaced", latest[2]
             )
         twin = self._by_checksum.get(sha256)
+        if twin is not None and file_key(twin) in self._changing:
+            # Its holder is replaced later in this run: another file still holding it, or a load.
+            twin = next(
+                (path for held, _, path in self._latest.values() if held == sha256
+                 and file_key(path) not in self._changing),
+                None,
+            )  # fmt: skip
         if twin is not None:
             return PriorLoad("skip", f"identical content already loaded from {twin}")
         return PriorLoad("load")
@@ -199,6 +229,7 @@ class PriorLoads:
         """Note a file this run loaded (or is loading, in a group), so a renamed copy later in the run is skipped."""
         previous = self._latest.get(file_key(source_object))
         self._latest[file_key(source_object)] = (sha256, batch_id, source_object)
+        self._changing.discard(file_key(source_object))
         if previous is not None and previous[0] != sha256 and self._by_checksum.get(previous[0]) == previous[2]:
             # The replaced version's rows are gone: its content is loaded only if another file holds it.
             del self._by_checksum[previous[0]]

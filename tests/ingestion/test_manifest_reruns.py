@@ -61,6 +61,49 @@ def test_copy_is_loaded_when_the_original_is_replaced_earlier_in_the_same_run(se
     assert _rows(settings, "SELECT count(*) FROM raw.csv_contacts") == [(3,)]
 
 
+def test_copy_is_loaded_when_the_original_is_replaced_later_in_the_same_run(settings):
+    """The copy sorts before the changed original: it was skipped as "identical content already
+    loaded from" the original, whose replacement then deleted those rows: gone for a night."""
+    folder = settings.csv_landing_dir
+    folder.mkdir(parents=True)
+    (folder / "newsletter__b.csv").write_text(X)
+    _ingest(settings, "r1")
+    (folder / "newsletter__a.csv").write_text(X)  # a copy of b's old content, named before it
+    (folder / "newsletter__b.csv").write_text(Y)
+
+    report = _ingest(settings, "r2")
+
+    assert (report.files_loaded, report.files_skipped) == (2, 0)
+    assert _rows(settings, "SELECT list_file, email FROM raw.csv_contacts ORDER BY email") == [
+        ("newsletter__a.csv", "ann@example.com"), ("newsletter__a.csv", "bob@example.com"),
+        ("newsletter__b.csv", "cat@example.com"),
+    ]
+    assert (_ingest(settings, "r3").files_loaded, _rows(settings, "SELECT count(*) FROM raw.csv_contacts")) == (
+        0, [(3,)])
+
+
+def test_web_copy_is_loaded_when_the_original_is_replaced_later_in_the_same_run(settings):
+    """The same for web events, loaded in groups: m1 and m2 were missing until the next run."""
+    import json
+
+    from ingestion.web_events import ingest_web
+
+    def message(i):
+        return json.dumps({"type": "track", "event": "e", "userId": "u", "messageId": f"m{i}",
+                           "timestamp": "2026-11-23T10:00:00Z"}) + "\n"  # fmt: skip
+
+    folder = settings.web_landing_dir
+    folder.mkdir(parents=True)
+    (folder / "b.ndjson").write_text(message(1) + message(2))
+    with connect(settings) as con:
+        ingest_web(con, settings, "r1")
+    (folder / "a.ndjson").write_text(message(1) + message(2))
+    (folder / "b.ndjson").write_text(message(3))
+    with connect(settings) as con:
+        ingest_web(con, settings, "r2")
+    assert _rows(settings, "SELECT message_id FROM raw.web_events ORDER BY 1") == [("m1",), ("m2",), ("m3",)]
+
+
 def test_rejected_file_does_not_make_its_correctly_named_copy_a_skip(settings):
     folder = settings.csv_landing_dir
     folder.mkdir(parents=True)
