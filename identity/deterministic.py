@@ -14,7 +14,7 @@ import duckdb
 
 from cdp.warehouse import table_exists
 from identity.person_records import WEB_BATCHES_NOW, web_batches_added_since
-from identity.schema import RECORD_KEY_SQL, fetch_one, personal_phone_sql, temp_table_exists
+from identity.schema import RECORD_KEY_SQL, fetch_one, personal_phone_sql, temp_table_exists, web_id_sql
 
 #: rule -> (standardised column, is_strong)
 IDENTIFIER_RULES: dict[str, tuple[str, bool]] = {
@@ -174,16 +174,19 @@ def _touched_identifiers(con: duckdb.DuckDBPyConnection, records: str, previous_
 
 def _anonymous_pairs_sql(web_events: str, where: str = "TRUE") -> str:
     """SELECT (anonymous_key, user_key) of the events of ``web_events`` passing ``where``:
-    identify messages carry both ids; an alias names the earlier id in previousId."""
+    identify messages carry both ids; an alias names the earlier id in previousId. The ids are
+    read as the web person records read them (``web_id_sql``: trimmed, placeholders dropped), so
+    the keys are those records' keys."""
+    user, anonymous, previous = web_id_sql("user_id"), web_id_sql("anonymous_id"), web_id_sql("previous_id")
     return f"""SELECT DISTINCT 'web|anon:' || anonymous_id AS anonymous_key, 'web|user:' || user_id AS user_key
-            FROM {web_events}
-            WHERE type = 'identify' AND nullif(anonymous_id, '') IS NOT NULL AND nullif(user_id, '') IS NOT NULL
-              AND {where}
+            FROM (SELECT {anonymous} AS anonymous_id, {user} AS user_id FROM {web_events}
+                  WHERE type = 'identify' AND {where})
+            WHERE anonymous_id IS NOT NULL AND user_id IS NOT NULL
             UNION
             SELECT 'web|anon:' || previous_id, 'web|user:' || user_id
-            FROM {web_events}
-            WHERE type = 'alias' AND nullif(previous_id, '') IS NOT NULL AND nullif(user_id, '') IS NOT NULL
-              AND {where}"""
+            FROM (SELECT {previous} AS previous_id, {user} AS user_id FROM {web_events}
+                  WHERE type = 'alias' AND {where})
+            WHERE previous_id IS NOT NULL AND user_id IS NOT NULL"""
 
 
 def _add_anonymous_to_user_links(con: duckdb.DuckDBPyConnection, records: str, web_events: str) -> None:

@@ -14,7 +14,14 @@ import duckdb
 
 from cdp.fingerprint import code_fingerprint
 from cdp.warehouse import table_exists, transaction
-from identity.schema import PERSON_RECORD_COLUMNS, IdentityError, fetch_one, sql_literal, temp_table_exists
+from identity.schema import (
+    PERSON_RECORD_COLUMNS,
+    IdentityError,
+    fetch_one,
+    sql_literal,
+    temp_table_exists,
+    web_id_sql,
+)
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +74,7 @@ def _web_sql(only: str | None = None) -> str:
     kept = f"WHERE source_record_id IN (SELECT source_record_id FROM {only})" if only else ""
     return f"""
     WITH events AS (
-        SELECT nullif(trim(user_id), '') AS user_id, nullif(trim(anonymous_id), '') AS anonymous_id,
+        SELECT {web_id_sql('user_id')} AS user_id, {web_id_sql('anonymous_id')} AS anonymous_id,
                type, traits, coalesce(event_at, received_at) AS event_at
         FROM raw.web_events {wanted}
     ),
@@ -254,7 +261,7 @@ def _web_scope(con: duckdb.DuckDBPyConnection) -> str | None:
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE person_records_web_scope AS
         WITH added AS (
-            SELECT nullif(trim(user_id), '') AS user_id, nullif(trim(anonymous_id), '') AS anonymous_id
+            SELECT {web_id_sql('user_id')} AS user_id, {web_id_sql('anonymous_id')} AS anonymous_id
             FROM raw.web_events
             WHERE _batch_id IN ({new_batches})
         )

@@ -48,6 +48,26 @@ def personal_phone_sql(column: str) -> str:
     return f"CASE WHEN NOT regexp_matches({column}, '^\\+1({codes})') THEN {column} END"
 
 
+#: Web user/anonymous ids that stand in for a missing id (an SDK or template writing a JavaScript
+#: value as text), compared trimmed and lower-cased. Strangers share them: a userId "undefined" on
+#: two visitors' identify calls made them one customer. The dbt macro ``web_id`` lists the same.
+PLACEHOLDER_WEB_IDS: tuple[str, ...] = (
+    "undefined", "null", "none", "nil", "nan", "unknown", "anonymous", "n/a", "na", "0", "-1",
+    "[object object]", "false", "true", "-", "?",
+)  # fmt: skip
+
+
+def web_id_sql(column: str) -> str:
+    """SQL: the web id in ``column`` trimmed, or NULL when empty or a placeholder (``PLACEHOLDER_WEB_IDS``).
+
+    Only short values are compared with the list: ids are mostly UUIDs, and the length test keeps
+    the lower-casing off them.
+    """
+    values = ", ".join(sql_literal(v) for v in PLACEHOLDER_WEB_IDS)
+    return (f"CASE WHEN length({column}) <= 24 AND lower(trim({column})) IN ({values}) THEN NULL "
+            f"ELSE nullif(trim({column}), '') END")
+
+
 def record_key_sql(alias: str) -> str:
     """The record key expression for the table aliased ``alias``."""
     return f"{alias}.source_system || '|' || {alias}.source_record_id"

@@ -208,8 +208,17 @@ def standardised_select_sql(source: str, settings: object, phone_lookup: str) ->
     }
     checked |= {
         name: f"CASE WHEN {name} IN {upper_list} THEN NULL ELSE {name} END"
-        for name in ("postcode", "state", "loyalty_card_number")
+        for name in ("postcode", "state")
     }
+    # A card number is a strong link, so a stand-in must never survive as one: compared without its
+    # punctuation ("N.A.", "(UNKNOWN)", "N/A." are "NA", "UNKNOWN"), and one with no letter or digit
+    # ("???") or a single character repeated ("0000", "XXXX") is none.
+    card_list = "(" + ", ".join(sorted({sql_literal(re.sub(r"[^A-Z0-9]", "", v.upper())) for v in values} - {"''"})) + ")"
+    card_key = "regexp_replace(loyalty_card_number, '[^A-Z0-9]', '', 'g')"
+    checked["loyalty_card_number"] = (
+        f"CASE WHEN {card_key} IN {card_list} OR {card_key} = '' "
+        f"OR length(replace({card_key}, left({card_key}, 1), '')) = 0 THEN NULL ELSE loyalty_card_number END"
+    )
     checked["email"] = (
         f"CASE WHEN regexp_full_match(email, {sql_literal(_EMAIL_PATTERN)}) AND email NOT IN {lower_list} "
         f"AND NOT regexp_full_match(split_part(email, '@', 1), {sql_literal(PLACEHOLDER_EMAIL_LOCAL_PART)}) "

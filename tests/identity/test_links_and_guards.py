@@ -373,3 +373,55 @@ def test_record_with_first_and_last_name_swapped_is_not_a_conflict_with_one_miss
     ])
     assert _same(clusters, "store|1", "csv|2", "call_center|3")
     assert all(reason is None for *_rest, reason in links), links
+
+
+def _customers(settings) -> dict[str, str]:
+    with connect(settings, read_only=True) as con:
+        return dict(con.execute(
+            "SELECT source_system || '|' || source_record_id, customer_id FROM identity.customer_map").fetchall())
+
+
+def test_padded_user_ids_still_link_anonymous_ids_to_their_user(settings) -> None:
+    """Person records trim the ids (" u1" is record user:u1); the identify/alias link keys did not,
+    matched no record and were dropped: one person became three customers."""
+    with connect(settings) as con:
+        create_raw_tables(con)
+        add_web_identify(con, "m1", "u1", None, {"first_name": "Ann", "last_name": "Lee"})
+        add_web_event(con, "m2", "page", anonymous_id="a1")
+        add_web_identify(con, "m3", " u1", "a1", {})
+        add_web_event(con, "m4", "alias", user_id="u1 ", previous_id="a9")
+        add_web_event(con, "m5", "page", anonymous_id="a9")
+    resolve_warehouse(settings, "run-padded")
+    customers = _customers(settings)
+    assert customers["web|user:u1"] == customers["web|anon:a1"] == customers["web|anon:a9"]
+
+
+def test_a_placeholder_web_user_id_links_nobody(settings) -> None:
+    """Two visitors identified with userId "undefined" (an SDK writing a JavaScript value) were one customer."""
+    with connect(settings) as con:
+        create_raw_tables(con)
+        add_web_identify(con, "m1", None, "a1", {"email": "ann@x.com", "first_name": "Ann", "last_name": "Lee"})
+        add_web_identify(con, "m2", None, "a2", {"email": "bob@y.com", "first_name": "Bob", "last_name": "Ray"})
+        add_web_identify(con, "m3", "undefined", "a1", {})
+        add_web_identify(con, "m4", " NULL ", "a2", {})
+        add_web_identify(con, "m5", "u7", "null", {"email": "cy@z.com"})
+    resolve_warehouse(settings, "run-undefined")
+    customers = _customers(settings)
+    assert customers["web|anon:a1"] != customers["web|anon:a2"]
+    assert not {"web|user:undefined", "web|user:NULL", "web|anon:null"} & set(customers)
+    assert "web|user:u7" in customers
+
+
+@pytest.mark.parametrize("card", ["N.A.", "(UNKNOWN)", "???", "N/A.", "0000"])
+def test_a_placeholder_loyalty_card_links_nobody(settings, card: str) -> None:
+    """A card compared only without spaces and dashes kept "N.A.": the strong card link merged strangers."""
+    with connect(settings) as con:
+        create_raw_tables(con)
+        add_store_customer(con, 1, "Ann", "Lee", email="ann.lee@x.com", loyalty=card, postcode="10001")
+        add_store_customer(con, 2, "Ann", "Moss", email="ann.moss@y.com", loyalty=card.lower(), postcode="94110")
+    resolve_warehouse(settings, "run-card")
+    customers = _customers(settings)
+    assert customers["store|1"] != customers["store|2"]
+    with connect(settings, read_only=True) as con:
+        assert con.execute("SELECT count(loyalty_card_number) FROM identity.person_records_standardised"
+                           ).fetchall() == [(0,)]  # fmt: skip

@@ -179,3 +179,16 @@ def test_duplicate_record_ids_are_refused_and_write_nothing(settings) -> None:
         with pytest.raises(IdentityError, match="duplicate record ids"):
             build_person_records(con)
         assert _all_rows(con) == before
+
+
+def test_dbt_reads_the_same_placeholder_web_ids_as_identity():
+    """stg_web__events (macro web_id) and the web person records must drop the same stand-in ids:
+    otherwise a visitor's events map to a record identity never built."""
+    import re
+    from pathlib import Path
+
+    from identity.schema import PLACEHOLDER_WEB_IDS
+
+    macro = (Path(__file__).parents[2] / "dbt_project" / "macros" / "web_id.sql").read_text()
+    listed = re.search(r"in \(([^)]*)\)", macro.replace("\n", " ")).group(1)
+    assert tuple(re.findall(r"'([^']*)'", listed)) == PLACEHOLDER_WEB_IDS
