@@ -134,28 +134,37 @@ def _load_input_rows(
             "DELETE FROM typed_rows WHERE _row IN (SELECT unnest(?::BIGINT[]))",
             [sorted({problem["row"] for problem in problems})],
         )
-    empty = con.execute(
-        """SELECT _row, _line, count(*) OVER () FROM typed_rows
-        WHERE source_record_id IS NULL OR source_system IS NULL ORDER BY _row LIMIT 3"""
+    # Rows no record key can name: an empty id, or an id that several rows claim (which row would
+    # the output's customer id be of?). Rejected when rejects are kept, else the file is refused.
+    unnamed = con.execute(
+        """SELECT _row, _line,
+                  CASE WHEN source_system IS NULL THEN 'source_system' ELSE 'source_record_id' END,
+                  CASE WHEN source_system IS NULL OR source_record_id IS NULL THEN NULL ELSE source_record_id END,
+                  CASE WHEN source_system IS NULL OR source_record_id IS NULL
+                       THEN 'empty ' || CASE WHEN source_system IS NULL THEN 'source_system' ELSE 'source_record_id' END
+                            || ': a record needs an id; fill it in'
+                       ELSE 'record id ' || source_record_id || ' of source ' || source_system || ' appears on '
+                            || count(*) OVER (PARTITION BY source_system, source_record_id)
+                            || ' rows (lines or rows ' || string_agg(coalesce(_line, _row)::VARCHAR, ', ')
+                               OVER (PARTITION BY source_system, source_record_id ORDER BY _row
+                                     ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
+                            || '); none of them is resolved: give each record its own id' END
+           FROM typed_rows
+           QUALIFY source_system IS NULL OR source_record_id IS NULL
+                OR count(*) OVER (PARTITION BY source_system, source_record_id) > 1
+           ORDER BY _row"""
     ).fetchall()
-    if empty:
-        count = empty[0][2]
-        raise IdentityError(
-            f"{path}: {count} row(s) have an empty source_system or source_record_id "
-            f"({', '.join(_where({'row': row, 'line': line}) for row, line, _ in empty)}{', ...' if count > 3 else ''})"
+    if unnamed and rejects is None:
+        row, line, _, _, reason = unnamed[0]
+        raise IdentityError(f"{path}: {_where({'row': row, 'line': line})}: {reason}")
+    if unnamed:
+        rejects.extend(
+            {"file": str(path), "row": row, "line": line, "field": field, "value": value, "reason": reason}
+            for row, line, field, value, reason in unnamed
         )
-    duplicate = fetch_one(
-        con,
-        "SELECT source_system, source_record_id FROM typed_rows GROUP BY ALL HAVING count(*) > 1 LIMIT 1",
-    )
-    if duplicate:
-        places = con.execute(
-            "SELECT _row, _line FROM typed_rows WHERE source_system = ? AND source_record_id = ? ORDER BY _row LIMIT 3",
-            list(duplicate),
-        ).fetchall()
-        raise IdentityError(
-            f"{path}: record id {duplicate[1]!r} of source {duplicate[0]!r} appears more than once "
-            f"({', '.join(_where({'row': row, 'line': line}) for row, line in places)})"
+        rejects.sort(key=lambda problem: problem["row"])
+        con.execute(
+            "DELETE FROM typed_rows WHERE _row IN (SELECT unnest(?::BIGINT[]))", [[row for row, *_ in unnamed]]
         )
     con.execute(f"CREATE OR REPLACE TABLE person_records AS SELECT {', '.join(PERSON_RECORD_COLUMNS)} FROM typed_rows")
     con.execute("DROP TABLE IF EXISTS typed_rows")

@@ -60,10 +60,27 @@ def test_resolve_file_explains_bad_input(settings, tmp_path: Path) -> None:
     unrelated.write_text("sku,price\nA1,3\n", encoding="utf-8")
     with pytest.raises(IdentityError, match="none of the person-record columns"):
         resolve_file(unrelated, tmp_path / "out.csv", settings)
-    duplicated = tmp_path / "dup.csv"
-    duplicated.write_text("source_system,source_record_id,email\ncrm,1,a@x.com\ncrm,1,b@x.com\n", encoding="utf-8")
-    with pytest.raises(IdentityError, match="appears more than once"):
-        resolve_file(duplicated, tmp_path / "out.csv", settings)
+
+
+def test_rows_without_an_id_or_sharing_one_are_rejected_and_the_rest_resolved(settings, tmp_path: Path) -> None:
+    """One empty or repeated record id refused the whole file: every other row went unresolved."""
+    source = _write(tmp_path / "ids.csv", "source_system,source_record_id,email\n"
+                    "crm,1,a@x.com\ncrm,1,b@x.com\ncrm,,c@x.com\n,4,d@x.com\ncrm,5,e@x.com\n")
+    output = tmp_path / "out.csv"
+    result = resolve_file(source, output, settings)
+    assert set(_read(output)) == {("crm", "5")}
+    assert result["rejected_rows"] == 4
+    rejects = [(r["line"], r["field"], r["value"], r["reason"]) for r in _rejects(output)]
+    assert [r[:3] for r in rejects] == [
+        ("2", "source_record_id", "1"), ("3", "source_record_id", "1"),
+        ("4", "source_record_id", ""), ("5", "source_system", "")]
+    assert rejects[0][3] == ("record id 1 of source crm appears on 2 rows (lines or rows 2, 3); none of them is "
+                             "resolved: give each record its own id")
+    assert rejects[2][3].startswith("empty source_record_id")
+    with pytest.raises(IdentityError, match=r"ids.csv: line 2: record id 1 of source crm appears on 2 rows"):
+        from identity.resolve_file import load_records
+
+        load_records(duckdb.connect(), source)
 
 
 def test_evaluate_mappings_counts_pairs_and_bcubed() -> None:
