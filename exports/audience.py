@@ -127,8 +127,12 @@ def load_members_of(con: duckdb.DuckDBPyConnection, segments: list[Segment]) -> 
         f"{ROW_INPUT_FINGERPRINT_SQL} AS row_input_fingerprint FROM marts.dim_customers AS c) "
         f"SELECT m.segment_name, {columns}, m.member_since, c.contact_fingerprint, c.row_input_fingerprint "
         "FROM marts.segment_memberships AS m JOIN c ON c.customer_id = m.customer_id "
-        "WHERE m.segment_name IN (SELECT unnest(?::VARCHAR[])) ORDER BY m.segment_name, c.customer_id",
-        params=[names]).to_arrow_table()
+        "WHERE m.segment_name IN (SELECT unnest(?::VARCHAR[]))", params=[names]).to_arrow_table()
+    # Sorted in Arrow, not by an ORDER BY: DuckDB sorts the whole wide rows (lists included), about
+    # half of the query's CPU; Arrow sorts the two keys and takes the rows once. Same order (both
+    # compare the UTF-8 bytes; a segment has a customer once, marts.segment_memberships' key).
+    table = table.take(pc.sort_indices(table, sort_keys=[("segment_name", "ascending"),
+                                                         ("customer_id", "ascending")]))
     # Sorted by segment: each segment's rows are one slice.
     segment_column = table.column("segment_name")
     counted = pc.value_counts(segment_column)

@@ -426,9 +426,11 @@ def _prune(settings: Settings, con, prepared: list[_Prepared]) -> None:
     """Keep the newest ``settings.export_keep_runs`` published runs of each export; 0 keeps all."""
     if settings.export_keep_runs <= 0:
         return
+    dropped_of = state.runs_to_drop_all(con, [(item.summary["segment"], item.summary["destination"])
+                                              for item in prepared], settings.export_keep_runs)
     for item in prepared:
         segment, destination = item.summary["segment"], item.summary["destination"]
-        dropped = state.runs_to_drop(con, segment, destination, settings.export_keep_runs)
+        dropped = dropped_of[(segment, destination)]
         pruned = publish.prune_runs(Path(settings.export_dir), segment, destination, dropped)
         state.forget_members(con, segment, destination, dropped)
         if pruned:

@@ -468,6 +468,22 @@ def runs_to_drop(con: duckdb.DuckDBPyConnection, segment: str, destination: str,
     return set(run_ids[keep:])
 
 
+def runs_to_drop_all(con: duckdb.DuckDBPyConnection, exports: list[tuple[str, str]],
+                     keep: int) -> dict[tuple[str, str], set[str]]:
+    """``runs_to_drop`` of each (segment, destination) of ``exports``, in one query instead of one per export."""
+    result: dict[tuple[str, str], set[str]] = {key: set() for key in exports}
+    if not exports:
+        return result
+    rows = con.execute(
+        "SELECT segment, destination, run_id FROM (SELECT segment, destination, run_id, row_number() OVER "
+        "(PARTITION BY segment, destination ORDER BY max(export_seq) DESC) AS newest FROM exports.export_log "
+        "WHERE status = ? GROUP BY segment, destination, run_id) WHERE newest > ?", [PUBLISHED, keep]).fetchall()
+    for segment, destination, run_id in rows:
+        if (segment, destination) in result:
+            result[(segment, destination)].add(run_id)
+    return result
+
+
 def forget_members(con: duckdb.DuckDBPyConnection, segment: str, destination: str, run_ids: set[str]) -> None:
     """Delete the member changes of pruned runs (their export_log rows stay as the audit trail)."""
     if run_ids:

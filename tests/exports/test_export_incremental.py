@@ -185,3 +185,33 @@ def test_suppression_decided_once_per_run_equals_deciding_each_export(settings):
             blocked += got.excluded_suppressed
     assert blocked > 0
     assert once.decided == each.decided
+
+
+def test_members_of_every_segment_read_at_once_equal_each_segment_read_alone(settings):
+    """load_members_of (sorted in Arrow) gives each segment's rows in load_members' order (ORDER BY customer_id)."""
+    from cdp.warehouse import connect
+    from exports import audience
+
+    with connect(settings) as con:
+        segments = list(audience.load_segments(con).values())
+        members_of = audience.load_members_of(con, segments)
+        assert sum(table.num_rows for table in members_of.values()) > len(segments)
+        for segment in segments:
+            assert members_of[segment.name].equals(audience.load_members(con, segment))
+
+
+def test_runs_to_drop_of_every_export_at_once_equal_each_export_alone(settings):
+    """state.runs_to_drop_all (one query, used by retention) equals state.runs_to_drop per export."""
+    from cdp.warehouse import connect
+    from exports import state
+
+    for run in ("run-1", "run-2", "run-3", "run-2"):  # a rerun moves run-2 to the newest
+        export(settings, run, gate=None)
+    with connect(settings) as con:
+        exports = [tuple(row) for row in con.execute(
+            "SELECT DISTINCT segment, destination FROM exports.export_log ORDER BY ALL").fetchall()]
+        exports.append(("no_such_segment", "csv"))
+        for keep in (1, 2, 3):
+            expected = {key: state.runs_to_drop(con, *key, keep) for key in exports}
+            assert state.runs_to_drop_all(con, exports, keep) == expected
+        assert state.runs_to_drop_all(con, exports, 1)[exports[0]] == {"run-1", "run-3"}
