@@ -105,8 +105,8 @@ def test_report_row_counts_per_stage(settings, sql):
     counts = report["row_counts"]
     loaded = {r["source"]: r["rows_loaded"] for r in counts["ingestion"]}
     assert loaded == {"call_center": 45, "csv": 20, "store": 42, "web": 108}
-    assert {(r["source"], r["reason"], r["records"]) for r in counts["quarantine"]} == {
-        ("web", "invalid JSON", 1), ("web", "missing messageId", 1)}
+    assert {(r["source"], r["reason"], r["records"], r["example"]) for r in counts["quarantine"]} == {
+        ("web", "invalid JSON", 1, "invalid JSON"), ("web", "missing messageId", 1, "missing messageId")}
     assert counts["identity"]["person_records"] == 6 and counts["identity"]["customers"] == 5
     assert {"table": "marts.dim_customers", "rows": 5} in counts["marts"]
     assert counts["exports"][0]["segment"] == "high_value"
@@ -257,3 +257,16 @@ def test_failed_ingest_all_is_superseded_only_when_every_source_was_redone_after
     assert superseded_failures([failed_all, earlier, *later[1:]], []) == []  # redone before it failed
     failed_again = {**later[0], "status": "failed"}
     assert superseded_failures([failed_all, failed_again, *later[1:]], []) == []
+
+
+def test_quarantine_is_counted_by_reason_code_with_an_example(settings, sql):
+    """A row per full reason text listed every record again (each names its line or messageId)."""
+    sql("""INSERT INTO meta.quarantine
+           SELECT 'b2-web', 'run-2', 'web', 'a.ndjson', i, 'messageId',
+                  format('duplicate-messageid-conflict: messageId ''m{}'' was already loaded', i), '{}',
+                  TIMESTAMP '2026-11-23 02:00:30'
+           FROM range(5) AS r(i)""")
+    report = json.loads((write_run_report(settings, RUN_ID).parent / "report.json").read_text(encoding="utf-8"))
+    rows = [r for r in report["row_counts"]["quarantine"] if r["reason"] == "duplicate-messageid-conflict"]
+    assert [(r["source"], r["records"]) for r in rows] == [("web", 5)]
+    assert rows[0]["example"] == "duplicate-messageid-conflict: messageId 'm0' was already loaded"
