@@ -36,9 +36,12 @@ FIRST_NAME_SIMILARITY_FLOOR = 0.8
 
 def dob_conflict_sql(left: str, right: str) -> str:
     """SQL: both birth dates known and different beyond a one-character typo or a day/month swap."""
-    return f"""({left} IS NOT NULL AND {right} IS NOT NULL AND {left} <> {right}
-        AND levenshtein(strftime({left}, '%Y%m%d'), strftime({right}, '%Y%m%d')) > 1
-        AND NOT (year({left}) = year({right}) AND month({left}) = day({right}) AND day({left}) = month({right})))"""
+    # CASE, not AND: DuckDB evaluates every operand of an AND in a select list for every row, and
+    # most pairs have equal or missing dates; a CASE formats and compares only the others.
+    return f"""(CASE WHEN {left} IS NULL OR {right} IS NULL OR {left} = {right} THEN false
+        ELSE levenshtein(strftime({left}, '%Y%m%d'), strftime({right}, '%Y%m%d')) > 1
+             AND NOT (year({left}) = year({right}) AND month({left}) = day({right}) AND day({left}) = month({right}))
+        END)"""
 
 
 def _names_compatible_sql(left: str, left_role: str, right: str, right_role: str) -> str:
@@ -78,8 +81,15 @@ def first_name_conflict_sql(left: str, right: str) -> str:
         AND ({right}.last_name IS NULL OR {_names_compatible_sql(left, "first", right, "last")}))"""
     right_swapped = f"""({right}.last_name IS NOT NULL AND {_names_compatible_sql(left, "first", right, "last")}
         AND ({left}.last_name IS NULL OR {_names_compatible_sql(left, "last", right, "first")}))"""
-    return f"""({left}.first_name IS NOT NULL AND {right}.first_name IS NOT NULL AND NOT {same}
-        AND NOT {left_swapped} AND NOT {right_swapped})"""
+    # A chain of CASE branches rather than ANDs: DuckDB evaluates every operand of an AND in a
+    # select list for every row (five name comparisons, each with Jaro-Winkler), while each CASE
+    # branch only sees the rows the branches before it left; most pairs share their first name.
+    return f"""(CASE WHEN {left}.first_name IS NULL OR {right}.first_name IS NULL
+                   OR {left}.first_name = {right}.first_name THEN false
+              WHEN {same} THEN false
+              WHEN {left_swapped} THEN false
+              WHEN {right_swapped} THEN false
+              ELSE true END)"""
 
 
 def name_columns_sql(first: str = "f", last: str = "g") -> str:

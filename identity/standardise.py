@@ -68,12 +68,15 @@ def _text_sql(column: str) -> str:
     """Lower-case, accent-free, punctuation-free text with single spaces (or NULL)."""
     # Apostrophes and dots vanish (O'Brien -> obrien, St. -> st); other punctuation separates words.
     # Most values are clean words already once lower-cased: one match then skips the three rewrites.
-    base = f"strip_accents(lower(trim({column})))"
+    # The match is tried before strip_accents, which only the others need: an ASCII value has no
+    # accents, and an accented one that is clean once stripped comes out of the rewrites unchanged.
+    lowered = f"lower(trim({column}))"
+    base = f"strip_accents({lowered})"
     rewritten = (
         f"nullif(trim(regexp_replace(regexp_replace(regexp_replace({base}, "
         f"'[''’.]', '', 'g'), '[^a-z0-9]+', ' ', 'g'), ' +', ' ', 'g')), '')"
     )
-    return f"(CASE WHEN regexp_full_match({base}, '[a-z0-9]+( [a-z0-9]+)*') THEN {base} ELSE {rewritten} END)"
+    return f"(CASE WHEN regexp_full_match({lowered}, '[a-z0-9]+( [a-z0-9]+)*') THEN {lowered} ELSE {rewritten} END)"
 
 
 def _street_sql(column: str) -> str:

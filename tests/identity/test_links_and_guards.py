@@ -9,7 +9,15 @@ import pytest
 from id_raw_tables import add_call, add_store_customer, add_web_event, add_web_identify, create_raw_tables
 
 from cdp.warehouse import connect
-from identity.cluster import cluster, dates_conflict, rebuild_component
+from identity.cluster import (
+    _build_record_name_groups,
+    cluster,
+    dates_conflict,
+    dob_conflict_sql,
+    first_name_conflict_sql,
+    name_columns_sql,
+    rebuild_component,
+)
 from identity.deterministic import build_deterministic_links
 from identity.pipeline import resolve_warehouse
 from identity.probabilistic import create_splink_input, splink_scratch
@@ -425,3 +433,41 @@ def test_a_placeholder_loyalty_card_links_nobody(settings, card: str) -> None:
     with connect(settings, read_only=True) as con:
         assert con.execute("SELECT count(loyalty_card_number) FROM identity.person_records_standardised"
                            ).fetchall() == [(0,)]  # fmt: skip
+
+
+def test_pair_guard_sql_is_true_or_false_never_null_and_matches_its_rules() -> None:
+    """The guards are CASE chains that settle missing and equal values first (only the rest are
+    compared); a NULL would silently let a conflicting pair through, so every case is a boolean."""
+    con = duckdb.connect()
+    dates = [None, date(1980, 3, 4), date(1981, 3, 4), date(1980, 4, 3), date(1975, 10, 20)]
+    con.execute("CREATE TABLE d (l DATE, r DATE)")
+    con.executemany("INSERT INTO d VALUES (?, ?)", [[a, b] for a in dates for b in dates])
+    for left, right, conflict in con.execute(f"SELECT l, r, {dob_conflict_sql('l', 'r')} FROM d").fetchall():
+        assert conflict is (left is not None and right is not None and dates_conflict(left, right)), (left, right)
+
+    # first name, last name: (john, smith) against each; None for a missing name.
+    people = [(None, "smith"), ("john", "smith"), ("johnn", None), ("jane", "smith"), ("smith", "john"),
+              ("j", "smith"), ("robert", "smith"), ("bob", None)]
+    con.execute("CREATE TABLE p (key INTEGER, first_name VARCHAR, last_name VARCHAR)")
+    con.executemany("INSERT INTO p VALUES (?, ?, ?)", [[i, f, g] for i, (f, g) in enumerate(people)])
+    _build_record_name_groups(con, "p")
+    con.execute(
+        f"""CREATE TABLE named AS SELECT key, first_name, last_name, {name_columns_sql()} FROM p
+        LEFT JOIN record_name_groups AS f ON f.name = first_name
+        LEFT JOIN record_name_groups AS g ON g.name = last_name"""
+    )
+    judged = {
+        (people[a], people[b]): conflict
+        for a, b, conflict in con.execute(
+            f"SELECT l.key, r.key, {first_name_conflict_sql('l', 'r')} FROM named AS l, named AS r"
+        ).fetchall()
+    }
+    assert all(conflict in (True, False) for conflict in judged.values())
+    john = ("john", "smith")
+    assert judged[(john, ("jane", "smith"))] is True
+    assert judged[(john, (None, "smith"))] is False  # no first name: nothing to conflict with
+    assert judged[(john, ("johnn", None))] is False  # a typo
+    assert judged[(john, ("smith", "john"))] is False  # first and last name swapped
+    assert judged[(john, ("j", "smith"))] is False  # an initial
+    assert judged[(("robert", "smith"), ("bob", None))] is False  # a short form
+    assert judged[(("robert", "smith"), john)] is True
