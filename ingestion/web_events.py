@@ -269,7 +269,8 @@ class KnownIds:
             if len(run):
                 found |= run[np.minimum(np.searchsorted(run, new), len(run) - 1)] == new
         runs = self._runs
-        runs.append(new[~found])
+        if not found.all():
+            runs.append(new[~found])
         while len(runs) > 1 and 2 * len(runs[-1]) >= len(runs[-2]):
             last = runs.pop()
             runs[-1] = np.sort(np.concatenate((runs[-1], last)))

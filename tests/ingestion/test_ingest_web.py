@@ -447,6 +447,10 @@ def test_known_ids_remember_every_block_of_a_long_load():
         asked |= set(probe.tolist())
     assert sum(len(run) for run in known._runs) == len(asked)
     assert len(known._runs) <= 8
+    # A block of nothing new adds no run.
+    runs = len(known._runs)
+    assert len(known.maybe_seen(None, blocks[0])) == len(set(blocks[0].tolist()))
+    assert len(known._runs) == runs
 
 
 def test_checkpoint_vacuum_is_skipped_while_appending_kept_for_a_replace_and_restored(settings, monkeypatch):
