@@ -429,6 +429,30 @@ def test_known_ids_report_only_hashes_that_may_be_stored():
     assert isinstance(hit, np.ndarray)
 
 
+def test_known_ids_remember_every_block_of_a_long_load():
+    """Across many blocks (hashes kept in runs that merge), every hash asked about earlier is a hit."""
+    import numpy as np
+
+    rng = np.random.default_rng(7)
+    known = web_events.KnownIds()
+    known._runs = [np.array([], dtype=np.uint64)]  # an empty warehouse, without a connection
+    blocks = [rng.integers(1, 2**63, size=int(rng.integers(1, 500)), dtype=np.uint64) for _ in range(40)]
+    asked: set[int] = set()
+    for number, block in enumerate(blocks):
+        # Each block repeats one hash of its own and one hash of every earlier block.
+        earlier = [int(b[len(b) // 2]) for b in blocks[:number]]
+        probe = np.concatenate((block, block[:1], np.array(earlier, dtype=np.uint64)))
+        hits = known.maybe_seen(None, probe)
+        assert sorted(hits.tolist()) == sorted(set(probe.tolist()) & asked)
+        asked |= set(probe.tolist())
+    assert sum(len(run) for run in known._runs) == len(asked)
+    assert len(known._runs) <= 8
+    # A block of nothing new adds no run.
+    runs = len(known._runs)
+    assert len(known.maybe_seen(None, blocks[0])) == len(set(blocks[0].tolist()))
+    assert len(known._runs) == runs
+
+
 def test_checkpoint_vacuum_is_skipped_while_appending_kept_for_a_replace_and_restored(settings, monkeypatch):
     """Groups that only append commit with max_vacuum_tasks=0; the group replacing a file vacuums."""
     web = settings.web_landing_dir
