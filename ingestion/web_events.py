@@ -62,6 +62,8 @@ MESSAGE_TYPES = ("identify", "track", "page", "screen", "group", "alias")
 TIMESTAMP_FIELDS = ("timestamp", "originalTimestamp", "sentAt", "receivedAt")
 # Segment refuses messages over 32 KB; strict JSON limits we enforce like the reference corpus.
 MAX_MESSAGE_BYTES = 32 * 1024
+# Segment's limit for one batch request: each message in it still has the 32 KB limit.
+MAX_BATCH_BYTES = 500 * 1024
 MAX_DEPTH = 64
 MIN_YEAR, MAX_YEAR = 1970, 2100
 # Blocks large enough that per-block SQL overhead is small, small enough that a block, its parsed
@@ -668,8 +670,12 @@ def strict_problem(line: str) -> tuple[str, str | None] | None:
         return "number-out-of-range: a number does not fit a 64-bit float", None
     if _depth(obj) > MAX_DEPTH:
         return f"nesting-too-deep: more than {MAX_DEPTH} levels of objects/arrays", None
-    if len(line.encode("utf-8")) > MAX_MESSAGE_BYTES:
-        return f"oversize-message: {len(line.encode('utf-8'))} bytes, limit {MAX_MESSAGE_BYTES}", None
+    # A batch envelope may hold up to MAX_BATCH_BYTES; each of its messages is checked once unwrapped.
+    envelope = "batch" in obj and "type" not in obj
+    limit = MAX_BATCH_BYTES if envelope else MAX_MESSAGE_BYTES
+    if len(line.encode("utf-8")) > limit:
+        kind = "oversize-batch" if envelope else "oversize-message"
+        return f"{kind}: {len(line.encode('utf-8'))} bytes, limit {limit}", None
     return None
 
 
@@ -755,10 +761,12 @@ _NON_NULL_FIELDS = " + ".join(f'(m."{name}" IS NOT NULL)::INTEGER' for name in _
 _ENVELOPE = "m.batch IS NOT NULL AND m.type IS NULL"
 _LINES_SQL = f"""
 SELECT file_index, line_number, NULL::BIGINT AS batch_index, msg, payload, true AS is_object, m, is_json,
+       NULL::BIGINT AS oversize_bytes,
        CASE
            WHEN NOT is_json THEN true
            WHEN NOT starts_with(msg, '{{') THEN true
-           WHEN strlen(msg) > {MAX_MESSAGE_BYTES} THEN true
+           WHEN strlen(msg) > {MAX_MESSAGE_BYTES} AND NOT coalesce({_ENVELOPE}, false) THEN true
+           WHEN strlen(msg) > {MAX_BATCH_BYTES} THEN true
            WHEN contains(msg, 'NaN') OR contains(msg, 'Infinity') THEN true
            WHEN contains(msg, '\\ud') OR contains(msg, '\\uD') THEN true
            WHEN contains(msg, ',}}') OR contains(msg, ',]') THEN true
@@ -824,12 +832,17 @@ def _strict_check_suspects(con: duckdb.DuckDBPyConnection, batches: list[FileBat
     return pa.table({"file_index": pa.array(files, pa.int32()), "line_number": pa.array(numbers, pa.int64())})
 
 
-# Batch envelopes are unwrapped; the envelope context is merged under each message's own
-# context (the message wins on conflicts). Suspect lines the strict check refused are gone by now.
+# Batch envelopes are unwrapped. The envelope's context is merged under each message's own
+# context, and its sentAt/receivedAt (the times of the request) fill a message's missing ones, so
+# the clock-skew correction applies to batched messages too; the message wins on conflicts. The
+# envelope is merged INTO the message (json_merge_patch drops the nulls of its patch argument, so
+# the message must be the target: its "coupon": null stays). Other envelope fields (writeKey, a
+# credential) are not copied. Suspect lines the strict check refused are gone by now.
 _ITEMS_SQL = """
 CREATE OR REPLACE TEMP TABLE _web_items AS
 WITH envelopes AS (
-    SELECT file_index, line_number, envelope_items AS items, envelope_context
+    SELECT file_index, line_number, envelope_items AS items, envelope_context, envelope_sent_at,
+           envelope_received_at
     FROM _web_typed
     WHERE is_envelope AND json_type(envelope_items) = 'ARRAY'
 ),
@@ -837,22 +850,38 @@ items AS (
     SELECT file_index, line_number,
            unnest(range(json_array_length(items)::BIGINT)) AS batch_index,
            unnest(json_extract(items, '$[*]')) AS item,
-           envelope_context
+           envelope_context, envelope_sent_at, envelope_received_at
     FROM envelopes
+),
+patches AS (
+    SELECT *, json_type(item) = 'OBJECT' AS is_object,
+           -- A NULL argument can make json_merge_patch NULL: every part is an object.
+           json_merge_patch(
+               CASE WHEN envelope_context IS NOT NULL
+                    THEN json_object('context', json_merge_patch(
+                        envelope_context, coalesce(json_extract(item, '$.context'), '{}'::JSON)))
+                    ELSE '{}'::JSON END,
+               CASE WHEN envelope_sent_at IS NOT NULL AND json_extract(item, '$.sentAt') IS NULL
+                    THEN json_object('sentAt', envelope_sent_at) ELSE '{}'::JSON END,
+               CASE WHEN envelope_received_at IS NOT NULL AND json_extract(item, '$.receivedAt') IS NULL
+                    THEN json_object('receivedAt', envelope_received_at) ELSE '{}'::JSON END
+           ) AS patch
+    FROM items
 )
 SELECT file_index, line_number, batch_index,
-       CASE WHEN envelope_context IS NOT NULL AND json_type(item) = 'OBJECT'
-            THEN json_merge_patch(json_object('context', envelope_context), item)::VARCHAR
+       CASE WHEN is_object AND patch::VARCHAR <> '{}' THEN json_merge_patch(item, patch)::VARCHAR
             ELSE item::VARCHAR END AS msg,
-       json_type(item) = 'OBJECT' AS is_object
-FROM items
-"""
+       is_object,
+       -- Each message of a batch has the single-message limit, as sent (before the merge).
+       CASE WHEN strlen(item::VARCHAR) > {max_message_bytes} THEN strlen(item::VARCHAR) END AS oversize_bytes
+FROM patches
+""".replace("{max_message_bytes}", str(MAX_MESSAGE_BYTES))
 
 # The source of the pass over batch items (parsed here), typed like single messages.
 _ITEM_MESSAGES_SQL = f"""
 SELECT file_index, line_number, batch_index, msg, msg::JSON AS payload, is_object,
        CASE WHEN is_object THEN json_transform(msg, '{_SPEC}') END AS m,
-       true AS is_json, false AS is_suspect, false AS is_envelope
+       true AS is_json, false AS is_suspect, false AS is_envelope, oversize_bytes
 FROM _web_items
 """
 
@@ -930,6 +959,8 @@ def _typed_sql(max_field_chars: int, source: str, target: str) -> str:
         [
             "CASE",
             "WHEN NOT is_object THEN {'reason': 'not-an-object: a batch item must be an object', 'field': NULL}",
+            "WHEN oversize_bytes IS NOT NULL THEN {'reason': 'oversize-message: ' || oversize_bytes || "
+            f"' bytes, limit {MAX_MESSAGE_BYTES}', 'field': NULL}}",
             "WHEN m IS NULL THEN {'reason': 'invalid-json: refused by the warehouse JSON parser', 'field': NULL}",
             "WHEN m.batch IS NOT NULL AND m.type IS NULL THEN {'reason': 'batch-envelope-in-message-stream: "
             "nested batch envelope', 'field': 'batch'}",
@@ -951,6 +982,10 @@ def _typed_sql(max_field_chars: int, source: str, target: str) -> str:
             "WHEN type = 'group' AND coalesce(group_id, '') = '' THEN {'reason': 'missing-group-id: a group "
             "message needs a groupId', 'field': 'groupId'}",
             *ts_checks,
+            # The skew-corrected time is what is stored: each input can be in range and it not.
+            "WHEN year(received_at - (sent_at - original_timestamp_at)) NOT BETWEEN "
+            f"{MIN_YEAR} AND {MAX_YEAR} THEN {{'reason': 'timestamp-out-of-range: receivedAt - (sentAt - "
+            f"originalTimestamp) year outside {MIN_YEAR}..{MAX_YEAR}', 'field': 'sentAt'}}",
             *size_checks,
             "END",
         ]
@@ -959,6 +994,7 @@ def _typed_sql(max_field_chars: int, source: str, target: str) -> str:
     {target}
     WITH strings AS (
         SELECT file_index, line_number, batch_index, msg, payload, is_object, m, is_json, is_suspect, is_envelope,
+               oversize_bytes,
                {_unquote("m.type")} AS type,
                {_unquote("m.messageId")} AS message_id_given,
                {_unquote("m.userId")} AS user_id,
@@ -993,7 +1029,9 @@ def _typed_sql(max_field_chars: int, source: str, target: str) -> str:
            payload,
            problem.reason AS reason, problem.field AS field,
            -- Messages without a messageId still dedupe: on a hash of their content.
-           CASE WHEN message_id_given IS NULL THEN 'sha256:' || sha256(msg) ELSE message_id_given END AS message_id,
+           -- An empty or blank messageId is none (two different messages with "" are not one).
+           CASE WHEN nullif(trim(message_id_given), '') IS NULL THEN 'sha256:' || sha256(msg)
+                ELSE message_id_given END AS message_id,
            type, CASE WHEN type = 'track' THEN event_name END AS event_name,
            CASE WHEN type IN ('page', 'screen') THEN page_name END AS page_name,
            user_id, anonymous_id, group_id, previous_id,
@@ -1003,7 +1041,9 @@ def _typed_sql(max_field_chars: int, source: str, target: str) -> str:
            campaign_source, campaign_medium, campaign_name, campaign_term, campaign_content,
            is_json, is_suspect, is_envelope,
            CASE WHEN is_envelope THEN m.batch END AS envelope_items,
-           CASE WHEN is_envelope THEN m.context END AS envelope_context
+           CASE WHEN is_envelope THEN m.context END AS envelope_context,
+           CASE WHEN is_envelope THEN m.sentAt END AS envelope_sent_at,
+           CASE WHEN is_envelope THEN m.receivedAt END AS envelope_received_at
     FROM checked
     """
 

@@ -504,3 +504,60 @@ def test_a_gzip_file_that_does_not_decompress_is_rejected_alone_and_loads_once_d
     [report] = ingest(settings, "run-2", "web")
     assert (report.files_loaded, report.rows_loaded) == (1, 38)
     assert _rows(settings, "SELECT count(*) FROM raw.web_events") == [(40,)]
+
+
+def _load_lines(settings, *messages) -> None:
+    settings.web_landing_dir.mkdir(parents=True, exist_ok=True)
+    (settings.web_landing_dir / "events.ndjson").write_text("".join(json.dumps(m) + "\n" for m in messages))
+    ingest(settings, "run-1", "web")
+
+
+def test_a_batch_over_32_kb_is_unwrapped_and_each_message_held_to_the_limit(settings):
+    """The 32 KB message limit was applied to the whole envelope line: a 59 KB batch of 100 valid
+    messages was quarantined as one oversize record and all 100 were lost. Segment allows batches
+    up to 500 KB; the limit is per message."""
+    items = [{"type": "track", "event": "x", "userId": "u1", "messageId": f"m{i}",
+              "timestamp": "2026-11-23T10:00:00Z", "properties": {"pad": "y" * 500}} for i in range(100)]
+    items.append({"type": "track", "event": "x", "userId": "u1", "messageId": "big",
+                  "timestamp": "2026-11-23T10:00:00Z", "properties": {"pad": "z" * 40_000}})
+    _load_lines(settings, {"batch": items})
+    assert _rows(settings, "SELECT count(*) FROM raw.web_events") == [(100,)]
+    assert _rows(settings, "SELECT line_number, field, split_part(reason, ':', 1) FROM meta.quarantine") == [
+        (1, "batch[100]", "oversize-message")]
+    settings.web_landing_dir.joinpath("events.ndjson").unlink()
+    (settings.web_landing_dir / "huge.ndjson").write_text(json.dumps({"batch": items * 6}) + "\n")  # ~620 KB
+    ingest(settings, "run-2", "web")
+    assert _rows(settings, "SELECT split_part(reason, ':', 1) FROM meta.quarantine WHERE source_file LIKE '%huge%'"
+                 ) == [("oversize-batch",)]  # fmt: skip
+
+
+def test_a_batch_sent_at_corrects_its_messages_clock_and_their_nulls_are_kept(settings):
+    """Only the envelope's context was merged: its sentAt was dropped (batched messages kept the
+    device clock's error), and json_merge_patch deleted the messages' own null members."""
+    item = {"type": "track", "event": "x", "userId": "u1", "messageId": "s1",
+            "originalTimestamp": "2026-11-23T10:02:00Z", "receivedAt": "2026-11-23T10:00:05Z",
+            "properties": {"coupon": None, "k": 1}, "context": {"ip": None, "locale": "fr"}}
+    _load_lines(settings, {"batch": [item], "sentAt": "2026-11-23T10:02:03Z", "writeKey": "secret",
+                           "context": {"library": {"name": "analytics.js"}, "locale": "en"}})
+    [(event_at, sent_at, properties, context, payload)] = _rows(
+        settings, "SELECT event_at, sent_at, properties, context, payload FROM raw.web_events")
+    assert sent_at == datetime(2026, 11, 23, 10, 2, 3)
+    assert event_at == datetime(2026, 11, 23, 10, 0, 2)  # receivedAt - (sentAt - originalTimestamp)
+    assert json.loads(properties) == {"coupon": None, "k": 1}
+    assert json.loads(context) == {"ip": None, "locale": "fr", "library": {"name": "analytics.js"}}
+    assert "writeKey" not in json.loads(payload)
+
+
+def test_blank_message_ids_are_no_ids_and_a_corrected_time_out_of_range_is_quarantined(settings):
+    """messageId "" was a real id (a second message with "" was a conflict), and a skew-corrected
+    time in 2154 loaded because only the input timestamps were range-checked."""
+    _load_lines(
+        settings,
+        {"type": "track", "event": "a", "userId": "u1", "messageId": "", "timestamp": "2026-11-23T10:00:00Z"},
+        {"type": "track", "event": "b", "userId": "u2", "messageId": "  ", "timestamp": "2026-11-23T11:00:00Z"},
+        {"type": "track", "event": "d", "userId": "u4", "messageId": "k1", "originalTimestamp": "2099-01-01T00:00:00Z",
+         "sentAt": "1971-01-01T00:00:00Z", "receivedAt": "2026-11-23T10:00:00Z"},
+    )
+    assert _rows(settings, "SELECT event_name FROM raw.web_events ORDER BY 1") == [("a",), ("b",)]
+    assert _rows(settings, "SELECT line_number, field, split_part(reason, ':', 1) FROM meta.quarantine") == [
+        (3, "sentAt", "timestamp-out-of-range")]
