@@ -120,14 +120,14 @@ def test_rows_are_compared_by_their_stored_hash(warehouse_factory, sql, tmp_path
 
     # the comparison reads the stored hash: a wrong one makes its row differ, an intact one does not
     nights.execute(settings, "update intermediate.int_person_records_dated set row_hash = 0 "
-                             "where source_record_key = 'store|103'")
+                             "where source_record_key = 'store|102'")
     written_before = sql(settings, "select source_record_key, written_at from intermediate.int_person_records_dated "
-                                   "where source_record_key <> 'store|103' order by 1")
+                                   "where source_record_key <> 'store|102' order by 1")
     cdp_dbt.build(settings, run_id="night-1")
     assert sql(settings, "select source_record_key, written_at from intermediate.int_person_records_dated "
-                         "where source_record_key <> 'store|103' order by 1") == written_before
+                         "where source_record_key <> 'store|102' order by 1") == written_before
     assert sql(settings, "select row_hash <> 0 from intermediate.int_person_records_dated "
-                         "where source_record_key = 'store|103'") == [(True,)]
+                         "where source_record_key = 'store|102'") == [(True,)]
 
     # upgrade: the table loses the column, a record changes; only that record is rewritten, the
     # others get a NULL hash, and the next build rewrites them once (whatever the stored hash says)
