@@ -217,6 +217,7 @@ def ingest_file_groups(
     max_group_bytes: int,
     max_group_files: int = 1000,
     restore: Restorer | None = None,
+    read_ahead: Callable[[list[FileBatch]], None] | None = None,
 ) -> IngestReport:
     """Load many small files per transaction; each file keeps its own batch id and manifest row.
 
@@ -230,60 +231,104 @@ def ingest_file_groups(
     On replace, the old version's rows (``forget``) and its quarantine rows are deleted, the new
     version is loaded, then ``restore`` runs: rows the old version held that other loaded files
     also contain (skipped there as duplicates) must not vanish with it.
+
+    ``read_ahead`` (optional) is told the next group's batches before each group loads, so the
+    loader may start reading them while the current group finishes. The next group is planned
+    before the current one loads; it is planned again (new batches) when the current one is
+    rejected and redone, since the redo changes what is loaded: batches announced once may never
+    be loaded.
     """
     manifest.ensure_meta_tables(con)
     report = IngestReport(source=source)
     known = manifest.PriorLoads(con, source, settings.verify_file_checksums)
-    group: list[tuple[manifest.ManifestEntry, FileBatch, manifest.PriorLoad | None]] = []
-    skips: list[manifest.ManifestEntry] = []
-    group_bytes = 0
     paths = [Path(path).resolve() for path in paths]
     known.expect(paths)
-
-    def flush() -> None:
-        nonlocal group, skips, group_bytes
-        if group or skips:
-            for outcome in _ingest_group(
-                con, settings, run_id, source, group, skips, load_group, forget, known, restore
-            ):
-                log.info(
-                    "%s %s: %s, %d rows loaded",
-                    source,
-                    outcome.source_object,
-                    outcome.status,
-                    outcome.rows_loaded,
-                )
-                report.add(outcome)
-        group, skips, group_bytes = [], [], 0
-
-    for path in paths:
-        entry = new_file_entry(run_id, source, path, known)
-        sha256 = entry.file_sha256
-        prior = known.decide(str(path), sha256)
-        if prior.action == "skip":
-            entry.status, entry.message = "skipped_already_loaded", prior.message
-            skips.append(entry)
-            continue
-        if prior.action == "replace" or group_bytes + entry.file_size > max_group_bytes or len(group) >= max_group_files:
-            flush()
-        known.add(str(path), sha256, entry.batch_id)
-        batch = FileBatch(path, entry.batch_id, run_id, source, settings, entry.started_at)
-        group.append((entry, batch, prior if prior.action == "replace" else None))
-        group_bytes += entry.file_size
-        if prior.action == "replace":
-            flush()
-    flush()
+    planner = _GroupPlanner(paths, run_id, source, settings, known, max_group_bytes, max_group_files)
+    current = planner.next_group()
+    while current is not None:
+        upcoming = planner.next_group()
+        if read_ahead is not None and upcoming is not None and upcoming.group:
+            read_ahead([batch for _, batch, _ in upcoming.group])
+        outcomes, redone = _ingest_group(
+            con, settings, run_id, source, current.group, current.skips, load_group, forget, known, restore
+        )
+        for outcome in outcomes:
+            log.info("%s %s: %s, %d rows loaded", source, outcome.source_object, outcome.status, outcome.rows_loaded)
+            report.add(outcome)
+        if redone and upcoming is not None:
+            # The redo read the manifest again (the next group's files count as loaded no more):
+            # decide them again.
+            planner.rewind(upcoming)
+            upcoming = planner.next_group()
+        current = upcoming
     return report
+
+
+@dataclass
+class _PlannedGroup:
+    """Files to load in one transaction, the skips recorded with them, and where they start in the run's files."""
+
+    group: list[tuple[manifest.ManifestEntry, FileBatch, manifest.PriorLoad | None]]
+    skips: list[manifest.ManifestEntry]
+    start: int
+
+
+class _GroupPlanner:
+    """Cuts the run's files into groups, one group at a time, deciding skip, load or replace per file."""
+
+    def __init__(self, paths, run_id, source, settings, known, max_group_bytes, max_group_files) -> None:
+        self._paths, self._run_id, self._source, self._settings = paths, run_id, source, settings
+        self._known, self._max_bytes, self._max_files = known, max_group_bytes, max_group_files
+        self._position = 0
+
+    def rewind(self, planned: _PlannedGroup) -> None:
+        """Plan again from the first file of ``planned`` (whose batches are dropped)."""
+        self._position = planned.start
+
+    def next_group(self) -> _PlannedGroup | None:
+        """The next group (``known`` notes its files as loading), or None when every file is planned."""
+        known, start = self._known, self._position
+        group: list[tuple[manifest.ManifestEntry, FileBatch, manifest.PriorLoad | None]] = []
+        skips: list[manifest.ManifestEntry] = []
+        group_bytes = 0
+        while self._position < len(self._paths):
+            path = self._paths[self._position]
+            entry = new_file_entry(self._run_id, self._source, path, known)
+            sha256 = entry.file_sha256
+            prior = known.decide(str(path), sha256)
+            if prior.action == "skip":
+                entry.status, entry.message = "skipped_already_loaded", prior.message
+                skips.append(entry)
+                self._position += 1
+                continue
+            if (group or skips) and (
+                prior.action == "replace"
+                or group_bytes + entry.file_size > self._max_bytes
+                or len(group) >= self._max_files
+            ):
+                break  # this file starts the next group (the skips before a replace commit on their own)
+            known.add(str(path), sha256, entry.batch_id)
+            batch = FileBatch(path, entry.batch_id, self._run_id, self._source, self._settings, entry.started_at)
+            group.append((entry, batch, prior if prior.action == "replace" else None))
+            group_bytes += entry.file_size
+            self._position += 1
+            if prior.action == "replace":
+                break  # a replaced file loads alone
+        if not group and not skips:
+            return None
+        return _PlannedGroup(group, skips, start)
 
 
 def _ingest_group(
     con, settings, run_id, source, group, skips, load_group: GroupLoader, forget, known, restore
-) -> list[BatchOutcome]:
+) -> tuple[list[BatchOutcome], bool]:
     """One transaction: skip records, then the group's rows, quarantine and manifest rows.
 
     After a rollback ``known`` is read again from the manifest, so the group's files count as
-    loaded only once the file-by-file redo has loaded them.
+    loaded only once the file-by-file redo has loaded them. Returns the outcomes in file order and
+    whether the group was redone file by file.
     """
+    redone = False
     outcomes: dict[str, BatchOutcome] = {}
     try:
         with manifest.transaction(con):
@@ -301,6 +346,7 @@ def _ingest_group(
                 outcomes[entry.source_object] = _record_loaded(con, entry, batch, count)
     except RejectedFile:
         # Redo file by file: the sequential path records exactly the rejected file as failed.
+        redone = True
         def load_one(con, batch):
             return load_group(con, [batch])[0]
 
@@ -324,7 +370,7 @@ def _ingest_group(
                 )
     # Outcomes in the order the files were seen (skips and loads interleave by name).
     order = sorted(outcomes.values(), key=lambda o: o.source_object)
-    return order
+    return order, redone
 
 
 def _ingest_one(

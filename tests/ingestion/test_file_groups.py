@@ -114,3 +114,35 @@ def test_a_warehouse_without_the_signature_column_gets_it_and_reads_files_once_m
     with connect(settings, read_only=True) as con:
         signatures = con.execute("SELECT run_id, file_signature IS NOT NULL FROM meta.ingest_manifest ORDER BY 1")
         assert signatures.fetchall() == [("run-1", False), ("run-2", True)]
+
+
+def test_a_copy_of_a_file_rejected_in_the_group_before_is_decided_again_after_the_redo(settings, tmp_path):
+    """The next group is planned before the current one loads; after a redo it is planned again.
+
+    d.txt copies b.txt: planned while the group [a, b] loads, it looked like a copy of loaded
+    content. b is then rejected, so d must be decided again (and fail like b), not be recorded as
+    skipped in favour of a file that never loaded.
+    """
+    paths = []
+    for name, text in [("a.txt", "one"), ("b.txt", "reject me"), ("c.txt", "three"), ("d.txt", "reject me")]:
+        (tmp_path / name).write_text(text)
+        paths.append(tmp_path / name)
+    announced = []
+    with connect(settings) as con:
+        _setup(con)
+        report = ingest_file_groups(
+            con, settings, "run-1", "test", paths, _loader, _forget, max_group_bytes=1 << 20, max_group_files=2,
+            read_ahead=lambda batches: announced.append([batch.path.name for batch in batches]),
+        )  # fmt: skip
+    assert (report.files_loaded, report.files_failed, report.files_skipped) == (2, 2, 0)
+    # [c] (with d as a skip) was announced while [a, b] loaded; after the redo [c, d] is the last group.
+    assert announced == [["c.txt"]]
+    with connect(settings, read_only=True) as con:
+        rows = con.execute("SELECT source_object, status FROM meta.ingest_manifest ORDER BY 1").fetchall()
+        assert [(p.rsplit("/", 1)[1], s) for p, s in rows] == [
+            ("a.txt", "loaded"),
+            ("b.txt", "failed"),
+            ("c.txt", "loaded"),
+            ("d.txt", "failed"),
+        ]
+        assert con.execute("SELECT text FROM raw.lines ORDER BY 1").fetchall() == [("one",), ("three",)]

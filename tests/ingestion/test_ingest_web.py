@@ -463,9 +463,9 @@ def test_checkpoint_vacuum_is_skipped_while_appending_kept_for_a_replace_and_res
     seen = []
     load_files = web_events.load_files
 
-    def spy(con, batches, known=None):
+    def spy(con, batches, known=None, reader=None):
         seen.append((batches[0].path.name, con.execute("SELECT current_setting('max_vacuum_tasks')").fetchall()[0][0]))
-        return load_files(con, batches, known)
+        return load_files(con, batches, known, reader)
 
     monkeypatch.setattr(web_events, "load_files", spy)
     with connect(settings) as con:
@@ -561,3 +561,87 @@ def test_blank_message_ids_are_no_ids_and_a_corrected_time_out_of_range_is_quara
     assert _rows(settings, "SELECT event_name FROM raw.web_events ORDER BY 1") == [("a",), ("b",)]
     assert _rows(settings, "SELECT line_number, field, split_part(reason, ':', 1) FROM meta.quarantine") == [
         (3, "sentAt", "timestamp-out-of-range")]
+
+
+def test_a_gzip_error_read_ahead_fails_only_its_own_group(settings, monkeypatch):
+    """One file per group: b.ndjson.gz is read (and fails) while a's group loads; only b fails."""
+    monkeypatch.setattr(web_events, "GROUP_BYTES", 1)
+    web = settings.web_landing_dir
+    web.mkdir(parents=True)
+    (web / "a.ndjson").write_text(_message(1) + "\n")
+    whole = gzip.compress("".join(_message(i) + "\n" for i in range(2, 40)).encode())
+    (web / "b.ndjson.gz").write_bytes(whole[:-20])
+    (web / "c.ndjson.gz").write_bytes(gzip.compress((_message(40) + "\n").encode() + b"\xff\n"))
+
+    [report] = ingest(settings, "run-1", "web")
+
+    assert (report.files_loaded, report.files_failed) == (2, 1)
+    assert _rows(settings, "SELECT message_id FROM raw.web_events ORDER BY 1") == [("m-1",), ("m-40",)]
+    assert _rows(settings, "SELECT source_file, line_number, field FROM meta.quarantine ORDER BY 1") == [
+        (str(web / "b.ndjson.gz"), None, "gzip"),
+        (str(web / "c.ndjson.gz"), 2, None),  # read ahead, quarantined once
+    ]
+    assert _rows(settings, "SELECT source_object, status FROM meta.ingest_manifest ORDER BY 1") == [
+        (str(web / "a.ndjson"), "loaded"),
+        (str(web / "b.ndjson.gz"), "failed"),
+        (str(web / "c.ndjson.gz"), "loaded"),
+    ]
+
+
+def test_a_crash_in_a_later_group_keeps_earlier_groups_and_leaves_no_reading_thread(settings, monkeypatch):
+    """The second group fails while the third is read ahead: the first stays, nothing else lands."""
+    import threading
+
+    monkeypatch.setattr(web_events, "GROUP_BYTES", 1)
+    web = settings.web_landing_dir
+    web.mkdir(parents=True)
+    for i, name in enumerate(("a", "b", "c")):
+        (web / f"{name}.ndjson").write_text(_message(2 * i) + "\n" + _message(2 * i + 1) + "\n{bad\n")
+    load_block, calls = web_events._load_block, []
+
+    def crash_on_second(con, lines, batches, known=None):
+        calls.append(batches[0].path.name)
+        if len(calls) == 2:
+            raise RuntimeError("simulated crash while loading b")
+        return load_block(con, lines, batches, known)
+
+    monkeypatch.setattr(web_events, "_load_block", crash_on_second)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        ingest(settings, "run-1", "web")
+    assert not [thread for thread in threading.enumerate() if thread.name.startswith("web-read")]
+    assert _rows(settings, "SELECT message_id FROM raw.web_events ORDER BY 1") == [("m-0",), ("m-1",)]
+    assert _rows(settings, "SELECT source_file, line_number FROM meta.quarantine") == [(str(web / "a.ndjson"), 3)]
+    monkeypatch.undo()
+
+    [report] = ingest(settings, "run-2", "web")
+    assert (report.files_loaded, report.rows_loaded, report.rows_quarantined) == (2, 4, 2)
+    assert _rows(settings, "SELECT count(*), count(DISTINCT message_id) FROM raw.web_events") == [(6, 6)]
+    assert _rows(settings, "SELECT count(*) FROM meta.quarantine") == [(3,)]
+
+
+def test_the_block_read_ahead_goes_only_to_the_batches_it_was_read_for(settings):
+    """The next group's first block is read once this group's blocks are taken, and handed over
+    only to those very batches: batches planned again read the file afresh, quarantine included."""
+    from ingestion.file_batches import FileBatch
+
+    web = settings.web_landing_dir
+    web.mkdir(parents=True)
+    (web / "a.ndjson").write_text(_message(1) + "\n")
+    (web / "b.ndjson").write_bytes(_message(2).encode() + b"\n\xff\n")
+
+    def batches(name):
+        return [FileBatch(web / name, f"batch-{name}", "run", "web", settings, datetime(2026, 11, 22))]
+
+    def line_count(tables):
+        return sum(table.num_rows for table in tables)
+
+    read_ahead, planned_again, handed_over = batches("b.ndjson"), batches("b.ndjson"), batches("b.ndjson")
+    with web_events.BlockReader() as reader:
+        reader.expect(read_ahead)
+        assert line_count(reader.tables(batches("a.ndjson"))) == 1
+        assert line_count(reader.tables(planned_again)) == 2  # read afresh, not handed the block read for others
+        reader.expect(handed_over)
+        assert line_count(reader.tables(batches("a.ndjson"))) == 1
+        assert line_count(reader.tables(handed_over)) == 2
+    assert [record.line_number for record in planned_again[0].quarantine] == [2]
+    assert [record.line_number for record in handed_over[0].quarantine] == [2]  # read once, ahead
