@@ -248,7 +248,7 @@ def _query(source_db, table: StoreTable, since: datetime | None, shape: SourceCo
 # The widest UTC offset (UTC+14): text stamped with an offset may read up to 14 hours earlier than
 # the UTC time it stands for, so such text is re-read from that much before the watermark.
 _MAX_UTC_OFFSET = timedelta(hours=14)
-_OFFSET_SUFFIXES = ("%+__:__", "%-__:__", "%+____", "%-____")
+_OFFSET_SUFFIXES = ("%+__:__", "%-__:__", "%+____", "%-____", "%+__", "%-__")  # also PostgreSQL's "-11"
 
 
 def _since_text_sql(column: str, mark: str) -> str:

@@ -530,3 +530,21 @@ def test_timestamp_text_is_cast_to_utc(text, expected):
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
     assert con.execute(f"SELECT {_cast('s', 'TIMESTAMP')} FROM (SELECT ? AS s)", [text]).fetchall() == [(expected,)]
+
+
+def test_updated_at_text_with_an_hours_only_offset_is_read_from_before_the_watermark(settings, tmp_path):
+    """PostgreSQL prints a timestamptz as '2026-11-20 23:30:00-11': the cast read its offset, the
+    incremental filter did not look back for it, so the row was never read."""
+    path = tmp_path / "pos.sqlite"
+    connection = sqlite3.connect(path)
+    pos = Pos(connection, "?")
+    settings = _pos_settings(settings, path)
+    try:
+        ingest(settings, "run-1", "store")
+        pos.insert("customers", _customer(4, "samoa@example.com", "2026-11-20 23:30:00-11"))
+        assert _by_table(ingest(settings, "run-2", "store")).rows_loaded == 1
+        assert _rows(settings, "SELECT updated_at FROM raw.store_customers WHERE customer_id = 4") == [
+            (datetime(2026, 11, 21, 10, 30),)
+        ]
+    finally:
+        connection.close()
