@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import codecs
 import csv
-import unicodedata
+import re
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -152,7 +152,7 @@ def decode_text_file(path: Path, fallback_encoding: str | None = None) -> tuple[
     elif _unlikely_for_a_list(encoding) and _reads_as_latin_text(data):
         # A short Western file has too few non-ASCII bytes for the detector: cp1252 "Øster" was
         # taken for Big5 ("喒ter") or DOS Baltic cp775 ("žster"). When every non-ASCII character
-        # cp1252 gives is a Latin letter (or its typographic quotes and dashes), it is read as cp1252.
+        # cp1252 gives is an accented Latin letter between ASCII ones, it is read as cp1252.
         # Windows code pages (cp1250 "Dvořák") are left to the detector: they are as likely.
         encoding = PREFERRED_SINGLE_BYTE
     # cp1252 is the usual culprit for spreadsheet exports; decode leniently only as a last resort.
@@ -171,11 +171,6 @@ _UNLIKELY_FOR_LISTS = frozenset({
     "cp437", "cp720", "cp737", "cp775", "cp850", "cp852", "cp855", "cp856", "cp857", "cp858", "cp860", "cp861",
     "cp862", "cp863", "cp864", "cp865", "cp866", "cp869", "cp1006", "cp1125",
 })  # fmt: skip
-# cp1252's characters in 0x80-0x9F that Western text uses besides letters (no Big5/GBK/Shift-JIS
-# text decodes with them: those bytes are not valid there as trail bytes).
-_WESTERN_PUNCTUATION = frozenset("€‚„…†‡ˆ‰‹Œ‘’“”•–—˜™›œ")
-
-
 def _unlikely_for_a_list(encoding: str) -> bool:
     try:
         return codecs.lookup(encoding).name.replace("-", "_") in _UNLIKELY_FOR_LISTS
@@ -184,17 +179,23 @@ def _unlikely_for_a_list(encoding: str) -> bool:
 
 
 def _reads_as_latin_text(data: bytes) -> bool:
-    """True when ``data`` decodes as cp1252 and each non-ASCII character is a Latin letter or
-    Western punctuation: what a spreadsheet export of European names looks like, and not what
-    multi-byte East-Asian text looks like read as cp1252 (its lead bytes become symbols: ¤ ¦ § ª ...)."""
+    """True when ``data`` reads in cp1252 as Western text: every non-ASCII character an accented
+    Latin letter of À-ÿ (the bytes 0xC0-0xFF, where Western code pages put them), and those letters
+    mostly alone between ASCII ones (runs of at most two, fewer runs of two than of one).
+
+    What the other readings look like in cp1252: DOS code pages put their accented letters at
+    0x80-0xA5 (cp850 "é" reads as "‚"), Shift-JIS kana as "ƒ^", Big5 lead bytes as symbols
+    ("¤"), and double-byte text always comes in runs of two bytes or more per character (EUC-KR
+    "이재" reads as the Latin letters "ÀÌÀç", but as one run of four)."""
     try:
         text = data.decode(PREFERRED_SINGLE_BYTE)
     except UnicodeDecodeError:
         return False
-    others = {c for c in text if ord(c) > 127}
-    return bool(others) and all(
-        c in _WESTERN_PUNCTUATION or (unicodedata.category(c).startswith("L") and "LATIN" in unicodedata.name(c, ""))
-        for c in others
+    runs = [len(run) for run in re.findall(r"[^\x00-\x7f]+", text)]
+    if not runs or max(runs) > 2 or runs.count(2) >= runs.count(1):
+        return False
+    return all(
+        "\u00c0" <= c <= "\u00ff" and c not in "\u00d7\u00f7" for c in text if ord(c) > 127
     )
 
 

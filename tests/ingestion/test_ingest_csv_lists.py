@@ -211,7 +211,10 @@ def test_a_short_cp1252_list_is_not_read_as_big5(settings):
 
 @pytest.mark.parametrize(
     ("encoding", "text"),
-    [("big5", "王小明;台北市"), ("shift_jis", "山田太郎;鈴木花子"), ("euc_kr", "김철수;이영희")],
+    [("big5", "王小明;台北市"), ("shift_jis", "山田太郎;鈴木花子"), ("euc_kr", "김철수;이영희"),
+     # each of these reads in cp1252 as Latin-looking text ("‚", "ƒ^", "ÀÌÀç"): the detector keeps them
+     ("cp850", "René;Gérard\nc@example.com;Hélène;Françoise"), ("shift_jis", "タナカ;ヤマダ"),
+     ("euc_kr", "이재;장이")],
 )
 def test_east_asian_lists_keep_their_detected_encoding(tmp_path, encoding, text):
     from ingestion.parsing import decode_text_file
