@@ -60,11 +60,12 @@ PLACEHOLDER_WEB_IDS: tuple[str, ...] = (
 def web_id_sql(column: str) -> str:
     """SQL: the web id in ``column`` trimmed, or NULL when empty or a placeholder (``PLACEHOLDER_WEB_IDS``).
 
-    Only short values are compared with the list: ids are mostly UUIDs, and the length test keeps
-    the lower-casing off them.
+    Only short values (or values padded with spaces) are compared with the list: ids are mostly
+    UUIDs, and the length test keeps the lower-casing off them.
     """
     values = ", ".join(sql_literal(v) for v in PLACEHOLDER_WEB_IDS)
-    return (f"CASE WHEN length({column}) <= 24 AND lower(trim({column})) IN ({values}) THEN NULL "
+    short = f"(length({column}) <= 24 OR starts_with({column}, ' ') OR ends_with({column}, ' '))"
+    return (f"CASE WHEN {short} AND lower(trim({column})) IN ({values}) THEN NULL "
             f"ELSE nullif(trim({column}), '') END")
 
 

@@ -3,7 +3,11 @@
         template writing a JavaScript value as text): strangers share those, so they must not make
         one visitor or one customer. The same list as identity.schema.PLACEHOLDER_WEB_IDS. -#}
     case
-        when length({{ column }}) <= 24
+        when (
+            length({{ column }}) <= 24
+            or starts_with({{ column }}, ' ')
+            or ends_with({{ column }}, ' ')
+        )
             and lower(trim({{ column }})) in (
                 'undefined', 'null', 'none', 'nil', 'nan', 'unknown', 'anonymous', 'n/a', 'na', '0', '-1',
                 '[object object]', 'false', 'true', '-', '?'

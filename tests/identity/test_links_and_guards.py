@@ -411,7 +411,7 @@ def test_a_placeholder_web_user_id_links_nobody(settings) -> None:
         add_web_identify(con, "m1", None, "a1", {"email": "ann@x.com", "first_name": "Ann", "last_name": "Lee"})
         add_web_identify(con, "m2", None, "a2", {"email": "bob@y.com", "first_name": "Bob", "last_name": "Ray"})
         add_web_identify(con, "m3", "undefined", "a1", {})
-        add_web_identify(con, "m4", " NULL ", "a2", {})
+        add_web_identify(con, "m4", " NULL" + " " * 30, "a2", {})  # padded past the length gate
         add_web_identify(con, "m5", "u7", "null", {"email": "cy@z.com"})
     resolve_warehouse(settings, "run-undefined")
     customers = _customers(settings)
