@@ -988,19 +988,20 @@ SELECT file_index, line_number, batch_index,
        CASE WHEN is_object AND patch::VARCHAR <> '{}' THEN json_merge_patch(item, patch)::VARCHAR
             ELSE item::VARCHAR END AS msg,
        is_object,
-       -- Each message of a batch has the single-message limit, as sent (before the merge).
-       CASE WHEN strlen(item::VARCHAR) > {max_message_bytes} THEN strlen(item::VARCHAR) END AS oversize_bytes
+       -- Set by _measure_large_batch_items for a message over the single-message limit as sent.
+       NULL::BIGINT AS oversize_bytes
 FROM patches
-""".replace("{max_message_bytes}", str(MAX_MESSAGE_BYTES))
+"""
+
 
 def _measure_large_batch_items(con: duckdb.DuckDBPyConnection) -> None:
     """Size each message of a batch envelope over MAX_MESSAGE_BYTES as it was sent, in the line.
 
-    _ITEMS_SQL measures an item by DuckDB's rewrite of it, without the whitespace and escapes it
-    was sent with (a message of 36 KB written with \\u00e9 escapes measured 13 KB there, and loaded
-    while the same message on a line of its own was refused). Only an envelope over the limit can
-    hold an item over it, so only those few lines are walked here, item by item, and the oversize
-    items marked in _web_items.
+    DuckDB's rewrite of an item drops the whitespace and escapes it was sent with (a message of
+    36 KB written with \\u00e9 escapes measured 13 KB that way, and loaded while the same message
+    on a line of its own was refused), so items are measured in the line. Only an envelope over
+    the limit can hold an item over it, so only those few lines are walked, item by item, and the
+    oversize items marked in _web_items.
     """
     found: list[tuple[int, int, int, int]] = []
     for file_index, line_number, msg in con.execute(
