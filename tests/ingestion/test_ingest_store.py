@@ -433,61 +433,57 @@ def _customer(customer_id: int, email: str, updated_at: str | None) -> tuple:
             "2026-11-01 00:00:00", updated_at)  # fmt: skip
 
 
-def _pos_settings(settings: Settings, path) -> Settings:
-    return Settings(home=settings.home, run_date=settings.run_date, store_db_uri=f"sqlite:///{path}")
+@pytest.fixture
+def sqlite_pos(settings, tmp_path):
+    """(a SQLite POS seeded with SEED, settings reading it); the connection is closed afterwards."""
+    path = tmp_path / "pos.sqlite"
+    connection = sqlite3.connect(path)
+    try:
+        yield Pos(connection, "?"), Settings(home=settings.home, run_date=settings.run_date,
+                                             store_db_uri=f"sqlite:///{path}")  # fmt: skip
+    finally:
+        connection.close()
 
 
-def test_a_row_without_updated_at_added_after_the_first_read_is_loaded_not_left_behind(settings, tmp_path):
+def test_a_row_without_updated_at_added_after_the_first_read_is_loaded_not_left_behind(sqlite_pos):
     """`updated_at >= watermark` never matches NULL: a POS row without updated_at inserted after the
     first (full) read was never read, loaded or quarantined, though the first read loads such rows."""
-    path = tmp_path / "pos.sqlite"
-    connection = sqlite3.connect(path)
-    pos = Pos(connection, "?")
-    settings = _pos_settings(settings, path)
-    try:
-        ingest(settings, "run-1", "store")
-        pos.insert("customers", _customer(3, "legacy@example.com", None))
-        second = _by_table(ingest(settings, "run-2", "store"))
-        assert second.rows_loaded == 1
-        assert _rows(settings, "SELECT email, updated_at FROM raw.store_customers WHERE customer_id = 3") == [
-            ("legacy@example.com", None)
-        ]
-        # Read again every run, skipped while unchanged, and a later edit still arrives.
-        assert _by_table(ingest(settings, "run-3", "store")).rows_loaded == 0
-        pos.execute("UPDATE customers SET email = 'fixed@example.com' WHERE customer_id = 3")
-        assert _by_table(ingest(settings, "run-4", "store")).rows_loaded == 1
-        assert _rows(settings, "SELECT email FROM raw.store_customers WHERE customer_id = 3") == [
-            ("fixed@example.com",)
-        ]
-        assert _rows(settings, "SELECT count(*) FROM raw.store_customers") == [(3,)]
-    finally:
-        connection.close()
+    pos, settings = sqlite_pos
+    ingest(settings, "run-1", "store")
+    pos.insert("customers", _customer(3, "legacy@example.com", None))
+    second = _by_table(ingest(settings, "run-2", "store"))
+    assert second.rows_loaded == 1
+    assert _rows(settings, "SELECT email, updated_at FROM raw.store_customers WHERE customer_id = 3") == [
+        ("legacy@example.com", None)
+    ]
+    # Read again every run, skipped while unchanged, and a later edit still arrives.
+    assert _by_table(ingest(settings, "run-3", "store")).rows_loaded == 0
+    pos.execute("UPDATE customers SET email = 'fixed@example.com' WHERE customer_id = 3")
+    assert _by_table(ingest(settings, "run-4", "store")).rows_loaded == 1
+    assert _rows(settings, "SELECT email FROM raw.store_customers WHERE customer_id = 3") == [
+        ("fixed@example.com",)
+    ]
+    assert _rows(settings, "SELECT count(*) FROM raw.store_customers") == [(3,)]
 
 
-def test_updated_at_text_with_a_utc_offset_is_read_as_that_instant_and_not_skipped(settings, tmp_path):
+def test_updated_at_text_with_a_utc_offset_is_read_as_that_instant_and_not_skipped(sqlite_pos):
     """SQLite text '2026-11-20T10:00:00-05:00' loaded as 10:00 (the offset dropped, five hours
     wrong), and a row whose local date is before the watermark's UTC date was never read."""
-    path = tmp_path / "pos.sqlite"
-    connection = sqlite3.connect(path)
-    pos = Pos(connection, "?")
-    settings = _pos_settings(settings, path)
-    try:
-        pos.insert("customers", _customer(3, "east@example.com", "2026-11-20T10:00:00-05:00"))
-        ingest(settings, "run-1", "store")
-        assert _rows(settings, "SELECT updated_at FROM raw.store_customers WHERE customer_id = 3") == [
-            (datetime(2026, 11, 20, 15),)
-        ]
-        # The watermark is Bob's 2026-11-21 10:00 UTC; 23:30 at UTC-11 on the 20th is 10:30 UTC on the 21st.
-        pos.insert("customers", _customer(4, "samoa@example.com", "2026-11-20T23:30:00-11:00"))
-        second = _by_table(ingest(settings, "run-2", "store"))
-        assert second.rows_loaded == 1
-        assert _rows(settings, "SELECT updated_at FROM raw.store_customers WHERE customer_id = 4") == [
-            (datetime(2026, 11, 21, 10, 30),)
-        ]
-        assert _rows(settings, "SELECT max(watermark_to) FROM meta.ingest_manifest "
-                               "WHERE source_object = 'customers'") == [(datetime(2026, 11, 21, 10, 30),)]  # fmt: skip
-    finally:
-        connection.close()
+    pos, settings = sqlite_pos
+    pos.insert("customers", _customer(3, "east@example.com", "2026-11-20T10:00:00-05:00"))
+    ingest(settings, "run-1", "store")
+    assert _rows(settings, "SELECT updated_at FROM raw.store_customers WHERE customer_id = 3") == [
+        (datetime(2026, 11, 20, 15),)
+    ]
+    # The watermark is Bob's 2026-11-21 10:00 UTC; 23:30 at UTC-11 on the 20th is 10:30 UTC on the 21st.
+    pos.insert("customers", _customer(4, "samoa@example.com", "2026-11-20T23:30:00-11:00"))
+    second = _by_table(ingest(settings, "run-2", "store"))
+    assert second.rows_loaded == 1
+    assert _rows(settings, "SELECT updated_at FROM raw.store_customers WHERE customer_id = 4") == [
+        (datetime(2026, 11, 21, 10, 30),)
+    ]
+    assert _rows(settings, "SELECT max(watermark_to) FROM meta.ingest_manifest "
+                           "WHERE source_object = 'customers'") == [(datetime(2026, 11, 21, 10, 30),)]  # fmt: skip
 
 
 @pytest.mark.postgres
@@ -532,19 +528,13 @@ def test_timestamp_text_is_cast_to_utc(text, expected):
     assert con.execute(f"SELECT {_cast('s', 'TIMESTAMP')} FROM (SELECT ? AS s)", [text]).fetchall() == [(expected,)]
 
 
-def test_updated_at_text_with_an_hours_only_offset_is_read_from_before_the_watermark(settings, tmp_path):
+def test_updated_at_text_with_an_hours_only_offset_is_read_from_before_the_watermark(sqlite_pos):
     """PostgreSQL prints a timestamptz as '2026-11-20 23:30:00-11': the cast read its offset, the
     incremental filter did not look back for it, so the row was never read."""
-    path = tmp_path / "pos.sqlite"
-    connection = sqlite3.connect(path)
-    pos = Pos(connection, "?")
-    settings = _pos_settings(settings, path)
-    try:
-        ingest(settings, "run-1", "store")
-        pos.insert("customers", _customer(4, "samoa@example.com", "2026-11-20 23:30:00-11"))
-        assert _by_table(ingest(settings, "run-2", "store")).rows_loaded == 1
-        assert _rows(settings, "SELECT updated_at FROM raw.store_customers WHERE customer_id = 4") == [
-            (datetime(2026, 11, 21, 10, 30),)
-        ]
-    finally:
-        connection.close()
+    pos, settings = sqlite_pos
+    ingest(settings, "run-1", "store")
+    pos.insert("customers", _customer(4, "samoa@example.com", "2026-11-20 23:30:00-11"))
+    assert _by_table(ingest(settings, "run-2", "store")).rows_loaded == 1
+    assert _rows(settings, "SELECT updated_at FROM raw.store_customers WHERE customer_id = 4") == [
+        (datetime(2026, 11, 21, 10, 30),)
+    ]
