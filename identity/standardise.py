@@ -64,6 +64,11 @@ def placeholders(settings: object) -> tuple[str, ...]:
     return tuple(sorted((values | cleaned) - {""}))
 
 
+def _one_character_repeated_sql(expression: str) -> str:
+    """SQL: ``expression`` is one character repeated ('0000000000', 'XXXX'): a stand-in, never an identifier."""
+    return f"length(replace({expression}, left({expression}, 1), '')) = 0"
+
+
 def _text_sql(column: str) -> str:
     """Lower-case, accent-free, punctuation-free text with single spaces (or NULL)."""
     # Apostrophes and dots vanish (O'Brien -> obrien, St. -> st); other punctuation separates words.
@@ -153,8 +158,8 @@ def _phone_lookup(con: duckdb.DuckDBPyConnection, source: str, settings: object)
         f"""CREATE OR REPLACE TEMP TABLE phone_lookup AS
         SELECT phone_key,
                CASE WHEN list_contains({placeholder_list}, {national})
-                      OR length(replace({national}, left({national}, 1), '')) = 0
-                      OR length(replace(right({national}, 7), right({national}, 1), '')) = 0 THEN NULL
+                      OR {_one_character_repeated_sql(national)}
+                      OR {_one_character_repeated_sql(f"right({national}, 7)")} THEN NULL
                     ELSE '+1' || {national} END AS phone_e164
         FROM phone_keys WHERE regexp_full_match(phone_key, {sql_literal(nanp_pattern)})"""
     )
@@ -220,7 +225,7 @@ def standardised_select_sql(source: str, settings: object, phone_lookup: str) ->
     card_key = "regexp_replace(loyalty_card_number, '[^A-Z0-9]', '', 'g')"
     checked["loyalty_card_number"] = (
         f"CASE WHEN {card_key} IN {card_list} OR {card_key} = '' "
-        f"OR length(replace({card_key}, left({card_key}, 1), '')) = 0 THEN NULL ELSE loyalty_card_number END"
+        f"OR {_one_character_repeated_sql(card_key)} THEN NULL ELSE loyalty_card_number END"
     )
     checked["email"] = (
         f"CASE WHEN regexp_full_match(email, {sql_literal(_EMAIL_PATTERN)}) AND email NOT IN {lower_list} "
