@@ -47,6 +47,13 @@ PLACEHOLDER_EMAIL_LOCAL_PART = (
     r"|asdf+|x+|abc|sample|fake|dummy|nobody|noone|refused)"
 )
 
+#: A phone number whose digits count straight up or down ("1234567", "987-654-3210", "0123456789")
+#: is typed to get past a form, never a real line: every such run of 7 to 15 digits (wrapping 9 -> 0).
+SEQUENTIAL_DIGIT_RUNS: frozenset[str] = frozenset(
+    "".join(str((start + step * i) % 10) for i in range(length))
+    for start in range(10) for step in (1, -1) for length in range(7, 16)
+)
+
 _PHONE_KEY_SQL = r"regexp_replace(trim(phone), '[\s().\-/]', '', 'g')"
 
 _EMAIL_PATTERN = r"[a-z0-9._%+'-]+@[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}"
@@ -137,12 +144,16 @@ def standardise_phone(raw: str | None, default_region: str, placeholder_digits: 
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+def phone_placeholder_digits(settings: object) -> frozenset[str]:
+    """The digits of every configured placeholder, and every sequential run (``SEQUENTIAL_DIGIT_RUNS``)."""
+    configured = {re.sub(r"\D", "", p) for p in placeholders(settings)}
+    return frozenset(configured - {""}) | SEQUENTIAL_DIGIT_RUNS
+
+
 def _phone_lookup(con: duckdb.DuckDBPyConnection, source: str, settings: object) -> str:
     """Create TEMP TABLE phone_lookup(phone_key, phone_e164) for every distinct phone; returns its name."""
     region = getattr(settings, "default_phone_region", "US") or "US"
-    digits_placeholders = sorted(
-        {re.sub(r"\D", "", p) for p in placeholders(settings) if re.sub(r"\D", "", p)}
-    )
+    digits_placeholders = sorted(phone_placeholder_digits(settings))
     # Formatting characters are dropped first so "(212) 555-0123" and "212.555.0123" parse once;
     # letters stay, so an extension ("x12") is never glued onto the number.
     con.execute(
@@ -230,6 +241,8 @@ def standardised_select_sql(source: str, settings: object, phone_lookup: str) ->
     checked["email"] = (
         f"CASE WHEN regexp_full_match(email, {sql_literal(_EMAIL_PATTERN)}) AND email NOT IN {lower_list} "
         f"AND NOT regexp_full_match(split_part(email, '@', 1), {sql_literal(PLACEHOLDER_EMAIL_LOCAL_PART)}) "
+        # The mailbox named like its domain (no@no.com, abc@abc.net, me@me.org) is typed, not owned.
+        "AND NOT starts_with(split_part(email, '@', 2), split_part(email, '@', 1) || '.') "
         "THEN email END"
     )
     level_1 = ", ".join(f"{cleaned.get(name, f'r.{name}')} AS {name}" for name in PERSON_RECORD_COLUMNS)

@@ -55,6 +55,10 @@ def _standardise(rows: list[dict], settings: object | None = None) -> list[dict]
         ("noemail@example.com", None),
         ("no-reply@shop.com", None),
         ("nora@example.com", "nora@example.com"),
+        ("No@No.com", None),
+        ("abc@abc.net", None),
+        ("john@johnsmith.com", "john@johnsmith.com"),
+        ("mail@gmail.com", "mail@gmail.com"),
         ("", None),
     ],
 )
@@ -87,6 +91,13 @@ def test_email_domain_is_never_rewritten(raw: str) -> None:
 )
 def test_phone_to_e164_or_null(raw: str, expected: str | None) -> None:
     assert standardise_phone(raw, "US", frozenset({"0000000000", "1234567890"})) == expected
+
+
+@pytest.mark.parametrize("raw", ["+1 987-654-3210", "(234) 567-8901", "0123456789", "+44 3456 789012", "7654321"])
+def test_phone_counting_up_or_down_is_a_placeholder(raw: str) -> None:
+    """Digits typed in a row to get past a form link strangers; none is in the default list."""
+    rows = _standardise([{"phone": raw}, {"phone": "(212) 555-0123"}], FakeSettings(default_phone_region="US"))
+    assert [row["phone"] for row in rows] == [None, "+12125550123"]
 
 
 def test_phone_default_region_comes_from_settings() -> None:
