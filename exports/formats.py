@@ -8,9 +8,8 @@ platform needs to stay in sync.
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -308,8 +307,19 @@ def _cell(value: object) -> str:
     return str(value)
 
 
+# RFC 4180: a cell holding a comma, a double quote, a carriage return or a line feed is quoted (its
+# quotes doubled). Python 3.11's csv.writer (lineterminator "\n") leaves a carriage return unquoted,
+# which every CSV reader takes for a row break, so the exporter quotes by this rule, not csv.writer's.
+CSV_NEEDS_QUOTES = '[,"\r\n]'
+
+
+def csv_cell_text(text: str) -> str:
+    """``text`` as one CSV cell, quoted when ``CSV_NEEDS_QUOTES`` says so."""
+    return '"' + text.replace('"', '""') + '"' if re.search(CSV_NEEDS_QUOTES, text) else text
+
+
 def _csv_cells(column: pa.ChunkedArray | pa.Array, only_column: bool) -> pa.Array:
-    """One column as CSV cell text, as ``csv.writer`` writes ``_cell`` values (minimal quoting)."""
+    """One column as CSV cell text: ``_cell`` of each value, quoted as ``csv_cell_text`` quotes."""
     if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
         text = column
     elif (formatted := _cast_cells(column)) is not None:
@@ -321,8 +331,7 @@ def _csv_cells(column: pa.ChunkedArray | pa.Array, only_column: bool) -> pa.Arra
         formatted = pa.array([_cell(v) for v in encoded.dictionary.to_pylist()], pa.string())
         text = pc.take(formatted, encoded.indices)
     text = pc.fill_null(text, "")
-    # csv.writer (QUOTE_MINIMAL, lineterminator "\n") quotes a cell holding ',', '"' or '\n'.
-    needs_quotes = pc.match_substring_regex(text, '[,"\n]')
+    needs_quotes = pc.match_substring_regex(text, CSV_NEEDS_QUOTES)
     if pc.any(needs_quotes).as_py():  # most columns (hashes, ids, numbers) have no such cell
         quoted = pc.binary_join_element_wise("\"", pc.replace_substring(text, "\"", "\"\""), "\"", "")
         text = pc.if_else(needs_quotes, quoted, text)
@@ -350,13 +359,13 @@ def _cast_cells(column: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Arra
 
 
 def write_csv_table(path: Path, table: pa.Table, columns: tuple[str, ...] | list[str] | None = None) -> int:
-    """Write an Arrow table as UTF-8 CSV (header first, minimal quoting, ``\\n`` line ends), byte-for-byte what
-    ``csv.writer`` writes for ``_cell`` values, vectorised; returns the row count."""
+    """Write an Arrow table as UTF-8 CSV (header first, ``\\n`` line ends, a cell quoted only when it holds a
+    comma, a double quote, a CR or a LF: RFC 4180), vectorised; returns the row count. The same bytes as
+    ``csv.writer`` writes for ``_cell`` values, except that a cell holding a CR is quoted."""
     columns = list(columns or table.column_names)
     with path.open("wb") as handle:
-        header = io.StringIO()
-        csv.writer(header, lineterminator="\n").writerow(columns)
-        handle.write(header.getvalue().encode("utf-8"))
+        header = ",".join(csv_cell_text(str(name)) for name in columns) if columns != [""] else '""'
+        handle.write((header + "\n").encode("utf-8"))
         if table.num_rows:
             cells = [_csv_cells(table.column(c), len(columns) == 1) for c in columns]
             lines = cells[0] if len(cells) == 1 else pc.binary_join_element_wise(*cells, ",")

@@ -88,6 +88,7 @@ def _export_locked(settings: Settings, run_id: str, segment: str | None, formats
         selected = _select_segments(segments, segment)
         # Raises (naming file and line) when any suppression row cannot be applied.
         suppression = audience_mod.load_suppression(con, settings.default_phone_region)
+        erasures = scrub.erasure_entries(con)  # the erasure requests this call's exports are built without
         # What the last run decided and hashed, reused for customers whose inputs did not change.
         shared = _RunCache(memo=suppression_mod.load_memo(con, suppression, state.SUPPRESSION_DECISIONS),
                            rules=rules_fingerprint(settings.default_phone_region))
@@ -129,7 +130,8 @@ def _export_locked(settings: Settings, run_id: str, segment: str | None, formats
             results = _publish_all(settings, con, run_id, prepared)
             _prune(settings, con, prepared)
             # Retained runs published before a new erasure request lose that person's rows.
-            scrub.scrub_erased(settings, con, run_id)
+            scrub.scrub_erased(settings, con, run_id, rebuilt=[(item.summary["segment"], item.summary["destination"])
+                                                              for item in prepared], built_without=erasures)
             # Kept for the next run (only after publishing: a blocked run keeps the last run's).
             suppression_mod.save_memo(con, shared.memo, state.SUPPRESSION_DECISIONS)
             state.save_hashed_rows(con, shared.hashed_rows_table())

@@ -37,9 +37,14 @@ Rows are found, in one pass per file:
   a destination hashes (``Suppression.hashes``).
 
 Files are read with Arrow (every column as text), values are judged per distinct value, and only a
-file that loses rows is rewritten (byte-for-byte what the exporter writes). The ``removed.csv`` of
-each export's latest run is left alone: it is how the erasure reaches the platform (it lists the
-hashed rows the platform must delete).
+file that loses rows is rewritten (byte-for-byte what the exporter writes); a CSV file not as the
+exporter writes it (a ragged row, an unquoted carriage return) stops the scrub with an error naming
+it. The folders the calling export has just built are not read (they were built without the
+people), every other retained folder is, those of its own run id included. The ``removed.csv`` of
+each export's latest run is held back: it is how the erasure reaches the platform (it lists the
+hashed rows the platform must delete); one holding an erased person is noted (``HELD_REMOVALS``) and
+scrubbed by the first export after which it is no longer the latest; that of a retired segment's
+final export, the latest for good, at once.
 """
 
 from __future__ import annotations
@@ -49,6 +54,7 @@ import json
 import logging
 import os
 from collections import defaultdict
+from collections.abc import Iterable
 from pathlib import Path
 
 import duckdb
@@ -63,7 +69,7 @@ from cdp.settings import Settings
 from cdp.warehouse import table_exists, transaction
 from exports import publish, state
 from exports import suppression as suppression_mod
-from exports.formats import AD_PLATFORMS
+from exports.formats import AD_PLATFORMS, write_csv_table
 from identity.schema import id_history_closure
 
 log = logging.getLogger(__name__)
@@ -76,6 +82,9 @@ CHECKED_CONTACTS = "exports.erasure_checked_contacts"
 _CONTACT_HASH = "hash(email, emails, phone, phones, country)"
 # The customers each request has been applied to (removed from the retained runs for it).
 SCRUBBED_CUSTOMERS = "exports.erasure_scrubbed_customers"
+# Run folders whose removed.csv, the latest of its export, was left holding erased people's rows (it is
+# what tells the platform to delete them); scrubbed by the first export after which it is not the latest.
+HELD_REMOVALS = "exports.erasure_held_removals"
 _CHANGED = (f"NOT EXISTS (SELECT 1 FROM {CHECKED_CONTACTS} AS c WHERE c.customer_id = d.customer_id "
             f"AND c.contact_fingerprint = {_CONTACT_HASH})")
 
@@ -94,6 +103,12 @@ _DDL = (
         customer_id VARCHAR NOT NULL,
         applied_by_run_id VARCHAR NOT NULL
     )""",
+    f"""CREATE TABLE IF NOT EXISTS {HELD_REMOVALS} (
+        segment VARCHAR NOT NULL,
+        destination VARCHAR NOT NULL,
+        run_id VARCHAR NOT NULL,
+        held_by_run_id VARCHAR NOT NULL
+    )""",
     f"""CREATE TABLE IF NOT EXISTS {SCRUB_LOG} (
         run_id VARCHAR NOT NULL,
         segment VARCHAR NOT NULL,
@@ -111,11 +126,23 @@ _ERASURE_ENTRIES = ("SELECT DISTINCT trim(identifier_type) AS identifier_type, i
 Entry = tuple[str, str]
 
 
-def scrub_erased(settings: Settings, con: duckdb.DuckDBPyConnection, run_id: str) -> int:
+def erasure_entries(con: duckdb.DuckDBPyConnection) -> frozenset[Entry]:
+    """The erasure requests in ``raw.suppression_list`` now (what an export's files are built without)."""
+    if not table_exists(con, "raw", "suppression_list"):
+        return frozenset()
+    return frozenset(tuple(row) for row in con.execute(_ERASURE_ENTRIES).fetchall())
+
+
+def scrub_erased(settings: Settings, con: duckdb.DuckDBPyConnection, run_id: str,
+                 rebuilt: Iterable[tuple[str, str]] = (), built_without: frozenset[Entry] = frozenset()) -> int:
     """Remove the people matched by erasure requests from every retained export run's files: the
     customers each request matches now and has not been applied to yet (a request new since the last
     call, one that matched nobody until now, or one that now also matches another customer); returns
-    the rows removed. ``run_id``: the export doing it."""
+    the rows removed. ``run_id``: the export doing it; ``rebuilt``: the (segment, format) exports it
+    has just published under ``run_id``, built without the people the erasure requests
+    ``built_without`` (``erasure_entries`` when it read its inputs) matched: their folders are not read
+    when every request to apply is among those. Every other folder is, also one of ``run_id`` (a
+    partial export, ``cdp export --segment``, under the night's run id)."""
     had_customers = table_exists(con, *SCRUBBED_CUSTOMERS.split("."))
     for ddl in _DDL:
         con.execute(ddl)
@@ -155,11 +182,14 @@ def scrub_erased(settings: Settings, con: duckdb.DuckDBPyConnection, run_id: str
     for kind, value in todo:
         if kind.lower() in ("email", "phone"):
             contacts.add(kind, value)
-    # This export's own runs were built with today's suppression list, so they hold nobody it
-    # erases (a first export has nothing else to read).
-    retained = [run for run in _retained_runs(con) if run[2] != run_id]
+    # The folders this export has just built hold nobody the requests it was built with match (a first
+    # export has nothing else to read). Only those: a partial export (one segment or format) under the
+    # night's run id leaves that run's other folders as they were published, before the request.
+    skip = {(segment, destination, run_id) for segment, destination in rebuilt} if set(todo) <= built_without else set()
+    retained = [run for run in _retained_runs(con) if run not in skip]
     removed = 0
     log_rows: list[tuple] = []
+    held: list[tuple[str, str, str]] = []
     if retained and (customer_ids or contacts.emails or contacts.phones):
         erased = _Erased(con, customer_ids, contacts)
         export_dir = Path(settings.export_dir)
@@ -167,13 +197,21 @@ def scrub_erased(settings: Settings, con: duckdb.DuckDBPyConnection, run_id: str
             folder = publish.export_path(export_dir, segment, destination, scrubbed_run)
             if not folder.is_dir():
                 continue
-            latest = publish.read_latest(export_dir, segment, destination)
-            counts = _scrub_folder(folder, destination, erased, keep_removed=scrubbed_run == latest)
+            # The latest run's removed.csv is kept for the platform, unless it is a retired segment's
+            # final export: that stays the latest for good, and its removed.csv would keep the person.
+            keep_removed = scrubbed_run == publish.read_latest(export_dir, segment, destination) \
+                and not _is_retired(folder)
+            counts, holds = _scrub_folder(folder, destination, erased, keep_removed=keep_removed)
+            if holds:
+                held.append((segment, destination, scrubbed_run))
             if counts:
                 _note_in_manifest(folder, run_id, counts)
                 removed += sum(counts.values())
                 log_rows += [(run_id, segment, destination, scrubbed_run, name, n, audit_now())
                              for name, n in sorted(counts.items())]
+    released, released_rows = _scrub_held_removals(settings, con, run_id, entries, found)
+    removed += sum(row[5] for row in released_rows)
+    log_rows += released_rows
     def customers_matched(entry: Entry) -> int:
         # Never fewer than recorded: entries applied before SCRUBBED_CUSTOMERS existed list nobody there.
         return max(len(applied[entry] | matched[entry]), recorded.get(entry) or 0)
@@ -183,6 +221,11 @@ def scrub_erased(settings: Settings, con: duckdb.DuckDBPyConnection, run_id: str
     with transaction(con):
         if log_rows:
             con.executemany(f"INSERT INTO {SCRUB_LOG} VALUES (?, ?, ?, ?, ?, ?, ?)", log_rows)
+        for segment, destination, scrubbed_run in released + held:
+            con.execute(f"DELETE FROM {HELD_REMOVALS} WHERE segment = ? AND destination = ? AND run_id = ?",
+                        [segment, destination, scrubbed_run])
+        if held:
+            con.executemany(f"INSERT INTO {HELD_REMOVALS} VALUES (?, ?, ?, ?)", [(*row, run_id) for row in held])
         if checked:
             con.execute(f"DELETE FROM {SCRUBBED_ENTRIES} WHERE (identifier_type, identifier) IN "
                         "(SELECT (unnest(?::VARCHAR[]), unnest(?::VARCHAR[])))",
@@ -427,12 +470,20 @@ def _retained_runs(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, str]]
                        "WHERE status = ? ORDER BY ALL", [state.PUBLISHED]).fetchall()
 
 
-def _scrub_folder(folder: Path, destination: str, erased: _Erased, keep_removed: bool) -> dict[str, int]:
-    """Rewrite the files of one run folder without the erased rows; rows removed per file name."""
+def _scrub_folder(folder: Path, destination: str, erased: _Erased, keep_removed: bool,
+                  only: str | None = None) -> tuple[dict[str, int], bool]:
+    """Rewrite the files of one run folder (``only``: that file) without the erased rows; returns the
+    rows removed per file name, and whether ``keep_removed`` left erased rows in its removed.csv."""
     counts = {}
+    holds = False
     for path in sorted(folder.iterdir()):
         name = path.name
-        if name == publish.MANIFEST or not path.is_file() or (keep_removed and name == "removed.csv"):
+        if name == publish.MANIFEST or not path.is_file() or (only is not None and name != only):
+            continue
+        if keep_removed and name == "removed.csv":
+            table = _read_csv_text(path)
+            holds = table is not None and bool((erased.hashed_mask(table) if destination in AD_PLATFORMS
+                                                else erased.marketing_mask(table)).any())
             continue
         hashed = destination in AD_PLATFORMS and name not in _ID_FILES
         if name.endswith(".parquet"):
@@ -449,29 +500,105 @@ def _scrub_folder(folder: Path, destination: str, erased: _Erased, keep_removed:
             continue
         if n:
             counts[name] = n
-    return counts
+    return counts, holds
+
+
+def _scrub_held_removals(settings: Settings, con: duckdb.DuckDBPyConnection, run_id: str, entries: list[Entry],
+                         found: set[str]) -> tuple[list[tuple[str, str, str]], list[tuple]]:
+    """Scrub the held removed.csv files (``HELD_REMOVALS``) that are no longer their export's latest (or
+    whose folder is gone) of every person an erasure request has been applied to; returns the folders
+    released and the ``SCRUB_LOG`` rows."""
+    export_dir = Path(settings.export_dir)
+    released, log_rows, due = [], [], []
+    for segment, destination, scrubbed_run in con.execute(
+            f"SELECT DISTINCT segment, destination, run_id FROM {HELD_REMOVALS} ORDER BY ALL").fetchall():
+        folder = publish.export_path(export_dir, segment, destination, scrubbed_run)
+        if not folder.is_dir():
+            released.append((segment, destination, scrubbed_run))
+        elif scrubbed_run != publish.read_latest(export_dir, segment, destination) or _is_retired(folder):
+            due.append((segment, destination, scrubbed_run))
+    if not due:
+        return released, log_rows
+    applied = {str(row[0]) for row in con.execute(f"SELECT DISTINCT customer_id FROM {SCRUBBED_CUSTOMERS}").fetchall()}
+    applied |= found
+    customer_ids = (applied | id_history_closure(con, applied, "backward")
+                    | {value.strip() for kind, value in entries if kind.lower() == "customer_id"})
+    contacts = suppression_mod.Suppression(default_region=settings.default_phone_region)
+    for kind, value in entries:
+        if kind.lower() in ("email", "phone"):
+            contacts.add(kind, value)
+    erased = _Erased(con, customer_ids, contacts)
+    for segment, destination, scrubbed_run in due:
+        folder = publish.export_path(export_dir, segment, destination, scrubbed_run)
+        counts, _ = _scrub_folder(folder, destination, erased, keep_removed=False, only="removed.csv")
+        if counts:
+            _note_in_manifest(folder, run_id, counts)
+            log_rows += [(run_id, segment, destination, scrubbed_run, name, n, audit_now())
+                         for name, n in sorted(counts.items())]
+        released.append((segment, destination, scrubbed_run))
+    return released, log_rows
+
+
+def _is_retired(folder: Path) -> bool:
+    """True for the final, empty export of a segment no longer in ``marts.segments`` (its manifest says so)."""
+    try:
+        return json.loads((folder / publish.MANIFEST).read_text(encoding="utf-8")).get("retired") is True
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def _read_csv_text(path: Path) -> pa.Table | None:
-    """A CSV file the exporter wrote, every column as text (empty cells as ""); None when it is empty."""
+    """A CSV file the exporter wrote, every column as text (empty cells as ""); None when it is empty.
+
+    Raises RuntimeError naming the file when it cannot be read as the exporter writes files: a row
+    whose cell count differs from the header's, or a row count other than its line feeds outside
+    quotes (``_csv_records``: a carriage return left unquoted, as the exporter wrote a cell holding
+    one before 2026-11-25, reads as a row break, which would split that row).
+    """
     with path.open(newline="", encoding="utf-8") as handle:
         header = next(csv.reader(handle), None)
     if not header:
         return None
+    data = path.read_bytes()
+    table = _parse_csv_text(path, data, header)
+    # Readers take a lone CR for a row break, the exporter never does: only then can the counts differ.
+    records = _csv_records(data) if b"\r" in data or table is None else table.num_rows + 1
+    if table is None or table.num_rows != records - 1:
+        read = "unreadable" if table is None else f"{table.num_rows} row(s) read"
+        raise RuntimeError(
+            f"{path}: not a CSV file as the exporter writes it ({read}, {records - 1} row(s) by its line "
+            "feeds outside quotes; a cell with an unquoted carriage return or a ragged row); the erasure "
+            "scrub cannot tell whose rows it holds, so it stops here: fix or delete the file and export again")
+    return table
+
+
+def _csv_records(data: bytes) -> int:
+    """Records (header included) of CSV text with ``\\n`` line ends: the line feeds outside quotes,
+    plus a last line without one (RFC 4180; a carriage return is never a line end here)."""
+    raw = np.frombuffer(data, np.uint8)
+    feeds = np.flatnonzero(raw == ord("\n"))
+    quotes = np.flatnonzero(raw == ord('"'))
+    outside = np.searchsorted(quotes, feeds) % 2 == 0  # an even number of quotes before the line feed
+    return int(outside.sum()) + (1 if data and not data.endswith(b"\n") else 0)
+
+
+def _parse_csv_text(path: Path, data: bytes, header: list[str]) -> pa.Table | None:
+    """The rows of ``path`` after ``header`` (quoted CR/LF inside cells), every cell as text; None for a ragged row."""
     try:
         return pacsv.read_csv(
-            path,
+            pa.BufferReader(data),
             read_options=pacsv.ReadOptions(column_names=[f"c{i}" for i in range(len(header))], skip_rows=1),
             parse_options=pacsv.ParseOptions(newlines_in_values=True),
             convert_options=pacsv.ConvertOptions(
                 column_types={f"c{i}": pa.string() for i in range(len(header))},
                 strings_can_be_null=False, quoted_strings_can_be_null=False),
         ).rename_columns(header)
-    except pa.ArrowInvalid:  # not as the exporter writes it (a ragged row): read it the slow way
+    except pa.ArrowInvalid:  # not as the exporter writes it (a ragged row): check with csv.reader
         with path.open(newline="", encoding="utf-8") as handle:
             body = list(csv.reader(handle))[1:]
-        return pa.table({name: pa.array([row[i] if i < len(row) else "" for row in body], pa.string())
-                         for i, name in enumerate(header)}) if len(set(header)) == len(header) else None
+        if any(len(row) != len(header) for row in body) or len(set(header)) != len(header):
+            return None
+        return pa.table({name: pa.array([row[i] for row in body], pa.string()) for i, name in enumerate(header)})
 
 
 def _rewrite_csv(path: Path, mask: np.ndarray) -> int:
@@ -493,9 +620,9 @@ def _rewrite_csv(path: Path, mask: np.ndarray) -> int:
         raise RuntimeError(f"{path}: {len(body)} rows read by csv, {len(mask)} by Arrow; not rewritten")
     kept = [row for row, drop in zip(body, mask.tolist(), strict=True) if not drop]
     temporary = path.with_name(f".{path.name}.scrub")
-    with temporary.open("w", newline="", encoding="utf-8") as handle:
-        # The exporter writes byte-for-byte what csv.writer writes (formats.write_csv_table).
-        csv.writer(handle, lineterminator="\n").writerows([header, *kept])
+    # Written as the exporter writes it (cells with a comma, quote, CR or LF quoted).
+    write_csv_table(temporary, pa.table({f"c{i}": pa.array([row[i] for row in kept], pa.string())
+                                         for i in range(len(header))}).rename_columns(header), header)
     os.replace(temporary, path)
     return len(body) - len(kept)
 

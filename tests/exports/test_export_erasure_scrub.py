@@ -7,9 +7,11 @@ import json
 
 import duckdb
 import pyarrow.parquet as pq
+import pytest
 from exports_testkit import (
     CUSTOMERS,
     MEMBERSHIPS,
+    SEGMENTS,
     SUPPRESSION,
     build_warehouse,
     execute,
@@ -299,3 +301,175 @@ def test_an_applied_erasure_reaches_a_second_customer_who_gains_the_address_late
     count = query(settings, "SELECT count(*) FROM exports.erasure_scrubs")
     export(settings, "run-4", gate=None)
     assert query(settings, "SELECT count(*) FROM exports.erasure_scrubs") == count
+
+
+def _hashes(settings, segment: str, destination: str, run_id: str, name: str, column: str = "Email") -> set[str]:
+    return {row[column] for row in read_csv(export_folder(settings, segment, destination, run_id) / name)[1]}
+
+
+def test_a_partial_export_under_the_nights_run_id_scrubs_that_runs_other_folders(settings):
+    """`cdp export --segment vip` defaults to the night's run id, the one `cdp run` published every
+    export under: the erasure it applies reaches that run's other folders too (it rebuilt only
+    vip/csv), and the next night does not have to (the request is recorded as applied)."""
+    export(settings, "run-1", gate=None)
+    export(settings, "run-2", gate=None)
+    ada = sha("ada@example.com")
+    assert ada in _hashes(settings, "retarget", "google", "run-2", "snapshot.csv")
+    build_warehouse(settings, suppression=[*SUPPRESSION, ("email", "ada@example.com", "erasure")])
+    export(settings, "run-2", segment="vip", fmt="csv", gate=None)
+
+    for run in ("run-1", "run-2"):
+        for fmt, column in (("google", "Email"), ("meta", "EMAIL")):
+            for name in ("snapshot.csv", "added.csv"):
+                assert ada not in _hashes(settings, "retarget", fmt, run, name, column), (run, fmt, name)
+        for segment in ("vip", "retarget", "everyone"):
+            text = (export_folder(settings, segment, "csv", run) / "snapshot.csv").read_text()
+            assert "ada@example.com" not in text and "Lovelace" not in text, (run, segment)
+        parquet = pq.read_table(export_folder(settings, "vip", "parquet", run) / "snapshot.parquet")
+        assert "c1" not in parquet.column("customer_id").to_pylist()
+    assert query(settings, "SELECT DISTINCT scrubbed_run_id FROM exports.erasure_scrubs ORDER BY ALL") == [
+        ("run-1",), ("run-2",)]
+
+
+def test_the_folders_an_export_built_are_read_only_for_requests_it_was_built_without(settings):
+    """The scrub skips the folders the export just built only when they were built with every request it
+    applies; a request that arrived in between (another process loading the suppression list) is looked for
+    in them too."""
+    from exports import scrub
+
+    export(settings, "run-1", gate=None)
+    rebuilt = [(segment, fmt) for segment in ("vip", "retarget", "everyone")
+               for fmt in ("csv", "parquet", "google", "meta")]
+    con = duckdb.connect(str(settings.warehouse_path))
+    try:
+        built_without = scrub.erasure_entries(con)
+        assert built_without == {("email", "  Erin.OLD@Example.com ")}
+        con.execute("INSERT INTO raw.suppression_list VALUES ('email', 'ada@example.com', 'erasure', NULL, "
+                    "'suppression.csv', 9, 'b2', NULL)")
+        assert scrub.scrub_erased(settings, con, "run-1", rebuilt=rebuilt, built_without=built_without) > 0
+    finally:
+        con.close()
+    assert "c1" not in ids(settings, "vip", "csv", "run-1")
+    assert sha("ada@example.com") not in _hashes(settings, "retarget", "google", "run-1", "snapshot.csv")
+    # The removed.csv the export just published is how the erasure reaches the platform: kept.
+    assert ids(settings, "vip", "csv", "run-1", "removed.csv") == []
+
+
+def test_a_retired_segments_final_export_loses_an_erased_person(settings):
+    """A segment removed from the YAML gets a final, empty export whose removed.csv lists every member,
+    and that run stays its latest for good: an erasure made later removes the person from it too."""
+    export(settings, "run-1", gate=None)
+    segments = [s for s in SEGMENTS if s[0] != "retarget"]
+    memberships = {k: v for k, v in MEMBERSHIPS.items() if k != "retarget"}
+    build_warehouse(settings, segments=segments, memberships=memberships)
+    export(settings, "run-2", gate=None)
+    ada = sha("ada@example.com")
+    assert manifest(settings, "retarget", "google", "run-2").get("retired") is True
+    assert ada in _hashes(settings, "retarget", "google", "run-2", "removed.csv")
+    assert "c1" in ids(settings, "retarget", "csv", "run-2", "removed.csv")
+
+    build_warehouse(settings, segments=segments, memberships=memberships,
+                    suppression=[*SUPPRESSION, ("email", "ada@example.com", "erasure")])
+    export(settings, "run-3", gate=None)
+    for run in ("run-1", "run-2"):
+        for fmt, column in (("google", "Email"), ("meta", "EMAIL")):
+            for name in ("snapshot.csv", "added.csv", "removed.csv"):
+                assert ada not in _hashes(settings, "retarget", fmt, run, name, column), (run, fmt, name)
+        assert "c1" not in ids(settings, "retarget", "csv", run, "removed.csv")
+    assert ids(settings, "retarget", "csv", "run-2", "removed.csv") == ["c8"]  # only the erased person goes
+
+
+def _with_line_breaks() -> dict:
+    customers = dict(CUSTOMERS)
+    customers["c1"] = ("Ada\rMarie", *CUSTOMERS["c1"][1:])   # a carriage return alone
+    c6 = list(CUSTOMERS["c6"])
+    c6[4] = "Paris\r\nCentre"                                 # CR LF: the scrub's csv.reader path
+    c6[10] = True                                              # consents to e-mail: in vip/csv
+    customers["c6"] = tuple(c6)
+    return customers
+
+
+def test_a_cell_with_a_carriage_return_keeps_its_row_whole_through_export_and_scrub(settings):
+    """A carriage return in a cell is quoted (RFC 4180), so readers keep the row whole, and the scrub
+    removes exactly the erased person's row and writes the others back as they were."""
+    build_warehouse(settings, customers=_with_line_breaks())
+    export(settings, "run-1", segment="vip", fmt="csv", gate=None)
+    path = export_folder(settings, "vip", "csv", "run-1") / "snapshot.csv"
+    rows = {row["customer_id"]: row for row in read_csv(path)[1]}
+    assert sorted(rows) == ["c1", "c2", "c6"]
+    assert rows["c1"]["first_name"] == "Ada\rMarie" and rows["c6"]["city"] == "Paris\r\nCentre"
+    assert b'\nc1,"Ada\rMarie",Lovelace,' in path.read_bytes()
+
+    build_warehouse(settings, customers=_with_line_breaks(),
+                    suppression=[*SUPPRESSION, ("customer_id", "c2", "erasure")])
+    export(settings, "run-2", segment="vip", fmt="csv", gate=None)
+    rows = {row["customer_id"]: row for row in read_csv(path)[1]}
+    assert sorted(rows) == ["c1", "c6"]
+    assert rows["c1"]["first_name"] == "Ada\rMarie" and rows["c6"]["city"] == "Paris\r\nCentre"
+    assert b'\nc1,"Ada\rMarie",Lovelace,' in path.read_bytes()
+    assert b',"Paris\r\nCentre",' in path.read_bytes()
+
+    build_warehouse(settings, customers=_with_line_breaks(),
+                    suppression=[*SUPPRESSION, ("customer_id", "c2", "erasure"), ("customer_id", "c1", "erasure")])
+    export(settings, "run-3", segment="vip", fmt="csv", gate=None)
+    text = path.read_text(encoding="utf-8")
+    assert "Lovelace" not in text and "ada@example.com" not in text and "+447700900123" not in text
+    assert sorted(row["customer_id"] for row in read_csv(path)[1]) == ["c6"]
+    entry = {e["name"]: e for e in manifest(settings, "vip", "csv", "run-1")["files"]}["snapshot.csv"]
+    assert entry["rows"] == 1 and entry["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_retained_file_with_an_unquoted_carriage_return_stops_the_scrub_naming_it(settings, tmp_path):
+    """Before 2026-11-25 the exporter left a carriage return unquoted: every reader takes it for a row
+    break and would remove a fragment of the erased person's row. The scrub refuses such a file."""
+    export(settings, "run-1", segment="vip", fmt="csv", gate=None)
+    path = export_folder(settings, "vip", "csv", "run-1") / "snapshot.csv"
+    broken = path.read_bytes().replace(b"\nc1,Ada,", b"\nc1,Ada\rMarie,")
+    path.write_bytes(broken)
+    build_warehouse(settings, suppression=[*SUPPRESSION, ("customer_id", "c1", "erasure")])
+    with pytest.raises(RuntimeError, match=r"vip/csv/run-1/snapshot\.csv: not a CSV file as the exporter"):
+        export(settings, "run-2", segment="vip", fmt="csv", gate=None)
+    assert path.read_bytes() == broken
+    # A one-column file (a marketing removed.csv) splits into rows that are not ragged: the scrub counts
+    # the line feeds outside quotes, which a bare carriage return is not.
+    from exports import scrub
+
+    removed = tmp_path / "removed.csv"
+    removed.write_bytes(b"customer_id\nc1\rc9\nc2\n")
+    with pytest.raises(RuntimeError, match=r"removed\.csv: not a CSV file as the exporter writes it"):
+        scrub._read_csv_text(removed)
+    removed.write_bytes(b'customer_id\n"c1\rc9"\nc2\n')
+    assert scrub._read_csv_text(removed).column("customer_id").to_pylist() == ["c1\rc9", "c2"]
+    # Not recorded as applied: once the file is fixed, the next export applies the request.
+    path.write_bytes(broken.replace(b"Ada\rMarie", b"Ada"))
+    export(settings, "run-3", segment="vip", fmt="csv", gate=None)
+    assert "c1" not in ids(settings, "vip", "csv", "run-1")
+
+
+def test_a_latest_removed_csv_kept_for_the_platform_loses_the_person_once_superseded(settings):
+    """Ada left retarget in run-2, so its removed.csv tells the platforms to delete her. Her erasure
+    arrives; a partial export keeps that file (still the latest: the platforms may not have read it) and
+    the next export that is not reading it as the latest removes her from it."""
+    export(settings, "run-1", gate=None)
+    memberships = {**MEMBERSHIPS, "retarget": [cid for cid in MEMBERSHIPS["retarget"] if cid != "c1"]}
+    build_warehouse(settings, memberships=memberships)
+    export(settings, "run-2", gate=None)
+    ada = sha("ada@example.com")
+    assert ada in _hashes(settings, "retarget", "google", "run-2", "removed.csv")
+    build_warehouse(settings, memberships=memberships,
+                    suppression=[*SUPPRESSION, ("email", "ada@example.com", "erasure")])
+    export(settings, "run-2", segment="vip", fmt="csv", gate=None)
+    assert ada in _hashes(settings, "retarget", "google", "run-2", "removed.csv")
+    assert "c1" in ids(settings, "retarget", "csv", "run-2", "removed.csv")
+    assert ada not in _hashes(settings, "retarget", "google", "run-2", "snapshot.csv")
+
+    export(settings, "run-3", segment="vip", fmt="csv", gate=None)  # retarget's latest is still run-2
+    assert ada in _hashes(settings, "retarget", "google", "run-2", "removed.csv")
+    export(settings, "run-3", gate=None)
+    for fmt, column in (("google", "Email"), ("meta", "EMAIL")):
+        assert ada not in _hashes(settings, "retarget", fmt, "run-2", "removed.csv", column), fmt
+    assert "c1" not in ids(settings, "retarget", "csv", "run-2", "removed.csv")
+    assert query(settings, "SELECT count(*) FROM exports.erasure_held_removals") == [(0,)]
+    body = manifest(settings, "retarget", "google", "run-2")
+    assert body["erasure_scrubs"][-1] == {"run_id": "run-3", "reason": "erasure requests made after this export",
+                                          "rows_removed": {"removed.csv": 1}}
