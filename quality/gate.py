@@ -8,7 +8,8 @@ Usage::
 Each gate reads its checks from ``quality/suites/<stage>.yml``, pulls the data each check needs
 from the warehouse into pandas, validates it with GX (Data Docs under ``reports/<run>/data_docs``),
 stores every result in ``meta.quality_results`` and the verdict in ``meta.quality_runs``,
-rewrites the run report, and only then raises ``QualityGateFailed`` when a critical check failed.
+rewrites the run report (when it passes, only unless ``report_on_pass=False``: the pipeline writes
+it once at the end of the run), and only then raises ``QualityGateFailed`` when a critical check failed.
 Warnings are reported and never block.
 """
 
@@ -86,7 +87,7 @@ class GateResult:
     checks: list[CheckResult]
     blocked: bool
     data_docs_path: Path | None = None
-    report_path: Path | None = None
+    report_path: Path | None = None  # the run report, when this gate wrote it (always when it blocked)
     suite_version: int = 1
     extra: dict[str, Any] = field(default_factory=dict)
 
