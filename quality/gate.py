@@ -8,7 +8,8 @@ Usage::
 Each gate reads its checks from ``quality/suites/<stage>.yml``, pulls the data each check needs
 from the warehouse into pandas, validates it with GX (Data Docs under ``reports/<run>/data_docs``),
 stores every result in ``meta.quality_results`` and the verdict in ``meta.quality_runs``,
-rewrites the run report, and only then raises ``QualityGateFailed`` when a critical check failed.
+rewrites the run report (when it passes, only unless ``report_on_pass=False``: the pipeline writes
+it once at the end of the run), and only then raises ``QualityGateFailed`` when a critical check failed.
 Warnings are reported and never block.
 """
 
@@ -86,7 +87,7 @@ class GateResult:
     checks: list[CheckResult]
     blocked: bool
     data_docs_path: Path | None = None
-    report_path: Path | None = None
+    report_path: Path | None = None  # the run report, when this gate wrote it (always when it blocked)
     suite_version: int = 1
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -107,10 +108,17 @@ def run_gate(
     stage: str,
     frames: dict[str, Any] | None = None,
     context: dict[str, Any] | None = None,
+    *,
+    report_on_pass: bool = True,
 ) -> GateResult:
     """Run the gate of ``stage``; raise ``QualityGateFailed`` after recording a critical failure.
 
     ``frames``/``context`` are only used by the ``export`` stage (see ``run_export_gate``).
+    A gate that blocks always writes the run report before it raises (the run stops there, and the
+    report says why). ``report_on_pass=False`` skips the report when the gate passes: for callers
+    that write it themselves once the run ends (``cdp.pipeline.quality_gate``: ``run_all`` and
+    ``cdp quality gate`` write it in ``finally``, the DAG's ``finish_run`` always runs, the
+    benchmark has its ``report`` step), so a night writes it once instead of once per gate.
     """
     if stage not in STAGES:
         raise ValueError(f"unknown quality gate {stage!r}: choose one of {', '.join(STAGES)}")
@@ -119,7 +127,7 @@ def run_gate(
             raise ValueError("the export gate validates the frames an exporter is about to publish: "
                              "call run_export_gate(settings, run_id, frames, context)")
         return run_export_gate(settings, run_id, frames, context)
-    return _run(settings, run_id, load_suite(stage), dataset_builder=None)
+    return _run(settings, run_id, load_suite(stage), dataset_builder=None, report_on_pass=report_on_pass)
 
 
 def run_export_gate(
@@ -156,8 +164,12 @@ def _run(
     run_id: str,
     suite: Suite,
     dataset_builder: Callable[[duckdb.DuckDBPyConnection], Any] | None,
+    report_on_pass: bool = True,
 ) -> GateResult:
-    """Run ``suite``; ``dataset_builder`` (export only) returns a ``quality.export_datasets.ExportDatasets``."""
+    """Run ``suite``; ``dataset_builder`` (export only) returns a ``quality.export_datasets.ExportDatasets``.
+
+    The run report is written when the gate blocks, and when it passes unless ``report_on_pass`` is False.
+    """
     from quality.gx_validation import PlannedCheck, validate
     from quality.report import write_run_report
 
@@ -228,7 +240,8 @@ def _run(
                         data_docs_path=docs_dir / "index.html", suite_version=suite.version)
     # The export gate keeps the rows it passed, so tomorrow it need not look at unchanged ones again.
     _record(settings, result, keep=built.save if built is not None and not blocked else None)
-    result.report_path = write_run_report(settings, run_id)
+    if blocked or report_on_pass:
+        result.report_path = write_run_report(settings, run_id)
     if blocked:
         raise QualityGateFailed(result)
     return result
@@ -300,9 +313,18 @@ def _record(settings: Settings, result: GateResult,
 
 def _archive_report(settings: Settings, con: duckdb.DuckDBPyConnection, run_id: str, stage: str) -> str | None:
     """Keep the run's report before a rerun of ``stage`` replaces its verdict: copied to
-    ``report-<stage>-attempt-<n>.html`` (and ``.json``) beside it; returns that file name (None: nothing to keep)."""
+    ``report-<stage>-attempt-<n>.html`` (and ``.json``) beside it; returns that file name (None: nothing to keep).
+
+    A blocked attempt wrote the report itself, so that copy is kept as it is. A passed attempt may
+    not have (``report_on_pass=False``: the report of the run is written once, when it ends), so the
+    report is first written from the warehouse, which still holds the verdict being replaced.
+    """
+    from quality.report import write_run_report_with
+
     attempt = store.next_attempt(con, run_id, stage)
     folder = settings.reports_dir / run_folder(run_id)
+    if attempt is not None and store.verdict(con, run_id, stage) == "passed":
+        write_run_report_with(con, settings, run_id)
     if attempt is None or not (folder / "report.html").exists():
         return None
     name = f"report-{stage}-attempt-{attempt}"

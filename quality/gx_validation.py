@@ -204,9 +204,9 @@ def validate(
                 notes=check.spec.description + (f"\n\nThis run: {check.note}" if check.note else ""),
                 meta={"check_name": check.spec.name, "severity": check.spec.severity},
             ))
-        suite = context.suites.add_or_update(suite)
-        definition = context.validation_definitions.add_or_update(
-            gx.ValidationDefinition(name=name, data=batch_definition, suite=suite))
+        # The checkpoint's add_or_update saves its validation definitions, and each of those its
+        # suite, itself: saving them here first as well stored every suite and definition twice.
+        definition = gx.ValidationDefinition(name=name, data=batch_definition, suite=suite)
         checkpoint = context.checkpoints.add_or_update(
             gx.Checkpoint(name=name, validation_definitions=[definition], actions=[], result_format="SUMMARY"))
         run = checkpoint.run(batch_parameters={"dataframe": frames[data_key]})

@@ -439,14 +439,21 @@ def _write_index(con: duckdb.DuckDBPyConnection | None, reports_dir: Path) -> Pa
 
 def write_run_report(settings: Settings, run_id: str) -> Path:
     """Write ``reports/<run>/report.html`` and ``report.json`` and refresh ``reports/index.html``."""
-    folder = settings.reports_dir / run_folder(run_id)
-    folder.mkdir(parents=True, exist_ok=True)
     if settings.warehouse_path.exists():
         # Read-only, so `cdp report` works beside other readers; inside a gate's stage, which holds
         # the warehouse read-write (cdp.warehouse.held), connect() opens it read-write.
         with connect(settings, read_only=True) as con:
-            data = _collect(con, run_id)
-            _write_index(con, settings.reports_dir)
+            return write_run_report_with(con, settings, run_id)
+    return write_run_report_with(None, settings, run_id)
+
+
+def write_run_report_with(con: duckdb.DuckDBPyConnection | None, settings: Settings, run_id: str) -> Path:
+    """:func:`write_run_report` on an open warehouse connection (None: no warehouse yet)."""
+    folder = settings.reports_dir / run_folder(run_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    if con is not None:
+        data = _collect(con, run_id)
+        _write_index(con, settings.reports_dir)
     else:
         data = {"stages": [], "checks": [], "counts": {}}
         _write_index(None, settings.reports_dir)

@@ -51,6 +51,12 @@ def next_attempt(con: duckdb.DuckDBPyConnection, run_id: str, stage: str) -> int
                        [run_id, stage]).fetchall()[0][0]
 
 
+def verdict(con: duckdb.DuckDBPyConnection, run_id: str, stage: str) -> str | None:
+    """The current verdict (``passed`` | ``failed``) of the run's stage (None: not run)."""
+    rows = con.execute("SELECT verdict FROM meta.quality_runs WHERE run_id = ? AND stage = ?", [run_id, stage]).fetchall()
+    return rows[0][0] if rows else None
+
+
 def save_stage(
     con: duckdb.DuckDBPyConnection,
     run_id: str,

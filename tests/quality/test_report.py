@@ -270,3 +270,45 @@ def test_quarantine_is_counted_by_reason_code_with_an_example(settings, sql):
     rows = [r for r in report["row_counts"]["quarantine"] if r["reason"] == "duplicate-messageid-conflict"]
     assert [(r["source"], r["records"]) for r in rows] == [("web", 5)]
     assert rows[0]["example"] == "duplicate-messageid-conflict: messageId 'm0' was already loaded"
+
+
+def test_pipeline_gates_leave_a_complete_report_when_one_blocks(settings, sql):
+    """The pipeline's gates write the report when they block (a passing one leaves it to the end of
+    the run): the report on disk right after the block lists every check of every gate that ran."""
+    from cdp.pipeline import quality_gate
+
+    quality_gate(settings, RUN_ID, "ingestion")
+    quality_gate(settings, RUN_ID, "identity")
+    sql("INSERT INTO marts.dim_customers (customer_id, lifetime_orders, lifetime_revenue) VALUES ('cust-a', 0, 0)")
+    with pytest.raises(QualityGateFailed) as excinfo:
+        quality_gate(settings, RUN_ID, "marts")
+
+    path = excinfo.value.result.report_path
+    assert path == settings.reports_dir / RUN_ID / "report.html" and path.exists()
+    parser, text = parse(path)
+    assert_self_contained(parser, text)
+    expected = {c.name for stage in ("ingestion", "identity", "marts") for c in load_suite(stage).checks}
+    assert set(parser.checks) == expected
+    assert parser.checks["customer_id_unique"] == "FAIL"
+    assert 'id="verdict">FAILED<' in text and "stopped at the marts gate" in text
+    report = json.loads((path.parent / "report.json").read_text(encoding="utf-8"))
+    assert report["verdict"] == "failed" and report["gates_run"] == ["ingestion", "identity", "marts"]
+    assert {c["check_name"] for c in report["checks"]} == expected
+    assert [(p["stage"], p["status"]) for p in report["pipeline_stages"]] == [
+        ("quality:ingestion", "succeeded"), ("quality:identity", "succeeded"), ("quality:marts", "running")]
+
+
+def test_rerun_of_a_passed_pipeline_gate_archives_the_report_of_that_attempt(settings):
+    """A passing pipeline gate does not write the report, so before a rerun replaces its verdict
+    the report of that attempt is written from the warehouse and archived (not skipped or stale)."""
+    from cdp.pipeline import quality_gate
+
+    quality_gate(settings, RUN_ID, "ingestion")
+    quality_gate(settings, RUN_ID, "ingestion")  # the same run's gate again, e.g. an Airflow clear
+
+    folder = settings.reports_dir / RUN_ID
+    archived, text = parse(folder / "report-ingestion-attempt-1.html")
+    assert 'id="verdict">PASSED<' in text
+    assert set(archived.checks) == {c.name for c in load_suite("ingestion").checks}
+    earlier = json.loads((folder / "report-ingestion-attempt-1.json").read_text(encoding="utf-8"))
+    assert earlier["gates"][0]["stage"] == "ingestion" and earlier["gates"][0]["verdict"] == "passed"
