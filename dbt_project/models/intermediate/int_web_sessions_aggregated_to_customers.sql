@@ -34,7 +34,17 @@ with sessions_started as (
 ),
 
 -- sessions that run past the end of the run date (past midnight, or into events whose clock is
--- in the future): their end and page views recounted from their events up to it
+-- in the future)
+sessions_past_run_date as (
+    select
+        session_id,
+        session_started_at
+    from sessions_started
+    where session_ended_at >= {{ run_date_end() }}
+),
+
+-- their end and page views recounted from their events up to it; the lower bound on event_at
+-- lets DuckDB skip the row groups of older events (there are usually none to recount)
 sessions_cut_at_run_date as (
     select
         session_id,
@@ -43,10 +53,8 @@ sessions_cut_at_run_date as (
     from {{ ref('fct_web_events') }}
     where
         event_at < {{ run_date_end() }}
-        and session_id in (
-            select sessions_started.session_id from sessions_started
-            where sessions_started.session_ended_at >= {{ run_date_end() }}
-        )
+        and event_at >= (select min(sessions_past_run_date.session_started_at) from sessions_past_run_date)
+        and session_id in (select sessions_past_run_date.session_id from sessions_past_run_date)
     group by session_id
 ),
 
