@@ -1,14 +1,17 @@
 -- dim_customers.lifetime_revenue / lifetime_orders agree with the completed orders in fct_orders
--- placed up to the end of the run date.
+-- placed up to the end of the run date (revenue in the reporting currency: the orders with a rate
+-- to it, converted).
 -- Returns the customers where they differ.
 with order_totals as (
     select
-        customer_id,
+        orders.customer_id,
         count(*) as completed_orders,
-        sum(total_amount) as completed_revenue
-    from {{ ref('fct_orders') }}
-    where is_completed and customer_id is not null and ordered_at < {{ run_date_end() }}
-    group by customer_id
+        count(*) filter (where rates.currency is null) as orders_without_rate,
+        coalesce(sum(orders.total_amount * rates.rate_to_reporting), 0) as completed_revenue
+    from {{ ref('fct_orders') }} as orders
+    left join {{ ref('int_currency_rates_to_reporting') }} as rates on orders.currency = rates.currency
+    where orders.is_completed and orders.customer_id is not null and orders.ordered_at < {{ run_date_end() }}
+    group by orders.customer_id
 )
 
 select
@@ -16,9 +19,12 @@ select
     customers.lifetime_orders,
     order_totals.completed_orders,
     customers.lifetime_revenue,
-    order_totals.completed_revenue
+    order_totals.completed_revenue,
+    customers.lifetime_orders_without_rate,
+    order_totals.orders_without_rate
 from {{ ref('dim_customers') }} as customers
 left join order_totals on customers.customer_id = order_totals.customer_id
 where
     customers.lifetime_orders != coalesce(order_totals.completed_orders, 0)
-    or customers.lifetime_revenue != coalesce(order_totals.completed_revenue, 0)
+    or customers.lifetime_revenue != cast(coalesce(order_totals.completed_revenue, 0) as decimal(14, 2))
+    or customers.lifetime_orders_without_rate != coalesce(order_totals.orders_without_rate, 0)

@@ -2,7 +2,8 @@
 -- Survivorship: records are ranked by var('golden_record_source_priority'), then most recently
 -- dated first (a CSV record by its list's date, int_person_records_dated); each attribute takes
 -- the first non-null value in that order. The address is taken as one block from the best record
--- that has one, so street and city never mix records.
+-- that has one, so street and city never mix records. A birth date after the run date or before
+-- 1900 is not a candidate (treated as NULL).
 -- Incremental per customer (macros/incremental_customers.sql): only customers whose person
 -- records changed are ranked again.
 {{ config(
@@ -23,7 +24,16 @@
 
 with person_records as not materialized (
     select
-        *,
+        * replace (
+            -- an impossible birth date (after the run date, or before 1900) is a wrong value, not
+            -- a fact: treated as missing, so the next record's birth date can win. identity/
+            -- only drops dates outside 1900-01-02..2100-01-01 (and placeholders). Done here, in
+            -- the fingerprinted input, so a customer is recomputed when a later run date makes
+            -- the date plausible.
+            case
+                when date_of_birth between date '1900-01-01' and {{ run_date() }} then date_of_birth
+            end as date_of_birth
+        ),
         {{ source_priority('source_system') }} as source_priority
     from {{ ref('int_person_records_dated') }}
     where has_person_record

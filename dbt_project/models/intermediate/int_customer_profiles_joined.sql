@@ -113,9 +113,12 @@ joined as (
         coalesce(consents.has_consent_ad_targeting, false) as has_consent_ad_targeting,
         coalesce(orders.lifetime_orders, 0) as lifetime_orders,
         cast(coalesce(orders.lifetime_revenue, 0) as decimal(14, 2)) as lifetime_revenue,
+        -- over the orders lifetime_revenue sums: those with a rate to the reporting currency
         cast(
-            orders.lifetime_revenue / nullif(orders.lifetime_orders, 0) as decimal(14, 2)
+            orders.lifetime_revenue
+            / nullif(orders.lifetime_orders - orders.lifetime_orders_without_rate, 0) as decimal(14, 2)
         ) as average_order_value,
+        coalesce(orders.lifetime_orders_without_rate, 0) as lifetime_orders_without_rate,
         orders.first_purchase_at,
         orders.last_purchase_at,
         coalesce(web.web_sessions, 0) as web_sessions,

@@ -1,6 +1,10 @@
 -- One row per customer with web activity: session and page-view counts, first and last visit
 -- and the acquisition channel (the channel of the customer's first session).
 -- Reads the incremental fct_web_sessions mart rather than re-sessionising every event each night.
+-- Only activity up to the end of the run date counts, like the other customer aggregates: sessions
+-- started after it are left out, and a session that runs past it (past midnight, or into events
+-- with a future timestamp) is cut there (its last event and page views before it, read from
+-- fct_web_events for those few sessions only), so last_visit_at is never after the run date.
 -- Incremental per customer (macros/incremental_customers.sql): only customers whose sessions
 -- changed, moved to or from them, or entered the run date's window are aggregated again.
 {{ config(
@@ -17,7 +21,7 @@
     'session_id', 'session_started_at', 'session_ended_at', 'page_views', 'channel',
 ] %}
 
-with sessions as not materialized (
+with sessions_started as (
     select
         customer_id,
         session_id,
@@ -27,6 +31,44 @@ with sessions as not materialized (
         channel
     from {{ ref('fct_web_sessions') }}
     where customer_id is not null and session_started_at < {{ run_date_end() }}
+),
+
+-- sessions that run past the end of the run date (past midnight, or into events whose clock is
+-- in the future)
+sessions_past_run_date as (
+    select
+        session_id,
+        session_started_at
+    from sessions_started
+    where session_ended_at >= {{ run_date_end() }}
+),
+
+-- their end and page views recounted from their events up to it; the lower bound on event_at
+-- lets DuckDB skip the row groups of older events (there are usually none to recount)
+sessions_cut_at_run_date as (
+    select
+        session_id,
+        max(event_at) as session_ended_at,
+        count(*) filter (where event_type = 'page') as page_views
+    from {{ ref('fct_web_events') }}
+    where
+        event_at < {{ run_date_end() }}
+        and event_at >= (select min(sessions_past_run_date.session_started_at) from sessions_past_run_date)
+        and session_id in (select sessions_past_run_date.session_id from sessions_past_run_date)
+    group by session_id
+),
+
+sessions as not materialized (
+    select
+        sessions_started.customer_id,
+        sessions_started.session_id,
+        sessions_started.session_started_at,
+        coalesce(sessions_cut_at_run_date.session_ended_at, sessions_started.session_ended_at)
+            as session_ended_at,
+        coalesce(sessions_cut_at_run_date.page_views, sessions_started.page_views) as page_views,
+        sessions_started.channel
+    from sessions_started
+    left join sessions_cut_at_run_date on sessions_started.session_id = sessions_cut_at_run_date.session_id
 ),
 
 {{ changed_customers_cte('sessions', input_columns) }}

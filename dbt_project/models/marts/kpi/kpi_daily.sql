@@ -1,8 +1,14 @@
 -- One row per calendar day from the first completed order up to the run date: revenue, orders,
 -- AOV, active / new / returning purchasers, web sessions and the cumulative repeat-purchase rate.
+-- Revenue and AOV are in the reporting currency (var('reporting_currency'), int_currency_rates_to_reporting):
+-- an order whose currency has no rate is counted in orders and orders_without_rate, not in revenue.
 with orders as (
-    select * from {{ ref('fct_orders') }}
-    where is_completed and order_date <= {{ run_date() }}
+    select
+        fct_orders.*,
+        fct_orders.total_amount * rates.rate_to_reporting as total_amount_reporting
+    from {{ ref('fct_orders') }} as fct_orders
+    left join {{ ref('int_currency_rates_to_reporting') }} as rates on fct_orders.currency = rates.currency
+    where fct_orders.is_completed and fct_orders.order_date <= {{ run_date() }}
 ),
 
 days as (
@@ -37,7 +43,8 @@ daily_orders as (
     select
         order_date as kpi_date,
         count(*) as orders,
-        sum(total_amount) as revenue,
+        sum(total_amount_reporting) as revenue,
+        count(*) filter (where total_amount_reporting is null) as orders_without_rate,
         count(distinct customer_id) as active_customers
     from orders
     group by order_date
@@ -56,6 +63,7 @@ joined as (
         days.kpi_date,
         coalesce(daily_orders.orders, 0) as orders,
         cast(coalesce(daily_orders.revenue, 0) as decimal(14, 2)) as revenue,
+        coalesce(daily_orders.orders_without_rate, 0) as orders_without_rate,
         coalesce(daily_orders.active_customers, 0) as active_customers,
         -- a customer is new on the day of their first purchase
         coalesce(milestones.first_purchases, 0) as new_customers,
@@ -72,7 +80,9 @@ select
     kpi_date,
     orders,
     revenue,
-    cast(revenue / nullif(orders, 0) as decimal(14, 2)) as average_order_value,
+    cast(revenue / nullif(orders - orders_without_rate, 0) as decimal(14, 2)) as average_order_value,
+    orders_without_rate,
+    '{{ var("reporting_currency") | upper }}' as reporting_currency,
     active_customers,
     new_customers,
     active_customers - new_customers as returning_customers,

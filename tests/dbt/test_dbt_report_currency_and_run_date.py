@@ -1,0 +1,123 @@
+"""Analyst-facing correctness of the marts on the fixture warehouse plus a few awkward rows:
+revenue in one reporting currency (never a sum of amounts in different currencies), no visit after
+the run date, and no impossible birth date in the golden record."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from decimal import Decimal
+
+import pytest
+
+from cdp import dbt as cdp_dbt
+from cdp.warehouse import connect
+
+# Added to the fixture (tests/dbt/fixtures/warehouse.sql, run date 2026-11-23):
+# - Bob (C2, store 102) buys twice more on 2026-11-10: 100 EUR (rate 1.08 to USD in
+#   seeds/currency_rates.csv) and 50 CHF (no rate); his USD orders are 50 + 60.
+# - Carol (C3, anon a3) starts a session at 23:50 on the run date that goes on past midnight,
+#   and a device with a clock in the future sends an event next year.
+# - Bob's store record says he was born in 2031; Alice's CSV record (her winning birth date,
+#   1990-01-01 in the fixture) says 1850, so her web record's 1991-01-01 must win instead.
+AWKWARD_ROWS = """
+insert into raw.store_orders values
+    (13, 102, 1, '2026-11-10 12:00:00', 'completed', 100.00, 'EUR', '2026-11-10 12:00:00',
+     'select * from orders', null, 'b3', '2026-11-22 00:00:00'),
+    (14, 102, 1, '2026-11-10 13:00:00', 'completed', 50.00, 'chf', '2026-11-10 13:00:00',
+     'select * from orders', null, 'b3', '2026-11-22 00:00:00');
+insert into raw.web_events
+    (message_id, type, event_name, anonymous_id, event_at, properties, page_path,
+     _source_file, _source_line, _batch_id, _loaded_at)
+values
+    ('m-c7', 'page', null, 'a3', '2026-11-23 23:50:00', '{}', '/late', 'web/e.ndjson', 20, 'b1', '2026-11-23 00:00:00'),
+    ('m-c8', 'page', null, 'a3', '2026-11-24 00:10:00', '{}', '/later', 'web/e.ndjson', 21, 'b1', '2026-11-23 00:00:00'),
+    ('m-c9', 'page', null, 'a3', '2027-06-01 08:00:00', '{}', '/future', 'web/e.ndjson', 22, 'b1', '2026-11-23 00:00:00');
+update identity.person_records_standardised set date_of_birth = '2031-05-05'
+    where source_system = 'store' and source_record_id = '102';
+update identity.person_records_standardised set date_of_birth = '1850-01-01'
+    where source_system = 'csv' and source_record_id = 'newsletter__2026-11-01.csv:2';
+"""
+
+
+@pytest.fixture(scope="module")
+def awkward(warehouse_factory, tmp_path_factory):
+    settings = warehouse_factory(tmp_path_factory.mktemp("dbt_awkward"))
+    with connect(settings) as con:
+        con.execute(AWKWARD_ROWS)
+    summary = cdp_dbt.build(settings, run_id="awkward-1")
+    return settings, summary
+
+
+def test_lifetime_revenue_converts_to_the_reporting_currency_and_never_sums_a_currency_without_rate(awkward, sql):
+    settings, summary = awkward
+    assert summary["failures"] == 0
+    orders, revenue, aov = sql(
+        settings,
+        "select lifetime_orders, lifetime_revenue, average_order_value from marts.dim_customers where customer_id = 'C2'",
+    )[0]
+    # 50 + 60 USD + 100 EUR * 1.08; the 50 CHF order is counted, but not as 50 dollars (the sum of
+    # the amounts as they are would be 260)
+    assert orders == 4
+    assert revenue == Decimal("218.00")
+    assert aov == Decimal("72.67")  # 218 / the 3 converted orders
+    assert sql(settings, "select lifetime_orders_without_rate from marts.dim_customers where customer_id = 'C2'") == [(1,)]
+    clv_revenue, clv_aov = sql(
+        settings, "select lifetime_revenue, average_order_value from marts.customer_lifetime_value where customer_id = 'C2'"
+    )[0]
+    assert (clv_revenue, clv_aov) == (Decimal("218.00"), Decimal("72.67"))
+    # the order keeps its own amount and currency
+    assert sql(settings, "select total_amount, currency from marts.fct_orders where order_id = '14'") == [
+        (Decimal("50.00"), "CHF")
+    ]
+
+
+def test_daily_revenue_is_in_the_reporting_currency(awkward, sql):
+    settings, _ = awkward
+    day = "from marts.kpi_daily where kpi_date = date '2026-11-10'"
+    # 100 EUR * 1.08, not 100 + 50 "dollars"; the CHF order counts as an order, not in revenue or AOV
+    assert sql(settings, f"select orders, revenue, average_order_value {day}") == [(2, Decimal("108.00"), Decimal("108.00"))]
+    assert sql(settings, f"select orders_without_rate, reporting_currency {day}") == [(1, "USD")]
+
+
+def test_a_currency_without_rate_is_a_warning(awkward):
+    settings, summary = awkward
+    assert summary["failures"] == 0
+    results = json.loads((cdp_dbt._target_dir(settings) / "run_results.json").read_text(encoding="utf-8"))
+    statuses = {result["unique_id"].split(".")[-1]: (result["status"], result["failures"]) for result in results["results"]}
+    assert statuses["assert_completed_orders_have_reporting_rate"] == ("warn", 1)  # one currency: CHF
+
+
+def test_another_reporting_currency_converts_with_its_own_rates(warehouse_factory, sql, tmp_path):
+    settings = warehouse_factory(tmp_path)
+    with connect(settings) as con:
+        con.execute(AWKWARD_ROWS)
+    # a plain dbt var (dbt_project.yml, default USD): the same build reporting in EUR
+    variables = {**cdp_dbt._parse_vars(cdp_dbt.load_segments()), "reporting_currency": "EUR"}
+    cdp_dbt._invoke(settings, "build", variables, "awkward-eur", extra_args=["--exclude-resource-type", "unit_test"])
+    revenue, without_rate = sql(
+        settings, "select lifetime_revenue, lifetime_orders_without_rate from marts.dim_customers where customer_id = 'C2'"
+    )[0]
+    # 110 USD * 0.93 + 100 EUR; CHF still without a rate
+    assert (revenue, without_rate) == (Decimal("202.30"), 1)
+    assert sql(settings, "select distinct reporting_currency from marts.kpi_daily") == [("EUR",)]
+
+
+def test_last_visit_is_never_after_the_run_date(awkward, sql):
+    settings, _ = awkward
+    visits, page_views, last_visit = sql(
+        settings, "select web_sessions, page_views, last_visit_at from marts.dim_customers where customer_id = 'C3'"
+    )[0]
+    # the fixture's three sessions plus the one started at 23:50, cut at midnight; 2027 not counted
+    assert visits == 4
+    assert page_views == 5 + 1
+    assert last_visit == datetime(2026, 11, 23, 23, 50)
+    # the session itself is whole in fct_web_sessions
+    assert sql(settings, "select count(*) from marts.fct_web_sessions where session_ended_at = '2026-11-24 00:10:00'") == [(1,)]
+
+
+def test_impossible_birth_dates_do_not_reach_the_golden_record(awkward, sql):
+    settings, _ = awkward
+    births = dict(sql(settings, "select customer_id, date_of_birth from marts.dim_customers where customer_id in ('C1', 'C2')"))
+    assert births["C2"] is None  # born 2031, his only birth date
+    assert births["C1"] == date(1991, 1, 1)  # the CSV's 1850 is skipped, the web record's date wins
