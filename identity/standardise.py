@@ -47,12 +47,16 @@ PLACEHOLDER_EMAIL_LOCAL_PART = (
     r"|asdf+|x+|abc|sample|fake|dummy|nobody|noone|refused)"
 )
 
-#: A phone number whose digits count straight up or down ("1234567", "987-654-3210", "0123456789")
-#: is typed to get past a form, never a real line: every such run of 7 to 15 digits (wrapping 9 -> 0).
+#: A phone number whose nine or ten digits count straight up or down ("987-654-3210",
+#: "0123456789", "123 456 789") is typed to get past a form. Runs are not wrapped (9 -> 0) and
+#: shorter ones are left alone: "+1 678 901 2345" and Estonia's "+372 567 8901" are real numbers.
 SEQUENTIAL_DIGIT_RUNS: frozenset[str] = frozenset(
-    "".join(str((start + step * i) % 10) for i in range(length))
-    for start in range(10) for step in (1, -1) for length in range(7, 16)
+    digits[start:start + length]
+    for digits in ("0123456789", "9876543210") for length in (9, 10) for start in range(11 - length)
 )
+
+#: A top-level domain alone, or a country's second-level suffix (co.uk, com.au, org.nz).
+_BARE_SUFFIX = r"[a-z]{2,}|(co|com|net|org|ac|gov|edu|ne|or)\.[a-z]{2}"
 
 _PHONE_KEY_SQL = r"regexp_replace(trim(phone), '[\s().\-/]', '', 'g')"
 
@@ -241,8 +245,11 @@ def standardised_select_sql(source: str, settings: object, phone_lookup: str) ->
     checked["email"] = (
         f"CASE WHEN regexp_full_match(email, {sql_literal(_EMAIL_PATTERN)}) AND email NOT IN {lower_list} "
         f"AND NOT regexp_full_match(split_part(email, '@', 1), {sql_literal(PLACEHOLDER_EMAIL_LOCAL_PART)}) "
-        # The mailbox named like its domain (no@no.com, abc@abc.net, me@me.org) is typed, not owned.
-        "AND NOT starts_with(split_part(email, '@', 2), split_part(email, '@', 1) || '.') "
+        # The mailbox named like its domain (no@no.com, me@me.org, x@x.co.uk) is typed, not owned;
+        # a subdomain named like the mailbox is real (hr@hr.acme.com, news@news.bbc.co.uk).
+        "AND NOT (starts_with(split_part(email, '@', 2), split_part(email, '@', 1) || '.') "
+        "AND regexp_full_match(split_part(email, '@', 2)[length(split_part(email, '@', 1)) + 2:], "
+        f"{sql_literal(_BARE_SUFFIX)})) "
         "THEN email END"
     )
     level_1 = ", ".join(f"{cleaned.get(name, f'r.{name}')} AS {name}" for name in PERSON_RECORD_COLUMNS)

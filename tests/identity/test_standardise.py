@@ -59,6 +59,10 @@ def _standardise(rows: list[dict], settings: object | None = None) -> list[dict]
         ("abc@abc.net", None),
         ("john@johnsmith.com", "john@johnsmith.com"),
         ("mail@gmail.com", "mail@gmail.com"),
+        ("x@x.co.uk", None),
+        ("hr@hr.acme.com", "hr@hr.acme.com"),
+        ("news@news.bbc.co.uk", "news@news.bbc.co.uk"),
+        ("jane@jane.doe.name", "jane@jane.doe.name"),
         ("", None),
     ],
 )
@@ -93,11 +97,17 @@ def test_phone_to_e164_or_null(raw: str, expected: str | None) -> None:
     assert standardise_phone(raw, "US", frozenset({"0000000000", "1234567890"})) == expected
 
 
-@pytest.mark.parametrize("raw", ["+1 987-654-3210", "(234) 567-8901", "0123456789", "+44 3456 789012", "7654321"])
+@pytest.mark.parametrize("raw", ["+1 987-654-3210", "+1 (012) 345-6789", "0123456789", "+49 123 456789"])
 def test_phone_counting_up_or_down_is_a_placeholder(raw: str) -> None:
     """Digits typed in a row to get past a form link strangers; none is in the default list."""
     rows = _standardise([{"phone": raw}, {"phone": "(212) 555-0123"}], FakeSettings(default_phone_region="US"))
     assert [row["phone"] for row in rows] == [None, "+12125550123"]
+
+
+@pytest.mark.parametrize(("raw", "expected"), [("+1 678 901 2345", "+16789012345"), ("+372 567 8901", "+3725678901")])
+def test_a_real_number_with_a_short_or_wrapped_run_is_kept(raw: str, expected: str) -> None:
+    """Atlanta's 678-901-... counts up only by wrapping 9 -> 0; Estonian mobiles are 5678 xxxx."""
+    assert _standardise([{"phone": raw}])[0]["phone"] == expected
 
 
 def test_phone_default_region_comes_from_settings() -> None:
