@@ -39,8 +39,9 @@ Rows are found, in one pass per file:
 Files are read with Arrow (every column as text), values are judged per distinct value, and only a
 file that loses rows is rewritten (byte-for-byte what the exporter writes); a CSV file not as the
 exporter writes it (a ragged row, an unquoted carriage return) stops the scrub with an error naming
-it. The folders the calling export has just built are not read (they were built without the
-people), every other retained folder is, those of its own run id included. The ``removed.csv`` of
+it. Of the folders the calling export has just built only ``removed.csv`` is read (the rest was built
+without the people; it lists those removed since the last run, the person erased now among them),
+every other retained folder is read whole, those of its own run id included. The ``removed.csv`` of
 each export's latest run is held back: it is how the erasure reaches the platform (it lists the
 hashed rows the platform must delete); one holding an erased person is noted (``HELD_REMOVALS``) and
 scrubbed by the first export after which it is no longer the latest; that of a retired segment's
@@ -140,9 +141,10 @@ def scrub_erased(settings: Settings, con: duckdb.DuckDBPyConnection, run_id: str
     call, one that matched nobody until now, or one that now also matches another customer); returns
     the rows removed. ``run_id``: the export doing it; ``rebuilt``: the (segment, format) exports it
     has just published under ``run_id``, built without the people the erasure requests
-    ``built_without`` (``erasure_entries`` when it read its inputs) matched: their folders are not read
-    when every request to apply is among those. Every other folder is, also one of ``run_id`` (a
-    partial export, ``cdp export --segment``, under the night's run id)."""
+    ``built_without`` (``erasure_entries`` when it read its inputs) matched: when every request to apply
+    is among those, only their ``removed.csv`` is read (held, or scrubbed for a retired segment). Every
+    other folder is read whole, also one of ``run_id`` (a partial export, ``cdp export --segment``,
+    under the night's run id)."""
     had_customers = table_exists(con, *SCRUBBED_CUSTOMERS.split("."))
     for ddl in _DDL:
         con.execute(ddl)
@@ -185,23 +187,33 @@ def scrub_erased(settings: Settings, con: duckdb.DuckDBPyConnection, run_id: str
     # The folders this export has just built hold nobody the requests it was built with match (a first
     # export has nothing else to read). Only those: a partial export (one segment or format) under the
     # night's run id leaves that run's other folders as they were published, before the request.
+    # Their removed.csv is still read (a small diff): it lists the people removed since the last run,
+    # the person erased now among them (it is the platform's delete list), so it is held or scrubbed.
     skip = {(segment, destination, run_id) for segment, destination in rebuilt} if set(todo) <= built_without else set()
-    retained = [run for run in _retained_runs(con) if run not in skip]
+    retained = _retained_runs(con)
     removed = 0
     log_rows: list[tuple] = []
     held: list[tuple[str, str, str]] = []
     if retained and (customer_ids or contacts.emails or contacts.phones):
-        erased = _Erased(con, customer_ids, contacts)
+        erased: _Erased | None = None
         export_dir = Path(settings.export_dir)
         for segment, destination, scrubbed_run in retained:
             folder = publish.export_path(export_dir, segment, destination, scrubbed_run)
             if not folder.is_dir():
                 continue
+            body = _manifest(folder)
+            only = None
+            if (segment, destination, scrubbed_run) in skip:
+                if not _lists_removals(body):
+                    continue  # nobody removed (a first export): nothing to read
+                only = "removed.csv"
             # The latest run's removed.csv is kept for the platform, unless it is a retired segment's
             # final export: that stays the latest for good, and its removed.csv would keep the person.
             keep_removed = scrubbed_run == publish.read_latest(export_dir, segment, destination) \
-                and not _is_retired(folder)
-            counts, holds = _scrub_folder(folder, destination, erased, keep_removed=keep_removed)
+                and body.get("retired") is not True
+            if erased is None:
+                erased = _Erased(con, customer_ids, contacts)
+            counts, holds = _scrub_folder(folder, destination, erased, keep_removed=keep_removed, only=only)
             if holds:
                 held.append((segment, destination, scrubbed_run))
             if counts:
@@ -539,12 +551,26 @@ def _scrub_held_removals(settings: Settings, con: duckdb.DuckDBPyConnection, run
     return released, log_rows
 
 
+def _manifest(folder: Path) -> dict:
+    """A run folder's manifest.json ({} when it cannot be read)."""
+    try:
+        body = json.loads((folder / publish.MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
 def _is_retired(folder: Path) -> bool:
     """True for the final, empty export of a segment no longer in ``marts.segments`` (its manifest says so)."""
-    try:
-        return json.loads((folder / publish.MANIFEST).read_text(encoding="utf-8")).get("retired") is True
-    except (OSError, ValueError, AttributeError):
-        return False
+    return _manifest(folder).get("retired") is True
+
+
+def _lists_removals(body: dict) -> bool:
+    """False only when the manifest says the folder's removed.csv has no rows (unknown: True)."""
+    for entry in body.get("files") or []:
+        if isinstance(entry, dict) and entry.get("name") == "removed.csv":
+            return entry.get("rows") != 0
+    return True
 
 
 def _read_csv_text(path: Path) -> pa.Table | None:

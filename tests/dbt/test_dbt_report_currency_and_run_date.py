@@ -5,6 +5,7 @@ the run date, and no impossible birth date in the golden record."""
 from __future__ import annotations
 
 import json
+import shutil
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -121,3 +122,26 @@ def test_impossible_birth_dates_do_not_reach_the_golden_record(awkward, sql):
     births = dict(sql(settings, "select customer_id, date_of_birth from marts.dim_customers where customer_id in ('C1', 'C2')"))
     assert births["C2"] is None  # born 2031, his only birth date
     assert births["C1"] == date(1991, 1, 1)  # the CSV's 1850 is skipped, the web record's date wins
+
+
+@pytest.mark.parametrize("duplicate", ["eur,USD,1.08", "EUR ,USD,1.08"])
+def test_a_currency_twice_in_the_rates_seed_stops_the_build(warehouse_factory, sql, tmp_path, monkeypatch, duplicate):
+    """Review finding: the seed's unique_combination test compares the raw values, so `eur` (or
+    `EUR `) next to `EUR` passed it, int_currency_rates_to_reporting (upper(trim())) then held EUR
+    twice and Bob's 100 EUR order counted twice in dim_customers and kpi_daily (lifetime revenue
+    326.00 instead of 218.00). The view's key tests fail the build, naming the duplicated key."""
+    project = tmp_path / "dbt_project"
+    shutil.copytree(cdp_dbt.DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs", ".user.yml"))
+    rates = project / "seeds" / "currency_rates.csv"
+    rates.write_text(rates.read_text(encoding="utf-8") + duplicate + "\n", encoding="utf-8")
+    monkeypatch.setattr(cdp_dbt, "DBT_PROJECT_DIR", project)
+    settings = warehouse_factory(tmp_path / "home")
+    with connect(settings) as con:
+        con.execute(AWKWARD_ROWS)  # Bob (C2) buys for 100 EUR
+
+    with pytest.raises(cdp_dbt.DbtBuildFailed, match=r"unique_int_currency_rates_to_reporting_currency") as failed:
+        cdp_dbt.build(settings, run_id="duplicate-rate")
+    assert "fail" in str(failed.value)
+    # Nothing downstream was built from the doubled rates.
+    assert sql(settings, "select count(*) from information_schema.tables where table_schema = 'marts' "
+                         "and table_name in ('dim_customers', 'kpi_daily')") == [(0,)]

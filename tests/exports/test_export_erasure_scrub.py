@@ -60,9 +60,14 @@ def test_a_new_erasure_removes_the_person_from_retained_runs(settings):
                              "WHERE segment = 'vip' AND destination = 'csv' ORDER BY ALL")
     assert logged == [("vip", "csv", "run-1", "added.csv"), ("vip", "csv", "run-1", "snapshot.csv")]
 
-    # An entry is applied once: the next night rewrites nothing.
+    # An entry is applied once: the next night rewrites only run-2's removed.csv files, held for the
+    # platform while run-2 was the latest; the night after rewrites nothing.
     count = query(settings, "SELECT count(*) FROM exports.erasure_scrubs")
     export(settings, "run-3", gate=None)
+    assert query(settings, "SELECT DISTINCT scrubbed_run_id, file FROM exports.erasure_scrubs "
+                           "WHERE run_id = 'run-3'") == [("run-2", "removed.csv")]
+    count = query(settings, "SELECT count(*) FROM exports.erasure_scrubs")
+    export(settings, "run-4", gate=None)
     assert query(settings, "SELECT count(*) FROM exports.erasure_scrubs") == count
 
 
@@ -297,9 +302,14 @@ def test_an_applied_erasure_reaches_a_second_customer_who_gains_the_address_late
                            "WHERE identifier = 'ada@example.com' ORDER BY ALL") == [("c1",), ("c2",)]
     assert query(settings, "SELECT customers_matched FROM exports.erasure_scrubbed_entries "
                            "WHERE identifier = 'ada@example.com'") == [(2,)]
-    # Nothing new the night after: no file is rewritten again.
-    count = query(settings, "SELECT count(*) FROM exports.erasure_scrubs")
+    # Nothing new the night after: only run-3's removed.csv files (held for the platforms while run-3
+    # was the latest) lose José; the night after that no file is rewritten again.
     export(settings, "run-4", gate=None)
+    assert query(settings, "SELECT DISTINCT scrubbed_run_id, file FROM exports.erasure_scrubs "
+                           "WHERE run_id = 'run-4'") == [("run-3", "removed.csv")]
+    assert "c2" not in ids(settings, "vip", "csv", "run-3", "removed.csv")
+    count = query(settings, "SELECT count(*) FROM exports.erasure_scrubs")
+    export(settings, "run-5", gate=None)
     assert query(settings, "SELECT count(*) FROM exports.erasure_scrubs") == count
 
 
@@ -473,3 +483,44 @@ def test_a_latest_removed_csv_kept_for_the_platform_loses_the_person_once_supers
     body = manifest(settings, "retarget", "google", "run-2")
     assert body["erasure_scrubs"][-1] == {"run_id": "run-3", "reason": "erasure requests made after this export",
                                           "rows_removed": {"removed.csv": 1}}
+
+
+def test_the_removed_csv_of_the_run_built_after_an_erasure_loses_the_person_once_superseded(settings):
+    """The export built right after an erasure lists the person in its removed.csv (the platforms'
+    delete list) although it skips reading the rest of the folders it built: that folder is noted and
+    the first export after which it is not the latest scrubs it (before 2026-11-25 it was never noted,
+    so the person stayed in it until retention deleted the run)."""
+    export(settings, "run-1", gate=None)
+    build_warehouse(settings, suppression=[*SUPPRESSION, ("email", "ada@example.com", "erasure")])
+    export(settings, "run-2", gate=None)
+    ada = sha("ada@example.com")
+    assert ada in _hashes(settings, "retarget", "google", "run-2", "removed.csv")  # kept for the platform
+    assert "c1" in ids(settings, "retarget", "csv", "run-2", "removed.csv")
+    held = query(settings, "SELECT segment, destination FROM exports.erasure_held_removals "
+                           "WHERE run_id = 'run-2' ORDER BY ALL")
+    assert ("retarget", "google") in held and ("retarget", "csv") in held
+
+    export(settings, "run-3", gate=None)
+    for fmt, column in (("google", "Email"), ("meta", "EMAIL")):
+        assert ada not in _hashes(settings, "retarget", fmt, "run-2", "removed.csv", column), fmt
+    for fmt in ("csv", "parquet"):
+        assert "c1" not in ids(settings, "retarget", fmt, "run-2", "removed.csv"), fmt
+    assert query(settings, "SELECT count(*) FROM exports.erasure_held_removals") == [(0,)]
+
+
+def test_a_retired_segments_final_export_built_the_night_of_an_erasure_loses_the_person(settings):
+    """The segment is retired the same night the erasure arrives: its final export (the latest for
+    good) is built then, with the person in its removed.csv, and is scrubbed at once."""
+    export(settings, "run-1", gate=None)
+    segments = [s for s in SEGMENTS if s[0] != "retarget"]
+    memberships = {k: v for k, v in MEMBERSHIPS.items() if k != "retarget"}
+    build_warehouse(settings, segments=segments, memberships=memberships,
+                    suppression=[*SUPPRESSION, ("email", "ada@example.com", "erasure")])
+    export(settings, "run-2", gate=None)
+    ada = sha("ada@example.com")
+    assert manifest(settings, "retarget", "google", "run-2").get("retired") is True
+    for fmt, column in (("google", "Email"), ("meta", "EMAIL")):
+        assert ada not in _hashes(settings, "retarget", fmt, "run-2", "removed.csv", column), fmt
+    assert ids(settings, "retarget", "csv", "run-2", "removed.csv") == ["c8"]  # only the erased person goes
+    assert query(settings, "SELECT count(*) FROM exports.erasure_held_removals "
+                           "WHERE segment = 'retarget'") == [(0,)]
