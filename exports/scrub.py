@@ -178,12 +178,7 @@ def scrub_erased(settings: Settings, con: duckdb.DuckDBPyConnection, run_id: str
     todo = [entry for entry in entries if entry in new or fresh[entry]]
     # A merge gives the surviving cluster the oldest id, so a retained export may list the person
     # under an id they had in an earlier run.
-    customer_ids = (found | id_history_closure(con, found, "backward")
-                    | {value.strip() for kind, value in todo if kind.lower() == "customer_id"})
-    contacts = suppression_mod.Suppression(default_region=settings.default_phone_region)
-    for kind, value in todo:
-        if kind.lower() in ("email", "phone"):
-            contacts.add(kind, value)
+    customer_ids, contacts = _erased_targets(con, found, todo, settings.default_phone_region)
     # The folders this export has just built hold nobody the requests it was built with match (a first
     # export has nothing else to read). Only those: a partial export (one segment or format) under the
     # night's run id leaves that run's other folders as they were published, before the request.
@@ -256,6 +251,20 @@ def scrub_erased(settings: Settings, con: duckdb.DuckDBPyConnection, run_id: str
         log.warning("export %s: %d erasure request(s) match no customer yet; they stay pending and are checked "
                     "again by every export (exports.erasure_scrubbed_entries, customers_matched = 0)", run_id, nobody)
     return removed
+
+
+def _erased_targets(con: duckdb.DuckDBPyConnection, found: set[str], entries: Iterable[Entry],
+                    default_region: str | None) -> tuple[set[str], suppression_mod.Suppression]:
+    """What to remove from files for ``entries``: the customer ids ``found`` with the ids they had
+    before a merge and those customer-number requests name, and the requests' e-mails and phones."""
+    entries = list(entries)
+    customer_ids = (found | id_history_closure(con, found, "backward")
+                    | {value.strip() for kind, value in entries if kind.lower() == "customer_id"})
+    contacts = suppression_mod.Suppression(default_region=default_region)
+    for kind, value in entries:
+        if kind.lower() in ("email", "phone"):
+            contacts.add(kind, value)
+    return customer_ids, contacts
 
 
 def pending_erasures(con: duckdb.DuckDBPyConnection) -> list[dict]:
@@ -533,12 +542,7 @@ def _scrub_held_removals(settings: Settings, con: duckdb.DuckDBPyConnection, run
         return released, log_rows
     applied = {str(row[0]) for row in con.execute(f"SELECT DISTINCT customer_id FROM {SCRUBBED_CUSTOMERS}").fetchall()}
     applied |= found
-    customer_ids = (applied | id_history_closure(con, applied, "backward")
-                    | {value.strip() for kind, value in entries if kind.lower() == "customer_id"})
-    contacts = suppression_mod.Suppression(default_region=settings.default_phone_region)
-    for kind, value in entries:
-        if kind.lower() in ("email", "phone"):
-            contacts.add(kind, value)
+    customer_ids, contacts = _erased_targets(con, applied, entries, settings.default_phone_region)
     erased = _Erased(con, customer_ids, contacts)
     for segment, destination, scrubbed_run in due:
         folder = publish.export_path(export_dir, segment, destination, scrubbed_run)

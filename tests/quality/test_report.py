@@ -64,20 +64,30 @@ def test_network_is_really_blocked_in_these_tests():
         socket.create_connection(("127.0.0.1", 9), timeout=1)
 
 
-def test_failed_run_report_lists_every_check_and_what_was_blocked(settings, sql):
-    run_gate(settings, RUN_ID, "ingestion")
-    run_gate(settings, RUN_ID, "identity")
+def _blocked_at_marts(settings, sql, gate):
+    """Run the ingestion and identity gates with ``gate``, block the marts one; the report written
+    before the exception (path, parser, text), checked to list every check of the three gates."""
+    gate(settings, RUN_ID, "ingestion")
+    gate(settings, RUN_ID, "identity")
     sql("INSERT INTO marts.dim_customers (customer_id, lifetime_orders, lifetime_revenue) VALUES ('cust-a', 0, 0)")
     with pytest.raises(QualityGateFailed) as excinfo:
-        run_gate(settings, RUN_ID, "marts")
+        gate(settings, RUN_ID, "marts")
 
     path = excinfo.value.result.report_path  # written before the exception was raised
     assert path == settings.reports_dir / RUN_ID / "report.html" and path.exists()
     parser, text = parse(path)
     assert_self_contained(parser, text)
-    expected = {c.name for stage in ("ingestion", "identity", "marts") for c in load_suite(stage).checks}
-    assert set(parser.checks) == expected
+    assert set(parser.checks) == _gate_checks()
     assert parser.checks["customer_id_unique"] == "FAIL"
+    return path, parser, text
+
+
+def _gate_checks() -> set[str]:
+    return {c.name for stage in ("ingestion", "identity", "marts") for c in load_suite(stage).checks}
+
+
+def test_failed_run_report_lists_every_check_and_what_was_blocked(settings, sql):
+    path, parser, text = _blocked_at_marts(settings, sql, run_gate)
     assert parser.checks["record_mapped_once"] == "PASS"
     assert "FAILED" in text and "all audience exports" in text
     # Descriptions are written for a reviewer, with the run's thresholds filled in.
@@ -87,7 +97,7 @@ def test_failed_run_report_lists_every_check_and_what_was_blocked(settings, sql)
     assert report["verdict"] == "failed"
     assert report["blocked_stages"] == ["marts"]
     assert report["critical_failures"] == ["customer_id_unique"]
-    assert {c["check_name"] for c in report["checks"]} == expected
+    assert {c["check_name"] for c in report["checks"]} == _gate_checks()
     unique = next(c for c in report["checks"] if c["check_name"] == "customer_id_unique")
     assert unique["result"] == "FAIL" and unique["severity"] == "critical" and "cust-a" in unique["observed"]
     assert unique["threshold"] and unique["description"]
@@ -277,23 +287,11 @@ def test_pipeline_gates_leave_a_complete_report_when_one_blocks(settings, sql):
     the run): the report on disk right after the block lists every check of every gate that ran."""
     from cdp.pipeline import quality_gate
 
-    quality_gate(settings, RUN_ID, "ingestion")
-    quality_gate(settings, RUN_ID, "identity")
-    sql("INSERT INTO marts.dim_customers (customer_id, lifetime_orders, lifetime_revenue) VALUES ('cust-a', 0, 0)")
-    with pytest.raises(QualityGateFailed) as excinfo:
-        quality_gate(settings, RUN_ID, "marts")
-
-    path = excinfo.value.result.report_path
-    assert path == settings.reports_dir / RUN_ID / "report.html" and path.exists()
-    parser, text = parse(path)
-    assert_self_contained(parser, text)
-    expected = {c.name for stage in ("ingestion", "identity", "marts") for c in load_suite(stage).checks}
-    assert set(parser.checks) == expected
-    assert parser.checks["customer_id_unique"] == "FAIL"
+    path, _, text = _blocked_at_marts(settings, sql, quality_gate)
     assert 'id="verdict">FAILED<' in text and "stopped at the marts gate" in text
     report = json.loads((path.parent / "report.json").read_text(encoding="utf-8"))
     assert report["verdict"] == "failed" and report["gates_run"] == ["ingestion", "identity", "marts"]
-    assert {c["check_name"] for c in report["checks"]} == expected
+    assert {c["check_name"] for c in report["checks"]} == _gate_checks()
     assert [(p["stage"], p["status"]) for p in report["pipeline_stages"]] == [
         ("quality:ingestion", "succeeded"), ("quality:identity", "succeeded"), ("quality:marts", "running")]
 
