@@ -195,15 +195,20 @@ def dbt_vars(settings: Settings, run_id: str, segments: list[Segment]) -> dict[s
     return {
         "run_date": settings.run_date.isoformat(),
         "run_id": run_id,
-        **_parse_vars(segments),
+        **_parse_vars(segments, settings),
     }
 
 
-def _parse_vars(segments: list[Segment]) -> dict[str, Any]:
-    """The --vars of build/docs: only what changes rarely. dbt re-parses the whole project when
-    --vars change, so the run date and run id (new every night) go in the environment instead
-    (``_dbt_environment``; the run_date() / run_id() macros read it at execution only)."""
-    return {"segments": [segment.as_var() for segment in segments]}
+def _parse_vars(segments: list[Segment], settings: Settings | None = None) -> dict[str, Any]:
+    """The --vars of build/docs: only what changes rarely (the segments, ``CDP_REPORTING_CURRENCY``).
+    dbt re-parses the whole project when --vars change, so the run date and run id (new every
+    night) go in the environment instead (``_dbt_environment``; the run_date() / run_id() macros
+    read it at execution only)."""
+    variables: dict[str, Any] = {"segments": [segment.as_var() for segment in segments]}
+    currency = getattr(settings, "reporting_currency", None)
+    if currency:
+        variables["reporting_currency"] = currency
+    return variables
 
 
 def build(
@@ -230,7 +235,7 @@ def build(
     # Unit tests check the models' logic on fixed inputs, not the data: with the same project,
     # vars and library versions as a build where they all passed, they would pass again (dbt's
     # advice is to run them in development and CI, not in production). `make test` always runs them.
-    unit_fingerprint = unit_tests_fingerprint(_parse_vars(segments))
+    unit_fingerprint = unit_tests_fingerprint(_parse_vars(segments, settings))
     unit_tests_skipped = not full_refresh and _unit_tests_passed(settings, unit_fingerprint)
     if unit_tests_skipped:
         extra_args += ["--exclude-resource-type", "unit_test"]
@@ -239,7 +244,7 @@ def build(
     refreshed_for_new_columns: list[str] = []
     while True:
         try:
-            results = _invoke(settings, "build", _parse_vars(segments), run_id, extra_args=extra_args,
+            results = _invoke(settings, "build", _parse_vars(segments, settings), run_id, extra_args=extra_args,
                               tests_since=tests_since, build_started_at=build_started_at)
             break
         except DbtBuildFailed as failure:
@@ -251,7 +256,7 @@ def build(
                 raise
             log.warning("dbt: %s changed columns since the warehouse was built; rebuilding %s from scratch",
                         ", ".join(stale), "it" if len(stale) == 1 else "them")
-            _invoke(settings, "run", _parse_vars(segments), run_id,
+            _invoke(settings, "run", _parse_vars(segments, settings), run_id,
                     extra_args=["--full-refresh", "--select", *stale], build_started_at=build_started_at)
             refreshed_for_new_columns.extend(stale)
     wall = time.perf_counter() - started
@@ -372,7 +377,7 @@ def docs(settings: Settings) -> Path:
     a web server; ``index.html`` beside it is the classic site for ``dbt docs serve``.
     """
     segments = load_segments(Path(getattr(settings, "segments_path", None) or SEGMENTS_PATH))
-    _invoke(settings, "docs", _parse_vars(segments), "docs", extra_args=["generate", "--static"])
+    _invoke(settings, "docs", _parse_vars(segments, settings), "docs", extra_args=["generate", "--static"])
     return _target_dir(settings) / "static_index.html"
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -59,6 +60,7 @@ class Settings:
     store_watermark_overlap_minutes: int = field(default=60, metadata={"doc": "Re-read window before the store watermark, for late commits."})
     max_field_chars: int = field(default=4096, metadata={"doc": "Longest text field accepted by ingestion; longer values are quarantined."})
     verify_file_checksums: bool = field(default=False, metadata={"doc": "Checksum every landing file on every run. Off: a file whose size, modification and change times and inode are those recorded when it was last seen keeps its recorded SHA-256 without being read again (on a local Linux filesystem a rewrite changes the change time, which no tool can set back; turn this on for landing folders on network or FUSE mounts, or on Windows, where that does not hold)."})
+    reporting_currency: str = field(default="USD", metadata={"doc": "ISO 4217 code of the currency revenue KPIs are reported in (dbt var `reporting_currency`); orders are converted with `dbt_project/seeds/currency_rates.csv`."})
     duckdb_memory_limit: str = field(default="6GB", metadata={"doc": "DuckDB memory_limit for pipeline and dbt connections (leave room for Python under the 8 GiB budget)."})
     duckdb_threads: int = field(default=2, metadata={"doc": "DuckDB worker threads, for pipeline and dbt connections."})
     dbt_threads: int = field(default=1, metadata={"doc": "dbt threads (DuckDB has one writer, so 1 is right)."})
@@ -92,6 +94,11 @@ class Settings:
             raise SettingsError("CDP_MATCH_PROBABILITY_THRESHOLD must be between 0 and 1 (exclusive)")
         if self.export_keep_runs < 0:
             raise SettingsError("CDP_EXPORT_KEEP_RUNS must be 0 (keep all) or a positive number of runs")
+        currency = str(self.reporting_currency).strip().upper()
+        if not re.fullmatch(r"[A-Z]{3}", currency):
+            raise SettingsError(f"CDP_REPORTING_CURRENCY must be a three-letter ISO 4217 code such as USD or EUR, "
+                                f"not {self.reporting_currency!r}")
+        put("reporting_currency", currency)
         if self.max_cluster_size < 2:
             raise SettingsError("CDP_MAX_CLUSTER_SIZE must be at least 2")
 

@@ -37,12 +37,14 @@ def test_environment_overrides_every_kind_of_field(tmp_path):
     assert settings.max_cluster_size == 7
     assert settings.match_probability_threshold == 0.8
     assert settings.store_db_uri == "postgresql://127.0.0.1/test"
+    assert Settings.from_env({"CDP_REPORTING_CURRENCY": " eur "}).reporting_currency == "EUR"
 
 
 @pytest.mark.parametrize(("key", "value", "message"), [
     ("CDP_RUN_DATE", "yesterday", "CDP_RUN_DATE='yesterday' is not a valid date"),
     ("CDP_MAX_CLUSTER_SIZE", "many", "CDP_MAX_CLUSTER_SIZE='many' is not a valid int"),
     ("CDP_MATCH_PROBABILITY_THRESHOLD", "1.5", "between 0 and 1"),
+    ("CDP_REPORTING_CURRENCY", "dollars", "CDP_REPORTING_CURRENCY must be a three-letter ISO 4217 code"),
 ])
 def test_bad_values_name_the_variable(key, value, message):
     with pytest.raises(SettingsError, match=re.escape(message)):

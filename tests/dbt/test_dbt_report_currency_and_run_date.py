@@ -4,6 +4,7 @@ the run date, and no impossible birth date in the golden record."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from datetime import date, datetime
@@ -93,8 +94,9 @@ def test_another_reporting_currency_converts_with_its_own_rates(warehouse_factor
     settings = warehouse_factory(tmp_path)
     with connect(settings) as con:
         con.execute(AWKWARD_ROWS)
-    # a plain dbt var (dbt_project.yml, default USD): the same build reporting in EUR
-    variables = {**cdp_dbt._parse_vars(cdp_dbt.load_segments()), "reporting_currency": "EUR"}
+    # CDP_REPORTING_CURRENCY (dbt var reporting_currency, default USD): the same build reporting in EUR
+    variables = cdp_dbt._parse_vars(cdp_dbt.load_segments(), dataclasses.replace(settings, reporting_currency=" eur"))
+    assert variables["reporting_currency"] == "EUR"
     cdp_dbt._invoke(settings, "build", variables, "awkward-eur", extra_args=["--exclude-resource-type", "unit_test"])
     revenue, without_rate = sql(
         settings, "select lifetime_revenue, lifetime_orders_without_rate from marts.dim_customers where customer_id = 'C2'"
@@ -145,3 +147,27 @@ def test_a_currency_twice_in_the_rates_seed_stops_the_build(warehouse_factory, s
     # Nothing downstream was built from the doubled rates.
     assert sql(settings, "select count(*) from information_schema.tables where table_schema = 'marts' "
                          "and table_name in ('dim_customers', 'kpi_daily')") == [(0,)]
+
+
+def test_order_currencies_are_trimmed_and_blank_is_unknown(awkward, sql):
+    settings, _ = awkward
+    with connect(settings) as con:
+        con.execute("""
+            insert into raw.web_events
+                (message_id, type, event_name, anonymous_id, event_at, properties,
+                 _source_file, _source_line, _batch_id, _loaded_at)
+            values
+                ('m-cur1', 'track', 'Order Completed', 'a3', '2026-11-20 10:00:00',
+                 '{"order_id": "w-cur1", "revenue": 10, "currency": " eur "}', 'web/e.ndjson', 30, 'b1', '2026-11-23 00:00:00'),
+                ('m-cur2', 'track', 'Order Completed', 'a3', '2026-11-20 11:00:00',
+                 '{"order_id": "w-cur2", "revenue": 10, "currency": " "}', 'web/e.ndjson', 31, 'b1', '2026-11-23 00:00:00')
+        """)
+    # the staging views read the raw rows as they are now: no rebuild needed
+    try:
+        rows = sql(settings, "select web_event_id, order_currency from staging.stg_web__events "
+                             "where web_event_id in ('m-cur1', 'm-cur2') order by web_event_id")
+    finally:  # the module's warehouse stays as the other tests built it
+        with connect(settings) as con:
+            con.execute("delete from raw.web_events where message_id in ('m-cur1', 'm-cur2')")
+    # ' eur ' is EUR (it has a rate), not a currency of its own without one; blank is unknown
+    assert rows == [("m-cur1", "EUR"), ("m-cur2", None)]

@@ -11,7 +11,7 @@ renamed as (
         cast(ordered_at as timestamp) as ordered_at,
         lower(trim(status)) as order_status,
         cast(total_amount as decimal(12, 2)) as total_amount,
-        upper(trim(currency)) as currency,
+        nullif(upper(trim(currency)), '') as currency,
         cast(updated_at as timestamp) as updated_at,
         _source_file as source_file,
         _batch_id as batch_id,
