@@ -14,8 +14,8 @@ without one, the phone's digits with the lower-cased name, as colleagues share a
 the fingerprint). A row whose fingerprint the warehouse (or an earlier line of the file) already
 holds is skipped (manifest ``rows_skipped``), keeping the lineage of its first load. A changed row
 (same key, new fingerprint) replaces the row of that key an earlier file loaded, keeping its
-``contact_id`` (the file loaded later wins); several rows of one key pair up in row order, and the
-rest are new. Rows missing from a new file are kept: a partial re-send is not a withdrawal. A file
+``contact_id`` (the file loaded later wins); several rows of one key (a family sharing an e-mail
+address) pair up by first and last name first, then in row order, and the rest are new. Rows missing from a new file are kept: a partial re-send is not a withdrawal. A file
 changed under the SAME name replaces the rows its earlier version loaded; rows of the old version
 whose key no other stored row holds are then reloaded from the other loaded files of the list
 type that contain them (skipped there as repeats), the file whose name sorts last first.
@@ -356,12 +356,15 @@ def _load_records(
     return LoadCounts(rows_read=read, rows_loaded=loaded, rows_skipped=skipped)
 
 
+_NAME_KEY_SQL = "lower(trim(coalesce(first_name, ''))) || chr(31) || lower(trim(coalesce(last_name, '')))"
+
+
 def _merge(con, batch: FileBatch, restoring: bool) -> tuple[int, int]:
     """Store the new rows of ``_csv_incoming``; returns (rows stored, rows skipped as repeats).
 
     A row repeating an earlier line of the file, or content the warehouse holds for the list type,
-    is skipped. The others pair up, per contact key and in row order, with the stored rows of that
-    key whose content the file does not repeat: a paired row replaces the stored one under its
+    is skipped. The others pair up, per contact key, with the stored rows of that key whose content
+    the file does not repeat (same first and last name first, case and spaces aside, then in row order): a paired row replaces the stored one under its
     contact_id, an unpaired one is new. When ``restoring``, only rows of keys in ``_csv_forgotten``
     that no stored row holds are stored.
     """
@@ -385,21 +388,45 @@ def _merge(con, batch: FileBatch, restoring: bool) -> tuple[int, int]:
     elif not has_stored:  # nothing of the list type stored yet (a first load): nothing to replace
         merged = f"SELECT *, NULL::VARCHAR AS kept_contact_id FROM ({fresh}) AS fresh"
     else:
+        # Several rows of one key (a family sharing an e-mail address) pair up by name first, so a
+        # re-sent row replaces the stored row of the same person, not the first row of the key;
+        # the rest (a name changed too) pair up in row order.
         merged = f"""
             WITH candidates AS (
-                SELECT *, row_number() OVER (PARTITION BY contact_key ORDER BY row_number) AS key_rank
-                FROM ({fresh}) AS fresh
+                SELECT *, {_NAME_KEY_SQL} AS name_key FROM ({fresh}) AS fresh
             ),
             replaceable AS (
-                SELECT contact_id AS kept_contact_id, contact_key,
-                       row_number() OVER (PARTITION BY contact_key ORDER BY _loaded_at, _source_file, row_number)
-                           AS key_rank
+                SELECT contact_id AS kept_contact_id, contact_key, {_NAME_KEY_SQL} AS name_key,
+                       _loaded_at, _source_file, row_number AS stored_row_number
                 FROM {TABLE}
                 WHERE contact_key IN (SELECT contact_key FROM candidates)
                   AND row_fingerprint NOT IN (SELECT row_fingerprint FROM _csv_incoming)
+            ),
+            by_name AS (
+                SELECT c.row_number, r.kept_contact_id
+                FROM (SELECT row_number, contact_key, name_key,
+                             row_number() OVER (PARTITION BY contact_key, name_key ORDER BY row_number) AS name_rank
+                      FROM candidates) AS c
+                JOIN (SELECT kept_contact_id, contact_key, name_key,
+                             row_number() OVER (PARTITION BY contact_key, name_key
+                                                ORDER BY _loaded_at, _source_file, stored_row_number) AS name_rank
+                      FROM replaceable) AS r
+                    USING (contact_key, name_key, name_rank)
+            ),
+            by_order AS (
+                SELECT c.row_number, r.kept_contact_id
+                FROM (SELECT row_number, contact_key,
+                             row_number() OVER (PARTITION BY contact_key ORDER BY row_number) AS key_rank
+                      FROM candidates WHERE row_number NOT IN (SELECT row_number FROM by_name)) AS c
+                JOIN (SELECT kept_contact_id, contact_key,
+                             row_number() OVER (PARTITION BY contact_key
+                                                ORDER BY _loaded_at, _source_file, stored_row_number) AS key_rank
+                      FROM replaceable WHERE kept_contact_id NOT IN (SELECT kept_contact_id FROM by_name)) AS r
+                    USING (contact_key, key_rank)
             )
-            SELECT candidates.*, replaceable.kept_contact_id
-            FROM candidates LEFT JOIN replaceable USING (contact_key, key_rank)"""
+            SELECT candidates.*, paired.kept_contact_id
+            FROM candidates
+            LEFT JOIN (SELECT * FROM by_name UNION ALL SELECT * FROM by_order) AS paired USING (row_number)"""
         # Materialised: which rows it replaces must be known before they are deleted.
         con.execute(f"CREATE OR REPLACE TEMP TABLE _csv_merged AS {merged}")
         merged = "SELECT * FROM _csv_merged"

@@ -180,3 +180,35 @@ def test_a_row_id_kept_by_another_file_is_not_given_twice(settings):
         ("newsletter__a.csv:2", "bob@example.com", "Robert", "newsletter__b.csv"),
         (f"newsletter__a.csv:2#{batch_id}", "cat@example.com", "Cat", "newsletter__a.csv"),
     ]
+
+
+def test_a_family_sharing_an_email_each_keeps_their_own_row_when_one_is_resent(settings):
+    # Jo and Al share an address; the re-sent list holds only Al, who opted out.
+    _land(settings, "newsletter__2026-11-01.csv", "Email Address,First Name,Opt-in\nfam@x.com,Jo,yes\nfam@x.com,Al,yes\n")
+    _ingest(settings, "r1")
+    _land(settings, "newsletter__2026-11-08.csv", "Email Address,First Name,Opt-in\nfam@x.com, al ,no\n")
+
+    _ingest(settings, "r2")
+
+    # Al's row is replaced under his own contact_id (by row order it took Jo's: Jo was lost and Al
+    # stored twice, opted in and out); Jo is kept, as a partial re-send is not a withdrawal.
+    assert _rows(settings, "SELECT contact_id, trim(first_name), consent_email, list_file FROM raw.csv_contacts "
+                           "ORDER BY contact_id") == [
+        ("newsletter__2026-11-01.csv:1", "Jo", True, "newsletter__2026-11-01.csv"),
+        ("newsletter__2026-11-01.csv:2", "al", False, "newsletter__2026-11-08.csv"),
+    ]
+
+
+def test_rows_of_one_key_whose_names_changed_too_still_pair_in_row_order(settings):
+    _land(settings, "newsletter__2026-11-01.csv", HEADER + "fam@x.com,Jo,111\nfam@x.com,Al,111\n")
+    _ingest(settings, "r1")
+    # Al is re-sent unchanged (skipped); Jo's row now says Joanna with a new ZIP: no name matches, so
+    # it pairs with the first stored row of the key that the file does not repeat, Jo's.
+    _land(settings, "newsletter__2026-11-08.csv", HEADER + "fam@x.com,Joanna,222\nfam@x.com,Al,111\n")
+
+    _ingest(settings, "r2")
+
+    assert _contacts(settings) == [
+        ("newsletter__2026-11-01.csv:1", "fam@x.com", "Joanna", "newsletter__2026-11-08.csv"),
+        ("newsletter__2026-11-01.csv:2", "fam@x.com", "Al", "newsletter__2026-11-01.csv"),
+    ]
