@@ -219,7 +219,7 @@ def build(
 
     ``segments_path`` defaults to ``settings.segments_path`` when that setting exists, else
     ``dbt_project/segments.yml``. ``full_refresh`` rebuilds the incremental models from scratch
-    (it also restarts segment ``member_since`` dates). ``rebuild_out_of_sync``: an incremental
+    (segment ``member_since`` dates are kept: ``segment_memberships`` reads its previous version). ``rebuild_out_of_sync``: an incremental
     model whose stored columns differ from its select (a warehouse built by an earlier version) is
     rebuilt from scratch by itself and the build run again (listed in ``full_refreshed_models``);
     False raises instead, as dbt does.

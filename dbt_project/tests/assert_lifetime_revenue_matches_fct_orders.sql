@@ -6,7 +6,8 @@ with order_totals as (
     select
         orders.customer_id,
         count(*) as completed_orders,
-        count(*) filter (where rates.currency is null) as orders_without_rate,
+        -- as the model counts them: no rate for the currency, or no amount to convert
+        count(*) filter (where orders.total_amount * rates.rate_to_reporting is null) as orders_without_rate,
         coalesce(sum(orders.total_amount * rates.rate_to_reporting), 0) as completed_revenue
     from {{ ref('fct_orders') }} as orders
     left join {{ ref('int_currency_rates_to_reporting') }} as rates on orders.currency = rates.currency

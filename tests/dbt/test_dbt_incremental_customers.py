@@ -17,7 +17,8 @@ from cdp.warehouse import connect
 # `events_written_at`: see conftest.COMPARED_COLUMNS
 COMPARED_COLUMNS = "columns(lambda c: c not in ('written_at', 'events_written_at'))"
 
-# History-keeping marts a full refresh restarts on purpose (member_since, one row per run date).
+# History-keeping marts, left out of the comparison: they keep history on purpose (member_since,
+# one row per run date; segment_size_history is incremental, a full refresh drops its past rows).
 KEEPS_HISTORY = {"segment_memberships", "segment_size_history"}
 
 

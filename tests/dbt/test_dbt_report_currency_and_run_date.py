@@ -171,3 +171,28 @@ def test_order_currencies_are_trimmed_and_blank_is_unknown(awkward, sql):
             con.execute("delete from raw.web_events where message_id in ('m-cur1', 'm-cur2')")
     # ' eur ' is EUR (it has a rate), not a currency of its own without one; blank is unknown
     assert rows == [("m-cur1", "EUR"), ("m-cur2", None)]
+
+
+def test_a_web_order_without_an_amount_is_counted_not_a_failed_build(warehouse_factory, sql, tmp_path):
+    settings = warehouse_factory(tmp_path)
+    with connect(settings) as con:  # Alice's (C1) web orders: one sends only `total`, one no amount at all
+        con.execute("""
+            insert into raw.web_events (message_id, type, event_name, user_id, anonymous_id, event_at, properties,
+                                        _source_file, _source_line, _batch_id, _loaded_at)
+            values
+                ('m-t1', 'track', 'Order Completed', 'u1', 'a1', '2026-11-05 10:00:00',
+                 '{"order_id": "WEB-T1", "currency": "USD", "total": 55.0}', 'web/e.ndjson', 40, 'b1', '2026-11-06 00:00:00'),
+                ('m-t2', 'track', 'Order Completed', 'u1', 'a1', '2026-11-05 11:00:00',
+                 '{"order_id": "WEB-T2", "currency": "USD"}', 'web/e.ndjson', 41, 'b1', '2026-11-06 00:00:00')
+        """)
+    # the revenue reconciliation test counted only orders without a rate: the night's build failed
+    summary = cdp_dbt.build(settings, run_id="no-amount")
+    assert summary["failures"] == 0
+    assert sql(settings, "select order_id, total_amount from marts.fct_orders where order_id like 'WEB-T%' "
+                         "order by order_id") == [("WEB-T1", Decimal("55.00")), ("WEB-T2", None)]
+    day = "from marts.kpi_daily where kpi_date = date '2026-11-05'"
+    assert sql(settings, f"select orders, revenue, orders_without_rate {day}") == [(2, Decimal("55.00"), 1)]
+    results = json.loads((cdp_dbt._target_dir(settings) / "run_results.json").read_text(encoding="utf-8"))
+    statuses = {result["unique_id"].split(".")[-1]: (result["status"], result["failures"]) for result in results["results"]}
+    assert statuses["assert_completed_orders_have_an_amount"] == ("warn", 1)
+    assert statuses["assert_lifetime_revenue_matches_fct_orders"] == ("pass", 0)

@@ -198,3 +198,22 @@ def test_rerun_of_a_date_drops_the_size_rows_of_segments_removed_since(tmp_path,
     empty.write_text("segments: []\n", encoding="utf-8")
     cdp_dbt.build(settings, run_id="day-2-empty", segments_path=empty)
     assert sql(settings, sizes) == day_1_rows
+
+
+@pytest.mark.parametrize(("last_order", "days", "segment"), [
+    # day 90 (bought at noon, 90 days before the run date) is "90 to 365 days ago": it used to fall
+    # between the two segments (compared with midnight), in neither
+    ("2026-08-25 12:00:00", 90, "at_risk_of_churn"),
+    ("2025-11-23 12:00:00", 365, "at_risk_of_churn"),
+    ("2025-11-22 12:00:00", 366, "lapsed"),
+])
+def test_recency_segments_meet_at_their_day_boundaries(tmp_path, warehouse_factory, sql, last_order, days, segment):
+    settings = warehouse_factory(tmp_path)
+    with duckdb.connect(str(settings.warehouse_path)) as con:  # Bob's two orders: the last one moves
+        con.execute("UPDATE raw.store_orders SET ordered_at = ?, updated_at = ? WHERE order_id = 4", [last_order, last_order])
+        con.execute("UPDATE raw.store_orders SET ordered_at = '2025-01-01 12:00:00' WHERE order_id = 3")
+    cdp_dbt.build(settings, run_id="boundary")
+    assert sql(settings, "SELECT days_since_last_purchase FROM marts.dim_customers WHERE customer_id = 'C2'") == [(days,)]
+    in_recency_segments = {name for name, members in memberships(sql, settings).items()
+                           if "C2" in members and name in ("at_risk_of_churn", "lapsed")}
+    assert in_recency_segments == {segment}

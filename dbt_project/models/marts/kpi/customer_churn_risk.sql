@@ -23,6 +23,14 @@ rhythm as (
             else 90
         end as expected_gap_days
     from buyers
+),
+
+scored as (
+    select
+        *,
+        -- floor of 30 days so weekly shoppers are not flagged after one quiet week
+        round(days_since_last_purchase / greatest(expected_gap_days, 30), 2) as churn_risk_score
+    from rhythm
 )
 
 select
@@ -31,12 +39,12 @@ select
     last_purchase_at,
     days_since_last_purchase,
     round(expected_gap_days, 1) as expected_gap_days,
-    -- floor of 30 days so weekly shoppers are not flagged after one quiet week
-    round(days_since_last_purchase / greatest(expected_gap_days, 30), 2) as churn_risk_score,
+    churn_risk_score,
+    -- banded from the published (rounded) score, so a score of 1.50 is never 'low'
     case
-        when days_since_last_purchase / greatest(expected_gap_days, 30) >= 3 then 'high'
-        when days_since_last_purchase / greatest(expected_gap_days, 30) >= 1.5 then 'medium'
+        when churn_risk_score >= 3 then 'high'
+        when churn_risk_score >= 1.5 then 'medium'
         else 'low'
     end as churn_risk_band,
     {{ run_date() }} as as_of_date
-from rhythm
+from scored

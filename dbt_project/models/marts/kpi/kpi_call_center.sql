@@ -6,11 +6,13 @@ with calls as (
 ),
 
 -- the caller: the resolved customer, else the phone the call came from (PII, only used to match
--- repeat calls here); a call with neither cannot be matched to a repeat call
+-- repeat calls here); a call with neither cannot be matched to a repeat call, so it is its own caller
 callers as (
     select
         calls.*,
-        coalesce('customer:' || calls.customer_id, 'phone:' || staged.caller_phone) as caller_key
+        coalesce(
+            'customer:' || calls.customer_id, 'phone:' || staged.caller_phone, 'call:' || calls.call_id
+        ) as caller_key
     from calls
     left join {{ ref('stg_call_center__calls') }} as staged on calls.call_id = staged.call_id
 ),

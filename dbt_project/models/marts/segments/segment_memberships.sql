@@ -3,8 +3,9 @@
 -- model reads its own previous version (it is a table, rebuilt beside the old one and swapped
 -- in), so reruns keep the date, leavers drop out and a rejoin starts a new membership.
 -- A customer merged by identity resolution keeps the earliest member_since of the customers it
--- absorbed (identity.customer_id_history, chains of merges of any length followed); a full
--- refresh or a split restarts the dates.
+-- absorbed (identity.customer_id_history, chains of merges of any length followed); a split
+-- restarts the dates (a full refresh keeps them: this table is not incremental, it still reads
+-- its previous version).
 {%- set previous_relation = load_relation(this) %}
 
 with recursive current_members as (
