@@ -20,6 +20,7 @@ import re
 from contextlib import nullcontext
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 
 from cdp.settings import Settings
@@ -106,9 +107,9 @@ def load_files(con: duckdb.DuckDBPyConnection, batches: list[FileBatch]) -> list
 
 
 def _records(batch: FileBatch) -> list[tuple[int, dict, str]]:
-    """(line or array position, record, raw text) for every record of a CSV or JSON export."""
+    """(line the record starts on, record, raw text) for every record of a CSV or JSON export."""
     if batch.path.suffix.lower() == ".json":
-        return [(n, item, json.dumps(item, default=str)) for n, item in enumerate(_json_items(batch), 1)]
+        return [(line, item, json.dumps(item, default=str)) for line, item in _json_items(batch)]
     content = _decoded(batch)
     return _csv_records_of(batch, content, parsing.sniff_delimiter(content[:65536]))
 
@@ -121,7 +122,8 @@ def _decoded(batch: FileBatch) -> str:
         raise RejectedFile(str(exc), field="encoding") from None
 
 
-def _json_items(batch: FileBatch) -> list:
+def _json_items(batch: FileBatch) -> list[tuple[int, object]]:
+    """(line the element starts on, element) for every element of a JSON export's array."""
     data = batch.path.read_bytes()
     # JSON is UTF-8 (RFC 8259), but exports saved as "Unicode" carry a UTF-16/32 byte-order mark,
     # which names their encoding as it does for CSV exports.
@@ -142,7 +144,82 @@ def _json_items(batch: FileBatch) -> list:
         raise RejectedFile(
             f"{batch.path.name} must hold a JSON array of call objects, found {type(items).__name__}"
         )
-    return items
+    return list(zip(_element_lines(text), items, strict=True))
+
+
+_JSON_SPACE = re.compile(r"[ \t\n\r]*")
+
+
+def _element_lines(text: str) -> list[int]:
+    """The line (1-based, counting ``\\n``) each element of the JSON array ``text`` starts on;
+    ``text`` is known to be valid JSON (``json.loads`` read it)."""
+    decoder = json.JSONDecoder()
+    pos = _JSON_SPACE.match(text, _JSON_SPACE.match(text).end() + 1).end()  # past the "["
+    lines: list[int] = []
+    line, counted = 1, 0
+    while text[pos] != "]":
+        line += text.count("\n", counted, pos)
+        counted = pos
+        lines.append(line)
+        _, pos = decoder.raw_decode(text, pos)
+        pos = _JSON_SPACE.match(text, pos).end()
+        if text[pos] == ",":
+            pos = _JSON_SPACE.match(text, pos + 1).end()
+    return lines
+
+
+_QUOTE, _BACKSLASH, _NEWLINE = ord('"'), ord("\\"), ord("\n")
+_STRUCTURAL = np.zeros(256, bool)
+_STRUCTURAL[list(b"[]{},")] = True
+_OPENING = np.zeros(256, bool)
+_OPENING[list(b"[{")] = True
+
+
+def _array_element_lines(body: bytes) -> np.ndarray | None:
+    """``_element_lines`` of a UTF-8 JSON array, found with numpy (no Python loop per element);
+    None when the text is not shaped like one (the caller then lets the json module decide)."""
+    b = np.frombuffer(body, np.uint8)
+    quotes = np.flatnonzero(b == _QUOTE)
+    escaped = quotes[(quotes > 0) & (b[np.maximum(quotes - 1, 0)] == _BACKSLASH)]
+    if len(escaped):
+        # A quote after an odd number of backslashes is inside a string (JSON has no backslash
+        # outside strings); such quotes are few, they are checked one by one.
+        inside = []
+        for q in escaped.tolist():
+            run = 0
+            while body[q - 1 - run] == _BACKSLASH:
+                run += 1
+            if run % 2:
+                inside.append(q)
+        quotes = np.setdiff1d(quotes, np.array(inside, dtype=quotes.dtype), assume_unique=True)
+    if len(quotes) % 2:
+        return None
+    structural = np.flatnonzero(_STRUCTURAL[b])
+    structural = structural[np.searchsorted(quotes, structural) % 2 == 0]  # not inside a string
+    if not len(structural) or b[structural[0]] != ord("["):
+        return None
+    kinds = b[structural]
+    depth = np.cumsum(
+        (kinds == ord("[")).astype(np.int64) + (kinds == ord("{")) - (kinds == ord("]")) - (kinds == ord("}"))
+    )
+    # Where each element's text may start: after the opening "[" and after every "," of the array.
+    after = structural[((kinds == ord(",")) & (depth == 1)) | (np.arange(len(kinds)) == 0)]
+    following = np.searchsorted(structural, after, side="right")
+    starts = after + 1
+    # An object or array element starts at its bracket; any other is found after the blanks.
+    nested = following < len(structural)
+    nested[nested] = _OPENING[b[structural[following[nested]]]]
+    starts[nested] = structural[following[nested]]
+    for i in np.flatnonzero(~nested).tolist():
+        start = int(starts[i])
+        while start < len(b) and b[start] in b" \t\r\n":
+            start += 1
+        starts[i] = start
+    if starts.max(initial=0) >= len(b):
+        return None
+    if len(starts) == 1 and b[starts[0]] == ord("]"):
+        return np.empty(0, np.int64)  # an empty array
+    return np.searchsorted(np.flatnonzero(b == _NEWLINE), starts) + 1
 
 
 def _check_header(batch: FileBatch, header: list[str]) -> None:
@@ -154,27 +231,56 @@ def _check_header(batch: FileBatch, header: list[str]) -> None:
         )
 
 
+class _RecordLines:
+    """A ``CheckedCsvReader`` that also knows the line its last record started on (the csv module
+    only tells the line a record ends on), for a ``csv.DictReader``."""
+
+    def __init__(self, checked: CheckedCsvReader) -> None:
+        self.checked = checked
+        self.first_line = 0
+
+    @property
+    def line_num(self) -> int:
+        return self.checked.line_num
+
+    @property
+    def dialect(self):
+        return self.checked.dialect
+
+    def __iter__(self) -> _RecordLines:
+        return self
+
+    def __next__(self) -> list[str]:
+        first_line = self.checked.line_num + 1
+        record = next(self.checked)
+        self.first_line = first_line
+        return record
+
+
 def _csv_records_of(batch: FileBatch, content: str, delimiter: str) -> list[tuple[int, dict, str]]:
+    """(line the record starts on, record, the record's text as written) for every CSV record."""
     reader = csv.DictReader(io.StringIO(content, newline=""), delimiter=delimiter)
-    checked = reader.reader = CheckedCsvReader(batch, content, delimiter)
+    checked = CheckedCsvReader(batch, content, delimiter)
+    lines = reader.reader = _RecordLines(checked)
     header = [h.strip() for h in reader.fieldnames or []]
     _check_header(batch, header)
     reader.fieldnames = header
+    physical = csv_records.physical_lines(content)
     records = []
     for row in reader:
         beyond = row.pop(None, None) or []  # values past the header's last column
-        raw = ",".join("" if v is None else str(v) for v in [*row.values(), *beyond])
+        raw = csv_records.lines_text(physical, lines.first_line, reader.line_num)
         filled = [i for i, value in enumerate(beyond) if value.strip()]
         if filled:
             # Those values have no column to go to: quarantine the row rather than drop them.
             batch.reject(
-                reader.line_num,
+                lines.first_line,
                 f"column {len(header) + filled[0] + 1}",
                 f"too-many-columns: {len(header) + len(beyond)} values for {len(header)} header columns",
                 raw,
             )
             continue
-        records.append((reader.line_num, row, raw))
+        records.append((lines.first_line, row, raw))
     reject_unclosed_quote(batch, checked.unclosed, header)
     return records
 
@@ -390,14 +496,19 @@ def _stage_csv(con, batch: FileBatch):
         con.execute(
             f"""
             CREATE OR REPLACE TEMP TABLE _calls_typed AS
-            SELECT {", ".join(columns)}, {extra} AS extra, _line AS _source_line, {flag} AS suspect, {cells}
+            SELECT {", ".join(columns)}, {extra} AS extra, _first_line AS _source_line, {flag} AS suspect,
+                   _start, _end, {cells}
             FROM (SELECT *, {", ".join(trims)} FROM _calls_records)
             """
         )
     suspects = con.execute(
-        f"SELECT _source_line, {cells} FROM _calls_typed WHERE suspect ORDER BY 1"
+        f"SELECT _source_line, _start, _end, {cells} FROM _calls_typed WHERE suspect ORDER BY 1"
     ).fetchall()
-    return [(line, dict(zip(header, cells, strict=True)), ",".join(cells)) for line, *cells in suspects]
+    texts = csv_records.record_texts(content, [(start, end) for _, start, end, *_ in suspects])
+    return [
+        (line, dict(zip(header, cells, strict=True)), text)
+        for (line, _, _, *cells), text in zip(suspects, texts, strict=True)
+    ]
 
 
 _TRAILING_COMMA = re.compile(rb",[ \t\r\n]*[}\]]")
@@ -450,27 +561,32 @@ def _stage_json(con, batch: FileBatch):
     # of its own, where failing costs nothing.
     probe = con.cursor()
     try:
-        probe.execute(
+        [(count,)] = probe.execute(
             "SELECT count(*) FROM read_json_objects(?, format = 'array')", [str(batch.path)]
         ).fetchall()
     except duckdb.Error:
         return None
     finally:
         probe.close()
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE _calls_typed AS
-        SELECT {", ".join(columns)}, NULL::VARCHAR AS extra, _source_line, {flag} AS suspect, j
-        FROM (SELECT *, {strips} FROM (
-            SELECT j, k, _source_line, {values} FROM (
-                SELECT json AS j, ordinality AS _source_line, json_keys(json) AS k,
-                       json_extract(json, [{paths}])::VARCHAR[] AS v
-                FROM read_json_objects(?, format = 'array') WITH ORDINALITY
-            )
-        ))
-        """,
-        [str(batch.path)],
-    )
+    lines = _array_element_lines(body)
+    if lines is None or len(lines) != count:
+        return None  # not the array DuckDB read: the json module decides
+    positions = pa.table({"_position": np.arange(1, count + 1, dtype=np.int64), "_line": lines})
+    with registered(con, "_calls_lines", positions):
+        con.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE _calls_typed AS
+            SELECT {", ".join(columns)}, NULL::VARCHAR AS extra, _source_line, {flag} AS suspect, j
+            FROM (SELECT *, {strips} FROM (
+                SELECT j, k, _line AS _source_line, {values} FROM (
+                    SELECT json AS j, ordinality AS _position, json_keys(json) AS k,
+                           json_extract(json, [{paths}])::VARCHAR[] AS v
+                    FROM read_json_objects(?, format = 'array') WITH ORDINALITY
+                ) JOIN _calls_lines USING (_position)
+            ))
+            """,
+            [str(batch.path)],
+        )
     suspects = con.execute("SELECT _source_line, j FROM _calls_typed WHERE suspect ORDER BY 1").fetchall()
     items = [(line, json.loads(element)) for line, element in suspects]
     return [(line, item, json.dumps(item, default=str)) for line, item in items]

@@ -4,7 +4,9 @@ The row-oriented loaders (CSV lists, call-center exports) used to walk files wit
 and type every cell in Python. ``read_records`` instead frames the records with numpy (record ends
 are line breaks outside quotes), parses the fields with ``pyarrow.csv`` (all strings) and gives
 each record ``csv.reader.line_num``: the physical line its record ends on, so quoted fields with
-line breaks keep later records on their true line.
+line breaks keep later records on their true line. Each record also gets the line it starts on
+(``_first_line``) and where its text is in the UTF-8 encoded file (``_start``, ``_end``: bytes,
+the line break that ends the record left out), for a loader to quote the record as written.
 
 It only takes plain RFC 4180 text, where ``csv.reader`` and Arrow provably agree: every quote opens
 a field or closes one (or is doubled inside one), every record has the header's field count, no
@@ -69,7 +71,9 @@ class CsvRecords:
     """The header record and every non-blank data record of one CSV text."""
 
     header: list[str]
-    table: pa.Table  # columns c0..c{n-1} (strings, as written) and _line (csv.reader.line_num)
+    # Columns c0..c{n-1} (strings, as written), _line (csv.reader.line_num: the line the record ends
+    # on), _first_line (the line it starts on), _start and _end (its bytes in the UTF-8 text).
+    table: pa.Table
     unclosed: UnclosedQuote | None = None  # the unreadable rest, when asked to split it off
 
 
@@ -222,7 +226,34 @@ def read_records(content: str, delimiter: str, split_unclosed_quote: bool = Fals
         table = pa.Table.from_arrays([pa.array([], pa.string()) for _ in names], names=names)
     if table.num_rows != len(record_lines):
         return None
-    return CsvRecords(header, table.append_column("_line", pa.array(record_lines, pa.int64())))
+    # A record starts on the line after the one the record before it (blank lines included) ends on.
+    first_lines = (lines[:-1] + 1)[data_rows]
+    for name, values in (
+        ("_line", record_lines), ("_first_line", first_lines), ("_start", starts[1:][data_rows]),
+        ("_end", ends[1:][data_rows]),
+    ):  # fmt: skip
+        table = table.append_column(name, pa.array(values, pa.int64()))
+    return CsvRecords(header, table)
+
+
+def record_texts(content: str, spans: list[tuple[int, int]]) -> list[str]:
+    """The text of records of ``content`` as written, from their ``(_start, _end)`` byte offsets."""
+    if not spans:
+        return []
+    data = content.encode("utf-8")
+    return [data[start:end].decode("utf-8") for start, end in spans]
+
+
+def physical_lines(content: str) -> list[str]:
+    """The lines of ``content`` as ``csv.reader`` counts them, each with its line break."""
+    return list(io.StringIO(content, newline=""))
+
+
+def lines_text(lines: list[str], first: int, last: int) -> str:
+    """Lines ``first`` to ``last`` (1-based, of ``physical_lines``) as written, without the line
+    break that ends the last one: the text of the record on those lines."""
+    text = "".join(lines[first - 1 : last])
+    return text[:-2] if text.endswith("\r\n") else text[:-1] if text.endswith(("\n", "\r")) else text
 
 
 def _frame(b: np.ndarray, delimiter: int):

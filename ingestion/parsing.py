@@ -119,14 +119,21 @@ def calendar_date(value, field: str, formats: list[str]) -> date | None:
 
 
 def decode_text_file(path: Path, fallback_encoding: str | None = None) -> tuple[str, str]:
-    """File text and the encoding used: a UTF-8/16/32 BOM first, then strict UTF-8, then ``fallback_encoding``
-    (a list type's configured encoding) when given, else charset detection.
+    """File text and the encoding used.
+
+    In order: a UTF-8/16/32 byte-order mark names the encoding; strict UTF-8; ``fallback_encoding``
+    (a list type's configured ``encoding:``) when given; cp1252 when the file reads in it as
+    Western (Latin-script) text (``_reads_as_latin_text``); else charset detection.
 
     Raises ``UndecodableText`` when the BOM's or the configured encoding cannot read a byte.
 
-    Single-byte code pages often explain the same bytes equally well (cp1250 and cp1252 both
-    read "Muñoz" without a flaw, as "Muñoz" and "Muńoz"); among the detector's equally good
-    candidates cp1252, the usual encoding of spreadsheet exports, wins.
+    A file that is not UTF-8 is nearly always a spreadsheet or CRM export in cp1252 (which reads
+    Latin-1 files the same). The detector is not asked first: on a short file it has too few
+    non-ASCII bytes to go on and took cp1252 "Íñigo Núñez" for Shift-JIS ("ﾍ𠢹go N銲ez") and
+    "Françoise" for ISO-8859-10 ("Franįoise"). Text in another script (Cyrillic, Greek, CJK, or
+    a DOS code page) does not read as Latin words in cp1252, and goes to the detector.
+    Central-European code pages (cp1250 "Dvořák" reads as "Dvoøák") cannot be told from cp1252
+    by their bytes: such a list type sets ``encoding:`` in its mapping.
     """
     data = path.read_bytes()
     # A byte-order mark names the encoding whatever a list type's mapping says (Excel's "Unicode
@@ -141,62 +148,81 @@ def decode_text_file(path: Path, fallback_encoding: str | None = None) -> tuple[
         pass
     if fallback_encoding:
         return _decode(path, data, 0, fallback_encoding, "nor UTF-8"), fallback_encoding
-    matches = from_bytes(data)
-    best = matches.best()
-    encoding = best.encoding if best is not None else PREFERRED_SINGLE_BYTE
-    if best is not None and any(
-        m.encoding == PREFERRED_SINGLE_BYTE and m.chaos == best.chaos and m.coherence == best.coherence
-        for m in matches
-    ):
-        encoding = PREFERRED_SINGLE_BYTE
-    elif _unlikely_for_a_list(encoding) and _reads_as_latin_text(data):
-        # A short Western file has too few non-ASCII bytes for the detector: cp1252 "Øster" was
-        # taken for Big5 ("喒ter") or DOS Baltic cp775 ("žster"). When every non-ASCII character
-        # cp1252 gives is an accented Latin letter between ASCII ones, it is read as cp1252.
-        # Windows code pages (cp1250 "Dvořák") are left to the detector: they are as likely.
-        encoding = PREFERRED_SINGLE_BYTE
-    # cp1252 is the usual culprit for spreadsheet exports; decode leniently only as a last resort.
     try:
-        return data.decode(encoding), encoding
-    except (UnicodeDecodeError, LookupError):
-        return data.decode("cp1252", errors="replace"), "cp1252"
-
-
-# Encodings a spreadsheet or CRM export of a Western list is practically never in: East-Asian
-# multi-byte code pages and DOS (OEM) code pages.
-_UNLIKELY_FOR_LISTS = frozenset({
-    "big5", "big5hkscs", "cp932", "cp949", "cp950", "euc_jis_2004", "euc_jisx0213", "euc_jp", "euc_kr",
-    "gb18030", "gb2312", "gbk", "hz", "iso2022_jp", "iso2022_jp_1", "iso2022_jp_2", "iso2022_jp_2004",
-    "iso2022_jp_3", "iso2022_jp_ext", "iso2022_kr", "johab", "shift_jis", "shift_jis_2004", "shift_jisx0213",
-    "cp437", "cp720", "cp737", "cp775", "cp850", "cp852", "cp855", "cp856", "cp857", "cp858", "cp860", "cp861",
-    "cp862", "cp863", "cp864", "cp865", "cp866", "cp869", "cp1006", "cp1125",
-})  # fmt: skip
-def _unlikely_for_a_list(encoding: str) -> bool:
-    try:
-        return codecs.lookup(encoding).name.replace("-", "_") in _UNLIKELY_FOR_LISTS
-    except LookupError:
-        return False
-
-
-def _reads_as_latin_text(data: bytes) -> bool:
-    """True when ``data`` reads in cp1252 as Western text: every non-ASCII character an accented
-    Latin letter of À-ÿ (the bytes 0xC0-0xFF, where Western code pages put them), and those letters
-    mostly alone between ASCII ones (runs of at most two, fewer runs of two than of one).
-
-    What the other readings look like in cp1252: DOS code pages put their accented letters at
-    0x80-0xA5 (cp850 "é" reads as "‚"), Shift-JIS kana as "ƒ^", Big5 lead bytes as symbols
-    ("¤"), and double-byte text always comes in runs of two bytes or more per character (EUC-KR
-    "이재" reads as the Latin letters "ÀÌÀç", but as one run of four)."""
-    try:
-        text = data.decode(PREFERRED_SINGLE_BYTE)
+        western = data.decode(PREFERRED_SINGLE_BYTE)
     except UnicodeDecodeError:
+        western = None
+    if western is not None and _reads_as_latin_text(western):
+        return western, PREFERRED_SINGLE_BYTE
+    best = from_bytes(data).best()
+    if best is not None:
+        try:
+            return data.decode(best.encoding), best.encoding
+        except (UnicodeDecodeError, LookupError):
+            pass
+    # Nothing reads the file cleanly: cp1252, with U+FFFD for the bytes it does not define.
+    return data.decode(PREFERRED_SINGLE_BYTE, errors="replace"), PREFERRED_SINGLE_BYTE
+
+
+# Letters of cp1252 beyond ASCII: À-ÿ except × and ÷, and Š š Œ œ Ž ž Ÿ at 0x80-0x9F.
+_LATIN_LETTERS = frozenset(
+    [chr(c) for c in range(0xC0, 0x100) if chr(c) not in "\u00d7\u00f7"] + list("ŠšŒœŽžŸ")
+)
+# Punctuation that may sit inside a word: O’Brien, l’été, Catalan col·lega.
+_WORD_JOINERS = frozenset("\u2019\u00b7")
+# cp1252 symbols that Western names and notes practically never hold, but other encodings' letters
+# read as: ƒ ˆ ‰ ˜ (Shift-JIS kana lead bytes, cp850 letters) and the odd signs ± ¶ ¼ ¤ ...
+_NEVER_IN_NAMES = frozenset("ƒˆ‰˜†‡")
+_ODD_NEXT_TO_A_LETTER = frozenset("¤¦¨ª¬¯±²³´µ¶¸¹º¼½¾×÷")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
+_NON_ASCII_RUN = re.compile(r"[^\x00-\x7f]+")
+#: Share of non-ASCII runs allowed not to look like Western text (a stray sign in a long file).
+_ODD_RUNS_ALLOWED = 0.2
+
+
+def _reads_as_latin_text(text: str) -> bool:
+    """True when ``text`` (a file read as cp1252) looks like Western text: no control characters,
+    and its runs of non-ASCII characters look like accented letters in Latin words or typographic
+    signs (at most a fifth of them do not).
+
+    A run does not look Western when it is longer than three characters, a word of two or more
+    non-ASCII letters and no ASCII one (cp1251 "Иван" reads as "Èâàí", EUC-KR "이재" as "ÀÌÀç"),
+    holds a sign between two letters (cp850 "Gérard" reads as "G‚rard", Shift-JIS "山田" as
+    "ŽR“c"), or a sign that names never hold (ƒ, ˆ, ‰, ˜) or an odd one (± ¶ ¼ ¤ ...) next to an
+    accented letter (EUC-KR "김" reads as "±è").
+    """
+    if _CONTROL.search(text):
         return False
-    runs = [len(run) for run in re.findall(r"[^\x00-\x7f]+", text)]
-    if not runs or max(runs) > 2 or runs.count(2) >= runs.count(1):
+    runs = odd = 0
+    for match in _NON_ASCII_RUN.finditer(text):
+        runs += 1
+        start, end = match.span()
+        if not _latin_run(text, start, end):
+            odd += 1
+    return runs > 0 and odd <= runs * _ODD_RUNS_ALLOWED
+
+
+def _latin_run(text: str, start: int, end: int) -> bool:
+    run = text[start:end]
+    if len(run) > 3:
         return False
-    return all(
-        "\u00c0" <= c <= "\u00ff" and c not in "\u00d7\u00f7" for c in text if ord(c) > 127
-    )
+    before = text[start - 1] if start else " "
+    after = text[end] if end < len(text) else " "
+    if all(c in _LATIN_LETTERS for c in run):
+        # Part of a word with ASCII letters (Íñigo, Conceição), or a word of one letter (à, Å).
+        return len(run) == 1 or before.isalpha() or after.isalpha()
+    chars = f"{before}{run}{after}"
+    for i, c in enumerate(run, 1):
+        if c in _LATIN_LETTERS:
+            continue
+        if c in _NEVER_IN_NAMES:
+            return False
+        left, right = chars[i - 1], chars[i + 1]
+        if c not in _WORD_JOINERS and left.isalpha() and right.isalpha():
+            return False
+        if c in _ODD_NEXT_TO_A_LETTER and (left in _LATIN_LETTERS or right in _LATIN_LETTERS):
+            return False
+    return True
 
 
 def bom_encoding(data: bytes) -> tuple[str, int] | None:

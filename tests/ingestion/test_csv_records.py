@@ -271,3 +271,59 @@ def test_unclosed_quote_at_end_finds_the_field_the_csv_module_leaves_open(record
 @pytest.mark.parametrize("record", ['"closed"', 'a,"b""c"\n', 'ab"c,d', '"a"b"c,d\n', 'x,""'])
 def test_closed_quotes_are_not_an_unclosed_quote(record):
     assert csv_records.unclosed_quote_at_end(record, ",", 1) is None
+
+
+CALLS_AS_WRITTEN = (
+    "call_id;caller_last_name;csat;updated_at\r\n"
+    'c-1;"Smith, Jr";9;2026-11-01T10:00:00Z\r\n'
+    'c-2;"Doe\r\nsecond line";4;2026-11-01T10:00:00Z\r\n'
+    "\r\n"
+    'c-3;"Roe\nand\nmore";7;2026-11-01T10:00:00Z\r\n'
+    "c-4;Poe;5;2026-11-01T10:00:00Z\r\n"
+)
+CALLS_PRETTY_JSON = [
+    {"call_id": "c-5", "csat": 3, "updated_at": "2026-11-01T10:00:00Z"},
+    {"call_id": "c-6", "nps": 11, "note": 'a "quoted", [bracketed] {value}', "updated_at": "2026-11-01T10:00:00Z"},
+    "not an object",
+    {"call_id": "c-7", "updated_at": "2026-11-01T10:00:00Z"},
+]
+
+
+@pytest.mark.parametrize("ragged", [False, True], ids=["sql", "csv-module"])
+def test_call_quarantine_quotes_the_record_as_written_and_the_line_it_starts_on(
+    settings_factory, monkeypatch, ragged
+):
+    """A ';' export's row was quarantined re-joined with commas, its quotes lost ('c-1,Smith, Jr,9,...');
+    a record with a quoted line break was numbered by its last line, a JSON element by its array position."""
+    csv_text = CALLS_AS_WRITTEN + ("c-9;Zoe;1\r\n" if ragged else "")  # a short row: the csv module's path
+
+    def land(settings):
+        folder = settings.call_center_landing_dir
+        folder.mkdir(parents=True)
+        (folder / "calls-1.csv").write_text(csv_text, encoding="utf-8", newline="")
+        (folder / "calls-2.json").write_text(json.dumps(CALLS_PRETTY_JSON, indent=2), encoding="utf-8")
+
+    fast, slow = _both_ways(settings_factory, monkeypatch, land, "call_center")
+    assert fast == slow
+    assert (csv_records.read_records(csv_text, ";") is None) == ragged
+    quarantined = {(q[0], q[1]): q[3] for q in fast["quarantine"] if q[1] != "updated_at"}
+    assert quarantined == {
+        (2, "csat"): 'c-1;"Smith, Jr";9;2026-11-01T10:00:00Z',
+        (6, "csat"): 'c-3;"Roe\nand\nmore";7;2026-11-01T10:00:00Z',
+        (7, "nps"): json.dumps(CALLS_PRETTY_JSON[1]),  # lines 7-12 of the pretty-printed array
+        (13, None): json.dumps("not an object"),
+    }
+    # Loaded rows carry the line their record starts on too.
+    assert {(r[0], r[-1]) for r in fast["calls"]} == {("c-2", 3), ("c-4", 9), ("c-5", 2), ("c-7", 14)}
+
+
+@pytest.mark.parametrize("indent", [None, 2, "\t"])
+def test_json_element_lines_found_with_numpy_match_the_json_module(indent):
+    elements = [
+        {"a": 'say "hi" \\', "b": [1, {"c": "]},[{"}]}, "x\\\\", 3, None, [], {}, "\\\"{", {"d": [[], [1]]}, []
+    ]
+    for text in (json.dumps(elements, indent=indent), "\n\n " + json.dumps(elements, indent=indent).replace(", ", ",\n"),
+                 "[]", " [\n] "):  # fmt: skip
+        expected = call_center._element_lines(text)
+        assert list(call_center._array_element_lines(text.encode())) == expected
+    assert call_center._element_lines(json.dumps([1, 2], indent=2)) == [2, 3]

@@ -1,0 +1,108 @@
+"""Which encoding a text file without a byte-order mark or a configured encoding is read in.
+
+UTF-8 first; then cp1252 (the usual spreadsheet export, and a superset of Latin-1's letters) when
+the file reads in it as Western text; only other text goes to the charset detector, which on a
+short Western file guessed Shift-JIS, Big5 or ISO-8859-10 and loaded garbage without a word.
+"""
+
+from __future__ import annotations
+
+import codecs
+
+import pytest
+
+from cdp.warehouse import connect
+from ingestion.parsing import decode_text_file
+from ingestion.runner import ingest
+
+HEADER = "email,first_name,last_name,city\n"
+WESTERN = {
+    "spanish-short": "Attendee Email\tGiven Name\tFamily Name\nn@x.es\tÍñigo\tNúñez\n",
+    "spanish": HEADER + "n@x.es,Íñigo,Núñez,Logroño\nm@x.es,María José,Peña,Cádiz\n",
+    "french-short": "email;first_name;last_name;city\nf@x.fr;Françoise;Lefèvre;Besançon\n",
+    "french": HEADER + "f@x.fr,Françoise,Lefèvre,Besançon\ne@x.fr,Élodie,L'Hôte,Orléans\nz@x.fr,Zoë,Noël,Nîmes\n",
+    "german": HEADER + "m@x.de,Jürgen,Müller,München\nz@x.de,Zoë,Weiß,Köln\ng@x.de,Günther,Straße,Düsseldorf\n",
+    "german-caps": "EMAIL,FIRST,LAST\nA@X.DE,JÜRGEN,MÜLLER\n",
+    "portuguese": HEADER + "j@x.pt,João,Conceição,Guimarães\na@x.br,Estêvão,Simões,São Paulo\n",
+    "nordic": HEADER + "a@x.dk,Søren,Ærø,Århus\nb@x.no,Bjørn,Løvås,Tromsø\nc@x.se,Åsa,Öberg,Malmö\n",
+    "one-letter": "email,first_name,last_name\nj@x.com,José,Garcia\n",
+    "long": HEADER + "".join(
+        f"p{i}@x.eu,{first},{last},{city}\n"
+        for i, (first, last, city) in enumerate(
+            [("Íñigo", "Núñez", "Logroño"), ("Françoise", "Lefèvre", "Besançon"), ("Jürgen", "Weiß", "Köln"),
+             ("João", "Conceição", "Guimarães"), ("Søren", "Ærø", "Århus")] * 40
+        )
+    ),
+}  # fmt: skip
+CP1252_ONLY = {  # characters Latin-1 does not have
+    "typography": "email,first_name,note\na@x.uk,Siân,paid £50 — thanks “in full” … O’Brien €12\n",
+    "oe-ligature": "email,first_name,last_name\nb@x.fr,Œdipe,Cœur\n",
+}
+
+
+@pytest.mark.parametrize("encoding", ["cp1252", "latin-1"])
+@pytest.mark.parametrize("sample", sorted(WESTERN))
+def test_western_text_is_read_as_cp1252(tmp_path, sample, encoding):
+    """cp1252 'Íñigo Núñez' was read as Shift-JIS ('ﾍ𠢹go N銲ez'), 'Françoise' as ISO-8859-10 ('Franįoise')."""
+    path = tmp_path / "list.csv"
+    path.write_bytes(WESTERN[sample].encode(encoding))
+    assert decode_text_file(path) == (WESTERN[sample], "cp1252")
+
+
+@pytest.mark.parametrize("sample", sorted(CP1252_ONLY))
+def test_cp1252_typography_is_read_as_cp1252(tmp_path, sample):
+    path = tmp_path / "list.csv"
+    path.write_bytes(CP1252_ONLY[sample].encode("cp1252"))
+    assert decode_text_file(path) == (CP1252_ONLY[sample], "cp1252")
+
+
+@pytest.mark.parametrize(
+    ("prefix", "encoding", "expected"),
+    [(b"", "utf-8", "utf-8"), (codecs.BOM_UTF8, "utf-8", "utf-8-sig"),
+     (codecs.BOM_UTF16_LE, "utf-16-le", "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be", "utf-16-be")],
+)  # fmt: skip
+def test_unicode_files_are_read_in_their_encoding(tmp_path, prefix, encoding, expected):
+    text = WESTERN["nordic"] + "k@x.jp,山田,太郎,東京\n"
+    path = tmp_path / "list.csv"
+    path.write_bytes(prefix + text.encode(encoding))
+    assert decode_text_file(path) == (text, expected)
+
+
+NON_LATIN = {
+    "cp1251": HEADER + "a@x.ru,Иван,Петров,Москва\nb@x.ru,Мария,Соколова,Санкт-Петербург\n"
+    "c@x.ru,Ян,Ли,Казань\nd@x.ru,Ольга,Смирнова,Новосибирск\n",
+    "cp1253": HEADER + "a@x.gr,Γιώργος,Παπαδόπουλος,Αθήνα\nb@x.gr,Νίκος,Οικονόμου,Θεσσαλονίκη\n",
+    "shift_jis": HEADER + "a@x.jp,山田,太郎,東京都新宿区\nb@x.jp,鈴木,花子,大阪府大阪市北区\n"
+    "c@x.jp,佐藤,健一,京都府京都市左京区\nd@x.jp,高橋,美咲,北海道札幌市中央区\n",
+}
+
+
+@pytest.mark.parametrize("encoding", sorted(NON_LATIN))
+def test_text_in_another_script_keeps_its_detected_encoding(tmp_path, encoding):
+    """Cyrillic in cp1251 reads in cp1252 as accented letters ('Èâàí'): whole words of them, not Latin text."""
+    path = tmp_path / "list.csv"
+    path.write_bytes(NON_LATIN[encoding].encode(encoding))
+    text, used = decode_text_file(path)
+    assert text == NON_LATIN[encoding]
+    assert used != "cp1252"  # the detector's (for Shift-JIS it may name cp932, its superset)
+
+
+def test_short_western_exports_load_as_written_in_lists_and_call_exports(settings):
+    settings.csv_landing_dir.mkdir(parents=True)
+    settings.call_center_landing_dir.mkdir(parents=True)
+    (settings.csv_landing_dir / "event_leads__es.csv").write_bytes(WESTERN["spanish-short"].encode("cp1252"))
+    (settings.csv_landing_dir / "newsletter__fr.csv").write_bytes(
+        "Email Address;First Name;Last Name\nf@x.fr;Françoise;Lefèvre\n".encode("latin-1")
+    )
+    (settings.call_center_landing_dir / "calls-2026-11-20.csv").write_bytes(
+        "call_id,caller_first_name,caller_last_name,updated_at\nc-1,Íñigo,Núñez,2026-11-01T10:00:00Z\n".encode(
+            "cp1252"
+        )
+    )
+    ingest(settings, "run-1", "csv")
+    ingest(settings, "run-1", "call_center")
+    with connect(settings, read_only=True) as con:
+        contacts = con.execute("SELECT email, first_name, last_name FROM raw.csv_contacts ORDER BY 1").fetchall()
+        calls = con.execute("SELECT caller_first_name, caller_last_name FROM raw.call_center_calls").fetchall()
+    assert contacts == [("f@x.fr", "Françoise", "Lefèvre"), ("n@x.es", "Íñigo", "Núñez")]
+    assert calls == [("Íñigo", "Núñez")]
