@@ -1,5 +1,5 @@
 -- One row per customer with web activity: session and page-view counts, first and last visit
--- and the acquisition channel (the channel of the customer's first session).
+-- and the acquisition channel and campaign (the channel and utm_campaign of the first session).
 -- Reads the incremental fct_web_sessions mart rather than re-sessionising every event each night.
 -- Only activity up to the end of the run date counts, like the other customer aggregates: sessions
 -- started after it are left out, and a session that runs past it (past midnight, or into events
@@ -18,7 +18,7 @@
     ],
 ) }}
 {%- set input_columns = [
-    'session_id', 'session_started_at', 'session_ended_at', 'page_views', 'channel',
+    'session_id', 'session_started_at', 'session_ended_at', 'page_views', 'channel', 'utm_campaign',
 ] %}
 
 with sessions_started as (
@@ -28,7 +28,8 @@ with sessions_started as (
         session_started_at,
         session_ended_at,
         page_views,
-        channel
+        channel,
+        utm_campaign
     from {{ ref('fct_web_sessions') }}
     where customer_id is not null and session_started_at < {{ run_date_end() }}
 ),
@@ -66,7 +67,8 @@ sessions as not materialized (
         coalesce(sessions_cut_at_run_date.session_ended_at, sessions_started.session_ended_at)
             as session_ended_at,
         coalesce(sessions_cut_at_run_date.page_views, sessions_started.page_views) as page_views,
-        sessions_started.channel
+        sessions_started.channel,
+        sessions_started.utm_campaign
     from sessions_started
     left join sessions_cut_at_run_date on sessions_started.session_id = sessions_cut_at_run_date.session_id
 ),
@@ -81,6 +83,8 @@ aggregated as (
         min(session_started_at) as first_visit_at,
         max(session_ended_at) as last_visit_at,
         arg_min(channel, (session_started_at, session_id)) as acquisition_channel,
+        -- arg_min_null: the first session's campaign even when it has none (arg_min skips NULLs)
+        arg_min_null(utm_campaign, (session_started_at, session_id)) as acquisition_campaign,
         {{ inputs_fingerprint(input_columns) }} as inputs_fingerprint
     from sessions
     {{ only_changed_customers() }}

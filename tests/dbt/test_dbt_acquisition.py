@@ -1,0 +1,62 @@
+"""Acquisition: a channel is credited with the customers its first web session brought, not with
+customers known before; the channel of a landing page from its UTM tags, else its referrer's host."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+import duckdb
+import jinja2
+import pytest
+
+from cdp.dbt import DBT_PROJECT_DIR
+
+
+def test_a_channel_acquires_only_customers_first_seen_in_its_session(built, sql):
+    settings, summary = built
+    assert summary["failures"] == 0
+    rows = sql(settings, "select acquisition_channel, acquisition_campaign, visitors, customers, buying_customers, "
+                         "conversion_rate, lifetime_revenue from marts.kpi_acquisition order by all")
+    assert rows == [
+        # Alice's first visit came from the October e-mail, but she had a store account since 2025
+        # and store orders before it: a visitor of the campaign, not a customer it acquired (it was
+        # credited with her, her $1,300 and a conversion rate of 1.0)
+        ("email", "october", 1, 0, 0, None, Decimal("0.00")),
+        # Carol's first trace is the paid search session
+        ("paid_search", "shoes", 1, 1, 0, 0.0, Decimal("0.00")),
+    ]
+    assert sql(settings, "select first_visit_at, acquisition_channel, acquisition_campaign from marts.dim_customers "
+                         "where customer_id = 'C3'") == [(datetime(2026, 11, 2, 10), "paid_search", "shoes")]
+
+
+def _classify(source, medium, referrer):
+    macro = jinja2.Environment().from_string((DBT_PROJECT_DIR / "macros" / "classify_channel.sql").read_text())
+    expression = macro.module.classify_channel("s", "m", "r")
+    return duckdb.sql(f"select {expression} from (select ?::varchar as s, ?::varchar as m, ?::varchar as r)",
+                      params=[source, medium, referrer]).fetchall()[0][0]
+
+
+@pytest.mark.parametrize(("referrer", "channel"), [
+    ("https://www.facebook.com/some/page", "social"),  # was 'referral'
+    ("https://m.facebook.com", "social"),
+    ("https://t.co/abc", "social"),
+    ("https://mail.google.com/mail/u/0/", "email"),  # was 'organic_search'
+    ("https://mail.yahoo.com/d/folders/1", "email"),
+    ("https://www.google.com/", "organic_search"),
+    ("https://www.google.co.uk/search?q=x", "organic_search"),
+    ("https://www.bing.com:443/search", "organic_search"),
+    ("https://blog.example.com/google.html", "referral"),  # was 'organic_search': the path said google.
+    ("https://facebook.com.example.io/x", "referral"),
+    ("https://news.ycombinator.com/", "referral"),
+    (" ", "direct"),
+    (None, "direct"),
+])
+def test_the_referrer_host_decides_the_channel_without_utm_tags(referrer, channel):
+    assert _classify(None, None, referrer) == channel
+
+
+def test_utm_tags_win_over_the_referrer():
+    assert _classify("google", "cpc", "https://www.google.com/") == "paid_search"
+    assert _classify("facebook", None, "https://mail.google.com/") == "social"
+    assert _classify("partner", "referral", "https://www.google.com/") == "other_campaign"
