@@ -14,9 +14,11 @@ Rules: blank lines are skipped; a BOM is stripped on line 1 only; a .gz file tha
 decompress is rejected whole (manifest ``failed``, read again next run) while the others load;
 ``batch`` envelopes are unwrapped with the envelope ``context`` merged under each message's own;
 messages dedupe on ``messageId``
-across files and runs (a repeat with identical content is skipped, a repeat with different
-content is quarantined as ``duplicate-messageid-conflict``); ``event_at`` is skew-corrected
-(``receivedAt - (sentAt - originalTimestamp)``) and every timestamp is converted to naive UTC.
+across files and runs (a repeat that differs only in its transport fields, as a client retry does,
+is skipped; a repeat with other content is quarantined as ``duplicate-messageid-conflict``);
+``event_at`` is skew-corrected (``receivedAt - (sentAt - device time)``, the device time being
+``originalTimestamp`` or else a ``timestamp`` before ``sentAt``: ``_skew_corrected_sql``) and every
+timestamp is converted to naive UTC.
 Numbers are kept as their exact JSON text in the JSON columns, so ``1e400`` is stored, not
 rejected. Duplicate keys are detected at the top level of a message (nested ones: last wins).
 A changed file (same path, new checksum) replaces the rows its earlier version loaded (and its
@@ -950,7 +952,9 @@ def _strict_check_suspects(con: duckdb.DuckDBPyConnection, batches: list[FileBat
 
 # Batch envelopes are unwrapped. The envelope's context is merged under each message's own
 # context, and its sentAt/receivedAt (the times of the request) fill a message's missing ones, so
-# the clock-skew correction applies to batched messages too; the message wins on conflicts. The
+# the clock-skew correction applies to batched messages too; the message wins on conflicts. A
+# member the message sets to null ("context": null) is absent: the envelope's fills it (merged
+# with a null, the envelope context was lost). The
 # envelope is merged INTO the message (json_merge_patch drops the nulls of its patch argument, so
 # the message must be the target: its "coupon": null stays). Other envelope fields (writeKey, a
 # credential) are not copied. Suspect lines the strict check refused are gone by now.
@@ -975,11 +979,13 @@ patches AS (
            json_merge_patch(
                CASE WHEN envelope_context IS NOT NULL
                     THEN json_object('context', json_merge_patch(
-                        envelope_context, coalesce(json_extract(item, '$.context'), '{}'::JSON)))
+                        envelope_context,
+                        coalesce(CASE WHEN json_type(item, '$.context') <> 'NULL'
+                                      THEN json_extract(item, '$.context') END, '{}'::JSON)))
                     ELSE '{}'::JSON END,
-               CASE WHEN envelope_sent_at IS NOT NULL AND json_extract(item, '$.sentAt') IS NULL
+               CASE WHEN envelope_sent_at IS NOT NULL AND coalesce(json_type(item, '$.sentAt'), 'NULL') = 'NULL'
                     THEN json_object('sentAt', envelope_sent_at) ELSE '{}'::JSON END,
-               CASE WHEN envelope_received_at IS NOT NULL AND json_extract(item, '$.receivedAt') IS NULL
+               CASE WHEN envelope_received_at IS NOT NULL AND coalesce(json_type(item, '$.receivedAt'), 'NULL') = 'NULL'
                     THEN json_object('receivedAt', envelope_received_at) ELSE '{}'::JSON END
            ) AS patch
     FROM items
@@ -1134,6 +1140,10 @@ def _typed_sql(max_field_chars: int, source: str, target: str) -> str:
         f"{max_field_chars} characters', 'field': '{column}'}}"
         for column in _TEXT_COLUMNS
     ]
+    nul_field = (
+        "CASE WHEN contains(coalesce(m.userId::VARCHAR, ''), '\\u0000') THEN 'userId' "
+        "WHEN contains(coalesce(m.anonymousId::VARCHAR, ''), '\\u0000') THEN 'anonymousId' ELSE 'messageId' END"
+    )
     problem = "\n".join(
         [
             "CASE",
@@ -1152,9 +1162,10 @@ def _typed_sql(max_field_chars: int, source: str, target: str) -> str:
             *type_checks[1:3],
             "WHEN coalesce(user_id, '') = '' AND coalesce(anonymous_id, '') = '' THEN {'reason': "
             "'missing-identity: neither userId nor anonymousId is set', 'field': 'userId'}",
+            # One cheap test on the three ids together; the field named is the one holding the NUL.
             "WHEN contains(coalesce(m.userId::VARCHAR, '') || coalesce(m.anonymousId::VARCHAR, '') || coalesce(m.messageId::VARCHAR, ''), "
-            "'\\u0000') THEN {'reason': 'nul-in-string: an identity field holds a NUL character', "
-            "'field': 'userId'}",
+            f"'\\u0000') THEN {{'reason': 'nul-in-string: ' || {nul_field} || ' holds a NUL character', "
+            f"'field': {nul_field}}}",
             *type_checks[3:],
             "WHEN type = 'track' AND coalesce(event_name, '') = '' THEN {'reason': 'missing-event: a track "
             "message needs a non-empty event', 'field': 'event'}",
@@ -1162,9 +1173,9 @@ def _typed_sql(max_field_chars: int, source: str, target: str) -> str:
             "message needs a groupId', 'field': 'groupId'}",
             *ts_checks,
             # The skew-corrected time is what is stored: each input can be in range and it not.
-            "WHEN year(received_at - (sent_at - original_timestamp_at)) NOT BETWEEN "
+            f"WHEN year({_skew_corrected_sql()}) NOT BETWEEN "
             f"{MIN_YEAR} AND {MAX_YEAR} THEN {{'reason': 'timestamp-out-of-range: receivedAt - (sentAt - "
-            f"originalTimestamp) year outside {MIN_YEAR}..{MAX_YEAR}', 'field': 'sentAt'}}",
+            f"device time) year outside {MIN_YEAR}..{MAX_YEAR}', 'field': 'sentAt'}}",
             *size_checks,
             "END",
         ]
@@ -1225,6 +1236,26 @@ def _typed_sql(max_field_chars: int, source: str, target: str) -> str:
            CASE WHEN is_envelope THEN m.receivedAt END AS envelope_received_at
     FROM checked
     """
+
+
+def _skew_corrected_sql(prefix: str = "") -> str:
+    """SQL for ``receivedAt - (sentAt - device time)``: NULL unless the three are known.
+
+    The device time is ``originalTimestamp`` when the message has one (Segment's processed form,
+    whose ``timestamp`` is already corrected, and RudderStack's SDKs). Without it, a ``timestamp``
+    before ``sentAt`` is the device time: Segment's libraries and HTTP API send the event's time
+    as ``timestamp`` with ``sentAt``, and Segment renames it originalTimestamp on receipt. A
+    ``timestamp`` not before ``sentAt`` stays as is: a device records an event before it sends it,
+    and Segment's own published processed messages without originalTimestamp (its spec pages, in
+    the public Segment corpus) carry a corrected ``timestamp`` at or after ``sentAt`` (correcting
+    them again would put one after its ``receivedAt``). The price: a device time sent within the
+    same millisecond is not corrected.
+    """
+    t = prefix
+    device = (
+        f"coalesce({t}original_timestamp_at, CASE WHEN {t}timestamp_at < {t}sent_at THEN {t}timestamp_at END)"
+    )
+    return f"{t}received_at - ({t}sent_at - {device})"
 
 
 _TS_COLUMNS = {
@@ -1350,26 +1381,49 @@ def _settle_fates(con: duckdb.DuckDBPyConnection, batches: list[FileBatch]) -> l
     return skipped
 
 
+# What a re-delivery of a message may change: Segment deduplicates on messageId alone, and a
+# client retry (or at-least-once delivery) re-sends the stored event with a new ``sentAt`` (set
+# when a batch is sent) and a new ``receivedAt`` (set on receipt); the ``timestamp`` of a message
+# with an ``originalTimestamp`` is computed from those two (receivedAt - (sentAt -
+# originalTimestamp)), so it changes with them. Everything else (``_metadata``, ``context.library``
+# ...) is the event as the library stored it and counts: a repeat that differs there is a conflict.
+_TRANSPORT_ONLY = json.dumps({"sentAt": None, "receivedAt": None})
+_TRANSPORT_AND_DERIVED = json.dumps({"sentAt": None, "receivedAt": None, "timestamp": None})
+
+
+def _content_sql(payload: str) -> str:
+    """SQL for a message's content to compare repeats on: ``payload`` (JSON) without its transport fields."""
+    return (
+        f"json_merge_patch({payload}, CASE WHEN coalesce(json_type({payload}, '$.originalTimestamp'), 'NULL') "
+        f"<> 'NULL' THEN '{_TRANSPORT_AND_DERIVED}' ELSE '{_TRANSPORT_ONLY}' END::JSON)::VARCHAR"
+    )
+
+
 def _fate(con: duckdb.DuckDBPyConnection, existing: str, candidates: str) -> None:
-    """_web_fate: good messages whose id is stored (``existing``) or that repeat an earlier one of the block."""
+    """_web_fate: good messages whose id is stored (``existing``) or that repeat an earlier one of the block.
+
+    ``is_same_content``: the repeat is the first message again, up to its transport fields
+    (``_content_sql``), so it is skipped as a duplicate; otherwise it is a conflict.
+    """
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE _web_fate AS
         WITH good AS (
-            SELECT file_index, line_number, coalesce(batch_index, -1) AS item, message_id, payload::VARCHAR AS msg
+            SELECT file_index, line_number, coalesce(batch_index, -1) AS item, message_id, payload::VARCHAR AS msg,
+                   {_content_sql("payload")} AS content
             FROM _web_typed WHERE reason IS NULL AND {candidates}
         ),
-        existing AS ({existing}),
+        existing AS (SELECT *, {_content_sql("payload::JSON")} AS content FROM ({existing})),
         repeated AS (
             SELECT message_id FROM good GROUP BY message_id HAVING count(*) > 1
         ),
         firsts AS (
-            SELECT message_id, arg_min(msg, {_POSITION}) AS first_msg, min({_POSITION}) AS first_position
+            SELECT message_id, arg_min(content, {_POSITION}) AS first_content, min({_POSITION}) AS first_position
             FROM good SEMI JOIN repeated USING (message_id) GROUP BY message_id
         )
         SELECT g.file_index, g.line_number, g.item, g.message_id, g.msg,
-               coalesce(CASE WHEN e.message_id IS NOT NULL THEN e.payload = g.msg
-                             ELSE f.first_msg = g.msg END, false) AS is_same_content,
+               coalesce(CASE WHEN e.message_id IS NOT NULL THEN e.content = g.content
+                             ELSE f.first_content = g.content END, false) AS is_same_content,
                e.source_file AS first_seen_file,
                f.first_position.file_index AS first_file_index,
                f.first_position.line_number AS first_line
@@ -1399,8 +1453,8 @@ def _insert_fresh(con: duckdb.DuckDBPyConnection, batches: list[FileBatch], fres
             INSERT INTO {TABLE}
             SELECT t.message_id, t.type, t.event_name, t.page_name, t.user_id, t.anonymous_id, t.group_id,
                    t.previous_id,
-                   -- Clock-skew correction: the device clock error is sentAt - originalTimestamp.
-                   coalesce(t.received_at - (t.sent_at - t.original_timestamp_at), t.timestamp_at,
+                   -- Clock-skew correction: the device clock error is sentAt - device time.
+                   coalesce({_skew_corrected_sql("t.")}, t.timestamp_at,
                             t.original_timestamp_at, t.received_at) AS event_at,
                    t.original_timestamp_at, t.sent_at, t.received_at,
                    t.traits, t.properties, t.context,

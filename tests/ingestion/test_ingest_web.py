@@ -672,3 +672,118 @@ def test_batch_item_sizes_are_read_off_the_line():
     line = '{ "context" : {"a": [1, {"b": "]"}]}, "batch" : [ {"x": "\\u00e9"} , {"y": [1,2]},"s" ], "z": 1 }'
     assert _batch_item_sizes(line) == [len('{"x": "\\u00e9"}'), len('{"y": [1,2]}'), 3]
     assert _batch_item_sizes('{"batch": "no"}') == [] and _batch_item_sizes("[1]") == []
+
+
+def test_a_redelivery_differing_only_in_transport_times_is_a_skipped_duplicate(settings):
+    """A client retry (new sentAt, new receivedAt, so a new corrected timestamp) was quarantined as
+    duplicate-messageid-conflict: whole payloads were compared. Segment dedupes on messageId; a
+    repeat that changes the event itself is still a conflict."""
+    processed = {"type": "track", "event": "A", "userId": "u1", "messageId": "p1", "properties": {"k": 1},
+                 "originalTimestamp": "2026-11-23T10:00:00Z", "sentAt": "2026-11-23T10:00:05Z",
+                 "receivedAt": "2026-11-23T10:00:06Z", "timestamp": "2026-11-23T10:00:01Z"}
+    raw = {"type": "track", "event": "B", "userId": "u1", "messageId": "r1",
+           "timestamp": "2026-11-23T10:00:00Z", "sentAt": "2026-11-23T10:00:05Z", "receivedAt": "2026-11-23T10:00:06Z"}
+    retry = {"sentAt": "2026-11-23T10:07:05Z", "receivedAt": "2026-11-23T10:07:09Z"}
+    _load_lines(
+        settings,
+        processed,
+        dict(processed, **retry, timestamp="2026-11-23T10:00:04Z"),  # retry: skipped
+        raw,
+        dict(raw, **retry),  # retry: skipped
+        dict(raw, timestamp="2026-11-23T09:00:00Z"),  # the device time of a raw message is content
+        dict(processed, **retry, properties={"k": 2}),  # other event content
+        {"batch": [dict(raw, messageId="b1")], "sentAt": "2026-11-23T10:00:05Z"},
+    )
+    # A later night: the batch re-sent in a new request, and the processed message once more.
+    (settings.web_landing_dir / "events-2.ndjson").write_text(
+        json.dumps({"batch": [dict(raw, messageId="b1")], "sentAt": "2026-11-23T11:00:00Z",
+                    "receivedAt": "2026-11-23T11:00:01Z"}) + "\n"
+        + json.dumps(dict(processed, **retry, timestamp="2026-11-23T10:00:04Z")) + "\n"
+        + json.dumps(dict(processed, **retry, event="Other")) + "\n"
+    )
+    [report] = ingest(settings, "run-2", "web")
+    assert (report.rows_loaded, report.rows_skipped_duplicate, report.rows_quarantined) == (0, 2, 1)
+    assert _rows(settings, "SELECT message_id, event_at, sent_at FROM raw.web_events ORDER BY 1") == [
+        ("b1", datetime(2026, 11, 23, 10, 0, 1), datetime(2026, 11, 23, 10, 0, 5)),
+        ("p1", datetime(2026, 11, 23, 10, 0, 1), datetime(2026, 11, 23, 10, 0, 5)),
+        ("r1", datetime(2026, 11, 23, 10, 0, 1), datetime(2026, 11, 23, 10, 0, 5)),
+    ]
+    quarantined = _rows(
+        settings,
+        "SELECT regexp_extract(source_file, '[^/]+$'), line_number, field, split_part(reason, ':', 1) "
+        "FROM meta.quarantine ORDER BY 1, 2",
+    )
+    assert quarantined == [
+        ("events-2.ndjson", 3, "messageId", "duplicate-messageid-conflict"),
+        ("events.ndjson", 5, "messageId", "duplicate-messageid-conflict"),
+        ("events.ndjson", 6, "messageId", "duplicate-messageid-conflict"),
+    ]
+    skipped = _rows(
+        settings, "SELECT rows_skipped FROM meta.ingest_manifest WHERE status = 'loaded' ORDER BY source_object"
+    )
+    assert skipped == [(2,), (2,)]
+
+
+def test_a_client_timestamp_without_original_timestamp_is_skew_corrected(settings):
+    """Segment's libraries and HTTP API send the device time as ``timestamp`` with ``sentAt``; only
+    ``originalTimestamp`` was corrected, so such messages kept the device clock's error."""
+    base = {"type": "track", "event": "x", "userId": "u1"}
+    _load_lines(
+        settings,
+        # Device clock 2 h fast: 12:00:10 - (12:00:05 - 12:00:00) = 12:00:05 would be wrong; the
+        # device's own time is 12:00:00 and it sent 5 s later, received at 10:00:10 server time.
+        dict(base, messageId="raw", timestamp="2026-11-23T12:00:00Z", sentAt="2026-11-23T12:00:05Z",
+             receivedAt="2026-11-23T10:00:10Z"),
+        {"batch": [dict(base, messageId="batched", timestamp="2026-11-23T12:00:00Z")],
+         "sentAt": "2026-11-23T12:00:05Z", "receivedAt": "2026-11-23T10:00:10Z"},
+        # Processed by Segment: originalTimestamp is the device time, timestamp already corrected.
+        dict(base, messageId="processed", originalTimestamp="2026-11-23T12:00:00Z",
+             timestamp="2026-11-23T10:00:05Z", sentAt="2026-11-23T12:00:05Z", receivedAt="2026-11-23T10:00:10Z"),
+        # A timestamp not before sentAt is no device time that was then sent (Segment's published
+        # processed examples without originalTimestamp look like this): kept as is.
+        dict(base, messageId="kept", timestamp="2026-11-23T10:00:06Z", sentAt="2026-11-23T10:00:05Z",
+             receivedAt="2026-11-23T10:00:10Z"),
+        dict(base, messageId="no-sent-at", timestamp="2026-11-23T12:00:00Z", receivedAt="2026-11-23T10:00:10Z"),
+        # The corrected time is range-checked too: 2026 - (2099 - 1971) is before 1970.
+        dict(base, messageId="range", timestamp="1971-01-01T00:00:00Z", sentAt="2099-01-01T00:00:00Z",
+             receivedAt="2026-11-23T10:00:00Z"),
+    )
+    assert dict(_rows(settings, "SELECT message_id, event_at FROM raw.web_events")) == {
+        "raw": datetime(2026, 11, 23, 10, 0, 5),
+        "batched": datetime(2026, 11, 23, 10, 0, 5),
+        "processed": datetime(2026, 11, 23, 10, 0, 5),
+        "kept": datetime(2026, 11, 23, 10, 0, 6),
+        "no-sent-at": datetime(2026, 11, 23, 12, 0),
+    }
+    assert _rows(settings, "SELECT line_number, field, split_part(reason, ':', 1) FROM meta.quarantine") == [
+        (6, "sentAt", "timestamp-out-of-range")]
+
+
+def test_a_nul_is_reported_in_the_field_that_holds_it(settings):
+    """A NUL in anonymousId or messageId was quarantined with field userId."""
+    _load_lines(
+        settings,
+        {"type": "track", "event": "x", "userId": "u\x00", "messageId": "n1"},
+        {"type": "track", "event": "x", "userId": "u1", "anonymousId": "a\x00", "messageId": "n2"},
+        {"type": "track", "event": "x", "userId": "u1", "messageId": "n\x003"},
+        {"batch": [{"type": "track", "event": "x", "anonymousId": "a\x00", "messageId": "n4"}]},
+    )
+    assert _rows(settings, "SELECT line_number, field, reason FROM meta.quarantine ORDER BY 1") == [
+        (1, "userId", "nul-in-string: userId holds a NUL character"),
+        (2, "anonymousId", "nul-in-string: anonymousId holds a NUL character"),
+        (3, "messageId", "nul-in-string: messageId holds a NUL character"),
+        (4, "batch[0].anonymousId", "nul-in-string: anonymousId holds a NUL character"),
+    ]
+    assert _rows(settings, "SELECT count(*) FROM raw.web_events") == [(0,)]
+
+
+def test_a_null_context_or_sent_at_in_a_batched_message_takes_the_envelopes(settings):
+    """json_merge_patch(envelope context, null) is null: "context": null lost the envelope context
+    (and "sentAt": null kept the envelope's sentAt out, so no skew correction)."""
+    item = {"type": "track", "event": "x", "userId": "u1", "messageId": "c1", "context": None,
+            "sentAt": None, "originalTimestamp": "2026-11-23T10:02:00Z"}
+    _load_lines(settings, {"batch": [item], "context": {"ip": "1.2.3.4", "library": {"name": "x"}},
+                           "sentAt": "2026-11-23T10:02:03Z", "receivedAt": "2026-11-23T10:00:05Z"})
+    [(context, event_at)] = _rows(settings, "SELECT context, event_at FROM raw.web_events")
+    assert json.loads(context) == {"ip": "1.2.3.4", "library": {"name": "x"}}
+    assert event_at == datetime(2026, 11, 23, 10, 0, 2)
