@@ -231,45 +231,18 @@ def _check_header(batch: FileBatch, header: list[str]) -> None:
         )
 
 
-class _RecordLines:
-    """A ``CheckedCsvReader`` that also knows the line its last record started on (the csv module
-    only tells the line a record ends on), for a ``csv.DictReader``."""
-
-    def __init__(self, checked: CheckedCsvReader) -> None:
-        self.checked = checked
-        self.first_line = 0
-
-    @property
-    def line_num(self) -> int:
-        return self.checked.line_num
-
-    @property
-    def dialect(self):
-        return self.checked.dialect
-
-    def __iter__(self) -> _RecordLines:
-        return self
-
-    def __next__(self) -> list[str]:
-        first_line = self.checked.line_num + 1
-        record = next(self.checked)
-        self.first_line = first_line
-        return record
-
-
 def _csv_records_of(batch: FileBatch, content: str, delimiter: str) -> list[tuple[int, dict, str]]:
     """(line the record starts on, record, the record's text as written) for every CSV record."""
     reader = csv.DictReader(io.StringIO(content, newline=""), delimiter=delimiter)
     checked = CheckedCsvReader(batch, content, delimiter)
-    lines = reader.reader = _RecordLines(checked)
+    lines = reader.reader = csv_records.RecordLines(checked, content)
     header = [h.strip() for h in reader.fieldnames or []]
     _check_header(batch, header)
     reader.fieldnames = header
-    physical = csv_records.physical_lines(content)
     records = []
     for row in reader:
         beyond = row.pop(None, None) or []  # values past the header's last column
-        raw = csv_records.lines_text(physical, lines.first_line, reader.line_num)
+        raw = lines.text()
         filled = [i for i, value in enumerate(beyond) if value.strip()]
         if filled:
             # Those values have no column to go to: quarantine the row rather than drop them.

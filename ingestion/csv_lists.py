@@ -239,7 +239,7 @@ def load_file(con: duckdb.DuckDBPyConnection, batch: FileBatch, restoring: bool 
     if records is None:
         return _load_with_csv_module(con, batch, mapping, content, delimiter, restoring)
     positions = _map_header(records.header, mapping, batch.path.name)
-    counts = _load_records(con, batch, mapping, records, positions, delimiter, restoring)
+    counts = _load_records(con, batch, mapping, content, records, positions, restoring)
     counts.rows_read += reject_unclosed_quote(batch, records.unclosed, records.header)
     return counts
 
@@ -264,22 +264,22 @@ def _load_with_csv_module(
 ) -> LoadCounts:
     """Record-by-record load with the csv module: for files ``csv_records`` does not take."""
     reader = CheckedCsvReader(batch, content, delimiter)
-    header = next(reader, [])
+    lines = csv_records.RecordLines(reader, content)
+    header = next(lines, [])
     positions = _map_header(header, mapping, batch.path.name)
     rows: list[dict] = []
     row_number = 0
-    for record in reader:
+    for record in lines:
         if not any(cell.strip() for cell in record):
             continue  # blank lines are not contacts
         row_number += 1
         row, field, reason = _typed(record, header, positions, mapping, batch)
-        raw = delimiter.join(record)
         if reason is None and len(record) > len(header):
             field, reason = None, f"too-many-columns: {len(record)} values for {len(header)} header columns"
         if reason is not None:
-            batch.reject(reader.line_num, field, reason, raw)
+            batch.reject(lines.first_line, field, reason, lines.text())
             continue
-        row.update(_identity(batch, mapping, row_number, reader.line_num))
+        row.update(_identity(batch, mapping, row_number, lines.first_line))
         rows.append(row)
     con.execute(f"CREATE OR REPLACE TEMP TABLE _csv_incoming AS {_incoming(_NO_ROWS)} WHERE false")
     try:
@@ -315,7 +315,7 @@ def _insert(con, rows: list[dict]) -> None:
 
 
 def _load_records(
-    con, batch: FileBatch, mapping: ListMapping, records, positions: dict[int, str], delimiter: str,
+    con, batch: FileBatch, mapping: ListMapping, content: str, records, positions: dict[int, str],
     restoring: bool,
 ) -> LoadCounts:
     """Type a whole parsed file in SQL; rows flagged ``suspect`` are decided by ``_typed``."""
@@ -326,20 +326,24 @@ def _load_records(
         con.execute(f"CREATE OR REPLACE TEMP TABLE _csv_typed AS {typed}")
         suspects = con.execute(
             f"""
-            SELECT t.row_number, t._source_line, {cells}
-            FROM _csv_typed t JOIN _csv_records r ON r._line = t._source_line
+            SELECT t.row_number, t._source_line, r._start, r._end, {cells}
+            FROM _csv_typed t JOIN _csv_records r ON r._first_line = t._source_line
             WHERE t.suspect ORDER BY t._source_line
             """
         ).fetchall()
     try:
         rows: list[dict] = []
-        for row_number, line, *record in suspects:
+        rejected: list[tuple[int, str | None, str, tuple[int, int]]] = []
+        for row_number, line, start, end, *record in suspects:
             row, field, reason = _typed(record, header, positions, mapping, batch)
             if reason is not None:
-                batch.reject(line, field, reason, delimiter.join(record))
+                rejected.append((line, field, reason, (start, end)))
                 continue
             row.update(_identity(batch, mapping, row_number, line))
             rows.append(row)
+        texts = csv_records.record_texts(content, [span for *_, span in rejected])
+        for (line, field, reason, _), text in zip(rejected, texts, strict=True):
+            batch.reject(line, field, reason, text)
         fast = (
             f"SELECT {_sql_text(mapping.list_type)} AS list_type, {_sql_text(batch.path.name)} AS list_file, "
             f"row_number, {_sql_text(batch.path.name + ':')} || row_number AS contact_id, "
@@ -593,9 +597,9 @@ def _typed_sql(header: list[str], positions: dict[int, str], mapping: ListMappin
     blank = " AND ".join(f"{t} = ''" for t in trims)
     flag = "TRUE" if force_python else " OR ".join(f"COALESCE({s}, TRUE)" for s in suspect)
     return f"""
-        SELECT row_number() OVER (ORDER BY _line) AS row_number, _line AS _source_line,
+        SELECT row_number() OVER (ORDER BY _line) AS row_number, _first_line AS _source_line,
                {", ".join(columns)}, {extra} AS extra, {flag} AS suspect
-        FROM (SELECT _line, {", ".join(f"{csv_records.sql_strip(f'c{i}')} AS t{i}" for i in range(len(header)))} FROM _csv_records)
+        FROM (SELECT _line, _first_line, {", ".join(f"{csv_records.sql_strip(f'c{i}')} AS t{i}" for i in range(len(header)))} FROM _csv_records)
         WHERE NOT ({blank})
     """
 

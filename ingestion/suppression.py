@@ -24,7 +24,7 @@ import duckdb
 import pyarrow as pa
 
 from cdp.settings import Settings
-from ingestion import parsing
+from ingestion import csv_records, parsing
 from ingestion.file_batches import (
     CheckedCsvReader,
     FileBatch,
@@ -111,7 +111,8 @@ def load_file(con: duckdb.DuckDBPyConnection, batch: FileBatch) -> LoadCounts:
         raise RejectedFile(str(exc), field="encoding") from None
     delimiter = parsing.sniff_delimiter(content[:65536])
     reader = csv.DictReader(io.StringIO(content, newline=""), delimiter=delimiter)
-    checked = reader.reader = CheckedCsvReader(batch, content, delimiter)
+    checked = CheckedCsvReader(batch, content, delimiter)
+    lines = reader.reader = csv_records.RecordLines(checked, content)
     header = [h.strip() for h in reader.fieldnames or []]
     missing = [h for h in HEADER if h not in header]
     if missing:
@@ -125,22 +126,22 @@ def load_file(con: duckdb.DuckDBPyConnection, batch: FileBatch) -> LoadCounts:
     rows, read = [], 0
     for record in reader:
         read += 1
-        raw = ",".join(str(v) for v in record.values())
+        line, raw = lines.first_line, lines.text()  # where the record starts; its text as written
         identifier_type = (record.get("identifier_type") or "").strip().lower()
         identifier = (record.get("identifier") or "").strip()
         reason = (record.get("reason") or "").strip().lower()
         if identifier_type not in IDENTIFIER_TYPES:
-            batch.reject(reader.line_num, "identifier_type", f"invalid-value: identifier_type {identifier_type!r} "
+            batch.reject(line, "identifier_type", f"invalid-value: identifier_type {identifier_type!r} "
                          f"not in {', '.join(IDENTIFIER_TYPES)}; the request identifies nobody, fix the row", raw)  # fmt: skip
             continue
         if not identifier:
-            batch.reject(reader.line_num, "identifier", "missing-id: identifier is empty", raw)
+            batch.reject(line, "identifier", "missing-id: identifier is empty", raw)
             continue
         # From here the request identifies someone, so it is ALWAYS loaded (suppression is
         # fail-safe); a problem with its other fields is flagged in quarantine for a person.
         reason = _normalise_reason(reason)
         if reason not in REASONS:
-            batch.reject(reader.line_num, "reason", f"loaded-with-warning: reason {reason!r} is not a "
+            batch.reject(line, "reason", f"loaded-with-warning: reason {reason!r} is not a "
                          "known erasure or opt-out wording; loaded as 'opt_out' so the person is never "
                          "exported, but NOT treated as an erasure: their data was not erased. If it is "
                          "an erasure request, correct the reason to 'erasure' (or add the wording to "
@@ -149,12 +150,12 @@ def load_file(con: duckdb.DuckDBPyConnection, batch: FileBatch) -> LoadCounts:
         try:
             requested_at = parsing.timestamp(record.get("requested_at"), "requested_at")
         except parsing.BadValue as exc:
-            batch.reject(reader.line_num, "requested_at", f"loaded-with-warning: {exc}; loaded with "
+            batch.reject(line, "requested_at", f"loaded-with-warning: {exc}; loaded with "
                          "requested_at NULL", raw)  # fmt: skip
             requested_at = None
         if identifier_type == "email":
             identifier = identifier.lower()  # emails match case-insensitively
-        rows.append((identifier_type, identifier, reason, requested_at, reader.line_num))
+        rows.append((identifier_type, identifier, reason, requested_at, line))
     read += reject_unclosed_quote(batch, checked.unclosed, header)
     if not rows:
         return LoadCounts(rows_read=read, rows_loaded=0)

@@ -16,7 +16,7 @@ import sys
 import pytest
 
 from cdp.warehouse import connect
-from ingestion import call_center, csv_records
+from ingestion import call_center, csv_lists, csv_records
 from ingestion.runner import ingest
 
 PLAIN = [
@@ -315,6 +315,49 @@ def test_call_quarantine_quotes_the_record_as_written_and_the_line_it_starts_on(
     }
     # Loaded rows carry the line their record starts on too.
     assert {(r[0], r[-1]) for r in fast["calls"]} == {("c-2", 3), ("c-4", 9), ("c-5", 2), ("c-7", 14)}
+
+
+LIST_AS_WRITTEN = (
+    "Email Address;First Name;Opt-in\r\n"
+    'ann@example.com;"Smith; Ann";perhaps\r\n'  # line 2
+    "\r\n"
+    'bob@example.com;"Bob\nSecond\r\nline";yes\r\n'  # lines 4-6 (a lone \n ends a line too)
+    'cy@example.com;"Cy\r\nRoe";maybe\r\n'  # lines 7-8
+    ';"No\nBody";yes\r\n'  # lines 9-10
+)
+
+
+@pytest.mark.parametrize("ragged", [False, True], ids=["sql", "csv-module"])
+def test_list_quarantine_quotes_the_record_as_written_and_the_line_it_starts_on(
+    settings_factory, monkeypatch, ragged
+):
+    """A CSV list's record with a quoted line break was numbered by its last line (cy's, on lines
+    7-8, as 8) and quarantined re-joined with the delimiter, its quotes and line break lost."""
+    # A row with a value past the header: the csv module's path.
+    text = LIST_AS_WRITTEN + ('dee@example.com;"Dee\r\nDoe";yes;"x;y"\r\n' if ragged else "")
+
+    def land(settings):
+        settings.csv_landing_dir.mkdir(parents=True)
+        (settings.csv_landing_dir / "newsletter__x.csv").write_text(text, encoding="utf-8", newline="")
+
+    fast, slow = _both_ways(settings_factory, monkeypatch, land, "csv")
+    assert fast == slow
+    assert (csv_records.read_records(text, ";") is None) == ragged
+    expected = {
+        (2, "Opt-in"): 'ann@example.com;"Smith; Ann";perhaps',
+        (7, "Opt-in"): 'cy@example.com;"Cy\r\nRoe";maybe',
+        (9, "email"): ';"No\nBody";yes',
+    }
+    if ragged:
+        expected[(11, None)] = 'dee@example.com;"Dee\r\nDoe";yes;"x;y"'
+    assert {(q[0], q[1]): q[3] for q in fast["quarantine"]} == expected
+    # A loaded row's lineage names the line its record starts on; its contact id stays
+    # <file>:<row number>, counting records (not lines), as before.
+    columns = [c for c in csv_lists.STORED_COLUMNS if c not in ("_source_file", "_batch_id", "_loaded_at")]
+    contacts = [dict(zip(columns, row, strict=True)) for row in fast["contacts"]]
+    assert [(c["contact_id"], c["row_number"], c["first_name"], c["_source_line"]) for c in contacts] == [
+        ("newsletter__x.csv:2", 2, "Bob\nSecond\r\nline", 4)
+    ]
 
 
 @pytest.mark.parametrize("indent", [None, 2, "\t"])

@@ -150,6 +150,27 @@ def test_suppression_request_with_usable_identifier_is_loaded_and_flagged(settin
     assert report.rows_loaded == 3
 
 
+def test_suppression_quarantine_quotes_the_record_as_written_and_the_line_it_starts_on(settings):
+    """A request with a quoted line break was numbered by its last line and quarantined re-joined
+    with commas, its quotes and line break lost."""
+    settings.suppression_path.parent.mkdir(parents=True)
+    settings.suppression_path.write_bytes(
+        b"identifier_type;identifier;reason;requested_at\r\n"
+        b'email;Gone@Example.com;"per our\r\ncall";2026-11-01T10:00:00Z\r\n'  # lines 2-3
+        b"phone;+15550009;erasure;2026-11-02T10:00:00Z\r\n"  # line 4
+        b'email;"\n";"erasure; GDPR";\r\n'  # lines 5-6
+    )
+    ingest(settings, "run-1", "csv")
+    assert _rows(settings, "SELECT identifier, _source_line FROM raw.suppression_list ORDER BY 2") == [
+        ("gone@example.com", 2),
+        ("+15550009", 4),
+    ]
+    assert _rows(settings, "SELECT line_number, field, raw_text FROM meta.quarantine ORDER BY 1") == [
+        (2, "reason", 'email;Gone@Example.com;"per our\r\ncall";2026-11-01T10:00:00Z'),
+        (5, "identifier", 'email;"\n";"erasure; GDPR";'),
+    ]
+
+
 ERASURE_WORDINGS = (
     "GDPR erasure", "erasure request", "Right to be forgotten", "right-to-be-forgotten", "deletion",
     "delete my data", "GDPR delete", "CCPA deletion", "RTBF", "Art. 17", "opt out and delete my data",
