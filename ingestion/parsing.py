@@ -132,8 +132,11 @@ def decode_text_file(path: Path, fallback_encoding: str | None = None) -> tuple[
     non-ASCII bytes to go on and took cp1252 "Íñigo Núñez" for Shift-JIS ("ﾍ𠢹go N銲ez") and
     "Françoise" for ISO-8859-10 ("Franįoise"). Text in another script (Cyrillic, Greek, CJK, or
     a DOS code page) does not read as Latin words in cp1252, and goes to the detector.
-    Central-European code pages (cp1250 "Dvořák" reads as "Dvoøák") cannot be told from cp1252
-    by their bytes: such a list type sets ``encoding:`` in its mapping.
+    Central-European, Baltic and Turkish code pages give the same bytes other Latin letters
+    (cp1250 "Kovačević" reads in cp1252 as "Kovaèeviæ"): when the detector reads the text as one
+    of those languages, the first of its candidates in such a code page is used (before cp1252).
+    On a short file it may not recognise the language (a single "Dvořák" reads as "Dvoøák"): a
+    list type whose files are in such a code page sets ``encoding:`` in its mapping.
     """
     data = path.read_bytes()
     # A byte-order mark names the encoding whatever a list type's mapping says (Excel's "Unicode
@@ -152,9 +155,22 @@ def decode_text_file(path: Path, fallback_encoding: str | None = None) -> tuple[
         western = data.decode(PREFERRED_SINGLE_BYTE)
     except UnicodeDecodeError:
         western = None
-    if western is not None and _reads_as_latin_text(western):
+    matches = from_bytes(data)
+    latin = western is not None and _reads_as_latin_text(western)
+    # Latin text in another Latin-script code page (cp1250 "Kovačević" reads in cp1252 as
+    # "Kovaèeviæ", a Latin reading too): the detector's language tells them apart, given enough
+    # letters the two readings differ in (on three lines of French it took "Lefèvre" for Czech).
+    other_latin = _other_latin_code_page(matches)
+    if other_latin is not None:
+        try:
+            text = data.decode(other_latin)
+        except (UnicodeDecodeError, LookupError):
+            text = None
+        if text is not None and (not latin or _letters_read_differently(text, western) >= _MIN_DIFFERING_LETTERS):
+            return text, other_latin
+    if latin:
         return western, PREFERRED_SINGLE_BYTE
-    best = from_bytes(data).best()
+    best = matches.best()
     if best is not None:
         try:
             return data.decode(best.encoding), best.encoding
@@ -162,6 +178,49 @@ def decode_text_file(path: Path, fallback_encoding: str | None = None) -> tuple[
             pass
     # Nothing reads the file cleanly: cp1252, with U+FFFD for the bytes it does not define.
     return data.decode(PREFERRED_SINGLE_BYTE, errors="replace"), PREFERRED_SINGLE_BYTE
+
+
+# Single-byte code pages of other Latin-script languages: Central European (Czech, Polish, Croatian,
+# Slovene, Hungarian, Slovak, Romanian), Baltic and Turkish. Not ISO-8859-10/-4 (Nordic/old Baltic),
+# which the detector picks for short French or Spanish cp1252 text.
+_LATIN_CODE_PAGES = frozenset({"cp1250", "iso8859_2", "iso8859_16", "cp1257", "iso8859_13", "cp1254", "iso8859_9"})
+
+
+# Languages written in those code pages (as charset-normalizer names them), not in cp1252.
+_OTHER_LATIN_LANGUAGES = frozenset({
+    "Czech", "Slovak", "Polish", "Croatian", "Slovene", "Hungarian", "Romanian", "Serbian", "Bosnian",
+    "Lithuanian", "Latvian", "Turkish",
+})  # fmt: skip
+
+
+#: Letters a Central-European reading must change (against cp1252) before the detector's language is trusted.
+_MIN_DIFFERING_LETTERS = 8
+
+
+def _letters_read_differently(text: str, western: str) -> int:
+    """Characters two single-byte readings of the same bytes disagree on."""
+    return sum(1 for a, b in zip(text, western, strict=True) if a != b)
+
+
+def _other_latin_code_page(matches) -> str | None:
+    """The code page of a Central-European, Baltic or Turkish text: when the detector's best reading
+    is in one of those languages, the first of its candidate encodings that is such a code page
+    (its best one may be another: ISO-8859-14 for Polish in ISO-8859-2), else None. Not its best
+    encoding alone: it names cp1250 for French, Spanish or Nordic text as readily."""
+    best = matches.best()
+    if best is None or best.language not in _OTHER_LATIN_LANGUAGES:
+        return None
+    for match in matches:
+        if _is_other_latin(match.encoding):
+            return match.encoding
+    return None
+
+
+def _is_other_latin(encoding: str) -> bool:
+    try:
+        return codecs.lookup(encoding).name.replace("-", "_") in _LATIN_CODE_PAGES
+    except LookupError:
+        return False
 
 
 # Letters of cp1252 beyond ASCII: À-ÿ except × and ÷, and Š š Œ œ Ž ž Ÿ at 0x80-0x9F.
