@@ -10,6 +10,7 @@ import duckdb
 import jinja2
 import pytest
 
+from cdp import dbt as cdp_dbt
 from cdp.dbt import DBT_PROJECT_DIR
 
 
@@ -60,3 +61,26 @@ def test_utm_tags_win_over_the_referrer():
     assert _classify("google", "cpc", "https://www.google.com/") == "paid_search"
     assert _classify("facebook", None, "https://mail.google.com/") == "social"
     assert _classify("partner", "referral", "https://www.google.com/") == "other_campaign"
+
+
+def test_a_sign_up_list_of_the_visits_day_does_not_take_the_acquisition_away(warehouse_factory, sql, tmp_path):
+    settings = warehouse_factory(tmp_path)
+    # Carol signs up for the newsletter during her first visit (2026-11-02 10:00, paid search): the
+    # day's list is dated by its file name, at midnight, before the visit
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        con.execute("""
+            insert into raw.csv_contacts values ('newsletter', 'newsletter__2026-11-02.csv', 2,
+                'newsletter__2026-11-02.csv:2', 'carol@web.example', null, 'Carol', 'Kay', null, null, null, null,
+                null, 'US', null, true, null, null, null, '{}', 'csv/newsletter__2026-11-02.csv', 2, 'b4',
+                '2026-11-02 12:00:00');
+            insert into identity.person_records_standardised values ('csv', 'newsletter__2026-11-02.csv:2',
+                'Carol', 'Kay', null, 'carol@web.example', null, null, null, null, null, 'US', null, null, null,
+                '2026-11-02 12:00:00');
+            insert into identity.customer_map values ('csv', 'newsletter__2026-11-02.csv:2', 'C3', '2026-11-23 01:00:00');
+        """)
+    cdp_dbt.build(settings, run_id="same-day-list")
+    assert sql(settings, "select first_seen_at from marts.dim_customers where customer_id = 'C3'") == [
+        (datetime(2026, 11, 2),)
+    ]
+    assert sql(settings, "select visitors, customers from marts.kpi_acquisition "
+                         "where acquisition_channel = 'paid_search'") == [(1, 1)]

@@ -1,7 +1,7 @@
 -- One row per acquisition channel and campaign (the channel and utm_campaign of a customer's first
 -- web session): the customers whose first web session came through it (visitors), those of them
--- it acquired (the session was their first trace in any source: no earlier store account, order,
--- call or list record), and the acquired customers' purchases, conversion rate and revenue.
+-- it acquired (the session was their first trace in any source: no store account, order, call or
+-- list record on an earlier day), and the acquired customers' purchases, conversion rate and revenue.
 -- A customer already known before their first visit is a visitor of the channel, not one it
 -- acquired: their earlier purchases are not the channel's.
 -- Reads the profiles under dim_customers, not the view itself: dim_customers adds the segment
@@ -10,8 +10,10 @@ with customers as (
     select
         acquisition_channel,
         coalesce(acquisition_campaign, '(none)') as acquisition_campaign,
-        -- first_seen_at is the earliest trace in any source, the first visit included
-        first_visit_at <= first_seen_at as is_acquired,
+        -- first_seen_at is the earliest trace in any source, the first visit included; compared by
+        -- day, as list records are dated by day (a sign-up list of the visit's day, dated at its
+        -- midnight, would otherwise take the customer away from the visit that brought them)
+        cast(first_visit_at as date) <= cast(first_seen_at as date) as is_acquired,
         lifetime_orders,
         lifetime_revenue,
         web_sessions
