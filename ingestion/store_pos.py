@@ -17,6 +17,15 @@ The source's columns are read first (schema drift): an expected column the POS t
 loaded as NULL, a column the warehouse does not know is kept in the row's ``extra`` JSON (as the
 call-center loader keeps unknown fields), and a table without its key or ``updated_at`` fails
 alone, with a ``failed`` manifest row and a quarantine record naming table and column.
+
+``raw.store_customers.marketing_opt_in_changed_at`` is derived here, not read: the time the
+customer's ``is_marketing_opt_in`` took its current value, i.e. the ``updated_at`` (else
+``created_at``) of the first row loaded with that value. An upsert that leaves the flag as stored
+(a new phone or address) keeps the stored time, one that changes it (or a customer seen for the
+first time) takes the row's own. The table keeps only the current row, so this is the only record
+of when the flag last changed; dbt dates the store's consent statement by it (a profile edit must
+not re-state an old opt-in as new). Rows loaded before the column existed get their own
+``updated_at`` (else ``created_at``) when it is added: the best date known for them.
 """
 
 from __future__ import annotations
@@ -53,6 +62,9 @@ class StoreTable:
     name: str
     key: str
     columns: dict[str, str]
+    # columns ingestion derives (name -> (type, SQL over the new row `changed` and the stored row
+    # `stored` it replaces, NULL columns when there is none)), after the lineage columns
+    derived: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     @property
     def raw_table(self) -> str:
@@ -87,6 +99,12 @@ TABLES = (
         "street": "VARCHAR", "city": "VARCHAR", "postcode": "VARCHAR", "state": "VARCHAR",
         "country": "VARCHAR", "is_marketing_opt_in": "BOOLEAN", "created_at": "TIMESTAMP",
         "updated_at": "TIMESTAMP",
+    }, derived={
+        "marketing_opt_in_changed_at": ("TIMESTAMP", """
+            CASE WHEN stored.customer_id IS NOT NULL
+                      AND stored.is_marketing_opt_in IS NOT DISTINCT FROM changed.is_marketing_opt_in
+                 THEN coalesce(stored.marketing_opt_in_changed_at, stored.updated_at, stored.created_at)
+                 ELSE coalesce(changed.updated_at, changed.created_at) END"""),
     }),
     StoreTable("stores", "store_id", {
         "store_id": "BIGINT", "store_name": "VARCHAR", "city": "VARCHAR", "state": "VARCHAR",
@@ -104,26 +122,37 @@ TABLES = (
 
 
 def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the raw.store_* tables when missing (and add ``extra`` to ones created before it)."""
+    """Create the raw.store_* tables when missing (and add ``extra`` and the derived columns to
+    ones created before them)."""
     for table in TABLES:
         columns = ",\n".join(f"{name} {kind}" for name, kind in table.columns.items())
+        derived = "".join(f", {name} {kind}" for name, (kind, _) in table.derived.items())
         con.execute(
             f"""
             CREATE TABLE IF NOT EXISTS {table.raw_table} (
                 {columns},
                 _source_file VARCHAR NOT NULL, _source_line BIGINT, _batch_id VARCHAR NOT NULL,
                 _loaded_at TIMESTAMP NOT NULL,
-                extra JSON
+                extra JSON{derived}
             )
             """
         )
-        has_extra = con.execute(
-            "SELECT count(*) FROM duckdb_columns() WHERE database_name = current_database() "
-            "AND schema_name = 'raw' AND table_name = ? AND column_name = 'extra'",
-            [f"store_{table.name}"],
-        ).fetchall()[0][0]
-        if not has_extra:
+        present = {
+            name
+            for (name,) in con.execute(
+                "SELECT column_name FROM duckdb_columns() WHERE database_name = current_database() "
+                "AND schema_name = 'raw' AND table_name = ?",
+                [f"store_{table.name}"],
+            ).fetchall()
+        }
+        if "extra" not in present:
             con.execute(f"ALTER TABLE {table.raw_table} ADD COLUMN extra JSON")
+        for name, (kind, _) in table.derived.items():
+            if name not in present:
+                # Rows loaded before: dated by the row itself (what dbt read before the column).
+                with manifest.transaction(con):
+                    con.execute(f"ALTER TABLE {table.raw_table} ADD COLUMN {name} {kind}")
+                    con.execute(f"UPDATE {table.raw_table} SET {name} = coalesce(updated_at, created_at)")
 
 
 def ingest_store(con: duckdb.DuckDBPyConnection, settings: Settings, run_id: str) -> IngestReport:
@@ -471,12 +500,22 @@ def _ingest_table(con, source_db, settings: Settings, run_id: str, table: StoreT
             """
         )
         changed = con.execute("SELECT count(*) FROM _store_changed").fetchall()[0][0]
+        # Derived columns are computed from the stored rows before they are deleted.
+        derived_names = "".join(f", {name}" for name in table.derived)
+        con.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE _store_upsert AS
+            SELECT changed.*{"".join(f", {sql} AS {name}" for name, (_, sql) in table.derived.items())}
+            FROM _store_changed AS changed
+            {f"LEFT JOIN {table.raw_table} AS stored ON stored.{table.key} = changed.{table.key}" if table.derived else ""}
+            """
+        )
         con.execute(
             f"DELETE FROM {table.raw_table} WHERE {table.key} IN (SELECT {table.key} FROM _store_changed)"
         )
         con.execute(
-            f"INSERT INTO {table.raw_table} ({typed_columns}, extra, _source_file, _source_line, _batch_id, _loaded_at) "
-            f"SELECT {typed_columns}, extra::JSON, ?, NULL, ?, ? FROM _store_changed",
+            f"INSERT INTO {table.raw_table} ({typed_columns}, extra, _source_file, _source_line, _batch_id, _loaded_at{derived_names}) "
+            f"SELECT {typed_columns}, extra::JSON, ?, NULL, ?, ?{derived_names} FROM _store_upsert",
             [lineage, entry.batch_id, entry.started_at],
         )
         watermark = con.execute(
@@ -508,7 +547,7 @@ def _ingest_table(con, source_db, settings: Settings, run_id: str, table: StoreT
             quarantined_at=entry.started_at,
         )
         manifest.record(con, entry)
-        for temp in ("_store_typed", "_store_checked", "_store_changed"):
+        for temp in ("_store_typed", "_store_checked", "_store_changed", "_store_upsert"):
             con.execute(f"DROP TABLE {temp}")
     return BatchOutcome(
         table.name,

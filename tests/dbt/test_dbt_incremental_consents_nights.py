@@ -51,9 +51,9 @@ def test_consent_nights_equal_full_refresh_and_a_rerun_changes_nothing(warehouse
         insert into identity.person_records_standardised (source_system, source_record_id, web_user_id)
         values ('web', 'user:u2', 'u2');
         insert into identity.customer_map values ('web', 'user:u2', 'C3', '2026-11-24 00:00:00');
-        -- the POS upserts Bob, who now opts in
+        -- the POS upserts Bob, who now opts in (the store ingestion records when the flag changed)
         update raw.store_customers set is_marketing_opt_in = true, updated_at = '2026-11-23 12:00:00',
-            _batch_id = 'b8', _loaded_at = '2026-11-24 01:00:00'
+            marketing_opt_in_changed_at = '2026-11-23 12:00:00', _batch_id = 'b8', _loaded_at = '2026-11-24 01:00:00'
         where customer_id = 102;
         -- Alice's identify is reloaded as a page view: its statements (e-mail and ads refused) go
         update raw.web_events set type = 'page', traits = null, _loaded_at = '2026-11-24 01:00:00'

@@ -538,3 +538,51 @@ def test_updated_at_text_with_an_hours_only_offset_is_read_from_before_the_water
     assert _rows(settings, "SELECT updated_at FROM raw.store_customers WHERE customer_id = 4") == [
         (datetime(2026, 11, 21, 10, 30),)
     ]
+
+
+OPT_IN = "SELECT is_marketing_opt_in, marketing_opt_in_changed_at FROM raw.store_customers WHERE customer_id = {}"
+
+
+def test_marketing_opt_in_changed_at_moves_only_when_the_flag_changes(sqlite_pos):
+    """The raw table keeps only the current row, so the store upsert records when the opt-in took its
+    value: a profile edit (new phone) keeps it, a flipped flag takes the row's updated_at, a customer
+    seen for the first time its own updated_at (else created_at). dbt dates the store's consent
+    statement by it, so an edit does not re-state an old opt-in over a newer refusal elsewhere."""
+    pos, settings = sqlite_pos
+    ingest(settings, "run-1", "store")
+    assert _rows(settings, OPT_IN.format(1)) == [(True, datetime(2026, 11, 20, 10))]
+    assert _rows(settings, OPT_IN.format(2)) == [(False, datetime(2026, 11, 21, 10))]
+
+    pos.execute("UPDATE customers SET phone = '555-0099', updated_at = '2026-11-22 10:00:00' WHERE customer_id = 1")
+    pos.execute("UPDATE customers SET is_marketing_opt_in = 1, updated_at = '2026-11-22 11:00:00' "
+                "WHERE customer_id = 2")  # fmt: skip
+    pos.insert("customers", (3, None, "Cy", "Moss", None, None, None, None, None, None, None, "US", 0,
+                             "2026-11-22 09:00:00", None))  # fmt: skip
+    assert _by_table(ingest(settings, "run-2", "store")).rows_loaded == 3
+    assert _rows(settings, OPT_IN.format(1)) == [(True, datetime(2026, 11, 20, 10))]  # edit: kept
+    assert _rows(settings, OPT_IN.format(2)) == [(True, datetime(2026, 11, 22, 11))]  # flipped
+    assert _rows(settings, OPT_IN.format(3)) == [(False, datetime(2026, 11, 22, 9))]  # new, no updated_at
+
+    # Kept across a further edit and a rerun; a flag set back takes that row's time.
+    pos.execute("UPDATE customers SET street = '2 Main St', updated_at = '2026-11-22 12:00:00' WHERE customer_id = 1")
+    ingest(settings, "run-3", "store")
+    assert _by_table(ingest(settings, "run-4", "store")).rows_loaded == 0
+    assert _rows(settings, OPT_IN.format(1)) == [(True, datetime(2026, 11, 20, 10))]
+    pos.execute("UPDATE customers SET is_marketing_opt_in = 0, updated_at = '2026-11-22 13:00:00' "
+                "WHERE customer_id = 2")  # fmt: skip
+    ingest(settings, "run-5", "store")
+    assert _rows(settings, OPT_IN.format(2)) == [(False, datetime(2026, 11, 22, 13))]
+
+
+def test_a_table_loaded_before_the_opt_in_column_gets_it_dated_by_each_row(sqlite_pos):
+    """Upgrade: rows loaded before the column existed are dated by their own updated_at (else
+    created_at), what dbt used before; a later edit of such a row keeps that date."""
+    pos, settings = sqlite_pos
+    ingest(settings, "run-1", "store")
+    with connect(settings) as con:
+        con.execute("ALTER TABLE raw.store_customers DROP COLUMN marketing_opt_in_changed_at")
+        con.execute("UPDATE raw.store_customers SET updated_at = NULL WHERE customer_id = 2")
+    pos.execute("UPDATE customers SET phone = '555-0099', updated_at = '2026-11-22 10:00:00' WHERE customer_id = 1")
+    ingest(settings, "run-2", "store")
+    assert _rows(settings, OPT_IN.format(1)) == [(True, datetime(2026, 11, 20, 10))]
+    assert _rows(settings, OPT_IN.format(2)) == [(False, datetime(2026, 1, 2, 10))]

@@ -56,12 +56,14 @@ csv_statements as (
     {{- only_consent_records_to_rebuild('where', 'csv', 'contact_id', rebuild_all) }}
 ),
 
--- the store's single marketing opt-in covers email and SMS, not ad targeting
+-- the store's single marketing opt-in covers email and SMS, not ad targeting; it is dated by
+-- when the flag took its value (recorded by the store ingestion), not by the row's last edit: a
+-- new phone must not re-state an old opt-in over a newer refusal made elsewhere
 store_statements as (
     select
         'store' as source_system,
         store_customer_id as source_record_id,
-        coalesce(updated_at, created_at) as stated_at,
+        coalesce(marketing_opt_in_changed_at, updated_at, created_at) as stated_at,
         is_marketing_opt_in as has_consent_email_marketing,
         is_marketing_opt_in as has_consent_sms_marketing,
         null::boolean as has_consent_ad_targeting,

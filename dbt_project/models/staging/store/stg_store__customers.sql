@@ -20,6 +20,7 @@ renamed as (
         cast(is_marketing_opt_in as boolean) as is_marketing_opt_in,
         cast(created_at as timestamp) as created_at,
         cast(updated_at as timestamp) as updated_at,
+        cast(marketing_opt_in_changed_at as timestamp) as marketing_opt_in_changed_at,
         _source_file as source_file,
         _batch_id as batch_id,
         _loaded_at as loaded_at
