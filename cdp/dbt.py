@@ -229,6 +229,7 @@ def build(
     segments_path = Path(segments_path or getattr(settings, "segments_path", None) or SEGMENTS_PATH)
     segments = load_segments(segments_path)
     validate_segments(segments)
+    _upgrade_raw_store_tables(settings)
     extra_args = ["--full-refresh"] if full_refresh else []
     fingerprint = tests_fingerprint()
     tests_since = None if full_refresh else _tests_passed_since(settings, fingerprint)
@@ -368,6 +369,19 @@ def _record_tests_passed(con: duckdb.DuckDBPyConnection, run_id: str, build_star
             f"INSERT INTO {TESTS_PASSED_TABLE} VALUES (?, ?, ?, ?, ?)",
             [run_id, build_started_at, since, fingerprint, audit_now()],
         )
+
+
+def _upgrade_raw_store_tables(settings: Settings) -> None:
+    """Add the columns ingestion derives to raw.store_* tables loaded by an earlier version (the
+    next store ingestion would), so a build run before it reads them (stg_store__customers selects
+    ``marketing_opt_in_changed_at``). A warehouse without store tables is left as it is."""
+    from ingestion import store_pos
+
+    if not Path(settings.warehouse_path).exists():
+        return
+    with connect(settings) as con:
+        if table_exists(con, "raw", "store_customers"):
+            store_pos.ensure_tables(con)
 
 
 def docs(settings: Settings) -> Path:
