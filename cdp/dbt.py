@@ -23,6 +23,7 @@ import duckdb
 import yaml
 
 from cdp.clock import audit_now
+from cdp.dbt_logic import logic_fingerprints, models_to_rebuild, record_fingerprints
 from cdp.fingerprint import code_fingerprint
 from cdp.settings import PROJECT_ROOT, Settings
 from cdp.warehouse import connect, table_exists, transaction
@@ -52,9 +53,11 @@ class DbtBuildFailed(RuntimeError):
     """dbt could not build the project; ``failed_nodes`` names what failed and why."""
 
     def __init__(self, message: str, failed_nodes: list[dict[str, str]] | None = None,
-                 out_of_sync_models: list[str] | None = None):
+                 out_of_sync_models: list[str] | None = None, built_models: list[str] | None = None):
         super().__init__(message)
         self.failed_nodes = failed_nodes or []
+        # the models this dbt call did build (their logic fingerprints are recorded even so)
+        self.built_models = built_models or []
         # incremental models dbt refused because their table's columns differ from the model's
         # (on_schema_change='fail'); build() full-refreshes these and builds again
         self.out_of_sync_models = out_of_sync_models or []
@@ -223,6 +226,15 @@ def build(
     model whose stored columns differ from its select (a warehouse built by an earlier version) is
     rebuilt from scratch by itself and the build run again (listed in ``full_refreshed_models``);
     False raises instead, as dbt does.
+    An incremental model whose logic changed since the warehouse last recorded it (its SQL, config,
+    the project macros it calls, the vars they name, the views it reads: ``cdp.dbt_logic``), or
+    whose table exists without a recorded fingerprint (a warehouse built before they were kept:
+    every incremental model but the history table ``segment_size_history`` is rebuilt once), is
+    rebuilt from scratch by this build (dbt's ``full_refresh`` config set on those models in the
+    parsed manifest, so they rebuild after the views they read), logged with the reason, listed in
+    ``full_refreshed_models`` and in ``full_refresh_reasons``. The fingerprints of the models built
+    (by a failing build too) are recorded in ``meta.dbt_model_logic`` (a ``full_refresh`` too). The
+    project is parsed once (``dbt parse``) and that manifest reused by every dbt call of the build.
     Raises SegmentDefinitionError before dbt starts when a segment is invalid, DbtBuildFailed
     naming every failed node when dbt fails.
     """
@@ -242,13 +254,32 @@ def build(
         extra_args += ["--exclude-resource-type", "unit_test"]
     build_started_at = audit_now()
     started = time.perf_counter()
+    variables = _parse_vars(segments, settings)
+    # parsed once: every dbt call below reuses this manifest instead of parsing again
+    manifest = _invoke(settings, "parse", variables, run_id)
+    logic = logic_fingerprints(manifest, _resolved_vars(variables))
+    reasons: dict[str, str] = {}
+    if not full_refresh:
+        with connect(settings, read_only=True) as con:
+            reasons = models_to_rebuild(con, logic)
+    for name, reason in reasons.items():
+        log.warning("dbt: %s: %s; this build rebuilds it from scratch", name, reason)
+    # dbt's own per-model `full_refresh` config, set on this build's manifest only: the build
+    # rebuilds these models from scratch in their place in the DAG, after the views and tables
+    # they read were rebuilt with tonight's logic (a separate `dbt run --full-refresh --select`
+    # before the build would read the views still defined by the previous version).
+    _set_full_refresh(manifest, reasons, True)
     refreshed_for_new_columns: list[str] = []
     while True:
         try:
-            results = _invoke(settings, "build", _parse_vars(segments, settings), run_id, extra_args=extra_args,
-                              tests_since=tests_since, build_started_at=build_started_at)
+            results = _invoke(settings, "build", variables, run_id, extra_args=extra_args,
+                              tests_since=tests_since, build_started_at=build_started_at, manifest=manifest)
             break
         except DbtBuildFailed as failure:
+            built = [name for name in failure.built_models if name in logic]
+            with connect(settings) as con:
+                record_fingerprints(con, [logic[name] for name in built], run_id)
+            _set_full_refresh(manifest, built, None)  # rebuilt already: not again on the next round
             # An incremental model whose columns changed in this version (a warehouse built by an
             # older one): rebuild just that model from scratch and build again. A model downstream
             # of it was skipped, so it may turn up on the next round; each round must find new ones.
@@ -257,9 +288,11 @@ def build(
                 raise
             log.warning("dbt: %s changed columns since the warehouse was built; rebuilding %s from scratch",
                         ", ".join(stale), "it" if len(stale) == 1 else "them")
-            _invoke(settings, "run", _parse_vars(segments, settings), run_id,
-                    extra_args=["--full-refresh", "--select", *stale], build_started_at=build_started_at)
+            _invoke(settings, "run", variables, run_id,
+                    extra_args=["--full-refresh", "--select", *stale], build_started_at=build_started_at,
+                    manifest=manifest)
             refreshed_for_new_columns.extend(stale)
+            reasons.update(dict.fromkeys(stale, "its stored columns differ from the model's"))
     wall = time.perf_counter() - started
     summary = _summarise(results)
     summary["seconds"] = {**_layer_seconds(results), "dbt_build_wall": round(wall, 3)}
@@ -267,16 +300,42 @@ def build(
     summary["run_id"] = run_id
     summary["run_date"] = settings.run_date.isoformat()
     summary["tests_since"] = tests_since.isoformat(sep=" ") if tests_since else None
-    summary["full_refreshed_models"] = sorted(refreshed_for_new_columns)
+    summary["full_refreshed_models"] = sorted(reasons)
+    summary["full_refresh_reasons"] = dict(sorted(reasons.items()))
     summary["unit_tests_skipped"] = unit_tests_skipped
     all_passed = not (summary["failures"] or summary["warnings"] or summary["skipped"])
+    built = set(_built_models(results))
     with connect(settings) as con:
+        record_fingerprints(con, [item for name, item in logic.items() if name in built], run_id)
         if all_passed:
             _record_tests_passed(con, run_id, build_started_at, fingerprint)
             if not unit_tests_skipped:
                 _record_unit_tests_passed(con, run_id, unit_fingerprint)
         summary["segment_sizes"] = _segment_sizes(con)
     return summary
+
+
+def _set_full_refresh(manifest: Any, models: Any, value: bool | None) -> None:
+    """Set the ``full_refresh`` config of ``models`` (names) in this parsed manifest."""
+    wanted = set(models)
+    for node in manifest.nodes.values():
+        if node.name in wanted and str(getattr(node.resource_type, "value", node.resource_type)) == "model":
+            node.config.full_refresh = value
+
+
+def _built_models(result: Any) -> list[str]:
+    """Names of the models a dbt call built successfully."""
+    return [node_result.node.name for node_result in getattr(result, "results", None) or []
+            if _status(node_result) == "success"
+            and str(getattr(node_result.node.resource_type, "value", node_result.node.resource_type)) == "model"]
+
+
+def _resolved_vars(variables: dict[str, Any]) -> dict[str, Any]:
+    """The vars dbt resolves: dbt_project.yml's ``vars`` (global, then this project's), overridden by ``variables`` (--vars)."""
+    document = yaml.safe_load((DBT_PROJECT_DIR / "dbt_project.yml").read_text(encoding="utf-8")) or {}
+    declared = dict(document.get("vars") or {})
+    scoped = declared.pop(str(document.get("name")), None)
+    return {**declared, **(scoped if isinstance(scoped, dict) else {}), **variables}
 
 
 def tests_fingerprint() -> str:
@@ -441,7 +500,9 @@ def _invoke(
     extra_args: list[str] | None = None,
     tests_since: Any = None,
     build_started_at: Any = None,
+    manifest: Any = None,
 ):
+    """Run one dbt command in-process; ``manifest`` (what ``parse`` returns) skips its parse."""
     # Imported here: dbt is heavy and only this stage needs it (keeps `cdp --help` and DAG parsing fast).
     from dbt.cli.main import dbtRunner
 
@@ -461,7 +522,7 @@ def _invoke(
         "--vars",
         json.dumps(variables),
     ]
-    if command == "build":
+    if command in ("build", "parse"):
         # dbt would write manifest.json twice per build (after parsing and at the end, ~1 MB of
         # JSON each; about 0.5 s of CPU at 100k, whatever the data volume). Nothing reads it:
         # partial parsing keeps its own partial_parse.msgpack and `make docs` writes its own
@@ -469,7 +530,7 @@ def _invoke(
         args.append("--no-write-json")
     with _dbt_environment(settings, run_id, tests_since, build_started_at):
         try:
-            outcome = dbtRunner().invoke(args)
+            outcome = dbtRunner(manifest=manifest).invoke(args)
         finally:
             _release_warehouse()
     if command == "build" and hasattr(outcome.result, "write"):
@@ -477,6 +538,8 @@ def _invoke(
     if outcome.exception is not None:
         raise DbtBuildFailed(f"dbt {command} could not run: {outcome.exception}") from outcome.exception
     if not outcome.success:
+        if command == "parse":
+            raise DbtBuildFailed(f"dbt parse failed; see {target_dir.parent / 'logs'}/dbt.log")
         failed = _failed_nodes(outcome.result)
         detail = "\n".join(
             f"  - {node['unique_id']} ({node['status']}): {node['message']}" for node in failed
@@ -485,6 +548,7 @@ def _invoke(
             f"dbt {command} failed on {len(failed)} node(s); see {target_dir.parent / 'logs'}/dbt.log\n{detail}",
             failed,
             _out_of_sync_models(outcome.result),
+            _built_models(outcome.result),
         )
     return outcome.result
 
