@@ -440,7 +440,7 @@ def _upgrade_raw_store_tables(settings: Settings) -> None:
         return
     with connect(settings) as con:
         if table_exists(con, "raw", "store_customers"):
-            store_pos.ensure_tables(con)
+            store_pos.add_derived_columns(con)
 
 
 def docs(settings: Settings) -> Path:

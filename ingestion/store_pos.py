@@ -137,22 +137,32 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
             )
             """
         )
-        present = {
-            name
-            for (name,) in con.execute(
-                "SELECT column_name FROM duckdb_columns() WHERE database_name = current_database() "
-                "AND schema_name = 'raw' AND table_name = ?",
-                [f"store_{table.name}"],
-            ).fetchall()
-        }
-        if "extra" not in present:
+        if "extra" not in _columns(con, table):
             con.execute(f"ALTER TABLE {table.raw_table} ADD COLUMN extra JSON")
-        for name, (kind, _) in table.derived.items():
-            if name not in present:
-                # Rows loaded before: dated by the row itself (what dbt read before the column).
-                with manifest.transaction(con):
-                    con.execute(f"ALTER TABLE {table.raw_table} ADD COLUMN {name} {kind}")
-                    con.execute(f"UPDATE {table.raw_table} SET {name} = coalesce(updated_at, created_at)")
+    add_derived_columns(con)
+
+
+def add_derived_columns(con: duckdb.DuckDBPyConnection) -> None:
+    """Add the columns ingestion derives to raw.store_* tables an earlier version created (dbt reads
+    them; ``cdp.dbt.build`` calls this too, for a build before the night's store ingestion)."""
+    for table in TABLES:
+        missing = [(name, kind) for name, (kind, _) in table.derived.items() if name not in _columns(con, table)]
+        for name, kind in missing:
+            # Rows loaded before: dated by the row itself (what dbt read before the column).
+            with manifest.transaction(con):
+                con.execute(f"ALTER TABLE {table.raw_table} ADD COLUMN {name} {kind}")
+                con.execute(f"UPDATE {table.raw_table} SET {name} = coalesce(updated_at, created_at)")
+
+
+def _columns(con: duckdb.DuckDBPyConnection, table: StoreTable) -> set[str]:
+    return {
+        name
+        for (name,) in con.execute(
+            "SELECT column_name FROM duckdb_columns() WHERE database_name = current_database() "
+            "AND schema_name = 'raw' AND table_name = ?",
+            [f"store_{table.name}"],
+        ).fetchall()
+    }
 
 
 def ingest_store(con: duckdb.DuckDBPyConnection, settings: Settings, run_id: str) -> IngestReport:
