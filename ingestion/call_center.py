@@ -234,8 +234,7 @@ def _check_header(batch: FileBatch, header: list[str]) -> None:
 def _csv_records_of(batch: FileBatch, content: str, delimiter: str) -> list[tuple[int, dict, str]]:
     """(line the record starts on, record, the record's text as written) for every CSV record."""
     reader = csv.DictReader(io.StringIO(content, newline=""), delimiter=delimiter)
-    checked = CheckedCsvReader(batch, content, delimiter)
-    lines = reader.reader = csv_records.RecordLines(checked, content)
+    checked = lines = reader.reader = CheckedCsvReader(batch, content, delimiter)
     header = [h.strip() for h in reader.fieldnames or []]
     _check_header(batch, header)
     reader.fieldnames = header

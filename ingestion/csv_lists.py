@@ -263,8 +263,7 @@ def _load_with_csv_module(
     con, batch: FileBatch, mapping: ListMapping, content: str, delimiter: str, restoring: bool
 ) -> LoadCounts:
     """Record-by-record load with the csv module: for files ``csv_records`` does not take."""
-    reader = CheckedCsvReader(batch, content, delimiter)
-    lines = csv_records.RecordLines(reader, content)
+    reader = lines = CheckedCsvReader(batch, content, delimiter)
     header = next(lines, [])
     positions = _map_header(header, mapping, batch.path.name)
     rows: list[dict] = []

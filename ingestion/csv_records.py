@@ -244,53 +244,6 @@ def record_texts(content: str, spans: list[tuple[int, int]]) -> list[str]:
     return [data[start:end].decode("utf-8") for start, end in spans]
 
 
-class RecordLines:
-    """A csv reader (a ``file_batches.CheckedCsvReader`` over ``content``) that also knows the line
-    its last record started on (the csv module only tells the line a record ends on) and gives that
-    record's text as written. Iterate it, or set it as a ``csv.DictReader``'s ``reader``."""
-
-    def __init__(self, reader, content: str) -> None:
-        self.reader = reader
-        self.first_line = 0
-        self._content = content
-        self._lines: list[str] | None = None  # physical_lines(content), when a text is first asked for
-
-    @property
-    def line_num(self) -> int:
-        return self.reader.line_num
-
-    @property
-    def dialect(self):
-        return self.reader.dialect
-
-    def __iter__(self) -> RecordLines:
-        return self
-
-    def __next__(self) -> list[str]:
-        first_line = self.reader.line_num + 1
-        record = next(self.reader)
-        self.first_line = first_line
-        return record
-
-    def text(self) -> str:
-        """The last record's text as written (delimiter, quotes and inner line breaks kept)."""
-        if self._lines is None:
-            self._lines = physical_lines(self._content)
-        return lines_text(self._lines, self.first_line, self.reader.line_num)
-
-
-def physical_lines(content: str) -> list[str]:
-    """The lines of ``content`` as ``csv.reader`` counts them, each with its line break."""
-    return list(io.StringIO(content, newline=""))
-
-
-def lines_text(lines: list[str], first: int, last: int) -> str:
-    """Lines ``first`` to ``last`` (1-based, of ``physical_lines``) as written, without the line
-    break that ends the last one: the text of the record on those lines."""
-    text = "".join(lines[first - 1 : last])
-    return text[:-2] if text.endswith("\r\n") else text[:-1] if text.endswith(("\n", "\r")) else text
-
-
 def _frame(b: np.ndarray, delimiter: int):
     """(start, end, line, field count) of every record, or None when quoting is not plain RFC 4180."""
     n = len(b)

@@ -93,6 +93,10 @@ class CheckedCsvReader:
     (or refuse it as too long): the reader stops before that record and keeps it in ``unclosed``,
     for the loader to quarantine with ``reject_unclosed_quote``. Use it alone, or set it as a
     ``csv.DictReader``'s ``reader``.
+
+    It also knows the line its last record started on (``first_line``; the csv module only tells
+    the line a record ends on) and gives that record's text as written (``text()``), for a loader
+    to quarantine the record exactly as the file has it.
     """
 
     def __init__(self, batch: FileBatch, content: str, delimiter: str) -> None:
@@ -100,6 +104,8 @@ class CheckedCsvReader:
         self._lines = _TrackedLines(content)
         self._reader = csv.reader(self._lines, delimiter=delimiter)
         self.unclosed: csv_records.UnclosedQuote | None = None
+        self.first_line = 0
+        self._span = (0, 0)  # where the last record's text is in ``content``
 
     @property
     def line_num(self) -> int:
@@ -130,7 +136,14 @@ class CheckedCsvReader:
         # Only the last record can run into the end of the file inside a quote.
         if self._lines.offset == len(self._content) and self._found_unclosed_quote(start, first_line):
             raise StopIteration
+        self.first_line, self._span = first_line, (start, self._lines.offset)
         return record
+
+    def text(self) -> str:
+        """The last record's text as written (delimiter, quotes and inner line breaks kept), without
+        the line break that ends it."""
+        text = self._content[self._span[0] : self._span[1]]
+        return text[:-2] if text.endswith("\r\n") else text[:-1] if text.endswith(("\n", "\r")) else text
 
     def _found_unclosed_quote(self, start: int, first_line: int) -> bool:
         self.unclosed = csv_records.unclosed_quote_at_end(self._content[start:], self._delimiter, first_line)

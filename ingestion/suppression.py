@@ -24,7 +24,7 @@ import duckdb
 import pyarrow as pa
 
 from cdp.settings import Settings
-from ingestion import csv_records, parsing
+from ingestion import parsing
 from ingestion.file_batches import (
     CheckedCsvReader,
     FileBatch,
@@ -111,8 +111,7 @@ def load_file(con: duckdb.DuckDBPyConnection, batch: FileBatch) -> LoadCounts:
         raise RejectedFile(str(exc), field="encoding") from None
     delimiter = parsing.sniff_delimiter(content[:65536])
     reader = csv.DictReader(io.StringIO(content, newline=""), delimiter=delimiter)
-    checked = CheckedCsvReader(batch, content, delimiter)
-    lines = reader.reader = csv_records.RecordLines(checked, content)
+    checked = lines = reader.reader = CheckedCsvReader(batch, content, delimiter)
     header = [h.strip() for h in reader.fieldnames or []]
     missing = [h for h in HEADER if h not in header]
     if missing:
