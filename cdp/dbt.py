@@ -15,7 +15,7 @@ import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -146,8 +146,11 @@ def dim_customers_columns(schema_path: Path = DIM_CUSTOMERS_SCHEMA_PATH) -> dict
     raise SegmentDefinitionError(f"{schema_path}: no `dim_customers` model with typed columns")
 
 
-def validate_segments(segments: list[Segment], columns: dict[str, str] | None = None) -> None:
-    """Compile every condition against an empty dim_customers; raise naming the first bad segment."""
+def validate_segments(
+    segments: list[Segment], columns: dict[str, str] | None = None, source: str = "segments.yml"
+) -> None:
+    """Compile every condition against an empty dim_customers; raise naming the first bad segment
+    (and ``source``, the file it is defined in)."""
     columns = dim_customers_columns() if columns is None else columns
     usable = {name: kind for name, kind in columns.items() if name not in _COLUMNS_NOT_FOR_CONDITIONS}
     column_sql = ", ".join(f'"{name}" {kind}' for name, kind in usable.items())
@@ -155,13 +158,15 @@ def validate_segments(segments: list[Segment], columns: dict[str, str] | None = 
     try:
         con.execute(f"CREATE TABLE dim_customers ({column_sql})")
         for segment in segments:
-            _validate_condition(con, segment, sorted(usable))
+            _validate_condition(con, segment, sorted(usable), source)
     finally:
         con.close()
 
 
-def _validate_condition(con: duckdb.DuckDBPyConnection, segment: Segment, columns: list[str]) -> None:
-    label = f"segment '{segment.name}' (segments.yml)"
+def _validate_condition(
+    con: duckdb.DuckDBPyConnection, segment: Segment, columns: list[str], source: str = "segments.yml"
+) -> None:
+    label = f"segment '{segment.name}' ({source})"
     if ";" in segment.condition or "--" in segment.condition:
         raise SegmentDefinitionError(f"{label}: the condition must be one expression, without ';' or '--'")
     query = f"SELECT customer_id FROM dim_customers WHERE ({segment.condition})"
@@ -240,28 +245,25 @@ def build(
     """
     segments_path = Path(segments_path or getattr(settings, "segments_path", None) or SEGMENTS_PATH)
     segments = load_segments(segments_path)
-    validate_segments(segments)
-    _upgrade_raw_store_tables(settings)
+    validate_segments(segments, source=segments_path.name)
     extra_args = ["--full-refresh"] if full_refresh else []
     fingerprint = tests_fingerprint()
-    tests_since = None if full_refresh else _tests_passed_since(settings, fingerprint)
-    # Unit tests check the models' logic on fixed inputs, not the data: with the same project,
-    # vars and library versions as a build where they all passed, they would pass again (dbt's
-    # advice is to run them in development and CI, not in production). `make test` always runs them.
     unit_fingerprint = unit_tests_fingerprint(_parse_vars(segments, settings))
-    unit_tests_skipped = not full_refresh and _unit_tests_passed(settings, unit_fingerprint)
-    if unit_tests_skipped:
-        extra_args += ["--exclude-resource-type", "unit_test"]
     build_started_at = audit_now()
     started = time.perf_counter()
     variables = _parse_vars(segments, settings)
     # parsed once: every dbt call below reuses this manifest instead of parsing again
     manifest = _invoke(settings, "parse", variables, run_id)
     logic = logic_fingerprints(manifest, _resolved_vars(variables))
-    reasons: dict[str, str] = {}
-    if not full_refresh:
-        with connect(settings, read_only=True) as con:
-            reasons = models_to_rebuild(con, logic)
+    state = _warehouse_state(settings, fingerprint, unit_fingerprint, logic)
+    tests_since = None if full_refresh else state.tests_since
+    # Unit tests check the models' logic on fixed inputs, not the data: with the same project,
+    # vars and library versions as a build where they all passed, they would pass again (dbt's
+    # advice is to run them in development and CI, not in production). `make test` always runs them.
+    unit_tests_skipped = not full_refresh and state.unit_tests_passed
+    if unit_tests_skipped:
+        extra_args += ["--exclude-resource-type", "unit_test"]
+    reasons: dict[str, str] = {} if full_refresh else state.logic_changed
     for name, reason in reasons.items():
         log.warning("dbt: %s: %s; this build rebuilds it from scratch", name, reason)
     # dbt's own per-model `full_refresh` config, set on this build's manifest only: the build
@@ -285,6 +287,7 @@ def build(
             # of it was skipped, so it may turn up on the next round; each round must find new ones.
             stale = [name for name in failure.out_of_sync_models if name not in refreshed_for_new_columns]
             if full_refresh or not rebuild_out_of_sync or not stale:
+                _raise_for_failing_segments(settings, manifest, segments, failure, segments_path.name)
                 raise
             log.warning("dbt: %s changed columns since the warehouse was built; rebuilding %s from scratch",
                         ", ".join(stale), "it" if len(stale) == 1 else "them")
@@ -313,6 +316,39 @@ def build(
                 _record_unit_tests_passed(con, run_id, unit_fingerprint)
         summary["segment_sizes"] = _segment_sizes(con)
     return summary
+
+
+#: The models that evaluate segment conditions; the view's error surfaces in the table reading it.
+_SEGMENT_MODELS = ("int_segment_members_evaluated", "segment_memberships")
+#: The relation the conditions are evaluated over (int_segment_members_evaluated's input).
+_SEGMENT_PROFILES_MODEL = "int_customer_profiles_ranked"
+
+
+def _raise_for_failing_segments(
+    settings: Settings, manifest: Any, segments: list[Segment], failure: DbtBuildFailed, source: str
+) -> None:
+    """When the segment models failed on the data (a condition that compiles but fails at run time,
+    such as a cast of text to a number), raise a SegmentDefinitionError naming each segment whose
+    condition fails on its own, instead of only the model; otherwise return."""
+    failed = {node.get("unique_id", "").rsplit(".", 1)[-1] for node in failure.failed_nodes}
+    profiles = next((node for node in manifest.nodes.values() if node.name == _SEGMENT_PROFILES_MODEL
+                     and str(getattr(node.resource_type, "value", node.resource_type)) == "model"), None)
+    if profiles is None or not failed & set(_SEGMENT_MODELS) or not settings.warehouse_path.exists():
+        return
+    relation = f'"{profiles.schema}"."{profiles.alias or profiles.name}"'
+    errors = []
+    with connect(settings, read_only=True) as con:
+        if not table_exists(con, profiles.schema, profiles.alias or profiles.name):
+            return
+        for segment in segments:
+            try:
+                con.execute(f"SELECT count(*) FROM {relation} WHERE ({segment.condition})").fetchall()
+            except duckdb.Error as exc:
+                errors.append(f"segment '{segment.name}' ({source}): condition fails on the data: "
+                              f"{str(exc).splitlines()[0]}\n  condition: {segment.condition}")
+    if errors:
+        raise SegmentDefinitionError("\n".join(errors), failure.failed_nodes,
+                                     built_models=failure.built_models) from failure
 
 
 def _set_full_refresh(manifest: Any, models: Any, value: bool | None) -> None:
@@ -372,11 +408,6 @@ def unit_tests_fingerprint(variables: dict[str, Any]) -> str:
                             dbt_version, version("dbt-duckdb"), duckdb.__version__)
 
 
-def _unit_tests_passed(settings: Settings, fingerprint: str) -> bool:
-    """Whether a build with this ``unit_tests_fingerprint`` ran every unit test and all passed."""
-    return _recorded(settings, UNIT_TESTS_PASSED_TABLE, "unit_tests_fingerprint", fingerprint, "recorded_at") is not None
-
-
 def _record_unit_tests_passed(con: duckdb.DuckDBPyConnection, run_id: str, fingerprint: str) -> None:
     con.execute(f"CREATE TABLE IF NOT EXISTS {UNIT_TESTS_PASSED_TABLE} (run_id VARCHAR NOT NULL, "
                 "unit_tests_fingerprint VARCHAR NOT NULL, recorded_at TIMESTAMP NOT NULL)")
@@ -385,20 +416,40 @@ def _record_unit_tests_passed(con: duckdb.DuckDBPyConnection, run_id: str, finge
         con.execute(f"INSERT INTO {UNIT_TESTS_PASSED_TABLE} VALUES (?, ?, ?)", [run_id, fingerprint, audit_now()])
 
 
-def _tests_passed_since(settings: Settings, fingerprint: str) -> Any:
-    """The watermark of the last fully passing build with these test definitions, else None."""
-    return _recorded(settings, TESTS_PASSED_TABLE, "tests_fingerprint", fingerprint, "tests_since")
+@dataclass(frozen=True)
+class _WarehouseState:
+    """What a build needs to know of the warehouse before dbt starts."""
+
+    tests_since: Any = None  # watermark of the last fully passing build with these test definitions
+    unit_tests_passed: bool = False  # a build with this unit-test fingerprint ran them all and all passed
+    logic_changed: dict[str, str] = field(default_factory=dict)  # incremental model -> why it is rebuilt
 
 
-def _recorded(settings: Settings, table: str, fingerprint_column: str, fingerprint: str, column: str) -> Any:
+def _warehouse_state(
+    settings: Settings, tests_fp: str, unit_tests_fp: str, logic: dict[str, Any]
+) -> _WarehouseState:
+    """Upgrade an older warehouse's raw store tables and read what the build needs, through one
+    connection (each open of a big warehouse reads its catalog and checkpoints it at close).
+    Without a warehouse there is nothing to upgrade, no passing build and no stale model."""
+    if not Path(settings.warehouse_path).exists():
+        return _WarehouseState()
+    with connect(settings) as con:
+        _upgrade_raw_store_tables(con)
+        return _WarehouseState(
+            tests_since=_recorded(con, TESTS_PASSED_TABLE, "tests_fingerprint", tests_fp, "tests_since"),
+            unit_tests_passed=_recorded(
+                con, UNIT_TESTS_PASSED_TABLE, "unit_tests_fingerprint", unit_tests_fp, "recorded_at"
+            ) is not None,
+            logic_changed=models_to_rebuild(con, logic),
+        )
+
+
+def _recorded(con: duckdb.DuckDBPyConnection, table: str, fingerprint_column: str, fingerprint: str, column: str) -> Any:
     """``column`` of the row ``table`` (``meta.dbt_*_passed``) holds for ``fingerprint``; None without
-    a warehouse, without the table or with another fingerprint recorded."""
-    if not settings.warehouse_path.exists():
+    the table or with another fingerprint recorded."""
+    if not table_exists(con, *table.split(".")):
         return None
-    with connect(settings, read_only=True) as con:
-        if not table_exists(con, *table.split(".")):
-            return None
-        rows = con.execute(f"SELECT {column} FROM {table} WHERE {fingerprint_column} = ?", [fingerprint]).fetchall()
+    rows = con.execute(f"SELECT {column} FROM {table} WHERE {fingerprint_column} = ?", [fingerprint]).fetchall()
     return rows[0][0] if rows else None
 
 
@@ -430,17 +481,14 @@ def _record_tests_passed(con: duckdb.DuckDBPyConnection, run_id: str, build_star
         )
 
 
-def _upgrade_raw_store_tables(settings: Settings) -> None:
+def _upgrade_raw_store_tables(con: duckdb.DuckDBPyConnection) -> None:
     """Add the columns ingestion derives to raw.store_* tables loaded by an earlier version (the
     next store ingestion would), so a build run before it reads them (stg_store__customers selects
     ``marketing_opt_in_changed_at``). A warehouse without store tables is left as it is."""
     from ingestion import store_pos
 
-    if not Path(settings.warehouse_path).exists():
-        return
-    with connect(settings) as con:
-        if table_exists(con, "raw", "store_customers"):
-            store_pos.add_derived_columns(con)
+    if table_exists(con, "raw", "store_customers"):
+        store_pos.add_derived_columns(con)
 
 
 def docs(settings: Settings) -> Path:

@@ -12,7 +12,8 @@ import yaml
 from cdp import dbt as cdp_dbt
 
 EXPECTED_MEMBERS = {
-    "high_value": {"C1", "C6"},
+    # the top 20% of the four buyers (C5 80, C2 110, C1 1,200, C6 1,500): C6 alone
+    "high_value": {"C6"},
     "at_risk_of_churn": {"C2"},
     "new_this_month": {"C3"},
     "lapsed": {"C5"},
@@ -76,7 +77,7 @@ def test_member_since_survives_reruns_and_leavers_drop_out(tmp_path, warehouse_f
             settings, "SELECT customer_id, segment_name, member_since FROM marts.segment_memberships"
         )
     }
-    assert since[("C1", "high_value")] == date(2026, 11, 23)
+    assert since[("C6", "high_value")] == date(2026, 11, 23)
     assert ("C2", "at_risk_of_churn") not in since
     history = sql(
         settings,
@@ -118,6 +119,26 @@ def test_invalid_condition_fails_before_dbt_naming_the_segment(tmp_path, conditi
     assert "segment 'big_spenders'" in str(raised.value)
     assert expected in str(raised.value)
     assert not settings.warehouse_path.exists()  # dbt never started
+
+
+def test_error_names_the_segments_file_given(tmp_path):
+    settings = cdp_dbt.Settings(home=tmp_path, run_date=date(2026, 11, 23))
+    path = write_segments(tmp_path / "spring_campaign.yml", "lifetime_spend > 100")
+    with pytest.raises(cdp_dbt.SegmentDefinitionError, match=r"segment 'big_spenders' \(spring_campaign\.yml\)"):
+        cdp_dbt.build(settings, run_id="bad", segments_path=path)
+
+
+@pytest.mark.slow
+def test_condition_failing_on_the_data_names_the_segment(tmp_path, warehouse_factory):
+    # Compiles against the empty dim_customers, fails only on a real e-mail address.
+    settings = warehouse_factory(tmp_path)
+    path = write_segments(tmp_path / "segments.yml", "cast(email as integer) > 0")
+    with pytest.raises(cdp_dbt.SegmentDefinitionError) as raised:
+        cdp_dbt.build(settings, run_id="runtime", segments_path=path)
+    message = str(raised.value)
+    assert "segment 'big_spenders' (segments.yml): condition fails on the data" in message
+    assert "cast(email as integer) > 0" in message
+    assert any("segment_memberships" in node["unique_id"] for node in raised.value.failed_nodes)
 
 
 def test_bad_consent_purpose_is_rejected(tmp_path):
