@@ -61,19 +61,19 @@ def test_merged_customer_keeps_the_earliest_member_since(warehouse_factory, sql,
     cdp_dbt.build(settings, run_id="day-1")
     assert sql(
         settings, "select member_since from marts.segment_memberships "
-        "where customer_id = 'C1' and segment_name = 'high_value'"
+        "where customer_id = 'C6' and segment_name = 'high_value'"
     ) == [(date(2026, 11, 23),)]
 
-    # the next night identity merges Alice (C1) into Bob's customer C2 and records it
+    # the next night identity merges the top buyer (C6) into Bob's customer C2 and records it
     _execute(
         settings,
         """
-        update identity.customer_map set customer_id = 'C2' where customer_id = 'C1';
+        update identity.customer_map set customer_id = 'C2' where customer_id = 'C6';
         create table identity.customer_id_history (
             run_id varchar, old_customer_id varchar, new_customer_id varchar, change_type varchar,
             reason varchar, changed_at timestamp);
         insert into identity.customer_id_history values
-            ('day-2', 'C1', 'C2', 'merge', 'test', '2026-11-24 00:00:00');
+            ('day-2', 'C6', 'C2', 'merge', 'test', '2026-11-24 00:00:00');
         """,
     )
     next_day = settings.with_run_date(date(2026, 11, 24))
@@ -83,7 +83,7 @@ def test_merged_customer_keeps_the_earliest_member_since(warehouse_factory, sql,
     since = dict(sql(settings, "select segment_name, member_since from marts.segment_memberships "
                                "where customer_id = 'C2'"))
     assert since["high_value"] == date(2026, 11, 23)
-    assert sql(settings, "select count(*) from marts.segment_memberships where customer_id = 'C1'") == [(0,)]
+    assert sql(settings, "select count(*) from marts.segment_memberships where customer_id = 'C6'") == [(0,)]
 
 
 def test_list_date_comes_from_the_file_name_else_the_load_day(built, sql):
@@ -103,17 +103,17 @@ def test_member_since_follows_a_chain_of_four_merges(warehouse_factory, sql, tmp
     settings = warehouse_factory(tmp_path)
     cdp_dbt.build(settings, run_id="day-1")
 
-    # four identity runs between two dbt builds: C1 -> M1 -> M2 -> M3 -> C9 (a join per merge
+    # four identity runs between two dbt builds: C6 -> M1 -> M2 -> M3 -> C9 (a join per merge
     # would stop after a fixed number of steps)
     _execute(
         settings,
         """
-        update identity.customer_map set customer_id = 'C9' where customer_id = 'C1';
+        update identity.customer_map set customer_id = 'C9' where customer_id = 'C6';
         create table identity.customer_id_history (
             run_id varchar, old_customer_id varchar, new_customer_id varchar, change_type varchar,
             reason varchar, changed_at timestamp);
         insert into identity.customer_id_history values
-            ('r1', 'C1', 'M1', 'merge', 'test', '2026-11-24 00:00:00'),
+            ('r1', 'C6', 'M1', 'merge', 'test', '2026-11-24 00:00:00'),
             ('r2', 'M1', 'M2', 'merge', 'test', '2026-11-24 00:10:00'),
             ('r3', 'M2', 'M3', 'merge', 'test', '2026-11-24 00:20:00'),
             ('r4', 'M3', 'C9', 'merge', 'test', '2026-11-24 00:30:00');
