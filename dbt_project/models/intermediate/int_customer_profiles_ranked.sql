@@ -1,5 +1,6 @@
 -- One row per resolved customer: int_customer_profiles_joined plus the columns that change every
--- night for every customer (the run date, days since, the revenue percentile among buyers). A view, so the per-customer table underneath stays incremental; dim_customers and
+-- night for every customer (the run date, days since, the revenue percentile among buyers). A
+-- view, so the per-customer table underneath stays incremental; dim_customers and
 -- int_segment_members_evaluated each read it once.
 with profiles as (
     select * exclude (inputs_fingerprint) from {{ ref('int_customer_profiles_joined') }}
