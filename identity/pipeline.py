@@ -25,7 +25,7 @@ from identity.recluster import (
     has_baseline,
     hash_guard_columns,
 )
-from identity.schema import TooFewRecordsToTrain
+from identity.schema import CannotTrainModel
 from identity.standardise import standardise
 
 log = logging.getLogger(__name__)
@@ -85,13 +85,13 @@ def link_and_cluster(
 
 
 def _train_on_first_use(settings: Any, con: duckdb.DuckDBPyConnection) -> Path | None:
-    """Train the first model; with too little data, go on with deterministic links only."""
+    """Train the first model; with too little (or too uniform) data, go on with deterministic links only."""
     from identity.train import train_model
 
     log.warning("no Splink model in %s: training one on first use", settings.model_dir)
     try:
         return train_model(settings, con=con)
-    except TooFewRecordsToTrain as error:
+    except CannotTrainModel as error:
         # Linking conservatively beats failing a fresh install: only strong and exact-identifier
         # links are made until there is enough data to learn from.
         log.warning("probabilistic matching skipped: %s", error)

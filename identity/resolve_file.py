@@ -33,8 +33,8 @@ from identity.pipeline import link_and_cluster
 from identity.probabilistic import latest_model_path, work_connection
 from identity.schema import (
     PERSON_RECORD_COLUMNS,
+    CannotTrainModel,
     IdentityError,
-    TooFewRecordsToTrain,
     fetch_one,
     record_key_sql,
     sql_literal,
@@ -433,8 +433,8 @@ def resolve_file(
                         con, "person_records_standardised", settings, model_dir=Path(scratch)
                     )
                     trained_here = True
-                except TooFewRecordsToTrain as error:
-                    log.warning("probabilistic matching skipped: %s", error)
+                except CannotTrainModel as error:
+                    log.warning("probabilistic matching skipped, linking by exact identifiers only: %s", error)
             summary = link_and_cluster(con, settings, "person_records_standardised", model_path, web_events=None)
         assign_customer_ids(con, "person_records_standardised", previous_map=None, history=None)
         rows = con.execute(

@@ -238,3 +238,45 @@ def test_two_digit_years_are_read_in_the_past_and_future_birth_dates_rejected(tm
     assert (reject["file"], reject["row"], reject["line"], reject["field"], reject["value"]) == (
         str(future), "2", "3", "date_of_birth", "2060-01-15")
     assert "after the run date 2026-11-24" in reject["reason"]
+
+
+def _marketing_list(path: Path, people: int, rows: int) -> Path:
+    """``rows`` rows of email, first_name, last_name, phone (no birth dates) for ``people`` people:
+    row ``i`` is person ``i % people``, so the first ``rows - people`` people appear twice."""
+    first = ["John", "Mary", "Alice", "Bob", "Carol", "Dave", "Eve", "Frank", "Grace", "Heidi"]
+    last = ["Smith", "Jones", "Brown", "Lee", "Khan", "Garcia", "Miller", "Davis"]
+    lines = ["email,first_name,last_name,phone"]
+    for row in range(rows):
+        person = row % people
+        name_first, name_last = first[person % 10], last[person % 8]
+        lines.append(f"{name_first.lower()}.{name_last.lower()}{person}@example.com,{name_first},{name_last},"
+                     f"212555{person:04d}")
+    return _write(path, "\n".join(lines) + "\n")
+
+
+def test_a_file_without_birth_dates_trains_without_that_em_pass(tmp_path: Path, caplog) -> None:
+    """Splink's EMTrainingException (the pass blocked on date_of_birth had no pairs) was not the
+    ValueError the pass loop skipped: `cdp resolve` of a marketing list crashed with a traceback."""
+    from cdp.settings import Settings
+
+    settings = Settings(home=tmp_path / "home", run_date=date(2026, 11, 23))
+    output = tmp_path / "out.csv"
+    result = resolve_file(_marketing_list(tmp_path / "mkt.csv", 50, 80), output, settings)
+    assert result["model_trained_on_input"] is True
+    assert result["customers"] == 50
+    assert "EM training pass blocked on date_of_birth failed and was skipped" in caplog.text
+
+
+def test_a_file_no_model_can_be_trained_on_links_by_exact_identifiers(tmp_path: Path, caplog) -> None:
+    from cdp.settings import Settings
+
+    settings = Settings(home=tmp_path / "home", run_date=date(2026, 11, 23))
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    rows = [f"Lena,Or{letters[n % 26]}{letters[n // 26]},lena{n % 59}@example.com" for n in range(60)]
+    source = _write(tmp_path / "strangers.csv", "first_name,last_name,email\n" + "\n".join(rows) + "\n")
+    output = tmp_path / "out.csv"
+    result = resolve_file(source, output, settings)
+    assert result["model_trained_on_input"] is False and result["model"] is None
+    assert result["customers"] == 59  # rows 1 and 60 share an e-mail
+    assert "probabilistic matching skipped, linking by exact identifiers only" in caplog.text
+    assert "every EM training pass failed" in caplog.text
