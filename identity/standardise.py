@@ -6,6 +6,7 @@ once per distinct raw value (a few hundred thousand at most, never once per reco
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 
@@ -71,8 +72,20 @@ def placeholders(settings: object) -> tuple[str, ...]:
     values = {item.strip().lower() for item in configured if item.strip()}
     # Names and addresses are compared after punctuation is removed ("n/a" becomes "n a"),
     # so the cleaned spelling of every placeholder is a placeholder too.
-    cleaned = {" ".join(re.sub(r"[^a-z0-9]+", " ", re.sub(r"['’.]", "", v)).split()) for v in values}
-    return tuple(sorted((values | cleaned) - {""}))
+    return tuple(sorted((values | _cleaned_spellings(tuple(sorted(values)))) - {""}))
+
+
+@functools.lru_cache(maxsize=16)
+def _cleaned_spellings(values: tuple[str, ...]) -> frozenset[str]:
+    """What :func:`_text_sql` makes of each of ``values``, computed by that SQL in a private
+    in-memory DuckDB: a copy in Python drifted from it (it kept only a-z and 0-9, so a placeholder
+    in another script, нет, was dropped whole)."""
+    con = duckdb.connect()
+    try:
+        rows = con.execute(f"SELECT {_text_sql('value')} FROM unnest(?::VARCHAR[]) AS t(value)", [list(values)]).fetchall()
+    finally:
+        con.close()
+    return frozenset(row[0] for row in rows if row[0] is not None)
 
 
 def _one_character_repeated_sql(expression: str) -> str:
@@ -80,17 +93,48 @@ def _one_character_repeated_sql(expression: str) -> str:
     return f"length(replace({expression}, left({expression}, 1), '')) = 0"
 
 
+#: Latin letters strip_accents leaves as they are (they do not decompose into a letter and an
+#: accent), folded to what an English keyboard types for them: Søren and Soren are one name.
+LATIN_LETTER_FOLDS: dict[str, str] = {
+    "ø": "o", "ł": "l", "đ": "d", "ð": "d", "ħ": "h", "ŧ": "t", "ı": "i", "ŀ": "l", "ſ": "s",
+    "ß": "ss", "æ": "ae", "œ": "oe", "þ": "th", "ĳ": "ij",
+}
+
+#: Scripts whose accents and points are optional (José, Ωμέγα, Ёлка, Hebrew and Arabic vowel
+#: points), so strip_accents only removes what people often leave out. Elsewhere the marks are
+#: spelling: strip_accents made राम (Ram) and रमा (Rama) one name, ジュン (Jun) and シュン (Shun) too.
+_ACCENT_OPTIONAL_SCRIPTS = r"\p{Latin}\p{Greek}\p{Cyrillic}\p{Hebrew}\p{Arabic}"
+
+
+def _fold_sql(expression: str) -> str:
+    """SQL: ``expression`` (lower case) with the letters of :data:`LATIN_LETTER_FOLDS` folded."""
+    singles = {letter: folded for letter, folded in LATIN_LETTER_FOLDS.items() if len(folded) == 1}
+    folded = f"translate({expression}, {sql_literal(''.join(singles))}, {sql_literal(''.join(singles.values()))})"
+    for letter, spelled in LATIN_LETTER_FOLDS.items():
+        if len(spelled) > 1:
+            folded = f"replace({folded}, {sql_literal(letter)}, {sql_literal(spelled)})"
+    return folded
+
+
 def _text_sql(column: str) -> str:
-    """Lower-case, accent-free, punctuation-free text with single spaces (or NULL)."""
+    """Lower-case, accent-free, punctuation-free text with single spaces (or NULL).
+
+    Letters of every script are kept (Иван, 王伟); only the Latin-like scripts lose their accents
+    (:data:`_ACCENT_OPTIONAL_SCRIPTS`), and Latin letters with no accent to strip are folded
+    (:data:`LATIN_LETTER_FOLDS`: Łukasz -> lukasz, Straße -> strasse). Before, everything but
+    a-z and 0-9 became a space: Иван Петров and Мария Петрова on one phone were two nameless
+    records, so the household guard had no names to tell them apart.
+    """
     # Apostrophes and dots vanish (O'Brien -> obrien, St. -> st); other punctuation separates words.
     # Most values are clean words already once lower-cased: one match then skips the three rewrites.
     # The match is tried before strip_accents, which only the others need: an ASCII value has no
     # accents, and an accented one that is clean once stripped comes out of the rewrites unchanged.
     lowered = f"lower(trim({column}))"
-    base = f"strip_accents({lowered})"
+    accents_are_spelling = f"regexp_matches({lowered}, '[^{_ACCENT_OPTIONAL_SCRIPTS}\\P{{L}}]')"
+    base = _fold_sql(f"CASE WHEN {accents_are_spelling} THEN {lowered} ELSE strip_accents({lowered}) END")
     rewritten = (
         f"nullif(trim(regexp_replace(regexp_replace(regexp_replace({base}, "
-        f"'[''’.]', '', 'g'), '[^a-z0-9]+', ' ', 'g'), ' +', ' ', 'g')), '')"
+        f"'[''’ʼ.]', '', 'g'), '[^\\p{{L}}\\p{{M}}0-9]+', ' ', 'g'), ' +', ' ', 'g')), '')"
     )
     return f"(CASE WHEN regexp_full_match({lowered}, '[a-z0-9]+( [a-z0-9]+)*') THEN {lowered} ELSE {rewritten} END)"
 

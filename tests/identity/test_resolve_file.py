@@ -280,3 +280,20 @@ def test_a_file_no_model_can_be_trained_on_links_by_exact_identifiers(tmp_path: 
     assert result["customers"] == 59  # rows 1 and 60 share an e-mail
     assert "probabilistic matching skipped, linking by exact identifiers only" in caplog.text
     assert "every EM training pass failed" in caplog.text
+
+
+def test_names_in_other_scripts_keep_a_household_apart(settings, tmp_path: Path) -> None:
+    """Only a-z and 0-9 survived standardising: Иван Петров and Мария Петрова (王伟 and 李娜) were
+    nameless records sharing a phone, so the household guard let the phone make them one customer."""
+    source = _write(tmp_path / "family.csv", "source_record_id,first_name,last_name,email,phone\n"
+                    "1,Иван,Петров,,212-555-0199\n2,Мария,Петрова,,212-555-0199\n"
+                    "3,伟,王,,212-555-0188\n4,娜,李,,212-555-0188\n"
+                    "5,Иван,Петров,ivan.petrov@example.ru,\n6,ИВАН,ПЕТРОВ,ivan.petrov@example.ru,\n"
+                    "7,Søren,Kierkegaard,sk@example.dk,\n8,Soren,Kierkegaard,sk@example.dk,\n")
+    output = tmp_path / "out.csv"
+    resolve_file(source, output, settings)
+    customers = {record: customer for (_system, record), customer in _read(output).items()}
+    assert customers["1"] != customers["2"]
+    assert customers["3"] != customers["4"]
+    assert customers["5"] == customers["6"]
+    assert customers["7"] == customers["8"]

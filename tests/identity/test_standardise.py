@@ -133,6 +133,33 @@ def test_names_lose_case_accents_punctuation_titles_and_suffixes() -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        # Only a-z and 0-9 were kept: names in other scripts vanished, and Latin letters that
+        # strip_accents leaves alone split the name ("s ren", "ukasz", "stra e").
+        ("Иван", "иван"), ("Мария Петрова", "мария петрова"), ("王伟", "王伟"), ("محمد", "محمد"),
+        ("Søren", "soren"), ("ØRJAN", "orjan"), ("Łukasz", "lukasz"), ("Straße", "strasse"), ("Æsa", "aesa"),
+        ("Œuvray", "oeuvray"), ("Đorđe", "dorde"), ("Þór", "thor"), ("Yılmaz", "yilmaz"), ("Ðan", "dan"),
+        ("Ωμέγα", "ωμεγα"), ("Ёлкин", "елкин"), ("Oʼbrien", "obrien"), ("Nguyễn Văn", "nguyen van"),
+        # Where accents are spelling they stay: राम (Ram) is not रमा (Rama), ジュン (Jun) not シュン (Shun).
+        ("राम", "राम"), ("रमा", "रमा"), ("ジュン", "ジュン"), ("シュン", "シュン"),
+    ],
+)
+def test_names_in_every_script_keep_their_letters(raw: str, expected: str) -> None:
+    [row] = _standardise([{"first_name": raw, "city": raw}])
+    assert row["first_name"] == row["city"] == expected
+
+
+def test_a_placeholder_is_cleaned_as_names_are() -> None:
+    """The placeholders' cleaned spellings were computed in Python with a-z and 0-9 only, so "н/д"
+    (Russian n/a) had none, while the name became "н д" once names kept Cyrillic letters."""
+    settings = FakeSettings(identity_placeholders=("н/д", "нет"))
+    rows = _standardise([{"first_name": "Н/Д", "last_name": "Нет"}, {"first_name": "Надя", "last_name": "Нетто"}],
+                        settings)
+    assert [(row["first_name"], row["last_name"]) for row in rows] == [(None, None), ("надя", "нетто")]
+
+
 def test_first_name_canonical_resolves_unambiguous_short_forms() -> None:
     rows = _standardise([{"first_name": "Bob"}, {"first_name": "Maggie"}, {"first_name": "Pat"},
                          {"first_name": "Sandra"}, {"first_name": "Zelda"}])
