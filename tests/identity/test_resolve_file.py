@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
@@ -297,3 +298,30 @@ def test_names_in_other_scripts_keep_a_household_apart(settings, tmp_path: Path)
     assert customers["3"] != customers["4"]
     assert customers["5"] == customers["6"]
     assert customers["7"] == customers["8"]
+
+
+def test_numbers_stored_as_floats_in_parquet_are_read_as_integers(settings, tmp_path: Path) -> None:
+    """pandas writes a phone column with missing values as float64: 2125550123.0 became the text
+    '2125550123.0', eleven digits once the dot went, and the phone was dropped."""
+    source = tmp_path / "floats.parquet"
+    pq.write_table(pa.table({
+        "source_record_id": pa.array([1.0, 2.0, 3.0, 4.0, 5.0]),
+        "first_name": ["Ann", "Ann", "Bob", "Cy", "Cy"],
+        "last_name": ["Lee", "Lee", "Stone", "Ng", "Ng"],
+        "phone": pa.array([2125550123.0, 2125550123.0, None, None, None]),
+        "loyalty_card_number": pa.array([None, None, None, 4400123.0, 4400123.0]),
+        "postcode": pa.array([Decimal("10001.0"), None, None, None, Decimal("10001.5")], pa.decimal128(7, 1)),
+    }), source)
+    con = duckdb.connect()
+    from identity.resolve_file import load_records
+
+    load_records(con, source)
+    rows = con.execute("SELECT source_record_id, phone, loyalty_card_number, postcode FROM person_records "
+                       "ORDER BY source_record_id").fetchall()
+    assert rows == [("1", "2125550123", None, "10001"), ("2", "2125550123", None, None),
+                    ("3", None, None, None), ("4", None, "4400123", None), ("5", None, "4400123", "10001.5")]
+    output = tmp_path / "out.csv"
+    resolve_file(source, output, settings)
+    customers = {record: customer for (_system, record), customer in _read(output).items()}
+    assert customers["1"] == customers["2"] and customers["4"] == customers["5"]
+    assert len(set(customers.values())) == 3
