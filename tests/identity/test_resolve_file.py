@@ -98,8 +98,25 @@ def test_evaluate_mappings_counts_pairs_and_bcubed() -> None:
     # B-cubed recall: a and b see 2 of 3, c sees 1 of 3, d sees 1 of 1.
     assert under["bcubed_recall"] == pytest.approx((2 / 3 + 2 / 3 + 1 / 3 + 1) / 4)
     assert under["predicted_clusters"] == 3 and under["true_clusters"] == 2
+
+
+def test_evaluate_mappings_refuses_a_truth_naming_no_resolved_record(caplog) -> None:
+    """A truth with no record in common scored records_evaluated 0 and precision, recall, F1 1.0."""
+    truth = {"a": 1, "b": 1, "c": 1, "d": 2}
     partial = evaluate_mappings({"a": "x", "zz": "q"}, truth)
     assert partial["records_missing_from_truth"] == 1 and partial["records_missing_from_prediction"] == 3
+    assert ("scoring only the 1 records both know: 1 of 2 resolved records are not in the truth, "
+            "3 of 4 truth records not in the resolution") in caplog.text
+    with pytest.raises(IdentityError, match="none of the 2 resolved records is in the truth"):
+        evaluate_mappings({"y": "x", "zz": "q"}, truth)
+
+
+def test_resolve_with_a_truth_for_another_source_system_says_so(settings, tmp_path: Path) -> None:
+    source = _write(tmp_path / "people.csv", "first_name,last_name,email\nAnn,Lee,ann@example.com\n")
+    truth = _write(tmp_path / "truth.csv", "source_system,source_record_id,person_id\ncrm,1,p1\n")
+    with pytest.raises(IdentityError, match=r"none of the 1 resolved records is in the truth \(1 records\), so "
+                       r"there is nothing to score: e.g. resolved \('file', '1'\), truth \('crm', '1'\)"):
+        resolve_file(source, tmp_path / "out.csv", settings, truth=truth)
 
 
 def _write(path: Path, text: str, encoding: str = "utf-8") -> Path:
