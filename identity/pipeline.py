@@ -45,13 +45,15 @@ def link_and_cluster(
     web_events: str | None,
     previous_links: str | None = None,
     run_id: str | None = None,
+    link_shared_anonymous_ids: bool = False,
 ) -> dict[str, Any]:
     """Deterministic and probabilistic links (none without a model), then guarded clustering.
 
     ``previous_links``: the published links, whose Splink pairs between unchanged records are
     kept rather than predicted again (see ``predict_links``). With ``run_id`` too (the warehouse
     run), only the components touched since the last published run are re-clustered when it
-    can serve as a baseline (see :mod:`identity.recluster`).
+    can serve as a baseline (see :mod:`identity.recluster`). ``link_shared_anonymous_ids``: see
+    :func:`identity.deterministic.build_deterministic_links`.
     """
     threshold = float(settings.match_probability_threshold)
     timer = _Timer()
@@ -65,6 +67,7 @@ def link_and_cluster(
         con, records, settings.max_cluster_size, web_events,
         previous_links=previous_links if baseline else None,
         changed=find_identifier_changes(con) if baseline else None,
+        link_shared_anonymous_ids=link_shared_anonymous_ids,
     )
     timer.lap("deterministic")
     probabilistic = 0

@@ -448,7 +448,9 @@ def resolve_file(
                     trained_here = True
                 except CannotTrainModel as error:
                     log.warning("probabilistic matching skipped, linking by exact identifiers only: %s", error)
-            summary = link_and_cluster(con, settings, "person_records_standardised", model_path, web_events=None)
+            # No web events: a row with a user and an anonymous id is the identify call.
+            summary = link_and_cluster(con, settings, "person_records_standardised", model_path, web_events=None,
+                                       link_shared_anonymous_ids=True)
         assign_customer_ids(con, "person_records_standardised", previous_map=None, history=None)
         rows = con.execute(
             f"""SELECT p.source_system, p.source_record_id, a.customer_id

@@ -342,3 +342,18 @@ def test_numbers_stored_as_floats_in_parquet_are_read_as_integers(settings, tmp_
     customers = {record: customer for (_system, record), customer in _read(output).items()}
     assert customers["1"] == customers["2"] and customers["4"] == customers["5"]
     assert len(set(customers.values())) == 3
+
+
+def test_rows_sharing_an_anonymous_web_id_are_one_visitor(settings, tmp_path: Path) -> None:
+    """web_anonymous_id was read but linked nothing: anon-1 alone, with u-1, and again made three
+    customers. A row with both ids is the identify call; two user ids on one browser stay apart."""
+    source = _write(tmp_path / "web.csv", "source_record_id,web_user_id,web_anonymous_id\n"
+                    "1,,anon-1\n2,u-1,anon-1\n3,u-1,\n4,,anon-1\n"
+                    "5,u-2,anon-9\n6,u-3,anon-9\n7,,anon-9\n")
+    output = tmp_path / "out.csv"
+    resolve_file(source, output, settings)
+    customers = {record: customer for (_system, record), customer in _read(output).items()}
+    assert customers["1"] == customers["2"] == customers["3"] == customers["4"]
+    assert customers["5"] != customers["6"]  # a shared computer: the guard on two web user ids
+    assert customers["7"] in (customers["5"], customers["6"])
+    assert len(set(customers.values())) == 3
