@@ -17,6 +17,7 @@ from cdp.fingerprint import code_fingerprint
 from cdp.warehouse import transaction
 from identity.nicknames import canonical_names
 from identity.schema import PERSON_RECORD_COLUMNS, fetch_one, sql_literal
+from ingestion.csv_records import WHITESPACE
 
 #: Values people type when they do not want to give the real one; compared after cleaning.
 DEFAULT_PLACEHOLDERS: tuple[str, ...] = (
@@ -58,6 +59,25 @@ SEQUENTIAL_DIGIT_RUNS: frozenset[str] = frozenset(
 
 #: A top-level domain alone, or a country's second-level suffix (co.uk, com.au, org.nz).
 _BARE_SUFFIX = r"[a-z]{2,}|(co|com|net|org|ac|gov|edu|ne|or)\.[a-z]{2}"
+
+#: Characters with no width a copy from a web page or a spreadsheet leaves in a value; not
+#: ``str.isspace``, so no trim removes them: zero-width space, non-joiner and joiner, word joiner,
+#: byte-order mark, Mongolian vowel separator.
+ZERO_WIDTH = "\u200b\u200c\u200d\u2060\ufeff\u180e"
+_EDGE_JUNK = WHITESPACE + ZERO_WIDTH
+
+
+def _strip_sql(column: str) -> str:
+    """SQL: ``column`` without whitespace or zero-width characters at either end.
+
+    DuckDB's ``trim`` removes spaces only (not a tab, CR or line feed, nor a zero-width space):
+    an e-mail pasted with a tab around it failed the address pattern and became NULL. ``trim``
+    with a character list is ~6x slower, so a regex looks at the two ends first (as
+    ``ingestion.csv_records.sql_strip`` does).
+    """
+    return (f"CASE WHEN regexp_matches({column}, '^[{_EDGE_JUNK}]|[{_EDGE_JUNK}]$') "
+            f"THEN trim({column}, '{_EDGE_JUNK}') ELSE {column} END")
+
 
 _PHONE_KEY_SQL = r"regexp_replace(trim(phone), '[\s().\-/]', '', 'g')"
 
@@ -125,7 +145,8 @@ def _text_sql(column: str) -> str:
     a-z and 0-9 became a space: Иван Петров and Мария Петрова on one phone were two nameless
     records, so the household guard had no names to tell them apart.
     """
-    # Apostrophes and dots vanish (O'Brien -> obrien, St. -> st); other punctuation separates words.
+    # Apostrophes, dots and zero-width characters vanish (O'Brien -> obrien, St. -> st); other
+    # punctuation and whitespace separate words.
     # Most values are clean words already once lower-cased: one match then skips the three rewrites.
     # The match is tried before strip_accents, which only the others need: an ASCII value has no
     # accents, and an accented one that is clean once stripped comes out of the rewrites unchanged.
@@ -134,7 +155,7 @@ def _text_sql(column: str) -> str:
     base = _fold_sql(f"CASE WHEN {accents_are_spelling} THEN {lowered} ELSE strip_accents({lowered}) END")
     rewritten = (
         f"nullif(trim(regexp_replace(regexp_replace(regexp_replace({base}, "
-        f"'[''’ʼ.]', '', 'g'), '[^\\p{{L}}\\p{{M}}0-9]+', ' ', 'g'), ' +', ' ', 'g')), '')"
+        f"'[''’ʼ.{ZERO_WIDTH}]', '', 'g'), '[^\\p{{L}}\\p{{M}}0-9]+', ' ', 'g'), ' +', ' ', 'g')), '')"
     )
     return f"(CASE WHEN regexp_full_match({lowered}, '[a-z0-9]+( [a-z0-9]+)*') THEN {lowered} ELSE {rewritten} END)"
 
@@ -257,17 +278,19 @@ def standardised_select_sql(source: str, settings: object, phone_lookup: str) ->
             "CASE WHEN date_of_birth BETWEEN DATE '1900-01-02' AND DATE '2100-01-01' "
             "AND date_of_birth NOT IN (DATE '1970-01-01', DATE '1900-01-01') THEN date_of_birth END"
         ),
-        "email": "lower(trim(email))",
+        "email": f"lower({_strip_sql('email')})",
         "phone": "phones.phone_e164",
         "street": _street_sql("street"),
         "city": _text_sql("city"),
         # US ZIP+4 keeps its five-digit ZIP: the +4 part is often missing in other sources.
         "postcode": f"regexp_replace({postcode_clean}, '^([0-9]{{5}})[0-9]{{4}}$', '\\1')",
-        "state": "nullif(upper(trim(state)), '')",
+        "state": f"nullif(upper({_strip_sql('state')}), '')",
         "country": f"coalesce({country_map}[{country_clean}], {country_clean})",
-        "web_user_id": "nullif(trim(web_user_id), '')",
-        "web_anonymous_id": "nullif(trim(web_anonymous_id), '')",
-        "loyalty_card_number": "nullif(upper(regexp_replace(trim(loyalty_card_number), '[\\s-]', '', 'g')), '')",
+        "web_user_id": f"nullif({_strip_sql('web_user_id')}, '')",
+        "web_anonymous_id": f"nullif({_strip_sql('web_anonymous_id')}, '')",
+        "loyalty_card_number": (
+            f"nullif(upper(regexp_replace({_strip_sql('loyalty_card_number')}, '[\\s-]', '', 'g')), '')"
+        ),
     }
     checked = {
         name: f"CASE WHEN {name} IN {lower_list} THEN NULL ELSE {name} END"

@@ -70,6 +70,22 @@ def test_email_is_trimmed_lowercased_and_validated(raw: str, expected: str | Non
     assert _standardise([{"email": raw}])[0]["email"] == expected
 
 
+@pytest.mark.parametrize("junk", ["\t", "\r", "\n", "\r\n", "\xa0", "\u200b", "\ufeff", "\u3000", " \u200b\t"])
+def test_whitespace_and_zero_width_characters_around_values_are_stripped(junk: str) -> None:
+    """DuckDB's trim removes spaces only: an e-mail with a tab, CR or zero-width space around it
+    failed the address pattern and became NULL; a card number or web id kept them and linked nobody."""
+    [row] = _standardise([{
+        "email": f"{junk}Ann.Lee@Example.com{junk}", "phone": f"{junk}(212) 555-0123{junk}",
+        "first_name": f"{junk}An\u200bn{junk}", "last_name": f"{junk}Lee", "state": f"ny{junk}",
+        "loyalty_card_number": f"{junk}LC-1234{junk}", "web_user_id": f"{junk}u-1{junk}",
+        "web_anonymous_id": f"{junk}anon-1", "street": f"1 Main St{junk}", "city": f"{junk}Springfield",
+    }])
+    assert [row[name] for name in ("email", "phone", "first_name", "last_name", "state", "loyalty_card_number",
+                                   "web_user_id", "web_anonymous_id", "street", "city")] == [
+        "ann.lee@example.com", "+12125550123", "ann", "lee", "NY", "LC1234", "u-1", "anon-1", "1 main st",
+        "springfield"]
+
+
 @pytest.mark.parametrize(
     "raw",
     ["ann@gmial.com", "john.smith@man.com", "jo@cloud.com", "kim@life.com", "lee@ao.com", "ann@ymail.com"],
