@@ -23,9 +23,14 @@ IDENTIFIER_RULES: dict[str, tuple[str, bool]] = {
     "email": ("email", False),
     "phone": ("phone", False),
 }
+#: Only for records that carry their own anonymous web id beside a user id (``cdp resolve``'s file
+#: rows): rows sharing one are one browser's, and a row with a user id says whose, as an identify
+#: call does for the nightly run's web records (one record per id, linked by
+#: ``anonymous_to_user`` from the events).
+ANONYMOUS_ID_RULE: dict[str, tuple[str, bool]] = {"anonymous_id": ("web_anonymous_id", True)}
 log = logging.getLogger(__name__)
 
-STRONG_RULES = frozenset({"user_id", "loyalty_card", "anonymous_to_user"})
+STRONG_RULES = frozenset({"user_id", "loyalty_card", "anonymous_to_user", "anonymous_id"})
 _IDENTIFIER_RULE_LIST = ", ".join(f"'{rule}'" for rule in IDENTIFIER_RULES)
 #: A published link's rejection before any guard: an identifier shared too widely, a Splink score
 #: below the threshold (guards only ever reject links that had none).
@@ -46,6 +51,7 @@ def build_deterministic_links(
     web_events: str | None = "raw.web_events",
     previous_links: str | None = None,
     changed: str | None = None,
+    link_shared_anonymous_ids: bool = False,
 ) -> int:
     """Create TEMP TABLE deterministic_links (record_key_l < record_key_r, rule, rejected_reason).
 
@@ -59,8 +65,12 @@ def build_deterministic_links(
     last run are paired again (see :func:`_touched_identifiers`, which leaves TEMP TABLE
     deterministic_touched); every other group's links are last run's. The links are the ones
     pairing every group gives.
+
+    ``link_shared_anonymous_ids``: records sharing a ``web_anonymous_id`` are linked too
+    (:data:`ANONYMOUS_ID_RULE`, for records with no web events to read the identify calls from).
     """
-    identifiers = f"({_identifier_rows(records, RECORD_KEY_SQL)})"
+    rules = IDENTIFIER_RULES | (ANONYMOUS_ID_RULE if link_shared_anonymous_ids else {})
+    identifiers = f"({_identifier_rows(records, RECORD_KEY_SQL, rules=rules)})"
     if previous_links is not None and changed is not None:
         _touched_identifiers(con, records, previous_links, changed)
         identifiers = "(SELECT record_key, rule, value FROM deterministic_touched)"
@@ -119,12 +129,13 @@ def build_deterministic_links(
     return fetch_one(con, "SELECT count(*) FROM deterministic_links")[0]
 
 
-def _identifier_rows(source: str, record_key: str, value_filter: str = "{column} IS NOT NULL") -> str:
+def _identifier_rows(source: str, record_key: str, value_filter: str = "{column} IS NOT NULL",
+                     rules: dict[str, tuple[str, bool]] = IDENTIFIER_RULES) -> str:
     """SQL: (record_key, rule, value) for every identifier rule's column of ``source`` whose value passes
     ``value_filter`` (a template over ``{column}`` and ``{rule}``). A toll-free phone is no identifier
     (:func:`identity.schema.personal_phone_sql`)."""
     values = {rule: personal_phone_sql(column) if rule == "phone" else column
-              for rule, (column, _strong) in IDENTIFIER_RULES.items()}
+              for rule, (column, _strong) in rules.items()}
     return " UNION ALL ".join(
         f"SELECT {record_key} AS record_key, '{rule}' AS rule, {value} AS value FROM {source} "
         f"WHERE {value_filter.format(column=value, rule=rule)}"

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import csv
+import itertools
+import logging
 from collections import Counter
 from collections.abc import Hashable, Mapping
 from pathlib import Path
 from typing import Any
 
 from cdp.warehouse import connect
+from identity.schema import IdentityError
+
+log = logging.getLogger(__name__)
 
 
 def _pairs(n: int) -> int:
@@ -24,8 +29,10 @@ def evaluate_mappings(predicted: Mapping[Hashable, Hashable], truth: Mapping[Has
 
     Pairwise: a pair of records is a true positive when both mappings put them together.
     B-cubed: per-record precision/recall of its cluster against its true group, averaged.
+    Raises :class:`IdentityError` when no record is in both, and warns when some are in one only.
     """
     keys = [key for key in predicted if key in truth]
+    _check_overlap(predicted, truth, len(keys))
     cluster_sizes = Counter(predicted[key] for key in keys)
     person_sizes = Counter(truth[key] for key in keys)
     overlap = Counter((predicted[key], truth[key]) for key in keys)
@@ -57,6 +64,33 @@ def evaluate_mappings(predicted: Mapping[Hashable, Hashable], truth: Mapping[Has
     }
 
 
+def _check_overlap(predicted: Mapping[Hashable, Hashable], truth: Mapping[Hashable, Hashable], shared: int) -> None:
+    """Refuse to score when no record is in both mappings; warn when only some are.
+
+    With no record in common every count is 0 and precision, recall and F1 came out 1.0: a truth
+    file naming another source_system ('crm' for a file resolved as 'file') looked like a perfect
+    resolution.
+    """
+    if not shared:
+        raise IdentityError(
+            f"none of the {len(predicted)} resolved records is in the truth ({len(truth)} records), so there is "
+            f"nothing to score: e.g. resolved {_examples(predicted)}, truth {_examples(truth)}. The truth must "
+            "name records by the same source_system and source_record_id"
+        )
+    if shared < len(predicted) or shared < len(truth):
+        log.warning(
+            "scoring only the %d records both know: %d of %d resolved records are not in the truth, "
+            "%d of %d truth records not in the resolution",
+            shared, len(predicted) - shared, len(predicted), len(truth) - shared, len(truth),
+        )
+
+
+def _examples(mapping: Mapping[Hashable, Hashable]) -> str:
+    """Up to three keys of ``mapping``, for a message."""
+    keys = list(itertools.islice(mapping, 3))
+    return ", ".join(repr(key) for key in keys) if keys else "none"
+
+
 def read_truth(truth_path: Path) -> dict[tuple[str, str], str]:
     """(source_system, source_record_id) -> person_id from a ground-truth CSV (docs/contracts.md §1)."""
     with Path(truth_path).open(newline="", encoding="utf-8-sig") as handle:
@@ -75,9 +109,10 @@ def evaluate(settings: Any, truth_path: Path | None = None) -> dict[str, Any]:
     truth = read_truth(Path(truth_path or settings.truth_path))
     with connect(settings, read_only=True) as con:
         rows = con.execute("SELECT source_system, source_record_id, customer_id FROM identity.customer_map").fetchall()
+        predicted = {(system, record): customer for system, record, customer in rows}
+        scores = evaluate_mappings(predicted, truth)
         missed = missed_pairs_by_shared_evidence(con, truth)
-    predicted = {(system, record): customer for system, record, customer in rows}
-    return {**evaluate_mappings(predicted, truth), "missed_pairs_by_shared_evidence": missed}
+    return {**scores, "missed_pairs_by_shared_evidence": missed}
 
 
 #: What two parts of one true person that ended up in different customers have in common, strongest

@@ -25,7 +25,7 @@ from identity.recluster import (
     has_baseline,
     hash_guard_columns,
 )
-from identity.schema import TooFewRecordsToTrain
+from identity.schema import CannotTrainModel
 from identity.standardise import standardise
 
 log = logging.getLogger(__name__)
@@ -45,13 +45,15 @@ def link_and_cluster(
     web_events: str | None,
     previous_links: str | None = None,
     run_id: str | None = None,
+    link_shared_anonymous_ids: bool = False,
 ) -> dict[str, Any]:
     """Deterministic and probabilistic links (none without a model), then guarded clustering.
 
     ``previous_links``: the published links, whose Splink pairs between unchanged records are
     kept rather than predicted again (see ``predict_links``). With ``run_id`` too (the warehouse
     run), only the components touched since the last published run are re-clustered when it
-    can serve as a baseline (see :mod:`identity.recluster`).
+    can serve as a baseline (see :mod:`identity.recluster`). ``link_shared_anonymous_ids``: see
+    :func:`identity.deterministic.build_deterministic_links`.
     """
     threshold = float(settings.match_probability_threshold)
     timer = _Timer()
@@ -65,6 +67,7 @@ def link_and_cluster(
         con, records, settings.max_cluster_size, web_events,
         previous_links=previous_links if baseline else None,
         changed=find_identifier_changes(con) if baseline else None,
+        link_shared_anonymous_ids=link_shared_anonymous_ids,
     )
     timer.lap("deterministic")
     probabilistic = 0
@@ -85,13 +88,13 @@ def link_and_cluster(
 
 
 def _train_on_first_use(settings: Any, con: duckdb.DuckDBPyConnection) -> Path | None:
-    """Train the first model; with too little data, go on with deterministic links only."""
+    """Train the first model; with too little (or too uniform) data, go on with deterministic links only."""
     from identity.train import train_model
 
     log.warning("no Splink model in %s: training one on first use", settings.model_dir)
     try:
         return train_model(settings, con=con)
-    except TooFewRecordsToTrain as error:
+    except CannotTrainModel as error:
         # Linking conservatively beats failing a fresh install: only strong and exact-identifier
         # links are made until there is enough data to learn from.
         log.warning("probabilistic matching skipped: %s", error)

@@ -33,8 +33,8 @@ from identity.pipeline import link_and_cluster
 from identity.probabilistic import latest_model_path, work_connection
 from identity.schema import (
     PERSON_RECORD_COLUMNS,
+    CannotTrainModel,
     IdentityError,
-    TooFewRecordsToTrain,
     fetch_one,
     record_key_sql,
     sql_literal,
@@ -303,7 +303,7 @@ def _typed_sql(
     """(SQL of column ``name`` typed ``kind``, SQL of its rejects or None) over input_rows."""
     column = f'"{name}"'
     if kind == "VARCHAR":
-        return f"NULLIF(CAST({column} AS VARCHAR), '')", None
+        return f"NULLIF(CAST({_integral_as_integer_sql(column, source_kind)} AS VARCHAR), '')", None
     if source_kind.startswith(("DATE", "TIMESTAMP")):
         return f"CAST({column} AS {kind})", None
     text = f"NULLIF(trim(CAST({column} AS VARCHAR)), '')"
@@ -319,6 +319,19 @@ def _typed_sql(
         FROM (SELECT _row, _line, {column}, {parsed} AS parsed FROM input_rows)
         WHERE {text} IS NOT NULL AND parsed IS NULL"""
     return parsed, check
+
+
+def _integral_as_integer_sql(column: str, source_kind: str) -> str:
+    """SQL of ``column`` with a whole number held as a float or decimal read as that integer.
+
+    pandas writes a number column with missing values as float64, so a phone 2125550123 is
+    2125550123.0 in the Parquet file: cast to text, the dot and zero made 11 digits and the phone
+    was dropped; a card number or record id became another id. Other values stay as they are.
+    """
+    if not source_kind.startswith(("FLOAT", "DOUBLE", "DECIMAL")):
+        return column
+    return (f"CASE WHEN isfinite({column}) AND {column} = round({column}) AND abs({column}) < 1e18 "
+            f"THEN CAST(CAST({column} AS BIGINT) AS VARCHAR) ELSE CAST({column} AS VARCHAR) END")
 
 
 def _date_sql(con: duckdb.DuckDBPyConnection, path: Path, name: str, text: str, date_format: str | None,
@@ -433,9 +446,11 @@ def resolve_file(
                         con, "person_records_standardised", settings, model_dir=Path(scratch)
                     )
                     trained_here = True
-                except TooFewRecordsToTrain as error:
-                    log.warning("probabilistic matching skipped: %s", error)
-            summary = link_and_cluster(con, settings, "person_records_standardised", model_path, web_events=None)
+                except CannotTrainModel as error:
+                    log.warning("probabilistic matching skipped, linking by exact identifiers only: %s", error)
+            # No web events: a row with a user and an anonymous id is the identify call.
+            summary = link_and_cluster(con, settings, "person_records_standardised", model_path, web_events=None,
+                                       link_shared_anonymous_ids=True)
         assign_customer_ids(con, "person_records_standardised", previous_map=None, history=None)
         rows = con.execute(
             f"""SELECT p.source_system, p.source_record_id, a.customer_id

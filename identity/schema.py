@@ -78,7 +78,12 @@ class IdentityError(RuntimeError):
     """Identity resolution cannot go on; the message says what is missing and what to do."""
 
 
-class TooFewRecordsToTrain(IdentityError):
+class CannotTrainModel(IdentityError):
+    """No matching model can be learnt from these records; link by exact identifiers only, or
+    point the model folder at a model trained elsewhere."""
+
+
+class TooFewRecordsToTrain(CannotTrainModel):
     """There are too few person records to train a matching model on."""
 
 

@@ -6,6 +6,7 @@ once per distinct raw value (a few hundred thousand at most, never once per reco
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from cdp.fingerprint import code_fingerprint
 from cdp.warehouse import transaction
 from identity.nicknames import canonical_names
 from identity.schema import PERSON_RECORD_COLUMNS, fetch_one, sql_literal
+from ingestion.csv_records import WHITESPACE
 
 #: Values people type when they do not want to give the real one; compared after cleaning.
 DEFAULT_PLACEHOLDERS: tuple[str, ...] = (
@@ -58,6 +60,25 @@ SEQUENTIAL_DIGIT_RUNS: frozenset[str] = frozenset(
 #: A top-level domain alone, or a country's second-level suffix (co.uk, com.au, org.nz).
 _BARE_SUFFIX = r"[a-z]{2,}|(co|com|net|org|ac|gov|edu|ne|or)\.[a-z]{2}"
 
+#: Characters with no width a copy from a web page or a spreadsheet leaves in a value; not
+#: ``str.isspace``, so no trim removes them: zero-width space, non-joiner and joiner, word joiner,
+#: byte-order mark, Mongolian vowel separator.
+ZERO_WIDTH = "\u200b\u200c\u200d\u2060\ufeff\u180e"
+_EDGE_JUNK = WHITESPACE + ZERO_WIDTH
+
+
+def _strip_sql(column: str) -> str:
+    """SQL: ``column`` without whitespace or zero-width characters at either end.
+
+    DuckDB's ``trim`` removes spaces only (not a tab, CR or line feed, nor a zero-width space):
+    an e-mail pasted with a tab around it failed the address pattern and became NULL. ``trim``
+    with a character list is ~6x slower, so a regex looks at the two ends first (as
+    ``ingestion.csv_records.sql_strip`` does).
+    """
+    return (f"CASE WHEN regexp_matches({column}, '^[{_EDGE_JUNK}]|[{_EDGE_JUNK}]$') "
+            f"THEN trim({column}, '{_EDGE_JUNK}') ELSE {column} END")
+
+
 _PHONE_KEY_SQL = r"regexp_replace(trim(phone), '[\s().\-/]', '', 'g')"
 
 _EMAIL_PATTERN = r"[a-z0-9._%+'-]+@[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}"
@@ -71,8 +92,20 @@ def placeholders(settings: object) -> tuple[str, ...]:
     values = {item.strip().lower() for item in configured if item.strip()}
     # Names and addresses are compared after punctuation is removed ("n/a" becomes "n a"),
     # so the cleaned spelling of every placeholder is a placeholder too.
-    cleaned = {" ".join(re.sub(r"[^a-z0-9]+", " ", re.sub(r"['’.]", "", v)).split()) for v in values}
-    return tuple(sorted((values | cleaned) - {""}))
+    return tuple(sorted((values | _cleaned_spellings(tuple(sorted(values)))) - {""}))
+
+
+@functools.lru_cache(maxsize=16)
+def _cleaned_spellings(values: tuple[str, ...]) -> frozenset[str]:
+    """What :func:`_text_sql` makes of each of ``values``, computed by that SQL in a private
+    in-memory DuckDB: a copy in Python drifted from it (it kept only a-z and 0-9, so a placeholder
+    in another script, нет, was dropped whole)."""
+    con = duckdb.connect()
+    try:
+        rows = con.execute(f"SELECT {_text_sql('value')} FROM unnest(?::VARCHAR[]) AS t(value)", [list(values)]).fetchall()
+    finally:
+        con.close()
+    return frozenset(row[0] for row in rows if row[0] is not None)
 
 
 def _one_character_repeated_sql(expression: str) -> str:
@@ -80,17 +113,49 @@ def _one_character_repeated_sql(expression: str) -> str:
     return f"length(replace({expression}, left({expression}, 1), '')) = 0"
 
 
+#: Latin letters strip_accents leaves as they are (they do not decompose into a letter and an
+#: accent), folded to what an English keyboard types for them: Søren and Soren are one name.
+LATIN_LETTER_FOLDS: dict[str, str] = {
+    "ø": "o", "ł": "l", "đ": "d", "ð": "d", "ħ": "h", "ŧ": "t", "ı": "i", "ŀ": "l", "ſ": "s",
+    "ß": "ss", "æ": "ae", "œ": "oe", "þ": "th", "ĳ": "ij",
+}
+
+#: Scripts whose accents and points are optional (José, Ωμέγα, Ёлка, Hebrew and Arabic vowel
+#: points), so strip_accents only removes what people often leave out. Elsewhere the marks are
+#: spelling: strip_accents made राम (Ram) and रमा (Rama) one name, ジュン (Jun) and シュン (Shun) too.
+_ACCENT_OPTIONAL_SCRIPTS = r"\p{Latin}\p{Greek}\p{Cyrillic}\p{Hebrew}\p{Arabic}"
+
+
+def _fold_sql(expression: str) -> str:
+    """SQL: ``expression`` (lower case) with the letters of :data:`LATIN_LETTER_FOLDS` folded."""
+    singles = {letter: folded for letter, folded in LATIN_LETTER_FOLDS.items() if len(folded) == 1}
+    folded = f"translate({expression}, {sql_literal(''.join(singles))}, {sql_literal(''.join(singles.values()))})"
+    for letter, spelled in LATIN_LETTER_FOLDS.items():
+        if len(spelled) > 1:
+            folded = f"replace({folded}, {sql_literal(letter)}, {sql_literal(spelled)})"
+    return folded
+
+
 def _text_sql(column: str) -> str:
-    """Lower-case, accent-free, punctuation-free text with single spaces (or NULL)."""
-    # Apostrophes and dots vanish (O'Brien -> obrien, St. -> st); other punctuation separates words.
+    """Lower-case, accent-free, punctuation-free text with single spaces (or NULL).
+
+    Letters of every script are kept (Иван, 王伟); only the Latin-like scripts lose their accents
+    (:data:`_ACCENT_OPTIONAL_SCRIPTS`), and Latin letters with no accent to strip are folded
+    (:data:`LATIN_LETTER_FOLDS`: Łukasz -> lukasz, Straße -> strasse). Before, everything but
+    a-z and 0-9 became a space: Иван Петров and Мария Петрова on one phone were two nameless
+    records, so the household guard had no names to tell them apart.
+    """
+    # Apostrophes, dots and zero-width characters vanish (O'Brien -> obrien, St. -> st); other
+    # punctuation and whitespace separate words.
     # Most values are clean words already once lower-cased: one match then skips the three rewrites.
     # The match is tried before strip_accents, which only the others need: an ASCII value has no
     # accents, and an accented one that is clean once stripped comes out of the rewrites unchanged.
     lowered = f"lower(trim({column}))"
-    base = f"strip_accents({lowered})"
+    accents_are_spelling = f"regexp_matches({lowered}, '[^{_ACCENT_OPTIONAL_SCRIPTS}\\P{{L}}]')"
+    base = _fold_sql(f"CASE WHEN {accents_are_spelling} THEN {lowered} ELSE strip_accents({lowered}) END")
     rewritten = (
         f"nullif(trim(regexp_replace(regexp_replace(regexp_replace({base}, "
-        f"'[''’.]', '', 'g'), '[^a-z0-9]+', ' ', 'g'), ' +', ' ', 'g')), '')"
+        f"'[''’ʼ.{ZERO_WIDTH}]', '', 'g'), '[^\\p{{L}}\\p{{M}}0-9]+', ' ', 'g'), ' +', ' ', 'g')), '')"
     )
     return f"(CASE WHEN regexp_full_match({lowered}, '[a-z0-9]+( [a-z0-9]+)*') THEN {lowered} ELSE {rewritten} END)"
 
@@ -213,17 +278,19 @@ def standardised_select_sql(source: str, settings: object, phone_lookup: str) ->
             "CASE WHEN date_of_birth BETWEEN DATE '1900-01-02' AND DATE '2100-01-01' "
             "AND date_of_birth NOT IN (DATE '1970-01-01', DATE '1900-01-01') THEN date_of_birth END"
         ),
-        "email": "lower(trim(email))",
+        "email": f"lower({_strip_sql('email')})",
         "phone": "phones.phone_e164",
         "street": _street_sql("street"),
         "city": _text_sql("city"),
         # US ZIP+4 keeps its five-digit ZIP: the +4 part is often missing in other sources.
         "postcode": f"regexp_replace({postcode_clean}, '^([0-9]{{5}})[0-9]{{4}}$', '\\1')",
-        "state": "nullif(upper(trim(state)), '')",
+        "state": f"nullif(upper({_strip_sql('state')}), '')",
         "country": f"coalesce({country_map}[{country_clean}], {country_clean})",
-        "web_user_id": "nullif(trim(web_user_id), '')",
-        "web_anonymous_id": "nullif(trim(web_anonymous_id), '')",
-        "loyalty_card_number": "nullif(upper(regexp_replace(trim(loyalty_card_number), '[\\s-]', '', 'g')), '')",
+        "web_user_id": f"nullif({_strip_sql('web_user_id')}, '')",
+        "web_anonymous_id": f"nullif({_strip_sql('web_anonymous_id')}, '')",
+        "loyalty_card_number": (
+            f"nullif(upper(regexp_replace({_strip_sql('loyalty_card_number')}, '[\\s-]', '', 'g')), '')"
+        ),
     }
     checked = {
         name: f"CASE WHEN {name} IN {lower_list} THEN NULL ELSE {name} END"

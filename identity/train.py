@@ -15,6 +15,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 from splink import DuckDBAPI, Linker, block_on
+from splink.internals.exceptions import EMTrainingException
 
 from cdp.warehouse import connect, table_exists
 from identity.probabilistic import (
@@ -28,7 +29,7 @@ from identity.probabilistic import (
     term_frequency_path,
     work_connection,
 )
-from identity.schema import IdentityError, TooFewRecordsToTrain
+from identity.schema import CannotTrainModel, TooFewRecordsToTrain
 
 log = logging.getLogger(__name__)
 
@@ -114,18 +115,26 @@ def _fit(db_api: DuckDBAPI, settings: Any) -> tuple[dict[str, Any], dict[str, pa
             linker.training.estimate_parameters_using_expectation_maximisation(
                 block_on(*rule), max_pairs=float(em_max_pairs)
             )
-        except ValueError as error:
+        except (ValueError, EMTrainingException) as error:
             # EM can drive an m probability to 0 on a small or very clean pass, which Splink
-            # refuses mid-session; restart from the parameters before the pass and go on.
-            log.warning("EM pass blocked on %s failed and was skipped: %s", rule, error)
-            failures.append(f"{rule}: {error}")
+            # refuses mid-session (ValueError), and a pass whose blocking column is empty
+            # (no birth dates) has no pairs (EMTrainingException): restart from the parameters
+            # before the pass and go on; the other pass still estimates what it can.
+            reason = _first_line(error)
+            log.warning("EM training pass blocked on %s failed and was skipped: %s", " + ".join(rule), reason)
+            failures.append(f"blocked on {' + '.join(rule)}: {reason}")
             linker = Linker(
                 db_api.register("splink_input", table_name=f"splink_input_retry_{number}"),
                 before,
                 log_level=logging.WARNING,
             )
     if len(failures) == len(EM_BLOCKING_RULES):
-        raise IdentityError("Every EM training pass failed:\n" + "\n".join(failures))
+        raise CannotTrainModel(
+            "No matching model could be trained: every EM training pass failed ("
+            + "; ".join(failures) + "). The records need pairs sharing a first and last name, or a "
+            f"birth date. Copy a trained model into {settings.model_dir} and point {LATEST_POINTER} at it, "
+            "or train on more varied data."
+        )
     model = linker.misc.save_model_to_json()
     # Frozen with the model, so a pair's score depends on its two records only and last night's
     # pairs between unchanged records stay valid (see probabilistic.predict_links).
@@ -134,6 +143,11 @@ def _fit(db_api: DuckDBAPI, settings: Any) -> tuple[dict[str, Any], dict[str, pa
         for column in term_frequency_columns(model)
     }
     return model, frequencies
+
+
+def _first_line(error: Exception) -> str:
+    """The first line of an error's message: Splink's messages run to several paragraphs of advice."""
+    return next((line.strip() for line in str(error).splitlines() if line.strip()), type(error).__name__)
 
 
 def save_model(

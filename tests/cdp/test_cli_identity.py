@@ -50,3 +50,19 @@ def test_resolve_takes_a_date_format(cdp_env, tmp_path, capsys):
     assert main(["resolve", "--input", str(source), "--output", str(output), "--date-format", "%m/%d/%Y"]) == 0
     with output.open(newline="", encoding="utf-8") as handle:
         assert len({row["customer_id"] for row in csv.DictReader(handle)}) == 2
+
+
+def test_train_on_records_no_em_pass_can_learn_from_says_why(cdp_env, capsys):
+    """No birth dates and no two records alike in name: Splink's EMTrainingException came out as a traceback."""
+    settings = Settings.from_env()
+    with connect(settings) as con:
+        con.execute("CREATE TABLE raw.csv_contacts (contact_id VARCHAR, email VARCHAR, phone VARCHAR, "
+                    "first_name VARCHAR, last_name VARCHAR, birth_date DATE, street VARCHAR, city VARCHAR, "
+                    "postcode VARCHAR, state VARCHAR, country VARCHAR, _loaded_at TIMESTAMP)")
+        con.execute("INSERT INTO raw.csv_contacts (contact_id, email, first_name, last_name) "
+                    "SELECT 'c' || i, 'lena' || i || '@example.com', 'Lena', 'Ortiz' || chr(97 + i::INTEGER % 26) "
+                    "|| chr(97 + i::INTEGER // 26) FROM range(60) AS t(i)")
+    assert main(["identity", "train"]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("cdp identity: No matching model could be trained: every EM training pass failed")
+    assert "Traceback" not in error

@@ -15,6 +15,7 @@ from identity.evaluate import evaluate
 from identity.explain import explain
 from identity.pipeline import resolve_warehouse
 from identity.probabilistic import latest_model_path
+from identity.schema import CannotTrainModel
 from identity.train import train_model
 
 F1_FLOOR = 0.97
@@ -309,3 +310,48 @@ def test_rerun_of_an_older_run_is_refused_and_keeps_history(settings) -> None:
     resolve_warehouse(night_3, "night-3")
     for table, rows in published.items():
         assert _rows(settings, f"SELECT * FROM identity.{table} ORDER BY ALL") == rows, table
+
+
+def _without_birth_dates(records: list[dict]) -> list[dict]:
+    return [{**record, "date_of_birth": None} for record in records]
+
+
+@pytest.mark.slow
+def test_training_without_birth_dates_skips_that_em_pass(tmp_path, caplog) -> None:
+    """The EM pass blocked on date_of_birth had no pairs; Splink's EMTrainingException was not
+    the ValueError the pass loop skipped, so training (and a first night) crashed with a traceback."""
+    settings = Settings(home=tmp_path, run_date=date(2026, 11, 23))
+    records, _truth = generate_records(200, seed=3)
+    with connect(settings) as con:
+        load_synthetic(con, _without_birth_dates(records))
+    summary = resolve_warehouse(settings, "first")  # trains on first use
+    assert summary["model"].endswith("splink_model_v1.json")
+    assert summary["links"]["probabilistic_accepted"] > 0
+    assert "EM training pass blocked on date_of_birth failed and was skipped: Training rule" in caplog.text
+
+
+def _strangers_without_birth_dates(con, count: int = 60) -> None:
+    """``count`` contacts with no birth date and no two alike in first and last name: no EM pass
+    has a pair to learn from. Two of them share an e-mail address."""
+    from id_raw_tables import create_raw_tables
+
+    create_raw_tables(con)
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    for number in range(count):
+        last = "Or" + letters[number % 26] + letters[number // 26]
+        add_csv_contact(con, f"a.csv:{number}", first="Lena", last=last, email=f"lena{number}@example.com")
+    add_csv_contact(con, "b.csv:1", first="Lena", last="Ostrander", email="lena0@example.com")
+
+
+def test_no_trainable_model_links_deterministically_on_first_use(tmp_path, caplog) -> None:
+    settings = Settings(home=tmp_path, run_date=date(2026, 11, 23))
+    with connect(settings) as con:
+        _strangers_without_birth_dates(con)
+    summary = resolve_warehouse(settings, "first")
+    assert summary["model"] is None
+    assert latest_model_path(settings) is None
+    assert summary["customers"] == 60  # the shared e-mail still links
+    assert "probabilistic matching skipped" in caplog.text
+    assert "every EM training pass failed" in caplog.text
+    with pytest.raises(CannotTrainModel, match=r"every EM training pass failed .*blocked on first_name \+ last_name"):
+        train_model(settings)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
@@ -97,8 +98,25 @@ def test_evaluate_mappings_counts_pairs_and_bcubed() -> None:
     # B-cubed recall: a and b see 2 of 3, c sees 1 of 3, d sees 1 of 1.
     assert under["bcubed_recall"] == pytest.approx((2 / 3 + 2 / 3 + 1 / 3 + 1) / 4)
     assert under["predicted_clusters"] == 3 and under["true_clusters"] == 2
+
+
+def test_evaluate_mappings_refuses_a_truth_naming_no_resolved_record(caplog) -> None:
+    """A truth with no record in common scored records_evaluated 0 and precision, recall, F1 1.0."""
+    truth = {"a": 1, "b": 1, "c": 1, "d": 2}
     partial = evaluate_mappings({"a": "x", "zz": "q"}, truth)
     assert partial["records_missing_from_truth"] == 1 and partial["records_missing_from_prediction"] == 3
+    assert ("scoring only the 1 records both know: 1 of 2 resolved records are not in the truth, "
+            "3 of 4 truth records not in the resolution") in caplog.text
+    with pytest.raises(IdentityError, match="none of the 2 resolved records is in the truth"):
+        evaluate_mappings({"y": "x", "zz": "q"}, truth)
+
+
+def test_resolve_with_a_truth_for_another_source_system_says_so(settings, tmp_path: Path) -> None:
+    source = _write(tmp_path / "people.csv", "first_name,last_name,email\nAnn,Lee,ann@example.com\n")
+    truth = _write(tmp_path / "truth.csv", "source_system,source_record_id,person_id\ncrm,1,p1\n")
+    with pytest.raises(IdentityError, match=r"none of the 1 resolved records is in the truth \(1 records\), so "
+                       r"there is nothing to score: e.g. resolved \('file', '1'\), truth \('crm', '1'\)"):
+        resolve_file(source, tmp_path / "out.csv", settings, truth=truth)
 
 
 def _write(path: Path, text: str, encoding: str = "utf-8") -> Path:
@@ -238,3 +256,104 @@ def test_two_digit_years_are_read_in_the_past_and_future_birth_dates_rejected(tm
     assert (reject["file"], reject["row"], reject["line"], reject["field"], reject["value"]) == (
         str(future), "2", "3", "date_of_birth", "2060-01-15")
     assert "after the run date 2026-11-24" in reject["reason"]
+
+
+def _marketing_list(path: Path, people: int, rows: int) -> Path:
+    """``rows`` rows of email, first_name, last_name, phone (no birth dates) for ``people`` people:
+    row ``i`` is person ``i % people``, so the first ``rows - people`` people appear twice."""
+    first = ["John", "Mary", "Alice", "Bob", "Carol", "Dave", "Eve", "Frank", "Grace", "Heidi"]
+    last = ["Smith", "Jones", "Brown", "Lee", "Khan", "Garcia", "Miller", "Davis"]
+    lines = ["email,first_name,last_name,phone"]
+    for row in range(rows):
+        person = row % people
+        name_first, name_last = first[person % 10], last[person % 8]
+        lines.append(f"{name_first.lower()}.{name_last.lower()}{person}@example.com,{name_first},{name_last},"
+                     f"212555{person:04d}")
+    return _write(path, "\n".join(lines) + "\n")
+
+
+def test_a_file_without_birth_dates_trains_without_that_em_pass(tmp_path: Path, caplog) -> None:
+    """Splink's EMTrainingException (the pass blocked on date_of_birth had no pairs) was not the
+    ValueError the pass loop skipped: `cdp resolve` of a marketing list crashed with a traceback."""
+    from cdp.settings import Settings
+
+    settings = Settings(home=tmp_path / "home", run_date=date(2026, 11, 23))
+    output = tmp_path / "out.csv"
+    result = resolve_file(_marketing_list(tmp_path / "mkt.csv", 50, 80), output, settings)
+    assert result["model_trained_on_input"] is True
+    assert result["customers"] == 50
+    assert "EM training pass blocked on date_of_birth failed and was skipped" in caplog.text
+
+
+def test_a_file_no_model_can_be_trained_on_links_by_exact_identifiers(tmp_path: Path, caplog) -> None:
+    from cdp.settings import Settings
+
+    settings = Settings(home=tmp_path / "home", run_date=date(2026, 11, 23))
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    rows = [f"Lena,Or{letters[n % 26]}{letters[n // 26]},lena{n % 59}@example.com" for n in range(60)]
+    source = _write(tmp_path / "strangers.csv", "first_name,last_name,email\n" + "\n".join(rows) + "\n")
+    output = tmp_path / "out.csv"
+    result = resolve_file(source, output, settings)
+    assert result["model_trained_on_input"] is False and result["model"] is None
+    assert result["customers"] == 59  # rows 1 and 60 share an e-mail
+    assert "probabilistic matching skipped, linking by exact identifiers only" in caplog.text
+    assert "every EM training pass failed" in caplog.text
+
+
+def test_names_in_other_scripts_keep_a_household_apart(settings, tmp_path: Path) -> None:
+    """Only a-z and 0-9 survived standardising: Иван Петров and Мария Петрова (王伟 and 李娜) were
+    nameless records sharing a phone, so the household guard let the phone make them one customer."""
+    source = _write(tmp_path / "family.csv", "source_record_id,first_name,last_name,email,phone\n"
+                    "1,Иван,Петров,,212-555-0199\n2,Мария,Петрова,,212-555-0199\n"
+                    "3,伟,王,,212-555-0188\n4,娜,李,,212-555-0188\n"
+                    "5,Иван,Петров,ivan.petrov@example.ru,\n6,ИВАН,ПЕТРОВ,ivan.petrov@example.ru,\n"
+                    "7,Søren,Kierkegaard,sk@example.dk,\n8,Soren,Kierkegaard,sk@example.dk,\n")
+    output = tmp_path / "out.csv"
+    resolve_file(source, output, settings)
+    customers = {record: customer for (_system, record), customer in _read(output).items()}
+    assert customers["1"] != customers["2"]
+    assert customers["3"] != customers["4"]
+    assert customers["5"] == customers["6"]
+    assert customers["7"] == customers["8"]
+
+
+def test_numbers_stored_as_floats_in_parquet_are_read_as_integers(settings, tmp_path: Path) -> None:
+    """pandas writes a phone column with missing values as float64: 2125550123.0 became the text
+    '2125550123.0', eleven digits once the dot went, and the phone was dropped."""
+    source = tmp_path / "floats.parquet"
+    pq.write_table(pa.table({
+        "source_record_id": pa.array([1.0, 2.0, 3.0, 4.0, 5.0]),
+        "first_name": ["Ann", "Ann", "Bob", "Cy", "Cy"],
+        "last_name": ["Lee", "Lee", "Stone", "Ng", "Ng"],
+        "phone": pa.array([2125550123.0, 2125550123.0, None, None, None]),
+        "loyalty_card_number": pa.array([None, None, None, 4400123.0, 4400123.0]),
+        "postcode": pa.array([Decimal("10001.0"), None, None, None, Decimal("10001.5")], pa.decimal128(7, 1)),
+    }), source)
+    con = duckdb.connect()
+    from identity.resolve_file import load_records
+
+    load_records(con, source)
+    rows = con.execute("SELECT source_record_id, phone, loyalty_card_number, postcode FROM person_records "
+                       "ORDER BY source_record_id").fetchall()
+    assert rows == [("1", "2125550123", None, "10001"), ("2", "2125550123", None, None),
+                    ("3", None, None, None), ("4", None, "4400123", None), ("5", None, "4400123", "10001.5")]
+    output = tmp_path / "out.csv"
+    resolve_file(source, output, settings)
+    customers = {record: customer for (_system, record), customer in _read(output).items()}
+    assert customers["1"] == customers["2"] and customers["4"] == customers["5"]
+    assert len(set(customers.values())) == 3
+
+
+def test_rows_sharing_an_anonymous_web_id_are_one_visitor(settings, tmp_path: Path) -> None:
+    """web_anonymous_id was read but linked nothing: anon-1 alone, with u-1, and again made three
+    customers. A row with both ids is the identify call; two user ids on one browser stay apart."""
+    source = _write(tmp_path / "web.csv", "source_record_id,web_user_id,web_anonymous_id\n"
+                    "1,,anon-1\n2,u-1,anon-1\n3,u-1,\n4,,anon-1\n"
+                    "5,u-2,anon-9\n6,u-3,anon-9\n7,,anon-9\n")
+    output = tmp_path / "out.csv"
+    resolve_file(source, output, settings)
+    customers = {record: customer for (_system, record), customer in _read(output).items()}
+    assert customers["1"] == customers["2"] == customers["3"] == customers["4"]
+    assert customers["5"] != customers["6"]  # a shared computer: the guard on two web user ids
+    assert customers["7"] in (customers["5"], customers["6"])
+    assert len(set(customers.values())) == 3

@@ -70,6 +70,22 @@ def test_email_is_trimmed_lowercased_and_validated(raw: str, expected: str | Non
     assert _standardise([{"email": raw}])[0]["email"] == expected
 
 
+@pytest.mark.parametrize("junk", ["\t", "\r", "\n", "\r\n", "\xa0", "\u200b", "\ufeff", "\u3000", " \u200b\t"])
+def test_whitespace_and_zero_width_characters_around_values_are_stripped(junk: str) -> None:
+    """DuckDB's trim removes spaces only: an e-mail with a tab, CR or zero-width space around it
+    failed the address pattern and became NULL; a card number or web id kept them and linked nobody."""
+    [row] = _standardise([{
+        "email": f"{junk}Ann.Lee@Example.com{junk}", "phone": f"{junk}(212) 555-0123{junk}",
+        "first_name": f"{junk}An\u200bn{junk}", "last_name": f"{junk}Lee", "state": f"ny{junk}",
+        "loyalty_card_number": f"{junk}LC-1234{junk}", "web_user_id": f"{junk}u-1{junk}",
+        "web_anonymous_id": f"{junk}anon-1", "street": f"1 Main St{junk}", "city": f"{junk}Springfield",
+    }])
+    assert [row[name] for name in ("email", "phone", "first_name", "last_name", "state", "loyalty_card_number",
+                                   "web_user_id", "web_anonymous_id", "street", "city")] == [
+        "ann.lee@example.com", "+12125550123", "ann", "lee", "NY", "LC1234", "u-1", "anon-1", "1 main st",
+        "springfield"]
+
+
 @pytest.mark.parametrize(
     "raw",
     ["ann@gmial.com", "john.smith@man.com", "jo@cloud.com", "kim@life.com", "lee@ao.com", "ann@ymail.com"],
@@ -131,6 +147,33 @@ def test_names_lose_case_accents_punctuation_titles_and_suffixes() -> None:
         ("zoe", "muller"),
         ("mary ann", "de la cruz"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        # Only a-z and 0-9 were kept: names in other scripts vanished, and Latin letters that
+        # strip_accents leaves alone split the name ("s ren", "ukasz", "stra e").
+        ("Иван", "иван"), ("Мария Петрова", "мария петрова"), ("王伟", "王伟"), ("محمد", "محمد"),
+        ("Søren", "soren"), ("ØRJAN", "orjan"), ("Łukasz", "lukasz"), ("Straße", "strasse"), ("Æsa", "aesa"),
+        ("Œuvray", "oeuvray"), ("Đorđe", "dorde"), ("Þór", "thor"), ("Yılmaz", "yilmaz"), ("Ðan", "dan"),
+        ("Ωμέγα", "ωμεγα"), ("Ёлкин", "елкин"), ("Oʼbrien", "obrien"), ("Nguyễn Văn", "nguyen van"),
+        # Where accents are spelling they stay: राम (Ram) is not रमा (Rama), ジュン (Jun) not シュン (Shun).
+        ("राम", "राम"), ("रमा", "रमा"), ("ジュン", "ジュン"), ("シュン", "シュン"),
+    ],
+)
+def test_names_in_every_script_keep_their_letters(raw: str, expected: str) -> None:
+    [row] = _standardise([{"first_name": raw, "city": raw}])
+    assert row["first_name"] == row["city"] == expected
+
+
+def test_a_placeholder_is_cleaned_as_names_are() -> None:
+    """The placeholders' cleaned spellings were computed in Python with a-z and 0-9 only, so "н/д"
+    (Russian n/a) had none, while the name became "н д" once names kept Cyrillic letters."""
+    settings = FakeSettings(identity_placeholders=("н/д", "нет"))
+    rows = _standardise([{"first_name": "Н/Д", "last_name": "Нет"}, {"first_name": "Надя", "last_name": "Нетто"}],
+                        settings)
+    assert [(row["first_name"], row["last_name"]) for row in rows] == [(None, None), ("надя", "нетто")]
 
 
 def test_first_name_canonical_resolves_unambiguous_short_forms() -> None:
