@@ -484,7 +484,11 @@ def _record_tests_passed(con: duckdb.DuckDBPyConnection, run_id: str, build_star
 def _upgrade_raw_store_tables(con: duckdb.DuckDBPyConnection) -> None:
     """Add the columns ingestion derives to raw.store_* tables loaded by an earlier version (the
     next store ingestion would), so a build run before it reads them (stg_store__customers selects
-    ``marketing_opt_in_changed_at``). A warehouse without store tables is left as it is."""
+    ``marketing_opt_in_changed_at``). A warehouse without store tables is left as it is.
+    Amount columns an earlier version created as DECIMAL(12,2) are not widened here: the store
+    ingestion widens them together with a full read of the POS table, which reloads the amounts
+    that version rounded (widened here, the next ingestion would see nothing to reload), and the
+    staging views cast to DECIMAL(18,4) either way."""
     from ingestion import store_pos
 
     if table_exists(con, "raw", "store_customers"):

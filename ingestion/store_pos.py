@@ -26,10 +26,23 @@ first time) takes the row's own. The table keeps only the current row, so this i
 of when the flag last changed; dbt dates the store's consent statement by it (a profile edit must
 not re-state an old opt-in as new). Rows loaded before the column existed get their own
 ``updated_at`` (else ``created_at``) when it is added: the best date known for them.
+
+Amounts (``orders.total_amount``, ``order_lines.unit_price``) keep the POS's precision as
+``AMOUNT`` (DECIMAL(18,4)): four decimal places hold every currency's minor unit (three for KWD,
+BHD, OMR, JOD) and prices quoted finer than it (fuel per litre), fourteen digits before the point
+any order. They are never rounded: a value with more decimal places or digits, or an order line
+whose ``quantity * unit_price`` would not fit, is quarantined (``unrepresentable-amount``, naming
+the field and what does not fit). A binary floating-point amount (SQLite REAL, PostgreSQL
+real/double precision) is read at the 15 significant digits a double holds (DBL_DIG; SQLite's
+``printf('%!.15g')``, PostgreSQL's cast to numeric): 0.1 + 0.2 stored as REAL is 0.3, not a
+quarantined 0.30000000000000004. A raw table an earlier version created with DECIMAL(12,2)
+amounts is widened by the next ingestion of that table, which then reads the whole POS table
+once, so the amounts that version rounded are loaded again as the POS holds them.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from contextlib import closing
 from dataclasses import dataclass, field
@@ -53,6 +66,8 @@ FETCH_ROWS = 50_000
 # How far ahead of the warehouse's clock (or of the end of the run date) a POS updated_at may be
 # (clock skew) and still load.
 FUTURE_TOLERANCE = timedelta(hours=1)
+# The type of every POS amount (see the module docstring); dbt's staging keeps it.
+AMOUNT = "DECIMAL(18,4)"
 
 
 @dataclass(frozen=True)
@@ -65,6 +80,9 @@ class StoreTable:
     # columns ingestion derives (name -> (type, SQL over the new row `changed` and the stored row
     # `stored` it replaces, NULL columns when there is none)), after the lineage columns
     derived: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # amount column -> SQL over the typed row: why the row's amounts cannot be stored as they are
+    # (text naming what does not fit), else NULL; checked after the column's own value
+    amount_limits: dict[str, str] = field(default_factory=dict)
 
     @property
     def raw_table(self) -> str:
@@ -112,11 +130,17 @@ TABLES = (
     }),
     StoreTable("orders", "order_id", {
         "order_id": "BIGINT", "customer_id": "BIGINT", "store_id": "BIGINT", "ordered_at": "TIMESTAMP",
-        "status": "VARCHAR", "total_amount": "DECIMAL(12,2)", "currency": "VARCHAR", "updated_at": "TIMESTAMP",
+        "status": "VARCHAR", "total_amount": AMOUNT, "currency": "VARCHAR", "updated_at": "TIMESTAMP",
     }),
     StoreTable("order_lines", "order_line_id", {
         "order_line_id": "BIGINT", "order_id": "BIGINT", "product_sku": "VARCHAR", "product_name": "VARCHAR",
-        "category": "VARCHAR", "quantity": "INTEGER", "unit_price": "DECIMAL(12,2)", "updated_at": "TIMESTAMP",
+        "category": "VARCHAR", "quantity": "INTEGER", "unit_price": AMOUNT, "updated_at": "TIMESTAMP",
+    }, amount_limits={
+        # dbt's line_amount is quantity * unit_price as an AMOUNT: a larger one would stop the build
+        "unit_price": """
+            CASE WHEN abs(CAST(quantity AS DECIMAL(38,4)) * unit_price) >= 100000000000000
+                 THEN 'times quantity ' || quantity || ' it makes a line amount of more than 14 digits '
+                      || 'before the decimal point' END""",
     }),
 )  # fmt: skip
 
@@ -152,6 +176,29 @@ def add_derived_columns(con: duckdb.DuckDBPyConnection) -> None:
             with manifest.transaction(con):
                 con.execute(f"ALTER TABLE {table.raw_table} ADD COLUMN {name} {kind}")
                 con.execute(f"UPDATE {table.raw_table} SET {name} = coalesce(updated_at, created_at)")
+
+
+def _narrower_amounts(con: duckdb.DuckDBPyConnection, table: StoreTable) -> dict[str, str]:
+    """Amount columns of ``table``'s raw table whose stored DECIMAL holds fewer digits before or
+    after the point than ``table.columns`` declares (name -> stored type): an earlier version's
+    DECIMAL(12,2), which rounded. A wider stored column is left as it is."""
+    stored = {
+        name: (kind, precision, scale)
+        for name, kind, precision, scale in con.execute(
+            "SELECT column_name, data_type, numeric_precision, numeric_scale FROM duckdb_columns() "
+            "WHERE database_name = current_database() AND schema_name = 'raw' AND table_name = ? "
+            "AND data_type LIKE 'DECIMAL%'",
+            [f"store_{table.name}"],
+        ).fetchall()
+    }
+    narrower = {}
+    for name, kind in table.columns.items():
+        if _is_decimal(kind) and name in stored:
+            stored_kind, precision, scale = stored[name]
+            whole, places = _decimal_limits(kind)
+            if (precision - scale, scale) != (whole, places) and precision - scale <= whole and scale <= places:
+                narrower[name] = stored_kind
+    return narrower
 
 
 def _columns(con: duckdb.DuckDBPyConnection, table: StoreTable) -> set[str]:
@@ -228,6 +275,15 @@ def _is_sqlite(source_db) -> bool:
 
 # PostgreSQL type OIDs of text, varchar, bpchar and name: an updated_at kept as text.
 _PG_TEXT_TYPES = frozenset({25, 1043, 1042, 19})
+# PostgreSQL type OIDs of real and double precision: an amount kept in binary floating point.
+_PG_FLOAT_TYPES = frozenset({700, 701})
+
+
+def _is_float_amount(table: StoreTable, name: str, shape: SourceColumns) -> bool:
+    """Whether the PostgreSQL column read as amount ``name`` is a float: it is read cast to numeric,
+    which keeps the digits the float holds (15 significant ones for double precision, 6 for real),
+    not its binary noise (psycopg reads 0.1 + 0.2 in double precision as 0.30000000000000004)."""
+    return _is_decimal(table.columns[name]) and shape.types.get(name) in _PG_FLOAT_TYPES
 
 
 def _quoted(name: str) -> str:
@@ -260,8 +316,11 @@ def _query(source_db, table: StoreTable, since: datetime | None, shape: SourceCo
     if _is_sqlite(source_db):
         return _sqlite_query(table, since, shape)
     selected = [
-        f"NULL AS {n}" if ref is None else n if ref == n else f"{ref} AS {n}" for n, ref in shape.refs.items()
-    ]
+        f"NULL AS {n}" if ref is None
+        else f"CAST({ref} AS numeric) AS {n}" if _is_float_amount(table, n, shape)
+        else n if ref == n else f"{ref} AS {n}"
+        for n, ref in shape.refs.items()
+    ]  # fmt: skip
     selected += [f"{_quoted(name)} AS {alias}" for alias, name in shape.extras.items()]
     columns = ", ".join(selected)
     key, updated_at = (shape.refs[n] for n in table.required)
@@ -320,9 +379,10 @@ def _sqlite_query(table: StoreTable, since: datetime | None, shape: SourceColumn
     columns = ", ".join(
         f"'' AS {n}, 1 AS {n}{_NULL_FLAG}"
         if ref is None
-        else f"coalesce(CAST({table.name}.{ref} AS TEXT), '') AS {n}, {table.name}.{ref} IS NULL AS {n}{_NULL_FLAG}"
+        else f"coalesce({_sqlite_text(f'{table.name}.{ref}', table.columns.get(n))}, '') AS {n}, "
+             f"{table.name}.{ref} IS NULL AS {n}{_NULL_FLAG}"
         for n, ref in refs
-    )
+    )  # fmt: skip
     key, updated_at = (shape.refs[n] for n in table.required)
     order = f"ORDER BY {table.name}.{key}"
     if since is None:
@@ -332,6 +392,16 @@ def _sqlite_query(table: StoreTable, since: datetime | None, shape: SourceColumn
         f"SELECT {columns} FROM {table.name} WHERE {_since_text_sql(f'{table.name}.{updated_at}', '?')} {order}",
         _since_text_params(since),
     )
+
+
+def _sqlite_text(column: str, kind: str | None) -> str:
+    """SQLite SQL for ``column`` as text. A REAL amount is written with the 15 significant digits a
+    double holds (``%!.15g``): SQLite's own CAST writes the shortest text that reads back as the
+    same double, so float arithmetic in the POS (0.1 + 0.2 = 0.30000000000000004) would be
+    quarantined as more than four decimal places instead of loading as 0.3."""
+    if kind is not None and _is_decimal(kind):
+        return f"CASE WHEN typeof({column}) = 'real' THEN printf('%!.15g', {column}) ELSE CAST({column} AS TEXT) END"
+    return f"CAST({column} AS TEXT)"
 
 
 _NULL_FLAG = "__is_null"
@@ -414,7 +484,68 @@ def _cast(column: str, kind: str) -> str:
             f"AND regexp_matches({column}, '{_OFFSET_PATTERN}') "
             f"THEN timezone('UTC', try_cast({column} AS TIMESTAMPTZ)) ELSE try_cast({column} AS {kind}) END"
         )
+    if _is_decimal(kind):
+        # Text is cast when it is short enough to fit (`_short_decimal_sql`) or a plain or exponent
+        # number (`_decimal_problem_sql` quarantines one that does not fit): try_cast alone rounds
+        # ('19.999' AS DECIMAL(12,2) is 20.00) and reads DuckDB's own forms ('1_000.00001').
+        return (
+            f"CASE WHEN {_short_decimal_sql(column, kind)} THEN try_cast({column} AS {kind}) "
+            f"WHEN regexp_full_match({column}, '{_NUMBER_PATTERN}') THEN try_cast({column} AS {kind}) END"
+        )
     return f"try_cast({column} AS {kind})"
+
+
+_DECIMAL_TYPE = re.compile(r"DECIMAL\((\d+),\s*(\d+)\)")
+# A number in plain or exponent notation ('19.999', '-.5', '1.0e-05', '2E+3'), around spaces.
+_NUMBER_PATTERN = r"^\s*[+-]?([0-9]*)(?:\.([0-9]*))?(?:[eE]([+-]?[0-9]+))?\s*$"
+
+
+def _is_decimal(kind: str) -> bool:
+    return _DECIMAL_TYPE.fullmatch(kind) is not None
+
+
+def _decimal_limits(kind: str) -> tuple[int, int]:
+    """(digits before the decimal point, digits after it) of a ``DECIMAL(p,s)`` type."""
+    precision, scale = (int(group) for group in _DECIMAL_TYPE.fullmatch(kind).groups())
+    return precision - scale, scale
+
+
+def _short_decimal_sql(column: str, kind: str) -> str:
+    """SQL true for text that ``kind`` holds exactly if it is a number at all, tested without a
+    regex (most amounts): no exponent, no more characters after a point than the type's decimal
+    places, and no more characters in all than its digits before the point."""
+    whole, places = _decimal_limits(kind)
+    return (
+        f"(length({column}) <= {whole} AND NOT contains({column}, 'e') AND NOT contains({column}, 'E') "
+        f"AND (strpos({column}, '.') = 0 OR length({column}) - strpos({column}, '.') <= {places}))"
+    )
+
+
+def _decimal_problem_sql(column: str, kind: str) -> str:
+    """SQL: why the number written in ``column`` cannot be stored as ``kind`` without changing it
+    ('more than 4 decimal places', 'more than 14 digits before the decimal point'), else NULL
+    (NULL too for text that is no number: the cast rejects that as an invalid value).
+
+    Counted on the text, so exact at any length: the number is its digits ``d`` (whole and
+    fraction part run together) times 10^(exponent - length(fraction)). Its decimal places are
+    length(fraction) - exponent - the trailing zeros of ``d``, its digits before the point
+    length(``d`` without leading zeros) - length(fraction) + exponent.
+    """
+    whole, places = _decimal_limits(kind)
+    digits = "(n.whole || n.fraction)"
+    exponent = "coalesce(try_cast(nullif(n.exponent, '') AS INTEGER), 0)"
+    decimal_places = f"(length(n.fraction) - {exponent} - (length({digits}) - length(rtrim({digits}, '0'))))"
+    whole_digits = f"(length(ltrim({digits}, '0')) - length(n.fraction) + {exponent})"
+    too_precise = f"'more than {places} decimal places'"
+    too_large = f"'more than {whole} digits before the decimal point'"
+    return f"""CASE WHEN {column} IS NULL OR {_short_decimal_sql(column, kind)} THEN NULL ELSE list_transform(
+        [regexp_extract({column}, '{_NUMBER_PATTERN}', ['whole', 'fraction', 'exponent'])],
+        lambda n: CASE WHEN ltrim({digits}, '0') = '' THEN NULL
+                  WHEN n.exponent <> '' AND try_cast(n.exponent AS INTEGER) IS NULL
+                      THEN CASE WHEN n.exponent LIKE '-%' THEN {too_precise} ELSE {too_large} END
+                  WHEN {decimal_places} > {places} THEN {too_precise}
+                  WHEN {whole_digits} > {whole} THEN {too_large} END
+    )[1] END"""
 
 
 _OFFSET_PATTERN = r"[0-9]:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)? ?[+-][0-9]{2}(:?[0-9]{2})?$"
@@ -429,7 +560,11 @@ def _ingest_table(con, source_db, settings: Settings, run_id: str, table: StoreT
     missing_required = [n for n in table.required if shape.refs[n] is None]
     if missing_required:
         return _fail_table(con, settings, run_id, table, missing_required[0], previous)
-    since = previous - timedelta(minutes=settings.store_watermark_overlap_minutes) if previous else None
+    # Amount columns an earlier version created narrower are widened in the batch below, and the
+    # whole POS table read: that version rounded some of the amounts it stored.
+    narrower = _narrower_amounts(con, table)
+    overlap = timedelta(minutes=settings.store_watermark_overlap_minutes)
+    since = previous - overlap if previous and not narrower else None
     sql, params = _query(source_db, table, since, shape)
     lineage = f"{safe_uri(settings.store_db_uri)} :: {_render(sql, params)}"
     fetched = _fetch(source_db, sql, params, [*table.columns, *shape.extras])
@@ -445,12 +580,29 @@ def _ingest_table(con, source_db, settings: Settings, run_id: str, table: StoreT
     )
     quarantine: list[QuarantineRecord] = []
     with manifest.transaction(con), registered(con, "_store_fetched", fetched):
-        casts = ", ".join(f"{_cast(f'raw_{n}', k)} AS {n}" for n, k in table.columns.items())
+        for name in narrower:
+            # In the batch's transaction: a failed batch leaves the column (and the watermark) as they were.
+            con.execute(f"ALTER TABLE {table.raw_table} ALTER COLUMN {name} SET DATA TYPE {table.columns[name]}")
+        amounts = [n for n, k in table.columns.items() if _is_decimal(k)]
+        casts = ", ".join(
+            [f"{_cast(f'raw_{n}', k)} AS {n}" for n, k in table.columns.items()]
+            + [f"{_decimal_problem_sql(f'raw_{n}', table.columns[n])} AS unfit_{n}" for n in amounts]
+        )
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE _store_typed AS SELECT *, {casts} FROM (SELECT {', '.join(f'{n} AS raw_{n}' for n in table.columns)}, {_extra_json(shape)} AS extra FROM _store_fetched)"
         )
-        # A value that is present but does not cast (or an impossible date) quarantines the row.
-        problems = " ".join(f"WHEN raw_{n} IS NOT NULL AND {n} IS NULL THEN '{n}'" for n in table.columns)
+        # Why an amount cannot be stored as it is (its own digits, then the table's limits), else NULL.
+        unfit = {
+            n: f"coalesce(unfit_{n}, {table.amount_limits[n]})" if n in table.amount_limits else f"unfit_{n}"
+            for n in amounts
+        }
+        # A value that is present but does not cast (or an impossible date), or an amount that would
+        # not be stored as it is, quarantines the row.
+        problems = " ".join(
+            (f"WHEN {unfit[n]} IS NOT NULL THEN '{n}' " if n in unfit else "")
+            + f"WHEN raw_{n} IS NOT NULL AND {n} IS NULL THEN '{n}'"
+            for n in table.columns
+        )
         limit = settings.max_field_chars
         oversize = " ".join(
             f"WHEN length(raw_{n}) > {limit} THEN '{n}'" for n, k in table.columns.items() if k == "VARCHAR"
@@ -467,10 +619,11 @@ def _ingest_table(con, source_db, settings: Settings, run_id: str, table: StoreT
         )
         for row in con.execute(
             f"SELECT bad_field, long_field, raw_{table.key}, "
-            f"to_json(struct_pack({', '.join(f'{n} := raw_{n}' for n in table.columns)}))::VARCHAR, updated_at "
+            f"to_json(struct_pack({', '.join(f'{n} := raw_{n}' for n in table.columns)}))::VARCHAR, updated_at, "
+            f"map([{', '.join(repr(n) for n in unfit)}]::VARCHAR[], [{', '.join(unfit.values())}]::VARCHAR[]) "
             "FROM _store_checked WHERE bad_field IS NOT NULL OR long_field IS NOT NULL OR is_future"
         ).fetchall():
-            bad, long, key, raw, updated_at = row
+            bad, long, key, raw, updated_at, unfit_amounts = row
             if bad is None and long is None:
                 # No read time in the text: the same row read again is recognised and kept once.
                 bad, reason = (
@@ -481,11 +634,17 @@ def _ingest_table(con, source_db, settings: Settings, run_id: str, table: StoreT
                 )
             elif bad is not None:
                 kind = table.columns[bad]
-                reason = (
-                    f"missing-id: {table.name}.{bad} is empty"
-                    if bad == table.key and key is None
-                    else f"invalid-field-type: {table.name}.{bad} (key {key}) is not a valid {kind}"
-                )
+                if bad == table.key and key is None:
+                    reason = f"missing-id: {table.name}.{bad} is empty"
+                elif unfit_amounts.get(bad):
+                    reason = (
+                        f"unrepresentable-amount: {table.name}.{bad} (key {key}) is "
+                        f"{json.loads(raw)[bad].strip()}: {unfit_amounts[bad]}; stored as {kind} it "
+                        "would change, and amounts are never rounded: the row loads once the POS holds an "
+                        "amount that fits"
+                    )
+                else:
+                    reason = f"invalid-field-type: {table.name}.{bad} (key {key}) is not a valid {kind}"
             else:
                 bad, reason = (
                     long,
@@ -542,6 +701,10 @@ def _ingest_table(con, source_db, settings: Settings, run_id: str, table: StoreT
         entry.rows_skipped = fetched.num_rows - changed - len(quarantine)  # includes `repeated`
         entry.status = "loaded" if changed or quarantine else "skipped_already_loaded"
         entry.message = f"read {table.name} since {since}" if since else f"full read of {table.name}"
+        if narrower:
+            entry.message += "; widened " + ", ".join(
+                f"{name} from {stored} to {table.columns[name]}" for name, stored in narrower.items()
+            ) + " and read the whole table, so amounts stored rounded are loaded again as the POS holds them"
         if repeated:
             entry.message += f"; {len(repeated)} bad row(s) already in meta.quarantine, not added again"
         if shape.missing:

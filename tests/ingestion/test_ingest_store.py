@@ -6,6 +6,7 @@ import json
 import sqlite3
 import uuid
 from datetime import date, datetime
+from decimal import Decimal
 
 import pytest
 
@@ -75,7 +76,9 @@ def _exercise(settings: Settings, pos: Pos) -> None:
     ann = _rows(settings, "SELECT birth_date, is_marketing_opt_in, updated_at FROM raw.store_customers "
                           "WHERE customer_id = 1")[0]  # fmt: skip
     assert ann == (datetime(1980, 2, 1).date(), True, datetime(2026, 11, 20, 10))
-    assert _rows(settings, "SELECT total_amount::VARCHAR FROM raw.store_orders")[0] == ("19.99",)
+    assert _rows(settings, "SELECT total_amount FROM raw.store_orders") == [(Decimal("19.99"),)]
+    # 9.995 per unit: the POS's precision, not rounded to cents (DECIMAL(12,2) stored 10.00)
+    assert _rows(settings, "SELECT unit_price FROM raw.store_order_lines") == [(Decimal("9.995"),)]
     field, reason = _rows(settings, "SELECT field, reason FROM meta.quarantine")[0]
     assert field == "ordered_at" and reason.startswith("invalid-field-type")
 
@@ -586,3 +589,167 @@ def test_a_table_loaded_before_the_opt_in_column_gets_it_dated_by_each_row(sqlit
     ingest(settings, "run-2", "store")
     assert _rows(settings, OPT_IN.format(1)) == [(True, datetime(2026, 11, 20, 10))]
     assert _rows(settings, OPT_IN.format(2)) == [(False, datetime(2026, 1, 2, 10))]
+
+
+# Amounts as the POS holds them: three decimal places (KWD, fuel per litre), a REAL computed by
+# float arithmetic in the POS, and three that do not fit DECIMAL(18,4) without changing.
+STAMP = "2026-11-20 13:00:00"
+AMOUNT_ORDERS = [
+    (20, 1, 1, STAMP, "completed", 19.999, "KWD", STAMP),
+    (21, 1, 1, STAMP, "completed", 0.1 + 0.2, "USD", STAMP),  # a float sum: 0.30000000000000004
+    (22, 2, 1, STAMP, "completed", "19.99999", "USD", STAMP),
+    (23, 2, 1, STAMP, "completed", 10**15, "USD", STAMP),
+]
+AMOUNT_LINES = [
+    (101, 20, "FUEL-D", "Diesel", "Fuel", 10, 1.859, STAMP),  # per litre
+    (102, 20, "TEA", "Tea", "Grocery", 1, 1.409, STAMP),  # 1 dinar 409 fils
+    (103, 21, "BIG", "Bulk", "Grocery", 1_000_000, 99_999_999_999.99, STAMP),  # the line amount does not fit
+]
+UNFIT = {
+    ("orders", 22): ("total_amount", "is 19.99999: more than 4 decimal places"),
+    ("orders", 23): ("total_amount", "is 1000000000000000: more than 14 digits before the decimal point"),
+    ("order_lines", 103): ("unit_price", "is 99999999999.99: times quantity 1000000 it makes a line amount "
+                                         "of more than 14 digits before the decimal point"),
+}  # fmt: skip
+
+
+def _exercise_amounts(settings: Settings, pos: Pos) -> None:
+    for row in AMOUNT_ORDERS:
+        pos.insert("orders", row)
+    for row in AMOUNT_LINES:
+        pos.insert("order_lines", row)
+    first = _by_table(ingest(settings, "run-1", "store"))
+    assert first.rows_quarantined == 1 + len(UNFIT)  # and the seed's 30 February
+    assert _rows(settings, "SELECT order_id, total_amount FROM raw.store_orders ORDER BY 1") == [
+        (10, Decimal("19.99")), (20, Decimal("19.999")), (21, Decimal("0.3")),
+    ]  # fmt: skip
+    assert _rows(settings, "SELECT order_line_id, unit_price FROM raw.store_order_lines ORDER BY 1") == [
+        (100, Decimal("9.995")), (101, Decimal("1.859")), (102, Decimal("1.409")),
+    ]  # fmt: skip
+    quarantined = _rows(settings, "SELECT field, reason FROM meta.quarantine WHERE reason LIKE 'unrepresentable%'")
+    assert len(quarantined) == len(UNFIT)
+    for (table, key), (field, says) in UNFIT.items():
+        prefix = f"unrepresentable-amount: {table}.{field} (key {key}) {says}; stored as DECIMAL(18,4) it would change"
+        assert [f for f, reason in quarantined if reason.startswith(prefix)] == [field], prefix
+    # Read again in the overlap window: kept once, nothing loaded twice.
+    second = _by_table(ingest(settings, "run-2", "store"))
+    assert (second.rows_loaded, second.rows_quarantined) == (0, 0)
+
+
+def test_sqlite_amounts_keep_their_decimals_and_unfit_ones_are_quarantined(sqlite_pos):
+    """19.999 was stored as 20.00 (DECIMAL(12,2)), a fuel price of 1.859 as 1.86."""
+    _exercise_amounts(*reversed(sqlite_pos))
+
+
+@pytest.mark.postgres
+def test_postgres_amounts_keep_their_decimals_and_unfit_ones_are_quarantined(settings, pg_uri):
+    import psycopg
+
+    connection = psycopg.connect(pg_uri)
+    try:
+        settings = Settings(home=settings.home, run_date=settings.run_date, store_db_uri=pg_uri)
+        _exercise_amounts(settings, Pos(connection, "%s"))
+    finally:
+        connection.close()
+
+
+@pytest.mark.postgres
+def test_postgres_float_amounts_are_read_with_the_digits_a_float_holds(settings, pg_uri):
+    """psycopg hands a double precision 0.1 + 0.2 over as 0.30000000000000004: read as it is, it was
+    quarantined for its binary noise. Read cast to numeric, it is 0.3 (a real 1.859 stays 1.859)."""
+    import psycopg
+
+    connection = psycopg.connect(pg_uri)
+    try:
+        pos = Pos(connection, "%s")
+        pos.execute("ALTER TABLE orders ALTER COLUMN total_amount TYPE double precision")
+        pos.execute("ALTER TABLE order_lines ALTER COLUMN unit_price TYPE real")
+        pos.insert("orders", AMOUNT_ORDERS[1])
+        pos.insert("order_lines", AMOUNT_LINES[0])
+        settings = Settings(home=settings.home, run_date=settings.run_date, store_db_uri=pg_uri)
+        assert _by_table(ingest(settings, "run-1", "store")).rows_quarantined == 1  # 30 February
+        assert _rows(settings, "SELECT total_amount FROM raw.store_orders WHERE order_id = 21") == [
+            (Decimal("0.3"),)
+        ]
+        assert _rows(settings, "SELECT order_line_id, unit_price FROM raw.store_order_lines ORDER BY 1") == [
+            (100, Decimal("9.995")), (101, Decimal("1.859")),
+        ]  # fmt: skip
+    finally:
+        connection.close()
+
+
+def test_a_warehouse_with_rounded_amounts_is_widened_and_reloaded(sqlite_pos):
+    """Upgrade: raw tables an earlier version created with DECIMAL(12,2) held 19.999 as 20.00. The
+    next ingestion widens them and reads those tables whole once (the rows are far below the
+    watermark), so the amounts come back as the POS holds them; later runs are incremental again."""
+    pos, settings = sqlite_pos
+    for row in AMOUNT_ORDERS[:1]:
+        pos.insert("orders", row)
+    for row in AMOUNT_LINES[:2]:
+        pos.insert("order_lines", row)
+    ingest(settings, "run-1", "store")
+    with connect(settings) as con:  # what the earlier version stored
+        con.execute("ALTER TABLE raw.store_orders ALTER COLUMN total_amount SET DATA TYPE DECIMAL(12,2)")
+        con.execute("ALTER TABLE raw.store_order_lines ALTER COLUMN unit_price SET DATA TYPE DECIMAL(12,2)")
+    assert _rows(settings, "SELECT total_amount FROM raw.store_orders WHERE order_id = 20") == [(Decimal("20.00"),)]
+    later = "2026-11-22 12:00:00"
+    pos.insert("orders", (30, 1, 1, later, "completed", 5.25, "USD", later))
+    pos.insert("order_lines", (300, 30, "SKU-1", "Mug", "Kitchen", 1, 5.25, later))
+
+    def counts(run_id: str) -> dict[str, tuple[int, int]]:
+        """Table -> (rows read, rows loaded) of the run."""
+        rows = _rows(settings, "SELECT source_object, rows_read, rows_loaded FROM meta.ingest_manifest "
+                               f"WHERE run_id = '{run_id}'")  # fmt: skip
+        return {table: (read, loaded) for table, read, loaded in rows}
+
+    ingest(settings, "run-2", "store")
+    assert counts("run-2")["orders"] == (4, 2)  # all read (11 quarantined); 20 changed, 30 new
+    assert counts("run-2")["order_lines"] == (4, 4)  # 9.995, 1.859 and 1.409 were rounded; 300 new
+    assert _rows(settings, "SELECT order_id, total_amount FROM raw.store_orders ORDER BY 1") == [
+        (10, Decimal("19.99")), (20, Decimal("19.999")), (30, Decimal("5.25")),
+    ]  # fmt: skip
+    assert _rows(settings, "SELECT order_line_id, unit_price FROM raw.store_order_lines ORDER BY 1") == [
+        (100, Decimal("9.995")), (101, Decimal("1.859")), (102, Decimal("1.409")), (300, Decimal("5.25")),
+    ]  # fmt: skip
+    assert _rows(settings, "SELECT DISTINCT data_type FROM duckdb_columns() WHERE schema_name = 'raw' "
+                           "AND column_name IN ('total_amount', 'unit_price')") == [("DECIMAL(18,4)",)]  # fmt: skip
+    [message] = _rows(settings, "SELECT message FROM meta.ingest_manifest WHERE run_id = 'run-2' "
+                                "AND source_object = 'orders'")[0]  # fmt: skip
+    assert message.startswith("full read of orders; widened total_amount from DECIMAL(12,2) to DECIMAL(18,4)")
+    ingest(settings, "run-3", "store")
+    assert counts("run-3")["orders"] == (1, 0)  # incremental again: 30 in the overlap window
+
+
+@pytest.mark.parametrize(
+    ("text", "stored", "unfit"),
+    [
+        ("19.999", Decimal("19.999"), None),
+        (" 1.8590 ", Decimal("1.859"), None),
+        ("19.99900000", Decimal("19.999"), None),  # trailing zeros change nothing
+        ("1.5e2", Decimal("150"), None),
+        ("100e-6", Decimal("0.0001"), None),
+        ("0E-10", Decimal("0"), None),  # PostgreSQL numeric zero, as psycopg's Decimal writes it
+        ("99999999999999.9999", Decimal("99999999999999.9999"), None),
+        ("19.99999", None, "more than 4 decimal places"),
+        ("19.9990000000000000000000000001", None, "more than 4 decimal places"),
+        ("1.0e-05", None, "more than 4 decimal places"),
+        ("99999999999999.99999", None, "more than 4 decimal places"),
+        ("100000000000000", None, "more than 14 digits before the decimal point"),
+        ("1e14", None, "more than 14 digits before the decimal point"),
+        ("1e-99999999999", None, "more than 4 decimal places"),
+        ("12,50", None, None),  # not a number: invalid-field-type
+        ("1_000.00001", None, None),  # DuckDB's own digit separators: not read (try_cast would round)
+    ],
+)
+def test_amount_text_is_stored_exactly_or_not_at_all(text, stored, unfit):
+    import duckdb
+
+    from ingestion.store_pos import AMOUNT, _cast, _decimal_problem_sql
+
+    con = duckdb.connect()
+    value, problem = con.execute(
+        f"SELECT {_cast('s', AMOUNT)}, {_decimal_problem_sql('s', AMOUNT)} FROM (SELECT ? AS s)", [text]
+    ).fetchall()[0]
+    assert problem == unfit
+    if unfit is None:
+        assert value == stored

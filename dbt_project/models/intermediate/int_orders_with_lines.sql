@@ -65,7 +65,7 @@ line_totals as (
         order_id,
         count(*) as order_line_count,
         cast(sum(quantity) as bigint) as item_quantity,
-        cast(sum(line_amount) as decimal(12, 2)) as lines_amount,
+        cast(sum(line_amount) as decimal(38, 4)) as lines_amount,
         max(loaded_at) as lines_loaded_at
     from store_order_lines
     {{ only_changed_keys('order_id', 'changed_orders') }}
@@ -75,7 +75,7 @@ line_totals as (
         order_id,
         count(*) as order_line_count,
         cast(sum(quantity) as bigint) as item_quantity,
-        cast(sum(line_amount) as decimal(12, 2)) as lines_amount,
+        cast(sum(line_amount) as decimal(38, 4)) as lines_amount,
         null as lines_loaded_at
     from web_order_lines
     {{ only_changed_keys('order_id', 'changed_orders') }}

@@ -50,10 +50,11 @@ lines as (
         product ->> 'name' as product_name,
         lower(product ->> 'category') as category,
         coalesce(try_cast(product ->> 'quantity' as integer), 1) as quantity,
-        try_cast(product ->> 'price' as decimal(12, 2)) as unit_price,
-        cast(
-            coalesce(try_cast(product ->> 'quantity' as integer), 1)
-            * try_cast(product ->> 'price' as decimal(12, 2)) as decimal(12, 2)
+        -- as stg_web__events.order_revenue: 4 decimal places, NULL when it does not fit
+        try_cast(product ->> 'price' as decimal(18, 4)) as unit_price,
+        try_cast(
+            coalesce(try_cast(product ->> 'quantity' as bigint), 1)
+            * try_cast(product ->> 'price' as decimal(18, 4)) as decimal(18, 4)
         ) as line_amount
     from products
 )

@@ -1,4 +1,5 @@
--- One row per order line.
+-- One row per order line; unit_price and line_amount with the POS's precision (decimal(18, 4):
+-- fuel per litre, three-decimal currencies), never rounded.
 with source as (
     select * from {{ source('store', 'store_order_lines') }}
 ),
@@ -11,7 +12,7 @@ renamed as (
         trim(product_name) as product_name,
         nullif(lower(trim(category)), '') as category,
         cast(quantity as integer) as quantity,
-        cast(unit_price as decimal(12, 2)) as unit_price,
+        cast(unit_price as decimal(18, 4)) as unit_price,
         cast(updated_at as timestamp) as updated_at,
         _loaded_at as loaded_at
     from source
@@ -19,5 +20,6 @@ renamed as (
 
 select
     *,
-    cast(quantity * unit_price as decimal(12, 2)) as line_amount
+    -- exact (an integer times 4 decimal places); ingestion quarantines a line whose amount would not fit
+    cast(quantity * unit_price as decimal(18, 4)) as line_amount
 from renamed

@@ -1,4 +1,5 @@
--- One row per point-of-sale order; amounts in the order's currency.
+-- One row per point-of-sale order; amounts in the order's currency, with the POS's precision
+-- (decimal(18, 4), as ingestion stores them: never rounded to the currency's minor unit).
 with source as (
     select * from {{ source('store', 'store_orders') }}
 ),
@@ -10,7 +11,7 @@ renamed as (
         cast(store_id as varchar) as store_id,
         cast(ordered_at as timestamp) as ordered_at,
         lower(trim(status)) as order_status,
-        cast(total_amount as decimal(12, 2)) as total_amount,
+        cast(total_amount as decimal(18, 4)) as total_amount,
         nullif(upper(trim(currency)), '') as currency,
         cast(updated_at as timestamp) as updated_at,
         _source_file as source_file,

@@ -28,8 +28,10 @@ renamed as (
         nullif(trim(campaign_term), '') as campaign_term,
         nullif(trim(campaign_content), '') as campaign_content,
         properties ->> 'order_id' as order_id,
-        -- Segment's Order Completed: revenue (without shipping and tax), else total
-        try_cast(coalesce(properties ->> 'revenue', properties ->> 'total') as decimal(12, 2)) as order_revenue,
+        -- Segment's Order Completed: revenue (without shipping and tax), else total. A JSON number
+        -- (a JavaScript double): 4 decimal places keep every currency's minor unit and drop the
+        -- binary noise of client arithmetic (29.970000000000002); NULL when it does not fit
+        try_cast(coalesce(properties ->> 'revenue', properties ->> 'total') as decimal(18, 4)) as order_revenue,
         nullif(upper(trim(properties ->> 'currency')), '') as order_currency,
         try_cast(traits -> 'consent' ->> 'email_marketing' as boolean) as has_consent_email_marketing,
         try_cast(traits -> 'consent' ->> 'ad_targeting' as boolean) as has_consent_ad_targeting,
