@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 
 from cdp import dbt as cdp_dbt
+from cdp.warehouse import connect
 
 
 def test_build_reports_counts_and_no_failures(built):
@@ -181,6 +182,56 @@ def test_backfill_describes_customers_as_of_its_run_date(tmp_path, warehouse_fac
     )[0]
     # the 2026-10-15 store order and the November newsletter list came later
     assert row == (2, Decimal("600.00"), datetime(2026, 10, 1, 10, 12, 30), False, date(2026, 10, 10))
+
+
+#: Two customers as identity writes them: each person record as the source wrote it
+#: (identity.person_records) and standardised for matching (identity.person_records_standardised,
+#: placeholders NULL). C9: a store record whose first name is a placeholder, and a web record.
+#: C10: one web record whose only first name is a placeholder.
+_WRITTEN_AND_STANDARDISED = """
+insert into identity.person_records
+    (source_system, source_record_id, first_name, last_name, email, street, city, postcode, state, country,
+     record_updated_at)
+values
+    ('store', '901', 'N/A', ' O''Brien ', 'Jose.OBrien@Example.com', '9 2nd Ct.', 'New York', '10001-2345',
+     'NY', 'United States', '2026-05-01 10:00:00'),
+    ('web', 'user:u9', ' José ', 'OBRIEN', 'jose.obrien@example.com', '1 Other Rd', 'Brooklyn', null, null, null,
+     '2026-06-01 10:00:00'),
+    ('web', 'user:u10', 'test', 'Ng', null, null, null, null, null, null, '2026-06-01 10:00:00');
+insert into identity.person_records_standardised
+    (source_system, source_record_id, first_name, last_name, email, street, city, postcode, state, country,
+     record_updated_at)
+values
+    ('store', '901', null, 'obrien', 'jose.obrien@example.com', '9 2nd ct', 'new york', '10001', 'NY', 'US',
+     '2026-05-01 10:00:00'),
+    ('web', 'user:u9', 'jose', 'obrien', 'jose.obrien@example.com', '1 other rd', 'brooklyn', null, null, null,
+     '2026-06-01 10:00:00'),
+    ('web', 'user:u10', null, 'ng', null, null, null, null, null, null, '2026-06-01 10:00:00');
+insert into identity.customer_map values
+    ('store', '901', 'C9', '2026-11-23 01:00:00'),
+    ('web', 'user:u9', 'C9', '2026-11-23 01:00:00'),
+    ('web', 'user:u10', 'C10', '2026-11-23 01:00:00');
+"""
+
+
+@pytest.mark.slow
+def test_golden_record_shows_names_and_address_as_written(tmp_path, warehouse_factory, sql):
+    """The 360 profile shows what the source wrote, not identity's matching keys ('jose', 'obrien',
+    '9 2nd ct'); a placeholder standardisation nulled stays NULL, and survivorship still picks by the
+    standardised values (the store record's NULL first name lets the web record's win)."""
+    settings = warehouse_factory(tmp_path)
+    with connect(settings) as con:
+        con.execute(_WRITTEN_AND_STANDARDISED)
+    cdp_dbt.build(settings, run_id="as-written")
+    rows = sql(
+        settings,
+        "SELECT customer_id, first_name, last_name, email, street, city, postcode, state, country "
+        "FROM marts.dim_customers WHERE customer_id IN ('C9', 'C10') ORDER BY customer_id",
+    )
+    assert rows == [
+        ("C10", None, "Ng", None, None, None, None, None, None),
+        ("C9", "José", "O'Brien", "jose.obrien@example.com", "9 2nd Ct.", "New York", "10001-2345", "NY", "US"),
+    ]
 
 
 def test_kpi_identity_matches_counts_over_person_records(built, sql):

@@ -2,6 +2,12 @@
 -- A CSV record's own timestamp is the time its list was loaded, so an old list loaded late would
 -- look newest: it is dated by its list (stg_csv__contacts.list_dated_at) instead. Survivorship
 -- (int_customer_golden_record) and first/last seen (int_identifiers_per_customer) both read this.
+-- Names and addresses are the record's values as written (stg_identity__person_records_as_written),
+-- not identity's matching keys ('obrien', '9 2nd ct'), wherever standardisation kept a value: a
+-- placeholder it nulled stays NULL, so each attribute is missing in the same records as before and
+-- survivorship picks the same record. E-mail, phone and country stay standardised (lower case,
+-- E.164, ISO code): the forms people and exports read. A record identity has not written as
+-- written (never in production) shows its standardised value.
 -- It also carries the record's other identifiers and resolved_at, so that bridge_customer_records
 -- is a view over it rather than a second table built from the same join and compared row by row.
 -- Incremental by row (macros/incremental_rows.sql): only records whose row differs from the stored
@@ -13,6 +19,11 @@
 -- int_orders_with_lines and int_consent_statements_unioned (macros/change_log.sql), which would
 -- otherwise compare every event, order and statement with identity.customer_map to find them; they
 -- depend on this model so they build after it.
+{%- set attribute_columns = [
+    'first_name', 'last_name', 'date_of_birth', 'email', 'phone', 'street', 'city', 'postcode',
+    'state', 'country',
+] %}
+{%- set as_written_columns = ['first_name', 'last_name', 'street', 'city', 'postcode', 'state'] %}
 {{ config(
     materialized='incremental',
     incremental_strategy='delete+insert',
@@ -30,6 +41,10 @@ person_records as (
     select * from {{ ref('stg_identity__person_records') }}
 ),
 
+as_written as (
+    select * from {{ ref('stg_identity__person_records_as_written') }}
+),
+
 csv_contacts as (
     select
         contact_id,
@@ -44,16 +59,16 @@ records as {% if is_incremental() %}materialized {% endif %}(
         customer_records.source_record_id,
         customer_records.source_record_key,
         person_records.source_record_key is not null as has_person_record,
-        person_records.first_name,
-        person_records.last_name,
-        person_records.date_of_birth,
-        person_records.email,
-        person_records.phone,
-        person_records.street,
-        person_records.city,
-        person_records.postcode,
-        person_records.state,
-        person_records.country,
+        {% for column in attribute_columns -%}
+            {% if column in as_written_columns -%}
+                case
+                    when person_records.{{ column }} is not null
+                        then coalesce(as_written.{{ column }}, person_records.{{ column }})
+                end as {{ column }},
+            {% else -%}
+                person_records.{{ column }},
+            {% endif -%}
+        {% endfor -%}
         person_records.record_updated_at,
         case
             when customer_records.source_system = 'csv' then csv_contacts.list_dated_at
@@ -66,6 +81,8 @@ records as {% if is_incremental() %}materialized {% endif %}(
     from customer_records
     left join person_records
         on customer_records.source_record_key = person_records.source_record_key
+    left join as_written
+        on person_records.source_record_key = as_written.source_record_key
     left join csv_contacts
         on
             customer_records.source_system = 'csv'
