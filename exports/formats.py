@@ -331,13 +331,29 @@ def _csv_cells(column: pa.ChunkedArray | pa.Array, only_column: bool) -> pa.Arra
         formatted = pa.array([_cell(v) for v in encoded.dictionary.to_pylist()], pa.string())
         text = pc.take(formatted, encoded.indices)
     text = pc.fill_null(text, "")
-    needs_quotes = pc.match_substring_regex(text, CSV_NEEDS_QUOTES)
-    if pc.any(needs_quotes).as_py():  # most columns (hashes, ids, numbers) have no such cell
+    # Most columns (hashes, ids, numbers, names) have no such cell: one scan of their bytes says so.
+    needs_quotes = pc.match_substring_regex(text, CSV_NEEDS_QUOTES) if _may_need_quotes(text) else None
+    if needs_quotes is not None and pc.any(needs_quotes).as_py():
         quoted = pc.binary_join_element_wise("\"", pc.replace_substring(text, "\"", "\"\""), "\"", "")
         text = pc.if_else(needs_quotes, quoted, text)
     if only_column:  # a row of one empty cell is written as "" so it is not a blank line
         text = pc.if_else(pc.equal(text, ""), pa.scalar('""'), text)
     return text
+
+
+# The bytes of the characters CSV_NEEDS_QUOTES quotes (ASCII: never part of another UTF-8 character).
+_QUOTED_BYTES = re.compile(rb'[,"\r\n]')
+
+
+def _may_need_quotes(text: pa.ChunkedArray | pa.Array) -> bool:
+    """False when no cell of ``text`` (``string``/``large_string``) holds a character ``CSV_NEEDS_QUOTES``
+    quotes: none of their bytes is in its character data (one scan of the buffer, not a regex per cell;
+    bytes of values sliced away only make it say True)."""
+    for chunk in text.chunks if isinstance(text, pa.ChunkedArray) else [text]:
+        data = chunk.buffers()[2]
+        if data is not None and _QUOTED_BYTES.search(memoryview(data)):
+            return True
+    return False
 
 
 def _cast_cells(column: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array | None:

@@ -218,7 +218,20 @@ class _RunCache:
     hashes: HashCache = field(default_factory=HashCache)
     inputs: list[pa.Table] = field(default_factory=list)  # customer_id, row_input_fingerprint per segment
     rows_reused: int = 0
+    # load_audience results by (segment, extra consent, members, suppressed): the objects stay referenced
+    # by the call's inputs, so their ids are not reused while it runs.
+    audiences: dict[tuple, audience_mod.Audience] = field(default_factory=dict)
     _row_inputs: tuple[int, pa.Table] | None = None  # (len(inputs) it was built from, row_inputs())
+
+    def audience(self, seg: audience_mod.Segment, extra_consent: str | None, suppression: audience_mod.Suppression,
+                 members: pa.Table, suppressed: pa.Array) -> audience_mod.Audience:
+        """``audience.load_audience`` of ``members``, once per segment and extra consent purpose: csv and
+        parquet need none, google and meta the same one (``DESTINATION_CONSENT``)."""
+        key = (seg, extra_consent, id(members), id(suppressed))
+        if key not in self.audiences:
+            self.audiences[key] = audience_mod.load_audience(None, seg, suppression, extra_consent, members=members,
+                                                             memo=self.memo, suppressed=suppressed)
+        return self.audiences[key]
 
     def note_inputs(self, members: pa.Table) -> None:
         """Remember each member's row input fingerprint (``audience.load_members``)."""
@@ -316,8 +329,7 @@ def _prepare(settings: Settings, run_id: str, seg: audience_mod.Segment, destina
     target = publish.export_path(export_dir, seg.name, destination, run_id)
     region = settings.default_phone_region
 
-    members = audience_mod.load_audience(None, seg, suppression, DESTINATION_CONSENT.get(destination),
-                                         members=members_table, memo=shared.memo, suppressed=suppressed)
+    members = shared.audience(seg, DESTINATION_CONSENT.get(destination), suppression, members_table, suppressed)
     snapshot = build_snapshot(destination, members.members, region, seg.consent_purpose, shared.hashes)
     keys = pa.array(snapshot.keys, pa.string())
     is_added = pc.invert(pc.is_in(keys, value_set=previous.column("member_key").combine_chunks()))

@@ -30,7 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cdp.clock import audit_now
-from cdp.warehouse import table_exists, transaction
+from cdp.warehouse import replace_rows, table_exists, transaction
 
 CURRENT_MEMBERS = "exports.export_members_current"
 MEMBER_CHANGES = "exports.export_member_changes"
@@ -503,7 +503,21 @@ def load_hashed_rows(con: duckdb.DuckDBPyConnection, rules: str) -> pa.Table:
                    f"FROM {HASHED_ROWS} WHERE rules_fingerprint = ?", params=[rules]).to_arrow_table()
 
 
+_HASHED_ROW_KEY = ("destination", "customer_id", "row_input_fingerprint", "rules_fingerprint")
+_HASHED_ROW_COLUMNS = ("destination", "customer_id", "row_input_fingerprint", "hashed_row", "member_key",
+                       "rules_fingerprint")
+
+
 def save_hashed_rows(con: duckdb.DuckDBPyConnection, rows: pa.Table) -> None:
-    """Replace ``exports.hashed_rows`` with this run's rows (columns as ``load_hashed_rows`` plus rules_fingerprint)."""
-    with registered(con, "_hashed_rows_new", rows):
-        con.execute(f"CREATE OR REPLACE TABLE {HASHED_ROWS} AS SELECT * FROM _hashed_rows_new")
+    """Make ``exports.hashed_rows`` this run's rows (columns as ``load_hashed_rows`` plus rules_fingerprint).
+
+    Only the rows that differ are deleted and inserted (about 1% on a usual night): rewriting the whole
+    table (540 bytes a row, 330k rows at 1M) made DuckDB write and checkpoint all of it every night.
+    Rows are compared on ``_HASHED_ROW_KEY``: a row is a function of its destination, inputs (their
+    fingerprint) and rules, and a kept row whose key the run has is the row the run reused
+    (``runner._RunCache.seed_rows``). A table of other columns is replaced.
+    """
+    if rows.column_names != list(_HASHED_ROW_COLUMNS):
+        raise ValueError(f"hashed rows need the columns {_HASHED_ROW_COLUMNS}, got {rows.column_names}")
+    with registered(con, "_hashed_rows_new", rows), transaction(con):
+        replace_rows(con, HASHED_ROWS, "_hashed_rows_new", _HASHED_ROW_COLUMNS, key=_HASHED_ROW_KEY)

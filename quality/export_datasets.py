@@ -298,9 +298,32 @@ def _frame_rules(source_rules: str, frame: _Frame) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _fingerprint(con: duckdb.DuckDBPyConnection, frame: _Frame) -> pa.Array:
-    """DuckDB's 64-bit hash of each row's values and customer id, in row order."""
-    table = frame.table.append_column("__gate_customer_id", frame.customer_ids)
+def _fingerprints(con: duckdb.DuckDBPyConnection, frames: list[_Frame]) -> dict[int, pa.Array]:
+    """DuckDB's 64-bit hash of each row's values and customer id, for each of ``frames`` by ``id(frame)``.
+
+    Hashed in one query per distinct schema (csv and parquet frames share one, and so do all google
+    and all meta frames) instead of one query per frame (36 a night): the same hash of the same values.
+    """
+    groups: list[tuple[pa.Schema, list[tuple[_Frame, pa.Table]]]] = []
+    for frame in frames:
+        table = frame.table.append_column("__gate_customer_id", frame.customer_ids)
+        group = next((members for schema, members in groups if schema.equals(table.schema, check_metadata=True)),
+                     None)
+        if group is None:
+            groups.append((table.schema, group := []))
+        group.append((frame, table))
+    result = {}
+    for _, members in groups:
+        hashed = _fingerprint_table(con, pa.concat_tables([table for _, table in members]))
+        start = 0
+        for frame, table in members:
+            result[id(frame)] = hashed.slice(start, table.num_rows)
+            start += table.num_rows
+    return result
+
+
+def _fingerprint_table(con: duckdb.DuckDBPyConnection, table: pa.Table) -> pa.Array:
+    """DuckDB's 64-bit hash of each row of ``table``, in row order."""
     columns = ", ".join('"' + name.replace('"', '""') + '"' for name in table.column_names)
     try:
         con.register("_gate_frame", table)
@@ -331,12 +354,13 @@ def _mark_unchanged(con: duckdb.DuckDBPyConnection, frames: list[_Frame]) -> Non
             con.unregister("_gate_frame_rules")
     stored_frames = pc.dictionary_encode(stored.column("frame_name").combine_chunks())
     stored_fingerprints = stored.column("row_fingerprint").combine_chunks()
+    fingerprints = _fingerprints(con, comparable)
     for frame in frames:
         frame.is_new = np.ones(frame.table.num_rows, dtype=bool)
         if not frame.ids_match_rows:
             continue
         frame.rules = frame.rules or _frame_rules(source_rules, frame)
-        frame.fingerprints = _fingerprint(con, frame)
+        frame.fingerprints = fingerprints[id(frame)]
         index = stored_frames.dictionary.index(frame.name).as_py() if len(stored_frames) else -1
         if index >= 0:
             known = stored_fingerprints.filter(pc.equal(stored_frames.indices, index))

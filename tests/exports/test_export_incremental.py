@@ -215,3 +215,39 @@ def test_runs_to_drop_of_every_export_at_once_equal_each_export_alone(settings):
             expected = {key: state.runs_to_drop(con, *key, keep) for key in exports}
             assert state.runs_to_drop_all(con, exports, keep) == expected
         assert state.runs_to_drop_all(con, exports, 1)[exports[0]] == {"run-1", "run-3"}
+
+
+def _hashed_rows(rows: list[tuple]) -> pa.Table:
+    """An ``exports.hashed_rows`` table of (destination, customer_id, fingerprint, values or None, key, rules)."""
+    columns = ("destination", "customer_id", "row_input_fingerprint", "hashed_row", "member_key", "rules_fingerprint")
+    return pa.table({name: pa.array([row[i] for row in rows], pa.list_(pa.string()) if name == "hashed_row"
+                                    else pa.string()) for i, name in enumerate(columns)})
+
+
+def test_saving_hashed_rows_leaves_exactly_the_runs_rows():
+    """The kept rows are changed row by row (only the rows that differ are deleted and inserted), and
+    end up exactly the rows handed over, as when the table was replaced whole."""
+    import duckdb
+
+    from exports.state import HASHED_ROWS, save_hashed_rows
+
+    con = duckdb.connect()
+    con.execute("CREATE SCHEMA exports")
+    first = [("google", "c1", "1", ["a", "b"], "k1", "r"), ("meta", "c1", "1", ["a"], "k2", "r"),
+             ("google", "c2", "2", None, None, "r"), ("google", "c3", "3", ["c"], "k3", "r")]
+    second = [("google", "c1", "1", ["a", "b"], "k1", "r"),  # unchanged
+              ("meta", "c1", "1", ["a"], "k2", "new rules"),  # other rules
+              ("google", "c2", "9", ["d"], "k4", "r"),  # c2's inputs changed
+              ("meta", "c4", "4", None, None, "r")]  # new; c3 left
+    read = f"SELECT *, hashed_row::VARCHAR FROM {HASHED_ROWS} ORDER BY ALL"
+    for rows in (first, second, second, []):
+        save_hashed_rows(con, _hashed_rows(rows))
+        expected = duckdb.connect()
+        expected.execute("CREATE SCHEMA exports")
+        expected.register("wanted", _hashed_rows(rows))
+        expected.execute(f"CREATE TABLE {HASHED_ROWS} AS SELECT * FROM wanted")
+        assert con.execute(read).fetchall() == expected.execute(read).fetchall()
+    # A table of other columns (an earlier layout) is replaced.
+    con.execute(f"CREATE OR REPLACE TABLE {HASHED_ROWS} (customer_id VARCHAR)")
+    save_hashed_rows(con, _hashed_rows(first))
+    assert len(con.execute(read).fetchall()) == len(first)
