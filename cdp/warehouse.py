@@ -91,15 +91,17 @@ def replace_rows(con: duckdb.DuckDBPyConnection, table: str, new: str, columns: 
     """Make ``table`` (``schema.name``) hold the rows of the registered view ``new``, deleting and inserting
     only the rows that differ, as replacing it would (both hold distinct rows).
 
-    A table of other ``columns`` is replaced. ``key``: the columns a row is compared on (default: all),
+    A table of other ``columns``, or of other column types than ``new``'s, is replaced. ``key``: the columns a row is compared on (default: all),
     when the other columns are a function of them. A nightly state table of which about 1% changes
     costs a few rows this way; rewritten whole, DuckDB writes and checkpoints all of it.
     """
     schema, name = table.split(".", 1)
-    existing = [row[0] for row in con.execute(
-        "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ? "
-        "ORDER BY ordinal_position", [schema, name]).fetchall()]
-    if existing != list(columns):
+    existing = con.execute(
+        "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = ? AND table_name = ? "
+        "ORDER BY ordinal_position", [schema, name]).fetchall()
+    # Other names or types (a table an earlier version wrote): inserting would cast into the old types.
+    incoming = con.execute(f"SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM {new})").fetchall()
+    if [c for c, _ in existing] != list(columns) or existing != incoming:
         con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM {new}")
         return
     same = " AND ".join(f"o.{c} IS NOT DISTINCT FROM n.{c}" for c in (key or columns))

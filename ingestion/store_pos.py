@@ -281,9 +281,20 @@ _PG_FLOAT_TYPES = frozenset({700, 701})
 
 def _is_float_amount(table: StoreTable, name: str, shape: SourceColumns) -> bool:
     """Whether the PostgreSQL column read as amount ``name`` is a float: it is read cast to numeric,
-    which keeps the digits the float holds (15 significant ones for double precision, 6 for real),
+    which keeps the digits the float holds (15 significant ones for double precision; a real through
+    its shortest exact text, see ``_float_as_numeric``),
     not its binary noise (psycopg reads 0.1 + 0.2 in double precision as 0.30000000000000004)."""
     return _is_decimal(table.columns[name]) and shape.types.get(name) in _PG_FLOAT_TYPES
+
+
+_PG_REAL = 700
+
+
+def _float_as_numeric(ref: str, type_oid: object) -> str:
+    """PostgreSQL SQL reading a float column as numeric with the digits the float holds. A real
+    (float4) goes through its text, which PostgreSQL 12+ writes as the shortest exact form
+    (12345.67): its direct cast to numeric keeps only 6 significant digits (12345.7)."""
+    return f"CAST(CAST({ref} AS text) AS numeric)" if type_oid == _PG_REAL else f"CAST({ref} AS numeric)"
 
 
 def _quoted(name: str) -> str:
@@ -317,7 +328,7 @@ def _query(source_db, table: StoreTable, since: datetime | None, shape: SourceCo
         return _sqlite_query(table, since, shape)
     selected = [
         f"NULL AS {n}" if ref is None
-        else f"CAST({ref} AS numeric) AS {n}" if _is_float_amount(table, n, shape)
+        else f"{_float_as_numeric(ref, shape.types.get(n))} AS {n}" if _is_float_amount(table, n, shape)
         else n if ref == n else f"{ref} AS {n}"
         for n, ref in shape.refs.items()
     ]  # fmt: skip

@@ -52,3 +52,9 @@ def test_replace_rows_leaves_exactly_the_new_rows_writing_only_those_that_differ
     con.register("new_rows", rows(nights[0]))
     replace_rows(con, "meta.t", "new_rows", columns)
     assert len(con.execute("SELECT * FROM meta.t").fetchall()) == 3
+    # A table of the same columns in other types (an earlier version's) is replaced too: inserting
+    # would cast the new rows into the old types ("2" into an integer fingerprint).
+    con.execute("CREATE OR REPLACE TABLE meta.t (customer_id VARCHAR, fingerprint BIGINT, is_match BOOLEAN)")
+    con.register("new_rows", rows([("c1", "01", True)]))
+    replace_rows(con, "meta.t", "new_rows", columns)
+    assert con.execute("SELECT * FROM meta.t").fetchall() == [("c1", "01", True)]

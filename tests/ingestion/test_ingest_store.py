@@ -666,13 +666,15 @@ def test_postgres_float_amounts_are_read_with_the_digits_a_float_holds(settings,
         pos.execute("ALTER TABLE order_lines ALTER COLUMN unit_price TYPE real")
         pos.insert("orders", AMOUNT_ORDERS[1])
         pos.insert("order_lines", AMOUNT_LINES[0])
+        # a real's direct cast to numeric keeps 6 significant digits: 12345.67 became 12345.7
+        pos.insert("order_lines", (104, 21, "SOFA", "Sofa", "Home", 1, 12345.67, STAMP))
         settings = Settings(home=settings.home, run_date=settings.run_date, store_db_uri=pg_uri)
         assert _by_table(ingest(settings, "run-1", "store")).rows_quarantined == 1  # 30 February
         assert _rows(settings, "SELECT total_amount FROM raw.store_orders WHERE order_id = 21") == [
             (Decimal("0.3"),)
         ]
         assert _rows(settings, "SELECT order_line_id, unit_price FROM raw.store_order_lines ORDER BY 1") == [
-            (100, Decimal("9.995")), (101, Decimal("1.859")),
+            (100, Decimal("9.995")), (101, Decimal("1.859")), (104, Decimal("12345.67")),
         ]  # fmt: skip
     finally:
         connection.close()
