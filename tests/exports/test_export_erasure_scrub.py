@@ -524,3 +524,181 @@ def test_a_retired_segments_final_export_built_the_night_of_an_erasure_loses_the
     assert ids(settings, "retarget", "csv", "run-2", "removed.csv") == ["c8"]  # only the erased person goes
     assert query(settings, "SELECT count(*) FROM exports.erasure_held_removals "
                            "WHERE segment = 'retarget'") == [(0,)]
+
+
+def _with_history(settings, rows: list[tuple] = ()) -> None:
+    execute(settings, "CREATE SCHEMA IF NOT EXISTS identity")
+    execute(settings, "CREATE OR REPLACE TABLE identity.customer_id_history (run_id VARCHAR, old_customer_id VARCHAR, "
+                      "new_customer_id VARCHAR, change_type VARCHAR, reason VARCHAR, changed_at TIMESTAMP)")
+    for row in rows:
+        execute(settings, "INSERT INTO identity.customer_id_history VALUES (?, ?, ?, ?, 'test', NULL)", list(row))
+
+
+def _gaining_erins_old_address(customer_id: str, like: str = "c2") -> dict:
+    """The default customers plus ``customer_id`` (a copy of ``like``) holding Erin's erased old address."""
+    customers = dict(CUSTOMERS)
+    person = list(customers[like])
+    person[8] = [*person[8], "erin.old@example.com"]
+    customers[customer_id] = tuple(person)
+    return customers
+
+
+def _files(settings) -> dict[str, bytes]:
+    root = settings.export_dir
+    return {str(path.relative_to(root)): path.read_bytes() for path in sorted(root.rglob("*"))
+            if path.is_file() and ".export.lock" not in path.name}
+
+
+@pytest.fixture
+def scrub_reads(monkeypatch):
+    """The (folder, only) of every run folder the scrub reads: a spy that lets the read happen."""
+    from exports import scrub
+
+    calls: list[tuple[str, str | None]] = []
+    real = scrub._scrub_folder
+
+    def spy(folder, destination, erased, keep_removed, only=None):
+        calls.append((f"{folder.parent.parent.name}/{folder.parent.name}/{folder.name}", only))
+        return real(folder, destination, erased, keep_removed=keep_removed, only=only)
+
+    monkeypatch.setattr(scrub, "_scrub_folder", spy)
+    return calls
+
+
+def _new_customer_night(settings, customer_id: str = "c10", history: list[tuple] = ()) -> None:
+    """run-1 applied Erin's erasure (c3); tonight identity made ``customer_id``, new, with her old address."""
+    customers = _gaining_erins_old_address(customer_id)
+    memberships = {name: [*(m for m in members if m != "c7"), customer_id] for name, members in MEMBERSHIPS.items()}
+    build_warehouse(settings, customers=customers, memberships=memberships)  # c7 leaves: removed.csv lists him
+    _with_history(settings, [("r2", None, customer_id, "new"), *history])
+
+
+def test_a_customer_new_tonight_matching_an_applied_erasure_reads_only_removed_files(settings, scrub_reads):
+    """Nobody tonight's identity run created can be in an earlier run's snapshot, added.csv or
+    skipped.csv (scrub.py, "Reading less"), so only removed.csv files are read, and the files and
+    erasure tables come out as the full read leaves them."""
+    _with_history(settings)
+    export(settings, "run-1", gate=None)
+    before = _files(settings)
+    _new_customer_night(settings)
+    scrub_reads.clear()
+    export(settings, "run-2", gate=None)
+
+    assert scrub_reads and {only for _, only in scrub_reads} == {"removed.csv"}
+    assert not any(folder.endswith("/run-1") for folder, _ in scrub_reads)  # its removed.csv files are empty
+    assert {name: data for name, data in _files(settings).items() if "run-1" in name} == \
+        {name: data for name, data in before.items() if "run-1" in name}
+    assert "c10" not in ids(settings, "vip", "csv", "run-2")
+    assert query(settings, "SELECT customer_id FROM exports.erasure_scrubbed_customers "
+                           "WHERE lower(trim(identifier)) = 'erin.old@example.com' ORDER BY ALL") == [("c10",), ("c3",)]
+    assert query(settings, "SELECT customers_matched FROM exports.erasure_scrubbed_entries "
+                           "WHERE lower(trim(identifier)) = 'erin.old@example.com'") == [(2,)]
+    assert query(settings, "SELECT count(*) FROM exports.erasure_scrubs WHERE run_id = 'run-2'") == [(0,)]
+
+
+def test_reading_only_removed_files_leaves_what_the_full_read_leaves(tmp_path, monkeypatch):
+    """The same two nights with the full read forced: every file and erasure table is the same."""
+    from datetime import date
+
+    from cdp.settings import Settings
+    from exports import scrub
+
+    outcomes = []
+    for forced in (False, True):
+        settings = Settings(home=tmp_path / str(forced), run_date=date(2026, 11, 23), default_phone_region="US")
+        build_warehouse(settings)
+        _with_history(settings)
+        if forced:
+            monkeypatch.setattr(scrub, "_only_removals_can_hold", lambda *args, **kwargs: False)
+        export(settings, "run-1", gate=None)
+        _new_customer_night(settings)
+        export(settings, "run-2", gate=None)
+        tables = [query(settings, f"SELECT * FROM {table} ORDER BY ALL")
+                  for table in ("exports.erasure_scrubbed_entries", "exports.erasure_scrubbed_customers",
+                                "exports.erasure_held_removals", "exports.erasure_scrubs")]
+        files = {name: data for name, data in _files(settings).items() if not name.endswith("manifest.json")}
+        outcomes.append((files, tables))
+    assert outcomes[0] == outcomes[1]
+
+
+def test_an_existing_customer_gaining_an_applied_erasures_address_by_a_merge_is_still_removed(settings, scrub_reads):
+    """c10, new tonight, was merged into José (c2), who is in run-1's files: c2 now holds Erin's erased
+    address, and existed before, so every retained file is read and he leaves run-1."""
+    _with_history(settings)
+    export(settings, "run-1", gate=None)
+    assert "c2" in ids(settings, "vip", "csv", "run-1")
+    customers = _gaining_erins_old_address("c2")
+    build_warehouse(settings, customers=customers)
+    _with_history(settings, [("r2", None, "c10", "new"), ("r2", "c10", "c2", "merge")])
+    scrub_reads.clear()
+    export(settings, "run-2", gate=None)
+
+    assert (("vip/csv/run-1", None)) in scrub_reads
+    assert "c2" not in ids(settings, "vip", "csv", "run-1")
+    assert "c2" not in ids(settings, "everyone", "csv", "run-1")
+    parquet = pq.read_table(export_folder(settings, "vip", "parquet", "run-1") / "snapshot.parquet")
+    assert "c2" not in parquet.column("customer_id").to_pylist()
+
+
+def test_a_new_customer_split_from_one_in_retained_files_is_looked_for_under_the_old_id(settings, scrub_reads):
+    """c11 split off José (c2) tonight with Erin's erased address: the ids searched include c2, who
+    is in run-1's files, so they are read whole and the rows the full read removes are removed."""
+    _with_history(settings)
+    export(settings, "run-1", gate=None)
+    customers = _gaining_erins_old_address("c11")
+    memberships = {name: [*members, "c11"] for name, members in MEMBERSHIPS.items()}
+    build_warehouse(settings, customers=customers, memberships=memberships)
+    _with_history(settings, [("r2", "c2", "c11", "split")])
+    scrub_reads.clear()
+    export(settings, "run-2", gate=None)
+
+    assert ("vip/csv/run-1", None) in scrub_reads
+    assert "c2" not in ids(settings, "vip", "csv", "run-1")  # searched under the id c11's records had
+
+
+def test_a_run_published_by_an_export_whose_check_failed_is_read_whole(settings, scrub_reads, monkeypatch):
+    """run-2 published c10 (no erased address yet) but its scrub failed, so the erasure check never saw
+    c10; tonight c10 gains Erin's erased address: run-2 escaped a check, so every file is read and c10
+    leaves run-2."""
+    from exports import scrub
+
+    _with_history(settings)
+    export(settings, "run-1", gate=None)
+    customers = dict(CUSTOMERS)
+    customers["c10"] = CUSTOMERS["c2"]
+    memberships = {name: [*members, "c10"] for name, members in MEMBERSHIPS.items()}
+    build_warehouse(settings, customers=customers, memberships=memberships)
+    _with_history(settings, [("r2", None, "c10", "new")])
+    real = scrub.scrub_erased
+
+    def failing(*args, **kwargs):
+        raise RuntimeError("scrub failed")
+
+    monkeypatch.setattr(scrub, "scrub_erased", failing)
+    with pytest.raises(RuntimeError, match="scrub failed"):
+        export(settings, "run-2", gate=None)
+    monkeypatch.setattr(scrub, "scrub_erased", real)
+    assert "c10" in ids(settings, "vip", "csv", "run-2")
+
+    build_warehouse(settings, customers=_gaining_erins_old_address("c10"), memberships=memberships)
+    scrub_reads.clear()
+    export(settings, "run-3", gate=None)
+    assert ("vip/csv/run-2", None) in scrub_reads
+    assert "c10" not in ids(settings, "vip", "csv", "run-2")
+    assert "c10" not in ids(settings, "everyone", "csv", "run-2")
+
+
+def test_new_matching_rules_read_every_file_once_more(settings, scrub_reads, monkeypatch):
+    """Files cleaned under other matching rules may hold an address today's rules match: read whole."""
+    from exports import suppression
+
+    real = suppression.matcher_fingerprint
+    monkeypatch.setattr(suppression, "matcher_fingerprint", lambda region: real(region) + "-old")
+    _with_history(settings)
+    export(settings, "run-1", gate=None)
+    monkeypatch.setattr(suppression, "matcher_fingerprint", real)
+    export(settings, "run-2", gate=None)
+    _new_customer_night(settings)
+    scrub_reads.clear()
+    export(settings, "run-3", gate=None)
+    assert ("vip/csv/run-1", None) in scrub_reads
