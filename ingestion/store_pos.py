@@ -239,9 +239,21 @@ def _open(uri: str):
         import psycopg
 
         connection = psycopg.connect(uri)
-        # The watermark is naive UTC and timestamptz columns are cast to timestamp in the session
-        # time zone: pin the session to UTC whatever the server, role or PGTZ default is.
-        connection.execute("SET TIME ZONE 'UTC'")
+        # Pin every session setting the reading depends on, whatever the server, database, role,
+        # PG* environment or the URI's options set:
+        # - the time zone: the watermark is naive UTC and timestamptz columns are cast to
+        #   timestamp in the session time zone;
+        # - extra_float_digits: real amounts are read through their text, which is the shortest
+        #   exact form only at 1 or more (at 0, 12345.67 is written as 12345.7);
+        # - DateStyle and IntervalStyle: psycopg parses dates, timestamps and intervals (a column
+        #   kept in `extra` too) only in the ISO and postgres styles and raises on others.
+        for setting in (
+            "SET TIME ZONE 'UTC'",
+            "SET extra_float_digits = 3",
+            "SET DateStyle = 'ISO, YMD'",
+            "SET IntervalStyle = 'postgres'",
+        ):
+            connection.execute(setting)
         connection.commit()
         return connection
     raise ValueError(f"CDP_STORE_DB_URI={safe_uri(uri)!r}: expected sqlite:///path or postgresql://...")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import uuid
+from contextlib import closing
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -676,6 +677,41 @@ def test_postgres_float_amounts_are_read_with_the_digits_a_float_holds(settings,
         assert _rows(settings, "SELECT order_line_id, unit_price FROM raw.store_order_lines ORDER BY 1") == [
             (100, Decimal("9.995")), (101, Decimal("1.859")), (104, Decimal("12345.67")),
         ]  # fmt: skip
+    finally:
+        connection.close()
+
+
+@pytest.mark.postgres
+def test_postgres_session_settings_of_the_server_do_not_change_what_is_read(settings, pg_uri):
+    """The reader pins the session settings it depends on. With extra_float_digits = 0 (set on the
+    database, the role or in the URI's options) a real 12345.67 read through its text loaded as
+    12345.7 without a word; with DateStyle German (or 'SQL, DMY') or IntervalStyle sql_standard
+    psycopg raised NotImplementedError on every timestamp and the store source failed every night."""
+    import psycopg
+
+    connection = psycopg.connect(pg_uri)
+    try:
+        pos = Pos(connection, "%s", "TIMESTAMPTZ")
+        pos.execute("ALTER TABLE order_lines ALTER COLUMN unit_price TYPE real")
+        pos.execute("ALTER TABLE orders ADD COLUMN prep_time interval")
+        pos.execute("UPDATE orders SET prep_time = interval '1 day 02:03:04' WHERE order_id = 10")
+        pos.insert("order_lines", (104, 10, "SOFA", "Sofa", "Home", 1, 12345.67, STAMP))
+        overrides = "%20".join(
+            f"-c{name}%3D{value}"
+            for name, value in [("extra_float_digits", "0"), ("DateStyle", "German"),
+                                ("IntervalStyle", "sql_standard")]
+        )  # fmt: skip
+        uri = f"{pg_uri}%20{overrides}"
+        with closing(psycopg.connect(uri)) as check:  # the overrides do apply to a session
+            assert check.execute("SELECT CAST(real '12345.67' AS text)").fetchone() == ("12345.7",)
+        settings = Settings(home=settings.home, run_date=settings.run_date, store_db_uri=uri)
+        assert _by_table(ingest(settings, "run-1", "store")).rows_quarantined == 1  # 30 February
+        assert _rows(settings, "SELECT order_line_id, unit_price FROM raw.store_order_lines ORDER BY 1") == [
+            (100, Decimal("9.995")), (104, Decimal("12345.67")),
+        ]  # fmt: skip
+        assert _rows(settings, "SELECT updated_at, extra->>'prep_time' FROM raw.store_orders") == [
+            (datetime(2026, 11, 20, 12), "1 day, 2:03:04")
+        ]
     finally:
         connection.close()
 
