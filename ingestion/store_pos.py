@@ -233,8 +233,10 @@ def _open(uri: str):
             )
         import adbc_driver_sqlite.dbapi
 
-        # Read-only: ingestion must never write to a source system.
-        return adbc_driver_sqlite.dbapi.connect(f"file:{path}?mode=ro")
+        # Read-only: ingestion must never write to a source system. As a URI, the path is
+        # percent-encoded: raw, a '#', '?' or '%' in it ended or changed the file name (and SQLite
+        # opened, or created, another file).
+        return adbc_driver_sqlite.dbapi.connect(f"{Path(path).resolve().as_uri()}?mode=ro")
     if uri.startswith(("postgresql://", "postgres://")):
         import psycopg
 

@@ -437,6 +437,22 @@ def _customer(customer_id: int, email: str, updated_at: str | None) -> tuple:
             "2026-11-01 00:00:00", updated_at)  # fmt: skip
 
 
+@pytest.mark.parametrize("name", ["pos #1.sqlite", "pos?v=2.sqlite", "pos%41.sqlite", "pos%.sqlite"])
+def test_a_sqlite_path_with_uri_characters_opens_that_file_read_only(settings, tmp_path, name):
+    """The path went into a file: URI unescaped: '#' or '?' ended the file name there and '%41'
+    read as 'A', so another file was opened (or an empty one created beside the POS)."""
+    folder = tmp_path / "pos"
+    folder.mkdir()
+    path = folder / name
+    connection = sqlite3.connect(path)
+    Pos(connection, "?")
+    connection.close()
+    settings = Settings(home=settings.home, run_date=settings.run_date, store_db_uri=f"sqlite:///{path}")
+    report = _by_table(ingest(settings, "run-1", "store"))
+    assert (report.rows_loaded, report.rows_quarantined) == (5, 1)
+    assert sorted(p.name for p in folder.iterdir()) == [name]
+
+
 @pytest.fixture
 def sqlite_pos(settings, tmp_path):
     """(a SQLite POS seeded with SEED, settings reading it); the connection is closed afterwards."""
