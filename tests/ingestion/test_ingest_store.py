@@ -518,9 +518,11 @@ def test_postgres_text_updated_at_null_or_with_an_offset_is_read(settings, pg_ur
         ingest(settings, "run-1", "store")
         pos.insert("customers", _customer(3, "legacy@example.com", None))
         pos.insert("customers", _customer(4, "samoa@example.com", "2026-11-20T23:30:00-11:00"))
-        assert _by_table(ingest(settings, "run-2", "store")).rows_loaded == 2
+        pos.insert("customers", _customer(5, "pago@example.com", "2026-11-20 23:30:00 Pacific/Pago_Pago"))
+        assert _by_table(ingest(settings, "run-2", "store")).rows_loaded == 3
         assert _rows(settings, "SELECT customer_id, updated_at FROM raw.store_customers WHERE customer_id > 2 "
-                               "ORDER BY 1") == [(3, None), (4, datetime(2026, 11, 21, 10, 30))]  # fmt: skip
+                               "ORDER BY 1") == [(3, None), (4, datetime(2026, 11, 21, 10, 30)),
+                                                 (5, datetime(2026, 11, 21, 10, 30))]  # fmt: skip
     finally:
         connection.close()
 
@@ -536,6 +538,14 @@ def test_postgres_text_updated_at_null_or_with_an_offset_is_read(settings, pg_ur
         ("2026-11-20 10:00:00", datetime(2026, 11, 20, 10)),
         ("2026-11-20", datetime(2026, 11, 20)),
         ("n/a", None),
+        # a zone name was dropped like an offset (10:00); one the zone database lacks does not cast
+        ("2026-11-20 10:00:00 America/New_York", datetime(2026, 11, 20, 15)),
+        ("2026-07-20T10:00:00.5 Europe/Berlin", datetime(2026, 7, 20, 8, 0, 0, 500000)),
+        ("2026-11-20 10:00 EST", datetime(2026, 11, 20, 15)),
+        ("2026-11-20 10:00:00 Etc/GMT+5", datetime(2026, 11, 20, 15)),
+        ("2026-11-20 10:00:00 UTC", datetime(2026, 11, 20, 10)),
+        ("2026-11-20 10:00:00 Foo/Bar", None),
+        ("2026-11-20 10:00:00 n/a", None),
     ],
 )
 def test_timestamp_text_is_cast_to_utc(text, expected):
@@ -554,6 +564,29 @@ def test_updated_at_text_with_an_hours_only_offset_is_read_from_before_the_water
     pos, settings = sqlite_pos
     ingest(settings, "run-1", "store")
     pos.insert("customers", _customer(4, "samoa@example.com", "2026-11-20 23:30:00-11"))
+    assert _by_table(ingest(settings, "run-2", "store")).rows_loaded == 1
+    assert _rows(settings, "SELECT updated_at FROM raw.store_customers WHERE customer_id = 4") == [
+        (datetime(2026, 11, 21, 10, 30),)
+    ]
+
+
+def test_updated_at_text_with_a_zone_name_is_read_as_that_instant_or_quarantined(sqlite_pos):
+    """'2026-11-20 10:00:00 America/New_York' loaded as 10:00 (the zone dropped, five hours wrong);
+    a zone name is read like an offset, also from before the watermark, and an unknown one is
+    quarantined naming the field instead of loading as the local time."""
+    pos, settings = sqlite_pos
+    pos.insert("customers", _customer(3, "east@example.com", "2026-11-20 10:00:00 America/New_York"))
+    pos.insert("customers", _customer(5, "nowhere@example.com", "2026-11-20 10:00:00 Mars/Olympus"))
+    first = _by_table(ingest(settings, "run-1", "store"))
+    assert _rows(settings, "SELECT updated_at FROM raw.store_customers WHERE customer_id = 3") == [
+        (datetime(2026, 11, 20, 15),)
+    ]
+    assert first.rows_quarantined == 2  # and the seed's 30 February
+    assert _rows(settings, "SELECT field, reason FROM meta.quarantine WHERE raw_text LIKE '%Mars%'") == [
+        ("updated_at", "invalid-field-type: customers.updated_at (key 5) is not a valid TIMESTAMP")
+    ]
+    # The watermark is Bob's 2026-11-21 10:00 UTC; 23:30 at UTC-11 on the 20th is 10:30 UTC on the 21st.
+    pos.insert("customers", _customer(4, "pago@example.com", "2026-11-20 23:30:00 Pacific/Pago_Pago"))
     assert _by_table(ingest(settings, "run-2", "store")).rows_loaded == 1
     assert _rows(settings, "SELECT updated_at FROM raw.store_customers WHERE customer_id = 4") == [
         (datetime(2026, 11, 21, 10, 30),)
