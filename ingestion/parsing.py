@@ -137,6 +137,8 @@ def decode_text_file(path: Path, fallback_encoding: str | None = None) -> tuple[
     of those languages, the first of its candidates in such a code page is used (before cp1252).
     On a short file it may not recognise the language (a single "Dvořák" reads as "Dvoøák"): a
     list type whose files are in such a code page sets ``encoding:`` in its mapping.
+    A file whose cp1252 reading is Latin letters and signs throughout (even a word of capitals only,
+    "ÆØÅ") is never read in a CJK encoding: the detector took "ÆØÅ Ltd" for Shift-JIS ("ﾆﾘﾅ Ltd").
     """
     data = path.read_bytes()
     # A byte-order mark names the encoding whatever a list type's mapping says (Excel's "Unicode
@@ -171,6 +173,10 @@ def decode_text_file(path: Path, fallback_encoding: str | None = None) -> tuple[
     if latin:
         return western, PREFERRED_SINGLE_BYTE
     best = matches.best()
+    if best is not None and _is_cjk(best.encoding) and western is not None and _latin_letters_or_signs(western):
+        # A few capitals (cp1252 "ÆØÅ Ltd") read as half-width katakana in Shift-JIS ("ﾆﾘﾅ Ltd"); Japanese,
+        # Chinese or Korean text read in cp1252 has longer runs, or signs between its letters.
+        return western, PREFERRED_SINGLE_BYTE
     if best is not None:
         try:
             return data.decode(best.encoding), best.encoding
@@ -227,8 +233,12 @@ def _is_other_latin(encoding: str) -> bool:
 _LATIN_LETTERS = frozenset(
     [chr(c) for c in range(0xC0, 0x100) if chr(c) not in "\u00d7\u00f7"] + list("ŠšŒœŽžŸ")
 )
-# Punctuation that may sit inside a word: O’Brien, l’été, Catalan col·lega.
-_WORD_JOINERS = frozenset("\u2019\u00b7")
+# Punctuation that may sit inside a word: O’Brien, l’été, Catalan col·lega, and the acute accent,
+# grave accent and opening quote typed for an apostrophe (D´Angelo, O`Neil, D‘Souza).
+_WORD_JOINERS = frozenset("\u2019\u00b7\u00b4`\u2018")
+# Typographic signs written between two words without spaces (back—urgent, Jean–Pierre, VIP•gold,
+# wait…ok): a file whose only odd runs are such single signs still reads as Western text.
+_SIGNS_BETWEEN_WORDS = frozenset("\u2013\u2014\u2022\u2026")
 # cp1252 symbols that Western names and notes practically never hold, but other encodings' letters
 # read as: ƒ ˆ ‰ ˜ (Shift-JIS kana lead bytes, cp850 letters) and the odd signs ± ¶ ¼ ¤ ...
 _NEVER_IN_NAMES = frozenset("ƒˆ‰˜†‡")
@@ -249,16 +259,53 @@ def _reads_as_latin_text(text: str) -> bool:
     holds a sign between two letters (cp850 "Gérard" reads as "G‚rard", Shift-JIS "山田" as
     "ŽR“c"), or a sign that names never hold (ƒ, ˆ, ‰, ˜) or an odd one (± ¶ ¼ ¤ ...) next to an
     accented letter (EUC-KR "김" reads as "±è").
+
+    A dash, bullet or ellipsis between two letters (``_SIGNS_BETWEEN_WORDS``) does not look
+    Western either (cp850 "Dupùis" reads as "Dup—is"), but when such single signs are the file's
+    only odd runs, it is Western text still: the detector, asked instead, read a short cp1252 file
+    with one of them in a Central-European or DOS code page.
     """
     if _CONTROL.search(text):
         return False
-    runs = odd = 0
+    runs = odd = odd_signs = 0
     for match in _NON_ASCII_RUN.finditer(text):
         runs += 1
         start, end = match.span()
         if not _latin_run(text, start, end):
-            odd += 1
-    return runs > 0 and odd <= runs * _ODD_RUNS_ALLOWED
+            if end - start == 1 and text[start] in _SIGNS_BETWEEN_WORDS:
+                odd_signs += 1
+            else:
+                odd += 1
+    return runs > 0 and (odd == 0 or odd + odd_signs <= runs * _ODD_RUNS_ALLOWED)
+
+
+def _latin_letters_or_signs(text: str) -> bool:
+    """True when every non-ASCII run of ``text`` (a file read as cp1252) looks Western by
+    ``_latin_run`` or is a word of up to three Latin letters ("ÆØÅ"), and there are no control
+    characters: looser than ``_reads_as_latin_text`` (which takes such a word for Cyrillic
+    "Èâàí"), strict enough that CJK text (two bytes a character) practically never passes."""
+    if _CONTROL.search(text):
+        return False
+    return all(
+        _latin_run(text, *match.span())
+        or (len(match.group()) <= 3 and all(c in _LATIN_LETTERS for c in match.group()))
+        for match in _NON_ASCII_RUN.finditer(text)
+    )
+
+
+# Multi-byte encodings of Chinese, Japanese and Korean (by their codecs names).
+_CJK_CODECS = frozenset({
+    "shift_jis", "cp932", "euc_jp", "shift_jis_2004", "shift_jisx0213", "euc_jis_2004", "euc_jisx0213",
+    "iso2022_jp", "iso2022_jp_1", "iso2022_jp_2", "iso2022_jp_2004", "iso2022_jp_3", "iso2022_jp_ext",
+    "gb2312", "gbk", "gb18030", "hz", "big5", "big5hkscs", "cp950", "euc_kr", "cp949", "johab", "iso2022_kr",
+})  # fmt: skip
+
+
+def _is_cjk(encoding: str) -> bool:
+    try:
+        return codecs.lookup(encoding).name.replace("-", "_") in _CJK_CODECS
+    except LookupError:
+        return False
 
 
 def _latin_run(text: str, start: int, end: int) -> bool:

@@ -233,15 +233,29 @@ def _open(uri: str):
             )
         import adbc_driver_sqlite.dbapi
 
-        # Read-only: ingestion must never write to a source system.
-        return adbc_driver_sqlite.dbapi.connect(f"file:{path}?mode=ro")
+        # Read-only: ingestion must never write to a source system. As a URI, the path is
+        # percent-encoded: raw, a '#', '?' or '%' in it ended or changed the file name (and SQLite
+        # opened, or created, another file).
+        return adbc_driver_sqlite.dbapi.connect(f"{Path(path).resolve().as_uri()}?mode=ro")
     if uri.startswith(("postgresql://", "postgres://")):
         import psycopg
 
         connection = psycopg.connect(uri)
-        # The watermark is naive UTC and timestamptz columns are cast to timestamp in the session
-        # time zone: pin the session to UTC whatever the server, role or PGTZ default is.
-        connection.execute("SET TIME ZONE 'UTC'")
+        # Pin every session setting the reading depends on, whatever the server, database, role,
+        # PG* environment or the URI's options set:
+        # - the time zone: the watermark is naive UTC and timestamptz columns are cast to
+        #   timestamp in the session time zone;
+        # - extra_float_digits: real amounts are read through their text, which is the shortest
+        #   exact form only at 1 or more (at 0, 12345.67 is written as 12345.7);
+        # - DateStyle and IntervalStyle: psycopg parses dates, timestamps and intervals (a column
+        #   kept in `extra` too) only in the ISO and postgres styles and raises on others.
+        for setting in (
+            "SET TIME ZONE 'UTC'",
+            "SET extra_float_digits = 3",
+            "SET DateStyle = 'ISO, YMD'",
+            "SET IntervalStyle = 'postgres'",
+        ):
+            connection.execute(setting)
         connection.commit()
         return connection
     raise ValueError(f"CDP_STORE_DB_URI={safe_uri(uri)!r}: expected sqlite:///path or postgresql://...")
@@ -358,6 +372,8 @@ def _query(source_db, table: StoreTable, since: datetime | None, shape: SourceCo
 # the UTC time it stands for, so such text is re-read from that much before the watermark.
 _MAX_UTC_OFFSET = timedelta(hours=14)
 _OFFSET_SUFFIXES = ("%+__:__", "%-__:__", "%+____", "%-____", "%+__", "%-__")  # also PostgreSQL's "-11"
+# Text with a time zone name: a word after the time ('... 10:00:00 EST'), or a name with a region.
+_ZONE_NAME_SUFFIXES = ("%:__% _%", "%/%")
 
 
 def _since_text_sql(column: str, mark: str) -> str:
@@ -365,13 +381,16 @@ def _since_text_sql(column: str, mark: str) -> str:
 
     The text compares like time ('YYYY-MM-DD HH:MM:SS'; a 'T' separator sorts after the space, so
     such rows are re-read rather than missed). Text that ends in a UTC offset ('...T22:00:00-05:00')
-    is read from 14 hours earlier, as its local clock may show an earlier day than the UTC watermark.
+    or a time zone name ('... 22:00:00 America/New_York') is read from 14 hours earlier, as its
+    local clock may show an earlier day than the UTC watermark.
     A row without ``updated_at`` cannot be placed against the watermark: it is read every run
     (and skipped when unchanged), never left behind. Every branch is a range on the column, so an
     index on ``updated_at`` still serves the read.
     """
     wildcard = "%%" if mark == "%s" else "%"  # psycopg reads a lone % as a parameter mark
-    offsets = " OR ".join(f"{column} LIKE '{suffix.replace('%', wildcard)}'" for suffix in _OFFSET_SUFFIXES)
+    offsets = " OR ".join(
+        f"{column} LIKE '{suffix.replace('%', wildcard)}'" for suffix in _OFFSET_SUFFIXES + _ZONE_NAME_SUFFIXES
+    )
     return f"({column} >= {mark} OR ({column} >= {mark} AND ({offsets})) OR {column} IS NULL)"
 
 
@@ -485,14 +504,17 @@ def _cast(column: str, kind: str) -> str:
         return f"CASE lower(trim({column})) WHEN '1' THEN true WHEN 'true' THEN true WHEN 't' THEN true " \
                f"WHEN '0' THEN false WHEN 'false' THEN false WHEN 'f' THEN false END"  # fmt: skip
     if kind == "TIMESTAMP":
-        # Text with a UTC offset ('2026-11-20T10:00:00-05:00', as SQLite apps often store it) is
-        # that instant in UTC (15:00); a plain cast to TIMESTAMP drops the offset and keeps 10:00.
-        # Only text that can hold an offset is matched against the regex: longer than 'YYYY-MM-DD
-        # HH:MM:SS', or that long with a sign where the seconds' colon would be ('... 10:00-05').
-        # The regex on every value doubled the cast's CPU time; this test adds about a third.
+        # Text with a UTC offset ('2026-11-20T10:00:00-05:00', as SQLite apps often store it) or
+        # a time zone name ('2026-11-20 10:00:00 America/New_York') is that instant in UTC (15:00);
+        # a plain cast to TIMESTAMP drops the offset or name (any text after the time) and keeps
+        # 10:00. A name the time zone database does not know ('... Foo/Bar') does not cast, so the
+        # row is quarantined naming the field. Only text that can hold an offset or a name is
+        # matched against the regex: longer than 'YYYY-MM-DD HH:MM:SS', or that long with a sign
+        # where the seconds' colon would be ('... 10:00-05'). The regex on every value doubled the
+        # cast's CPU time; this test adds about a third.
         return (
             f"CASE WHEN (length({column}) > 19 OR substr({column}, 17, 1) IN ('+', '-')) "
-            f"AND regexp_matches({column}, '{_OFFSET_PATTERN}') "
+            f"AND regexp_matches({column}, '{_ZONE_PATTERN}') "
             f"THEN timezone('UTC', try_cast({column} AS TIMESTAMPTZ)) ELSE try_cast({column} AS {kind}) END"
         )
     if _is_decimal(kind):
@@ -559,7 +581,11 @@ def _decimal_problem_sql(column: str, kind: str) -> str:
     )[1] END"""
 
 
-_OFFSET_PATTERN = r"[0-9]:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)? ?[+-][0-9]{2}(:?[0-9]{2})?$"
+# A time followed by a UTC offset ('-05:00', '+0530', '-11') or by a time zone name ('Z', 'UTC',
+# 'EST', 'America/New_York', 'Etc/GMT+5').
+_ZONE_PATTERN = (
+    r"[0-9]:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?( ?[+-][0-9]{2}(:?[0-9]{2})?| *[A-Za-z][A-Za-z0-9_/+-]*)$"
+)
 
 
 def _ingest_table(con, source_db, settings: Settings, run_id: str, table: StoreTable) -> BatchOutcome:

@@ -15,7 +15,8 @@ decompress is rejected whole (manifest ``failed``, read again next run) while th
 ``batch`` envelopes are unwrapped with the envelope ``context`` merged under each message's own;
 messages dedupe on ``messageId``
 across files and runs (a repeat that differs only in its transport fields, as a client retry does,
-is skipped; a repeat with other content is quarantined as ``duplicate-messageid-conflict``);
+is skipped, and so is a ``timestamp`` that is no device time; a repeat with other content is
+quarantined as ``duplicate-messageid-conflict``);
 ``event_at`` is skew-corrected (``receivedAt - (sentAt - device time)``, the device time being
 ``originalTimestamp`` or else a ``timestamp`` before ``sentAt``: ``_skew_corrected_sql``) and every
 timestamp is converted to naive UTC.
@@ -1383,19 +1384,34 @@ def _settle_fates(con: duckdb.DuckDBPyConnection, batches: list[FileBatch]) -> l
 
 # What a re-delivery of a message may change: Segment deduplicates on messageId alone, and a
 # client retry (or at-least-once delivery) re-sends the stored event with a new ``sentAt`` (set
-# when a batch is sent) and a new ``receivedAt`` (set on receipt); the ``timestamp`` of a message
-# with an ``originalTimestamp`` is computed from those two (receivedAt - (sentAt -
-# originalTimestamp)), so it changes with them. Everything else (``_metadata``, ``context.library``
-# ...) is the event as the library stored it and counts: a repeat that differs there is a conflict.
+# when a batch is sent) and a new ``receivedAt`` (set on receipt). A ``timestamp`` that is not the
+# device time (see ``_skew_corrected_sql``) is derived from those too and changes with them: the
+# one of a message with an ``originalTimestamp`` (receivedAt - (sentAt - originalTimestamp)), and,
+# without one, a ``timestamp`` not before ``sentAt`` or without a ``sentAt`` (set by the server on
+# receipt). A ``timestamp`` before ``sentAt`` is the device's time of the event and counts.
+# Everything else (``_metadata``, ``context.library`` ...) is the event as the library stored it
+# and counts: a repeat that differs there is a conflict.
 _TRANSPORT_ONLY = json.dumps({"sentAt": None, "receivedAt": None})
 _TRANSPORT_AND_DERIVED = json.dumps({"sentAt": None, "receivedAt": None, "timestamp": None})
 
 
+def _json_time_sql(payload: str, field: str) -> str:
+    """SQL for the time in ``payload``'s top-level string ``field`` (NULL when absent or not a time);
+    fractional digits beyond the six DuckDB casts are dropped, as ``_typed_sql`` does."""
+    return rf"try_cast(regexp_replace(({payload})->>'$.{field}', '(\.\d{{6}})\d+', '\1') AS TIMESTAMPTZ)"
+
+
 def _content_sql(payload: str) -> str:
-    """SQL for a message's content to compare repeats on: ``payload`` (JSON) without its transport fields."""
+    """SQL for a message's content to compare repeats on: ``payload`` (JSON) without its transport
+    fields, and without its ``timestamp`` unless that is the device time (before ``sentAt``, with
+    no ``originalTimestamp``)."""
+    has_original = f"coalesce(json_type({payload}, '$.originalTimestamp'), 'NULL') <> 'NULL'"
+    device_timestamp = (
+        f"coalesce({_json_time_sql(payload, 'timestamp')} < {_json_time_sql(payload, 'sentAt')}, false)"
+    )
     return (
-        f"json_merge_patch({payload}, CASE WHEN coalesce(json_type({payload}, '$.originalTimestamp'), 'NULL') "
-        f"<> 'NULL' THEN '{_TRANSPORT_AND_DERIVED}' ELSE '{_TRANSPORT_ONLY}' END::JSON)::VARCHAR"
+        f"json_merge_patch({payload}, CASE WHEN {has_original} OR NOT {device_timestamp} "
+        f"THEN '{_TRANSPORT_AND_DERIVED}' ELSE '{_TRANSPORT_ONLY}' END::JSON)::VARCHAR"
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import uuid
+from contextlib import closing
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -436,6 +437,22 @@ def _customer(customer_id: int, email: str, updated_at: str | None) -> tuple:
             "2026-11-01 00:00:00", updated_at)  # fmt: skip
 
 
+@pytest.mark.parametrize("name", ["pos #1.sqlite", "pos?v=2.sqlite", "pos%41.sqlite", "pos%.sqlite"])
+def test_a_sqlite_path_with_uri_characters_opens_that_file_read_only(settings, tmp_path, name):
+    """The path went into a file: URI unescaped: '#' or '?' ended the file name there and '%41'
+    read as 'A', so another file was opened (or an empty one created beside the POS)."""
+    folder = tmp_path / "pos"
+    folder.mkdir()
+    path = folder / name
+    connection = sqlite3.connect(path)
+    Pos(connection, "?")
+    connection.close()
+    settings = Settings(home=settings.home, run_date=settings.run_date, store_db_uri=f"sqlite:///{path}")
+    report = _by_table(ingest(settings, "run-1", "store"))
+    assert (report.rows_loaded, report.rows_quarantined) == (5, 1)
+    assert sorted(p.name for p in folder.iterdir()) == [name]
+
+
 @pytest.fixture
 def sqlite_pos(settings, tmp_path):
     """(a SQLite POS seeded with SEED, settings reading it); the connection is closed afterwards."""
@@ -501,9 +518,11 @@ def test_postgres_text_updated_at_null_or_with_an_offset_is_read(settings, pg_ur
         ingest(settings, "run-1", "store")
         pos.insert("customers", _customer(3, "legacy@example.com", None))
         pos.insert("customers", _customer(4, "samoa@example.com", "2026-11-20T23:30:00-11:00"))
-        assert _by_table(ingest(settings, "run-2", "store")).rows_loaded == 2
+        pos.insert("customers", _customer(5, "pago@example.com", "2026-11-20 23:30:00 Pacific/Pago_Pago"))
+        assert _by_table(ingest(settings, "run-2", "store")).rows_loaded == 3
         assert _rows(settings, "SELECT customer_id, updated_at FROM raw.store_customers WHERE customer_id > 2 "
-                               "ORDER BY 1") == [(3, None), (4, datetime(2026, 11, 21, 10, 30))]  # fmt: skip
+                               "ORDER BY 1") == [(3, None), (4, datetime(2026, 11, 21, 10, 30)),
+                                                 (5, datetime(2026, 11, 21, 10, 30))]  # fmt: skip
     finally:
         connection.close()
 
@@ -519,6 +538,14 @@ def test_postgres_text_updated_at_null_or_with_an_offset_is_read(settings, pg_ur
         ("2026-11-20 10:00:00", datetime(2026, 11, 20, 10)),
         ("2026-11-20", datetime(2026, 11, 20)),
         ("n/a", None),
+        # a zone name was dropped like an offset (10:00); one the zone database lacks does not cast
+        ("2026-11-20 10:00:00 America/New_York", datetime(2026, 11, 20, 15)),
+        ("2026-07-20T10:00:00.5 Europe/Berlin", datetime(2026, 7, 20, 8, 0, 0, 500000)),
+        ("2026-11-20 10:00 EST", datetime(2026, 11, 20, 15)),
+        ("2026-11-20 10:00:00 Etc/GMT+5", datetime(2026, 11, 20, 15)),
+        ("2026-11-20 10:00:00 UTC", datetime(2026, 11, 20, 10)),
+        ("2026-11-20 10:00:00 Foo/Bar", None),
+        ("2026-11-20 10:00:00 n/a", None),
     ],
 )
 def test_timestamp_text_is_cast_to_utc(text, expected):
@@ -537,6 +564,29 @@ def test_updated_at_text_with_an_hours_only_offset_is_read_from_before_the_water
     pos, settings = sqlite_pos
     ingest(settings, "run-1", "store")
     pos.insert("customers", _customer(4, "samoa@example.com", "2026-11-20 23:30:00-11"))
+    assert _by_table(ingest(settings, "run-2", "store")).rows_loaded == 1
+    assert _rows(settings, "SELECT updated_at FROM raw.store_customers WHERE customer_id = 4") == [
+        (datetime(2026, 11, 21, 10, 30),)
+    ]
+
+
+def test_updated_at_text_with_a_zone_name_is_read_as_that_instant_or_quarantined(sqlite_pos):
+    """'2026-11-20 10:00:00 America/New_York' loaded as 10:00 (the zone dropped, five hours wrong);
+    a zone name is read like an offset, also from before the watermark, and an unknown one is
+    quarantined naming the field instead of loading as the local time."""
+    pos, settings = sqlite_pos
+    pos.insert("customers", _customer(3, "east@example.com", "2026-11-20 10:00:00 America/New_York"))
+    pos.insert("customers", _customer(5, "nowhere@example.com", "2026-11-20 10:00:00 Mars/Olympus"))
+    first = _by_table(ingest(settings, "run-1", "store"))
+    assert _rows(settings, "SELECT updated_at FROM raw.store_customers WHERE customer_id = 3") == [
+        (datetime(2026, 11, 20, 15),)
+    ]
+    assert first.rows_quarantined == 2  # and the seed's 30 February
+    assert _rows(settings, "SELECT field, reason FROM meta.quarantine WHERE raw_text LIKE '%Mars%'") == [
+        ("updated_at", "invalid-field-type: customers.updated_at (key 5) is not a valid TIMESTAMP")
+    ]
+    # The watermark is Bob's 2026-11-21 10:00 UTC; 23:30 at UTC-11 on the 20th is 10:30 UTC on the 21st.
+    pos.insert("customers", _customer(4, "pago@example.com", "2026-11-20 23:30:00 Pacific/Pago_Pago"))
     assert _by_table(ingest(settings, "run-2", "store")).rows_loaded == 1
     assert _rows(settings, "SELECT updated_at FROM raw.store_customers WHERE customer_id = 4") == [
         (datetime(2026, 11, 21, 10, 30),)
@@ -676,6 +726,41 @@ def test_postgres_float_amounts_are_read_with_the_digits_a_float_holds(settings,
         assert _rows(settings, "SELECT order_line_id, unit_price FROM raw.store_order_lines ORDER BY 1") == [
             (100, Decimal("9.995")), (101, Decimal("1.859")), (104, Decimal("12345.67")),
         ]  # fmt: skip
+    finally:
+        connection.close()
+
+
+@pytest.mark.postgres
+def test_postgres_session_settings_of_the_server_do_not_change_what_is_read(settings, pg_uri):
+    """The reader pins the session settings it depends on. With extra_float_digits = 0 (set on the
+    database, the role or in the URI's options) a real 12345.67 read through its text loaded as
+    12345.7 without a word; with DateStyle German (or 'SQL, DMY') or IntervalStyle sql_standard
+    psycopg raised NotImplementedError on every timestamp and the store source failed every night."""
+    import psycopg
+
+    connection = psycopg.connect(pg_uri)
+    try:
+        pos = Pos(connection, "%s", "TIMESTAMPTZ")
+        pos.execute("ALTER TABLE order_lines ALTER COLUMN unit_price TYPE real")
+        pos.execute("ALTER TABLE orders ADD COLUMN prep_time interval")
+        pos.execute("UPDATE orders SET prep_time = interval '1 day 02:03:04' WHERE order_id = 10")
+        pos.insert("order_lines", (104, 10, "SOFA", "Sofa", "Home", 1, 12345.67, STAMP))
+        overrides = "%20".join(
+            f"-c{name}%3D{value}"
+            for name, value in [("extra_float_digits", "0"), ("DateStyle", "German"),
+                                ("IntervalStyle", "sql_standard")]
+        )  # fmt: skip
+        uri = f"{pg_uri}%20{overrides}"
+        with closing(psycopg.connect(uri)) as check:  # the overrides do apply to a session
+            assert check.execute("SELECT CAST(real '12345.67' AS text)").fetchone() == ("12345.7",)
+        settings = Settings(home=settings.home, run_date=settings.run_date, store_db_uri=uri)
+        assert _by_table(ingest(settings, "run-1", "store")).rows_quarantined == 1  # 30 February
+        assert _rows(settings, "SELECT order_line_id, unit_price FROM raw.store_order_lines ORDER BY 1") == [
+            (100, Decimal("9.995")), (104, Decimal("12345.67")),
+        ]  # fmt: skip
+        assert _rows(settings, "SELECT updated_at, extra->>'prep_time' FROM raw.store_orders") == [
+            (datetime(2026, 11, 20, 12), "1 day, 2:03:04")
+        ]
     finally:
         connection.close()
 

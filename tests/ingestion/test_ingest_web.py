@@ -724,6 +724,51 @@ def test_a_redelivery_differing_only_in_transport_times_is_a_skipped_duplicate(s
     assert skipped == [(2,), (2,)]
 
 
+def test_a_redelivery_whose_timestamp_was_set_on_receipt_is_a_skipped_duplicate(settings):
+    """Without originalTimestamp, a timestamp not before sentAt (or with no sentAt) is no device time
+    but set on receipt, and a retry carries a new one: such retries were quarantined as
+    duplicate-messageid-conflict, as only an originalTimestamp made the timestamp a transport field."""
+    after_sent = {"type": "track", "event": "C", "userId": "u1", "messageId": "a1",
+                  "sentAt": "2026-11-23T10:00:05Z", "receivedAt": "2026-11-23T10:00:06Z",
+                  "timestamp": "2026-11-23T10:00:06Z"}
+    no_sent_at = {"type": "identify", "userId": "u1", "messageId": "n1", "traits": {"email": "a@x.com"},
+                  "receivedAt": "2026-11-23T10:00:06Z", "timestamp": "2026-11-23T10:00:06Z"}
+    retry = {"sentAt": "2026-11-23T11:00:05Z", "receivedAt": "2026-11-23T11:00:07Z",
+             "timestamp": "2026-11-23T11:00:07Z"}
+    _load_lines(
+        settings,
+        after_sent,
+        dict(after_sent, **retry),  # retry in the same file: skipped
+        no_sent_at,
+        dict(no_sent_at, receivedAt="2026-11-23T10:05:09Z", timestamp="2026-11-23T10:05:09Z"),  # skipped
+        dict(after_sent, **retry, event="Other"),  # other content: a conflict
+    )
+    # A later night: the retries once more, and conflicts with a stored message.
+    (settings.web_landing_dir / "events-2.ndjson").write_text(
+        json.dumps(dict(after_sent, **retry)) + "\n"
+        + json.dumps(dict(no_sent_at, receivedAt="2026-11-24T08:00:00Z", timestamp="2026-11-24T08:00:00Z")) + "\n"
+        + json.dumps(dict(no_sent_at, traits={"email": "b@x.com"})) + "\n"
+    )
+    [report] = ingest(settings, "run-2", "web")
+    assert (report.rows_loaded, report.rows_skipped_duplicate, report.rows_quarantined) == (0, 2, 1)
+    assert _rows(settings, "SELECT message_id, event_at FROM raw.web_events ORDER BY 1") == [
+        ("a1", datetime(2026, 11, 23, 10, 0, 6)), ("n1", datetime(2026, 11, 23, 10, 0, 6)),
+    ]  # fmt: skip
+    quarantined = _rows(
+        settings,
+        "SELECT regexp_extract(source_file, '[^/]+$'), line_number, field, split_part(reason, ':', 1) "
+        "FROM meta.quarantine ORDER BY 1, 2",
+    )
+    assert quarantined == [
+        ("events-2.ndjson", 3, "messageId", "duplicate-messageid-conflict"),
+        ("events.ndjson", 5, "messageId", "duplicate-messageid-conflict"),
+    ]
+    skipped = _rows(
+        settings, "SELECT rows_skipped FROM meta.ingest_manifest WHERE status = 'loaded' ORDER BY source_object"
+    )
+    assert skipped == [(2,), (2,)]
+
+
 def test_a_client_timestamp_without_original_timestamp_is_skew_corrected(settings):
     """Segment's libraries and HTTP API send the device time as ``timestamp`` with ``sentAt``; only
     ``originalTimestamp`` was corrected, so such messages kept the device clock's error."""

@@ -57,6 +57,27 @@ def test_cp1252_typography_is_read_as_cp1252(tmp_path, sample):
     assert decode_text_file(path) == (CP1252_ONLY[sample], "cp1252")
 
 
+SHORT_WESTERN = {  # read as Central-European, DOS or Japanese code pages, or by luck
+    "acute-apostrophe": "Email,First Name,Last Name\nmaria@x.com,María,D´Angelo\nivan@x.com,Iván,Peña\n",
+    "acute-apostrophe-alone": "Email,First Name,Last Name\nd@x.com,Señor,O´Brien\n",
+    "opening-quote-apostrophe": "Email,First Name,Last Name\nd@x.com,Raúl,D‘Souza\n",
+    "capitals-only": "Email,Name\na@x.com,ÆØÅ Ltd\n",
+    "bullet": "Email,Note\na@x.com,VIP•gold\n",
+    "em-dash": "Email,Note\nd@x.com,call back—urgent\n",
+    "en-dash": "Email,First Name,Last Name\nj@x.com,Jean–Pierre,Dupont\n",
+}
+
+
+@pytest.mark.parametrize("sample", sorted(SHORT_WESTERN))
+def test_short_cp1252_lists_with_apostrophe_signs_capitals_or_dashes_are_read_as_cp1252(tmp_path, sample):
+    """'D´Angelo' and 'Peña' were read as ISO-8859-16 ('DŽAngelo', 'Peńa'), 'Señor O´Brien' as cp1250
+    ('Seńor'), 'ÆØÅ Ltd' as Shift-JIS ('ﾆﾘﾅ Ltd'); a dash or bullet between words sent the file to
+    the detector, which happened to name cp1250 (it reads those signs the same)."""
+    path = tmp_path / "list.csv"
+    path.write_bytes(SHORT_WESTERN[sample].encode("cp1252"))
+    assert decode_text_file(path) == (SHORT_WESTERN[sample], "cp1252")
+
+
 @pytest.mark.parametrize(
     ("prefix", "encoding", "expected"),
     [(b"", "utf-8", "utf-8"), (codecs.BOM_UTF8, "utf-8", "utf-8-sig"),
@@ -86,6 +107,15 @@ def test_text_in_another_script_keeps_its_detected_encoding(tmp_path, encoding):
     text, used = decode_text_file(path)
     assert text == NON_LATIN[encoding]
     assert used != "cp1252"  # the detector's (for Shift-JIS it may name cp932, its superset)
+
+
+@pytest.mark.parametrize("name", ["山田 太郎", "さとう", "東京"])
+def test_a_short_japanese_list_is_still_read_in_its_encoding(tmp_path, name):
+    """Latin capitals are kept from a CJK reading (see above), Japanese text in Shift-JIS is not."""
+    text = f"Email,Name\na@x.jp,{name}\n"
+    path = tmp_path / "list.csv"
+    path.write_bytes(text.encode("shift_jis"))
+    assert decode_text_file(path)[0] == text
 
 
 def test_short_western_exports_load_as_written_in_lists_and_call_exports(settings):
