@@ -46,54 +46,6 @@ each export's latest run is held back: it is how the erasure reaches the platfor
 hashed rows the platform must delete); one holding an erased person is noted (``HELD_REMOVALS``) and
 scrubbed by the first export after which it is no longer the latest; that of a retired segment's
 final export, the latest for good, at once.
-
-Reading less (since 2026-11-26). A night on which requests already applied newly match a customer
-(new records give someone an erased address) used to read every retained file again (at 1M: 36
-folders, 109 files per retained run, 7.6 s CPU) and, when that customer is new, remove nothing. The
-scrub now reads only ``removed.csv`` of every retained folder (as it always did for the folders the
-export has just built) when it can prove that no snapshot, ``added.csv`` or ``skipped.csv`` of a
-retained run holds a row it would remove, that is, when all of these hold (otherwise it reads them all):
-
-1. Every request to apply now (``todo``) is an e-mail or phone request already recorded in
-   ``SCRUBBED_ENTRIES`` with ``customers_matched`` set, and the calling export was built without it
-   (``built_without``). Recording it read every retained folder of that time whole (except the
-   calling export's own, built without the request; their ``removed.csv`` was read) and removed each
-   row holding the erased contact (plain in marketing files, its hashes in ad-platform files), so
-   those files no longer hold it. Every run published since was built with the request in
-   ``raw.suppression_list`` (append-only: a request is never withdrawn): the exporter leaves out
-   every customer one of whose addresses the request matches, under the same matcher the scrub uses
-   (``exports/suppression.py``), and the export gate refuses a snapshot holding a suppressed
-   address's hash. So a retained snapshot, ``added.csv`` or ``skipped.csv`` (ids only) holds no row
-   the scrub would find by contact. ``removed.csv`` may (it lists people who left since a run that
-   may predate the request) and is always read.
-2. The matching rules (``suppression.matcher_fingerprint``: matcher and hashing source, libraries,
-   region) are those every retained run was built and checked under: ``CHECKED_THROUGH`` keeps the
-   export_seq after which that holds (``matcher_since``), reset to "everything published so far"
-   when the rules change or a published run escaped a check. Under other rules a request may match
-   addresses it did not match when those files were cleaned.
-3. Every export call that published a retained run finished its check: ``CHECKED_THROUGH`` holds
-   the export_seq of ``exports.export_log`` through which that is so, written in the check's own
-   transaction (an export whose scrub failed after publishing leaves a run above it). Every finished
-   check left every customer of ``marts.dim_customers`` of that time in ``CHECKED_CONTACTS``
-   (rewritten whole, or the new and changed ones added; dropped with ``CHECKED_THROUGH`` when no
-   e-mail/phone request exists, and the next check rewrites it whole).
-4. None of the customers matched now, nor any id they had before a merge
-   (``identity.customer_id_history`` backward closure: the ids the scrub searches), is in
-   ``CHECKED_CONTACTS`` before this check, is a former id in ``identity.customer_id_history``
-   (retired by a merge or split) or is in the member state (``export_members_current``,
-   ``export_member_changes``; with nothing there the ad-platform search by member row finds
-   nothing). So no earlier export call saw them in ``marts.dim_customers``: not since the table was
-   last rewritten whole (3.), and not before, as identity never hands out an id twice
-   (``identity/stable_ids.py``) and a customer of now that existed then would still be there. Rows
-   of earlier runs are people of ``marts.dim_customers`` of their time, so none holds their id; the
-   calling export was built without them (1.).
-5. Folders in ``HELD_REMOVALS`` are read as before.
-
-Customer-number requests, requests new since the last check, a newly matched customer who existed
-before (merged into or split from an existing one, or an existing customer who gained the address),
-new matching rules, and any published run a check did not see all fail one of these and read
-everything. A partial export (``cdp export --segment``) or a rerun under the same run id is one more
-call: the runs it did not build itself count as earlier ones (checked, or not: then 3. fails).
 """
 
 from __future__ import annotations
@@ -134,10 +86,6 @@ SCRUBBED_CUSTOMERS = "exports.erasure_scrubbed_customers"
 # Run folders whose removed.csv, the latest of its export, was left holding erased people's rows (it is
 # what tells the platform to delete them); scrubbed by the first export after which it is not the latest.
 HELD_REMOVALS = "exports.erasure_held_removals"
-# The export_seq of exports.export_log through which every published export call finished its check
-# (CHECKED_CONTACTS then holds every customer those calls saw), the matching rules of the last check and
-# the export_seq after which every published run was built and checked under them; one row.
-CHECKED_THROUGH = "exports.erasure_checked_through"
 _CHANGED = (f"NOT EXISTS (SELECT 1 FROM {CHECKED_CONTACTS} AS c WHERE c.customer_id = d.customer_id "
             f"AND c.contact_fingerprint = {_CONTACT_HASH})")
 
@@ -197,7 +145,6 @@ def scrub_erased(settings: Settings, con: duckdb.DuckDBPyConnection, run_id: str
     is among those, only their ``removed.csv`` is read (held, or scrubbed for a retired segment). Every
     other folder is read whole, also one of ``run_id`` (a partial export, ``cdp export --segment``,
     under the night's run id)."""
-    rebuilt = list(rebuilt)
     had_customers = table_exists(con, *SCRUBBED_CUSTOMERS.split("."))
     for ddl in _DDL:
         con.execute(ddl)
@@ -213,7 +160,6 @@ def scrub_erased(settings: Settings, con: duckdb.DuckDBPyConnection, run_id: str
     contact_entries = [entry for entry in entries if entry[0].lower() in ("email", "phone")]
     if not entries:
         con.execute(f"DROP TABLE IF EXISTS {CHECKED_CONTACTS}")  # no e-mail/phone request: not needed
-        con.execute(f"DROP TABLE IF EXISTS {CHECKED_THROUGH}")
         return 0
     # Every request is checked every night (a request applied to one customer may match another one
     # once new records give that customer the erased address). Customer-number requests are a few
@@ -240,15 +186,6 @@ def scrub_erased(settings: Settings, con: duckdb.DuckDBPyConnection, run_id: str
     # the person erased now among them (it is the platform's delete list), so it is held or scrubbed.
     skip = {(segment, destination, run_id) for segment, destination in rebuilt} if set(todo) <= built_without else set()
     retained = _retained_runs(con)
-    # Tonight's people cannot be in an earlier run's snapshot, added.csv or skipped.csv (module
-    # docstring, "Reading less"): then every retained folder is read like the ones just built.
-    removals_only = bool(skip) and incremental and _only_removals_can_hold(
-        con, run_id, rebuilt, todo, recorded, customer_ids, settings.default_phone_region)
-    if removals_only and retained:
-        held_folders = set(con.execute(f"SELECT segment, destination, run_id FROM {HELD_REMOVALS}").fetchall())
-        skip |= {folder for folder in retained if folder not in held_folders}
-        log.info("export %s: the %d erasure request(s) newly matching customers match only customers no "
-                 "earlier export held; of the retained runs only removed.csv is read", run_id, len(todo))
     removed = 0
     log_rows: list[tuple] = []
     held: list[tuple[str, str, str]] = []
@@ -306,7 +243,6 @@ def scrub_erased(settings: Settings, con: duckdb.DuckDBPyConnection, run_id: str
         if rows:
             con.executemany(f"INSERT INTO {SCRUBBED_CUSTOMERS} VALUES (?, ?, ?, ?)", rows)
         _remember_contacts(con, bool(contact_entries), settings.default_phone_region, changed)
-        _note_checked_through(con, bool(contact_entries), incremental, settings.default_phone_region, run_id, rebuilt)
     nobody = sum(1 for entry in entries if not customers_matched(entry))
     if removed:
         log.info("export %s: %d row(s) of %d erased customer(s) removed from retained export runs",
@@ -329,74 +265,6 @@ def _erased_targets(con: duckdb.DuckDBPyConnection, found: set[str], entries: It
         if kind.lower() in ("email", "phone"):
             contacts.add(kind, value)
     return customer_ids, contacts
-
-
-def _published_seqs(con: duckdb.DuckDBPyConnection, run_id: str, rebuilt: list[tuple[str, str]]) -> tuple[int, int, int]:
-    """(max export_seq of every published run, max and min of those this call did not publish; 0 when none)."""
-    segments = [segment for segment, _ in rebuilt]
-    destinations = [destination for _, destination in rebuilt]
-    row = con.execute(
-        "WITH mine AS (SELECT unnest(?::VARCHAR[]) AS segment, unnest(?::VARCHAR[]) AS destination) "
-        "SELECT coalesce(max(export_seq), 0), coalesce(max(export_seq) FILTER (WHERE NOT is_mine), 0), "
-        "coalesce(min(export_seq) FILTER (WHERE NOT is_mine), 0) FROM (SELECT l.export_seq, l.run_id = ? AND "
-        "EXISTS (SELECT 1 FROM mine AS m WHERE m.segment = l.segment AND m.destination = l.destination) AS is_mine "
-        "FROM exports.export_log AS l WHERE l.status = ?)", [segments, destinations, run_id, state.PUBLISHED]).fetchone()
-    return int(row[0]), int(row[1]), int(row[2])
-
-
-def _note_checked_through(con: duckdb.DuckDBPyConnection, pending: bool, incremental: bool,
-                          default_region: str | None, run_id: str, rebuilt: list[tuple[str, str]]) -> None:
-    """Keep ``CHECKED_THROUGH`` beside ``CHECKED_CONTACTS`` (dropped with it): every published run up to
-    now has been checked, under these rules since ``matcher_since`` (kept while the rules stay the same and
-    no published run escaped a check; else every run published so far is older than it)."""
-    if not pending:
-        con.execute(f"DROP TABLE IF EXISTS {CHECKED_THROUGH}")
-        return
-    con.execute(f"CREATE TABLE IF NOT EXISTS {CHECKED_THROUGH} (export_seq BIGINT NOT NULL, matcher VARCHAR NOT NULL, "
-                "matcher_since BIGINT NOT NULL)")
-    matcher = suppression_mod.matcher_fingerprint(default_region)
-    everything, others, _ = _published_seqs(con, run_id, rebuilt)
-    previous = con.execute(f"SELECT export_seq, matcher, matcher_since FROM {CHECKED_THROUGH}").fetchall()
-    if len(previous) == 1 and previous[0][1] == matcher and others <= previous[0][0]:
-        since = previous[0][2]
-    elif not others:
-        since = 0  # nothing was published before this call: its runs are all under these rules
-    else:
-        since = everything
-    con.execute(f"DELETE FROM {CHECKED_THROUGH}")
-    con.execute(f"INSERT INTO {CHECKED_THROUGH} VALUES (?, ?, ?)", [everything, matcher, since])
-
-
-def _only_removals_can_hold(con: duckdb.DuckDBPyConnection, run_id: str, rebuilt: list[tuple[str, str]],
-                            todo: list[Entry], recorded: dict[Entry, int | None], customer_ids: set[str],
-                            default_region: str | None) -> bool:
-    """True when no retained file but a removed.csv (or a held one) can hold a row the scrub would remove
-    for ``todo`` (the requests it applies now) and ``customer_ids`` (whom they newly match, with their
-    former ids); every condition is explained in the module docstring, "Reading less"."""
-    if not todo or not customer_ids:
-        return False
-    if any(entry not in recorded or entry[0].lower() not in ("email", "phone") for entry in todo):
-        return False
-    if not (table_exists(con, *CHECKED_THROUGH.split(".")) and table_exists(con, *CHECKED_CONTACTS.split("."))
-            and table_exists(con, "identity", "customer_id_history")):
-        return False
-    marks = con.execute(f"SELECT export_seq, matcher, matcher_since FROM {CHECKED_THROUGH}").fetchall()
-    if len(marks) != 1 or marks[0][1] != suppression_mod.matcher_fingerprint(default_region):
-        return False
-    through, _, since = marks[0]
-    _, others, oldest = _published_seqs(con, run_id, rebuilt)
-    if others > through or (others and oldest <= since):
-        return False
-    ids = sorted(customer_ids)
-    seen = (f"SELECT customer_id FROM {CHECKED_CONTACTS} "
-            "UNION ALL SELECT old_customer_id FROM identity.customer_id_history")
-    if table_exists(con, *state.CURRENT_MEMBERS.split(".")):
-        seen += f" UNION ALL SELECT customer_id FROM {state.CURRENT_MEMBERS}"
-    if table_exists(con, *state.MEMBER_CHANGES.split(".")):
-        seen += f" UNION ALL SELECT customer_id FROM {state.MEMBER_CHANGES}"
-    known = con.execute(f"SELECT count(*) FROM ({seen}) WHERE customer_id IN (SELECT unnest(?::VARCHAR[]))",
-                        [ids]).fetchone()[0]
-    return known == 0
 
 
 def pending_erasures(con: duckdb.DuckDBPyConnection) -> list[dict]:
