@@ -421,6 +421,7 @@ def resolve_file(
     input, output = Path(input), Path(output)
     if output.suffix.lower() not in OUTPUT_SUFFIXES:
         raise IdentityError(f"{output}: expected an output path ending in .csv or .parquet")
+    _refuse_overwriting_inputs(input, output, truth)
     if truth is not None and not Path(truth).exists():
         raise IdentityError(f"{truth}: truth file not found")
     try:  # before the work: a folder that cannot be made fails now, not after the matching
@@ -488,6 +489,33 @@ def resolve_file(
     if truth is not None:
         result["metrics"] = evaluate_mappings(predicted, read_truth(Path(truth)))
     return result
+
+
+def _is_same_file(first: Path, second: Path) -> bool:
+    """``first`` and ``second`` name one file: however spelled (``./x.csv``, ``x.csv``), through a
+    symbolic or hard link, or a path that does not exist yet but will be that file."""
+    try:
+        if first.exists() and second.exists():
+            return first.samefile(second)
+        return first.resolve() == second.resolve()
+    except OSError:
+        return False
+
+
+def _refuse_overwriting_inputs(input: Path, output: Path, truth: Path | None) -> None:
+    """Raise before any work when the output or its rejects file would be the input or the truth file.
+
+    The output was written over the input (and a run with no rejects deletes ``<output stem>.rejects.csv``):
+    the records were lost with no copy.
+    """
+    read = [("input", input)] + ([("truth", Path(truth))] if truth is not None else [])
+    for written_as, written in (("output", output), ("rejects file", rejects_path(output))):
+        for read_as, path in read:
+            if _is_same_file(written, path):
+                raise IdentityError(
+                    f"{output}: the {written_as} {written} is the {read_as} file {path}; writing it would "
+                    "overwrite the records being read. Choose another --output path"
+                )
 
 
 def _write_rejects(path: Path, rejects: list[dict]) -> None:
