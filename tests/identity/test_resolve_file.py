@@ -390,3 +390,22 @@ def test_an_output_that_is_the_input_is_refused_before_any_work(settings, tmp_pa
     assert source.read_bytes() == original and rejects_named.read_bytes() == original
     assert not (tmp_path / "sub" / "people.csv").exists()
 
+
+def test_unrecognised_columns_are_named_in_a_warning(settings, tmp_path: Path, caplog) -> None:
+    """An `e-mail` or `Phone Number` column was ignored without a word: the file matched worse."""
+    source = _write(tmp_path / "list.csv", "First_Name,LAST_NAME,e-mail,Phone Number,EMAIL\n"
+                    "Ann,Lee,ann@x.com,212 555 0123,ann@x.com\nAnn,Lee,ann@x.com,212 555 0123,ann@x.com\n")
+    with caplog.at_level("WARNING", logger="identity.resolve_file"):
+        result = resolve_file(source, tmp_path / "out.csv", settings)
+    assert result["person_records"] == 2 and result["customers"] == 1  # EMAIL (any case) is read
+    ignored = [record.getMessage() for record in caplog.records if "ignored" in record.getMessage()]
+    assert len(ignored) == 1
+    assert "'e-mail', 'Phone Number' ignored" in ignored[0] and "first_name, last_name" in ignored[0]
+    assert "First_Name" not in ignored[0]
+
+
+def test_a_file_with_no_recognised_identifying_column_is_refused(settings, tmp_path: Path) -> None:
+    source = _write(tmp_path / "list.csv", "source_system,e-mail,Phone Number\ncrm,ann@x.com,212 555 0123\n")
+    with pytest.raises(IdentityError, match=r"none of the person-record columns .*'e-mail', 'Phone Number'.*email, phone"):
+        resolve_file(source, tmp_path / "out.csv", settings)
+    assert not (tmp_path / "out.csv").exists()
