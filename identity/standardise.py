@@ -16,6 +16,7 @@ import phonenumbers
 from cdp.fingerprint import code_fingerprint
 from cdp.warehouse import transaction
 from identity.nicknames import canonical_names
+from identity.phones import with_international_prefix_as_plus
 from identity.schema import PERSON_RECORD_COLUMNS, fetch_one, sql_literal
 from ingestion.csv_records import WHITESPACE
 
@@ -198,19 +199,35 @@ def standardise_phone(raw: str | None, default_region: str, placeholder_digits: 
         if national in placeholder_digits or len(set(national)) == 1:
             return None
         return "+1" + national
-    try:
-        number = phonenumbers.parse(raw, default_region)
-    except phonenumbers.NumberParseException:
-        return None
-    # is_possible rather than is_valid: fictional 555 numbers are real customer data in tests
-    # and in some CRMs; validity by numbering plan would drop them all.
-    # A local-only number (no area code) could belong to anyone in the country: not an identifier.
-    if phonenumbers.is_possible_number_with_reason(number) != phonenumbers.ValidationResult.IS_POSSIBLE:
+    # "0044 20 7946 0958" is "+44 20 7946 0958" whatever the region (phonenumbers reads 00 as the
+    # international prefix only where the region's is 00, so with US it was no number), as the
+    # exports read it (identity.phones); a region whose prefix is not 00 (0011) reads it after.
+    international = with_international_prefix_as_plus(text)
+    number = _possible_number(international, None) if international is not None else None
+    if number is None:
+        number = _possible_number(raw, default_region)
+    if number is None:
         return None
     national = str(number.national_number)
     if national in placeholder_digits or len(set(national)) == 1:
         return None
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _possible_number(text: str, region: str | None) -> phonenumbers.PhoneNumber | None:
+    """``text`` parsed (``region`` for a number without a country code), or None unless it is possible.
+
+    is_possible rather than is_valid: fictional 555 numbers are real customer data in tests and in
+    some CRMs; validity by numbering plan would drop them all. A local-only number (no area code)
+    could belong to anyone in the country: not an identifier.
+    """
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if phonenumbers.is_possible_number_with_reason(number) != phonenumbers.ValidationResult.IS_POSSIBLE:
+        return None
+    return number
 
 
 def phone_placeholder_digits(settings: object) -> frozenset[str]:
@@ -333,7 +350,7 @@ def standardised_select_sql(source: str, settings: object, phone_lookup: str) ->
 def _fingerprint(settings: object) -> str:
     """What the standardised values depend on besides the raw row: this module, the rules, the settings."""
     region = getattr(settings, "default_phone_region", "US") or "US"
-    return code_fingerprint([Path(__file__)], standardised_select_sql("source", settings, "phone_lookup"), region,
+    return code_fingerprint([Path(__file__), Path(__file__).with_name("phones.py")], standardised_select_sql("source", settings, "phone_lookup"), region,
                             duckdb.__version__)
 
 

@@ -9,6 +9,7 @@ from datetime import date
 import duckdb
 import pytest
 
+from exports import hashing
 from identity.schema import PERSON_RECORD_COLUMNS
 from identity.standardise import (
     placeholders,
@@ -129,6 +130,38 @@ def test_a_real_number_with_a_short_or_wrapped_run_is_kept(raw: str, expected: s
 def test_phone_default_region_comes_from_settings() -> None:
     rows = _standardise([{"phone": "020 7946 0958"}], FakeSettings(default_phone_region="GB"))
     assert rows[0]["phone"] == "+442079460958"
+
+
+@pytest.mark.parametrize("region", ["US", "GB", "DE", "AU"])
+def test_phone_with_the_00_international_prefix_is_the_plus_form(region: str) -> None:
+    """`0044 20 7946 0958` was no number with the default region US (phonenumbers reads 00 as the
+    international prefix only where the region's is 00), so it never linked with `+44 20 7946 0958`;
+    the exports read it as +44 (identity.phones is the one rule for both)."""
+    written = [
+        ("0044 20 7946 0958", "+442079460958"), ("+44 20 7946 0958", "+442079460958"),
+        ("00 1 212 555 0123", "+12125550123"), ("+1 212 555 0123", "+12125550123"),
+        ("+0044 20 7946 0958", "+442079460958"), ("0044 20 7946 0958 ext. 12", "+442079460958"),
+        ("00-49-30-1234567", "+49301234567"),
+    ]
+    rows = _standardise([{"phone": raw} for raw, _ in written], FakeSettings(default_phone_region=region))
+    assert [row["phone"] for row in rows] == [expected for _, expected in written]
+    for raw, expected in written:
+        assert hashing.to_e164(raw, region) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "region", "expected"),
+    [
+        # One 0 is the national trunk prefix: still read in the default region.
+        ("020 7946 0958", "GB", "+442079460958"), ("07700 900123", "GB", "+447700900123"),
+        ("030 1234567", "DE", "+49301234567"), ("020 7946 0958", "US", None),
+        # A region whose international prefix is not 00 still reads its own.
+        ("0011 44 20 7946 0958", "AU", "+442079460958"), ("011 44 20 7946 0958", "US", "+442079460958"),
+    ],
+)
+def test_national_numbers_and_other_international_prefixes_are_read_as_before(raw, region, expected) -> None:
+    assert standardise_phone(raw, region, frozenset()) == expected
+    assert hashing.to_e164(raw, region) == expected
 
 
 def test_phones_in_table_are_standardised_once_per_distinct_value() -> None:
