@@ -161,8 +161,16 @@ def _text_sql(column: str) -> str:
     return f"(CASE WHEN regexp_full_match({lowered}, '[a-z0-9]+( [a-z0-9]+)*') THEN {lowered} ELSE {rewritten} END)"
 
 
+#: Words that say the next one is a unit within the building, in their kept forms (apartment and
+#: suite are spelled apt and ste by then). "#4B", "Apt 4B", "Apartment 4B", "Unit 4B" and "Suite 4B"
+#: name one unit 4B, and "#" already leaves nothing ("#" is punctuation): the word goes before a unit
+#: number (a token with a digit, or a single letter), so all are "4b", as is "12 Main St 4B".
+UNIT_DESIGNATORS: tuple[str, ...] = ("apt", "unit", "ste", "flat")
+
+
 def _street_sql(column: str) -> str:
-    """Cleaned street with each street-type or direction word in its one kept form."""
+    """Cleaned street with each street-type or direction word in its one kept form, and no unit
+    designator before a unit number (:data:`UNIT_DESIGNATORS`)."""
     abbreviations = "MAP {" + ", ".join(
         f"{sql_literal(word)}: {sql_literal(short)}" for word, short in STREET_ABBREVIATIONS.items() if word != short
     ) + "}"
@@ -170,11 +178,13 @@ def _street_sql(column: str) -> str:
     words = f"string_split({text}, ' ')"
     spelled_out = "|".join(word for word, short in STREET_ABBREVIATIONS.items() if word != short)
     # Word-by-word rewriting only where there is a spelled-out word to rewrite.
-    return (
+    abbreviated = (
         f"(CASE WHEN regexp_matches({text}, '\\b({spelled_out})\\b') "
         f"THEN array_to_string(list_transform({words}, lambda word: coalesce({abbreviations}[word], word)), ' ') "
         f"ELSE {text} END)"
     )
+    designators = "|".join(UNIT_DESIGNATORS)
+    return f"regexp_replace({abbreviated}, '(^| )({designators}) ([^ ]*[0-9][^ ]*|\\pL)( |$)', '\\1\\3\\4', 'g')"
 
 
 _KEY = ("source_system", "source_record_id")

@@ -222,9 +222,23 @@ def test_street_abbreviations_are_unified() -> None:
         {"street": "9 Sunset Boulevard"},
         {"street": "1 Elm Avenue"},
     ])
-    assert rows[0]["street"] == rows[1]["street"] == "12 n main st apt 4"
+    assert rows[0]["street"] == rows[1]["street"] == "12 n main st 4"
     assert rows[2]["street"] == "9 sunset blvd"
     assert rows[3]["street"] == "1 elm ave"
+
+
+def test_unit_designators_before_a_unit_number_compare_equal() -> None:
+    """`#4B` became "4b" but `Apt 4B` "apt 4b" and `Unit 4B` "unit 4b": one flat, three streets,
+    so records never met in the blocking rules on street. Another unit, or a designator with no
+    unit number after it, or a street named Unit, stays apart."""
+    same = ["12 Main St #4B", "12 Main St Apt 4B", "12 Main Street, Apartment 4B", "12 Main St Unit 4B",
+            "12 Main St Suite 4B", "12 Main St Apt. #4B", "12 Main St 4B", "12 MAIN ST # 4b"]
+    apart = ["12 Main St Apt 5B", "12 Main St", "12 Main St Apt", "1 Unit St", "12 Main St Bldg 4B"]
+    rows = _standardise([{"street": street} for street in same + apart])
+    assert {row["street"] for row in rows[:len(same)]} == {"12 main st 4b"}
+    assert [row["street"] for row in rows[len(same):]] == [
+        "12 main st 5b", "12 main st", "12 main st apt", "1 unit st", "12 main st bldg 4b",
+    ]
 
 
 def test_postcode_city_state_country_are_cleaned() -> None:
