@@ -546,10 +546,13 @@ def _decimal_limits(kind: str) -> tuple[int, int]:
 def _short_decimal_sql(column: str, kind: str) -> str:
     """SQL true for text that ``kind`` holds exactly if it is a number at all, tested without a
     regex (most amounts): no exponent, no more characters after a point than the type's decimal
-    places, and no more characters in all than its digits before the point."""
+    places, and no more characters in all than its digits before the point. No underscore either:
+    DuckDB reads one as a digit separator ('1_000' AS DECIMAL is 1000), so a POS amount written
+    1_000 was loaded as 1000 where any other unparseable amount is quarantined."""
     whole, places = _decimal_limits(kind)
     return (
         f"(length({column}) <= {whole} AND NOT contains({column}, 'e') AND NOT contains({column}, 'E') "
+        f"AND NOT contains({column}, '_') "
         f"AND (strpos({column}, '.') = 0 OR length({column}) - strpos({column}, '.') <= {places}))"
     )
 
