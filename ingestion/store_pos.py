@@ -525,9 +525,15 @@ def _cast(column: str, kind: str) -> str:
             f"CASE WHEN {_short_decimal_sql(column, kind)} THEN try_cast({column} AS {kind}) "
             f"WHEN regexp_full_match({column}, '{_NUMBER_PATTERN}') THEN try_cast({column} AS {kind}) END"
         )
+    if kind in ("INTEGER", "BIGINT"):
+        # Whole numbers only (a REAL's "2.0" is 2): try_cast rounds '2.5' to 3 and reads DuckDB's own
+        # forms ('1_000', '0x1F', '1e3'), so a quantity of 2.5 was stored as 3 lines' worth.
+        return f"CASE WHEN regexp_full_match({column}, '{_WHOLE_NUMBER_PATTERN}') THEN try_cast({column} AS {kind}) END"
     return f"try_cast({column} AS {kind})"
 
 
+# A whole number, around spaces; a float's ".0" (a SQLite REAL id or quantity) is still whole.
+_WHOLE_NUMBER_PATTERN = r"\s*[+-]?[0-9]+(\.0*)?\s*"
 _DECIMAL_TYPE = re.compile(r"DECIMAL\((\d+),\s*(\d+)\)")
 # A number in plain or exponent notation ('19.999', '-.5', '1.0e-05', '2E+3'), around spaces.
 _NUMBER_PATTERN = r"^\s*[+-]?([0-9]*)(?:\.([0-9]*))?(?:[eE]([+-]?[0-9]+))?\s*$"

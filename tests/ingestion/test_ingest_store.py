@@ -707,6 +707,21 @@ def test_an_amount_with_digit_separators_is_quarantined_not_read_as_a_number(sql
     ]
 
 
+def test_a_quantity_or_id_that_is_not_a_whole_number_is_quarantined_not_rounded(sqlite_pos):
+    """try_cast('2.5' AS INTEGER) is 3: a quantity of 2.5 was loaded as 3 (and '1_000', '0x1F' as
+    1000 and 31); a SQLite REAL's whole '4.0' is still 4."""
+    pos, settings = sqlite_pos
+    for line_id, quantity in ((105, "2.5"), (106, "1_000"), (107, "0x1F"), (109, 4.0)):
+        pos.insert("order_lines", (line_id, 20, "TEA", "Tea", "Grocery", quantity, "1.5", STAMP))
+    ingest(settings, "run-1", "store")
+    assert _rows(settings, "SELECT order_line_id, quantity FROM raw.store_order_lines WHERE order_line_id > 104") == [
+        (109, 4)
+    ]
+    assert _rows(settings, "SELECT reason FROM meta.quarantine WHERE field = 'quantity' ORDER BY reason") == [
+        (f"invalid-field-type: order_lines.quantity (key {key}) is not a valid INTEGER",) for key in (105, 106, 107)
+    ]
+
+
 @pytest.mark.postgres
 def test_postgres_amounts_keep_their_decimals_and_unfit_ones_are_quarantined(settings, pg_uri):
     import psycopg
