@@ -29,6 +29,8 @@ import unicodedata
 
 import phonenumbers
 
+from identity.phones import with_international_prefix_as_plus
+
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 GOOGLE_MAIL_DOMAINS = frozenset({"gmail.com", "googlemail.com"})
 _NAME_PREFIXES = frozenset({"mr", "mrs", "ms", "miss", "mx", "dr", "prof", "sir", "dame"})
@@ -130,18 +132,17 @@ def _text_to_e164(text: str, region: str | None) -> str | None:
     digits = re.sub(r"\D", "", text)
     if not digits:
         return None
-    if text.startswith(("+", "00")):
+    # "0044 ...", "+0044 ..." and "+001 616 ...": the international prefix as one plus, as identity
+    # reads it (identity.phones), so a number identity links on is the one hashed and suppressed.
+    international = with_international_prefix_as_plus(text)
+    if international is not None:
         # An extension ("ext. 12", "x12") is not part of the number: parse the number as written
-        # (international prefix zeros dropped) so phonenumbers sets it aside, rather than gluing
-        # its digits onto the number below ("+1 205 754 8767 ext. 12" is +12057548767).
-        written = _parse_phone("+" + _INTERNATIONAL_PREFIX.sub("", text), None)
+        # so phonenumbers sets it aside, rather than gluing its digits onto the number below
+        # ("+1 205 754 8767 ext. 12" is +12057548767).
+        written = _parse_phone(international, None)
         if written is not None and written.extension:
             return _e164_if_possible(written)
-    if text.startswith("+"):
-        # "+001 616 ..." and "+0044 ...": the international prefix written after the plus.
-        candidate = "+" + digits.lstrip("0")
-    elif text.startswith("00"):
-        candidate = "+" + digits[2:]
+        candidate = "+" + re.sub(r"\D", "", international)
     else:
         candidate = text
     parsed = _parse_phone(candidate, region)
@@ -149,16 +150,17 @@ def _text_to_e164(text: str, region: str | None) -> str | None:
     # ranges fail phonenumbers' validity tables but are still what the customer gave us.
     if parsed is not None and phonenumbers.is_possible_number(parsed):
         return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    if international is not None and text.startswith("00") and region is not None:
+        # The region's own international prefix, where it is not 00 ("0011 44 ..." in Australia).
+        parsed = _parse_phone(text, region)
+        if parsed is not None and phonenumbers.is_possible_number(parsed):
+            return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
     if not candidate.startswith("+"):
         # Digits that already start with a country code but lack the plus ("441134960987").
         parsed = _parse_phone("+" + digits, None)
         if parsed is not None and phonenumbers.is_valid_number(parsed):
             return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
     return None
-
-
-# The plus and any zeros written after it ("+0044"), or the "00" international prefix.
-_INTERNATIONAL_PREFIX = re.compile(r"^(?:\+[^0-9]*0*|00)")
 
 
 def _e164_if_possible(parsed: phonenumbers.PhoneNumber) -> str | None:

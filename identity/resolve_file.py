@@ -1,7 +1,7 @@
 """Standalone dedupe: resolve the person records in one CSV or Parquet file, no warehouse needed.
 
 The file holds the canonical person-record columns (docs/contracts.md §3); unknown columns are
-ignored and missing optional ones treated as empty. Without ``source_system`` every row is
+ignored with a warning naming them and missing optional ones treated as empty. Without ``source_system`` every row is
 ``file``; without ``source_record_id`` the 1-based row number is the id.
 
 CSV text is decoded as the ingestion CSV reader decodes it (byte-order mark, UTF-8, else charset
@@ -91,9 +91,10 @@ def _load_input_rows(
 ) -> int:
     kinds = {name: kind for name, kind, *_rest in con.execute("DESCRIBE input_rows").fetchall()}
     present = set(kinds) - {"_row", "_line"}
-    if not present - {"source_system", "source_record_id"}:
+    if not present - _NOT_IDENTIFYING:  # _canonical_columns refuses such a header; this is a table's guard
         raise IdentityError(
-            f"{path}: none of the person-record columns ({', '.join(PERSON_RECORD_COLUMNS)}) is present"
+            f"{path}: none of the person-record columns that identify a person is present. "
+            f"Columns read (any case): {', '.join(PERSON_RECORD_COLUMNS)}"
         )
     select, checks = [], []
     for name, kind in PERSON_RECORD_COLUMNS.items():
@@ -187,16 +188,40 @@ def _read_input(path: Path, problems: list[dict]) -> pa.Table:
     raise IdentityError(f"{path}: expected a .csv or .parquet file of person records")
 
 
+#: Columns that say nothing about who a record is: a file with none but these cannot be resolved.
+_NOT_IDENTIFYING = frozenset({"source_system", "source_record_id", "record_updated_at"})
+
+
 def _canonical_columns(names: list[str], path: Path) -> dict[str, int]:
-    """Position of each person-record column among ``names`` (matched case-insensitively, trimmed)."""
+    """Position of each person-record column among ``names`` (matched case-insensitively, trimmed).
+
+    Other columns are left out with a warning naming them and the names read (an ``e-mail`` or
+    ``Phone Number`` column was ignored without a word, and the file matched worse); a header
+    with no identifying column at all is an error.
+    """
     positions: dict[str, int] = {}
+    ignored: list[str] = []
     for position, name in enumerate(names):
         canonical = str(name).strip().lower()
         if canonical not in PERSON_RECORD_COLUMNS:
+            ignored.append(repr(str(name)) if str(name).strip() else f"(unnamed column {position + 1})")
             continue
         if canonical in positions:
             raise IdentityError(f"{path}: column {canonical!r} appears twice in the header; keep one")
         positions[canonical] = position
+    recognised = ", ".join(PERSON_RECORD_COLUMNS)
+    if names and not set(positions) - _NOT_IDENTIFYING:
+        found = f"; its columns {', '.join(ignored)} are not among them" if ignored else ""
+        raise IdentityError(
+            f"{path}: none of the person-record columns that identify a person is present{found}. "
+            f"Columns read (any case): {recognised}; rename the file's columns to these"
+        )
+    if ignored:
+        log.warning(
+            "%s: column(s) %s ignored: not person-record columns (read, in any case: %s); rename a column "
+            "to one of these if it holds that field, or matching will not use it",
+            path, ", ".join(ignored), recognised,
+        )
     return positions
 
 
@@ -421,6 +446,7 @@ def resolve_file(
     input, output = Path(input), Path(output)
     if output.suffix.lower() not in OUTPUT_SUFFIXES:
         raise IdentityError(f"{output}: expected an output path ending in .csv or .parquet")
+    _refuse_overwriting_inputs(input, output, truth)
     if truth is not None and not Path(truth).exists():
         raise IdentityError(f"{truth}: truth file not found")
     try:  # before the work: a folder that cannot be made fails now, not after the matching
@@ -488,6 +514,33 @@ def resolve_file(
     if truth is not None:
         result["metrics"] = evaluate_mappings(predicted, read_truth(Path(truth)))
     return result
+
+
+def _is_same_file(first: Path, second: Path) -> bool:
+    """``first`` and ``second`` name one file: however spelled (``./x.csv``, ``x.csv``), through a
+    symbolic or hard link, or a path that does not exist yet but will be that file."""
+    try:
+        if first.exists() and second.exists():
+            return first.samefile(second)
+        return first.resolve() == second.resolve()
+    except OSError:
+        return False
+
+
+def _refuse_overwriting_inputs(input: Path, output: Path, truth: Path | None) -> None:
+    """Raise before any work when the output or its rejects file would be the input or the truth file.
+
+    The output was written over the input (and a run with no rejects deletes ``<output stem>.rejects.csv``):
+    the records were lost with no copy.
+    """
+    read = [("input", input)] + ([("truth", Path(truth))] if truth is not None else [])
+    for written_as, written in (("output", output), ("rejects file", rejects_path(output))):
+        for read_as, path in read:
+            if _is_same_file(written, path):
+                raise IdentityError(
+                    f"{output}: the {written_as} {written} is the {read_as} file {path}; writing it would "
+                    "overwrite the records being read. Choose another --output path"
+                )
 
 
 def _write_rejects(path: Path, rejects: list[dict]) -> None:

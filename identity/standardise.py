@@ -16,6 +16,7 @@ import phonenumbers
 from cdp.fingerprint import code_fingerprint
 from cdp.warehouse import transaction
 from identity.nicknames import canonical_names
+from identity.phones import with_international_prefix_as_plus
 from identity.schema import PERSON_RECORD_COLUMNS, fetch_one, sql_literal
 from ingestion.csv_records import WHITESPACE
 
@@ -160,8 +161,16 @@ def _text_sql(column: str) -> str:
     return f"(CASE WHEN regexp_full_match({lowered}, '[a-z0-9]+( [a-z0-9]+)*') THEN {lowered} ELSE {rewritten} END)"
 
 
+#: Words that say the next one is a unit within the building, in their kept forms (apartment and
+#: suite are spelled apt and ste by then). "#4B", "Apt 4B", "Apartment 4B", "Unit 4B" and "Suite 4B"
+#: name one unit 4B, and "#" already leaves nothing ("#" is punctuation): the word goes before a unit
+#: number (a token with a digit, or a single letter), so all are "4b", as is "12 Main St 4B".
+UNIT_DESIGNATORS: tuple[str, ...] = ("apt", "unit", "ste", "flat")
+
+
 def _street_sql(column: str) -> str:
-    """Cleaned street with each street-type or direction word in its one kept form."""
+    """Cleaned street with each street-type or direction word in its one kept form, and no unit
+    designator before a unit number (:data:`UNIT_DESIGNATORS`)."""
     abbreviations = "MAP {" + ", ".join(
         f"{sql_literal(word)}: {sql_literal(short)}" for word, short in STREET_ABBREVIATIONS.items() if word != short
     ) + "}"
@@ -169,11 +178,13 @@ def _street_sql(column: str) -> str:
     words = f"string_split({text}, ' ')"
     spelled_out = "|".join(word for word, short in STREET_ABBREVIATIONS.items() if word != short)
     # Word-by-word rewriting only where there is a spelled-out word to rewrite.
-    return (
+    abbreviated = (
         f"(CASE WHEN regexp_matches({text}, '\\b({spelled_out})\\b') "
         f"THEN array_to_string(list_transform({words}, lambda word: coalesce({abbreviations}[word], word)), ' ') "
         f"ELSE {text} END)"
     )
+    designators = "|".join(UNIT_DESIGNATORS)
+    return f"regexp_replace({abbreviated}, '(^| )({designators}) ([^ ]*[0-9][^ ]*|\\pL)( |$)', '\\1\\3\\4', 'g')"
 
 
 _KEY = ("source_system", "source_record_id")
@@ -198,19 +209,35 @@ def standardise_phone(raw: str | None, default_region: str, placeholder_digits: 
         if national in placeholder_digits or len(set(national)) == 1:
             return None
         return "+1" + national
-    try:
-        number = phonenumbers.parse(raw, default_region)
-    except phonenumbers.NumberParseException:
-        return None
-    # is_possible rather than is_valid: fictional 555 numbers are real customer data in tests
-    # and in some CRMs; validity by numbering plan would drop them all.
-    # A local-only number (no area code) could belong to anyone in the country: not an identifier.
-    if phonenumbers.is_possible_number_with_reason(number) != phonenumbers.ValidationResult.IS_POSSIBLE:
+    # "0044 20 7946 0958" is "+44 20 7946 0958" whatever the region (phonenumbers reads 00 as the
+    # international prefix only where the region's is 00, so with US it was no number), as the
+    # exports read it (identity.phones); a region whose prefix is not 00 (0011) reads it after.
+    international = with_international_prefix_as_plus(text)
+    number = _possible_number(international, None) if international is not None else None
+    if number is None:
+        number = _possible_number(raw, default_region)
+    if number is None:
         return None
     national = str(number.national_number)
     if national in placeholder_digits or len(set(national)) == 1:
         return None
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _possible_number(text: str, region: str | None) -> phonenumbers.PhoneNumber | None:
+    """``text`` parsed (``region`` for a number without a country code), or None unless it is possible.
+
+    is_possible rather than is_valid: fictional 555 numbers are real customer data in tests and in
+    some CRMs; validity by numbering plan would drop them all. A local-only number (no area code)
+    could belong to anyone in the country: not an identifier.
+    """
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if phonenumbers.is_possible_number_with_reason(number) != phonenumbers.ValidationResult.IS_POSSIBLE:
+        return None
+    return number
 
 
 def phone_placeholder_digits(settings: object) -> frozenset[str]:
@@ -333,7 +360,7 @@ def standardised_select_sql(source: str, settings: object, phone_lookup: str) ->
 def _fingerprint(settings: object) -> str:
     """What the standardised values depend on besides the raw row: this module, the rules, the settings."""
     region = getattr(settings, "default_phone_region", "US") or "US"
-    return code_fingerprint([Path(__file__)], standardised_select_sql("source", settings, "phone_lookup"), region,
+    return code_fingerprint([Path(__file__), Path(__file__).with_name("phones.py")], standardised_select_sql("source", settings, "phone_lookup"), region,
                             duckdb.__version__)
 
 

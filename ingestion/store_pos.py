@@ -525,9 +525,15 @@ def _cast(column: str, kind: str) -> str:
             f"CASE WHEN {_short_decimal_sql(column, kind)} THEN try_cast({column} AS {kind}) "
             f"WHEN regexp_full_match({column}, '{_NUMBER_PATTERN}') THEN try_cast({column} AS {kind}) END"
         )
+    if kind in ("INTEGER", "BIGINT"):
+        # Whole numbers only (a REAL's "2.0" is 2): try_cast rounds '2.5' to 3 and reads DuckDB's own
+        # forms ('1_000', '0x1F', '1e3'), so a quantity of 2.5 was stored as 3 lines' worth.
+        return f"CASE WHEN regexp_full_match({column}, '{_WHOLE_NUMBER_PATTERN}') THEN try_cast({column} AS {kind}) END"
     return f"try_cast({column} AS {kind})"
 
 
+# A whole number, around spaces; a float's ".0" (a SQLite REAL id or quantity) is still whole.
+_WHOLE_NUMBER_PATTERN = r"\s*[+-]?[0-9]+(\.0*)?\s*"
 _DECIMAL_TYPE = re.compile(r"DECIMAL\((\d+),\s*(\d+)\)")
 # A number in plain or exponent notation ('19.999', '-.5', '1.0e-05', '2E+3'), around spaces.
 _NUMBER_PATTERN = r"^\s*[+-]?([0-9]*)(?:\.([0-9]*))?(?:[eE]([+-]?[0-9]+))?\s*$"
@@ -546,10 +552,13 @@ def _decimal_limits(kind: str) -> tuple[int, int]:
 def _short_decimal_sql(column: str, kind: str) -> str:
     """SQL true for text that ``kind`` holds exactly if it is a number at all, tested without a
     regex (most amounts): no exponent, no more characters after a point than the type's decimal
-    places, and no more characters in all than its digits before the point."""
+    places, and no more characters in all than its digits before the point. No underscore either:
+    DuckDB reads one as a digit separator ('1_000' AS DECIMAL is 1000), so a POS amount written
+    1_000 was loaded as 1000 where any other unparseable amount is quarantined."""
     whole, places = _decimal_limits(kind)
     return (
         f"(length({column}) <= {whole} AND NOT contains({column}, 'e') AND NOT contains({column}, 'E') "
+        f"AND NOT contains({column}, '_') "
         f"AND (strpos({column}, '.') = 0 OR length({column}) - strpos({column}, '.') <= {places}))"
     )
 

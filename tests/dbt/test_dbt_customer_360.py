@@ -234,6 +234,68 @@ def test_golden_record_shows_names_and_address_as_written(tmp_path, warehouse_fa
     ]
 
 
+_WRITTEN_WITH_EDGE_JUNK = """
+insert into identity.person_records
+    (source_system, source_record_id, first_name, last_name, street, city, postcode, state, record_updated_at)
+values
+    ('web', 'user:u11', '\tAnn\u00a0', '\u200bLee\ufeff', '\u200c4 Elm St\t', '\u00a0Boston\u200d',
+     ' 02101\u2060', '\u3000MA\n', '2026-06-01 10:00:00'),
+    ('web', 'user:u12', 'Bo', '\u00a0\u200b\t', null, null, null, null, '2026-06-01 10:00:00');
+insert into identity.person_records_standardised
+    (source_system, source_record_id, first_name, last_name, street, city, postcode, state, record_updated_at)
+values
+    ('web', 'user:u11', 'ann', 'lee', '4 elm st', 'boston', '02101', 'MA', '2026-06-01 10:00:00'),
+    ('web', 'user:u12', 'bo', null, null, null, null, null, '2026-06-01 10:00:00');
+insert into identity.customer_map values
+    ('web', 'user:u11', 'C11', '2026-11-23 01:00:00'),
+    ('web', 'user:u12', 'C12', '2026-11-23 01:00:00');
+"""
+
+
+@pytest.mark.slow
+def test_golden_record_strips_whitespace_and_zero_width_characters(tmp_path, warehouse_factory, sql):
+    """A tab, a non-breaking space or a zero-width character at either end of a name or address is
+    not shown in dim_customers (nor exported), as identity strips them; a value of nothing else is
+    NULL. DuckDB's trim() removed spaces only."""
+    settings = warehouse_factory(tmp_path)
+    with connect(settings) as con:
+        con.execute(_WRITTEN_WITH_EDGE_JUNK)
+    cdp_dbt.build(settings, run_id="edge-junk")
+    rows = sql(
+        settings,
+        "SELECT customer_id, first_name, last_name, street, city, postcode, state "
+        "FROM marts.dim_customers WHERE customer_id IN ('C11', 'C12') ORDER BY customer_id",
+    )
+    assert rows == [
+        ("C11", "Ann", "Lee", "4 Elm St", "Boston", "02101", "MA"),
+        ("C12", "Bo", None, None, None, None, None),
+    ]
+    assert sql(
+        settings,
+        "SELECT last_name FROM staging.stg_identity__person_records_as_written WHERE source_record_key = 'web|user:u12'",
+    ) == [(None,)]
+
+
+def test_strip_edges_macro_strips_what_identity_strips():
+    """macros/strip_edges.sql's character class is identity.standardise's _EDGE_JUNK, no more, no less."""
+    import re
+    from pathlib import Path
+
+    import duckdb
+
+    from identity.standardise import _EDGE_JUNK
+
+    macro = (Path(__file__).parents[2] / "dbt_project" / "macros" / "strip_edges.sql").read_text(encoding="utf-8")
+    character_class = re.search(r"macro edge_junk_class\(\) -%}\s*(\S+)\s*{%- endmacro", macro).group(1)
+    candidates = [chr(code) for code in range(1, 0x3100)] + ["\ufeff", "\uffef"]
+    with duckdb.connect() as con:
+        matched = con.execute(
+            "SELECT list(c) FROM unnest(?::VARCHAR[]) AS t(c) WHERE regexp_full_match(c, ?)",
+            [candidates, character_class],
+        ).fetchone()[0]
+    assert set(matched) == set(_EDGE_JUNK)
+
+
 def test_kpi_identity_matches_counts_over_person_records(built, sql):
     # kpi_identity takes per-customer counts from int_identifiers_per_customer; they must equal
     # counting the person records of bridge_customer_records directly

@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from cdp.cli import main
 from identity.evaluate import evaluate_mappings
 from identity.resolve_file import rejects_path, resolve_file
 from identity.schema import IdentityError
@@ -357,3 +358,54 @@ def test_rows_sharing_an_anonymous_web_id_are_one_visitor(settings, tmp_path: Pa
     assert customers["5"] != customers["6"]  # a shared computer: the guard on two web user ids
     assert customers["7"] in (customers["5"], customers["6"])
     assert len(set(customers.values())) == 3
+
+
+def test_an_output_that_is_the_input_is_refused_before_any_work(settings, tmp_path: Path, monkeypatch,
+                                                                 capsys) -> None:
+    """`cdp resolve --input x.csv --output ./x.csv` wrote the customer ids over the records."""
+    source = tmp_path / "people.csv"
+    original = (FIXTURES / "people.csv").read_bytes()
+    source.write_bytes(original)
+    (tmp_path / "link.csv").symlink_to(source)
+    (tmp_path / "sub").mkdir()
+    monkeypatch.chdir(tmp_path)
+    spellings = [source, Path("people.csv"), Path("./people.csv"), Path("sub/../people.csv"), Path("link.csv")]
+    for output in spellings:
+        with pytest.raises(IdentityError, match="is the input file"):
+            resolve_file(Path("people.csv"), output, settings)
+    with pytest.raises(IdentityError, match="is the input file"):
+        resolve_file(Path("link.csv"), source, settings)
+    # The rejects file beside the output (a run without rejects deletes it) is the input too.
+    rejects_named = tmp_path / "people.rejects.csv"
+    rejects_named.write_bytes(original)
+    with pytest.raises(IdentityError, match=r"rejects file .* is the input file"):
+        resolve_file(rejects_named, source, settings)
+    truth = tmp_path / "people_truth.csv"
+    truth.write_bytes((FIXTURES / "people_truth.csv").read_bytes())
+    with pytest.raises(IdentityError, match="is the truth file"):
+        resolve_file(source, truth, settings, truth=Path("people_truth.csv"))
+    monkeypatch.setenv("CDP_HOME", str(tmp_path / "home"))
+    assert main(["resolve", "--input", "people.csv", "--output", "./people.csv"]) == 2
+    assert "is the input file" in capsys.readouterr().err
+    assert source.read_bytes() == original and rejects_named.read_bytes() == original
+    assert not (tmp_path / "sub" / "people.csv").exists()
+
+
+def test_unrecognised_columns_are_named_in_a_warning(settings, tmp_path: Path, caplog) -> None:
+    """An `e-mail` or `Phone Number` column was ignored without a word: the file matched worse."""
+    source = _write(tmp_path / "list.csv", "First_Name,LAST_NAME,e-mail,Phone Number,EMAIL\n"
+                    "Ann,Lee,ann@x.com,212 555 0123,ann@x.com\nAnn,Lee,ann@x.com,212 555 0123,ann@x.com\n")
+    with caplog.at_level("WARNING", logger="identity.resolve_file"):
+        result = resolve_file(source, tmp_path / "out.csv", settings)
+    assert result["person_records"] == 2 and result["customers"] == 1  # EMAIL (any case) is read
+    ignored = [record.getMessage() for record in caplog.records if "ignored" in record.getMessage()]
+    assert len(ignored) == 1
+    assert "'e-mail', 'Phone Number' ignored" in ignored[0] and "first_name, last_name" in ignored[0]
+    assert "First_Name" not in ignored[0]
+
+
+def test_a_file_with_no_recognised_identifying_column_is_refused(settings, tmp_path: Path) -> None:
+    source = _write(tmp_path / "list.csv", "source_system,e-mail,Phone Number\ncrm,ann@x.com,212 555 0123\n")
+    with pytest.raises(IdentityError, match=r"none of the person-record columns .*'e-mail', 'Phone Number'.*email, phone"):
+        resolve_file(source, tmp_path / "out.csv", settings)
+    assert not (tmp_path / "out.csv").exists()

@@ -9,6 +9,7 @@ from datetime import date
 import duckdb
 import pytest
 
+from exports import hashing
 from identity.schema import PERSON_RECORD_COLUMNS
 from identity.standardise import (
     placeholders,
@@ -131,6 +132,38 @@ def test_phone_default_region_comes_from_settings() -> None:
     assert rows[0]["phone"] == "+442079460958"
 
 
+@pytest.mark.parametrize("region", ["US", "GB", "DE", "AU"])
+def test_phone_with_the_00_international_prefix_is_the_plus_form(region: str) -> None:
+    """`0044 20 7946 0958` was no number with the default region US (phonenumbers reads 00 as the
+    international prefix only where the region's is 00), so it never linked with `+44 20 7946 0958`;
+    the exports read it as +44 (identity.phones is the one rule for both)."""
+    written = [
+        ("0044 20 7946 0958", "+442079460958"), ("+44 20 7946 0958", "+442079460958"),
+        ("00 1 212 555 0123", "+12125550123"), ("+1 212 555 0123", "+12125550123"),
+        ("+0044 20 7946 0958", "+442079460958"), ("0044 20 7946 0958 ext. 12", "+442079460958"),
+        ("00-49-30-1234567", "+49301234567"),
+    ]
+    rows = _standardise([{"phone": raw} for raw, _ in written], FakeSettings(default_phone_region=region))
+    assert [row["phone"] for row in rows] == [expected for _, expected in written]
+    for raw, expected in written:
+        assert hashing.to_e164(raw, region) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "region", "expected"),
+    [
+        # One 0 is the national trunk prefix: still read in the default region.
+        ("020 7946 0958", "GB", "+442079460958"), ("07700 900123", "GB", "+447700900123"),
+        ("030 1234567", "DE", "+49301234567"), ("020 7946 0958", "US", None),
+        # A region whose international prefix is not 00 still reads its own.
+        ("0011 44 20 7946 0958", "AU", "+442079460958"), ("011 44 20 7946 0958", "US", "+442079460958"),
+    ],
+)
+def test_national_numbers_and_other_international_prefixes_are_read_as_before(raw, region, expected) -> None:
+    assert standardise_phone(raw, region, frozenset()) == expected
+    assert hashing.to_e164(raw, region) == expected
+
+
 def test_phones_in_table_are_standardised_once_per_distinct_value() -> None:
     rows = _standardise([{"phone": "(212) 555-0123"}, {"phone": "(212) 555-0123"}, {"phone": "0000000000"}])
     assert [row["phone"] for row in rows] == ["+12125550123", "+12125550123", None]
@@ -189,9 +222,23 @@ def test_street_abbreviations_are_unified() -> None:
         {"street": "9 Sunset Boulevard"},
         {"street": "1 Elm Avenue"},
     ])
-    assert rows[0]["street"] == rows[1]["street"] == "12 n main st apt 4"
+    assert rows[0]["street"] == rows[1]["street"] == "12 n main st 4"
     assert rows[2]["street"] == "9 sunset blvd"
     assert rows[3]["street"] == "1 elm ave"
+
+
+def test_unit_designators_before_a_unit_number_compare_equal() -> None:
+    """`#4B` became "4b" but `Apt 4B` "apt 4b" and `Unit 4B` "unit 4b": one flat, three streets,
+    so records never met in the blocking rules on street. Another unit, or a designator with no
+    unit number after it, or a street named Unit, stays apart."""
+    same = ["12 Main St #4B", "12 Main St Apt 4B", "12 Main Street, Apartment 4B", "12 Main St Unit 4B",
+            "12 Main St Suite 4B", "12 Main St Apt. #4B", "12 Main St 4B", "12 MAIN ST # 4b"]
+    apart = ["12 Main St Apt 5B", "12 Main St", "12 Main St Apt", "1 Unit St", "12 Main St Bldg 4B"]
+    rows = _standardise([{"street": street} for street in same + apart])
+    assert {row["street"] for row in rows[:len(same)]} == {"12 main st 4b"}
+    assert [row["street"] for row in rows[len(same):]] == [
+        "12 main st 5b", "12 main st", "12 main st apt", "1 unit st", "12 main st bldg 4b",
+    ]
 
 
 def test_postcode_city_state_country_are_cleaned() -> None:

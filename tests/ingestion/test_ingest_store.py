@@ -691,6 +691,37 @@ def test_sqlite_amounts_keep_their_decimals_and_unfit_ones_are_quarantined(sqlit
     _exercise_amounts(*reversed(sqlite_pos))
 
 
+def test_an_amount_with_digit_separators_is_quarantined_not_read_as_a_number(sqlite_pos):
+    """DuckDB reads '1_000' as 1000: a SQLite POS amount written so was loaded as 1000, where any
+    other amount that is not a number is quarantined naming the field. (PostgreSQL's numeric
+    refuses the text itself.)"""
+    pos, settings = sqlite_pos
+    pos.insert("orders", (24, 2, 1, STAMP, "completed", "1_000", "USD", STAMP))
+    pos.insert("order_lines", (104, 20, "TEA", "Tea", "Grocery", 1, "1_0.5", STAMP))
+    ingest(settings, "run-1", "store")
+    assert _rows(settings, "SELECT count(*) FROM raw.store_orders WHERE order_id = 24") == [(0,)]
+    quarantined = "SELECT field, reason FROM meta.quarantine WHERE field IN ('total_amount', 'unit_price') ORDER BY 1"
+    assert _rows(settings, quarantined) == [
+        ("total_amount", "invalid-field-type: orders.total_amount (key 24) is not a valid DECIMAL(18,4)"),
+        ("unit_price", "invalid-field-type: order_lines.unit_price (key 104) is not a valid DECIMAL(18,4)"),
+    ]
+
+
+def test_a_quantity_or_id_that_is_not_a_whole_number_is_quarantined_not_rounded(sqlite_pos):
+    """try_cast('2.5' AS INTEGER) is 3: a quantity of 2.5 was loaded as 3 (and '1_000', '0x1F' as
+    1000 and 31); a SQLite REAL's whole '4.0' is still 4."""
+    pos, settings = sqlite_pos
+    for line_id, quantity in ((105, "2.5"), (106, "1_000"), (107, "0x1F"), (109, 4.0)):
+        pos.insert("order_lines", (line_id, 20, "TEA", "Tea", "Grocery", quantity, "1.5", STAMP))
+    ingest(settings, "run-1", "store")
+    assert _rows(settings, "SELECT order_line_id, quantity FROM raw.store_order_lines WHERE order_line_id > 104") == [
+        (109, 4)
+    ]
+    assert _rows(settings, "SELECT reason FROM meta.quarantine WHERE field = 'quantity' ORDER BY reason") == [
+        (f"invalid-field-type: order_lines.quantity (key {key}) is not a valid INTEGER",) for key in (105, 106, 107)
+    ]
+
+
 @pytest.mark.postgres
 def test_postgres_amounts_keep_their_decimals_and_unfit_ones_are_quarantined(settings, pg_uri):
     import psycopg
@@ -826,6 +857,9 @@ def test_a_warehouse_with_rounded_amounts_is_widened_and_reloaded(sqlite_pos):
         ("1e-99999999999", None, "more than 4 decimal places"),
         ("12,50", None, None),  # not a number: invalid-field-type
         ("1_000.00001", None, None),  # DuckDB's own digit separators: not read (try_cast would round)
+        ("1_000", None, None),  # short enough to skip the regex, and try_cast read it as 1000
+        ("1_000.50", None, None),
+        ("-1_0", None, None),
     ],
 )
 def test_amount_text_is_stored_exactly_or_not_at_all(text, stored, unfit):

@@ -1,0 +1,30 @@
+"""The international prefix of a written phone number, read one way by identity and the exports.
+
+Identity's standardisation (identity/standardise.py) and the exports' hashing and suppression
+(exports/hashing.py) both turn ``0044 20 7946 0958`` and ``+0044 ...`` into ``+44 ...``; they
+read it here so that a number one links on is the number the other hashes and suppresses.
+"""
+
+from __future__ import annotations
+
+import re
+
+#: The plus and any zeros (and separators) written after it ("+0044", "+ 00 44"), or the "00"
+#: international prefix. Country codes never start with 0, so these zeros are all prefix.
+_INTERNATIONAL_PREFIX = re.compile(r"^(?:\+[^0-9]*(?:0[^0-9]*)*|00)")
+
+
+def with_international_prefix_as_plus(text: str) -> str | None:
+    """``text`` with its international prefix written as one plus and the rest as written
+    ("0044 20 7946 0958" -> "+44 20 7946 0958"; an extension stays for the parser to set aside),
+    or None when it is written without one.
+
+    Only two zeros are a prefix: one zero is a national trunk prefix ("020 7946 0958" is a London
+    number written nationally) and is left to be read in the default region. Where the region's
+    own international prefix is not 00 (Australia's 0011, Japan's 010), a number the plus form
+    does not make possible is read in the region as written, by the callers.
+    """
+    text = text.strip()
+    if not text.startswith(("+", "00")):
+        return None
+    return "+" + _INTERNATIONAL_PREFIX.sub("", text)
