@@ -173,9 +173,53 @@ def test_order_currencies_are_trimmed_and_blank_is_unknown(awkward, sql):
     assert rows == [("m-cur1", "EUR"), ("m-cur2", None)]
 
 
+# (properties of an Order Completed event, the order_revenue staging reads from them)
+ORDER_AMOUNTS = [
+    ('{"revenue": 29.970000000000002}', Decimal("29.97")),  # a JSON number, client binary noise
+    ('{"revenue": 1e3}', Decimal("1000")),  # a JSON number in exponent form is still a number
+    ('{"revenue": "29.97"}', Decimal("29.97")),  # a plain decimal number as a string
+    ('{"revenue": "-5"}', Decimal("-5")),
+    ('{"revenue": null, "total": 55}', Decimal("55")),  # revenue not sent: total
+    # DuckDB's cast read the first three as 1000, 1000 and 12: no source means them as amounts
+    ('{"revenue": "1_000"}', None),
+    ('{"revenue": "1e3"}', None),
+    ('{"revenue": " 12 "}', None),
+    ('{"revenue": "0x1F"}', None),
+    ('{"revenue": "Infinity"}', None),
+    ('{"revenue": "NaN"}', None),
+    ('{"revenue": "1,000"}', None),
+    ('{"revenue": true}', None),
+    ('{"revenue": "1_000", "total": 10}', None),  # an unreadable revenue is not replaced by total
+]
+
+
+def test_an_order_amount_is_a_json_number_or_a_plain_decimal_string(awkward, sql):
+    settings, _ = awkward
+    ids = [f"m-amt{index}" for index in range(len(ORDER_AMOUNTS))]
+    with connect(settings) as con:
+        for message_id, (properties, _) in zip(ids, ORDER_AMOUNTS, strict=True):
+            con.execute(
+                "insert into raw.web_events (message_id, type, event_name, anonymous_id, event_at, properties, "
+                "_source_file, _source_line, _batch_id, _loaded_at) values (?, 'track', 'Order Completed', 'a3', "
+                "'2026-11-20 10:00:00', ?, 'web/e.ndjson', 50, 'b1', '2026-11-23 00:00:00')",
+                [message_id, properties],
+            )
+    # the staging views read the raw rows as they are now: no rebuild needed
+    try:
+        rows = dict(sql(settings, "select web_event_id, order_revenue from staging.stg_web__events "
+                                  "where web_event_id like 'm-amt%'"))
+    finally:  # the module's warehouse stays as the other tests built it
+        with connect(settings) as con:
+            con.execute("delete from raw.web_events where message_id like 'm-amt%'")
+    read = {properties: rows[message_id] for message_id, (properties, _) in zip(ids, ORDER_AMOUNTS, strict=True)}
+    assert read == dict(ORDER_AMOUNTS)
+
+
 def test_a_web_order_without_an_amount_is_counted_not_a_failed_build(warehouse_factory, sql, tmp_path):
     settings = warehouse_factory(tmp_path)
-    with connect(settings) as con:  # Alice's (C1) web orders: one sends only `total`, one no amount at all
+    # Alice's (C1) web orders: one sends only `total`, one no amount at all, one a revenue that is
+    # no plain number (DuckDB's cast read "1_000" as 1000): a missing amount, not 1000 nor the total
+    with connect(settings) as con:
         con.execute("""
             insert into raw.web_events (message_id, type, event_name, user_id, anonymous_id, event_at, properties,
                                         _source_file, _source_line, _batch_id, _loaded_at)
@@ -183,15 +227,18 @@ def test_a_web_order_without_an_amount_is_counted_not_a_failed_build(warehouse_f
                 ('m-t1', 'track', 'Order Completed', 'u1', 'a1', '2026-11-05 10:00:00',
                  '{"order_id": "WEB-T1", "currency": "USD", "total": 55.0}', 'web/e.ndjson', 40, 'b1', '2026-11-06 00:00:00'),
                 ('m-t2', 'track', 'Order Completed', 'u1', 'a1', '2026-11-05 11:00:00',
-                 '{"order_id": "WEB-T2", "currency": "USD"}', 'web/e.ndjson', 41, 'b1', '2026-11-06 00:00:00')
+                 '{"order_id": "WEB-T2", "currency": "USD"}', 'web/e.ndjson', 41, 'b1', '2026-11-06 00:00:00'),
+                ('m-t3', 'track', 'Order Completed', 'u1', 'a1', '2026-11-05 12:00:00',
+                 '{"order_id": "WEB-T3", "currency": "USD", "revenue": "1_000", "total": 10}', 'web/e.ndjson', 42,
+                 'b1', '2026-11-06 00:00:00')
         """)
     # the revenue reconciliation test counted only orders without a rate: the night's build failed
     summary = cdp_dbt.build(settings, run_id="no-amount")
     assert summary["failures"] == 0
     assert sql(settings, "select order_id, total_amount from marts.fct_orders where order_id like 'WEB-T%' "
-                         "order by order_id") == [("WEB-T1", Decimal("55.00")), ("WEB-T2", None)]
+                         "order by order_id") == [("WEB-T1", Decimal("55.00")), ("WEB-T2", None), ("WEB-T3", None)]
     day = "from marts.kpi_daily where kpi_date = date '2026-11-05'"
-    assert sql(settings, f"select orders, revenue, orders_without_rate {day}") == [(2, Decimal("55.00"), 1)]
+    assert sql(settings, f"select orders, revenue, orders_without_rate {day}") == [(3, Decimal("55.00"), 2)]
     results = json.loads((cdp_dbt._target_dir(settings) / "run_results.json").read_text(encoding="utf-8"))
     statuses = {result["unique_id"].split(".")[-1]: (result["status"], result["failures"]) for result in results["results"]}
     assert statuses["assert_completed_orders_have_an_amount"] == ("warn", 1)

@@ -1,7 +1,16 @@
 -- One row per web tracking message, with record keys for identity lookups and the
 -- commerce / consent fields other models need pulled out of the JSON payloads.
 with source as (
-    select * from {{ source('web', 'web_events') }}
+    select
+        *,
+        -- Segment's Order Completed amount: revenue (without shipping and tax) when sent, else
+        -- total. A revenue that is sent but unreadable is a missing amount, never replaced by
+        -- total (which includes shipping and tax).
+        case
+            when properties ->> 'revenue' is null then properties -> 'total'
+            else properties -> 'revenue'
+        end as order_amount
+    from {{ source('web', 'web_events') }}
 ),
 
 renamed as (
@@ -28,10 +37,10 @@ renamed as (
         nullif(trim(campaign_term), '') as campaign_term,
         nullif(trim(campaign_content), '') as campaign_content,
         properties ->> 'order_id' as order_id,
-        -- Segment's Order Completed: revenue (without shipping and tax), else total. A JSON number
-        -- (a JavaScript double): 4 decimal places keep every currency's minor unit and drop the
-        -- binary noise of client arithmetic (29.970000000000002); NULL when it does not fit
-        try_cast(coalesce(properties ->> 'revenue', properties ->> 'total') as decimal(18, 4)) as order_revenue,
+        -- A JSON number (a JavaScript double): 4 decimal places keep every currency's minor unit
+        -- and drop the binary noise of client arithmetic (29.970000000000002); NULL when it does
+        -- not fit or is no plain number ('1_000', '1e3': macros/json_amount.sql)
+        {{ json_amount('order_amount') }} as order_revenue,
         nullif(upper(trim(properties ->> 'currency')), '') as order_currency,
         try_cast(traits -> 'consent' ->> 'email_marketing' as boolean) as has_consent_email_marketing,
         try_cast(traits -> 'consent' ->> 'ad_targeting' as boolean) as has_consent_ad_targeting,
