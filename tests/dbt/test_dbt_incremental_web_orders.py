@@ -2,15 +2,18 @@
 night with an earlier retry of an order (another chosen event, fewer lines), an order whose only
 event is reloaded as a page view (the order and its lines go) and a new order gives the same rows
 as a --full-refresh of the same data (EXCEPT ALL both ways), recomputes only those orders, and a
-rerun rewrites nothing."""
+rerun rewrites nothing. A product's price and quantity are read only as plain numbers (else NULL,
+never what DuckDB's cast makes of "1_000", "1e3" or 2.5)."""
 
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 
 import pytest
 
 from cdp import dbt as cdp_dbt
+from cdp.warehouse import connect
 
 ORDER_TABLES = (
     "intermediate.int_web_orders_deduplicated",
@@ -92,3 +95,47 @@ def test_web_order_night_equals_full_refresh_and_a_rerun_changes_nothing(warehou
                         "where order_id = 'WEB-00000001'") == [("marker",)]
     assert sql(night_2, "select distinct product_name from intermediate.int_web_order_lines_extracted "
                         "where order_id = 'WEB-00000004'") == [("marker",)]
+
+
+# (a product's price and quantity as sent, the unit_price, quantity and line_amount of its line)
+PRODUCT_FORMS = [
+    ('"price": 10.5, "quantity": 2', Decimal("10.5"), 2, Decimal("21")),
+    ('"price": "10.5", "quantity": "3"', Decimal("10.5"), 3, Decimal("31.5")),
+    ('"price": 1e3, "quantity": 2.0', Decimal("1000"), 2, Decimal("2000")),  # JSON numbers, whole 2.0
+    ('"price": 4', Decimal("4"), 1, Decimal("4")),  # no quantity sent: one unit
+    ('"price": 4, "quantity": null', Decimal("4"), 1, Decimal("4")),
+    # DuckDB's cast read "1_000" and "1e3" as 1000 and rounded 2.5 to 3: unreadable, NULL
+    ('"price": "1_000", "quantity": 1', None, 1, None),
+    ('"price": "1e3", "quantity": 1', None, 1, None),
+    ('"price": " 12 ", "quantity": 1', None, 1, None),
+    ('"price": 5, "quantity": "1_000"', Decimal("5"), None, None),
+    ('"price": 5, "quantity": 2.5', Decimal("5"), None, None),
+    ('"price": 5, "quantity": "2.5"', Decimal("5"), None, None),
+    ('"price": 5, "quantity": " 3 "', Decimal("5"), None, None),
+    ('"price": 5, "quantity": "abc"', Decimal("5"), None, None),
+]
+
+
+@pytest.mark.slow
+def test_web_line_prices_and_quantities_are_plain_numbers_else_null(warehouse_factory, sql, tmp_path):
+    settings = warehouse_factory(tmp_path / "warehouse")
+    products = ", ".join(f'{{"product_id": "Q{index}", "name": "Q{index}", "category": "Misc", {forms}}}'
+                         for index, (forms, *_) in enumerate(PRODUCT_FORMS, start=1))
+    statement = (f"insert into raw.web_events {COLUMNS} values ('m-q1', 'track', 'Order Completed', 'u1', 'a1', "
+                 f"'2026-11-05 09:00:00', '{{\"order_id\": \"WEB-Q1\", \"revenue\": 100.0, \"currency\": \"USD\", "
+                 f"\"products\": [{products}]}}', 'web/o.ndjson', 1, 'b-o', '2026-11-23 00:00:00')")
+    with connect(settings) as con:
+        con.execute(statement)
+    assert cdp_dbt.build(settings, run_id="line-forms")["failures"] == 0
+
+    lines = sql(settings, "select unit_price, quantity, line_amount from intermediate.int_web_order_lines_extracted "
+                          "where order_id = 'WEB-Q1' order by cast(split_part(order_line_id, ':', 2) as integer)")
+    assert dict(zip([forms for forms, *_ in PRODUCT_FORMS], lines, strict=True)) == {
+        forms: tuple(expected) for forms, *expected in PRODUCT_FORMS}
+    # as a NULL price always was: the line counts, its NULL units and amount add nothing
+    assert sql(settings, "select order_line_count, item_quantity, lines_amount from marts.fct_orders "
+                         "where order_id = 'WEB-Q1'") == [
+        (len(PRODUCT_FORMS), sum(quantity or 0 for *_, quantity, _ in PRODUCT_FORMS),
+         sum(amount or 0 for *_, amount in PRODUCT_FORMS))]
+    assert sql(settings, "select count(*), count(quantity), count(unit_price) from marts.fct_order_lines "
+                         "where order_id = 'WEB-Q1'") == [(len(PRODUCT_FORMS), 8, 10)]

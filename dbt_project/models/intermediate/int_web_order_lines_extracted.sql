@@ -42,6 +42,31 @@ products as (
     from web_orders
 ),
 
+typed as (
+    select
+        order_id,
+        line_number,
+        product,
+        -- as stg_web__events.order_revenue: a JSON number or a plain decimal string, 4 decimal
+        -- places, NULL for anything else ('1_000', '1e3') or when it does not fit
+        {{ json_amount("product -> 'price'") }} as unit_price,
+        -- a whole number of units: a JSON integer (or a whole JSON number such as 2.0) or a string
+        -- of digits; one unit when not sent (absent or JSON null); NULL for anything else (2.5,
+        -- '2.5', '1_000', ' 3 ': DuckDB's cast rounds or reinterprets them) or beyond integer
+        case
+            when json_type(product -> 'quantity') is null or json_type(product -> 'quantity') = 'NULL' then 1
+            when json_type(product -> 'quantity') in ('BIGINT', 'UBIGINT')
+                then try_cast(product ->> 'quantity' as integer)
+            when json_type(product -> 'quantity') = 'DOUBLE'
+                and cast(product ->> 'quantity' as double) = trunc(cast(product ->> 'quantity' as double))
+                then try_cast(cast(product ->> 'quantity' as double) as integer)
+            when json_type(product -> 'quantity') = 'VARCHAR'
+                and regexp_full_match(product ->> 'quantity', '[0-9]+')
+                then try_cast(product ->> 'quantity' as integer)
+        end as quantity
+    from products
+),
+
 lines as (
     select
         order_id || ':' || cast(line_number as varchar) as order_line_id,
@@ -49,14 +74,11 @@ lines as (
         product ->> 'product_id' as product_sku,
         product ->> 'name' as product_name,
         lower(product ->> 'category') as category,
-        coalesce(try_cast(product ->> 'quantity' as integer), 1) as quantity,
-        -- as stg_web__events.order_revenue: 4 decimal places, NULL when it does not fit
-        try_cast(product ->> 'price' as decimal(18, 4)) as unit_price,
-        try_cast(
-            coalesce(try_cast(product ->> 'quantity' as bigint), 1)
-            * try_cast(product ->> 'price' as decimal(18, 4)) as decimal(18, 4)
-        ) as line_amount
-    from products
+        quantity,
+        unit_price,
+        -- NULL when either is NULL (unreadable): the line still counts, without units or amount
+        try_cast(quantity * unit_price as decimal(18, 4)) as line_amount
+    from typed
 )
 
 select * from lines
