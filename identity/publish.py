@@ -41,6 +41,14 @@ HISTORY_DDL = """CREATE TABLE IF NOT EXISTS identity.customer_id_history (
     run_id VARCHAR, old_customer_id VARCHAR, new_customer_id VARCHAR, change_type VARCHAR,
     reason VARCHAR, changed_at TIMESTAMP)"""
 
+#: Every customer id any run has handed out, with the run that first issued it. Rows are only ever
+#: added: a rerun deletes its history rows and undoes its map rows, but the ids its earlier attempt
+#: issued (which exports may already have sent) stay taken, so no later run gives them to anyone.
+ISSUED_IDS = "identity.issued_customer_ids"
+
+ISSUED_DDL = f"""CREATE TABLE {ISSUED_IDS} (
+    customer_id VARCHAR, first_run_id VARCHAR, first_issued_at TIMESTAMP)"""
+
 METRICS_DDL = """CREATE TABLE IF NOT EXISTS identity.run_metrics (
     run_id VARCHAR, run_date DATE, person_records BIGINT, customers BIGINT, largest_cluster BIGINT,
     clusters_size_1 BIGINT, clusters_size_2_5 BIGINT, clusters_size_6_plus BIGINT,
@@ -102,6 +110,34 @@ def _migrate_whole_table_map(con: duckdb.DuckDBPyConnection, run_id: str) -> Non
             con.execute("ALTER TABLE identity.customer_map_previous RENAME TO customer_map")
     elif has_old_previous:
         con.execute("DROP TABLE identity.customer_map_previous")
+
+
+def _create_issued_ids(con: duckdb.DuckDBPyConnection) -> None:
+    """Create :data:`ISSUED_IDS` on a warehouse without it, from every id the identity tables still
+    name: the history (an id's issuing run is that of its first ``new`` or ``split`` row), the map,
+    the latest run's change log and an older version's previous-map table. Ids that had left all
+    of them before this table existed cannot be known."""
+    if table_exists(con, *ISSUED_IDS.split(".", 1)):
+        return
+    named = ["""SELECT new_customer_id AS customer_id,
+                       CASE WHEN change_type IN ('new', 'split') THEN run_id END AS run_id,
+                       CASE WHEN change_type IN ('new', 'split') THEN changed_at END AS issued_at
+                FROM identity.customer_id_history WHERE new_customer_id IS NOT NULL""",
+             """SELECT old_customer_id, NULL, NULL FROM identity.customer_id_history
+                WHERE old_customer_id IS NOT NULL"""]
+    for schema, name, column in (("identity", "customer_map", "customer_id"),
+                                 ("identity", "customer_map_changes", "previous_customer_id"),
+                                 ("identity", "customer_map_changes", "customer_id"),
+                                 ("identity", "customer_map_previous", "customer_id")):
+        if table_exists(con, schema, name) and column in columns_of(con, schema, name):
+            named.append(f"SELECT {column}, NULL, NULL FROM {schema}.{name} WHERE {column} IS NOT NULL")
+    con.execute(ISSUED_DDL)
+    union = " UNION ALL ".join(named)
+    con.execute(
+        f"""INSERT INTO {ISSUED_IDS}
+        SELECT customer_id, arg_min(run_id, issued_at), min(issued_at) FROM ({union})
+        GROUP BY customer_id ORDER BY customer_id"""
+    )
 
 
 class SupersededRunError(IdentityError):
@@ -326,13 +362,16 @@ def publish(con: duckdb.DuckDBPyConnection, settings: Any, run_id: str, records:
         con.execute(HISTORY_DDL)
         con.execute(METRICS_DDL)
         check_rerun(con, run_id)
+        # Before this run's history rows go: a rerun's own earlier ids are known by them.
+        _create_issued_ids(con)
         con.execute("DELETE FROM identity.customer_id_history WHERE run_id = ?", [run_id])
         _migrate_whole_table_map(con, run_id)
         _conform_tables(con)
         for ddl in (MAP_DDL, CHANGES_DDL, PREVIOUS_VIEW):
             con.execute(ddl)
         _undo_rerun(con, run_id)
-        assign_customer_ids(con, records, previous_map="identity.customer_map", history="identity.customer_id_history")
+        assign_customer_ids(con, records, previous_map="identity.customer_map", history="identity.customer_id_history",
+                            issued=ISSUED_IDS, run_id=run_id)
         _stage_map(con)
         # Before the map and links are written: DuckDB 2.0.0 counted no rows in identity.customer_map
         # read back in this transaction after the whole map was deleted and inserted (a rerun of a
@@ -344,6 +383,14 @@ def publish(con: duckdb.DuckDBPyConnection, settings: Any, run_id: str, records:
             f"""INSERT INTO identity.customer_id_history
             SELECT ?, old_customer_id, new_customer_id, change_type, reason, {run_at}
             FROM id_changes ORDER BY change_type, new_customer_id, old_customer_id""",
+            [run_id],
+        )
+        # Every fresh id has a new or split row naming it; inherited ones are already there.
+        con.execute(
+            f"""INSERT INTO {ISSUED_IDS}
+            SELECT DISTINCT new_customer_id, ?, {run_at} FROM id_changes
+            WHERE new_customer_id NOT IN (SELECT customer_id FROM {ISSUED_IDS})
+            ORDER BY 1""",
             [run_id],
         )
         _publish_links(con, run_id)

@@ -8,7 +8,8 @@ Against the previous identity.customer_map:
   without an id holding most of its remaining records (a ``split`` row for the records that left),
   or, with none, is retired (a ``merge`` row);
 * a cluster that wins none gets a new id, ``cus_`` + a hash of its smallest record key, so a
-  rerun on the same data produces the same ids (``new`` row).
+  rerun on the same data produces the same ids (``new`` row), salted when that id was ever
+  handed out before (``issued``: every id any run has issued, including attempts a rerun undid).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 import duckdb
 
 from cdp.warehouse import table_exists
-from identity.schema import fetch_one
+from identity.schema import fetch_one, sql_literal
 
 ID_PREFIX = "cus_"
 
@@ -31,9 +32,15 @@ def assign_customer_ids(
     records: str,
     previous_map: str | None = "identity.customer_map",
     history: str | None = "identity.customer_id_history",
+    issued: str | None = None,
+    run_id: str | None = None,
 ) -> None:
     """From TEMP TABLE clusters, create TEMP TABLEs customer_assignments(record_key, customer_id)
-    and id_changes(old_customer_id, new_customer_id, change_type, reason)."""
+    and id_changes(old_customer_id, new_customer_id, change_type, reason).
+
+    ``issued`` (customer_id, first_run_id, ...): every id ever handed out. When given, a fresh id
+    is taken if it is there, unless ``run_id`` first issued it (a rerun may hand out its own
+    attempt's ids again); otherwise the ids in ``history`` and ``previous_map`` are taken."""
     has_previous = previous_map is not None and table_exists(con, *previous_map.split(".", 1))
     # Joined on the map's own key columns (a source system name never holds '|'): building the
     # record key of every map row cost more than the join when few records are re-clustered.
@@ -92,11 +99,17 @@ def assign_customer_ids(
     # the taken ids among the fresh ones are collected (the fresh ids are the small side to hash).
     fresh_ids = "(SELECT customer_id FROM fresh)"
     taken_sql = f"SELECT old_id AS customer_id FROM id_overlaps WHERE old_id IN {fresh_ids}"
-    if has_history:
-        taken_sql += (f" UNION SELECT new_customer_id FROM {history} WHERE new_customer_id IN {fresh_ids}"
-                      f" UNION SELECT old_customer_id FROM {history} WHERE old_customer_id IN {fresh_ids}")
-    if has_previous:
-        taken_sql += f" UNION SELECT customer_id FROM {previous_map} WHERE customer_id IN {fresh_ids}"
+    # A rerun deletes its history rows and undoes its map rows, so only ``issued`` still knows
+    # the ids its earlier attempt handed out (and exports may already have sent).
+    if issued is not None and table_exists(con, *issued.split(".", 1)):
+        taken_sql += (f" UNION SELECT customer_id FROM {issued} WHERE customer_id IN {fresh_ids}"
+                      f" AND first_run_id IS DISTINCT FROM {'NULL' if run_id is None else sql_literal(run_id)}")
+    else:
+        if has_history:
+            taken_sql += (f" UNION SELECT new_customer_id FROM {history} WHERE new_customer_id IN {fresh_ids}"
+                          f" UNION SELECT old_customer_id FROM {history} WHERE old_customer_id IN {fresh_ids}")
+        if has_previous:
+            taken_sql += f" UNION SELECT customer_id FROM {previous_map} WHERE customer_id IN {fresh_ids}"
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE fresh AS
         SELECT DISTINCT cluster_key, {_new_id_sql("cluster_key", 0)} AS customer_id FROM clusters
