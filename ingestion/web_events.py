@@ -1098,6 +1098,11 @@ def _unquote(expr: str) -> str:
     )
 
 
+def _six_fraction_digits_sql(text: str) -> str:
+    """SQL for time ``text`` with the fractional digits beyond the six DuckDB casts dropped."""
+    return rf"regexp_replace({text}, '(\.\d{{6}})\d+', '\1')"
+
+
 def _typed_sql(max_field_chars: int, source: str, target: str) -> str:
     """Typed columns plus the first problem of each message (reason and field), from ``source`` into ``target``."""
     ts_checks, ts_texts, ts_parsed = [], [], []
@@ -1106,7 +1111,7 @@ def _typed_sql(max_field_chars: int, source: str, target: str) -> str:
         ts_texts.append(f"{_unquote(raw)} AS {column}_text")
         text = f"{column}_text"
         # DuckDB casts at most 6 fractional digits; RFC 3339 allows more, so trim only when needed.
-        trimmed = rf"regexp_replace({text}, '(\.\d{{6}})\d+', '\1')"
+        trimmed = _six_fraction_digits_sql(text)
         # epoch_us -> make_timestamp is the UTC wall time, like ::TIMESTAMP under TimeZone UTC,
         # without the ICU calendar that cast goes through.
         ts_parsed.append(
@@ -1398,7 +1403,8 @@ _TRANSPORT_AND_DERIVED = json.dumps({"sentAt": None, "receivedAt": None, "timest
 def _json_time_sql(payload: str, field: str) -> str:
     """SQL for the time in ``payload``'s top-level string ``field`` (NULL when absent or not a time);
     fractional digits beyond the six DuckDB casts are dropped, as ``_typed_sql`` does."""
-    return rf"try_cast(regexp_replace(({payload})->>'$.{field}', '(\.\d{{6}})\d+', '\1') AS TIMESTAMPTZ)"
+    text = f"({payload})->>'$.{field}'"
+    return f"try_cast({_six_fraction_digits_sql(text)} AS TIMESTAMPTZ)"
 
 
 def _content_sql(payload: str) -> str:
