@@ -26,6 +26,15 @@ def _every_id(settings) -> list[str]:
         ).fetchall()]
 
 
+def _resolve_lena_and_omar(settings) -> None:
+    """Night 1 of two unrelated people: Lena (a.csv:1) and Omar (b.csv:1)."""
+    with connect(settings) as con:
+        create_raw_tables(con)
+        add_csv_contact(con, "a.csv:1", first="Lena", last="Ortiz", email="lena.o@example.com")
+        add_csv_contact(con, "b.csv:1", first="Omar", last="Quist", email="omar.q@example.com")
+    resolve_warehouse(settings, "night-1")
+
+
 @pytest.mark.parametrize("upgraded_before_rerun", [False, True])
 def test_id_issued_by_an_undone_attempt_is_never_issued_again(settings, upgraded_before_rerun) -> None:
     with connect(settings) as con:
@@ -57,22 +66,14 @@ def test_id_issued_by_an_undone_attempt_is_never_issued_again(settings, upgraded
 
 
 def test_rerun_still_reproduces_the_ids_its_first_attempt_issued(settings) -> None:
-    with connect(settings) as con:
-        create_raw_tables(con)
-        add_csv_contact(con, "a.csv:1", first="Lena", last="Ortiz", email="lena.o@example.com")
-        add_csv_contact(con, "b.csv:1", first="Omar", last="Quist", email="omar.q@example.com")
-    resolve_warehouse(settings, "night-1")
+    _resolve_lena_and_omar(settings)
     first = _every_id(settings)
     resolve_warehouse(settings, "night-1")
     assert _every_id(settings) == first
 
 
 def test_id_of_a_customer_whose_records_all_went_is_not_reused(settings) -> None:
-    with connect(settings) as con:
-        create_raw_tables(con)
-        add_csv_contact(con, "a.csv:1", first="Lena", last="Ortiz", email="lena.o@example.com")
-        add_csv_contact(con, "b.csv:1", first="Omar", last="Quist", email="omar.q@example.com")
-    resolve_warehouse(settings, "night-1")
+    _resolve_lena_and_omar(settings)
     (omar,) = _ids_of(settings, "b.csv:1")
     with connect(settings) as con:  # erased: no map row and no history row names Omar's id now
         con.execute("DELETE FROM raw.csv_contacts WHERE contact_id = 'b.csv:1'")
