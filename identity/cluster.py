@@ -3,12 +3,12 @@
 Two layers of guards, both conservative:
 
 1. Pair guards. An *evidence* link (same email, same phone, or a Splink score) is refused when
-   the two records' birth dates or first names disagree: that is what a household sharing a
-   landline or an inbox looks like. *Strong* links (same web user id, loyalty card, an anonymous
+   the two records' birth dates, first names or generational suffixes (Sr, Jr) disagree: that is
+   what a household sharing a landline or an inbox looks like. *Strong* links (same web user id, loyalty card, an anonymous
    id identified as a user) name one account and skip this check.
 2. Cluster guards. A connected component that would hold two web user ids, two conflicting
    birth dates, two conflicting first names (John and Jane joined through a record with no first
-   name) or more than ``max_cluster_size`` records is rebuilt link by link, strongest first, and
+   name; a suffix conflict is cut as one too) or more than ``max_cluster_size`` records is rebuilt link by link, strongest first, and
    every link that would break a rule is cut (kept in identity.links, rejected).
 
 Everything runs in SQL except the rebuild of the few components that break a cluster rule.
@@ -52,18 +52,39 @@ def _names_compatible_sql(left: str, left_role: str, right: str, right_role: str
     (:func:`_build_record_name_groups`), a known short form that starts the other (Chris,
     Christoph) or a typo (Jaro-Winkler >= 0.8). A longer name that starts with a known one that is
     not a short form is another name (Paul, Paula; Eric, Erica), whatever the score.
+    Names of several words: one whose words start the other's is that name with a middle name or
+    initial added (John A., John; Mary Ann, Mary; Anne-Marie, Anne); two that share their first
+    word but not the next ones are compared on those (Mary Ann, Mary Beth: two people).
     """
     a, b = f"{left}.{left_role}_name", f"{right}.{right_role}_name"
     a_known, b_known = f"{left}.{left_role}_is_known", f"{right}.{right_role}_is_known"
     a_short, b_short = f"{left}.{left_role}_is_short_form", f"{right}.{right_role}_is_short_form"
     typo = f"jaro_winkler_similarity({a}, {b}) >= {FIRST_NAME_SIMILARITY_FLOOR}"
-    return f"""({a} = {b}
-        OR coalesce(list_has_any({left}.{left_role}_groups, {right}.{right_role}_groups), false)
+    # Standardised names are words with single spaces: "john a" is John with a middle initial.
+    a_rest, b_rest = f"{a}[strpos({a}, ' ') + 1:]", f"{b}[strpos({b}, ' ') + 1:]"
+    return f"""(CASE WHEN {a} = {b} THEN true
+        WHEN starts_with({a}, {b} || ' ') OR starts_with({b}, {a} || ' ') THEN true
+        WHEN contains({a}, ' ') AND contains({b}, ' ') AND split_part({a}, ' ', 1) = split_part({b}, ' ', 1)
+            THEN {_other_words_compatible_sql(a_rest, b_rest)}
+        ELSE coalesce(list_has_any({left}.{left_role}_groups, {right}.{right_role}_groups), false)
         OR (least(length({a}), length({b})) <= 2 AND (starts_with({a}, {b}) OR starts_with({b}, {a})))
         OR (NOT ({a_known} AND {b_known}) AND CASE
                 WHEN starts_with({a}, {b}) THEN {b_short} OR (NOT {b_known} AND {typo})
                 WHEN starts_with({b}, {a}) THEN {a_short} OR (NOT {a_known} AND {typo})
-                ELSE {typo} END))"""
+                ELSE {typo} END) END)"""
+
+
+def _other_words_compatible_sql(a: str, b: str) -> str:
+    """SQL: the words after one shared first word, ``a`` and ``b``, may name one person: an initial
+    that starts the other (A, Andrew) or a typo; Mary Ann and Mary Beth are two people."""
+    return f"""((least(length({a}), length({b})) <= 2 AND (starts_with({a}, {b}) OR starts_with({b}, {a})))
+        OR jaro_winkler_similarity({a}, {b}) >= {FIRST_NAME_SIMILARITY_FLOOR})"""
+
+
+def suffix_conflict_sql(left: str, right: str) -> str:
+    """SQL: records ``left`` and ``right`` carry two different generational suffixes (Sr, Jr):
+    father and son. One without a suffix is no conflict."""
+    return f"coalesce({left}.name_suffix <> {right}.name_suffix, false)"
 
 
 def first_name_conflict_sql(left: str, right: str) -> str:
@@ -208,7 +229,8 @@ def build_candidate_links(
         f"""CREATE OR REPLACE TEMP TABLE candidate_links AS
         WITH unioned AS ({unioned}),
         keyed AS (
-            SELECT {RECORD_KEY_SQL} AS record_key, first_name, last_name, date_of_birth, {name_columns_sql()}
+            SELECT {RECORD_KEY_SQL} AS record_key, first_name, last_name, name_suffix, date_of_birth,
+                   {name_columns_sql()}
             FROM {records}
             LEFT JOIN record_name_groups AS f ON f.name = first_name
             LEFT JOIN record_name_groups AS g ON g.name = last_name
@@ -222,20 +244,22 @@ def build_candidate_links(
         judged_pairs AS (
             SELECT p.*,
                    {dob_conflict_sql("l.date_of_birth", "r.date_of_birth")} AS is_dob_conflict,
-                   {first_name_conflict_sql("l", "r")} AS is_first_name_conflict
+                   {first_name_conflict_sql("l", "r")} AS is_first_name_conflict,
+                   {suffix_conflict_sql("l", "r")} AS is_suffix_conflict
             FROM pairs AS p
             JOIN keyed AS l ON l.record_key = p.record_key_l
             JOIN keyed AS r ON r.record_key = p.record_key_r
         ),
         judged AS (
-            SELECT c.*, j.pair_match_weight, j.is_dob_conflict, j.is_first_name_conflict,
+            SELECT c.*, j.pair_match_weight, j.is_dob_conflict, j.is_first_name_conflict, j.is_suffix_conflict,
                    c.rule IN ({_STRONG_LIST}) AS is_strong
             FROM unioned AS c JOIN judged_pairs AS j USING (record_key_l, record_key_r)
         )
         SELECT record_key_l, record_key_r, link_type, rule, match_weight, match_probability, comparison_levels,
                coalesce(rejected_reason,
                         CASE WHEN NOT is_strong AND is_dob_conflict THEN 'conflicting_birth_dates'
-                             WHEN NOT is_strong AND is_first_name_conflict THEN 'conflicting_first_names' END
+                             WHEN NOT is_strong AND is_first_name_conflict THEN 'conflicting_first_names'
+                             WHEN NOT is_strong AND is_suffix_conflict THEN 'conflicting_name_suffixes' END
                ) AS rejected_reason,
                CASE WHEN is_strong THEN {STRONG_LINK_STRENGTH}
                     WHEN link_type = 'probabilistic' THEN match_weight
@@ -386,24 +410,26 @@ def _temp_table(con: duckdb.DuckDBPyConnection, name: str, columns: dict[str, li
 def _find_first_name_conflicts(con: duckdb.DuckDBPyConnection) -> None:
     """TEMP TABLEs component_names(component_key, first_name, last_name, name_id, ...) and
     component_name_conflicts(component_key, name_l, name_r): the pairs of names in one component
-    that the pair guard would refuse as one person's (:func:`first_name_conflict_sql`).
+    that the pair guard would refuse as one person's (:func:`first_name_conflict_sql`,
+    :func:`suffix_conflict_sql`: John Smith Sr and John Smith Jr are two names here).
 
     A pair guard only sees the two records of a link; a record without a first name can link
     John and Jane through a shared phone, so the component is checked as a whole.
     """
-    # Only components with two different first names can hold a conflict (most hold one).
+    # Only components with two different first names or suffixes can hold a conflict (most hold one).
     con.execute(
         """CREATE OR REPLACE TEMP TABLE component_names AS
-        SELECT DISTINCT component_key, first_name, last_name FROM component_members
+        SELECT DISTINCT component_key, first_name, last_name, name_suffix FROM component_members
         WHERE first_name IS NOT NULL AND component_key IN (
             SELECT component_key FROM component_members WHERE first_name IS NOT NULL
-            GROUP BY component_key HAVING count(DISTINCT first_name) > 1)"""
+            GROUP BY component_key HAVING count(DISTINCT first_name) > 1 OR count(DISTINCT name_suffix) > 1)"""
     )
     _build_record_name_groups(con, "component_names")
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE component_names AS
-        SELECT m.component_key, m.first_name, m.last_name, {name_columns_sql()},
-               row_number() OVER (ORDER BY m.component_key, m.first_name, m.last_name NULLS FIRST) AS name_id
+        SELECT m.component_key, m.first_name, m.last_name, m.name_suffix, {name_columns_sql()},
+               row_number() OVER (ORDER BY m.component_key, m.first_name, m.last_name NULLS FIRST,
+                                  m.name_suffix NULLS FIRST) AS name_id
         FROM component_names AS m
         LEFT JOIN record_name_groups AS f ON f.name = m.first_name
         LEFT JOIN record_name_groups AS g ON g.name = m.last_name"""
@@ -414,7 +440,7 @@ def _find_first_name_conflicts(con: duckdb.DuckDBPyConnection) -> None:
         SELECT l.component_key, l.name_id AS name_l, r.name_id AS name_r
         FROM component_names AS l
         JOIN component_names AS r ON r.component_key = l.component_key AND l.name_id < r.name_id
-        WHERE {first_name_conflict_sql("l", "r")}"""
+        WHERE {first_name_conflict_sql("l", "r")} OR {suffix_conflict_sql("l", "r")}"""
     )
 
 
@@ -438,8 +464,8 @@ def cluster(
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE component_members AS
         SELECT k.record_key, coalesce(c.component_key, k.record_key) AS component_key,
-               k.web_user_id, k.date_of_birth, k.first_name, k.last_name
-        FROM (SELECT {RECORD_KEY_SQL} AS record_key, web_user_id, date_of_birth, first_name, last_name
+               k.web_user_id, k.date_of_birth, k.first_name, k.last_name, k.name_suffix
+        FROM (SELECT {RECORD_KEY_SQL} AS record_key, web_user_id, date_of_birth, first_name, last_name, name_suffix
               FROM {records}) AS k
         LEFT JOIN components AS c USING (record_key)"""
     )
@@ -463,7 +489,7 @@ def cluster(
                FROM component_members AS m
                LEFT JOIN component_names AS n
                  ON n.component_key = m.component_key AND n.first_name = m.first_name
-                AND n.last_name IS NOT DISTINCT FROM m.last_name
+                AND n.last_name IS NOT DISTINCT FROM m.last_name AND n.name_suffix IS NOT DISTINCT FROM m.name_suffix
                WHERE m.component_key IN (SELECT component_key FROM suspicious_components)"""
         ).fetchall()
         edge_rows = con.execute(

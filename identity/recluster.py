@@ -47,7 +47,7 @@ CUT_REASONS = (
 )
 _CUT_LIST = ", ".join(f"'{reason}'" for reason in CUT_REASONS)
 #: The columns the guards read; a record whose hash differs is re-clustered.
-_GUARD_HASH_SQL = "hash(first_name, last_name, date_of_birth, web_user_id)"
+_GUARD_HASH_SQL = "hash(first_name, last_name, name_suffix, date_of_birth, web_user_id)"
 #: The columns identifier links are made of; a record whose hash differs has its groups paired again.
 _IDENTIFIER_HASH_SQL = "hash(" + ", ".join(column for column, _strong in IDENTIFIER_RULES.values()) + ")"
 #: Modules whose rules decide clusters and ids.

@@ -17,7 +17,7 @@ from cdp.fingerprint import code_fingerprint
 from cdp.warehouse import transaction
 from identity.nicknames import canonical_names
 from identity.phones import with_international_prefix_as_plus
-from identity.schema import PERSON_RECORD_COLUMNS, fetch_one, sql_literal
+from identity.schema import PERSON_RECORD_COLUMNS, fetch_one, sql_literal, web_id_sql
 from ingestion.csv_records import WHITESPACE
 
 #: Values people type when they do not want to give the real one; compared after cleaning.
@@ -86,11 +86,13 @@ _EMAIL_PATTERN = r"[a-z0-9._%+'-]+@[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}"
 
 
 def placeholders(settings: object) -> tuple[str, ...]:
-    """The configured placeholder list (setting ``identity_placeholders``), lower-cased."""
-    configured = getattr(settings, "identity_placeholders", None) or DEFAULT_PLACEHOLDERS
+    """The placeholders, lower-cased: :data:`DEFAULT_PLACEHOLDERS` and those of the setting
+    ``identity_placeholders`` (added to the built-in ones: setting "noreply@shop.com" made "N/A" a
+    loyalty card again)."""
+    configured = getattr(settings, "identity_placeholders", None) or ()
     if isinstance(configured, str):
         configured = configured.split(",")
-    values = {item.strip().lower() for item in configured if item.strip()}
+    values = {item.strip().lower() for item in (*DEFAULT_PLACEHOLDERS, *configured) if item.strip()}
     # Names and addresses are compared after punctuation is removed ("n/a" becomes "n a"),
     # so the cleaned spelling of every placeholder is a placeholder too.
     return tuple(sorted((values | _cleaned_spellings(tuple(sorted(values)))) - {""}))
@@ -188,6 +190,10 @@ def _street_sql(column: str) -> str:
 
 
 _KEY = ("source_system", "source_record_id")
+
+#: A generational suffix ending a cleaned last name (regex, one group): not part of the name
+#: compared, but two different ones name two people (column name_suffix).
+GENERATIONAL_SUFFIX = "(jr|sr|ii|iii|iv)"
 
 _NANP_REGIONS = frozenset({"US", "CA", "PR", "GU", "VI", "AS", "MP"})
 _NANP_FAST_PATH = re.compile(r"(\+1|1)?[\s().\-/]*((?:\d[\s().\-/]*){10})")
@@ -290,6 +296,7 @@ def standardised_select_sql(source: str, settings: object, phone_lookup: str) ->
 
     Three levels so every expensive clean-up runs once per value: clean, then drop placeholders
     and invalid values, then derive ``first_name_canonical`` (an added column: Bob -> robert).
+    Also added: ``name_suffix``, the generational suffix taken off the last name (Jr, Sr, II).
     """
     values = placeholders(settings)
     lower_list = "(" + ", ".join(sql_literal(v) for v in values) + ")"
@@ -300,7 +307,8 @@ def standardised_select_sql(source: str, settings: object, phone_lookup: str) ->
     cleaned = {
         # Titles and suffixes are not part of the name people compare on.
         "first_name": f"nullif(trim(regexp_replace({_text_sql('first_name')}, '^(mr|mrs|ms|miss|dr|prof) ', '')), '')",
-        "last_name": f"nullif(trim(regexp_replace({_text_sql('last_name')}, ' (jr|sr|ii|iii|iv)$', '')), '')",
+        # The generational suffix leaves the last name here and is kept as name_suffix (level 2).
+        "last_name": _text_sql("last_name"),
         "date_of_birth": (
             "CASE WHEN date_of_birth BETWEEN DATE '1900-01-02' AND DATE '2100-01-01' "
             "AND date_of_birth NOT IN (DATE '1970-01-01', DATE '1900-01-01') THEN date_of_birth END"
@@ -323,10 +331,14 @@ def standardised_select_sql(source: str, settings: object, phone_lookup: str) ->
         name: f"CASE WHEN {name} IN {lower_list} THEN NULL ELSE {name} END"
         for name in ("first_name", "last_name", "street", "city")
     }
+    last_name = f"regexp_replace(last_name, ' {GENERATIONAL_SUFFIX}$', '')"
+    checked["last_name"] = f"CASE WHEN {last_name} IN {lower_list} THEN NULL ELSE {last_name} END"
     checked |= {
         name: f"CASE WHEN {name} IN {upper_list} THEN NULL ELSE {name} END"
         for name in ("postcode", "state")
     }
+    # The nightly run's person records drop these already; a file given to `cdp resolve` has not been through them.
+    checked |= {name: web_id_sql(name) for name in ("web_user_id", "web_anonymous_id")}
     # A card number is a strong link, so a stand-in must never survive as one: compared without its
     # punctuation ("N.A.", "(UNKNOWN)", "N/A." are "NA", "UNKNOWN"), and one with no letter or digit
     # ("???") or a single character repeated ("0000", "XXXX") is none.
@@ -348,6 +360,8 @@ def standardised_select_sql(source: str, settings: object, phone_lookup: str) ->
     )
     level_1 = ", ".join(f"{cleaned.get(name, f'r.{name}')} AS {name}" for name in PERSON_RECORD_COLUMNS)
     level_2 = ", ".join(f"{checked.get(name, name)} AS {name}" for name in PERSON_RECORD_COLUMNS)
+    # Smith Sr and Smith Jr are father and son: the name guards compare it (identity.cluster).
+    level_2 += f", nullif(regexp_extract(last_name, ' {GENERATIONAL_SUFFIX}$', 1), '') AS name_suffix"
     nickname_map = "MAP {" + ", ".join(
         f"{sql_literal(short)}: {sql_literal(formal)}" for short, formal in canonical_names().items()
     ) + "}"

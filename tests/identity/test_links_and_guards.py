@@ -26,7 +26,7 @@ from identity.schema import PERSON_RECORD_COLUMNS
 
 def _records(con: duckdb.DuckDBPyConnection, rows: list[dict]) -> str:
     columns = ", ".join(f"{name} {kind}" for name, kind in PERSON_RECORD_COLUMNS.items())
-    con.execute(f"CREATE OR REPLACE TABLE recs ({columns}, first_name_canonical VARCHAR)")
+    con.execute(f"CREATE OR REPLACE TABLE recs ({columns}, name_suffix VARCHAR, first_name_canonical VARCHAR)")
     for row in rows:
         row = {"first_name_canonical": row.get("first_name"), **row}
         con.execute(
@@ -298,6 +298,7 @@ def test_rebuild_component_refuses_conflicting_first_names() -> None:
 
 @pytest.mark.parametrize(("first", "second"), [
     ("paul", "paula"), ("dan", "dana"), ("john", "joan"), ("eric", "erica"), ("john", "jane"),
+    ("mary ann", "mary beth"), ("john a", "john b"),  # one first word, then two others
 ])
 def test_different_given_names_in_one_household_stay_apart(first: str, second: str) -> None:
     """A prefix (Paul, Paula) or a close spelling (John, Joan) of a known name is another person."""
@@ -318,6 +319,8 @@ def test_different_given_names_in_one_household_stay_apart(first: str, second: s
     ("chris", "christoph"),  # a known short form starting an unknown name
     ("bob", "robert"),
     ("mcihelle", "michelle"),
+    ("john a", "john"), ("mary ann", "mary"), ("anne marie", "anne"),  # a middle name or initial added
+    ("mary ann", "mary anne"), ("john a", "john andrew"),
 ])
 def test_typos_spellings_initials_and_short_forms_still_link(first: str, second: str) -> None:
     home = {"last_name": "smith", "phone": "+12125550123", "street": "1 elm st", "postcode": "10001"}
@@ -326,6 +329,22 @@ def test_typos_spellings_initials_and_short_forms_still_link(first: str, second:
         {"source_system": "crm", "source_record_id": "2", "first_name": second, **home},
     ])
     assert _same(clusters, "crm|1", "crm|2"), links
+
+
+def test_father_and_son_with_different_suffixes_stay_apart() -> None:
+    """Smith Sr and Smith Jr on one landline were one customer (the suffix was stripped from the
+    last name); a record without a suffix joins one of them, not both."""
+    home = {"first_name": "john", "last_name": "smith", "phone": "+12125550188", "street": "12 oak st"}
+    clusters, links = _cluster([
+        {"source_system": "crm", "source_record_id": "1", "name_suffix": "sr", **home},
+        {"source_system": "crm", "source_record_id": "2", "name_suffix": "jr", **home},
+        {"source_system": "crm", "source_record_id": "3", **home},
+    ])
+    assert not _same(clusters, "crm|1", "crm|2")
+    assert _same(clusters, "crm|1", "crm|3") or _same(clusters, "crm|2", "crm|3")
+    reasons = {(left, right): reason for left, right, _rule, reason in links}
+    assert reasons[("crm|1", "crm|2")] == "conflicting_name_suffixes"
+    assert "would_join_conflicting_first_names" in reasons.values()
 
 
 @pytest.mark.slow

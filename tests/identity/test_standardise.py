@@ -180,6 +180,14 @@ def test_names_lose_case_accents_punctuation_titles_and_suffixes() -> None:
         ("zoe", "muller"),
         ("mary ann", "de la cruz"),
     ]
+    assert [row["name_suffix"] for row in rows] == ["jr", None, None]
+
+
+def test_placeholder_web_ids_are_dropped_as_the_nightly_person_records_drop_them() -> None:
+    """`cdp resolve` only trimmed web ids: six strangers sharing "undefined", "null" or "0" were three customers."""
+    rows = _standardise([{"web_user_id": "undefined", "web_anonymous_id": " NULL "}, {"web_user_id": "0"},
+                         {"web_user_id": " u7 ", "web_anonymous_id": "a1"}])
+    assert [(row["web_user_id"], row["web_anonymous_id"]) for row in rows] == [(None, None), (None, None), ("u7", "a1")]
 
 
 @pytest.mark.parametrize(
@@ -258,14 +266,18 @@ def test_default_placeholders_become_null() -> None:
     assert [row[f] for f in ("first_name", "last_name", "email", "phone", "street", "city", "postcode")] == [None] * 7
 
 
-def test_placeholder_list_is_configurable() -> None:
+def test_placeholder_list_is_configurable_and_adds_to_the_built_in_one() -> None:
+    """A configured list replaced the built-in one: "N/A" and "none" became loyalty cards again."""
     settings = FakeSettings(identity_placeholders=("donald", "duck@example.com"))
-    rows = _standardise([{"first_name": "Donald", "email": "duck@example.com", "last_name": "unknown"}], settings)
+    rows = _standardise([{"first_name": "Donald", "email": "duck@example.com", "last_name": "unknown",
+                          "loyalty_card_number": "N/A"}], settings)
     assert rows[0]["first_name"] is None
     assert rows[0]["email"] is None
-    # "unknown" is no longer a placeholder once the list is replaced.
-    assert rows[0]["last_name"] == "unknown"
+    # The built-in placeholders still apply.
+    assert rows[0]["last_name"] is None
+    assert rows[0]["loyalty_card_number"] is None
     assert "n a" in placeholders(FakeSettings())
+    assert set(placeholders(FakeSettings())) < set(placeholders(FakeSettings(identity_placeholders="noreply@shop.com")))
 
 
 def test_implausible_birth_dates_are_null() -> None:
@@ -344,11 +356,11 @@ def test_incremental_standardise_redoes_only_new_and_changed_records() -> None:
 def test_incremental_standardise_starts_over_when_the_rules_change() -> None:
     con = duckdb.connect()
     con.execute("CREATE SCHEMA identity")
-    _person_records(con, [{"source_system": "csv", "source_record_id": "1", "first_name": "Customer"}])
+    _person_records(con, [{"source_system": "csv", "source_record_id": "1", "first_name": "Acme"}])
     standardise(con, FakeSettings(identity_placeholders=("unknown",)), incremental=True)
-    assert _standardised(con)[0][2] == "customer"
-    # Same raw rows, but "customer" is now a placeholder: nothing may be reused.
-    standardise(con, FakeSettings(identity_placeholders=("customer",)), incremental=True)
+    assert _standardised(con)[0][2] == "acme"
+    # Same raw rows, but "acme" is now a placeholder: nothing may be reused.
+    standardise(con, FakeSettings(identity_placeholders=("acme",)), incremental=True)
     assert _standardised(con)[0][2] is None
     # A full run in between leaves no reusable state behind either.
     standardise(con, FakeSettings())
