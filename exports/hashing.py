@@ -29,7 +29,7 @@ import unicodedata
 
 import phonenumbers
 
-from identity.phones import with_international_prefix_as_plus
+from identity.phones import with_ascii_digits, with_international_prefix_as_plus
 
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 GOOGLE_MAIL_DOMAINS = frozenset({"gmail.com", "googlemail.com"})
@@ -129,6 +129,7 @@ def to_e164(value: object, default_region: str | None = None) -> str | None:
 # suppression matching, Google and Meta in every segment it is in, so results are memoised.
 @functools.lru_cache(maxsize=1 << 18)
 def _text_to_e164(text: str, region: str | None) -> str | None:
+    text = with_ascii_digits(text)
     digits = re.sub(r"\D", "", text)
     if not digits:
         return None

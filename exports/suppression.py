@@ -31,6 +31,7 @@ import pyarrow.compute as pc
 from cdp.fingerprint import code_fingerprint
 from cdp.warehouse import replace_rows, table_exists, transaction
 from exports import hashing
+from identity.phones import with_ascii_digits
 from identity.schema import id_history_closure
 
 
@@ -73,7 +74,7 @@ def phone_forms(value: object, region: str | None) -> set[tuple[str, str]]:
     if e164 := hashing.to_e164(value, region):
         forms.add(("e164", e164))
     # Digits too, so a number that cannot be parsed still blocks one written identically.
-    if digits := re.sub(r"\D", "", str(value or "")):
+    if digits := re.sub(r"\D", "", with_ascii_digits(str(value or ""))):
         forms.add(("digits", digits))
     return forms
 

@@ -154,6 +154,10 @@ def _build_record_name_groups(con: duckdb.DuckDBPyConnection, records: str) -> N
     # those deletion variants finds the candidates, damerau_levenshtein confirms them. A nested
     # loop of every unknown name against every known one took seconds at 100k records.
     deletions = "list_concat([name], list_transform(range(1, length(name) + 1), lambda i: left(name, i - 1) || substr(name, i + 1)))"
+    # A name of n letters has n variants of n - 1 letters: quadratic, so a 20,000-letter first name
+    # asked for gigabytes. Only a name at most one letter longer than the longest known one can be
+    # one typo away from it, so longer ones make no variants at all.
+    longest_known = max(map(len, groups), default=0)
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE record_name_groups AS
         WITH names AS (
@@ -162,7 +166,8 @@ def _build_record_name_groups(con: duckdb.DuckDBPyConnection, records: str) -> N
         ),
         unknown AS (
             SELECT name, unnest({deletions}) AS variant
-            FROM names WHERE length(name) >= 2 AND name NOT IN (SELECT name FROM identity_name_groups)
+            FROM names WHERE length(name) BETWEEN 2 AND {longest_known + 1}
+                AND name NOT IN (SELECT name FROM identity_name_groups)
         ),
         known AS (SELECT name, formals, unnest({deletions}) AS variant FROM identity_name_groups),
         near AS (

@@ -8,10 +8,11 @@ import logging
 from collections import Counter
 from collections.abc import Hashable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from cdp.warehouse import connect
 from identity.schema import IdentityError
+from ingestion import parsing
 
 log = logging.getLogger(__name__)
 
@@ -94,11 +95,25 @@ def _examples(mapping: Mapping[Hashable, Hashable]) -> str:
 def read_truth(truth_path: Path) -> dict[tuple[str, str], str]:
     """(source_system, source_record_id) -> person_id from a ground-truth CSV (docs/contracts.md §1)."""
     with Path(truth_path).open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
-        missing = {"source_system", "source_record_id", "person_id"} - set(reader.fieldnames or [])
-        if missing:
-            raise ValueError(f"{truth_path}: truth file lacks column(s) {sorted(missing)}")
-        return {(row["source_system"], row["source_record_id"]): row["person_id"] for row in reader}
+        return {(row["source_system"], row["source_record_id"]): row["person_id"] for row in _truth_rows(handle, truth_path)}
+
+
+def check_truth(truth_path: Path) -> None:
+    """Raise ValueError naming the file unless ``truth_path`` has a truth file's header; for a
+    command to refuse a wrong truth file before its work, not after."""
+    with Path(truth_path).open(newline="", encoding="utf-8-sig") as handle:
+        _truth_rows(handle, truth_path)
+
+
+def _truth_rows(handle: TextIO, truth_path: Path) -> csv.DictReader:
+    """The rows of an open truth file, its delimiter (',', ';' or tab) sniffed; its columns checked."""
+    delimiter = parsing.sniff_delimiter(handle.read(65536))
+    handle.seek(0)
+    reader = csv.DictReader(handle, delimiter=delimiter)
+    missing = {"source_system", "source_record_id", "person_id"} - set(reader.fieldnames or [])
+    if missing:
+        raise ValueError(f"{truth_path}: truth file lacks column(s) {sorted(missing)}; it has {reader.fieldnames or []}")
+    return reader
 
 
 def evaluate(settings: Any, truth_path: Path | None = None) -> dict[str, Any]:

@@ -1,13 +1,15 @@
 """The international prefix of a written phone number, read one way by identity and the exports.
 
 Identity's standardisation (identity/standardise.py) and the exports' hashing and suppression
-(exports/hashing.py) both turn ``0044 20 7946 0958`` and ``+0044 ...`` into ``+44 ...``; they
-read it here so that a number one links on is the number the other hashes and suppresses.
+(exports/hashing.py) both turn ``0044 20 7946 0958`` and ``+0044 ...`` into ``+44 ...``, and
+digits of other scripts into ASCII ones; they read it here so that a number one links on is the
+number the other hashes and suppresses.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 
 #: The plus and any zeros (and separators) written after it ("+0044", "+ 00 44"), or the "00"
 #: international prefix. Country codes never start with 0, so these zeros are all prefix.
@@ -28,3 +30,13 @@ def with_international_prefix_as_plus(text: str) -> str | None:
     if not text.startswith(("+", "00")):
         return None
     return "+" + _INTERNATIONAL_PREFIX.sub("", text)
+
+
+def with_ascii_digits(text: str) -> str:
+    """``text`` with full-width forms folded (NFKC: "＋４４" is "+44") and every decimal digit of
+    another script written in ASCII ("٢١٢" is "212"). Python's ``\\d`` matches such digits, so
+    "２１２５５５０１２３" became "+1２１２５５５０１２３", which no ASCII-written number equals."""
+    if text.isascii():
+        return text
+    text = unicodedata.normalize("NFKC", text)
+    return "".join(str(unicodedata.decimal(char)) if char.isdecimal() else char for char in text)

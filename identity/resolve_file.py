@@ -19,6 +19,7 @@ import csv
 import gzip
 import io
 import logging
+import re
 import tempfile
 from datetime import date
 from pathlib import Path
@@ -26,9 +27,10 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from identity.evaluate import evaluate_mappings, read_truth
+from identity.evaluate import check_truth, evaluate_mappings, read_truth
 from identity.pipeline import link_and_cluster
 from identity.probabilistic import latest_model_path, work_connection
 from identity.schema import (
@@ -262,9 +264,18 @@ def _decoded_csv(path: Path) -> str:
         raise IdentityError(f"{path}: {detail}") from None
 
 
+#: The first line Excel writes to name a CSV's delimiter (``sep=;``), before the header.
+_SEPARATOR_LINE = re.compile(r'\A"?sep=([^\r\n])"?\r?\n', re.IGNORECASE)
+
+
 def _read_csv(path: Path, problems: list[dict]) -> pa.Table:
     content = _decoded_csv(path)
-    delimiter = parsing.sniff_delimiter(content[:65536])
+    hint = _SEPARATOR_LINE.match(content)
+    if hint:  # the header is on line 2
+        delimiter, content = hint.group(1), content[hint.end():]
+    else:
+        delimiter = parsing.sniff_delimiter(content[:65536])
+    earlier_problems = len(problems)
     records = csv_records.read_records(content, delimiter)
     if records is not None:
         header = records.header
@@ -278,15 +289,20 @@ def _read_csv(path: Path, problems: list[dict]) -> pa.Table:
         raise IdentityError(f"{path}: the file is empty; expected a header row naming person-record columns")
     columns = dict(cells)
     columns["_row"] = pa.array(range(1, rows + 1), pa.int64())
-    columns["_line"] = lines
+    columns["_line"] = pc.add(lines, 1) if hint else lines
+    if hint:
+        for problem in problems[earlier_problems:]:
+            problem["line"] += 1
     return pa.table(columns)
 
 
 def _read_csv_records(path: Path, content: str, delimiter: str, problems: list[dict]):
     """Header, person-record columns, lines and row count of a CSV the fast reader does not take
-    (ragged rows, odd quoting), read with the csv module; a row with more values than the
-    header goes to ``problems`` (fewer: the missing ones are empty)."""
+    (ragged rows, odd quoting, a value longer than the csv module's default field limit), read with
+    the csv module; a row with more values than the header goes to ``problems`` (fewer: the
+    missing ones are empty)."""
     reader = csv.reader(io.StringIO(content, newline=""), delimiter=delimiter)
+    default_limit = csv.field_size_limit(max(csv.field_size_limit(), len(content)))  # the file is in memory already
     try:
         header = next(reader, [])
         positions = _canonical_columns(header, path)
@@ -307,6 +323,8 @@ def _read_csv_records(path: Path, content: str, delimiter: str, problems: list[d
                 values[name].append(record[position] if position < len(record) else "")
     except csv.Error as error:
         raise IdentityError(f"{path}: line {reader.line_num}: not readable as CSV ({error})") from None
+    finally:
+        csv.field_size_limit(default_limit)
     cells = {name: pa.array(column, pa.string()) for name, column in values.items()}
     return header, cells, pa.array(lines, pa.int64()), len(lines)
 
@@ -449,6 +467,8 @@ def resolve_file(
     _refuse_overwriting_inputs(input, output, truth)
     if truth is not None and not Path(truth).exists():
         raise IdentityError(f"{truth}: truth file not found")
+    if truth is not None:
+        check_truth(Path(truth))
     try:  # before the work: a folder that cannot be made fails now, not after the matching
         output.parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:

@@ -16,7 +16,7 @@ import phonenumbers
 from cdp.fingerprint import code_fingerprint
 from cdp.warehouse import transaction
 from identity.nicknames import canonical_names
-from identity.phones import with_international_prefix_as_plus
+from identity.phones import with_ascii_digits, with_international_prefix_as_plus
 from identity.schema import PERSON_RECORD_COLUMNS, fetch_one, sql_literal, web_id_sql
 from ingestion.csv_records import WHITESPACE
 
@@ -129,6 +129,11 @@ LATIN_LETTER_FOLDS: dict[str, str] = {
 _ACCENT_OPTIONAL_SCRIPTS = r"\p{Latin}\p{Greek}\p{Cyrillic}\p{Hebrew}\p{Arabic}"
 
 
+#: Full-width lower-case Latin letters and digits (ＭＩＮＡ is lowered to ｍｉｎａ), and what they are.
+_FULL_WIDTH = "".join(map(chr, range(0xFF41, 0xFF5B))) + "".join(map(chr, range(0xFF10, 0xFF1A)))
+_FULL_WIDTH_FOLDED = "abcdefghijklmnopqrstuvwxyz0123456789"
+
+
 def _fold_sql(expression: str) -> str:
     """SQL: ``expression`` (lower case) with the letters of :data:`LATIN_LETTER_FOLDS` folded."""
     singles = {letter: folded for letter, folded in LATIN_LETTER_FOLDS.items() if len(folded) == 1}
@@ -155,7 +160,14 @@ def _text_sql(column: str) -> str:
     # accents, and an accented one that is clean once stripped comes out of the rewrites unchanged.
     lowered = f"lower(trim({column}))"
     accents_are_spelling = f"regexp_matches({lowered}, '[^{_ACCENT_OPTIONAL_SCRIPTS}\\P{{L}}]')"
-    base = _fold_sql(f"CASE WHEN {accents_are_spelling} THEN {lowered} ELSE strip_accents({lowered}) END")
+    # Where accents are spelling, one spelling in one form: 김 in decomposed jamo (as macOS writes
+    # file names) is the 김 of other systems (strip_accents composes the rest). Full-width letters
+    # and digits (ＭＩＮＡ, lowered ｍｉｎａ) are the ASCII ones.
+    spelled = f"CASE WHEN {accents_are_spelling} THEN nfc_normalize({lowered}) ELSE strip_accents({lowered}) END"
+    full_width = f"regexp_matches({lowered}, '[{_FULL_WIDTH}]')"
+    spelled = (f"CASE WHEN {full_width} THEN translate({spelled}, {sql_literal(_FULL_WIDTH)}, "
+               f"{sql_literal(_FULL_WIDTH_FOLDED)}) ELSE {spelled} END")
+    base = _fold_sql(spelled)
     rewritten = (
         f"nullif(trim(regexp_replace(regexp_replace(regexp_replace({base}, "
         f"'[''’ʼ.{ZERO_WIDTH}]', '', 'g'), '[^\\p{{L}}\\p{{M}}0-9]+', ' ', 'g'), ' +', ' ', 'g')), '')"
@@ -203,6 +215,7 @@ def standardise_phone(raw: str | None, default_region: str, placeholder_digits: 
     """One phone number in E.164, or None when it is missing, a placeholder or not a possible number."""
     if raw is None:
         return None
+    raw = with_ascii_digits(raw)
     digits = re.sub(r"\D", "", raw)
     if len(digits) < 7 or digits in placeholder_digits or len(set(digits[-7:])) == 1:
         return None

@@ -97,13 +97,38 @@ def train_on(data: pa.Table, settings: Any) -> Path:
     return save_model(model, settings, records=data.num_rows, term_frequencies=frequencies)
 
 
+#: Share of true pairs the deterministic rules below are assumed to find when estimating how likely
+#: two random records are to match.
+DETERMINISTIC_RECALL = 0.7
+_DETERMINISTIC_RULES = (("email",), ("first_name", "last_name", "date_of_birth"))
+
+
+def _estimate_match_probability(linker: Linker, settings: Any) -> None:
+    """Splink's prior that two random records match, from the pairs the deterministic rules find.
+
+    Records that are mostly copies of each other (one list pasted several times) give more such
+    pairs than that recall allows, which Splink refuses: nothing can be learnt from them about
+    how different people differ, so no model is trained (CannotTrainModel).
+    """
+    rules = [block_on(*rule) for rule in _DETERMINISTIC_RULES]
+    try:
+        linker.training.estimate_probability_two_random_records_match(rules, recall=DETERMINISTIC_RECALL)
+    except ValueError as error:
+        if "recall" not in str(error):
+            raise
+        raise CannotTrainModel(
+            "No matching model could be trained: the records share an e-mail, or a name and birth date, "
+            f"far more often than different people do ({_first_line(error)}); they look like copies of "
+            f"a few people. Copy a trained model into {settings.model_dir} and point {LATEST_POINTER} "
+            "at it, or train on more varied data."
+        ) from None
+
+
 def _fit(db_api: DuckDBAPI, settings: Any) -> tuple[dict[str, Any], dict[str, pa.Table]]:
     """Estimate the model's parameters on the registered table splink_input; returns the model JSON
     and the term frequencies of its term-frequency-adjusted columns over the same records."""
     linker = Linker(db_api.register("splink_input"), model_settings(), log_level=logging.WARNING)
-    linker.training.estimate_probability_two_random_records_match(
-        [block_on("email"), block_on("first_name", "last_name", "date_of_birth")], recall=0.7
-    )
+    _estimate_match_probability(linker, settings)
     linker.training.estimate_u_using_random_sampling(
         max_pairs=float(getattr(settings, "identity_u_max_pairs", 5e6)), seed=1
     )

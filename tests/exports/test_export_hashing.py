@@ -82,6 +82,8 @@ def test_email_upper_case_padding_and_gmail_rules(raw, google, meta):
     ("+1 (205) 754-8767 ext. 12", None, "+12057548767"),  # extension set aside, not glued on
     ("0044 20 7946 0018 x5", "US", "+442079460018"),
     ("650-555-1212", None, None),                      # no country code, no region: unmatchable
+    ("+４４ ２０ ７９４６ ００１８", "US", "+442079460018"),  # full-width digits, as identity reads them
+    ("٦٥٠٥٥٥١٢١٢", "US", "+16505551212"),             # Arabic-Indic digits
     ("call me", "US", None),
 ])
 def test_phones_in_local_and_international_formats(raw, region, e164):

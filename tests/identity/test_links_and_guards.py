@@ -490,3 +490,18 @@ def test_pair_guard_sql_is_true_or_false_never_null_and_matches_its_rules() -> N
     assert judged[(john, ("j", "smith"))] is False  # an initial
     assert judged[(("robert", "smith"), ("bob", None))] is False  # a short form
     assert judged[(("robert", "smith"), john)] is True
+
+
+def test_a_name_thousands_of_letters_long_does_not_exhaust_memory() -> None:
+    """Review finding: every unknown name made one spelling per deleted letter, each as long as the
+    name, so a 20,000-letter first name (a pasted blob in a form) asked DuckDB for ~400 MB and a
+    200,000-letter one killed the night. Names too long to be one typo from a known name now make
+    no spellings; short ones still find their known name."""
+    con = duckdb.connect()
+    con.execute("SET memory_limit = '300MB'")
+    con.execute("CREATE TABLE p (first_name VARCHAR, last_name VARCHAR)")
+    con.executemany("INSERT INTO p VALUES (?, ?)", [["a" * 20_000, "lee"], ["mzddie", "b" * 20_000]])
+    _build_record_name_groups(con, "p")
+    groups = dict(con.execute("SELECT name, formals FROM record_name_groups").fetchall())
+    assert groups["a" * 20_000] is None and groups["b" * 20_000] is None
+    assert groups["mzddie"] == ["madeline"]  # one typo from maddie (Madeline)

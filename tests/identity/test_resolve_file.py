@@ -409,3 +409,61 @@ def test_a_file_with_no_recognised_identifying_column_is_refused(settings, tmp_p
     with pytest.raises(IdentityError, match=r"none of the person-record columns .*'e-mail', 'Phone Number'.*email, phone"):
         resolve_file(source, tmp_path / "out.csv", settings)
     assert not (tmp_path / "out.csv").exists()
+
+
+def test_a_list_of_copies_links_by_exact_identifiers_instead_of_failing(tmp_path: Path, caplog) -> None:
+    """Review finding: 60 copies of a few people made Splink refuse the 0.7 recall of its prior
+    (`Deterministic matching rules led to more observed matches ...`), which `cdp resolve` reported
+    as its own failure, naming no file; now no model is trained and exact identifiers link."""
+    from cdp.settings import Settings
+
+    settings = Settings(home=tmp_path / "home", run_date=date(2026, 11, 23))
+    # 55 of 60 rows are one person: 1,485 of the 1,770 pairs share an e-mail, more than 0.7 recall allows.
+    rows = ["Ann,Lee,ann@example.com,1980-01-05"] * 55 + [f"Bo,Ek{n},bo{n}@example.com,1975-03-0{n}" for n in range(1, 6)]
+    source = _write(tmp_path / "copies.csv", "first_name,last_name,email,date_of_birth\n" + "\n".join(rows) + "\n")
+    output = tmp_path / "out.csv"
+    result = resolve_file(source, output, settings)
+    assert result["model_trained_on_input"] is False
+    assert len(_read(output)) == 60 and result["customers"] >= 6
+    assert "they look like copies of a few people" in caplog.text
+
+
+def test_an_excel_separator_line_names_the_delimiter(settings, tmp_path: Path) -> None:
+    """Review finding: Excel's `sep=;` first line was taken for the header ("columns 'sep=' ... not
+    among them"). It now names the delimiter, and lines in the rejects still count it."""
+    source = _write(tmp_path / "excel.csv", 'sep=;\r\nfirst_name;last_name;email\r\nAnn;Lee;a@x.com\r\n'
+                    'Ann;Lee;a@x.com;extra\r\nAnn;Lee;a@x.com\r\n')
+    output = tmp_path / "out.csv"
+    result = resolve_file(source, output, settings)
+    customers = _read(output)
+    assert set(customers) == {("file", "1"), ("file", "3")}
+    assert customers[("file", "1")] == customers[("file", "3")]
+    [reject] = _rejects(output)
+    assert (reject["row"], reject["line"]) == ("2", "4")
+    assert result["rejected_rows"] == 1
+
+
+def test_a_value_longer_than_the_csv_module_limit_is_read(settings, tmp_path: Path) -> None:
+    """Review finding: one 200,000-character value made the whole file unreadable
+    ("field larger than field limit (131072)"); the file is in memory anyway, so it is read."""
+    source = _write(tmp_path / "long.csv", f"first_name,last_name,email,phone\nAnn,Lee,a@x.com,{'5' * 200_000}\n"
+                    "Bo,Ek,b@x.com,\n")
+    output = tmp_path / "out.csv"
+    resolve_file(source, output, settings)
+    assert set(_read(output)) == {("file", "1"), ("file", "2")}
+    import csv as csv_module
+    assert csv_module.field_size_limit() == 131072  # the process-wide limit is restored
+
+
+def test_a_truth_file_is_read_with_its_delimiter_and_checked_before_the_work(settings, tmp_path: Path) -> None:
+    """Review finding: a `;` truth file was refused as lacking its columns, and only after the whole
+    resolution had run."""
+    source = _write(tmp_path / "people.csv", "first_name,last_name,email\nAnn,Lee,a@x.com\nAnn,Lee,a@x.com\n")
+    truth = _write(tmp_path / "truth.csv", "source_system;source_record_id;person_id\nfile;1;p1\nfile;2;p1\n")
+    result = resolve_file(source, tmp_path / "out.csv", settings, truth=truth)
+    assert result["metrics"]["pairwise_f1"] == 1.0
+    wrong = _write(tmp_path / "wrong.csv", "system,record,person\nfile,1,p1\n")
+    output = tmp_path / "never.csv"
+    with pytest.raises(ValueError, match=r"wrong\.csv: truth file lacks column\(s\)"):
+        resolve_file(source, output, settings, truth=wrong)
+    assert not output.exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import date
 
@@ -102,6 +103,9 @@ def test_email_domain_is_never_rewritten(raw: str) -> None:
     [
         ("(212) 555-0123", "+12125550123"),
         ("212.555.0123", "+12125550123"),
+        # Review finding: Python's \\d matched these, so they became "+1２１２５５５０１２３".
+        ("２１２５５５０１２３", "+12125550123"), ("٢١٢٥٥٥٠١٢٣", "+12125550123"),
+        ("＋４４ ２０ ７９４６ ０９５８", "+442079460958"),
         ("1 212 555 0123", "+12125550123"),
         ("+44 20 7946 0958", "+442079460958"),
         ("000-000-0000", None),
@@ -201,6 +205,9 @@ def test_placeholder_web_ids_are_dropped_as_the_nightly_person_records_drop_them
         ("Ωμέγα", "ωμεγα"), ("Ёлкин", "елкин"), ("Oʼbrien", "obrien"), ("Nguyễn Văn", "nguyen van"),
         # Where accents are spelling they stay: राम (Ram) is not रमा (Rama), ジュン (Jun) not シュン (Shun).
         ("राम", "राम"), ("रमा", "रमा"), ("ジュン", "ジュン"), ("シュン", "シュン"),
+        # Review finding: full-width letters and decomposed Hangul (macOS) were other spellings.
+        ("ＭＩＮＡ", "mina"), ("Ｓｔｒａßｅ ２", "strasse 2"),
+        (unicodedata.normalize("NFD", "김 민준"), "김 민준"), (unicodedata.normalize("NFD", "ジュン"), "ジュン"),
     ],
 )
 def test_names_in_every_script_keep_their_letters(raw: str, expected: str) -> None:
