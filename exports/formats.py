@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 
 from cdp.fingerprint import code_fingerprint
 from exports import hashing
+from identity import phones
 
 FORMATS = ("csv", "parquet", "google", "meta")
 AD_PLATFORMS = ("google", "meta")
@@ -281,7 +282,9 @@ def rules_fingerprint(default_region: str | None) -> str:
     import phonenumbers
 
     # audience.py: how row inputs are fingerprinted
-    files = (Path(__file__).parent / name for name in ("formats.py", "hashing.py", "audience.py"))
+    # identity/phones.py: the international prefix and digits hashing reads phones by
+    files = [*(Path(__file__).parent / name for name in ("formats.py", "hashing.py", "audience.py")),
+             Path(phones.__file__)]
     return code_fingerprint(files, phonenumbers.__version__, unicodedata.unidata_version, duckdb.__version__,
                             default_region or "")
 

@@ -31,6 +31,7 @@ import pyarrow.compute as pc
 from cdp.fingerprint import code_fingerprint
 from cdp.warehouse import replace_rows, table_exists, transaction
 from exports import hashing
+from identity import phones
 from identity.phones import with_ascii_digits
 from identity.schema import id_history_closure
 
@@ -417,7 +418,8 @@ def matcher_fingerprint(default_region: str | None) -> str:
     import unicodedata
     from pathlib import Path
 
-    return code_fingerprint((Path(__file__).parent / name for name in _MATCHER_SOURCES), phonenumbers.__version__,
+    sources = [Path(__file__).parent / name for name in _MATCHER_SOURCES] + [Path(phones.__file__)]
+    return code_fingerprint(sources, phonenumbers.__version__,
                             unicodedata.unidata_version, duckdb.__version__, default_region or "")
 
 

@@ -33,10 +33,18 @@ def with_international_prefix_as_plus(text: str) -> str | None:
 
 
 def with_ascii_digits(text: str) -> str:
-    """``text`` with full-width forms folded (NFKC: "＋４４" is "+44") and every decimal digit of
-    another script written in ASCII ("٢١٢" is "212"). Python's ``\\d`` matches such digits, so
-    "２１２５５５０１２３" became "+1２１２５５５０１２３", which no ASCII-written number equals."""
+    """``text`` with full-width forms in ASCII ("＋４４" is "+44") and every decimal digit of another
+    script written in ASCII ("٢١٢" is "212"). Python's ``\\d`` matches such digits, so
+    "２１２５５５０１２３" became "+1２１２５５５０１２３", which no ASCII-written number equals.
+    Only decimal digits: a circled ① or a superscript ² (a footnote mark) is no digit of the number."""
     if text.isascii():
         return text
-    text = unicodedata.normalize("NFKC", text)
-    return "".join(str(unicodedata.decimal(char)) if char.isdecimal() else char for char in text)
+    return "".join(
+        chr(ord(char) - _FULL_WIDTH_OFFSET) if "\uff01" <= char <= "\uff5e"
+        else str(unicodedata.decimal(char)) if char.isdecimal() else char
+        for char in text
+    )
+
+
+#: U+FF01-FF5E are the full-width forms of ASCII U+0021-007E.
+_FULL_WIDTH_OFFSET = 0xFEE0

@@ -298,11 +298,9 @@ def _read_csv(path: Path, problems: list[dict]) -> pa.Table:
 
 def _read_csv_records(path: Path, content: str, delimiter: str, problems: list[dict]):
     """Header, person-record columns, lines and row count of a CSV the fast reader does not take
-    (ragged rows, odd quoting, a value longer than the csv module's default field limit), read with
-    the csv module; a row with more values than the header goes to ``problems`` (fewer: the
-    missing ones are empty)."""
+    (ragged rows, odd quoting), read with the csv module; a row with more values than the
+    header goes to ``problems`` (fewer: the missing ones are empty)."""
     reader = csv.reader(io.StringIO(content, newline=""), delimiter=delimiter)
-    default_limit = csv.field_size_limit(max(csv.field_size_limit(), len(content)))  # the file is in memory already
     try:
         header = next(reader, [])
         positions = _canonical_columns(header, path)
@@ -322,9 +320,15 @@ def _read_csv_records(path: Path, content: str, delimiter: str, problems: list[d
             for name, position in positions.items():
                 values[name].append(record[position] if position < len(record) else "")
     except csv.Error as error:
+        if "field larger than field limit" in str(error):
+            # Not lifted: a quote opened and never closed makes the rest of the file one value,
+            # and a lifted limit would let those rows vanish into it without a word.
+            raise IdentityError(
+                f"{path}: line {reader.line_num}: not readable as CSV: a value longer than "
+                f"{csv.field_size_limit():,} characters, or a quote opened on or before this line and "
+                "never closed"
+            ) from None
         raise IdentityError(f"{path}: line {reader.line_num}: not readable as CSV ({error})") from None
-    finally:
-        csv.field_size_limit(default_limit)
     cells = {name: pa.array(column, pa.string()) for name, column in values.items()}
     return header, cells, pa.array(lines, pa.int64()), len(lines)
 

@@ -129,9 +129,10 @@ LATIN_LETTER_FOLDS: dict[str, str] = {
 _ACCENT_OPTIONAL_SCRIPTS = r"\p{Latin}\p{Greek}\p{Cyrillic}\p{Hebrew}\p{Arabic}"
 
 
-#: Full-width lower-case Latin letters and digits (ＭＩＮＡ is lowered to ｍｉｎａ), and what they are.
-_FULL_WIDTH = "".join(map(chr, range(0xFF41, 0xFF5B))) + "".join(map(chr, range(0xFF10, 0xFF1A)))
-_FULL_WIDTH_FOLDED = "abcdefghijklmnopqrstuvwxyz0123456789"
+#: Full-width lower-case Latin letters, digits, apostrophe and full stop (ＭＩＮＡ is lowered to
+#: ｍｉｎａ; Ｏ＇Ｂｒｉｅｎ must lose its apostrophe as O'Brien does), and what they are.
+_FULL_WIDTH = "".join(map(chr, range(0xFF41, 0xFF5B))) + "".join(map(chr, range(0xFF10, 0xFF1A))) + "＇．"
+_FULL_WIDTH_FOLDED = "abcdefghijklmnopqrstuvwxyz0123456789'."
 
 
 def _fold_sql(expression: str) -> str:

@@ -128,3 +128,13 @@ def test_fast_phone_prefilter_never_hides_a_match(suppressed, customer_phone, co
     suppression.add("phone", suppressed)
     customer = {"customer_id": "c1", "phone": customer_phone, "phones": [], "country": country}
     assert suppression.matches(customer) is blocked
+
+
+@pytest.mark.parametrize("written", ["２１２５５５０１２３", "٢١٢٥٥٥٠١٢٣", "212-555-0123²"])
+def test_a_suppressed_phone_in_other_digits_blocks_the_ascii_number(written):
+    """Review finding: the digits form of a suppression entry kept full-width and Arabic-Indic
+    digits ("２１２５５５０１２３"), so it never equalled the customer's "2125550123"; a footnote
+    mark (²) must not become a digit of the number either."""
+    from exports.suppression import phone_forms
+
+    assert ("digits", "2125550123") in phone_forms(written, "US")

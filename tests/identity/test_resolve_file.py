@@ -441,18 +441,23 @@ def test_an_excel_separator_line_names_the_delimiter(settings, tmp_path: Path) -
     [reject] = _rejects(output)
     assert (reject["row"], reject["line"]) == ("2", "4")
     assert result["rejected_rows"] == 1
+    # A value rejected after reading (the fast reader's lines) counts the sep= line too.
+    dated = _write(tmp_path / "dated.csv", "sep=,\nfirst_name,last_name,date_of_birth\nAnn,Lee,1980-01-05\n"
+                   "Bo,Ek,2090-01-01\n")
+    resolve_file(dated, output, settings)
+    [reject] = _rejects(output)
+    assert (reject["row"], reject["line"], reject["field"]) == ("2", "4", "date_of_birth")
 
 
-def test_a_value_longer_than_the_csv_module_limit_is_read(settings, tmp_path: Path) -> None:
-    """Review finding: one 200,000-character value made the whole file unreadable
-    ("field larger than field limit (131072)"); the file is in memory anyway, so it is read."""
-    source = _write(tmp_path / "long.csv", f"first_name,last_name,email,phone\nAnn,Lee,a@x.com,{'5' * 200_000}\n"
-                    "Bo,Ek,b@x.com,\n")
-    output = tmp_path / "out.csv"
-    resolve_file(source, output, settings)
-    assert set(_read(output)) == {("file", "1"), ("file", "2")}
-    import csv as csv_module
-    assert csv_module.field_size_limit() == 131072  # the process-wide limit is restored
+def test_a_quote_never_closed_is_an_error_not_a_silent_loss_of_the_rows_after_it(settings, tmp_path: Path) -> None:
+    """Review finding: with the csv module's field limit lifted, an unclosed quote made the other
+    6,000 rows one value and the file "resolved" to 1 record with no reject. The limit stays, and
+    the error says what the long value may be."""
+    rows = "".join(f"Bo{n},Ek,b{n}@x.com\n" for n in range(10_000))  # more than 131,072 characters
+    source = _write(tmp_path / "quote.csv", 'first_name,last_name,email\nAnn,"Lee,a@x.com\n' + rows)
+    with pytest.raises(IdentityError, match=r"quote\.csv: line \d+: not readable as CSV: a value longer than "
+                       r"131,072 characters, or a quote opened on or before this line and never closed"):
+        resolve_file(source, tmp_path / "out.csv", settings)
 
 
 def test_a_truth_file_is_read_with_its_delimiter_and_checked_before_the_work(settings, tmp_path: Path) -> None:

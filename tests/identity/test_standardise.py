@@ -118,6 +118,13 @@ def test_phone_to_e164_or_null(raw: str, expected: str | None) -> None:
     assert standardise_phone(raw, "US", frozenset({"0000000000", "1234567890"})) == expected
 
 
+def test_numbering_and_footnote_marks_are_no_digits_of_a_phone() -> None:
+    """Review finding: folding every compatibility form (NFKC) read ① as 1, so ①090-1234-5678 became
+    the other possible number +81109012345678; only decimal digits and full-width forms are folded."""
+    assert standardise_phone("①090-1234-5678", "JP", frozenset()) == "+819012345678"
+    assert standardise_phone("２１２５５５０１２３²", "US", frozenset()) != "+121255501232"
+
+
 @pytest.mark.parametrize("raw", ["+1 987-654-3210", "+1 (012) 345-6789", "0123456789", "+49 123 456789"])
 def test_phone_counting_up_or_down_is_a_placeholder(raw: str) -> None:
     """Digits typed in a row to get past a form link strangers; none is in the default list."""
@@ -206,7 +213,7 @@ def test_placeholder_web_ids_are_dropped_as_the_nightly_person_records_drop_them
         # Where accents are spelling they stay: राम (Ram) is not रमा (Rama), ジュン (Jun) not シュン (Shun).
         ("राम", "राम"), ("रमा", "रमा"), ("ジュン", "ジュン"), ("シュン", "シュン"),
         # Review finding: full-width letters and decomposed Hangul (macOS) were other spellings.
-        ("ＭＩＮＡ", "mina"), ("Ｓｔｒａßｅ ２", "strasse 2"),
+        ("ＭＩＮＡ", "mina"), ("Ｓｔｒａßｅ ２", "strasse 2"), ("Ｏ＇Ｂｒｉｅｎ", "obrien"), ("Ｓｔ．Ｊｏｈｎ", "stjohn"),
         (unicodedata.normalize("NFD", "김 민준"), "김 민준"), (unicodedata.normalize("NFD", "ジュン"), "ジュン"),
     ],
 )
