@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import csv
+import io
 import itertools
 import logging
 from collections import Counter
 from collections.abc import Hashable, Mapping
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from cdp.warehouse import connect
 from identity.schema import IdentityError
@@ -94,22 +95,25 @@ def _examples(mapping: Mapping[Hashable, Hashable]) -> str:
 
 def read_truth(truth_path: Path) -> dict[tuple[str, str], str]:
     """(source_system, source_record_id) -> person_id from a ground-truth CSV (docs/contracts.md §1)."""
-    with Path(truth_path).open(newline="", encoding="utf-8-sig") as handle:
-        return {(row["source_system"], row["source_record_id"]): row["person_id"] for row in _truth_rows(handle, truth_path)}
+    return {(row["source_system"], row["source_record_id"]): row["person_id"] for row in _truth_rows(truth_path)}
 
 
 def check_truth(truth_path: Path) -> None:
     """Raise ValueError naming the file unless ``truth_path`` has a truth file's header; for a
     command to refuse a wrong truth file before its work, not after."""
-    with Path(truth_path).open(newline="", encoding="utf-8-sig") as handle:
-        _truth_rows(handle, truth_path)
+    _truth_rows(truth_path)
 
 
-def _truth_rows(handle: TextIO, truth_path: Path) -> csv.DictReader:
-    """The rows of an open truth file, its delimiter (',', ';' or tab) sniffed; its columns checked."""
-    delimiter = parsing.sniff_delimiter(handle.read(65536))
-    handle.seek(0)
-    reader = csv.DictReader(handle, delimiter=delimiter)
+def _truth_rows(truth_path: Path) -> csv.DictReader:
+    """The rows of a truth file, read as `cdp resolve` reads its input: decoded as the ingestion
+    CSV reader decodes (BOM, UTF-8, cp1252, ...), its delimiter (',', ';' or tab) sniffed or named
+    by an Excel ``sep=`` line; its columns checked."""
+    try:
+        content = parsing.decode_text_file(Path(truth_path))[0]
+    except parsing.UndecodableText as error:
+        raise ValueError(f"{truth_path}: {str(error).split(': ', 1)[-1]}") from None
+    named, content = parsing.separator_line(content)
+    reader = csv.DictReader(io.StringIO(content, newline=""), delimiter=named or parsing.sniff_delimiter(content[:65536]))
     missing = {"source_system", "source_record_id", "person_id"} - set(reader.fieldnames or [])
     if missing:
         raise ValueError(f"{truth_path}: truth file lacks column(s) {sorted(missing)}; it has {reader.fieldnames or []}")

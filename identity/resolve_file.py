@@ -19,7 +19,6 @@ import csv
 import gzip
 import io
 import logging
-import re
 import tempfile
 from datetime import date
 from pathlib import Path
@@ -264,17 +263,10 @@ def _decoded_csv(path: Path) -> str:
         raise IdentityError(f"{path}: {detail}") from None
 
 
-#: The first line Excel writes to name a CSV's delimiter (``sep=;``), before the header.
-_SEPARATOR_LINE = re.compile(r'\A"?sep=([^\r\n])"?\r?\n', re.IGNORECASE)
-
-
 def _read_csv(path: Path, problems: list[dict]) -> pa.Table:
-    content = _decoded_csv(path)
-    hint = _SEPARATOR_LINE.match(content)
-    if hint:  # the header is on line 2
-        delimiter, content = hint.group(1), content[hint.end():]
-    else:
-        delimiter = parsing.sniff_delimiter(content[:65536])
+    named, content = parsing.separator_line(_decoded_csv(path))
+    hint = named is not None  # the header is on line 2
+    delimiter = named or parsing.sniff_delimiter(content[:65536])
     earlier_problems = len(problems)
     records = csv_records.read_records(content, delimiter)
     if records is not None:

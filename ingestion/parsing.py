@@ -350,6 +350,17 @@ _UNICODE_BOMS = (
 )
 
 
+#: The first line Excel writes to name a CSV's delimiter (``sep=;``), before the header.
+_SEPARATOR_LINE = re.compile(r'\A"?sep=([^\r\n])"?\r?\n', re.IGNORECASE)
+
+
+def separator_line(content: str) -> tuple[str | None, str]:
+    """Excel's ``sep=;`` first line: (the delimiter it names, the text after it, whose first line
+    is the header and line 2 of the file), or (None, ``content``) when there is none."""
+    hint = _SEPARATOR_LINE.match(content)
+    return (hint.group(1), content[hint.end():]) if hint else (None, content)
+
+
 def sniff_delimiter(sample: str) -> str:
     """The delimiter of a CSV sample among ',', ';' and tab (comma when unsure)."""
     try:

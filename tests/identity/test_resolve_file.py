@@ -472,3 +472,13 @@ def test_a_truth_file_is_read_with_its_delimiter_and_checked_before_the_work(set
     with pytest.raises(ValueError, match=r"wrong\.csv: truth file lacks column\(s\)"):
         resolve_file(source, output, settings, truth=wrong)
     assert not output.exists()
+
+
+def test_a_truth_file_is_decoded_and_read_like_an_input_file(settings, tmp_path: Path) -> None:
+    """Review finding: a cp1252 truth file failed with a bare UnicodeDecodeError naming no file, and
+    one starting with Excel's `sep=;` line was said to lack its columns ("it has ['sep=', '']")."""
+    source = _write(tmp_path / "people.csv", "first_name,last_name,email\nJosé,Lee,a@x.com\nJosé,Lee,a@x.com\n")
+    truth = _write(tmp_path / "truth.csv", "sep=;\nsource_system;source_record_id;person_id\nfile;1;José\n"
+                   "file;2;José\n", encoding="cp1252")
+    result = resolve_file(source, tmp_path / "out.csv", settings, truth=truth)
+    assert result["metrics"]["pairwise_f1"] == 1.0
