@@ -4,17 +4,21 @@
   other campaign, organic search, referral, direct. Without UTM tags the referrer's host decides:
   a webmail host is email, a social network's host is social, a search engine's host is organic
   search, any other host a referral (the host, not the whole URL: a page named /google.html on
-  another site is a referral).
+  another site is a referral). As in GA4's default channel grouping, a social network's source with
+  a paid medium (GA4's ^(.*cp.*|ppc|retargeting|paid.*)$: cpc, ppc, cpm, paid...) is paid social, so
+  utm_source=facebook&utm_medium=cpc is not paid search.
 -#}
 {% macro classify_channel(source, medium, referrer) -%}
     {%- set host = "^([a-z][a-z0-9+.-]*://)?([a-z0-9-]+\\.)*" -%}
     {%- set end = "\\.?(:[0-9]+)?([/?#]|$)" -%}
+    {%- set social_source = "lower(" ~ source ~ ") in ('facebook', 'fb', 'instagram', 'ig', 'twitter', 'x', "
+        ~ "'linkedin', 'tiktok', 'pinterest', 'reddit')" -%}
     case
+        when lower({{ medium }}) in ('paid_social', 'paidsocial')
+            or ({{ social_source }} and regexp_full_match(lower({{ medium }}), '.*cp.*|ppc|retargeting|paid.*'))
+            then 'paid_social'
         when lower({{ medium }}) in ('cpc', 'ppc', 'paid', 'paidsearch', 'paid_search') then 'paid_search'
-        when lower({{ medium }}) in ('paid_social', 'paidsocial') then 'paid_social'
-        when lower({{ medium }}) = 'social'
-            or lower({{ source }}) in ('facebook', 'instagram', 'twitter', 'x', 'linkedin', 'tiktok')
-            then 'social'
+        when lower({{ medium }}) = 'social' or {{ social_source }} then 'social'
         when lower({{ medium }}) in ('email', 'e-mail', 'newsletter') then 'email'
         when lower({{ medium }}) in ('display', 'banner', 'cpm') then 'display'
         when lower({{ medium }}) = 'affiliate' then 'affiliate'

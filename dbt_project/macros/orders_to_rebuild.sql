@@ -1,10 +1,10 @@
 {#-
-  The orders an incremental build of int_orders_with_lines recomputes (a pre-hook logs them for it,
-  fct_orders and fct_order_lines, macros/change_log.sql): store orders, lines or stores loaded since
-  the last build, store orders whose POS customer record int_person_records_dated logged as moved to
-  another customer (without that log, or after its full build: compared with the map), and web orders
-  that differ from the stored row or exist on one side only. Only for is_incremental(), in the
-  context of int_orders_with_lines.
+  The orders (order_key, macros/order_key.sql) an incremental build of int_orders_with_lines
+  recomputes (a pre-hook logs them for it, fct_orders and fct_order_lines, macros/change_log.sql):
+  store orders, lines or stores loaded since the last build, store orders whose POS customer record
+  int_person_records_dated logged as moved to another customer (without that log, or after its full
+  build: compared with the map), and web orders that differ from the stored row or exist on one
+  side only. Only for is_incremental(), in the context of int_orders_with_lines.
 -#}
 {% macro orders_to_rebuild() -%}
     {#- raw rows loaded after the last build; a NULL load time cannot be ordered, so it always counts #}
@@ -16,6 +16,7 @@
     {%- endset %}
     with built as (
         select
+            order_key,
             order_id,
             order_channel,
             store_customer_id,
@@ -49,18 +50,19 @@
         where {{ loaded_since_last_build }}
     )
 
-    select store_orders.order_id from {{ ref('stg_store__orders') }} as store_orders
+    select {{ order_key("'store'", 'store_orders.order_id') }} from {{ ref('stg_store__orders') }} as store_orders
     where {{ loaded_since_last_build }}
     union
-    select store_order_lines.order_id from {{ ref('stg_store__order_lines') }} as store_order_lines
+    select {{ order_key("'store'", 'store_order_lines.order_id') }}
+    from {{ ref('stg_store__order_lines') }} as store_order_lines
     where {{ loaded_since_last_build }}
     union
-    select store_orders.order_id from {{ ref('stg_store__orders') }} as store_orders
+    select {{ order_key("'store'", 'store_orders.order_id') }} from {{ ref('stg_store__orders') }} as store_orders
     semi join reloaded_stores on store_orders.store_id = reloaded_stores.store_id
     union
     {% if change_log_rebuilds_all('int_orders_with_lines') -%}
         -- identity moved the order's POS customer record to another customer
-        select built.order_id
+        select built.order_key
         from built
         left join store_customers on built.store_customer_id = store_customers.source_record_id
         where
@@ -69,7 +71,7 @@
     {%- else -%}
         -- identity moved the order's POS customer record to another customer (or it is new or gone),
         -- as logged by int_person_records_dated
-        select built.order_id
+        select built.order_key
         from built
         where
             built.order_channel = 'store'
@@ -81,7 +83,7 @@
     {%- endif %}
     union
     -- web orders (a small table) that differ from the stored row or exist on one side only
-    select coalesce(web_orders.order_id, built_web.order_id) as order_id
+    select {{ order_key("'web'", 'coalesce(web_orders.order_id, built_web.order_id)') }} as order_key
     from web_orders
     full outer join built_web_orders as built_web on web_orders.order_id = built_web.order_id
     where

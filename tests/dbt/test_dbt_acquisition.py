@@ -63,6 +63,23 @@ def test_utm_tags_win_over_the_referrer():
     assert _classify("partner", "referral", "https://www.google.com/") == "other_campaign"
 
 
+@pytest.mark.parametrize(("source", "medium", "channel"), [
+    # GA4's default channel grouping: a social source with a paid medium is Paid Social (was 'paid_search')
+    ("facebook", "cpc", "paid_social"),
+    ("Instagram", "paid", "paid_social"),
+    ("linkedin", "ppc", "paid_social"),
+    ("facebook", "cpm", "paid_social"),
+    ("tiktok", "paid_search", "paid_social"),
+    ("newsletter", "paid_social", "paid_social"),
+    ("facebook", "social", "social"),
+    ("facebook", None, "social"),
+    ("google", "cpc", "paid_search"),
+    ("bing", "ppc", "paid_search"),
+])
+def test_a_paid_medium_is_paid_social_from_a_social_source(source, medium, channel):
+    assert _classify(source, medium, None) == channel
+
+
 def test_a_sign_up_list_of_the_visits_day_does_not_take_the_acquisition_away(warehouse_factory, sql, tmp_path):
     settings = warehouse_factory(tmp_path)
     # Carol signs up for the newsletter during her first visit (2026-11-02 10:00, paid search): the

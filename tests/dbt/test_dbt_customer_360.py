@@ -405,3 +405,19 @@ def test_kpi_call_center_first_contact_resolution(built, sql):
         (date(2026, 9, 12), "support", 0, 0.0),
         (date(2026, 9, 20), "support", 0, 0.0),
     ]
+
+
+def test_a_resolved_repeat_call_is_no_first_contact_resolution(warehouse_factory, sql, tmp_path):
+    settings = warehouse_factory(tmp_path)
+    # Dan's escalated call moves to 2026-09-18; his call of 2026-09-20 resolves the issue
+    with connect(settings) as con:
+        con.execute("""
+            update raw.call_center_calls set started_at = started_at + interval 6 day,
+                answered_at = answered_at + interval 6 day, ended_at = ended_at + interval 6 day
+            where call_id = 'call-2';
+            update raw.call_center_calls set disposition = 'resolved' where call_id = 'call-3';
+        """)
+    cdp_dbt.build(settings, run_id="repeat-call")
+    # call-3 follows call-2 within fcr_window_days: a repeat contact, not resolved on the first one
+    assert sql(settings, "select first_contact_resolutions, first_contact_resolution_rate from marts.kpi_call_center "
+                         "where call_date = '2026-09-20' and queue = 'support'") == [(0, 0.0)]

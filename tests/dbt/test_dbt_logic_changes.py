@@ -85,3 +85,33 @@ def test_a_warehouse_without_recorded_fingerprints_rebuilds_its_incremental_mode
     assert {name for (name,) in sql(night_2, f"select model from {LOGIC_TABLE}")} == incremental
 
     assert cdp_dbt.build(night_2.with_run_date(date(2026, 11, 25)), run_id="night-3")["full_refreshed_models"] == []
+
+
+@pytest.mark.slow
+def test_changed_settings_still_build_and_apply_their_rule(warehouse_factory, sql, tmp_path, monkeypatch):
+    # The unit tests pin the vars they depend on (overrides: vars:): a project configured otherwise
+    # builds, instead of failing the night on a unit test written for the defaults.
+    project = _copy_project(tmp_path, monkeypatch)
+    settings = warehouse_factory(tmp_path / "warehouse")
+    cdp_dbt.build(settings, run_id="night-1")
+    assert sql(settings, "select count(*) from marts.fct_web_sessions where visitor_id = 'a3'") == [(3,)]
+    assert sql(settings, "select first_name from marts.dim_customers where customer_id = 'C1'") != [("Ally",)]
+
+    config = project / "dbt_project.yml"
+    text = config.read_text(encoding="utf-8")
+    for default, configured in (
+        ("session_inactivity_minutes: 30", "session_inactivity_minutes: 45"),
+        ("golden_record_source_priority: [store, csv, web, call_center]",
+         "golden_record_source_priority: [web, store, csv, call_center]"),
+    ):
+        assert default in text
+        text = text.replace(default, configured)
+    config.write_text(text, encoding="utf-8")
+    night_2 = settings.with_run_date(date(2026, 11, 24))
+    summary = cdp_dbt.build(night_2, run_id="night-2")
+
+    assert summary["failures"] == 0
+    # Carol's 36-minute gap no longer splits a session; Alice's web name wins over her store name
+    assert sql(night_2, "select events from marts.fct_web_sessions where visitor_id = 'a3' "
+                        "order by session_number") == [(5,), (1,)]
+    assert sql(night_2, "select first_name from marts.dim_customers where customer_id = 'C1'") == [("Ally",)]

@@ -84,7 +84,7 @@ def test_narrowed_tests_skip_only_rows_a_passing_build_saw_and_a_full_refresh_or
         cdp_dbt.build(settings, run_id="night-2")
     failed = _failed_tests(narrowed.value)
     assert not [name for name in failed if name.startswith(KEY_TEST)], failed
-    assert any(name.startswith("primary_key_int_orders_with_lines_order_id") for name in failed), failed
+    assert any(name.startswith("primary_key_int_orders_with_lines_order_key") for name in failed), failed
 
     # ... a --full-refresh tests every row again ...
     with pytest.raises(cdp_dbt.DbtBuildFailed) as full_refresh:

@@ -1,17 +1,19 @@
 -- One row per order from either channel - store (POS) or web (Order Completed events) - with
--- its line totals, store and resolved customer.
--- Incremental (delete+insert on order_id): a build recomputes only the orders whose inputs changed
+-- its line totals, store and resolved customer. Keyed by order_key, '<channel>|<order_id>': the
+-- channels' order ids are independent (a web order_id may equal a POS one), so an order is its
+-- channel and its id.
+-- Incremental (delete+insert on order_key): a build recomputes only the orders whose inputs changed
 -- since the last build - store orders, lines or stores loaded since then, store orders whose POS
 -- customer identity moved to another customer, web orders that differ from the stored row
 -- (macros/orders_to_rebuild.sql) - and replaces those rows. The pre-hook logs the orders for
 -- fct_orders and fct_order_lines (macros/change_log.sql), and this build recomputes every logged
 -- one: tonight's, and those of a night whose fct_orders or fct_order_lines did not build.
 -- An order left without a source row (a web order whose event was reloaded as something else) gets
--- a marker row (order_id only), which replaces its old row and is deleted by the post-hook.
+-- a marker row (order_key only), which replaces its old row and is deleted by the post-hook.
 {{ config(
     materialized='incremental',
     incremental_strategy='delete+insert',
-    unique_key='order_id',
+    unique_key='order_key',
     on_schema_change='fail',
     pre_hook="{{ log_keys_to_rebuild(['fct_orders', 'fct_order_lines'], orders_to_rebuild()) }}",
     post_hook=[
@@ -22,11 +24,17 @@
 -- depends_on: {{ ref('int_person_records_dated') }} (its log of re-attributed records)
 
 with store_orders as (
-    select * from {{ ref('stg_store__orders') }}
+    select
+        *,
+        {{ order_key("'store'", 'order_id') }} as order_key
+    from {{ ref('stg_store__orders') }}
 ),
 
 store_order_lines as (
-    select * from {{ ref('stg_store__order_lines') }}
+    select
+        *,
+        {{ order_key("'store'", 'order_id') }} as order_key
+    from {{ ref('stg_store__order_lines') }}
 ),
 
 stores as (
@@ -34,11 +42,17 @@ stores as (
 ),
 
 web_orders as (
-    select * from {{ ref('int_web_orders_deduplicated') }}
+    select
+        *,
+        {{ order_key("'web'", 'order_id') }} as order_key
+    from {{ ref('int_web_orders_deduplicated') }}
 ),
 
 web_order_lines as (
-    select * from {{ ref('int_web_order_lines_extracted') }}
+    select
+        *,
+        {{ order_key("'web'", 'order_id') }} as order_key
+    from {{ ref('int_web_order_lines_extracted') }}
 ),
 
 store_customers as (
@@ -51,7 +65,7 @@ store_customers as (
 
 {% if is_incremental() %}
     changed_orders as (
-        select log_rows.rebuild_key as order_id
+        select log_rows.rebuild_key as order_key
         from (
             {{ logged_keys_to_rebuild('fct_orders') }}
             union
@@ -62,28 +76,29 @@ store_customers as (
 
 line_totals as (
     select
-        order_id,
+        order_key,
         count(*) as order_line_count,
         cast(sum(quantity) as bigint) as item_quantity,
         cast(sum(line_amount) as decimal(38, 4)) as lines_amount,
         max(loaded_at) as lines_loaded_at
     from store_order_lines
-    {{ only_changed_keys('order_id', 'changed_orders') }}
-    group by order_id
+    {{ only_changed_keys('order_key', 'changed_orders') }}
+    group by order_key
     union all
     select
-        order_id,
+        order_key,
         count(*) as order_line_count,
         cast(sum(quantity) as bigint) as item_quantity,
         cast(sum(line_amount) as decimal(38, 4)) as lines_amount,
         null as lines_loaded_at
     from web_order_lines
-    {{ only_changed_keys('order_id', 'changed_orders') }}
-    group by order_id
+    {{ only_changed_keys('order_key', 'changed_orders') }}
+    group by order_key
 ),
 
 orders as (
     select
+        store_orders.order_key,
         store_orders.order_id,
         'store' as order_channel,
         store_customers.customer_id,
@@ -101,10 +116,11 @@ orders as (
     left join stores on store_orders.store_id = stores.store_id
     left join store_customers on store_orders.store_customer_id = store_customers.source_record_id
     {%- if is_incremental() %}
-        where store_orders.order_id in (select changed_orders.order_id from changed_orders)
+        where store_orders.order_key in (select changed_orders.order_key from changed_orders)
     {%- endif %}
     union all
     select
+        order_key,
         order_id,
         'web' as order_channel,
         customer_id,
@@ -119,7 +135,7 @@ orders as (
         ordered_at as updated_at,
         loaded_at as order_loaded_at
     from web_orders
-    {{ only_changed_keys('order_id', 'changed_orders') }}
+    {{ only_changed_keys('order_key', 'changed_orders') }}
 ),
 
 orders_with_lines as (
@@ -131,8 +147,8 @@ orders_with_lines as (
         greatest(orders.order_loaded_at, line_totals.lines_loaded_at) as inputs_loaded_at,
         {{ build_started_at() }} as written_at
     from orders
-    left join line_totals on orders.order_id = line_totals.order_id
+    left join line_totals on orders.order_key = line_totals.order_key
 )
 
 select * from orders_with_lines
-{{- markers_for_keys_without_rows('orders_with_lines', 'order_id', 'changed_orders') }}
+{{- markers_for_keys_without_rows('orders_with_lines', 'order_key', 'changed_orders') }}

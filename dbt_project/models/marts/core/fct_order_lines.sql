@@ -1,15 +1,16 @@
 -- One row per order line (store POS lines and web order products), with the order's customer,
 -- channel, time and status.
--- Incremental, by order (delete+insert on order_id): an order's lines are recomputed when
+-- Incremental, by order (delete+insert on order_key, '<channel>|<order_id>', macros/order_key.sql:
+-- a web order_id may equal a POS one): an order's lines are recomputed when
 -- int_orders_with_lines logged the order as recomputed (macros/change_log.sql: any of its raw order,
 -- line or store rows loaded, its customer or web event changed, or a store line loaded for an order
 -- that has no order row; every order without a log, or after a full build of int_orders_with_lines).
--- Every recomputed order also gets a marker row (order_id only), so an order left without lines
+-- Every recomputed order also gets a marker row (order_key only), so an order left without lines
 -- loses its old ones; the post-hook deletes the markers and empties the log.
 {{ config(
     materialized='incremental',
     incremental_strategy='delete+insert',
-    unique_key='order_id',
+    unique_key='order_key',
     on_schema_change='fail',
     post_hook=[
         "{{ delete_row_markers('order_line_id') }}",
@@ -18,7 +19,17 @@
 ) }}
 
 with store_order_lines as (
-    select * from {{ ref('stg_store__order_lines') }}
+    select
+        *,
+        {{ order_key("'store'", 'order_id') }} as order_key
+    from {{ ref('stg_store__order_lines') }}
+),
+
+web_order_lines as (
+    select
+        *,
+        {{ order_key("'web'", 'order_id') }} as order_key
+    from {{ ref('int_web_order_lines_extracted') }}
 ),
 
 orders as (
@@ -28,13 +39,13 @@ orders as (
 {% if is_incremental() %}
     changed_orders as (
         {% if change_log_rebuilds_all('fct_order_lines') -%}
-            select orders.order_id from orders
+            select orders.order_key from orders
             union
-            select store_order_lines.order_id from store_order_lines
+            select store_order_lines.order_key from store_order_lines
             union
-            select built.order_id from {{ this }} as built
+            select built.order_key from {{ this }} as built
         {%- else -%}
-            select log_rows.rebuild_key as order_id
+            select log_rows.rebuild_key as order_key
             from ({{ logged_keys_to_rebuild('fct_order_lines') }}) as log_rows
         {%- endif %}
     ),
@@ -43,6 +54,7 @@ orders as (
 order_lines as (
     select
         order_line_id,
+        order_key,
         order_id,
         product_sku,
         product_name,
@@ -51,10 +63,11 @@ order_lines as (
         unit_price,
         line_amount
     from store_order_lines
-    {{ only_changed_keys('order_id', 'changed_orders') }}
+    {{ only_changed_keys('order_key', 'changed_orders') }}
     union all
     select
         order_line_id,
+        order_key,
         order_id,
         product_sku,
         product_name,
@@ -62,17 +75,18 @@ order_lines as (
         quantity,
         unit_price,
         line_amount
-    from {{ ref('int_web_order_lines_extracted') }}
-    {{ only_changed_keys('order_id', 'changed_orders') }}
+    from web_order_lines
+    {{ only_changed_keys('order_key', 'changed_orders') }}
 ),
 
 orders_of_lines as (
     select * from orders
-    {{ only_changed_keys('order_id', 'changed_orders') }}
+    {{ only_changed_keys('order_key', 'changed_orders') }}
 )
 
 select
     order_lines.order_line_id,
+    order_lines.order_key,
     order_lines.order_id,
     orders.order_channel,
     orders.customer_id,
@@ -88,9 +102,9 @@ select
     orders.inputs_loaded_at,
     {{ build_started_at() }} as written_at
 from order_lines
-left join orders_of_lines as orders on order_lines.order_id = orders.order_id
+left join orders_of_lines as orders on order_lines.order_key = orders.order_key
 {%- if is_incremental() %}
     union all by name
-    select changed_orders.order_id
+    select changed_orders.order_key
     from changed_orders
 {%- endif %}

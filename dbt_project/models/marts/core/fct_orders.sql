@@ -1,5 +1,6 @@
--- One row per order (store POS and web), with its resolved customer (NULL for anonymous purchases).
--- Incremental (delete+insert on order_id): an order is recomputed when int_orders_with_lines logged
+-- One row per order (store POS and web), with its resolved customer (NULL for anonymous purchases),
+-- keyed by order_key ('<channel>|<order_id>', macros/order_key.sql: a web order_id may equal a POS one).
+-- Incremental (delete+insert on order_key): an order is recomputed when int_orders_with_lines logged
 -- it as recomputed (macros/change_log.sql; every logged order without a log, or after a full build
 -- of int_orders_with_lines); and is_first_purchase is per customer, so every order of a customer
 -- who gained, lost or changed an order is recomputed with it. A vanished order gets a marker row,
@@ -7,7 +8,7 @@
 {{ config(
     materialized='incremental',
     incremental_strategy='delete+insert',
-    unique_key='order_id',
+    unique_key='order_key',
     on_schema_change='fail',
     post_hook=[
         "{{ delete_row_markers('order_channel') }}",
@@ -24,21 +25,21 @@ with all_orders as (
     -- customer on either side
     changed_orders as (
         select
-            coalesce(all_orders.order_id, built.order_id) as order_id,
+            coalesce(all_orders.order_key, built.order_key) as order_key,
             all_orders.customer_id,
             built.customer_id as built_customer_id
         from (
             {% if change_log_rebuilds_all('fct_orders') -%}
-                select every_order.order_id from all_orders as every_order
+                select every_order.order_key from all_orders as every_order
                 union
-                select every_built_order.order_id from {{ this }} as every_built_order
+                select every_built_order.order_key from {{ this }} as every_built_order
             {%- else -%}
-                select log_rows.rebuild_key as order_id
+                select log_rows.rebuild_key as order_key
                 from ({{ logged_keys_to_rebuild('fct_orders') }}) as log_rows
             {%- endif %}
         ) as logged_orders
-        left join all_orders on logged_orders.order_id = all_orders.order_id
-        left join {{ this }} as built on logged_orders.order_id = built.order_id
+        left join all_orders on logged_orders.order_key = all_orders.order_key
+        left join {{ this }} as built on logged_orders.order_key = built.order_key
     ),
 
     -- the customers on either side of a changed order
@@ -52,13 +53,14 @@ orders as (
     select * from all_orders
     {%- if is_incremental() %}
         where
-            order_id in (select changed_orders.order_id from changed_orders)
+            order_key in (select changed_orders.order_key from changed_orders)
             or customer_id in (select changed_customers.customer_id from changed_customers)
     {%- endif %}
 ),
 
 fact_orders as (
     select
+        order_key,
         order_id,
         order_channel,
         customer_id,
@@ -77,7 +79,7 @@ fact_orders as (
         -- a non-zero difference flags a total that does not match its lines (discounts, data errors)
         total_amount - lines_amount as total_minus_lines_amount,
         row_number() over (
-            partition by customer_id, is_completed order by ordered_at, order_id
+            partition by customer_id, is_completed order by ordered_at, order_id, order_channel
         ) = 1 and is_completed and customer_id is not null as is_first_purchase,
         updated_at,
         inputs_loaded_at,
@@ -86,4 +88,4 @@ fact_orders as (
 )
 
 select * from fact_orders
-{{- markers_for_keys_without_rows('fact_orders', 'order_id', 'changed_orders') }}
+{{- markers_for_keys_without_rows('fact_orders', 'order_key', 'changed_orders') }}

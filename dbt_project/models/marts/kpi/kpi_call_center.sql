@@ -17,18 +17,23 @@ callers as (
     left join {{ ref('stg_call_center__calls') }} as staged on calls.call_id = staged.call_id
 ),
 
--- resolved on first contact: resolved, and the same caller did not call again (any queue, up to
--- the run date) within fcr_window_days of this call's start
+-- resolved on first contact: resolved, the same caller (any queue) had not called within
+-- fcr_window_days before this call's start (else this call is a repeat of that contact, not a first
+-- one), and did not call again (up to the run date) within fcr_window_days after it
 calls_with_repeats as (
     select
         *,
         disposition = 'resolved'
         and coalesce(
-            lead(started_at) over (partition by caller_key order by started_at, call_id)
-            > started_at + to_days({{ var('fcr_window_days') }}),
+            lag(started_at) over caller_calls + to_days({{ var('fcr_window_days') }}) < started_at,
+            true
+        )
+        and coalesce(
+            lead(started_at) over caller_calls > started_at + to_days({{ var('fcr_window_days') }}),
             true
         ) as is_first_contact_resolution
     from callers
+    window caller_calls as (partition by caller_key order by started_at, call_id)
 )
 
 select

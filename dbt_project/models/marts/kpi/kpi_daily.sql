@@ -19,7 +19,7 @@ days as (
 -- the dates of each customer's first and second completed purchase (a per-customer aggregate,
 -- not a window sorting every order)
 customer_first_purchases as (
-    select arg_min(order_date, (ordered_at, order_id), 2) as purchase_dates
+    select arg_min(order_date, (ordered_at, order_id, order_channel), 2) as purchase_dates
     from orders
     where customer_id is not null
     group by customer_id
