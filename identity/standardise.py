@@ -88,14 +88,18 @@ _EMAIL_PATTERN = r"[a-z0-9._%+'-]+@[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}"
 def placeholders(settings: object) -> tuple[str, ...]:
     """The placeholders, lower-cased: :data:`DEFAULT_PLACEHOLDERS` and those of the setting
     ``identity_placeholders`` (added to the built-in ones: setting "noreply@shop.com" made "N/A" a
-    loyalty card again)."""
+    loyalty card again), less the entries it names with a leading "-" ("-nil": Nil is a name)."""
     configured = getattr(settings, "identity_placeholders", None) or ()
     if isinstance(configured, str):
         configured = configured.split(",")
-    values = {item.strip().lower() for item in (*DEFAULT_PLACEHOLDERS, *configured) if item.strip()}
+    items = {item.strip().lower() for item in (*DEFAULT_PLACEHOLDERS, *configured)}
+    # A placeholder name is nulled, and a record with no first name is no conflict to the household
+    # guard: Nil Yilmaz joined Ahmet Yilmaz on their phone. "-" alone is the placeholder dash.
+    removed = {item[1:].strip() for item in items if item.startswith("-") and len(item) > 1}
+    values = {item for item in items if item and not (item.startswith("-") and len(item) > 1)} - removed
     # Names and addresses are compared after punctuation is removed ("n/a" becomes "n a"),
     # so the cleaned spelling of every placeholder is a placeholder too.
-    return tuple(sorted((values | _cleaned_spellings(tuple(sorted(values)))) - {""}))
+    return tuple(sorted((values | _cleaned_spellings(tuple(sorted(values)))) - removed - {""}))
 
 
 @functools.lru_cache(maxsize=16)

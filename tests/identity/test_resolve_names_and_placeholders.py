@@ -70,3 +70,10 @@ def test_configured_placeholders_add_to_the_built_in_ones(settings, tmp_path: Pa
     assert len(set(_customers("resolve_placeholder_cards.csv", settings, tmp_path).values())) == 4
     configured = replace(settings, identity_placeholders="noreply@shop.com")
     assert len(set(_customers("resolve_placeholder_cards.csv", configured, tmp_path).values())) == 4
+
+
+def test_a_built_in_placeholder_can_be_taken_off_the_list(settings, tmp_path: Path) -> None:
+    """Built-in "nil" made Nil a missing first name, which no household guard compares: Nil Yilmaz
+    joined Ahmet Yilmaz on their phone, and no setting could say Nil is a name. "-nil" does."""
+    configured = replace(settings, identity_placeholders="-nil")
+    assert len(set(_customers("resolve_placeholder_first_name.csv", configured, tmp_path).values())) == 2

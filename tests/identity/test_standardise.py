@@ -395,3 +395,11 @@ def test_incremental_standardise_starts_over_when_the_rules_change() -> None:
     assert con.execute(
         "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'person_records_standardised_input'"
     ).fetchall() == [(0,)]
+
+
+def test_a_configured_entry_with_a_leading_minus_takes_a_built_in_placeholder_off() -> None:
+    """The setting could only add: Nil (Turkish) and Na (Korean) were nulled as placeholders."""
+    rows = _standardise([{"first_name": "Nil", "last_name": "Na", "email": "n/a"}, {"first_name": "-"}],
+                        FakeSettings(identity_placeholders="-nil, -na,"))
+    assert [(row["first_name"], row["last_name"]) for row in rows] == [("nil", "na"), (None, None)]
+    assert "n/a" in placeholders(FakeSettings(identity_placeholders="-na"))
