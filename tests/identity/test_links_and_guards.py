@@ -348,6 +348,19 @@ def test_father_and_son_with_different_suffixes_stay_apart() -> None:
     assert "would_join_conflicting_first_names" in reasons.values()
 
 
+def test_different_suffixes_with_one_birth_date_are_one_person() -> None:
+    """John Smith II and John Smith Jr with one birth date, email and phone were two customers
+    (II is often written Jr); a Sr born on another day stays apart."""
+    home = {"first_name": "john", "last_name": "smith", "phone": "+12125550130", "email": "js9@example.org"}
+    clusters, links = _cluster([
+        {"source_system": "crm", "source_record_id": "1", "name_suffix": "ii", "date_of_birth": "1980-05-05", **home},
+        {"source_system": "crm", "source_record_id": "2", "name_suffix": "jr", "date_of_birth": "1980-05-05", **home},
+        {"source_system": "crm", "source_record_id": "3", "name_suffix": "sr", "date_of_birth": "1952-11-30", **home},
+    ])
+    assert _same(clusters, "crm|1", "crm|2"), links
+    assert not _same(clusters, "crm|1", "crm|3"), links
+
+
 @pytest.mark.parametrize("middle_first_name", ["john", None])
 def test_a_suffix_without_a_first_name_still_keeps_father_and_son_apart(middle_first_name: str | None) -> None:
     """John Smith Sr -phone- John Smith -email- (no first name) Smith Jr was one customer: the
