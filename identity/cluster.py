@@ -3,7 +3,7 @@
 Two layers of guards, both conservative:
 
 1. Pair guards. An *evidence* link (same email, same phone, or a Splink score) is refused when
-   the two records' birth dates, first names or generational suffixes (Sr, Jr) disagree: that is
+   the two records' birth dates, first names or generational suffixes (Sr, Jr; not with one birth date) disagree: that is
    what a household sharing a landline or an inbox looks like. *Strong* links (same web user id, loyalty card, an anonymous
    id identified as a user) name one account and skip this check.
 2. Cluster guards. A connected component that would hold two web user ids, two conflicting
@@ -32,6 +32,9 @@ STRONG_LINK_STRENGTH = 1000.0
 #: Added to a deterministic evidence link's strength: an exact identifier beats a bare score.
 EVIDENCE_BONUS = {"email": 30.0, "phone": 20.0}
 FIRST_NAME_SIMILARITY_FLOOR = 0.8
+#: The words after a shared first word are held to a stricter typo score: at 0.8 Juan Carlos and
+#: Juan Camilo (0.82), Mary Jane and Mary Jean (0.85) were one person; Ann, Anne (0.94) stays a typo.
+OTHER_WORDS_SIMILARITY_FLOOR = 0.92
 
 
 def dob_conflict_sql(left: str, right: str) -> str:
@@ -76,15 +79,18 @@ def _names_compatible_sql(left: str, left_role: str, right: str, right_role: str
 
 def _other_words_compatible_sql(a: str, b: str) -> str:
     """SQL: the words after one shared first word, ``a`` and ``b``, may name one person: an initial
-    that starts the other (A, Andrew) or a typo; Mary Ann and Mary Beth are two people."""
+    that starts the other (A, Andrew) or a close typo (:data:`OTHER_WORDS_SIMILARITY_FLOOR`);
+    Mary Ann and Mary Beth, Juan Carlos and Juan Camilo are two people."""
     return f"""((least(length({a}), length({b})) <= 2 AND (starts_with({a}, {b}) OR starts_with({b}, {a})))
-        OR jaro_winkler_similarity({a}, {b}) >= {FIRST_NAME_SIMILARITY_FLOOR})"""
+        OR jaro_winkler_similarity({a}, {b}) >= {OTHER_WORDS_SIMILARITY_FLOOR})"""
 
 
 def suffix_conflict_sql(left: str, right: str) -> str:
     """SQL: records ``left`` and ``right`` carry two different generational suffixes (Sr, Jr):
-    father and son. One without a suffix is no conflict."""
-    return f"coalesce({left}.name_suffix <> {right}.name_suffix, false)"
+    father and son. One without a suffix is no conflict, nor are two with one known birth date:
+    father and son are not born on one day, and John Smith II is often written John Smith Jr."""
+    same_birth_date = f"coalesce({left}.date_of_birth = {right}.date_of_birth, false)"
+    return f"coalesce({left}.name_suffix <> {right}.name_suffix AND NOT {same_birth_date}, false)"
 
 
 def first_name_conflict_sql(left: str, right: str) -> str:
@@ -412,8 +418,15 @@ def _temp_table(con: duckdb.DuckDBPyConnection, name: str, columns: dict[str, li
     con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT {selected}", [list(v) for v in columns.values()])
 
 
+def _suffix_birth_date_sql(alias: str) -> str:
+    """SQL: the birth date of record ``alias`` when it has a suffix, the only case a name's
+    conflicts depend on it (:func:`suffix_conflict_sql`); NULL keeps one name per spelling."""
+    return f"CASE WHEN {alias}.name_suffix IS NOT NULL THEN {alias}.date_of_birth END"
+
+
 def _find_first_name_conflicts(con: duckdb.DuckDBPyConnection) -> None:
-    """TEMP TABLEs component_names(component_key, first_name, last_name, name_id, ...) and
+    """TEMP TABLEs component_names(component_key, first_name, last_name, name_suffix, date_of_birth
+    (:func:`_suffix_birth_date_sql`), name_id, ...) and
     component_name_conflicts(component_key, name_l, name_r): the pairs of names in one component
     that the pair guard would refuse as one person's (:func:`first_name_conflict_sql`,
     :func:`suffix_conflict_sql`: John Smith Sr and John Smith Jr are two names here).
@@ -422,19 +435,22 @@ def _find_first_name_conflicts(con: duckdb.DuckDBPyConnection) -> None:
     John and Jane through a shared phone, so the component is checked as a whole.
     """
     # Only components with two different first names or suffixes can hold a conflict (most hold one).
+    # A record with a suffix and no first name counts: Smith Jr joins John Smith Sr through John Smith.
     con.execute(
-        """CREATE OR REPLACE TEMP TABLE component_names AS
-        SELECT DISTINCT component_key, first_name, last_name, name_suffix FROM component_members
-        WHERE first_name IS NOT NULL AND component_key IN (
-            SELECT component_key FROM component_members WHERE first_name IS NOT NULL
+        f"""CREATE OR REPLACE TEMP TABLE component_names AS
+        SELECT DISTINCT component_key, first_name, last_name, name_suffix,
+               {_suffix_birth_date_sql("component_members")} AS date_of_birth
+        FROM component_members
+        WHERE (first_name IS NOT NULL OR name_suffix IS NOT NULL) AND component_key IN (
+            SELECT component_key FROM component_members
             GROUP BY component_key HAVING count(DISTINCT first_name) > 1 OR count(DISTINCT name_suffix) > 1)"""
     )
     _build_record_name_groups(con, "component_names")
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE component_names AS
-        SELECT m.component_key, m.first_name, m.last_name, m.name_suffix, {name_columns_sql()},
-               row_number() OVER (ORDER BY m.component_key, m.first_name, m.last_name NULLS FIRST,
-                                  m.name_suffix NULLS FIRST) AS name_id
+        SELECT m.component_key, m.first_name, m.last_name, m.name_suffix, m.date_of_birth, {name_columns_sql()},
+               row_number() OVER (ORDER BY m.component_key, m.first_name NULLS FIRST, m.last_name NULLS FIRST,
+                                  m.name_suffix NULLS FIRST, m.date_of_birth NULLS FIRST) AS name_id
         FROM component_names AS m
         LEFT JOIN record_name_groups AS f ON f.name = m.first_name
         LEFT JOIN record_name_groups AS g ON g.name = m.last_name"""
@@ -490,11 +506,12 @@ def cluster(
     if suspicious:
         _temp_table(con, "suspicious_components", {"component_key": suspicious})
         member_rows = con.execute(
-            """SELECT m.component_key, m.record_key, m.web_user_id, m.date_of_birth, n.name_id
+            f"""SELECT m.component_key, m.record_key, m.web_user_id, m.date_of_birth, n.name_id
                FROM component_members AS m
                LEFT JOIN component_names AS n
-                 ON n.component_key = m.component_key AND n.first_name = m.first_name
+                 ON n.component_key = m.component_key AND n.first_name IS NOT DISTINCT FROM m.first_name
                 AND n.last_name IS NOT DISTINCT FROM m.last_name AND n.name_suffix IS NOT DISTINCT FROM m.name_suffix
+                AND n.date_of_birth IS NOT DISTINCT FROM {_suffix_birth_date_sql("m")}
                WHERE m.component_key IN (SELECT component_key FROM suspicious_components)"""
         ).fetchall()
         edge_rows = con.execute(

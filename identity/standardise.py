@@ -88,14 +88,18 @@ _EMAIL_PATTERN = r"[a-z0-9._%+'-]+@[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}"
 def placeholders(settings: object) -> tuple[str, ...]:
     """The placeholders, lower-cased: :data:`DEFAULT_PLACEHOLDERS` and those of the setting
     ``identity_placeholders`` (added to the built-in ones: setting "noreply@shop.com" made "N/A" a
-    loyalty card again)."""
+    loyalty card again), less the entries it names with a leading "-" ("-nil": Nil is a name)."""
     configured = getattr(settings, "identity_placeholders", None) or ()
     if isinstance(configured, str):
         configured = configured.split(",")
-    values = {item.strip().lower() for item in (*DEFAULT_PLACEHOLDERS, *configured) if item.strip()}
+    items = {item.strip().lower() for item in (*DEFAULT_PLACEHOLDERS, *configured)}
+    # A placeholder name is nulled, and a record with no first name is no conflict to the household
+    # guard: Nil Yilmaz joined Ahmet Yilmaz on their phone. "-" alone is the placeholder dash.
+    removed = {item[1:].strip() for item in items if item.startswith("-") and len(item) > 1}
+    values = {item for item in items if item and not (item.startswith("-") and len(item) > 1)} - removed
     # Names and addresses are compared after punctuation is removed ("n/a" becomes "n a"),
     # so the cleaned spelling of every placeholder is a placeholder too.
-    return tuple(sorted((values | _cleaned_spellings(tuple(sorted(values)))) - {""}))
+    return tuple(sorted((values | _cleaned_spellings(tuple(sorted(values)))) - removed - {""}))
 
 
 @functools.lru_cache(maxsize=16)
@@ -204,9 +208,16 @@ def _street_sql(column: str) -> str:
 
 _KEY = ("source_system", "source_record_id")
 
-#: A generational suffix ending a cleaned last name (regex, one group): not part of the name
-#: compared, but two different ones name two people (column name_suffix).
-GENERATIONAL_SUFFIX = "(jr|sr|ii|iii|iv)"
+#: Generational suffixes, as cleaned words, and the one spelling each is kept as: Senior and Snr
+#: are Sr, 2nd is II. Not part of the name compared, but two different ones name two people
+#: (column name_suffix).
+GENERATIONAL_SUFFIXES: dict[str, str] = {
+    "jr": "jr", "junior": "jr", "jnr": "jr",
+    "sr": "sr", "senior": "sr", "snr": "sr",
+    "ii": "ii", "2nd": "ii", "iii": "iii", "3rd": "iii", "iv": "iv", "4th": "iv",
+}
+#: A generational suffix ending a cleaned name (regex, one group).
+GENERATIONAL_SUFFIX = "(" + "|".join(GENERATIONAL_SUFFIXES) + ")"
 
 _NANP_REGIONS = frozenset({"US", "CA", "PR", "GU", "VI", "AS", "MP"})
 _NANP_FAST_PATH = re.compile(r"(\+1|1)?[\s().\-/]*((?:\d[\s().\-/]*){10})")
@@ -310,7 +321,8 @@ def standardised_select_sql(source: str, settings: object, phone_lookup: str) ->
 
     Three levels so every expensive clean-up runs once per value: clean, then drop placeholders
     and invalid values, then derive ``first_name_canonical`` (an added column: Bob -> robert).
-    Also added: ``name_suffix``, the generational suffix taken off the last name (Jr, Sr, II).
+    Also added: ``name_suffix``, the generational suffix (Jr, Sr, II) taken off the last name, or
+    off the first name when the last name has none ("John Jr", "Smith").
     """
     values = placeholders(settings)
     lower_list = "(" + ", ".join(sql_literal(v) for v in values) + ")"
@@ -321,7 +333,7 @@ def standardised_select_sql(source: str, settings: object, phone_lookup: str) ->
     cleaned = {
         # Titles and suffixes are not part of the name people compare on.
         "first_name": f"nullif(trim(regexp_replace({_text_sql('first_name')}, '^(mr|mrs|ms|miss|dr|prof) ', '')), '')",
-        # The generational suffix leaves the last name here and is kept as name_suffix (level 2).
+        # The generational suffix leaves the names in level 2 and is kept as name_suffix.
         "last_name": _text_sql("last_name"),
         "date_of_birth": (
             "CASE WHEN date_of_birth BETWEEN DATE '1900-01-02' AND DATE '2100-01-01' "
@@ -345,8 +357,9 @@ def standardised_select_sql(source: str, settings: object, phone_lookup: str) ->
         name: f"CASE WHEN {name} IN {lower_list} THEN NULL ELSE {name} END"
         for name in ("first_name", "last_name", "street", "city")
     }
-    last_name = f"regexp_replace(last_name, ' {GENERATIONAL_SUFFIX}$', '')"
-    checked["last_name"] = f"CASE WHEN {last_name} IN {lower_list} THEN NULL ELSE {last_name} END"
+    for name in ("first_name", "last_name"):
+        without_suffix = f"regexp_replace({name}, ' {GENERATIONAL_SUFFIX}$', '')"
+        checked[name] = f"CASE WHEN {without_suffix} IN {lower_list} THEN NULL ELSE {without_suffix} END"
     checked |= {
         name: f"CASE WHEN {name} IN {upper_list} THEN NULL ELSE {name} END"
         for name in ("postcode", "state")
@@ -375,7 +388,13 @@ def standardised_select_sql(source: str, settings: object, phone_lookup: str) ->
     level_1 = ", ".join(f"{cleaned.get(name, f'r.{name}')} AS {name}" for name in PERSON_RECORD_COLUMNS)
     level_2 = ", ".join(f"{checked.get(name, name)} AS {name}" for name in PERSON_RECORD_COLUMNS)
     # Smith Sr and Smith Jr are father and son: the name guards compare it (identity.cluster).
-    level_2 += f", nullif(regexp_extract(last_name, ' {GENERATIONAL_SUFFIX}$', 1), '') AS name_suffix"
+    # A suffix typed in the first-name field counts too: read as a middle name, "John Jr" was
+    # John, and John Jr and John Sr on one phone became one customer.
+    suffix_map = "MAP {" + ", ".join(f"{sql_literal(k)}: {sql_literal(v)}" for k, v in GENERATIONAL_SUFFIXES.items()) + "}"
+    found_suffix = "coalesce(" + ", ".join(
+        f"nullif(regexp_extract({name}, ' {GENERATIONAL_SUFFIX}$', 1), '')" for name in ("last_name", "first_name")
+    ) + ")"
+    level_2 += f", {suffix_map}[{found_suffix}] AS name_suffix"
     nickname_map = "MAP {" + ", ".join(
         f"{sql_literal(short)}: {sql_literal(formal)}" for short, formal in canonical_names().items()
     ) + "}"

@@ -299,6 +299,7 @@ def test_rebuild_component_refuses_conflicting_first_names() -> None:
 @pytest.mark.parametrize(("first", "second"), [
     ("paul", "paula"), ("dan", "dana"), ("john", "joan"), ("eric", "erica"), ("john", "jane"),
     ("mary ann", "mary beth"), ("john a", "john b"),  # one first word, then two others
+    ("juan carlos", "juan camilo"), ("maria del carmen", "maria del pilar"), ("mary jane", "mary jean"),
 ])
 def test_different_given_names_in_one_household_stay_apart(first: str, second: str) -> None:
     """A prefix (Paul, Paula) or a close spelling (John, Joan) of a known name is another person."""
@@ -345,6 +346,35 @@ def test_father_and_son_with_different_suffixes_stay_apart() -> None:
     reasons = {(left, right): reason for left, right, _rule, reason in links}
     assert reasons[("crm|1", "crm|2")] == "conflicting_name_suffixes"
     assert "would_join_conflicting_first_names" in reasons.values()
+
+
+def test_different_suffixes_with_one_birth_date_are_one_person() -> None:
+    """John Smith II and John Smith Jr with one birth date, email and phone were two customers
+    (II is often written Jr); a Sr born on another day stays apart."""
+    home = {"first_name": "john", "last_name": "smith", "phone": "+12125550130", "email": "js9@example.org"}
+    clusters, links = _cluster([
+        {"source_system": "crm", "source_record_id": "1", "name_suffix": "ii", "date_of_birth": "1980-05-05", **home},
+        {"source_system": "crm", "source_record_id": "2", "name_suffix": "jr", "date_of_birth": "1980-05-05", **home},
+        {"source_system": "crm", "source_record_id": "3", "name_suffix": "sr", "date_of_birth": "1952-11-30", **home},
+    ])
+    assert _same(clusters, "crm|1", "crm|2"), links
+    assert not _same(clusters, "crm|1", "crm|3"), links
+
+
+@pytest.mark.parametrize("middle_first_name", ["john", None])
+def test_a_suffix_without_a_first_name_still_keeps_father_and_son_apart(middle_first_name: str | None) -> None:
+    """John Smith Sr -phone- John Smith -email- (no first name) Smith Jr was one customer: the
+    component guard only looked at records with a first name, so the Jr never counted."""
+    clusters, links = _cluster([
+        {"source_system": "crm", "source_record_id": "1", "first_name": "john", "last_name": "smith",
+         "name_suffix": "sr", "phone": "+12125550111"},
+        {"source_system": "crm", "source_record_id": "2", "first_name": middle_first_name, "last_name": "smith",
+         "phone": "+12125550111", "email": "js@example.org"},
+        {"source_system": "crm", "source_record_id": "3", "last_name": "smith", "name_suffix": "jr",
+         "email": "js@example.org"},
+    ])
+    assert not _same(clusters, "crm|1", "crm|3"), links
+    assert "would_join_conflicting_first_names" in {reason for *_pair, reason in links}
 
 
 @pytest.mark.slow

@@ -46,6 +46,19 @@ def test_different_generational_suffixes_are_two_people(settings, tmp_path: Path
     assert merged == {"a": False, "b": False, "c": True}  # Sr/Jr, III/II, Jr and none
 
 
+def test_generational_suffixes_spelled_out_or_in_the_first_name_are_two_people(settings, tmp_path: Path) -> None:
+    """Only Jr, Sr, II, III and IV ending the last name were read: Senior and Junior, Snr and Jnr,
+    III and 2nd, or a Jr typed after the first name (read as a middle name) made father and son one."""
+    merged = _pairs_merged(_customers("resolve_father_and_son_spellings.csv", settings, tmp_path))
+    assert merged == {
+        "a": False,  # Senior, Junior
+        "b": False,  # Snr, Jnr
+        "c": False,  # III, 2nd
+        "d": False,  # first name "John Jr", last name "Smith Sr"
+        "e": True,  # first name "Paul Jr.", Paul: one without a suffix is no conflict
+    }
+
+
 def test_placeholder_web_ids_link_nobody(settings, tmp_path: Path) -> None:
     """Visitors sharing web_user_id "undefined" or "0", or web_anonymous_id "null", were one customer per id."""
     customers = _customers("resolve_placeholder_web_ids.csv", settings, tmp_path)
@@ -57,3 +70,10 @@ def test_configured_placeholders_add_to_the_built_in_ones(settings, tmp_path: Pa
     assert len(set(_customers("resolve_placeholder_cards.csv", settings, tmp_path).values())) == 4
     configured = replace(settings, identity_placeholders="noreply@shop.com")
     assert len(set(_customers("resolve_placeholder_cards.csv", configured, tmp_path).values())) == 4
+
+
+def test_a_built_in_placeholder_can_be_taken_off_the_list(settings, tmp_path: Path) -> None:
+    """Built-in "nil" made Nil a missing first name, which no household guard compares: Nil Yilmaz
+    joined Ahmet Yilmaz on their phone, and no setting could say Nil is a name. "-nil" does."""
+    configured = replace(settings, identity_placeholders="-nil")
+    assert len(set(_customers("resolve_placeholder_first_name.csv", configured, tmp_path).values())) == 2

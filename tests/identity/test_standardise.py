@@ -194,6 +194,20 @@ def test_names_lose_case_accents_punctuation_titles_and_suffixes() -> None:
     assert [row["name_suffix"] for row in rows] == ["jr", None, None]
 
 
+def test_generational_suffixes_are_read_in_every_spelling_and_off_the_first_name() -> None:
+    """Senior, Snr, 2nd were kept in the last name, and "John Jr" read as a middle name."""
+    rows = _standardise([
+        {"first_name": "John", "last_name": "Smith Senior"}, {"first_name": "John", "last_name": "Smith Jnr"},
+        {"first_name": "John", "last_name": "Smith 2nd"}, {"first_name": "John Jr.", "last_name": "Smith"},
+        {"first_name": "John Jr", "last_name": "Smith Sr"}, {"first_name": "Jr", "last_name": "Senior"},
+    ])
+    assert [(row["first_name"], row["last_name"], row["name_suffix"]) for row in rows] == [
+        ("john", "smith", "sr"), ("john", "smith", "jr"), ("john", "smith", "ii"), ("john", "smith", "jr"),
+        ("john", "smith", "sr"),  # the last name's suffix wins
+        ("jr", "senior", None),  # a one-word name is the name itself
+    ]
+
+
 def test_placeholder_web_ids_are_dropped_as_the_nightly_person_records_drop_them() -> None:
     """`cdp resolve` only trimmed web ids: six strangers sharing "undefined", "null" or "0" were three customers."""
     rows = _standardise([{"web_user_id": "undefined", "web_anonymous_id": " NULL "}, {"web_user_id": "0"},
@@ -381,3 +395,11 @@ def test_incremental_standardise_starts_over_when_the_rules_change() -> None:
     assert con.execute(
         "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'person_records_standardised_input'"
     ).fetchall() == [(0,)]
+
+
+def test_a_configured_entry_with_a_leading_minus_takes_a_built_in_placeholder_off() -> None:
+    """The setting could only add: Nil (Turkish) and Na (Korean) were nulled as placeholders."""
+    rows = _standardise([{"first_name": "Nil", "last_name": "Na", "email": "n/a"}, {"first_name": "-"}],
+                        FakeSettings(identity_placeholders="-nil, -na,"))
+    assert [(row["first_name"], row["last_name"]) for row in rows] == [("nil", "na"), (None, None)]
+    assert "n/a" in placeholders(FakeSettings(identity_placeholders="-na"))
