@@ -70,7 +70,7 @@ def _names_compatible_sql(left: str, left_role: str, right: str, right_role: str
         WHEN contains({a}, ' ') AND contains({b}, ' ') AND split_part({a}, ' ', 1) = split_part({b}, ' ', 1)
             THEN {_other_words_compatible_sql(a_rest, b_rest)}
         ELSE coalesce(list_has_any({left}.{left_role}_groups, {right}.{right_role}_groups), false)
-        OR (least(length({a}), length({b})) <= 2 AND (starts_with({a}, {b}) OR starts_with({b}, {a})))
+        OR {_initial_sql(a, b)}
         OR (NOT ({a_known} AND {b_known}) AND CASE
                 WHEN starts_with({a}, {b}) THEN {b_short} OR (NOT {b_known} AND {typo})
                 WHEN starts_with({b}, {a}) THEN {a_short} OR (NOT {a_known} AND {typo})
@@ -81,8 +81,12 @@ def _other_words_compatible_sql(a: str, b: str) -> str:
     """SQL: the words after one shared first word, ``a`` and ``b``, may name one person: an initial
     that starts the other (A, Andrew) or a close typo (:data:`OTHER_WORDS_SIMILARITY_FLOOR`);
     Mary Ann and Mary Beth, Juan Carlos and Juan Camilo are two people."""
-    return f"""((least(length({a}), length({b})) <= 2 AND (starts_with({a}, {b}) OR starts_with({b}, {a})))
-        OR jaro_winkler_similarity({a}, {b}) >= {OTHER_WORDS_SIMILARITY_FLOOR})"""
+    return f"({_initial_sql(a, b)} OR jaro_winkler_similarity({a}, {b}) >= {OTHER_WORDS_SIMILARITY_FLOOR})"
+
+
+def _initial_sql(a: str, b: str) -> str:
+    """SQL: one of ``a`` and ``b`` is an initial (one or two letters) that starts the other."""
+    return f"(least(length({a}), length({b})) <= 2 AND (starts_with({a}, {b}) OR starts_with({b}, {a})))"
 
 
 def suffix_conflict_sql(left: str, right: str) -> str:
