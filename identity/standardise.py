@@ -364,6 +364,15 @@ def standardised_select_sql(source: str, settings: object, phone_lookup: str) ->
         name: f"CASE WHEN {name} IN {upper_list} THEN NULL ELSE {name} END"
         for name in ("postcode", "state")
     }
+    # A US ZIP that lost its leading zeros to a spreadsheet ("2134" for 02134, "21341234" for
+    # 02134-1234) is read as written with them, so Boston records still share a postcode. Only where
+    # the record says the US: four digits are a whole postcode in Australia, Switzerland or Denmark.
+    checked["postcode"] = (
+        f"CASE WHEN postcode IN {upper_list} THEN NULL "
+        "WHEN country = 'US' AND regexp_full_match(postcode, '[0-9]{3,4}') THEN lpad(postcode, 5, '0') "
+        "WHEN country = 'US' AND regexp_full_match(postcode, '[0-9]{7,8}') THEN lpad(postcode, 9, '0')[:5] "
+        "ELSE postcode END"
+    )
     # The nightly run's person records drop these already; a file given to `cdp resolve` has not been through them.
     checked |= {name: web_id_sql(name) for name in ("web_user_id", "web_anonymous_id")}
     # A card number is a strong link, so a stand-in must never survive as one: compared without its

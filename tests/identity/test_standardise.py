@@ -287,6 +287,20 @@ def test_postcode_city_state_country_are_cleaned() -> None:
     assert (rows[1]["postcode"], rows[1]["city"], rows[1]["country"]) == ("SW1A1AA", "st louis", "GB")
 
 
+def test_us_zip_that_lost_its_leading_zeros_gets_them_back_only_in_the_us() -> None:
+    """A spreadsheet turned 02134 into 2134: the Boston records no longer shared a postcode."""
+    rows = _standardise([
+        {"postcode": "2134", "country": "USA"},
+        {"postcode": "501", "country": "US"},
+        {"postcode": "2134-1234", "country": "United States"},
+        {"postcode": "02134", "country": "US"},
+        {"postcode": "2000", "country": "Australia"},
+        {"postcode": "2134", "country": None},
+        {"postcode": "12", "country": "US"},
+    ])
+    assert [row["postcode"] for row in rows] == ["02134", "00501", "02134", "02134", "2000", "2134", "12"]
+
+
 def test_default_placeholders_become_null() -> None:
     rows = _standardise([{"first_name": "Unknown", "last_name": "N/A", "email": "test@test.com",
                           "phone": "0000000000", "street": "n/a", "city": "none", "postcode": "NA"}])
