@@ -216,7 +216,7 @@ def _google_row(customer: dict, region: str, cache: HashCache) -> dict[str, str 
         "First Name": h(hashing.google_first_name, customer["first_name"]),
         "Last Name": h(hashing.google_last_name, customer["last_name"]),
         "Country": cache.plain(hashing.google_country, customer["country"]),
-        "Zip": cache.plain(hashing.google_zip, customer["postcode"]),
+        "Zip": cache.plain(hashing.google_zip, customer["postcode"], customer["country"]),
     }
 
 

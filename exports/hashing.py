@@ -18,6 +18,9 @@ disagree we follow the published documentation:
   (Meta's published ``valéry`` hash keeps ``é``; ASCII-folding would not match).
 * Phones: parsed to E.164 with ``phonenumbers`` (region = the customer's country, else the
   default region); Google wants ``+<digits>``, Meta the same digits without ``+``.
+* Postcodes: a US ZIP that a spreadsheet stripped of its leading zeros (``2134``, ``2134-1234``)
+  gets them back when the customer's country is the US (Google ``02134``, Meta ``02134``); Meta
+  then keeps the first five digits of a US ZIP.
 """
 
 from __future__ import annotations
@@ -265,9 +268,27 @@ def google_country(value: object) -> str | None:
     return country_code(value)
 
 
-def google_zip(value: object) -> str | None:
-    """Google: postal code as written, trimmed, sent in clear."""
-    return _clean(value)
+def _us_zip_with_its_zeros(text: str, iso: str | None) -> str:
+    """A US ZIP that a spreadsheet stripped of leading zeros ("2134", "2134-1234") with them back.
+
+    Only where the country says the US: four digits are a whole postcode in Australia or Denmark.
+    """
+    if iso == "US":
+        digits = re.sub(r"[\s-]+", "", text)
+        if digits.isascii() and digits.isdigit() and len(digits) in (3, 4):
+            return digits.zfill(5)
+        if digits.isascii() and digits.isdigit() and len(digits) in (7, 8):
+            padded = digits.zfill(9)
+            return f"{padded[:5]}-{padded[5:]}"
+    return text
+
+
+def google_zip(value: object, country: object = None) -> str | None:
+    """Google: postal code as written, trimmed, sent in clear (a US ZIP with its leading zeros)."""
+    text = _clean(value)
+    if text is None:
+        return None
+    return _us_zip_with_its_zeros(text, country_code(country))
 
 
 # ---------------------------------------------------------------- Meta custom audiences
@@ -317,8 +338,9 @@ def meta_zip(value: object, country: object = None) -> str | None:
     text = _clean(value)
     if text is None:
         return None
-    compact = re.sub(r"[\s-]+", "", text.lower())
     iso = country_code(country)
+    text = _us_zip_with_its_zeros(text, iso)
+    compact = re.sub(r"[\s-]+", "", text.lower())
     looks_us = re.fullmatch(r"\d{5}(-?\d{4})?", re.sub(r"\s+", "", text)) is not None
     if (iso == "US" or (iso is None and looks_us)) and compact[:5].isdigit():
         return compact[:5]

@@ -125,6 +125,8 @@ def test_meta_state(state, country, expected):
 @pytest.mark.parametrize(("postcode", "country", "expected"), [
     ("94035-1234", "US", "94035"), ("941041234", "US", "94104"), ("02134", "US", "02134"),
     ("37221-3312", None, "37221"), ("M1 1AE", "GB", "m11ae"), ("1229-076", "PT", "1229076"), ("75018", "FR", "75018"),
+    # a spreadsheet stripped the leading zero: Boston's 02134 is "2134" (only in the US)
+    ("2134", "US", "02134"), ("501", "United States", "00501"), ("2134-1234", "US", "02134"), ("2000", "AU", "2000"),
 ])
 def test_meta_zip(postcode, country, expected):
     assert hashing.meta_zip(postcode, country) == expected
@@ -141,6 +143,13 @@ def test_country_codes(raw, iso):
 
 def test_google_zip_is_sent_as_written():
     assert hashing.google_zip(" 1229-076  ") == "1229-076"
+    assert hashing.google_zip(" 1229-076  ", "PT") == "1229-076"
+
+
+def test_google_zip_of_a_us_zip_that_lost_its_leading_zeros_gets_them_back():
+    assert [hashing.google_zip(z, "US") for z in ("2134", "501", "2134-1234", "21341234", "02134")] == [
+        "02134", "00501", "02134-1234", "02134-1234", "02134"]
+    assert [hashing.google_zip("2134", c) for c in (None, "AU", "Denmark")] == ["2134"] * 3
 
 
 def test_sha256_is_lower_case_hex_and_passes_existing_digests_through():
