@@ -339,7 +339,12 @@ def standardised_select_sql(source: str, settings: object, phone_lookup: str) ->
             "CASE WHEN date_of_birth BETWEEN DATE '1900-01-02' AND DATE '2100-01-01' "
             "AND date_of_birth NOT IN (DATE '1970-01-01', DATE '1900-01-01') THEN date_of_birth END"
         ),
-        "email": f"lower({_strip_sql('email')})",
+        # The forms mail programs copy: "Ann Lee <ann@x.com>" and "mailto:ann@x.com" are the address
+        # (read as the suppression list reads them, exports.suppression.email_entry_address).
+        "email": (
+            "regexp_replace(regexp_replace(lower("
+            f"{_strip_sql('email')}), '^.*<\\s*([^<>]*?)\\s*>$', '\\1'), '^mailto:([^?]*)(\\?.*)?$', '\\1')"
+        ),
         "phone": "phones.phone_e164",
         "street": _street_sql("street"),
         "city": _text_sql("city"),

@@ -72,6 +72,24 @@ def test_email_is_trimmed_lowercased_and_validated(raw: str, expected: str | Non
     assert _standardise([{"email": raw}])[0]["email"] == expected
 
 
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("Ann Lee <Ann.Lee@Example.com>", "ann.lee@example.com"),
+        ('"Lee, Ann" < ann@x.com >', "ann@x.com"),
+        ("<ann@x.com>", "ann@x.com"),
+        ("mailto:Ann@X.com", "ann@x.com"),
+        ("MAILTO:ann@x.com?subject=hi", "ann@x.com"),
+        ("Ann <not an address>", None),
+        ("ann@x.com <", None),
+    ],
+)
+def test_email_in_the_forms_mail_programs_copy_is_the_address(raw: str, expected: str | None) -> None:
+    """'Ann Lee <ann@x.com>' pasted from a mail program was no e-mail at all (NULL), so it linked
+    nobody, although the suppression list already read that form as the address."""
+    assert _standardise([{"email": raw}])[0]["email"] == expected
+
+
 @pytest.mark.parametrize("junk", ["\t", "\r", "\n", "\r\n", "\xa0", "\u200b", "\ufeff", "\u3000", " \u200b\t"])
 def test_whitespace_and_zero_width_characters_around_values_are_stripped(junk: str) -> None:
     """DuckDB's trim removes spaces only: an e-mail with a tab, CR or zero-width space around it
