@@ -47,6 +47,11 @@ def dob_conflict_sql(left: str, right: str) -> str:
         END)"""
 
 
+#: Scripts whose given names are one to three characters, none an initial or a typo of another:
+#: 伟 and 伟强, 민준 and 민준호, ゆう and ゆうこ are different names (they were "an initial" and "a typo").
+_NO_INITIALS_SCRIPTS = r"[\p{Han}\p{Hangul}\p{Hiragana}\p{Katakana}]"
+
+
 def _names_compatible_sql(left: str, left_role: str, right: str, right_role: str) -> str:
     """SQL: the ``<role>_name`` of aliases ``left`` and ``right`` may be one name.
 
@@ -58,6 +63,8 @@ def _names_compatible_sql(left: str, left_role: str, right: str, right_role: str
     Names of several words: one whose words start the other's is that name with a middle name or
     initial added (John A., John; Mary Ann, Mary; Anne-Marie, Anne); two that share their first
     word but not the next ones are compared on those (Mary Ann, Mary Beth: two people).
+    Chinese, Japanese and Korean names are compatible only when equal or spellings of one formal
+    name: a one- or two-character given name is a whole name, not an initial.
     """
     a, b = f"{left}.{left_role}_name", f"{right}.{right_role}_name"
     a_known, b_known = f"{left}.{left_role}_is_known", f"{right}.{right_role}_is_known"
@@ -66,6 +73,7 @@ def _names_compatible_sql(left: str, left_role: str, right: str, right_role: str
     # Standardised names are words with single spaces: "john a" is John with a middle initial.
     a_rest, b_rest = f"{a}[strpos({a}, ' ') + 1:]", f"{b}[strpos({b}, ' ') + 1:]"
     return f"""(CASE WHEN {a} = {b} THEN true
+        WHEN regexp_matches({a} || {b}, '{_NO_INITIALS_SCRIPTS}') THEN coalesce(list_has_any({left}.{left_role}_groups, {right}.{right_role}_groups), false)
         WHEN starts_with({a}, {b} || ' ') OR starts_with({b}, {a} || ' ') THEN true
         WHEN contains({a}, ' ') AND contains({b}, ' ') AND split_part({a}, ' ', 1) = split_part({b}, ' ', 1)
             THEN {_other_words_compatible_sql(a_rest, b_rest)}

@@ -300,6 +300,7 @@ def test_rebuild_component_refuses_conflicting_first_names() -> None:
     ("paul", "paula"), ("dan", "dana"), ("john", "joan"), ("eric", "erica"), ("john", "jane"),
     ("mary ann", "mary beth"), ("john a", "john b"),  # one first word, then two others
     ("juan carlos", "juan camilo"), ("maria del carmen", "maria del pilar"), ("mary jane", "mary jean"),
+    ("伟", "伟强"), ("민준", "민준호"), ("ゆう", "ゆうこ"), ("カナ", "カナエ"),  # whole names, not initials or typos
 ])
 def test_different_given_names_in_one_household_stay_apart(first: str, second: str) -> None:
     """A prefix (Paul, Paula) or a close spelling (John, Joan) of a known name is another person."""
