@@ -1,8 +1,8 @@
 """Call-center exports (CSV and JSON arrays) into raw.call_center_calls, one row per call_id.
 
 A later export may repeat a call with a newer ``updated_at``: the latest ``updated_at`` wins,
-within a file, across files and across runs (equal ``updated_at``: the later line in a file,
-then the later export wins, whatever order the files were loaded in: the file whose name without
+within a file, across files and across runs (equal ``updated_at``: the later record in a file
+(line, then element of a JSON array), then the later export wins, whatever order the files were loaded in: the file whose name without
 its extension sorts later, so ``calls-2026-11-01-v2.csv`` after ``calls-2026-11-01.csv``, then
 the one whose whole name does, so ``.json`` after ``.csv``; see ``_export_order``). A
 changed file is re-read and upserted the same way; rows it no longer contains are kept, since
@@ -106,10 +106,14 @@ def load_files(con: duckdb.DuckDBPyConnection, batches: list[FileBatch]) -> list
     return [load_file(con, batch) for batch in batches]
 
 
-def _records(batch: FileBatch) -> list[tuple[int, dict, str]]:
-    """(line the record starts on, record, raw text) for every record of a CSV or JSON export."""
+def _records(batch: FileBatch) -> list[tuple[int, int | None, dict, str]]:
+    """(line the record starts on, its index in a JSON export's array (None in a CSV export),
+    record, raw text) for every record of a CSV or JSON export."""
     if batch.path.suffix.lower() == ".json":
-        return [(line, item, json.dumps(item, default=str)) for line, item in _json_items(batch)]
+        return [
+            (line, element, item, json.dumps(item, default=str))
+            for element, (line, item) in enumerate(_json_items(batch))
+        ]
     content = _decoded(batch)
     return _csv_records_of(batch, content, parsing.sniff_delimiter(content[:65536]))
 
@@ -231,8 +235,8 @@ def _check_header(batch: FileBatch, header: list[str]) -> None:
         )
 
 
-def _csv_records_of(batch: FileBatch, content: str, delimiter: str) -> list[tuple[int, dict, str]]:
-    """(line the record starts on, record, the record's text as written) for every CSV record."""
+def _csv_records_of(batch: FileBatch, content: str, delimiter: str) -> list[tuple[int, None, dict, str]]:
+    """(line the record starts on, None, record, the record's text as written) for every CSV record."""
     reader = csv.DictReader(io.StringIO(content, newline=""), delimiter=delimiter)
     checked = lines = reader.reader = CheckedCsvReader(batch, content, delimiter)
     header = [h.strip() for h in reader.fieldnames or []]
@@ -252,7 +256,7 @@ def _csv_records_of(batch: FileBatch, content: str, delimiter: str) -> list[tupl
                 raw,
             )
             continue
-        records.append((lines.first_line, row, raw))
+        records.append((lines.first_line, None, row, raw))
     reject_unclosed_quote(batch, checked.unclosed, header)
     return records
 
@@ -299,11 +303,11 @@ def load_file(con: duckdb.DuckDBPyConnection, batch: FileBatch) -> LoadCounts:
     """
     staged = _stage_json(con, batch) if batch.path.suffix.lower() == ".json" else _stage_csv(con, batch)
     if staged is None:
-        rows, lines = _python_rows(batch, _records(batch))
+        rows, lines, elements = _python_rows(batch, _records(batch))
         fast_rows = 0
     else:
         try:
-            rows, lines = _python_rows(batch, staged)
+            rows, lines, elements = _python_rows(batch, staged)
             fast_rows = con.execute("SELECT count(*) FROM _calls_typed WHERE NOT suspect").fetchall()[0][0]
         except BaseException:
             con.execute("DROP TABLE IF EXISTS _calls_typed")
@@ -315,19 +319,28 @@ def load_file(con: duckdb.DuckDBPyConnection, batch: FileBatch) -> LoadCounts:
     names = [*COLUMNS, "extra"]
     parts = []
     if fast_rows:
-        parts.append(f"SELECT {', '.join(names)}, _source_line FROM _calls_typed WHERE NOT suspect")
+        parts.append(f"SELECT {', '.join(names)}, _source_line, _element FROM _calls_typed WHERE NOT suspect")
     if rows:
         parts.append("SELECT * FROM _calls_batch")
     table = (
-        pa.table({**{n: [r.get(n) for r in rows] for n in names}, "_source_line": lines}) if rows else None
+        pa.table(
+            {
+                **{n: [r.get(n) for r in rows] for n in names},
+                "_source_line": lines,
+                "_element": pa.array(elements, pa.int64()),
+            }
+        )
+        if rows
+        else None
     )
     with registered(con, "_calls_batch", table) if rows else nullcontext():
-        # Latest version per call inside this file first (later line wins a tie) ...
+        # Latest version per call inside this file first (the later record wins a tie: later line,
+        # then later element, as a compact JSON array holds many on one line) ...
         con.execute(
             f"""
             CREATE OR REPLACE TEMP TABLE _calls_latest AS
             SELECT * FROM ({" UNION ALL BY NAME ".join(parts)})
-            QUALIFY row_number() OVER (PARTITION BY call_id ORDER BY updated_at DESC, _source_line DESC) = 1
+            QUALIFY row_number() OVER (PARTITION BY call_id ORDER BY updated_at DESC, _source_line DESC, _element DESC) = 1
             """
         )
     con.execute("DROP TABLE IF EXISTS _calls_typed")
@@ -375,17 +388,27 @@ def _export_order(path: str) -> str:
     return f"[parse_filename({path}, true), parse_filename({path})]"
 
 
-def _python_rows(batch: FileBatch, records) -> tuple[list[dict], list[int]]:
-    """Type records in Python: quarantine the bad ones, return the good rows and their lines."""
-    rows, lines = [], []
-    for line, record, raw in records:
+def _python_rows(batch: FileBatch, records) -> tuple[list[dict], list[int], list[int | None]]:
+    """Type records in Python: quarantine the bad ones, return the good rows, their lines and
+    their elements (index in a JSON export's array)."""
+    rows, lines, elements = [], [], []
+    for line, element, record, raw in records:
         row, field, reason = _typed(record, batch)
         if reason is not None:
-            batch.reject(line, field, reason, raw)
+            batch.reject(line, _field_name(element, field), reason, raw)
             continue
         rows.append(row)
         lines.append(line)
-    return rows, lines
+        elements.append(element)
+    return rows, lines, elements
+
+
+def _field_name(element: int | None, field: str | None) -> str | None:
+    """Where in a record the problem is: ``[3].csat`` for the fourth element of a JSON export
+    (as web names ``batch[3].userId``), since a compact array holds many elements on one line."""
+    if element is None:
+        return field
+    return f"[{element}]" + (f".{field}" if field else "")
 
 
 def _sql_text(value: str) -> str:
@@ -468,7 +491,8 @@ def _stage_csv(con, batch: FileBatch):
         con.execute(
             f"""
             CREATE OR REPLACE TEMP TABLE _calls_typed AS
-            SELECT {", ".join(columns)}, {extra} AS extra, _first_line AS _source_line, {flag} AS suspect,
+            SELECT {", ".join(columns)}, {extra} AS extra, _first_line AS _source_line,
+                   NULL::BIGINT AS _element, {flag} AS suspect,
                    _start, _end, {cells}
             FROM (SELECT *, {", ".join(trims)} FROM _calls_records)
             """
@@ -478,7 +502,7 @@ def _stage_csv(con, batch: FileBatch):
     ).fetchall()
     texts = csv_records.record_texts(content, [(start, end) for _, start, end, *_ in suspects])
     return [
-        (line, dict(zip(header, cells, strict=True)), text)
+        (line, None, dict(zip(header, cells, strict=True)), text)
         for (line, _, _, *cells), text in zip(suspects, texts, strict=True)
     ]
 
@@ -548,9 +572,9 @@ def _stage_json(con, batch: FileBatch):
         con.execute(
             f"""
             CREATE OR REPLACE TEMP TABLE _calls_typed AS
-            SELECT {", ".join(columns)}, NULL::VARCHAR AS extra, _source_line, {flag} AS suspect, j
+            SELECT {", ".join(columns)}, NULL::VARCHAR AS extra, _source_line, _element, {flag} AS suspect, j
             FROM (SELECT *, {strips} FROM (
-                SELECT j, k, _line AS _source_line, {values} FROM (
+                SELECT j, k, _line AS _source_line, _position - 1 AS _element, {values} FROM (
                     SELECT json AS j, ordinality AS _position, json_keys(json) AS k,
                            json_extract(json, [{paths}])::VARCHAR[] AS v
                     FROM read_json_objects(?, format = 'array') WITH ORDINALITY
@@ -559,6 +583,8 @@ def _stage_json(con, batch: FileBatch):
             """,
             [str(batch.path)],
         )
-    suspects = con.execute("SELECT _source_line, j FROM _calls_typed WHERE suspect ORDER BY 1").fetchall()
-    items = [(line, json.loads(element)) for line, element in suspects]
-    return [(line, item, json.dumps(item, default=str)) for line, item in items]
+    suspects = con.execute(
+        "SELECT _source_line, _element, j FROM _calls_typed WHERE suspect ORDER BY _element"
+    ).fetchall()
+    items = [(line, element, json.loads(text)) for line, element, text in suspects]
+    return [(line, element, item, json.dumps(item, default=str)) for line, element, item in items]

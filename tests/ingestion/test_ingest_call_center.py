@@ -41,7 +41,7 @@ def test_latest_update_wins_across_exports_and_bad_rows_are_quarantined(settings
     assert calls["c-5"][5] == datetime(2026, 11, 22, 9, 0)  # +01:00 converted to UTC
     quarantined = dict(_rows(settings, "SELECT field, reason FROM meta.quarantine"))
     assert quarantined["csat"].startswith("out-of-range")  # c-3 csat 7
-    assert quarantined["nps"].startswith("out-of-range")  # c-4 nps 11
+    assert quarantined["[2].nps"].startswith("out-of-range")  # c-4 nps 11, third element of the JSON
     assert quarantined["call_id"].startswith("missing-id")
     assert (report.rows_read, report.rows_loaded, report.rows_quarantined, report.rows_skipped_duplicate) == (
         8,
@@ -231,3 +231,29 @@ def test_a_field_over_the_csv_module_limit_rejects_the_export_not_the_source(set
         "calls-2026-11-01.csv: line 3: not readable as CSV: field larger than field limit (131072) (usually a "
         "quote left open earlier in the file); fix the file",
     )
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16"])  # DuckDB's reader, the json module's
+@pytest.mark.parametrize("extra", [{}, {"sentiment": "calm"}])  # typed in SQL, typed in Python
+def test_a_compact_json_export_the_later_element_on_a_line_wins_and_quarantine_names_it(settings, encoding, extra):
+    """Elements on one line shared a line number, so for equal updated_at the earlier one won, and
+    every quarantined element of a file written by json.dumps said line 1 and nothing more."""
+    folder = settings.call_center_landing_dir
+    folder.mkdir(parents=True)
+    at = "2026-11-20T12:00:00Z"
+    calls = [
+        {"call_id": "J-1", "updated_at": at, "disposition": "resolved", **extra},
+        {"call_id": "J-1", "updated_at": at, "disposition": "escalated", **extra},
+        {"call_id": "J-2", "updated_at": at, "csat": 9, **extra},
+        {"call_id": "J-3", "updated_at": at, "disposition": "callback", **extra},
+        {"call_id": "J-3", "updated_at": at, "disposition": "abandoned", **extra},
+    ]
+    (folder / "calls-2026-11-01.json").write_bytes(json.dumps(calls).encode(encoding))
+    [report] = ingest(settings, "run-1", "call_center")
+    assert (report.rows_loaded, report.rows_quarantined, report.rows_skipped_duplicate) == (2, 1, 2)
+    assert _rows(settings, "SELECT call_id, disposition, _source_line FROM raw.call_center_calls ORDER BY 1") == [
+        ("J-1", "escalated", 1),
+        ("J-3", "abandoned", 1),
+    ]
+    [(line, field, reason)] = _rows(settings, "SELECT line_number, field, reason FROM meta.quarantine")
+    assert (line, field) == (1, "[2].csat") and reason.startswith("out-of-range: csat")
