@@ -265,6 +265,9 @@ def _typed(record, batch: FileBatch) -> tuple[dict, str | None, str | None]:
     """(typed row, problem field, problem reason) for one record."""
     if not isinstance(record, dict):
         return {}, None, "not-an-object: each call must be an object"
+    problem = _unicode_problem(record)
+    if problem is not None:
+        return {}, *problem
     limit = batch.settings.max_field_chars
     row: dict = {}
     field = None
@@ -292,6 +295,30 @@ def _typed(record, batch: FileBatch) -> tuple[dict, str | None, str | None]:
     extra = {k: v for k, v in record.items() if k not in COLUMNS and v not in (None, "")}
     row["extra"] = json.dumps(extra, default=str) if extra else None
     return row, None, None
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _unicode_problem(record: dict) -> tuple[str, str] | None:
+    """(field, reason) when a record holds text the warehouse must not take: a lone surrogate
+    escape (``"\\ud800"``: json.loads takes it, UTF-8 and DuckDB cannot hold it) anywhere, or a
+    NUL in a call field; worded as web quarantines them."""
+    for key, value in record.items():
+        name = key.encode("utf-8", "backslashreplace").decode()
+        stack = [key, value]
+        while stack:
+            item = stack.pop()
+            if isinstance(item, dict):
+                stack.extend(item.keys())
+                stack.extend(item.values())
+            elif isinstance(item, list):
+                stack.extend(item)
+            elif isinstance(item, str) and _SURROGATE.search(item):
+                return name, f"invalid-unicode: {name} holds a lone surrogate escape (not a Unicode character)"
+        if key in TEXT_FIELDS and isinstance(value, str) and "\x00" in value:
+            return name, f"nul-in-string: {name} holds a NUL character"
+    return None
 
 
 def load_file(con: duckdb.DuckDBPyConnection, batch: FileBatch) -> LoadCounts:
@@ -551,6 +578,7 @@ def _stage_json(con, batch: FileBatch):
         "NOT starts_with(j, '{')",  # not an object
         "len(k) <> len(list_distinct(k))",  # json.loads keeps the last of repeated keys
         f"NOT list_has_all({keys}, k)",  # extra fields: json.dumps of any JSON value, left to Python
+        "contains(j, '\\u0000')",  # a NUL, which Python quarantines in a call field
     ]
     flag = " OR ".join(f"COALESCE({s}, TRUE)" for s in suspect)
     # A parse error would abort the batch's transaction: DuckDB first parses the file on a cursor

@@ -257,3 +257,35 @@ def test_a_compact_json_export_the_later_element_on_a_line_wins_and_quarantine_n
     ]
     [(line, field, reason)] = _rows(settings, "SELECT line_number, field, reason FROM meta.quarantine")
     assert (line, field) == (1, "[2].csat") and reason.startswith("out-of-range: csat")
+
+
+def test_a_lone_surrogate_or_a_nul_quarantines_the_call_and_the_rest_loads(settings):
+    """A lone surrogate escape ("\\ud800") raised UnicodeEncodeError: the whole call-center source
+    failed on every run, naming no file, row or field. A NUL in a call field loaded as is."""
+    folder = settings.call_center_landing_dir
+    folder.mkdir(parents=True)
+    at = '"updated_at": "2026-11-20T12:00:00Z"'
+    (folder / "calls-2026-11-01.json").write_text(
+        "[\n"
+        f'{{"call_id": "J-1", {at}, "caller_first_name": "\\ud800"}},\n'
+        f'{{"call_id": "J-2", {at}, "note": ["a\\udc00b"]}},\n'
+        f'{{"call_id": "J-3", {at}, "caller_last_name": "Lee"}}\n'
+        "]"
+    )
+    (folder / "calls-2026-11-02.json").write_text(
+        f'[{{"call_id": "J-4", {at}, "caller_first_name": "a\\u0000b"}}, {{"call_id": "J-5", {at}}}]'
+    )
+    (folder / "calls-2026-11-03.csv").write_text(HEADER + _call("CL-1", "resolved").replace("Ann", "A\x00nn"))
+    [report] = ingest(settings, "run-1", "call_center")
+    assert (report.files_loaded, report.files_failed, report.rows_loaded, report.rows_quarantined) == (3, 0, 2, 4)
+    assert _rows(settings, "SELECT call_id FROM raw.call_center_calls ORDER BY 1") == [("J-3",), ("J-5",)]
+    assert _rows(
+        settings, "SELECT parse_filename(source_file), line_number, field, reason FROM meta.quarantine ORDER BY 1, 2"
+    ) == [
+        ("calls-2026-11-01.json", 2, "[0].caller_first_name",
+         "invalid-unicode: caller_first_name holds a lone surrogate escape (not a Unicode character)"),
+        ("calls-2026-11-01.json", 3, "[1].note",
+         "invalid-unicode: note holds a lone surrogate escape (not a Unicode character)"),
+        ("calls-2026-11-02.json", 1, "[0].caller_first_name", "nul-in-string: caller_first_name holds a NUL character"),
+        ("calls-2026-11-03.csv", 2, "caller_first_name", "nul-in-string: caller_first_name holds a NUL character"),
+    ]  # fmt: skip
