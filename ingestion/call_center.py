@@ -114,8 +114,7 @@ def _records(batch: FileBatch) -> list[tuple[int, int | None, dict, str]]:
             (line, element, item, json.dumps(item, default=str))
             for element, (line, item) in enumerate(_json_items(batch))
         ]
-    content = _decoded(batch)
-    return _csv_records_of(batch, content, parsing.sniff_delimiter(content[:65536]))
+    return _csv_records_of(batch, *parsing.csv_text(_decoded(batch)))
 
 
 def _decoded(batch: FileBatch) -> str:
@@ -235,10 +234,12 @@ def _check_header(batch: FileBatch, header: list[str]) -> None:
         )
 
 
-def _csv_records_of(batch: FileBatch, content: str, delimiter: str) -> list[tuple[int, None, dict, str]]:
+def _csv_records_of(
+    batch: FileBatch, content: str, delimiter: str, first_line: int
+) -> list[tuple[int, None, dict, str]]:
     """(line the record starts on, None, record, the record's text as written) for every CSV record."""
     reader = csv.DictReader(io.StringIO(content, newline=""), delimiter=delimiter)
-    checked = lines = reader.reader = CheckedCsvReader(batch, content, delimiter)
+    checked = lines = reader.reader = CheckedCsvReader(batch, content, delimiter, first_line)
     header = [h.strip() for h in reader.fieldnames or []]
     _check_header(batch, header)
     reader.fieldnames = header
@@ -487,9 +488,8 @@ def _typed_columns(
 
 def _stage_csv(con, batch: FileBatch):
     """``_calls_typed`` from a CSV export; returns the suspect records, or None for the record-by-record path."""
-    content = _decoded(batch)
-    delimiter = parsing.sniff_delimiter(content[:65536])
-    records = csv_records.read_records(content, delimiter, split_unclosed_quote=True)
+    content, delimiter, first_line = parsing.csv_text(_decoded(batch))
+    records = csv_records.read_records(content, delimiter, split_unclosed_quote=True, first_line=first_line)
     if records is None:
         return None
     header = [h.strip() for h in records.header]

@@ -233,11 +233,10 @@ def load_file(con: duckdb.DuckDBPyConnection, batch: FileBatch, restoring: bool 
     CSV is read with the csv module, record by record (``_load_with_csv_module``).
     """
     mapping = _mapping_for(batch)
-    content = _decoded(batch, mapping)
-    delimiter = parsing.sniff_delimiter(content[:65536])
-    records = csv_records.read_records(content, delimiter, split_unclosed_quote=True)
+    content, delimiter, first_line = parsing.csv_text(_decoded(batch, mapping))
+    records = csv_records.read_records(content, delimiter, split_unclosed_quote=True, first_line=first_line)
     if records is None:
-        return _load_with_csv_module(con, batch, mapping, content, delimiter, restoring)
+        return _load_with_csv_module(con, batch, mapping, content, delimiter, first_line, restoring)
     positions = _map_header(records.header, mapping, batch.path.name)
     counts = _load_records(con, batch, mapping, content, records, positions, restoring)
     counts.rows_read += reject_unclosed_quote(batch, records.unclosed, records.header)
@@ -260,10 +259,10 @@ def _decoded(batch: FileBatch, mapping: ListMapping) -> str:
 
 
 def _load_with_csv_module(
-    con, batch: FileBatch, mapping: ListMapping, content: str, delimiter: str, restoring: bool
+    con, batch: FileBatch, mapping: ListMapping, content: str, delimiter: str, first_line: int, restoring: bool
 ) -> LoadCounts:
     """Record-by-record load with the csv module: for files ``csv_records`` does not take."""
-    reader = lines = CheckedCsvReader(batch, content, delimiter)
+    reader = lines = CheckedCsvReader(batch, content, delimiter, first_line)
     header = next(lines, [])
     positions = _map_header(header, mapping, batch.path.name)
     rows: list[dict] = []

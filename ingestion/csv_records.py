@@ -139,7 +139,7 @@ def unclosed_quote_lines(unclosed: UnclosedQuote, header: list[str]) -> list[tup
     return rows
 
 
-def _split_unclosed_quote(content: str, delimiter: str) -> tuple[str, UnclosedQuote] | None:
+def _split_unclosed_quote(content: str, delimiter: str, first_line: int) -> tuple[str, UnclosedQuote] | None:
     """(plain text before it, the unclosed quote) when the last line(s) open a quote never closed.
 
     Cheap (string searches): the open quote is the last one that is not half of a "" pair, its
@@ -154,21 +154,24 @@ def _split_unclosed_quote(content: str, delimiter: str) -> tuple[str, UnclosedQu
     line_start = max(content.rfind("\n", 0, opening), content.rfind("\r", 0, opening)) + 1
     if line_start == 0 or content.count('"', 0, line_start) % 2:
         return None
-    unclosed = unclosed_quote_at_end(content[line_start:], delimiter, _line_breaks(content[:line_start]) + 1)
+    unclosed = unclosed_quote_at_end(content[line_start:], delimiter, _line_breaks(content[:line_start]) + first_line)
     return (content[:line_start], unclosed) if unclosed is not None else None
 
 
-def read_records(content: str, delimiter: str, split_unclosed_quote: bool = False) -> CsvRecords | None:
+def read_records(
+    content: str, delimiter: str, split_unclosed_quote: bool = False, first_line: int = 1
+) -> CsvRecords | None:
     """Header and data records of ``content``; None when the text needs the csv module (see module doc).
 
     ``split_unclosed_quote``: when the text ends in a quote never closed, return the records before
     it and the rest in ``unclosed`` (the caller must quarantine it) instead of None.
+    ``first_line``: the file's line ``content`` starts on (2 after an Excel ``sep=;`` line).
     """
     if split_unclosed_quote and content.count('"') % 2:
-        split = _split_unclosed_quote(content, delimiter)
+        split = _split_unclosed_quote(content, delimiter, first_line)
         if split is None:
             return None
-        records = read_records(split[0], delimiter)
+        records = read_records(split[0], delimiter, first_line=first_line)
         if records is not None:
             records.unclosed = split[1]
         return records
@@ -221,6 +224,7 @@ def read_records(content: str, delimiter: str, split_unclosed_quote: bool = Fals
         )
     except pa.ArrowInvalid:
         return None
+    lines = lines + (first_line - 1)
     record_lines = lines[1:][data_rows]
     if table is None:
         table = pa.Table.from_arrays([pa.array([], pa.string()) for _ in names], names=names)

@@ -96,11 +96,13 @@ class CheckedCsvReader:
 
     It also knows the line its last record started on (``first_line``; the csv module only tells
     the line a record ends on) and gives that record's text as written (``text()``), for a loader
-    to quarantine the record exactly as the file has it.
+    to quarantine the record exactly as the file has it. ``first_line`` is the file's line
+    ``content`` starts on (2 after an Excel ``sep=;`` line, see ``parsing.csv_text``).
     """
 
-    def __init__(self, batch: FileBatch, content: str, delimiter: str) -> None:
+    def __init__(self, batch: FileBatch, content: str, delimiter: str, first_line: int = 1) -> None:
         self._batch, self._content, self._delimiter = batch, content, delimiter
+        self._lines_before = first_line - 1
         self._lines = _TrackedLines(content)
         self._reader = csv.reader(self._lines, delimiter=delimiter)
         self.unclosed: csv_records.UnclosedQuote | None = None
@@ -121,7 +123,7 @@ class CheckedCsvReader:
     def __next__(self) -> list[str]:
         if self.unclosed is not None:
             raise StopIteration
-        start, first_line = self._lines.offset, self._reader.line_num + 1
+        start, first_line = self._lines.offset, self._lines_before + self._reader.line_num + 1
         try:
             record = next(self._reader)
         except csv.Error as exc:
@@ -129,7 +131,8 @@ class CheckedCsvReader:
                 raise StopIteration from None
             hint = " (usually a quote left open earlier in the file)" if "field limit" in str(exc) else ""
             raise RejectedFile(
-                f"{self._batch.path.name}: line {self._reader.line_num}: not readable as CSV: {exc}{hint}; "
+                f"{self._batch.path.name}: line {self._lines_before + self._reader.line_num}: not readable "
+                f"as CSV: {exc}{hint}; "
                 "fix the file",
                 field="csv",
             ) from None

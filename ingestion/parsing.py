@@ -361,6 +361,13 @@ def separator_line(content: str) -> tuple[str | None, str]:
     return (hint.group(1), content[hint.end():]) if hint else (None, content)
 
 
+def csv_text(content: str) -> tuple[str, str, int]:
+    """(the CSV text from its header on, its delimiter, the file's line that text starts on): the
+    delimiter an Excel ``sep=;`` first line names (the header is then line 2), else sniffed."""
+    named, content = separator_line(content)
+    return content, named or sniff_delimiter(content[:65536]), 1 if named is None else 2
+
+
 def sniff_delimiter(sample: str) -> str:
     """The delimiter of a CSV sample among ',', ';' and tab (comma when unsure)."""
     try:

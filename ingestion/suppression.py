@@ -109,9 +109,9 @@ def load_file(con: duckdb.DuckDBPyConnection, batch: FileBatch) -> LoadCounts:
         content, _ = parsing.decode_text_file(batch.path)
     except parsing.UndecodableText as exc:
         raise RejectedFile(str(exc), field="encoding") from None
-    delimiter = parsing.sniff_delimiter(content[:65536])
+    content, delimiter, first_line = parsing.csv_text(content)
     reader = csv.DictReader(io.StringIO(content, newline=""), delimiter=delimiter)
-    checked = lines = reader.reader = CheckedCsvReader(batch, content, delimiter)
+    checked = lines = reader.reader = CheckedCsvReader(batch, content, delimiter, first_line)
     header = [h.strip() for h in reader.fieldnames or []]
     missing = [h for h in HEADER if h not in header]
     if missing:

@@ -289,3 +289,21 @@ def test_a_lone_surrogate_or_a_nul_quarantines_the_call_and_the_rest_loads(setti
         ("calls-2026-11-02.json", 1, "[0].caller_first_name", "nul-in-string: caller_first_name holds a NUL character"),
         ("calls-2026-11-03.csv", 2, "caller_first_name", "nul-in-string: caller_first_name holds a NUL character"),
     ]  # fmt: skip
+
+
+@pytest.mark.parametrize("ragged", [False, True])  # read by csv_records, by the csv module
+def test_an_excel_sep_line_names_the_delimiter_and_lines_count_it(settings, ragged):
+    """Excel's `sep=;` first line was taken as the header: the export was rejected for lacking call_id."""
+    folder = settings.call_center_landing_dir
+    folder.mkdir(parents=True)
+    (folder / "calls-2026-11-01.csv").write_text(
+        "sep=;\n" + HEADER.replace(",", ";") + _call("CL-1", "resolved").replace(",", ";")
+        + _call("CL-2", "hung-up").replace(",", ";") + (_call("CL-3", "resolved", ";x").replace(",", ";") if ragged else "")
+    )  # fmt: skip
+    [report] = ingest(settings, "run-1", "call_center")
+    assert report.files_failed == 0
+    assert _rows(settings, "SELECT call_id, _source_line FROM raw.call_center_calls") == [("CL-1", 3)]
+    assert _rows(settings, "SELECT line_number, field FROM meta.quarantine ORDER BY 1") == [
+        (4, "disposition"),
+        *([(5, "column 15")] if ragged else []),
+    ]

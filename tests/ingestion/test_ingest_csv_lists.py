@@ -313,3 +313,32 @@ def test_a_field_over_the_csv_module_limit_rejects_the_list_or_suppression_file_
     assert [field for field, _ in reasons] == ["csv", "csv"]
     assert reasons[0][1].startswith("newsletter__long.csv: line 2: not readable as CSV: field larger than field limit")
     assert reasons[1][1].startswith("suppression.csv: line 2: not readable as CSV: field larger than field limit")
+
+
+@pytest.mark.parametrize("ragged", [False, True])  # read by csv_records, by the csv module
+def test_an_excel_sep_line_names_the_delimiter_and_lines_count_it(settings, ragged):
+    """Excel's `sep=;` first line was taken as the header: the whole list (and the suppression
+    list) was rejected as unmappable."""
+    settings.csv_landing_dir.mkdir(parents=True)
+    (settings.csv_landing_dir / "newsletter__excel.csv").write_text(
+        "sep=;\nEmail;First Name;Opt-in\na@example.com;Ann;yes\nb@example.com;Bob;maybe\n"
+        + ("c@example.com;Cy;no;extra\n" if ragged else "")
+    )
+    settings.suppression_path.parent.mkdir(parents=True)
+    settings.suppression_path.write_text(
+        "sep=,\nidentifier_type,identifier,reason,requested_at\n"
+        "email,gone@example.com,erasure,2026-11-01T10:00:00Z\nemail,,erasure,2026-11-01T10:00:00Z\n"
+    )
+    [report] = ingest(settings, "run-1", "csv")
+    assert report.files_failed == 0
+    assert _rows(settings, "SELECT email, first_name, _source_line FROM raw.csv_contacts") == [
+        ("a@example.com", "Ann", 3)
+    ]
+    assert _rows(settings, "SELECT identifier, _source_line FROM raw.suppression_list") == [("gone@example.com", 3)]
+    assert _rows(
+        settings, "SELECT parse_filename(source_file), line_number, field FROM meta.quarantine ORDER BY 1, 2"
+    ) == [
+        ("newsletter__excel.csv", 4, "Opt-in"),
+        *([("newsletter__excel.csv", 5, None)] if ragged else []),
+        ("suppression.csv", 4, "identifier"),
+    ]
