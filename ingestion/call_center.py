@@ -34,6 +34,7 @@ from ingestion.file_batches import (
     landing_files,
     registered,
     reject_unclosed_quote,
+    report_unread_files,
 )
 from ingestion.report import IngestReport
 
@@ -96,9 +97,11 @@ def ingest_call_center(con: duckdb.DuckDBPyConnection, settings: Settings, run_i
     # Nothing to forget: upserting the changed file's rows is the replacement (see module doc).
     # Exports share a transaction per GROUP_BYTES (each keeps its batch id and manifest row): files
     # are upserted in name order inside it, so the latest version wins exactly as file by file.
-    return ingest_file_groups(
+    report = ingest_file_groups(
         con, settings, run_id, SOURCE, files, load_files, lambda con, source_file: None, GROUP_BYTES
     )
+    report_unread_files(report, settings.call_center_landing_dir, FILE_PATTERNS)
+    return report
 
 
 def load_files(con: duckdb.DuckDBPyConnection, batches: list[FileBatch]) -> list[LoadCounts]:

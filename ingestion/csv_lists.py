@@ -46,12 +46,14 @@ from ingestion.file_batches import (
     landing_files,
     registered,
     reject_unclosed_quote,
+    report_unread_files,
 )
 from ingestion.report import IngestReport
 from ingestion.suppression import ingest_suppression
 
 SOURCE = "csv"
 TABLE = "raw.csv_contacts"
+FILE_PATTERNS = ("*.csv", "*.tsv", "*.txt")
 TEXT_FIELDS = (
     "email", "phone", "first_name", "last_name", "street", "city", "postcode", "state", "country",
     "company_name", "source_campaign",
@@ -176,11 +178,14 @@ def ensure_table(con: duckdb.DuckDBPyConnection) -> None:
 def ingest_csv_lists(con: duckdb.DuckDBPyConnection, settings: Settings, run_id: str) -> IngestReport:
     """Load every new or changed list file, then the suppression list (same source, same report)."""
     ensure_table(con)
-    paths = landing_files(settings.csv_landing_dir, ("*.csv", "*.CSV", "*.tsv", "*.txt"))
+    paths = landing_files(settings.csv_landing_dir, FILE_PATTERNS)
     report = ingest_files(
         con, settings, run_id, SOURCE, paths, load_file, forget_file, restore=restore_from_other_files
     )
     ingest_suppression(con, settings, run_id, report)
+    report_unread_files(report, settings.csv_landing_dir, FILE_PATTERNS, also_read=(settings.suppression_path,))
+    if settings.suppression_path.parent != settings.csv_landing_dir:
+        report_unread_files(report, settings.suppression_path.parent, (), also_read=(settings.suppression_path,))
     return report
 
 

@@ -14,6 +14,7 @@ once per group, while every file still gets its own batch id, manifest row and q
 from __future__ import annotations
 
 import csv
+import fnmatch
 import io
 import logging
 from collections.abc import Callable, Iterable
@@ -488,8 +489,34 @@ def delete_rows_of_file(table: str) -> Forgetter:
 
 
 def landing_files(folder: Path, patterns: tuple[str, ...]) -> list[Path]:
-    """Files in a landing folder matching any pattern, in name order (so dates load in order)."""
+    """Files in a landing folder matching any pattern, whatever the case (``events.NDJSON``), in
+    name order (so dates load in order)."""
+    return _landing(folder, patterns)[0]
+
+
+def report_unread_files(
+    report: IngestReport, folder: Path, patterns: tuple[str, ...], also_read: tuple[Path, ...] = ()
+) -> None:
+    """Name in ``report``'s messages, and log as a warning, every file of a landing folder that
+    matches none of ``patterns`` (``also_read`` aside: read by another loader), so a file landed
+    under a name the source does not read is not left out silently. Hidden files (``.DS_Store``,
+    macOS's ``._calls.csv``) are not data."""
+    read_elsewhere = {path.resolve() for path in also_read}
+    names = [*patterns, *(path.name for path in also_read if path.parent.resolve() == folder.resolve())]
+    message = f"not read: its name matches none of {', '.join(names)}; rename it to load it"
+    for path in _landing(folder, patterns)[1]:
+        if path.resolve() not in read_elsewhere:
+            log.warning("%s: %s", path, message)
+            report.messages.append(f"{path}: {message}")
+
+
+def _landing(folder: Path, patterns: tuple[str, ...]) -> tuple[list[Path], list[Path]]:
+    """(files matching a pattern, other files) of a landing folder, hidden files left out, by name."""
     if not folder.exists():
-        return []
-    found = {p for pattern in patterns for p in folder.glob(pattern) if p.is_file()}
-    return sorted(found, key=lambda p: p.name)
+        return [], []
+    found: tuple[list[Path], list[Path]] = ([], [])
+    for path in sorted(folder.iterdir(), key=lambda p: p.name):
+        if path.is_file() and not path.name.startswith("."):
+            name = path.name.lower()
+            found[not any(fnmatch.fnmatchcase(name, pattern.lower()) for pattern in patterns)].append(path)
+    return found

@@ -55,6 +55,7 @@ from ingestion.file_batches import (
     ingest_file_groups,
     landing_files,
     registered,
+    report_unread_files,
 )
 from ingestion.report import IngestReport
 
@@ -185,7 +186,8 @@ def ingest_web(con: duckdb.DuckDBPyConnection, settings: Settings, run_id: str) 
             read_ahead=reader.expect,
         )
         vacuum.checkpoint()
-        return report
+    report_unread_files(report, settings.web_landing_dir, FILE_PATTERNS)
+    return report
 
 
 class _AppendOnlyVacuum:
@@ -562,7 +564,7 @@ def _decompressed(path: Path) -> Iterator[bytes]:
     A .gz file that does not decompress (cut short, still being written, not gzip) rejects the
     file alone: the group it was in is redone file by file (``ingest_file_groups``).
     """
-    gzipped = path.name.endswith(".gz")
+    gzipped = path.name.lower().endswith(".gz")
     try:
         if gzipped and path.stat().st_size <= WHOLE_GZIP_BYTES:
             # One zlib call for the whole file is ~1.5x faster than GzipFile's buffered reads.

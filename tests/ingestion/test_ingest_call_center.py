@@ -307,3 +307,17 @@ def test_an_excel_sep_line_names_the_delimiter_and_lines_count_it(settings, ragg
         (4, "disposition"),
         *([(5, "column 15")] if ragged else []),
     ]
+
+
+def test_an_upper_case_extension_loads_and_a_file_not_read_is_named(settings):
+    """`calls.CSV` was left out with no trace (files_seen 0, no message), as was `calls.txt`."""
+    folder = settings.call_center_landing_dir
+    folder.mkdir(parents=True)
+    (folder / "calls-2026-11-01.CSV").write_text(HEADER + _call("CL-1", "resolved"))
+    (folder / "calls-2026-11-02.txt").write_text(HEADER + _call("CL-2", "resolved"))
+    (folder / "._calls-2026-11-01.CSV").write_bytes(b"\x00\x05\x16\x07")
+    [report] = ingest(settings, "run-1", "call_center")
+    assert (report.files_seen, report.rows_loaded) == (1, 1)
+    assert report.messages == [
+        f"{folder / 'calls-2026-11-02.txt'}: not read: its name matches none of *.csv, *.json; rename it to load it"
+    ]

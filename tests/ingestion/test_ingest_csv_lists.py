@@ -342,3 +342,21 @@ def test_an_excel_sep_line_names_the_delimiter_and_lines_count_it(settings, ragg
         *([("newsletter__excel.csv", 5, None)] if ragged else []),
         ("suppression.csv", 4, "identifier"),
     ]
+
+
+def test_a_file_no_list_or_suppression_loader_reads_is_named_in_the_report(settings):
+    """A list saved as .xlsx, or a second suppression file, was left out with no trace."""
+    settings.csv_landing_dir.mkdir(parents=True)
+    (settings.csv_landing_dir / "newsletter__nov.CSV").write_text("Email\na@example.com\n")
+    (settings.csv_landing_dir / "newsletter__dec.xlsx").write_bytes(b"PK\x03\x04")
+    settings.suppression_path.parent.mkdir(parents=True)
+    settings.suppression_path.write_text("identifier_type,identifier,reason,requested_at\nemail,b@example.com,erasure,\n")
+    (settings.suppression_path.parent / "suppression-2.csv").write_text("")
+    [report] = ingest(settings, "run-1", "csv")
+    assert (report.files_seen, report.rows_loaded) == (2, 2)
+    assert report.messages == [
+        f"{settings.csv_landing_dir / 'newsletter__dec.xlsx'}: not read: its name matches none of *.csv, *.tsv, "
+        "*.txt; rename it to load it",
+        f"{settings.suppression_path.parent / 'suppression-2.csv'}: not read: its name matches none of "
+        "suppression.csv; rename it to load it",
+    ]
