@@ -13,16 +13,18 @@ def _execute(settings, sql: str) -> None:
         con.execute(sql)
 
 
-def _add_csv_contact(settings, list_file: str, customer_id: str, email: str, loaded_at: str, consent_email) -> None:
+def _add_csv_contact(settings, list_file: str, customer_id: str, email: str, loaded_at: str, consent_email,
+                     company_name: str | None = None) -> None:
     """A CSV list row for ``customer_id``, as ingestion and identity would write it (record time = load time)."""
     contact_id = f"{list_file}:2"
     consent = "null" if consent_email is None else str(consent_email).lower()
+    company = "null" if company_name is None else f"'{company_name}'"
     _execute(
         settings,
         f"""
         insert into raw.csv_contacts values
             ('{list_file.split("__")[0]}', '{list_file}', 2, '{contact_id}', '{email}', null, 'Pat', 'Lee',
-             null, null, null, null, null, 'US', null, {consent}, null, null, null, '{{}}',
+             null, null, null, null, null, 'US', {company}, {consent}, null, null, null, '{{}}',
              'csv/{list_file}', 2, 'b8', '{loaded_at}');
         insert into identity.person_records_standardised (source_system, source_record_id, first_name,
             last_name, email, country, record_updated_at)
@@ -54,6 +56,23 @@ def test_csv_lists_are_dated_by_their_file_not_their_load_time(warehouse_factory
         "select list_file_date, list_dated_at from staging.stg_csv__contacts "
         "where contact_id = 'event_leads__2026-05-05.csv:2'",
     ) == [(date(2026, 5, 5), datetime(2026, 5, 5))]
+
+
+def test_company_comes_from_the_newest_dated_list_not_the_latest_loaded(warehouse_factory, sql, tmp_path):
+    """dim_customers.company_name, as documented: the newest list by list date wins, then the latest load.
+    Erin (C5) is in the fixture's undated crm__accounts.csv (Acme, dated by its 2025-09-15 load)."""
+    settings = warehouse_factory(tmp_path)
+    _add_csv_contact(settings, "crm__2026-11-01.csv", "C5", "erin@acme.example", "2026-11-02 08:00:00", None,
+                     company_name="Acme Holdings")
+    # an old export loaded last: a later load does not make its company newer
+    _add_csv_contact(settings, "crm__2025-01-10.csv", "C5", "erin@acme.example", "2026-11-22 23:00:00", None,
+                     company_name="Acme Old Name")
+
+    cdp_dbt.build(settings, run_id="day-1")
+
+    assert sql(settings, "select company_name, is_b2b from marts.dim_customers where customer_id = 'C5'") == [
+        ("Acme Holdings", True)
+    ]
 
 
 def test_merged_customer_keeps_the_earliest_member_since(warehouse_factory, sql, tmp_path):

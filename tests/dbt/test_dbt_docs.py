@@ -10,16 +10,66 @@ import pytest
 
 from cdp import dbt as cdp_dbt
 
+# Column names that clearly hold personal data: names, contact details, address, birth date, the
+# identifiers a person is tracked by, network addresses, raw payloads (JSON as sent: identify
+# traits, message context with the IP, event properties, a CSV's unmapped columns). Every built
+# column matching one must carry the `pii` tag (tags: ['pii']), whatever the layer.
+PII_COLUMN = re.compile(
+    r"(^|_)(e?mails?|phones?|first_name|last_name|full_name|date_of_birth|birth_date|street|city|"
+    r"postcode|postal_code|zip_code|ip|ip_address|user_id|anonymous_id|previous_id|visitor_id|"
+    r"user_record_id|anonymous_record_id|loyalty_card_number|card_number|traits|context|properties|extra)$"
+)
+# Matches of PII_COLUMN that hold no personal data, with the reason.
+NOT_PERSONAL = {
+    ("stg_store__stores", "city"): "a store's city, not a person's",
+}
 
-@pytest.mark.slow
-def test_docs_site_documents_dim_customers_with_its_columns(built):
+
+@pytest.fixture(scope="module")
+def docs_site(built):
+    """`make docs` run once over the built fixture warehouse: its static page, manifest and catalog."""
     settings, _ = built
     index = cdp_dbt.docs(settings)
+    manifest = json.loads((index.parent / "manifest.json").read_text(encoding="utf-8"))
+    catalog = json.loads((index.parent / "catalog.json").read_text(encoding="utf-8"))
+    return index, manifest, catalog
+
+
+@pytest.mark.slow
+def test_docs_site_documents_dim_customers_with_its_columns(docs_site):
+    index, _, catalog = docs_site
     assert index.name == "static_index.html" and index.exists()
     assert "dim_customers" in index.read_text(encoding="utf-8")
-    catalog = json.loads((index.parent / "catalog.json").read_text(encoding="utf-8"))
     dim = catalog["nodes"]["model.cdp.dim_customers"]
     assert {"customer_id", "segments", "has_consent_email_marketing"} <= set(dim["columns"])
+
+
+@pytest.mark.slow
+def test_every_built_column_is_described_and_personal_data_tagged_pii(docs_site):
+    """Every model and seed states its grain, and every column of its built relation (the catalog:
+    what the warehouse holds, not what the yml lists) has a description; a column whose name says
+    it holds personal data is tagged `pii`."""
+    _, manifest, catalog = docs_site
+    nodes = {unique_id: node for unique_id, node in manifest["nodes"].items()
+             if node["resource_type"] in ("model", "seed", "snapshot")
+             and node["config"]["materialized"] != "ephemeral"}
+    assert set(nodes) <= set(catalog["nodes"]), f"not built: {sorted(set(nodes) - set(catalog['nodes']))}"
+    without_grain, undescribed, untagged = [], [], []
+    for unique_id, node in sorted(nodes.items()):
+        if "grain" not in node["description"].lower():
+            without_grain.append(node["name"])
+        for column in catalog["nodes"][unique_id]["columns"]:
+            documented = node["columns"].get(column, {})
+            if not documented.get("description", "").strip():
+                undescribed.append(f"{node['name']}.{column}")
+            if (PII_COLUMN.search(column) and (node["name"], column) not in NOT_PERSONAL
+                    and "pii" not in documented.get("tags", [])):
+                untagged.append(f"{node['name']}.{column}")
+    problems = {"models without a description stating their grain": without_grain,
+                "built columns without a description": undescribed,
+                "personal-data columns not tagged pii": untagged}
+    found = {what: names for what, names in problems.items() if names}
+    assert not found, "\n".join(f"{len(names)} {what}: {', '.join(names)}" for what, names in found.items())
 
 
 def _comments(settings) -> dict[tuple[str, str, str | None], str | None]:
