@@ -11,7 +11,9 @@ the end of the run date (a typo such as 2206; see ``future_horizon``) is quarant
 of the watermark, which never passes the read time: one such row would otherwise move the
 watermark centuries ahead and stop the table's incremental reads for good. The row stays above
 the watermark, so it is read again every run (and quarantined once): it loads once it is
-corrected or the clock passes it.
+corrected or the clock passes it. A date or time outside the years 1 to 9999 (PostgreSQL's
+``infinity`` and ``-infinity``, a BC date) is quarantined as ``timestamp-out-of-range`` naming
+table, key and field, and never becomes the watermark.
 
 The source's columns are read first (schema drift): an expected column the POS table lacks is
 loaded as NULL, a column the warehouse does not know is kept in the row's ``extra`` JSON (as the
@@ -239,8 +241,14 @@ def _open(uri: str):
         return adbc_driver_sqlite.dbapi.connect(f"{Path(path).resolve().as_uri()}?mode=ro")
     if uri.startswith(("postgresql://", "postgres://")):
         import psycopg
+        from psycopg.types.string import TextLoader
 
         connection = psycopg.connect(uri)
+        # Dates and timestamps arrive as PostgreSQL's text and are typed with the other columns,
+        # where a bad value quarantines its row: psycopg's own loaders raise on the values Python
+        # has no date for ('infinity', '0044-03-15 BC', year 10000+) and the whole fetch failed.
+        for type_name in ("date", "timestamp", "timestamptz"):
+            connection.adapters.register_loader(type_name, TextLoader)
         # Pin every session setting the reading depends on, whatever the server, database, role,
         # PG* environment or the URI's options set:
         # - the time zone: the watermark is naive UTC and timestamptz columns are cast to
@@ -590,6 +598,14 @@ def _decimal_problem_sql(column: str, kind: str) -> str:
     )[1] END"""
 
 
+# The dates and times the warehouse keeps (SQL for BETWEEN), by type.
+_TIME_RANGE = {
+    "DATE": "DATE '0001-01-01' AND DATE '9999-12-31'",
+    "TIMESTAMP": "TIMESTAMP '0001-01-01' AND TIMESTAMP '9999-12-31 23:59:59.999999'",
+}
+# Text of a date or time outside them: infinite, before Christ, or a year of five digits or more.
+_OUT_OF_RANGE = re.compile(r"infinity|\bBC$|^[+-]?[0-9]{5,}-", re.IGNORECASE)
+
 # A time followed by a UTC offset ('-05:00', '+0530', '-11') or by a time zone name ('Z', 'UTC',
 # 'EST', 'America/New_York', 'Etc/GMT+5').
 _ZONE_PATTERN = (
@@ -634,8 +650,15 @@ def _ingest_table(con, source_db, settings: Settings, run_id: str, table: StoreT
             [f"{_cast(f'raw_{n}', k)} AS {n}" for n, k in table.columns.items()]
             + [f"{_decimal_problem_sql(f'raw_{n}', table.columns[n])} AS unfit_{n}" for n in amounts]
         )
+        # Dates and times outside the years 1 to 9999 (PostgreSQL's infinity among them) do not
+        # type: DuckDB holds them, but not Python, Arrow's consumers or the exports downstream.
+        in_range = ", ".join(
+            f"CASE WHEN {n} BETWEEN {_TIME_RANGE[k]} THEN {n} END AS {n}"
+            for n, k in table.columns.items() if k in _TIME_RANGE
+        )  # fmt: skip
         con.execute(
-            f"CREATE OR REPLACE TEMP TABLE _store_typed AS SELECT *, {casts} FROM (SELECT {', '.join(f'{n} AS raw_{n}' for n in table.columns)}, {_extra_json(shape)} AS extra FROM _store_fetched)"
+            f"CREATE OR REPLACE TEMP TABLE _store_typed AS SELECT * {f'REPLACE ({in_range})' if in_range else ''} "
+            f"FROM (SELECT *, {casts} FROM (SELECT {', '.join(f'{n} AS raw_{n}' for n in table.columns)}, {_extra_json(shape)} AS extra FROM _store_fetched))"
         )
         # Why an amount cannot be stored as it is (its own digits, then the table's limits), else NULL.
         unfit = {
@@ -688,6 +711,11 @@ def _ingest_table(con, source_db, settings: Settings, run_id: str, table: StoreT
                         f"{json.loads(raw)[bad].strip()}: {unfit_amounts[bad]}; stored as {kind} it "
                         "would change, and amounts are never rounded: the row loads once the POS holds an "
                         "amount that fits"
+                    )
+                elif kind in _TIME_RANGE and _OUT_OF_RANGE.search(value := json.loads(raw)[bad].strip()):
+                    reason = (
+                        f"timestamp-out-of-range: {table.name}.{bad} (key {key}) is {value}: a {kind} "
+                        "from year 1 to 9999 is expected"
                     )
                 else:
                     reason = f"invalid-field-type: {table.name}.{bad} (key {key}) is not a valid {kind}"

@@ -874,3 +874,50 @@ def test_amount_text_is_stored_exactly_or_not_at_all(text, stored, unfit):
     assert problem == unfit
     if unfit is None:
         assert value == stored
+
+
+@pytest.mark.postgres
+def test_postgres_dates_python_cannot_hold_are_quarantined_not_a_failed_source(settings, pg_uri):
+    """psycopg raised DataError on a date or timestamp Python has no value for (infinity, a BC
+    date): the fetch failed, and with it every table of the store source, every run, naming no row."""
+    import psycopg
+
+    connection = psycopg.connect(pg_uri)
+    try:
+        pos = Pos(connection, "%s", "TIMESTAMPTZ")
+        pos.execute("ALTER TABLE customers ALTER COLUMN birth_date TYPE date USING CAST(birth_date AS date), "
+                    "ALTER COLUMN created_at TYPE timestamptz USING CAST(created_at AS timestamptz)")  # fmt: skip
+        stamp = "2026-11-21 10:00:00+00"
+        for customer_id, birth_date, created_at, updated_at in [
+            (3, "0044-03-15 BC", stamp, stamp),
+            (4, "infinity", stamp, stamp),
+            (5, None, "-infinity", stamp),
+            (6, None, stamp, "infinity"),
+        ]:
+            pos.insert("customers", (customer_id, None, "X", "Y", None, None, birth_date, None, None, None, None,
+                                     "US", 1, created_at, updated_at))  # fmt: skip
+        settings = Settings(home=settings.home, run_date=settings.run_date, store_db_uri=pg_uri)
+        first = _by_table(ingest(settings, "run-1", "store"))
+        assert (first.files_failed, first.rows_loaded, first.rows_quarantined) == (0, 5, 5)  # 30 February too
+        assert _rows(settings, "SELECT customer_id FROM raw.store_customers ORDER BY 1") == [(1,), (2,)]
+        quarantined = "SELECT field, reason FROM meta.quarantine WHERE reason LIKE '%customers%' ORDER BY reason"
+        assert _rows(settings, quarantined) == [
+            ("birth_date", "timestamp-out-of-range: customers.birth_date (key 3) is 0044-03-15 BC: a DATE from "
+                           "year 1 to 9999 is expected"),
+            ("birth_date", "timestamp-out-of-range: customers.birth_date (key 4) is infinity: a DATE from "
+                           "year 1 to 9999 is expected"),
+            ("created_at", "timestamp-out-of-range: customers.created_at (key 5) is -infinity: a TIMESTAMP from "
+                           "year 1 to 9999 is expected"),
+            ("updated_at", "timestamp-out-of-range: customers.updated_at (key 6) is infinity: a TIMESTAMP from "
+                           "year 1 to 9999 is expected"),
+        ]  # fmt: skip
+        # An infinite updated_at does not move the watermark to infinity (reads would stop for good).
+        watermark = "SELECT max(watermark_to) FROM meta.ingest_manifest WHERE source_object = 'customers'"
+        assert _rows(settings, watermark) == [(datetime(2026, 11, 21, 10),)]
+        second = _by_table(ingest(settings, "run-2", "store"))
+        assert (second.rows_loaded, second.rows_quarantined) == (0, 0)
+        pos.execute("UPDATE customers SET updated_at = '2026-11-22 10:00:00+00' WHERE customer_id = 6")
+        assert _by_table(ingest(settings, "run-3", "store")).rows_loaded == 1
+        assert _rows(settings, watermark) == [(datetime(2026, 11, 22, 10),)]
+    finally:
+        connection.close()
