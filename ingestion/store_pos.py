@@ -455,7 +455,7 @@ def _fetch(source_db, sql: str, params: list, names: list[str]) -> pa.Table:
         finally:
             cursor.close()
         null = pa.scalar(None, pa.string())
-        return pa.table({
+        return _with_invalid_unicode({
             n: pc.if_else(fetched[n + _NULL_FLAG].cast(pa.bool_()), null, fetched[n].cast(pa.string()))
             for n in names
         })
@@ -470,8 +470,45 @@ def _fetch(source_db, sql: str, params: list, names: list[str]) -> pa.Table:
     finally:
         cursor.close()
     if not batches:
-        return pa.table({n: pa.array([], pa.string()) for n in names})
-    return pa.concat_tables(batches)
+        fetched = pa.table({n: pa.array([], pa.string()) for n in names})
+    else:
+        fetched = pa.concat_tables(batches)
+    # PostgreSQL checks its text's encoding; SQLite does not.
+    return fetched.append_column(INVALID_UNICODE, pa.nulls(fetched.num_rows, pa.string()))
+
+
+# The fetched column naming each row's first column whose text is not UTF-8 (else NULL).
+INVALID_UNICODE = "_invalid_unicode"
+
+
+def _with_invalid_unicode(columns: dict[str, pa.ChunkedArray]) -> pa.Table:
+    """The SQLite columns plus ``INVALID_UNICODE``; text that is not UTF-8 is made readable.
+
+    SQLite stores whatever bytes it is given as TEXT (and CAST(blob AS TEXT) keeps a BLOB's bytes):
+    DuckDB refused the whole fetched table, so the store source failed every run. Such a value is
+    decoded with its bad bytes as escapes (``\\xff``), for the quarantine record to show, and its
+    row is quarantined naming the column. Columns are checked in C; only a bad one goes value by value.
+    """
+    invalid: list[str | None] | None = None
+    for name, column in columns.items():
+        try:
+            column.validate(full=True)
+            continue
+        except pa.ArrowInvalid:
+            pass
+        values = column.cast(pa.binary()).to_pylist()
+        invalid = invalid or [None] * len(values)
+        texts = []
+        for row, value in enumerate(values):
+            try:
+                texts.append(None if value is None else value.decode("utf-8"))
+            except UnicodeDecodeError:
+                texts.append(value.decode("utf-8", errors="backslashreplace"))
+                invalid[row] = invalid[row] or name
+        columns[name] = pa.array(texts, pa.string())
+    length = len(next(iter(columns.values()))) if columns else 0
+    columns[INVALID_UNICODE] = pa.array(invalid, pa.string()) if invalid else pa.nulls(length, pa.string())
+    return pa.table(columns)
 
 
 def _text_column(values: tuple) -> pa.Array:
@@ -658,7 +695,7 @@ def _ingest_table(con, source_db, settings: Settings, run_id: str, table: StoreT
         )  # fmt: skip
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE _store_typed AS SELECT * {f'REPLACE ({in_range})' if in_range else ''} "
-            f"FROM (SELECT *, {casts} FROM (SELECT {', '.join(f'{n} AS raw_{n}' for n in table.columns)}, {_extra_json(shape)} AS extra FROM _store_fetched))"
+            f"FROM (SELECT *, {casts} FROM (SELECT {', '.join(f'{n} AS raw_{n}' for n in table.columns)}, {_extra_json(shape)} AS extra, {INVALID_UNICODE} FROM _store_fetched))"
         )
         # Why an amount cannot be stored as it is (its own digits, then the table's limits), else NULL.
         unfit = {
@@ -679,7 +716,8 @@ def _ingest_table(con, source_db, settings: Settings, run_id: str, table: StoreT
         con.execute(
             f"""
             CREATE OR REPLACE TEMP TABLE _store_checked AS
-            SELECT *, CASE WHEN {table.key} IS NULL THEN '{table.key}' {problems} END AS bad_field,
+            SELECT *, CASE WHEN {table.key} IS NULL THEN '{table.key}'
+                           WHEN {INVALID_UNICODE} IS NOT NULL THEN {INVALID_UNICODE} {problems} END AS bad_field,
                       CASE {oversize or "WHEN false THEN NULL"} END AS long_field,
                       coalesce(updated_at > ?, false) AS is_future
             FROM _store_typed
@@ -687,12 +725,12 @@ def _ingest_table(con, source_db, settings: Settings, run_id: str, table: StoreT
             [latest],
         )
         for row in con.execute(
-            f"SELECT bad_field, long_field, raw_{table.key}, "
+            f"SELECT bad_field, long_field, raw_{table.key}, {INVALID_UNICODE}, "
             f"to_json(struct_pack({', '.join(f'{n} := raw_{n}' for n in table.columns)}))::VARCHAR, updated_at, "
             f"map([{', '.join(repr(n) for n in unfit)}]::VARCHAR[], [{', '.join(unfit.values())}]::VARCHAR[]) "
             "FROM _store_checked WHERE bad_field IS NOT NULL OR long_field IS NOT NULL OR is_future"
         ).fetchall():
-            bad, long, key, raw, updated_at, unfit_amounts = row
+            bad, long, key, invalid_unicode, raw, updated_at, unfit_amounts = row
             if bad is None and long is None:
                 # No read time in the text: the same row read again is recognised and kept once.
                 bad, reason = (
@@ -700,6 +738,12 @@ def _ingest_table(con, source_db, settings: Settings, run_id: str, table: StoreT
                     f"future-updated-at: {table.name}.updated_at (key {key}) is {updated_at}, more than "
                     f"{FUTURE_TOLERANCE} after the time it was read; left out of the watermark and "
                     "loaded once it is corrected or that time has passed",
+                )
+            elif bad is not None and bad == invalid_unicode and (bad != table.key or key is not None):
+                bad = shape.extras.get(bad, bad)
+                reason = (
+                    f"invalid-unicode: {table.name}.{bad} (key {key}) is not UTF-8 text (a BLOB, or text in "
+                    "another encoding); its bad bytes are shown as \\x escapes"
                 )
             elif bad is not None:
                 kind = table.columns[bad]

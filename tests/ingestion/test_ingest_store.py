@@ -921,3 +921,23 @@ def test_postgres_dates_python_cannot_hold_are_quarantined_not_a_failed_source(s
         assert _rows(settings, watermark) == [(datetime(2026, 11, 22, 10),)]
     finally:
         connection.close()
+
+
+def test_sqlite_text_that_is_not_utf8_is_quarantined_not_a_failed_source(sqlite_pos):
+    """SQLite keeps any bytes as TEXT, and a BLOB in a TEXT column casts to its bytes: DuckDB refused
+    the fetched table ("Invalid unicode"), so the store source failed every run, tables after
+    customers unread."""
+    pos, settings = sqlite_pos
+    pos.execute("INSERT INTO customers (customer_id, first_name, email, updated_at) VALUES "
+                "(3, CAST(X'C328' AS TEXT), 'cy@example.com', '2026-11-21 10:00:00'), "
+                "(4, 'Di', X'00FF', '2026-11-21 10:00:00')")  # fmt: skip
+    first = _by_table(ingest(settings, "run-1", "store"))
+    assert (first.files_failed, first.rows_loaded, first.rows_quarantined) == (0, 5, 3)  # 30 February too
+    assert _rows(settings, "SELECT customer_id FROM raw.store_customers ORDER BY 1") == [(1,), (2,)]
+    assert _rows(settings, "SELECT count(*) FROM raw.store_order_lines") == [(1,)]
+    quarantined = "SELECT field, reason, raw_text FROM meta.quarantine WHERE reason LIKE 'invalid-unicode%' ORDER BY 2"
+    [(email, _, _), (first_name, reason, raw)] = _rows(settings, quarantined)
+    assert (first_name, email) == ("first_name", "email")
+    assert reason.startswith("invalid-unicode: customers.first_name (key 3) is not UTF-8 text")
+    assert json.loads(raw)["first_name"] == "\\xc3("
+    assert (_by_table(ingest(settings, "run-2", "store")).rows_quarantined,) == (0,)
