@@ -45,10 +45,12 @@ once, so the amounts that version rounded are loaded again as the POS holds them
 from __future__ import annotations
 
 import json
+import math
 import re
 from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -417,7 +419,7 @@ def _sqlite_query(table: StoreTable, since: datetime | None, shape: SourceColumn
     columns = ", ".join(
         f"'' AS {n}, 1 AS {n}{_NULL_FLAG}"
         if ref is None
-        else f"coalesce({_sqlite_text(f'{table.name}.{ref}', table.columns.get(n))}, '') AS {n}, "
+        else f"coalesce({_sqlite_text(f'{table.name}.{ref}', table.columns.get(n, 'extra'))}, '') AS {n}, "
              f"{table.name}.{ref} IS NULL AS {n}{_NULL_FLAG}"
         for n, ref in refs
     )  # fmt: skip
@@ -437,6 +439,9 @@ def _sqlite_text(column: str, kind: str | None) -> str:
     double holds (``%!.15g``): SQLite's own CAST writes the shortest text that reads back as the
     same double, so float arithmetic in the POS (0.1 + 0.2 = 0.30000000000000004) would be
     quarantined as more than four decimal places instead of loading as 0.3."""
+    if kind == "extra":  # an unknown column: a BLOB (a photo, a hash) is not text, see BYTES_PREFIX
+        return f"CASE WHEN typeof({column}) = 'blob' THEN '{BYTES_PREFIX}' || lower(hex({column})) " \
+               f"ELSE CAST({column} AS TEXT) END"  # fmt: skip
     if kind is not None and _is_decimal(kind):
         return f"CASE WHEN typeof({column}) = 'real' THEN printf('%!.15g', {column}) ELSE CAST({column} AS TEXT) END"
     return f"CAST({column} AS TEXT)"
@@ -445,8 +450,12 @@ def _sqlite_text(column: str, kind: str | None) -> str:
 _NULL_FLAG = "__is_null"
 
 
-def _fetch(source_db, sql: str, params: list, names: list[str]) -> pa.Table:
-    """Run the query and return all rows as text columns ``names`` (typed later, in DuckDB, row by row)."""
+def _fetch(source_db, sql: str, params: list, names: list[str], json_columns: set[str] = frozenset()) -> pa.Table:
+    """Run the query and return all rows as text columns ``names`` (typed later, in DuckDB, row by row).
+
+    From PostgreSQL, ``json_columns`` (the unknown columns kept in ``extra``) are JSON text
+    (``_as_json``); SQLite has nothing but text, numbers and BLOBs, all read as text.
+    """
     cursor = source_db.cursor()
     if _is_sqlite(source_db):
         try:
@@ -465,7 +474,10 @@ def _fetch(source_db, sql: str, params: list, names: list[str]) -> pa.Table:
         while rows := cursor.fetchmany(FETCH_ROWS):
             columns = list(zip(*rows, strict=True))
             batches.append(
-                pa.table({n: _text_column(col) for n, col in zip(names, columns, strict=True)})
+                pa.table({
+                    n: _json_column(col) if n in json_columns else _text_column(col)
+                    for n, col in zip(names, columns, strict=True)
+                })
             )
     finally:
         cursor.close()
@@ -530,6 +542,39 @@ def _text_column(values: tuple) -> pa.Array:
         if pa.types.is_boolean(kind):
             return pc.if_else(array, "1", "0")
     return pa.array([_as_text(v) for v in values], pa.string())
+
+
+def _json_column(values: tuple) -> pa.Array:
+    return pa.array([_as_json(v) for v in values], pa.string())
+
+
+def _as_json(value) -> str | None:
+    """An unknown PostgreSQL column's value as JSON text, as ``extra`` keeps it: arrays and json
+    as JSON, booleans as true/false, integers and floats as numbers, a numeric as a string of its
+    digits (DuckDB's JSON reads numbers as doubles: 12345678901234567890.123 would lose digits),
+    bytea as ``BYTES_PREFIX`` + hex,
+    dates and times as PostgreSQL's ISO text (``_open`` loads them as text), anything else as its
+    text (an interval as Python writes it)."""
+    if value is None:
+        return None
+    if isinstance(value, Decimal) or (isinstance(value, float) and not math.isfinite(value)):
+        return json.dumps(str(value))
+    if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:
+        return json.dumps(str(value))
+    return json.dumps(value, default=_json_default, ensure_ascii=False)
+
+
+# bytea kept in ``extra`` is written as PostgreSQL writes it (bytea_output hex): \x then the
+# bytes in hex. A SQLite BLOB is written the same way.
+BYTES_PREFIX = "\\x"
+
+
+def _json_default(value) -> object:
+    if isinstance(value, bytes | bytearray | memoryview):
+        return BYTES_PREFIX + bytes(value).hex()
+    if isinstance(value, datetime | date | time):
+        return _as_text(value)
+    return str(value)  # Decimal inside an array, UUID, interval, range ...
 
 
 def _as_text(value) -> str | None:
@@ -666,7 +711,7 @@ def _ingest_table(con, source_db, settings: Settings, run_id: str, table: StoreT
     since = previous - overlap if previous and not narrower else None
     sql, params = _query(source_db, table, since, shape)
     lineage = f"{safe_uri(settings.store_db_uri)} :: {_render(sql, params)}"
-    fetched = _fetch(source_db, sql, params, [*table.columns, *shape.extras])
+    fetched = _fetch(source_db, sql, params, [*table.columns, *shape.extras], json_columns=set(shape.extras))
     entry = manifest.ManifestEntry(
         batch_id=manifest.new_batch_id(SOURCE),
         run_id=run_id,
@@ -695,7 +740,7 @@ def _ingest_table(con, source_db, settings: Settings, run_id: str, table: StoreT
         )  # fmt: skip
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE _store_typed AS SELECT * {f'REPLACE ({in_range})' if in_range else ''} "
-            f"FROM (SELECT *, {casts} FROM (SELECT {', '.join(f'{n} AS raw_{n}' for n in table.columns)}, {_extra_json(shape)} AS extra, {INVALID_UNICODE} FROM _store_fetched))"
+            f"FROM (SELECT *, {casts} FROM (SELECT {', '.join(f'{n} AS raw_{n}' for n in table.columns)}, {_extra_json(shape, not _is_sqlite(source_db))} AS extra, {INVALID_UNICODE} FROM _store_fetched))"
         )
         # Why an amount cannot be stored as it is (its own digits, then the table's limits), else NULL.
         unfit = {
@@ -863,16 +908,20 @@ def future_horizon(read_at: datetime, run_date: date) -> datetime:
     return max(read_at, day_end) + FUTURE_TOLERANCE
 
 
-def _extra_json(shape: SourceColumns) -> str:
-    """SQL for the row's unknown source columns as a JSON object of their non-empty values (or NULL)."""
+def _extra_json(shape: SourceColumns, is_json: bool) -> str:
+    """SQL for the row's unknown source columns as a JSON object of their non-empty values (or NULL).
+
+    ``is_json``: the fetched values are JSON text (PostgreSQL, ``_as_json``), else plain text (SQLite).
+    """
     if not shape.extras:
         return "NULL::VARCHAR"
     entries = ", ".join(
-        f"struct_pack(k := '{name.replace(chr(39), chr(39) * 2)}', v := {alias})"
+        f"struct_pack(k := '{name.replace(chr(39), chr(39) * 2)}', "
+        f"v := {f'CAST({alias} AS JSON)' if is_json else f'to_json({alias})'})"
         for alias, name in shape.extras.items()
     )
     return (
-        f"nullif(to_json(map_from_entries(list_filter([{entries}], lambda e: coalesce(e.v, '') <> '')))"
+        f"nullif(to_json(map_from_entries(list_filter([{entries}], lambda e: coalesce(e.v::VARCHAR, '\"\"') <> '\"\"')))"
         "::VARCHAR, '{}')"
     )
 

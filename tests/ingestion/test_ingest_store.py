@@ -941,3 +941,44 @@ def test_sqlite_text_that_is_not_utf8_is_quarantined_not_a_failed_source(sqlite_
     assert reason.startswith("invalid-unicode: customers.first_name (key 3) is not UTF-8 text")
     assert json.loads(raw)["first_name"] == "\\xc3("
     assert (_by_table(ingest(settings, "run-2", "store")).rows_quarantined,) == (0,)
+
+
+@pytest.mark.postgres
+def test_postgres_unknown_columns_are_kept_in_extra_as_json_values(settings, pg_uri):
+    """Unknown columns were kept as Python's str(): a text[] as "['a', 'b']", jsonb as "{'x': 1}",
+    bytea as "b'\\x00\\xff'" and a boolean as "1"."""
+    import psycopg
+
+    connection = psycopg.connect(pg_uri)
+    try:
+        pos = Pos(connection, "%s")
+        pos.execute("ALTER TABLE customers ADD COLUMN tags text[], ADD COLUMN prefs jsonb, ADD COLUMN photo bytea, "
+                    "ADD COLUMN is_vip boolean, ADD COLUMN visits integer, ADD COLUMN spend numeric, "
+                    "ADD COLUMN first_visit date, ADD COLUMN last_visit_at timestamptz, ADD COLUMN note text")  # fmt: skip
+        pos.execute("UPDATE customers SET tags = ARRAY['a', 'b'], prefs = '{\"x\": 1, \"y\": [true, null]}', "
+                    "photo = '\\x00ff', is_vip = true, visits = 3, spend = 12.50, first_visit = '2020-01-02', "
+                    "last_visit_at = '2026-11-20 10:00:00+02', note = 'ünï \"q\"' WHERE customer_id = 1")  # fmt: skip
+        pos.execute("UPDATE customers SET is_vip = false, note = '' WHERE customer_id = 2")
+        settings = Settings(home=settings.home, run_date=settings.run_date, store_db_uri=pg_uri)
+        ingest(settings, "run-1", "store")
+        extras = dict(_rows(settings, "SELECT customer_id, extra FROM raw.store_customers"))
+        assert json.loads(extras[1]) == {
+            "tags": ["a", "b"], "prefs": {"x": 1, "y": [True, None]}, "photo": "\\x00ff", "is_vip": True,
+            "visits": 3, "spend": "12.50", "first_visit": "2020-01-02", "last_visit_at": "2026-11-20 08:00:00+00",
+            "note": 'ünï "q"',
+        }  # fmt: skip
+        assert json.loads(extras[2]) == {"is_vip": False}  # empty text is left out, as before
+        assert _by_table(ingest(settings, "run-2", "store")).rows_loaded == 0
+    finally:
+        connection.close()
+
+
+def test_sqlite_unknown_columns_are_kept_in_extra_as_text_and_a_blob_as_hex(sqlite_pos):
+    pos, settings = sqlite_pos
+    pos.execute("ALTER TABLE customers ADD COLUMN photo BLOB")
+    pos.execute("ALTER TABLE customers ADD COLUMN visits INTEGER")
+    pos.execute("UPDATE customers SET photo = X'00FF', visits = 3 WHERE customer_id = 1")
+    first = _by_table(ingest(settings, "run-1", "store"))
+    assert first.rows_quarantined == 1  # 30 February only: the BLOB is not text that fails to decode
+    extras = dict(_rows(settings, "SELECT customer_id, extra FROM raw.store_customers"))
+    assert extras == {1: '{"photo":"\\\\x00ff","visits":"3"}', 2: None}
