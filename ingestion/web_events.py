@@ -134,7 +134,8 @@ _FIELDS = (
 _SPEC = json.dumps(dict.fromkeys(_FIELDS, "JSON"))
 
 _TRAILING_COMMA = r",\s*[}\]]"
-_ISO_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$"
+# RFC 3339 allows a lower-case t and z (DuckDB's cast does not: such text is cast upper-cased).
+_ISO_PATTERN = r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$"
 # The usual form of _ISO_PATTERN (milliseconds, UTC) as a GLOB, ~3x cheaper than the regular
 # expression, which then only runs for other forms.
 _ISO_GLOB = "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9].[0-9][0-9][0-9]Z"
@@ -1116,7 +1117,8 @@ def _typed_sql(max_field_chars: int, source: str, target: str) -> str:
         # without the ICU calendar that cast goes through.
         ts_parsed.append(
             f"CASE WHEN {text} GLOB '{_ISO_GLOB}' OR regexp_full_match({text}, '{_ISO_PATTERN}') THEN make_timestamp(epoch_us("
-            f"coalesce(try_cast({text} AS TIMESTAMPTZ), try_cast({trimmed} AS TIMESTAMPTZ)))) END AS {column}"
+            f"coalesce(try_cast({text} AS TIMESTAMPTZ), try_cast({trimmed} AS TIMESTAMPTZ), "
+            f"try_cast(upper({trimmed}) AS TIMESTAMPTZ)))) END AS {column}"
         )
         ts_checks.append(
             f"WHEN {raw} IS NOT NULL AND {column} IS NULL THEN {{'reason': 'invalid-timestamp: {name} must be an "

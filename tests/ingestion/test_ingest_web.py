@@ -832,3 +832,19 @@ def test_a_null_context_or_sent_at_in_a_batched_message_takes_the_envelopes(sett
     [(context, event_at)] = _rows(settings, "SELECT context, event_at FROM raw.web_events")
     assert json.loads(context) == {"ip": "1.2.3.4", "library": {"name": "x"}}
     assert event_at == datetime(2026, 11, 23, 10, 0, 2)
+
+
+def test_rfc3339_lower_case_t_and_z_are_timestamps(settings):
+    """RFC 3339 allows '2026-01-01t10:00:00z'; it was quarantined as invalid-timestamp."""
+    settings.web_landing_dir.mkdir(parents=True, exist_ok=True)
+    lines = [
+        {"type": "page", "anonymousId": "a1", "messageId": "n1", "timestamp": "2026-01-01t10:00:00z"},
+        {"type": "page", "anonymousId": "a1", "messageId": "n2", "timestamp": "2026-01-01t10:00:00.1234567+02:00"},
+    ]
+    (settings.web_landing_dir / "a.ndjson").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    ingest(settings, "run-1", "web")
+    assert _rows(settings, "SELECT message_id, event_at FROM raw.web_events ORDER BY 1") == [
+        ("n1", datetime(2026, 1, 1, 10)),
+        ("n2", datetime(2026, 1, 1, 8, 0, 0, 123456)),
+    ]
+    assert _rows(settings, "SELECT count(*) FROM meta.quarantine") == [(0,)]
