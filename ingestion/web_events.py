@@ -336,6 +336,9 @@ def restore_from_other_files(con: duckdb.DuckDBPyConnection, batch: FileBatch) -
     were skipped. If the first file changes and drops the message, the other files still hold it,
     so those files are offered again (under their own batch ids): only messages missing from the
     warehouse load, and their quarantine (already recorded when they were loaded) is not repeated.
+    A restored line that was quarantined as a conflict with the dropped message is no longer one:
+    its quarantine row is deleted, and the file's manifest counts move that line (or the repeat it
+    was skipped as) to loaded, so its rows still add up (``_settle_restored``).
     """
     missing = {
         r[0]
@@ -372,11 +375,40 @@ def restore_from_other_files(con: duckdb.DuckDBPyConnection, batch: FileBatch) -
         )
         [counts] = load_files(con, [offered])
         if counts.rows_loaded:
+            _settle_restored(con, offered, missing)
             restored += counts.rows_loaded
             sources.append(path.name)
     if not restored:
         return None
     return f"{restored} message(s) the earlier version held restored from {', '.join(sources)}"
+
+
+def _settle_restored(con: duckdb.DuckDBPyConnection, offered: FileBatch, missing: set[str]) -> None:
+    """After messages were restored from ``offered``: delete the conflict quarantine rows of the
+    lines now loaded and correct the file's manifest counts (in the caller's transaction)."""
+    restored = con.execute(
+        f"SELECT _source_line, message_id FROM {TABLE} WHERE _batch_id = ? AND _source_file = ? "
+        "AND message_id IN (SELECT unnest(?::VARCHAR[]))",
+        [offered.batch_id, offered.source_file, sorted(missing)],
+    ).fetchall()
+    # The reason _settle_fates wrote for each restored line, up to the file it named.
+    conflicts = pa.table({
+        "line_number": pa.array([line for line, _ in restored], pa.int64()),
+        "prefix": [f"duplicate-messageid-conflict: messageId {message_id!r} was already loaded from "
+                   for _, message_id in restored],
+    })  # fmt: skip
+    with registered(con, "_web_restored", conflicts):
+        [(resolved,)] = con.execute(
+            """DELETE FROM meta.quarantine q USING _web_restored r
+               WHERE q.source = ? AND q.batch_id = ? AND q.source_file = ?
+                 AND q.line_number = r.line_number AND starts_with(q.reason, r.prefix)""",
+            [SOURCE, offered.batch_id, offered.source_file],
+        ).fetchall()
+    con.execute(
+        "UPDATE meta.ingest_manifest SET rows_loaded = rows_loaded + ?, rows_quarantined = rows_quarantined - ?, "
+        "rows_skipped = rows_skipped - ? WHERE source = ? AND batch_id = ?",
+        [len(restored), resolved, len(restored) - resolved, SOURCE, offered.batch_id],
+    )
 
 
 def _contains_any(path: Path, needles: list[bytes]) -> bool:
