@@ -58,8 +58,9 @@ def timestamp(value, field: str) -> datetime | None:
     if value is None or str(value).strip() == "":
         return None
     raw = str(value).strip()
+    iso = raw.upper()  # RFC 3339 allows a lower-case t and z, fromisoformat does not
     try:
-        parsed = datetime.fromisoformat(raw.replace("Z", "+00:00") if raw.endswith("Z") else raw)
+        parsed = datetime.fromisoformat(iso.replace("Z", "+00:00") if iso.endswith("Z") else iso)
     except ValueError:
         raise BadValue(
             f"invalid-timestamp: {field}={raw!r} is not an ISO-8601 timestamp like 2026-11-23T10:00:00Z"

@@ -11,7 +11,9 @@ the end of the run date (a typo such as 2206; see ``future_horizon``) is quarant
 of the watermark, which never passes the read time: one such row would otherwise move the
 watermark centuries ahead and stop the table's incremental reads for good. The row stays above
 the watermark, so it is read again every run (and quarantined once): it loads once it is
-corrected or the clock passes it.
+corrected or the clock passes it. A date or time outside the years 1 to 9999 (PostgreSQL's
+``infinity`` and ``-infinity``, a BC date) is quarantined as ``timestamp-out-of-range`` naming
+table, key and field, and never becomes the watermark.
 
 The source's columns are read first (schema drift): an expected column the POS table lacks is
 loaded as NULL, a column the warehouse does not know is kept in the row's ``extra`` JSON (as the
@@ -43,10 +45,12 @@ once, so the amounts that version rounded are loaded again as the POS holds them
 from __future__ import annotations
 
 import json
+import math
 import re
 from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -239,8 +243,14 @@ def _open(uri: str):
         return adbc_driver_sqlite.dbapi.connect(f"{Path(path).resolve().as_uri()}?mode=ro")
     if uri.startswith(("postgresql://", "postgres://")):
         import psycopg
+        from psycopg.types.string import TextLoader
 
         connection = psycopg.connect(uri)
+        # Dates and timestamps arrive as PostgreSQL's text and are typed with the other columns,
+        # where a bad value quarantines its row: psycopg's own loaders raise on the values Python
+        # has no date for ('infinity', '0044-03-15 BC', year 10000+) and the whole fetch failed.
+        for type_name in ("date", "timestamp", "timestamptz"):
+            connection.adapters.register_loader(type_name, TextLoader)
         # Pin every session setting the reading depends on, whatever the server, database, role,
         # PG* environment or the URI's options set:
         # - the time zone: the watermark is naive UTC and timestamptz columns are cast to
@@ -409,7 +419,7 @@ def _sqlite_query(table: StoreTable, since: datetime | None, shape: SourceColumn
     columns = ", ".join(
         f"'' AS {n}, 1 AS {n}{_NULL_FLAG}"
         if ref is None
-        else f"coalesce({_sqlite_text(f'{table.name}.{ref}', table.columns.get(n))}, '') AS {n}, "
+        else f"coalesce({_sqlite_text(f'{table.name}.{ref}', table.columns.get(n, 'extra'))}, '') AS {n}, "
              f"{table.name}.{ref} IS NULL AS {n}{_NULL_FLAG}"
         for n, ref in refs
     )  # fmt: skip
@@ -429,6 +439,9 @@ def _sqlite_text(column: str, kind: str | None) -> str:
     double holds (``%!.15g``): SQLite's own CAST writes the shortest text that reads back as the
     same double, so float arithmetic in the POS (0.1 + 0.2 = 0.30000000000000004) would be
     quarantined as more than four decimal places instead of loading as 0.3."""
+    if kind == "extra":  # an unknown column: a BLOB (a photo, a hash) is not text, see BYTES_PREFIX
+        return f"CASE WHEN typeof({column}) = 'blob' THEN '{BYTES_PREFIX}' || lower(hex({column})) " \
+               f"ELSE CAST({column} AS TEXT) END"  # fmt: skip
     if kind is not None and _is_decimal(kind):
         return f"CASE WHEN typeof({column}) = 'real' THEN printf('%!.15g', {column}) ELSE CAST({column} AS TEXT) END"
     return f"CAST({column} AS TEXT)"
@@ -437,8 +450,12 @@ def _sqlite_text(column: str, kind: str | None) -> str:
 _NULL_FLAG = "__is_null"
 
 
-def _fetch(source_db, sql: str, params: list, names: list[str]) -> pa.Table:
-    """Run the query and return all rows as text columns ``names`` (typed later, in DuckDB, row by row)."""
+def _fetch(source_db, sql: str, params: list, names: list[str], json_columns: set[str] = frozenset()) -> pa.Table:
+    """Run the query and return all rows as text columns ``names`` (typed later, in DuckDB, row by row).
+
+    From PostgreSQL, ``json_columns`` (the unknown columns kept in ``extra``) are JSON text
+    (``_as_json``); SQLite has nothing but text, numbers and BLOBs, all read as text.
+    """
     cursor = source_db.cursor()
     if _is_sqlite(source_db):
         try:
@@ -447,7 +464,7 @@ def _fetch(source_db, sql: str, params: list, names: list[str]) -> pa.Table:
         finally:
             cursor.close()
         null = pa.scalar(None, pa.string())
-        return pa.table({
+        return _with_invalid_unicode({
             n: pc.if_else(fetched[n + _NULL_FLAG].cast(pa.bool_()), null, fetched[n].cast(pa.string()))
             for n in names
         })
@@ -457,13 +474,53 @@ def _fetch(source_db, sql: str, params: list, names: list[str]) -> pa.Table:
         while rows := cursor.fetchmany(FETCH_ROWS):
             columns = list(zip(*rows, strict=True))
             batches.append(
-                pa.table({n: _text_column(col) for n, col in zip(names, columns, strict=True)})
+                pa.table({
+                    n: _json_column(col) if n in json_columns else _text_column(col)
+                    for n, col in zip(names, columns, strict=True)
+                })
             )
     finally:
         cursor.close()
     if not batches:
-        return pa.table({n: pa.array([], pa.string()) for n in names})
-    return pa.concat_tables(batches)
+        fetched = pa.table({n: pa.array([], pa.string()) for n in names})
+    else:
+        fetched = pa.concat_tables(batches)
+    # PostgreSQL checks its text's encoding; SQLite does not.
+    return fetched.append_column(INVALID_UNICODE, pa.nulls(fetched.num_rows, pa.string()))
+
+
+# The fetched column naming each row's first column whose text is not UTF-8 (else NULL).
+INVALID_UNICODE = "_invalid_unicode"
+
+
+def _with_invalid_unicode(columns: dict[str, pa.ChunkedArray]) -> pa.Table:
+    """The SQLite columns plus ``INVALID_UNICODE``; text that is not UTF-8 is made readable.
+
+    SQLite stores whatever bytes it is given as TEXT (and CAST(blob AS TEXT) keeps a BLOB's bytes):
+    DuckDB refused the whole fetched table, so the store source failed every run. Such a value is
+    decoded with its bad bytes as escapes (``\\xff``), for the quarantine record to show, and its
+    row is quarantined naming the column. Columns are checked in C; only a bad one goes value by value.
+    """
+    invalid: list[str | None] | None = None
+    for name, column in columns.items():
+        try:
+            column.validate(full=True)
+            continue
+        except pa.ArrowInvalid:
+            pass
+        values = column.cast(pa.binary()).to_pylist()
+        invalid = invalid or [None] * len(values)
+        texts = []
+        for row, value in enumerate(values):
+            try:
+                texts.append(None if value is None else value.decode("utf-8"))
+            except UnicodeDecodeError:
+                texts.append(value.decode("utf-8", errors="backslashreplace"))
+                invalid[row] = invalid[row] or name
+        columns[name] = pa.array(texts, pa.string())
+    length = len(next(iter(columns.values()))) if columns else 0
+    columns[INVALID_UNICODE] = pa.array(invalid, pa.string()) if invalid else pa.nulls(length, pa.string())
+    return pa.table(columns)
 
 
 def _text_column(values: tuple) -> pa.Array:
@@ -485,6 +542,39 @@ def _text_column(values: tuple) -> pa.Array:
         if pa.types.is_boolean(kind):
             return pc.if_else(array, "1", "0")
     return pa.array([_as_text(v) for v in values], pa.string())
+
+
+def _json_column(values: tuple) -> pa.Array:
+    return pa.array([_as_json(v) for v in values], pa.string())
+
+
+def _as_json(value) -> str | None:
+    """An unknown PostgreSQL column's value as JSON text, as ``extra`` keeps it: arrays and json
+    as JSON, booleans as true/false, integers and floats as numbers, a numeric as a string of its
+    digits (DuckDB's JSON reads numbers as doubles: 12345678901234567890.123 would lose digits),
+    bytea as ``BYTES_PREFIX`` + hex,
+    dates and times as PostgreSQL's ISO text (``_open`` loads them as text), anything else as its
+    text (an interval as Python writes it)."""
+    if value is None:
+        return None
+    if isinstance(value, Decimal) or (isinstance(value, float) and not math.isfinite(value)):
+        return json.dumps(str(value))
+    if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:
+        return json.dumps(str(value))
+    return json.dumps(value, default=_json_default, ensure_ascii=False)
+
+
+# bytea kept in ``extra`` is written as PostgreSQL writes it (bytea_output hex): \x then the
+# bytes in hex. A SQLite BLOB is written the same way.
+BYTES_PREFIX = "\\x"
+
+
+def _json_default(value) -> object:
+    if isinstance(value, bytes | bytearray | memoryview):
+        return BYTES_PREFIX + bytes(value).hex()
+    if isinstance(value, datetime | date | time):
+        return _as_text(value)
+    return str(value)  # Decimal inside an array, UUID, interval, range ...
 
 
 def _as_text(value) -> str | None:
@@ -590,6 +680,14 @@ def _decimal_problem_sql(column: str, kind: str) -> str:
     )[1] END"""
 
 
+# The dates and times the warehouse keeps (SQL for BETWEEN), by type.
+_TIME_RANGE = {
+    "DATE": "DATE '0001-01-01' AND DATE '9999-12-31'",
+    "TIMESTAMP": "TIMESTAMP '0001-01-01' AND TIMESTAMP '9999-12-31 23:59:59.999999'",
+}
+# Text of a date or time outside them: infinite, before Christ, or a year of five digits or more.
+_OUT_OF_RANGE = re.compile(r"infinity|\bBC$|^[+-]?[0-9]{5,}-", re.IGNORECASE)
+
 # A time followed by a UTC offset ('-05:00', '+0530', '-11') or by a time zone name ('Z', 'UTC',
 # 'EST', 'America/New_York', 'Etc/GMT+5').
 _ZONE_PATTERN = (
@@ -613,7 +711,7 @@ def _ingest_table(con, source_db, settings: Settings, run_id: str, table: StoreT
     since = previous - overlap if previous and not narrower else None
     sql, params = _query(source_db, table, since, shape)
     lineage = f"{safe_uri(settings.store_db_uri)} :: {_render(sql, params)}"
-    fetched = _fetch(source_db, sql, params, [*table.columns, *shape.extras])
+    fetched = _fetch(source_db, sql, params, [*table.columns, *shape.extras], json_columns=set(shape.extras))
     entry = manifest.ManifestEntry(
         batch_id=manifest.new_batch_id(SOURCE),
         run_id=run_id,
@@ -634,8 +732,15 @@ def _ingest_table(con, source_db, settings: Settings, run_id: str, table: StoreT
             [f"{_cast(f'raw_{n}', k)} AS {n}" for n, k in table.columns.items()]
             + [f"{_decimal_problem_sql(f'raw_{n}', table.columns[n])} AS unfit_{n}" for n in amounts]
         )
+        # Dates and times outside the years 1 to 9999 (PostgreSQL's infinity among them) do not
+        # type: DuckDB holds them, but not Python, Arrow's consumers or the exports downstream.
+        in_range = ", ".join(
+            f"CASE WHEN {n} BETWEEN {_TIME_RANGE[k]} THEN {n} END AS {n}"
+            for n, k in table.columns.items() if k in _TIME_RANGE
+        )  # fmt: skip
         con.execute(
-            f"CREATE OR REPLACE TEMP TABLE _store_typed AS SELECT *, {casts} FROM (SELECT {', '.join(f'{n} AS raw_{n}' for n in table.columns)}, {_extra_json(shape)} AS extra FROM _store_fetched)"
+            f"CREATE OR REPLACE TEMP TABLE _store_typed AS SELECT * {f'REPLACE ({in_range})' if in_range else ''} "
+            f"FROM (SELECT *, {casts} FROM (SELECT {', '.join(f'{n} AS raw_{n}' for n in table.columns)}, {_extra_json(shape, not _is_sqlite(source_db))} AS extra, {INVALID_UNICODE} FROM _store_fetched))"
         )
         # Why an amount cannot be stored as it is (its own digits, then the table's limits), else NULL.
         unfit = {
@@ -656,7 +761,8 @@ def _ingest_table(con, source_db, settings: Settings, run_id: str, table: StoreT
         con.execute(
             f"""
             CREATE OR REPLACE TEMP TABLE _store_checked AS
-            SELECT *, CASE WHEN {table.key} IS NULL THEN '{table.key}' {problems} END AS bad_field,
+            SELECT *, CASE WHEN {table.key} IS NULL THEN '{table.key}'
+                           WHEN {INVALID_UNICODE} IS NOT NULL THEN {INVALID_UNICODE} {problems} END AS bad_field,
                       CASE {oversize or "WHEN false THEN NULL"} END AS long_field,
                       coalesce(updated_at > ?, false) AS is_future
             FROM _store_typed
@@ -664,12 +770,12 @@ def _ingest_table(con, source_db, settings: Settings, run_id: str, table: StoreT
             [latest],
         )
         for row in con.execute(
-            f"SELECT bad_field, long_field, raw_{table.key}, "
+            f"SELECT bad_field, long_field, raw_{table.key}, {INVALID_UNICODE}, "
             f"to_json(struct_pack({', '.join(f'{n} := raw_{n}' for n in table.columns)}))::VARCHAR, updated_at, "
             f"map([{', '.join(repr(n) for n in unfit)}]::VARCHAR[], [{', '.join(unfit.values())}]::VARCHAR[]) "
             "FROM _store_checked WHERE bad_field IS NOT NULL OR long_field IS NOT NULL OR is_future"
         ).fetchall():
-            bad, long, key, raw, updated_at, unfit_amounts = row
+            bad, long, key, invalid_unicode, raw, updated_at, unfit_amounts = row
             if bad is None and long is None:
                 # No read time in the text: the same row read again is recognised and kept once.
                 bad, reason = (
@@ -677,6 +783,12 @@ def _ingest_table(con, source_db, settings: Settings, run_id: str, table: StoreT
                     f"future-updated-at: {table.name}.updated_at (key {key}) is {updated_at}, more than "
                     f"{FUTURE_TOLERANCE} after the time it was read; left out of the watermark and "
                     "loaded once it is corrected or that time has passed",
+                )
+            elif bad is not None and bad == invalid_unicode and (bad != table.key or key is not None):
+                bad = shape.extras.get(bad, bad)
+                reason = (
+                    f"invalid-unicode: {table.name}.{bad} (key {key}) is not UTF-8 text (a BLOB, or text in "
+                    "another encoding); its bad bytes are shown as \\x escapes"
                 )
             elif bad is not None:
                 kind = table.columns[bad]
@@ -688,6 +800,11 @@ def _ingest_table(con, source_db, settings: Settings, run_id: str, table: StoreT
                         f"{json.loads(raw)[bad].strip()}: {unfit_amounts[bad]}; stored as {kind} it "
                         "would change, and amounts are never rounded: the row loads once the POS holds an "
                         "amount that fits"
+                    )
+                elif kind in _TIME_RANGE and _OUT_OF_RANGE.search(value := json.loads(raw)[bad].strip()):
+                    reason = (
+                        f"timestamp-out-of-range: {table.name}.{bad} (key {key}) is {value}: a {kind} "
+                        "from year 1 to 9999 is expected"
                     )
                 else:
                     reason = f"invalid-field-type: {table.name}.{bad} (key {key}) is not a valid {kind}"
@@ -791,16 +908,20 @@ def future_horizon(read_at: datetime, run_date: date) -> datetime:
     return max(read_at, day_end) + FUTURE_TOLERANCE
 
 
-def _extra_json(shape: SourceColumns) -> str:
-    """SQL for the row's unknown source columns as a JSON object of their non-empty values (or NULL)."""
+def _extra_json(shape: SourceColumns, is_json: bool) -> str:
+    """SQL for the row's unknown source columns as a JSON object of their non-empty values (or NULL).
+
+    ``is_json``: the fetched values are JSON text (PostgreSQL, ``_as_json``), else plain text (SQLite).
+    """
     if not shape.extras:
         return "NULL::VARCHAR"
     entries = ", ".join(
-        f"struct_pack(k := '{name.replace(chr(39), chr(39) * 2)}', v := {alias})"
+        f"struct_pack(k := '{name.replace(chr(39), chr(39) * 2)}', "
+        f"v := {f'CAST({alias} AS JSON)' if is_json else f'to_json({alias})'})"
         for alias, name in shape.extras.items()
     )
     return (
-        f"nullif(to_json(map_from_entries(list_filter([{entries}], lambda e: coalesce(e.v, '') <> '')))"
+        f"nullif(to_json(map_from_entries(list_filter([{entries}], lambda e: coalesce(e.v::VARCHAR, '\"\"') <> '\"\"')))"
         "::VARCHAR, '{}')"
     )
 

@@ -135,7 +135,8 @@ _FIELDS = (
 _SPEC = json.dumps(dict.fromkeys(_FIELDS, "JSON"))
 
 _TRAILING_COMMA = r",\s*[}\]]"
-_ISO_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$"
+# RFC 3339 allows a lower-case t and z (DuckDB's cast does not: such text is cast upper-cased).
+_ISO_PATTERN = r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$"
 # The usual form of _ISO_PATTERN (milliseconds, UTC) as a GLOB, ~3x cheaper than the regular
 # expression, which then only runs for other forms.
 _ISO_GLOB = "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9].[0-9][0-9][0-9]Z"
@@ -337,6 +338,9 @@ def restore_from_other_files(con: duckdb.DuckDBPyConnection, batch: FileBatch) -
     were skipped. If the first file changes and drops the message, the other files still hold it,
     so those files are offered again (under their own batch ids): only messages missing from the
     warehouse load, and their quarantine (already recorded when they were loaded) is not repeated.
+    A restored line that was quarantined as a conflict with the dropped message is no longer one:
+    its quarantine row is deleted, and the file's manifest counts move that line (or the repeat it
+    was skipped as) to loaded, so its rows still add up (``_settle_restored``).
     """
     missing = {
         r[0]
@@ -373,11 +377,40 @@ def restore_from_other_files(con: duckdb.DuckDBPyConnection, batch: FileBatch) -
         )
         [counts] = load_files(con, [offered])
         if counts.rows_loaded:
+            _settle_restored(con, offered, missing)
             restored += counts.rows_loaded
             sources.append(path.name)
     if not restored:
         return None
     return f"{restored} message(s) the earlier version held restored from {', '.join(sources)}"
+
+
+def _settle_restored(con: duckdb.DuckDBPyConnection, offered: FileBatch, missing: set[str]) -> None:
+    """After messages were restored from ``offered``: delete the conflict quarantine rows of the
+    lines now loaded and correct the file's manifest counts (in the caller's transaction)."""
+    restored = con.execute(
+        f"SELECT _source_line, message_id FROM {TABLE} WHERE _batch_id = ? AND _source_file = ? "
+        "AND message_id IN (SELECT unnest(?::VARCHAR[]))",
+        [offered.batch_id, offered.source_file, sorted(missing)],
+    ).fetchall()
+    # The reason _settle_fates wrote for each restored line, up to the file it named.
+    conflicts = pa.table({
+        "line_number": pa.array([line for line, _ in restored], pa.int64()),
+        "prefix": [f"duplicate-messageid-conflict: messageId {message_id!r} was already loaded from "
+                   for _, message_id in restored],
+    })  # fmt: skip
+    with registered(con, "_web_restored", conflicts):
+        [(resolved,)] = con.execute(
+            """DELETE FROM meta.quarantine q USING _web_restored r
+               WHERE q.source = ? AND q.batch_id = ? AND q.source_file = ?
+                 AND q.line_number = r.line_number AND starts_with(q.reason, r.prefix)""",
+            [SOURCE, offered.batch_id, offered.source_file],
+        ).fetchall()
+    con.execute(
+        "UPDATE meta.ingest_manifest SET rows_loaded = rows_loaded + ?, rows_quarantined = rows_quarantined - ?, "
+        "rows_skipped = rows_skipped - ? WHERE source = ? AND batch_id = ?",
+        [len(restored), resolved, len(restored) - resolved, SOURCE, offered.batch_id],
+    )
 
 
 def _contains_any(path: Path, needles: list[bytes]) -> bool:
@@ -1118,7 +1151,8 @@ def _typed_sql(max_field_chars: int, source: str, target: str) -> str:
         # without the ICU calendar that cast goes through.
         ts_parsed.append(
             f"CASE WHEN {text} GLOB '{_ISO_GLOB}' OR regexp_full_match({text}, '{_ISO_PATTERN}') THEN make_timestamp(epoch_us("
-            f"coalesce(try_cast({text} AS TIMESTAMPTZ), try_cast({trimmed} AS TIMESTAMPTZ)))) END AS {column}"
+            f"coalesce(try_cast({text} AS TIMESTAMPTZ), try_cast({trimmed} AS TIMESTAMPTZ), "
+            f"try_cast(upper({trimmed}) AS TIMESTAMPTZ)))) END AS {column}"
         )
         ts_checks.append(
             f"WHEN {raw} IS NOT NULL AND {column} IS NULL THEN {{'reason': 'invalid-timestamp: {name} must be an "

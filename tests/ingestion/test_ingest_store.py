@@ -874,3 +874,111 @@ def test_amount_text_is_stored_exactly_or_not_at_all(text, stored, unfit):
     assert problem == unfit
     if unfit is None:
         assert value == stored
+
+
+@pytest.mark.postgres
+def test_postgres_dates_python_cannot_hold_are_quarantined_not_a_failed_source(settings, pg_uri):
+    """psycopg raised DataError on a date or timestamp Python has no value for (infinity, a BC
+    date): the fetch failed, and with it every table of the store source, every run, naming no row."""
+    import psycopg
+
+    connection = psycopg.connect(pg_uri)
+    try:
+        pos = Pos(connection, "%s", "TIMESTAMPTZ")
+        pos.execute("ALTER TABLE customers ALTER COLUMN birth_date TYPE date USING CAST(birth_date AS date), "
+                    "ALTER COLUMN created_at TYPE timestamptz USING CAST(created_at AS timestamptz)")  # fmt: skip
+        stamp = "2026-11-21 10:00:00+00"
+        for customer_id, birth_date, created_at, updated_at in [
+            (3, "0044-03-15 BC", stamp, stamp),
+            (4, "infinity", stamp, stamp),
+            (5, None, "-infinity", stamp),
+            (6, None, stamp, "infinity"),
+        ]:
+            pos.insert("customers", (customer_id, None, "X", "Y", None, None, birth_date, None, None, None, None,
+                                     "US", 1, created_at, updated_at))  # fmt: skip
+        settings = Settings(home=settings.home, run_date=settings.run_date, store_db_uri=pg_uri)
+        first = _by_table(ingest(settings, "run-1", "store"))
+        assert (first.files_failed, first.rows_loaded, first.rows_quarantined) == (0, 5, 5)  # 30 February too
+        assert _rows(settings, "SELECT customer_id FROM raw.store_customers ORDER BY 1") == [(1,), (2,)]
+        quarantined = "SELECT field, reason FROM meta.quarantine WHERE reason LIKE '%customers%' ORDER BY reason"
+        assert _rows(settings, quarantined) == [
+            ("birth_date", "timestamp-out-of-range: customers.birth_date (key 3) is 0044-03-15 BC: a DATE from "
+                           "year 1 to 9999 is expected"),
+            ("birth_date", "timestamp-out-of-range: customers.birth_date (key 4) is infinity: a DATE from "
+                           "year 1 to 9999 is expected"),
+            ("created_at", "timestamp-out-of-range: customers.created_at (key 5) is -infinity: a TIMESTAMP from "
+                           "year 1 to 9999 is expected"),
+            ("updated_at", "timestamp-out-of-range: customers.updated_at (key 6) is infinity: a TIMESTAMP from "
+                           "year 1 to 9999 is expected"),
+        ]  # fmt: skip
+        # An infinite updated_at does not move the watermark to infinity (reads would stop for good).
+        watermark = "SELECT max(watermark_to) FROM meta.ingest_manifest WHERE source_object = 'customers'"
+        assert _rows(settings, watermark) == [(datetime(2026, 11, 21, 10),)]
+        second = _by_table(ingest(settings, "run-2", "store"))
+        assert (second.rows_loaded, second.rows_quarantined) == (0, 0)
+        pos.execute("UPDATE customers SET updated_at = '2026-11-22 10:00:00+00' WHERE customer_id = 6")
+        assert _by_table(ingest(settings, "run-3", "store")).rows_loaded == 1
+        assert _rows(settings, watermark) == [(datetime(2026, 11, 22, 10),)]
+    finally:
+        connection.close()
+
+
+def test_sqlite_text_that_is_not_utf8_is_quarantined_not_a_failed_source(sqlite_pos):
+    """SQLite keeps any bytes as TEXT, and a BLOB in a TEXT column casts to its bytes: DuckDB refused
+    the fetched table ("Invalid unicode"), so the store source failed every run, tables after
+    customers unread."""
+    pos, settings = sqlite_pos
+    pos.execute("INSERT INTO customers (customer_id, first_name, email, updated_at) VALUES "
+                "(3, CAST(X'C328' AS TEXT), 'cy@example.com', '2026-11-21 10:00:00'), "
+                "(4, 'Di', X'00FF', '2026-11-21 10:00:00')")  # fmt: skip
+    first = _by_table(ingest(settings, "run-1", "store"))
+    assert (first.files_failed, first.rows_loaded, first.rows_quarantined) == (0, 5, 3)  # 30 February too
+    assert _rows(settings, "SELECT customer_id FROM raw.store_customers ORDER BY 1") == [(1,), (2,)]
+    assert _rows(settings, "SELECT count(*) FROM raw.store_order_lines") == [(1,)]
+    quarantined = "SELECT field, reason, raw_text FROM meta.quarantine WHERE reason LIKE 'invalid-unicode%' ORDER BY 2"
+    [(email, _, _), (first_name, reason, raw)] = _rows(settings, quarantined)
+    assert (first_name, email) == ("first_name", "email")
+    assert reason.startswith("invalid-unicode: customers.first_name (key 3) is not UTF-8 text")
+    assert json.loads(raw)["first_name"] == "\\xc3("
+    assert (_by_table(ingest(settings, "run-2", "store")).rows_quarantined,) == (0,)
+
+
+@pytest.mark.postgres
+def test_postgres_unknown_columns_are_kept_in_extra_as_json_values(settings, pg_uri):
+    """Unknown columns were kept as Python's str(): a text[] as "['a', 'b']", jsonb as "{'x': 1}",
+    bytea as "b'\\x00\\xff'" and a boolean as "1"."""
+    import psycopg
+
+    connection = psycopg.connect(pg_uri)
+    try:
+        pos = Pos(connection, "%s")
+        pos.execute("ALTER TABLE customers ADD COLUMN tags text[], ADD COLUMN prefs jsonb, ADD COLUMN photo bytea, "
+                    "ADD COLUMN is_vip boolean, ADD COLUMN visits integer, ADD COLUMN spend numeric, "
+                    "ADD COLUMN first_visit date, ADD COLUMN last_visit_at timestamptz, ADD COLUMN note text")  # fmt: skip
+        pos.execute("UPDATE customers SET tags = ARRAY['a', 'b'], prefs = '{\"x\": 1, \"y\": [true, null]}', "
+                    "photo = '\\x00ff', is_vip = true, visits = 3, spend = 12.50, first_visit = '2020-01-02', "
+                    "last_visit_at = '2026-11-20 10:00:00+02', note = 'ünï \"q\"' WHERE customer_id = 1")  # fmt: skip
+        pos.execute("UPDATE customers SET is_vip = false, note = '' WHERE customer_id = 2")
+        settings = Settings(home=settings.home, run_date=settings.run_date, store_db_uri=pg_uri)
+        ingest(settings, "run-1", "store")
+        extras = dict(_rows(settings, "SELECT customer_id, extra FROM raw.store_customers"))
+        assert json.loads(extras[1]) == {
+            "tags": ["a", "b"], "prefs": {"x": 1, "y": [True, None]}, "photo": "\\x00ff", "is_vip": True,
+            "visits": 3, "spend": "12.50", "first_visit": "2020-01-02", "last_visit_at": "2026-11-20 08:00:00+00",
+            "note": 'ünï "q"',
+        }  # fmt: skip
+        assert json.loads(extras[2]) == {"is_vip": False}  # empty text is left out, as before
+        assert _by_table(ingest(settings, "run-2", "store")).rows_loaded == 0
+    finally:
+        connection.close()
+
+
+def test_sqlite_unknown_columns_are_kept_in_extra_as_text_and_a_blob_as_hex(sqlite_pos):
+    pos, settings = sqlite_pos
+    pos.execute("ALTER TABLE customers ADD COLUMN photo BLOB")
+    pos.execute("ALTER TABLE customers ADD COLUMN visits INTEGER")
+    pos.execute("UPDATE customers SET photo = X'00FF', visits = 3 WHERE customer_id = 1")
+    first = _by_table(ingest(settings, "run-1", "store"))
+    assert first.rows_quarantined == 1  # 30 February only: the BLOB is not text that fails to decode
+    extras = dict(_rows(settings, "SELECT customer_id, extra FROM raw.store_customers"))
+    assert extras == {1: '{"photo":"\\\\x00ff","visits":"3"}', 2: None}

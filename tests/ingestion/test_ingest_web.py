@@ -852,3 +852,47 @@ def test_file_names_match_whatever_their_case_and_a_file_not_read_is_named(setti
         f"{unread}: not read: its name matches none of *.ndjson, *.ndjson.gz, *.jsonl, *.jsonl.gz; rename it to load it"
     ]
     assert unread in caplog.text and ".DS_Store" not in caplog.text
+
+
+def test_rfc3339_lower_case_t_and_z_are_timestamps(settings):
+    """RFC 3339 allows '2026-01-01t10:00:00z'; it was quarantined as invalid-timestamp."""
+    settings.web_landing_dir.mkdir(parents=True, exist_ok=True)
+    lines = [
+        {"type": "page", "anonymousId": "a1", "messageId": "n1", "timestamp": "2026-01-01t10:00:00z"},
+        {"type": "page", "anonymousId": "a1", "messageId": "n2", "timestamp": "2026-01-01t10:00:00.1234567+02:00"},
+    ]
+    (settings.web_landing_dir / "a.ndjson").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    ingest(settings, "run-1", "web")
+    assert _rows(settings, "SELECT message_id, event_at FROM raw.web_events ORDER BY 1") == [
+        ("n1", datetime(2026, 1, 1, 10)),
+        ("n2", datetime(2026, 1, 1, 8, 0, 0, 123456)),
+    ]
+    assert _rows(settings, "SELECT count(*) FROM meta.quarantine") == [(0,)]
+
+
+def test_a_restored_conflicting_line_leaves_quarantine_and_its_manifest_counts_add_up(settings):
+    """b.ndjson's m1 conflicted with a.ndjson's and was quarantined; a.ndjson then dropped m1 and
+    the restore loaded b's m1, but its quarantine row stayed (loaded and quarantined at once) and
+    b's manifest row still counted it as quarantined, c's repeat of m2 as skipped."""
+    folder = settings.web_landing_dir
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def line(message_id, event="E"):
+        return json.dumps({"type": "track", "event": event, "userId": "u", "messageId": message_id,
+                           "timestamp": "2026-01-01T10:00:00Z"}) + "\n"  # fmt: skip
+
+    (folder / "a.ndjson").write_text(line("m1", "X") + line("m2"))
+    (folder / "b.ndjson").write_text(line("m1", "Y") + line("m3"))
+    (folder / "c.ndjson").write_text(line("m2"))
+    ingest(settings, "run-1", "web")
+    assert _rows(settings, "SELECT source_file, line_number FROM meta.quarantine") == [(str(folder / "b.ndjson"), 1)]
+    (folder / "a.ndjson").write_text(line("m4"))
+    ingest(settings, "run-2", "web")
+    assert _rows(settings, "SELECT message_id, event_name FROM raw.web_events ORDER BY 1") == [
+        ("m1", "Y"), ("m2", "E"), ("m3", "E"), ("m4", "E"),
+    ]  # fmt: skip
+    assert _rows(settings, "SELECT count(*) FROM meta.quarantine") == [(0,)]
+    counts = ("SELECT rows_read, rows_loaded, rows_quarantined, rows_skipped FROM meta.ingest_manifest "
+              "WHERE source_object = ? AND status = 'loaded'")  # fmt: skip
+    assert _rows(settings, counts, [str(folder / "b.ndjson")]) == [(2, 2, 0, 0)]
+    assert _rows(settings, counts, [str(folder / "c.ndjson")]) == [(1, 1, 0, 0)]

@@ -164,3 +164,14 @@ def test_a_central_european_list_keeps_its_letters(tmp_path, language):
     text, used = decode_text_file(path)
     assert text == body
     assert codecs.lookup(used).name == codecs.lookup(encoding).name
+
+
+@pytest.mark.parametrize("text", ["2026-11-23t10:00:00z", "2026-11-23T10:00:00z", "2026-11-23t12:00:00+02:00"])
+def test_rfc3339_lower_case_t_and_z_are_timestamps(text):
+    """RFC 3339 allows a lower-case t and z; parsing.timestamp (the call-center loader's) refused
+    them as invalid-timestamp."""
+    from datetime import datetime
+
+    from ingestion.parsing import timestamp
+
+    assert timestamp(text, "started_at") == datetime(2026, 11, 23, 10)
