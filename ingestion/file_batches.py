@@ -17,6 +17,7 @@ import csv
 import fnmatch
 import io
 import logging
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -499,24 +500,46 @@ def report_unread_files(
 ) -> None:
     """Name in ``report``'s messages, and log as a warning, every file of a landing folder that
     matches none of ``patterns`` (``also_read`` aside: read by another loader), so a file landed
-    under a name the source does not read is not left out silently. Hidden files (``.DS_Store``,
-    macOS's ``._calls.csv``) are not data."""
+    under a name the source does not read is not left out silently; so is a hidden file that
+    matches one, and a file whose name is not UTF-8 text (which the warehouse cannot record).
+    ``.DS_Store`` and macOS's ``._calls.csv`` are not data."""
     read_elsewhere = {path.resolve() for path in also_read}
     names = [*patterns, *(path.name for path in also_read if path.parent.resolve() == folder.resolve())]
-    message = f"not read: its name matches none of {', '.join(names)}; rename it to load it"
     for path in _landing(folder, patterns)[1]:
-        if path.resolve() not in read_elsewhere:
-            log.warning("%s: %s", path, message)
-            report.messages.append(f"{path}: {message}")
+        if path.resolve() in read_elsewhere:
+            continue
+        if not _utf8_name(path):
+            message = "not read: its name is not UTF-8 text; rename it to load it"
+        elif path.name.startswith("."):
+            message = "not read: it is a hidden file; rename it without the leading dot to load it"
+        else:
+            message = f"not read: its name matches none of {', '.join(names)}; rename it to load it"
+        # The name as text the warehouse can store (a Latin-1 byte is written \xff).
+        shown = os.fsencode(path).decode("utf-8", "backslashreplace")
+        log.warning("%s: %s", shown, message)
+        report.messages.append(f"{shown}: {message}")
+
+
+def _utf8_name(path: Path) -> bool:
+    try:
+        path.name.encode("utf-8")
+    except UnicodeEncodeError:  # undecodable bytes of the name, as surrogate escapes
+        return False
+    return True
 
 
 def _landing(folder: Path, patterns: tuple[str, ...]) -> tuple[list[Path], list[Path]]:
-    """(files matching a pattern, other files) of a landing folder, hidden files left out, by name."""
+    """(files matching a pattern, other files) of a landing folder, by name. Not data, and in
+    neither list: ``.DS_Store`` and macOS's ``._`` files. A hidden file or one whose name is not
+    UTF-8 is among the others, whatever its name."""
     if not folder.exists():
         return [], []
     found: tuple[list[Path], list[Path]] = ([], [])
     for path in sorted(folder.iterdir(), key=lambda p: p.name):
-        if path.is_file() and not path.name.startswith("."):
-            name = path.name.lower()
-            found[not any(fnmatch.fnmatchcase(name, pattern.lower()) for pattern in patterns)].append(path)
+        if not path.is_file() or path.name == ".DS_Store" or path.name.startswith("._"):
+            continue
+        name = path.name.lower()
+        readable = _utf8_name(path) and not path.name.startswith(".")
+        matches = readable and any(fnmatch.fnmatchcase(name, pattern.lower()) for pattern in patterns)
+        found[not matches].append(path)
     return found

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import json
+import os
 from datetime import datetime
 
 import pytest
@@ -321,3 +322,26 @@ def test_an_upper_case_extension_loads_and_a_file_not_read_is_named(settings):
     assert report.messages == [
         f"{folder / 'calls-2026-11-02.txt'}: not read: its name matches none of *.csv, *.json; rename it to load it"
     ]
+
+
+def test_a_hidden_file_or_a_name_that_is_not_utf8_is_named_not_read_and_the_stage_is_recorded(settings):
+    """A Latin-1 file name (`calls-\\xff.csv`, copied from a Windows share) failed the whole source,
+    and one that matched no pattern failed recording the stage (its name, a lone surrogate, is no
+    JSON the warehouse takes) every night; a hidden `.calls.csv` was skipped with no trace."""
+    from cdp.pipeline import ingest as pipeline_ingest
+
+    folder = settings.call_center_landing_dir
+    folder.mkdir(parents=True)
+    (folder / "calls-2026-11-01.csv").write_text(HEADER + _call("CL-1", "resolved"))
+    (folder / ".calls-2026-11-02.csv").write_text(HEADER + _call("CL-2", "resolved"))
+    for name in (b"calls-\xff.csv", b"notes-\xff.txt"):
+        with open(os.path.join(os.fsencode(folder), name), "w") as handle:
+            handle.write(HEADER + _call("CL-3", "resolved"))
+    result = pipeline_ingest(settings, "run-1", "call_center")
+    assert result["sources"]["call_center"]["rows_loaded"] == 1
+    assert sorted(result["sources"]["call_center"]["messages"]) == [
+        f"{folder}/.calls-2026-11-02.csv: not read: it is a hidden file; rename it without the leading dot to load it",
+        f"{folder}/calls-\\xff.csv: not read: its name is not UTF-8 text; rename it to load it",
+        f"{folder}/notes-\\xff.txt: not read: its name is not UTF-8 text; rename it to load it",
+    ]
+    assert _rows(settings, "SELECT count(*) FROM meta.pipeline_runs WHERE stage = 'ingest:call_center'") == [(1,)]
