@@ -63,7 +63,9 @@ log = logging.getLogger(__name__)
 
 SOURCE = "web"
 TABLE = "raw.web_events"
-FILE_PATTERNS = ("*.ndjson", "*.ndjson.gz", "*.jsonl", "*.jsonl.gz")
+# Event collectors write .ndjson/.jsonl; RudderStack's bucket destination `<time>.<hash>.json.gz`,
+# Segment's `<time>.<uuid>.gz`: every .gz file of the folder is gzipped newline-delimited JSON.
+FILE_PATTERNS = ("*.ndjson", "*.jsonl", "*.json", "*.gz")
 MESSAGE_TYPES = ("identify", "track", "page", "screen", "group", "alias")
 TIMESTAMP_FIELDS = ("timestamp", "originalTimestamp", "sentAt", "receivedAt")
 # Segment refuses messages over 32 KB; strict JSON limits we enforce like the reference corpus.

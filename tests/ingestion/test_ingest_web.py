@@ -835,21 +835,23 @@ def test_a_null_context_or_sent_at_in_a_batched_message_takes_the_envelopes(sett
 
 
 def test_file_names_match_whatever_their_case_and_a_file_not_read_is_named(settings, caplog):
-    """`events.NDJSON` and a `.gz` with no `.ndjson` before it were left out with no trace
-    (files_seen 0, no message)."""
+    """`events.NDJSON` and bucket-destination names (Segment's `<time>.<uuid>.gz`, RudderStack's
+    `<time>.<hash>.json.gz`) were left out with no trace (files_seen 0, no message)."""
     folder = settings.web_landing_dir
     folder.mkdir(parents=True)
     line = '{"type": "track", "event": "E", "userId": "u", "messageId": "m-%d", "timestamp": "2026-11-01T10:00:00Z"}\n'
     (folder / "events.NDJSON").write_text(line % 1)
     (folder / "events-2.JSONL.GZ").write_bytes(gzip.compress((line % 2).encode()))
     (folder / "1494962400000.c3d9e9b5.gz").write_bytes(gzip.compress((line % 3).encode()))
+    (folder / "1494962400000.a1b2c3.json.gz").write_bytes(gzip.compress((line % 4).encode()))
+    (folder / "_SUCCESS").write_bytes(b"")
     (folder / ".DS_Store").write_bytes(b"\x00")
     with caplog.at_level("WARNING"):
         [report] = ingest(settings, "run-1", "web")
-    assert (report.files_seen, report.rows_loaded) == (2, 2)
-    unread = str(folder / "1494962400000.c3d9e9b5.gz")
+    assert (report.files_seen, report.rows_loaded) == (4, 4)
+    unread = str(folder / "_SUCCESS")
     assert report.messages == [
-        f"{unread}: not read: its name matches none of *.ndjson, *.ndjson.gz, *.jsonl, *.jsonl.gz; rename it to load it"
+        f"{unread}: not read: its name matches none of *.ndjson, *.jsonl, *.json, *.gz; rename it to load it"
     ]
     assert unread in caplog.text and ".DS_Store" not in caplog.text
 
