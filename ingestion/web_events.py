@@ -1440,8 +1440,9 @@ _TRANSPORT_AND_DERIVED = json.dumps({"sentAt": None, "receivedAt": None, "timest
 
 def _json_time_sql(payload: str, field: str) -> str:
     """SQL for the time in ``payload``'s top-level string ``field`` (NULL when absent or not a time);
-    fractional digits beyond the six DuckDB casts are dropped, as ``_typed_sql`` does."""
-    text = f"({payload})->>'$.{field}'"
+    fractional digits beyond the six DuckDB casts are dropped, as ``_typed_sql`` does, and a
+    lower-case t or z (RFC 3339 allows them; DuckDB's cast does not) is read as upper case."""
+    text = f"upper(({payload})->>'$.{field}')"
     return f"try_cast({_six_fraction_digits_sql(text)} AS TIMESTAMPTZ)"
 
 

@@ -898,3 +898,21 @@ def test_a_restored_conflicting_line_leaves_quarantine_and_its_manifest_counts_a
               "WHERE source_object = ? AND status = 'loaded'")  # fmt: skip
     assert _rows(settings, counts, [str(folder / "b.ndjson")]) == [(2, 2, 0, 0)]
     assert _rows(settings, counts, [str(folder / "c.ndjson")]) == [(1, 1, 0, 0)]
+
+
+@pytest.mark.parametrize("case", [str.upper, str.lower])
+def test_a_repeat_with_another_device_time_conflicts_whatever_the_case_of_t_and_z(settings, case):
+    """With a lower-case t and z the repeat check read no device time, so a re-delivery with another
+    `timestamp` was skipped as an exact repeat instead of quarantined as a conflict (review of c3d0eca)."""
+    settings.web_landing_dir.mkdir(parents=True, exist_ok=True)
+
+    def message(device_time):
+        return json.dumps({"type": "track", "event": "E", "userId": "u", "messageId": "m1",
+                           "timestamp": case(f"2026-01-01T{device_time}Z"), "sentAt": case("2026-01-01T10:00:00Z"),
+                           "receivedAt": case("2026-01-01T10:00:01Z")})  # fmt: skip
+
+    (settings.web_landing_dir / "a.ndjson").write_text(message("09:00:00") + "\n" + message("09:30:00") + "\n")
+    ingest(settings, "run-1", "web")
+    assert _rows(settings, "SELECT message_id, event_at FROM raw.web_events") == [("m1", datetime(2026, 1, 1, 9, 0, 1))]
+    [(line, reason)] = _rows(settings, "SELECT line_number, reason FROM meta.quarantine")
+    assert line == 2 and reason.startswith("duplicate-messageid-conflict")
