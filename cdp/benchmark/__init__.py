@@ -48,6 +48,9 @@ JSON keys (``results-<scale>.json``):
   (``new_web_files``, ``new_csv_files``, ``returning_web_visitors``, ``returning_web_messages``,
   ``new_calls``, ``new_store_customers``, ``changed_calls``, ``changed_store_customers``), ``changed_records``, ``unchanged_customers``,
   ``unchanged_customers_kept_id``, ``share_unchanged_kept_id``
+- ``dbt_node_seconds``: ``full_night`` and ``next_night``, each the seconds of every node of that
+  night's ``dbt build`` (unique id -> seconds, slowest first, from its run_results.json); a next-night
+  node whose time is near its full-night time does work that scales with all the data
 - ``chart_png``: path of the bar chart of full-night stage times
 """
 
@@ -59,7 +62,8 @@ from datetime import date
 DEFAULT_RUN_DATE = date(2026, 11, 1)
 
 RESULT_KEYS = ("scale", "seed", "run_date", "next_run_date", "cdp_home", "dataset", "stages", "full_night_seconds",
-               "full_night_peak_rss_mib", "peak_rss_mib", "references", "identity_accuracy", "next_night", "chart_png")
+               "full_night_peak_rss_mib", "peak_rss_mib", "references", "identity_accuracy", "next_night",
+               "dbt_node_seconds", "chart_png")
 STAGE_KEYS = ("stage", "status", "seconds", "rows", "rows_per_second", "peak_rss_mib", "reference",
               "reference_seconds", "reference_rows", "ratio", "detail_seconds")
 NEXT_NIGHT_KEYS = ("seconds", "share_of_full_night", "stages", "added", "changed_records", "unchanged_customers",

@@ -145,6 +145,19 @@ def _breakdown(detail: Any) -> dict[str, float] | None:
     return seconds if isinstance(seconds, dict) else None
 
 
+def dbt_node_seconds(settings: Settings) -> dict[str, float]:
+    """Seconds of every node of the last ``dbt build`` in ``settings``' dbt target folder (its
+    run_results.json), slowest first; empty without one. Read after each night's marts stage: the
+    next night's build overwrites the file."""
+    path = Path(settings.dbt_target_dir) / "run_results.json"
+    if not path.is_file():
+        return {}
+    results = json.loads(path.read_text(encoding="utf-8")).get("results") or []
+    timed = sorted(((row["unique_id"], float(row.get("execution_time") or 0.0)) for row in results),
+                   key=lambda item: -item[1])
+    return {unique_id: round(seconds, 3) for unique_id, seconds in timed}
+
+
 def web_visitors(settings: Settings, limit: int) -> list[tuple[str, str | None]]:
     """A fixed sample of stored web visitors: (anonymousId, the userId it logged in as, if any)."""
     with connect(settings, read_only=True) as con:
@@ -217,6 +230,7 @@ def run_benchmark(scale: int, seed: int, out_dir: Path, run_date: date, share: f
         night = run_night(settings, run_id, sampler, train=True, before_stage={
             "marts": lambda: shutil.copy2(settings.warehouse_path, warehouse_copy)})
         full_seconds = sum(row["seconds"] for row in night)
+        full_nodes = dbt_node_seconds(settings)
         accuracy = evaluate(settings)
         before = customer_map(settings)
         by_stage = {row["stage"]: row for row in night}
@@ -244,6 +258,7 @@ def run_benchmark(scale: int, seed: int, out_dir: Path, run_date: date, share: f
         changed_keys = set(added.pop("changed_record_keys"))
         second = run_night(next_settings, f"bench_{next_date.isoformat()}", sampler, train=False)
         next_seconds = sum(row["seconds"] for row in second)
+        next_nodes = dbt_node_seconds(next_settings)
         stability = id_stability(before, customer_map(next_settings), changed_keys)
         overall_peak = round(sampler.overall_peak, 1)
 
@@ -260,6 +275,7 @@ def run_benchmark(scale: int, seed: int, out_dir: Path, run_date: date, share: f
         "next_night": {"seconds": round(next_seconds, 3), "peak_rss_mib": max(row["peak_rss_mib"] for row in second),
                        "share_of_full_night": next_seconds / full_seconds if full_seconds else None,
                        "stages": second, "added": added, "changed_records": len(changed_keys), **stability},
+        "dbt_node_seconds": {"full_night": full_nodes, "next_night": next_nodes},
         "chart_png": str(chart),
     }
     path = results_dir / f"results-{scale}.json"
@@ -291,6 +307,7 @@ def format_results(results: dict[str, Any]) -> str:
         + (f"{stability:.2%} of {following['unchanged_customers']:,}" if stability is not None else "n/a"),
         *(_marts_layers_line(night, label) for night, label in
           ((results["stages"], "full"), (following["stages"], "next night"))),
+        _slowest_next_night_nodes_line(results.get("dbt_node_seconds") or {}),
         f"results: {results['results_json']}  chart: {results['chart_png']}",
     ])
 
@@ -304,6 +321,20 @@ def _missed_pairs_line(accuracy: dict[str, Any]) -> str:
     parts = ", ".join(f"{name.replace('_', ' ')} {pairs / total:.1%}"
                       for name, pairs in sorted(missed.items(), key=lambda item: -item[1]) if pairs)
     return f"missed true pairs: {total:,}, by what the two customers share: {parts}"
+
+
+def _slowest_next_night_nodes_line(nodes: dict[str, dict[str, float]], count: int = 8) -> str:
+    """The next night's slowest dbt nodes, each with its share of the same node's full-night time:
+    a node near 100% does work that scales with all the data, not with the night's changes."""
+    following, full = nodes.get("next_night") or {}, nodes.get("full_night") or {}
+    if not following:
+        return "slowest dbt nodes (next night): n/a"
+    shown = []
+    for unique_id, seconds in list(following.items())[:count]:
+        name = unique_id.split(".")[2] if unique_id.count(".") >= 2 else unique_id
+        share = f" ({seconds / full[unique_id]:.0%} of full)" if full.get(unique_id) else ""
+        shown.append(f"{name} {seconds:.2f} s{share}")
+    return "slowest dbt nodes (next night): " + ", ".join(shown)
 
 
 def _marts_layers_line(stages: list[dict[str, Any]], label: str) -> str:

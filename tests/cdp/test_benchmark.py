@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
 import os
@@ -19,6 +20,7 @@ from cdp.benchmark.dataset import CACHE_MARKER, cache_key, cached_dataset, mater
 from cdp.benchmark.memory import PeakMemorySampler, descendants, tree_rss_mib
 from cdp.benchmark.report import PNG_SIGNATURE, bar_chart_png, format_table, png_bytes
 from cdp.benchmark.run import bench_settings, id_stability, rate, speed_ratio
+from cdp.settings import Settings
 
 RUN_DATE = date(2026, 11, 1)
 
@@ -79,6 +81,25 @@ def test_id_stability_counts_only_customers_without_changed_records() -> None:
     # C changed, so it is not judged; of A, B, D only B lost its id.
     assert result == {"unchanged_customers": 3, "unchanged_customers_kept_id": 2,
                       "share_unchanged_kept_id": pytest.approx(2 / 3)}
+
+
+def test_dbt_node_seconds_reads_the_last_build_slowest_first(tmp_path: Path) -> None:
+    from cdp.benchmark.run import _slowest_next_night_nodes_line, dbt_node_seconds
+
+    settings = dataclasses.replace(Settings(home=tmp_path), dbt_target_dir=tmp_path / "target")
+    assert dbt_node_seconds(settings) == {}
+    settings.dbt_target_dir.mkdir()
+    (settings.dbt_target_dir / "run_results.json").write_text(json.dumps({"results": [
+        {"unique_id": "model.cdp.kpi_daily", "execution_time": 0.1234},
+        {"unique_id": "model.cdp.fct_orders", "execution_time": 2.0},
+        {"unique_id": "test.cdp.primary_key_fct_orders.abc", "execution_time": None},
+    ]}), encoding="utf-8")
+    nodes = dbt_node_seconds(settings)
+    assert list(nodes.items()) == [("model.cdp.fct_orders", 2.0), ("model.cdp.kpi_daily", 0.123),
+                                   ("test.cdp.primary_key_fct_orders.abc", 0.0)]
+    line = _slowest_next_night_nodes_line({"full_night": {"model.cdp.fct_orders": 8.0}, "next_night": nodes}, count=2)
+    assert line == "slowest dbt nodes (next night): fct_orders 2.00 s (25% of full), kpi_daily 0.12 s"
+    assert _slowest_next_night_nodes_line({}) == "slowest dbt nodes (next night): n/a"
 
 
 def test_format_table_shows_missing_figures_as_dashes() -> None:
@@ -208,6 +229,13 @@ def test_tiny_benchmark_writes_every_documented_figure(tmp_path: Path) -> None:
     assert following["seconds"] > 0 and following["share_of_full_night"] > 0
     assert 0 <= following["share_unchanged_kept_id"] <= 1 and following["unchanged_customers"] > 0
     assert written["peak_rss_mib"]["process_tree_sampled_mib"] > 0
+    # every node of each night's dbt build, slowest first (the next night's build overwrites run_results.json)
+    for night in ("full_night", "next_night"):
+        nodes = written["dbt_node_seconds"][night]
+        assert "model.cdp.dim_customers" in nodes and "model.cdp.fct_web_events" in nodes, night
+        assert list(nodes.values()) == sorted(nodes.values(), reverse=True)
+    assert any(node.startswith("unit_test.") for node in written["dbt_node_seconds"]["full_night"])
+    assert not any(node.startswith("unit_test.") for node in written["dbt_node_seconds"]["next_night"])
     width, height, _ = read_png(Path(written["chart_png"]).read_bytes())
     assert width > 0 and height > 0
     assert results["results_json"] == str(path)
