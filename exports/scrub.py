@@ -45,7 +45,10 @@ every other retained folder is read whole, those of its own run id included. The
 each export's latest run is held back: it is how the erasure reaches the platform (it lists the
 hashed rows the platform must delete); one holding an erased person is noted (``HELD_REMOVALS``) and
 scrubbed by the first export after which it is no longer the latest; that of a retired segment's
-final export, the latest for good, at once.
+final export, the latest for good, at once. A folder just built whose removed members
+(``exports.export_member_changes``) include a customer a request was already applied to, or an erased
+contact's hash, is noted (or scrubbed) the same way without reading it: after a partial export applied
+a request, the next export's delete lists still name the person with nothing left to apply.
 """
 
 from __future__ import annotations
@@ -214,7 +217,12 @@ def scrub_erased(settings: Settings, con: duckdb.DuckDBPyConnection, run_id: str
                 removed += sum(counts.values())
                 log_rows += [(run_id, segment, destination, scrubbed_run, name, n, audit_now())
                              for name, n in sorted(counts.items())]
-    released, released_rows = _scrub_held_removals(settings, con, run_id, entries, found)
+    # A folder just built may list in its removed.csv someone a request was applied to before (by a partial
+    # export, say) or an erased contact's hash, with nothing left to apply now: found in the member state
+    # (no file read) and handled as the delete lists above, held while the latest, else scrubbed now.
+    built = _built_removals_of_erased(con, run_id, rebuilt, entries, found, settings.default_phone_region)
+    released, released_rows = _scrub_held_removals(settings, con, run_id, entries, found, built)
+    held += [folder for folder in built if folder not in held and folder not in released]
     removed += sum(row[5] for row in released_rows)
     log_rows += released_rows
     def customers_matched(entry: Entry) -> int:
@@ -527,15 +535,50 @@ def _scrub_folder(folder: Path, destination: str, erased: _Erased, keep_removed:
     return counts, holds
 
 
+def _built_removals_of_erased(con: duckdb.DuckDBPyConnection, run_id: str, rebuilt: Iterable[tuple[str, str]],
+                              entries: list[Entry], found: set[str],
+                              default_region: str | None) -> list[tuple[str, str, str]]:
+    """The folders the export ``run_id`` has just built (``rebuilt``) whose removed.csv lists an erased
+    person: a removed member (``exports.export_member_changes``) who is a customer an erasure request has
+    been applied to (``SCRUBBED_CUSTOMERS`` or ``found`` now, with their earlier ids), or whose hashed row
+    holds the SHA-256 of an erased e-mail or phone. Read from the member state, not the files."""
+    pairs = sorted(set(rebuilt))
+    if not pairs or not entries:
+        return []
+    # Usually none of the night's removed members was erased: look at the removed rows first, resolve after.
+    removed = con.execute(
+        f"SELECT segment, destination, customer_id, hashed_row::VARCHAR FROM {state.MEMBER_CHANGES} "
+        "WHERE run_id = ? AND change = 'removed' AND (segment, destination) IN "
+        "(SELECT (unnest(?::VARCHAR[]), unnest(?::VARCHAR[])))",
+        [run_id, [segment for segment, _ in pairs], [destination for _, destination in pairs]]).fetchall()
+    if not removed:
+        return []
+    applied = {str(row[0]) for row in con.execute(f"SELECT DISTINCT customer_id FROM {SCRUBBED_CUSTOMERS}").fetchall()}
+    customer_ids, contacts = _erased_targets(con, applied | found, entries, default_region)
+    hashes = contacts.hashes()
+    listed = set()
+    for segment, destination, customer_id, hashed_row in removed:
+        if (segment, destination) in listed:
+            continue
+        if str(customer_id) in customer_ids or (
+                hashes and hashed_row and not hashes.isdisjoint(
+                    str(value) for value in json.loads(hashed_row).values() if value is not None)):
+            listed.add((segment, destination))
+    return [(segment, destination, run_id) for segment, destination in sorted(listed)]
+
+
 def _scrub_held_removals(settings: Settings, con: duckdb.DuckDBPyConnection, run_id: str, entries: list[Entry],
-                         found: set[str]) -> tuple[list[tuple[str, str, str]], list[tuple]]:
-    """Scrub the held removed.csv files (``HELD_REMOVALS``) that are no longer their export's latest (or
-    whose folder is gone) of every person an erasure request has been applied to; returns the folders
-    released and the ``SCRUB_LOG`` rows."""
+                         found: set[str], built: Iterable[tuple[str, str, str]] = ()
+                         ) -> tuple[list[tuple[str, str, str]], list[tuple]]:
+    """Scrub the held removed.csv files (``HELD_REMOVALS``, and the folders ``built`` just now whose
+    removed.csv lists an erased person) that are no longer their export's latest, or are a retired
+    segment's final export (or whose folder is gone), of every person an erasure request has been applied
+    to; returns the folders released and the ``SCRUB_LOG`` rows."""
     export_dir = Path(settings.export_dir)
     released, log_rows, due = [], [], []
-    for segment, destination, scrubbed_run in con.execute(
-            f"SELECT DISTINCT segment, destination, run_id FROM {HELD_REMOVALS} ORDER BY ALL").fetchall():
+    noted = {tuple(row) for row in con.execute(
+        f"SELECT DISTINCT segment, destination, run_id FROM {HELD_REMOVALS}").fetchall()}
+    for segment, destination, scrubbed_run in sorted(noted | set(built)):
         folder = publish.export_path(export_dir, segment, destination, scrubbed_run)
         if not folder.is_dir():
             released.append((segment, destination, scrubbed_run))

@@ -479,7 +479,12 @@ def test_a_latest_removed_csv_kept_for_the_platform_loses_the_person_once_supers
     for fmt, column in (("google", "Email"), ("meta", "EMAIL")):
         assert ada not in _hashes(settings, "retarget", fmt, "run-2", "removed.csv", column), fmt
     assert "c1" not in ids(settings, "retarget", "csv", "run-2", "removed.csv")
-    assert query(settings, "SELECT count(*) FROM exports.erasure_held_removals") == [(0,)]
+    # Released; run-3's other folders are held instead: the partial export applied the request, so their
+    # removed.csv (built from member state that still listed Ada) is the platforms' delete list.
+    assert query(settings, "SELECT segment, destination, run_id FROM exports.erasure_held_removals "
+                           "ORDER BY ALL") == [("everyone", fmt, "run-3") for fmt in ("csv", "google", "meta", "parquet")
+                                               ] + [("vip", fmt, "run-3") for fmt in ("google", "meta", "parquet")]
+    assert "c1" in ids(settings, "vip", "parquet", "run-3", "removed.csv")
     body = manifest(settings, "retarget", "google", "run-2")
     assert body["erasure_scrubs"][-1] == {"run_id": "run-3", "reason": "erasure requests made after this export",
                                           "rows_removed": {"removed.csv": 1}}
@@ -526,19 +531,109 @@ def test_a_retired_segments_final_export_built_the_night_of_an_erasure_loses_the
                            "WHERE segment = 'retarget'") == [(0,)]
 
 
-@pytest.mark.xfail(strict=True, reason="known gap (found 2026-11-25, not fixed): the removed.csv an export builds "
-                   "after a partial export applied the request is never noted as held, so it keeps the person")
+def _removed_lists_ada(settings, segment: str, fmt: str, run_id: str) -> bool:
+    if fmt in ("google", "meta"):
+        return sha("ada@example.com") in _hashes(settings, segment, fmt, run_id, "removed.csv",
+                                                 "Email" if fmt == "google" else "EMAIL")
+    return "c1" in ids(settings, segment, fmt, run_id, "removed.csv")
+
+
+_ADA_EXPORTS = [(segment, fmt) for segment in ("vip", "retarget", "everyone")
+                for fmt in ("csv", "parquet", "google", "meta")]
+
+
 def test_the_removed_csv_built_after_a_partial_export_applied_an_erasure_loses_the_person_once_superseded(settings):
-    """A partial export (vip/csv) applies Ada's erasure: retained runs lose her, but retarget's member state
-    still lists her, so the next full export's retarget removed.csv tells the platforms to delete her hashed
-    row. That folder is built with nothing left to apply, so it is neither read nor noted as held, and once
-    superseded it keeps her hashed e-mail until retention deletes the run (30 runs by default)."""
+    """A partial export (vip/csv) applies Ada's erasure: retained runs lose her, but the other exports' member
+    state still lists her, so the next full export's removed.csv files tell the platforms (and marketing
+    tools) to delete her. That export has nothing left to apply; its folders are noted as held all the same
+    (from exports.export_member_changes) and the first export after which they are not the latest scrubs
+    them. Until 2026-11-25 they were not, and kept her until retention deleted the run (30 runs)."""
     export(settings, "run-1", gate=None)
     build_warehouse(settings, suppression=[*SUPPRESSION, ("email", "ada@example.com", "erasure")])
     export(settings, "run-2", segment="vip", fmt="csv", gate=None)
     ada = sha("ada@example.com")
     assert ada not in _hashes(settings, "retarget", "google", "run-1", "snapshot.csv")
     export(settings, "run-3", gate=None)
-    assert ada in _hashes(settings, "retarget", "google", "run-3", "removed.csv")  # the platform's delete list
+    listing = [(segment, fmt) for segment, fmt in _ADA_EXPORTS if (segment, fmt) != ("vip", "csv")]
+    for segment, fmt in listing:  # the delete lists, kept while they are the latest
+        assert _removed_lists_ada(settings, segment, fmt, "run-3"), (segment, fmt)
+    assert query(settings, "SELECT segment, destination FROM exports.erasure_held_removals "
+                           "WHERE run_id = 'run-3' ORDER BY ALL") == sorted(listing)
     export(settings, "run-4", gate=None)  # run-3 is no longer the latest
-    assert ada not in _hashes(settings, "retarget", "google", "run-3", "removed.csv")
+    for segment, fmt in listing:
+        assert not _removed_lists_ada(settings, segment, fmt, "run-3"), (segment, fmt)
+    assert ids(settings, "retarget", "csv", "run-3", "removed.csv") == []  # nobody else left retarget
+    body = manifest(settings, "retarget", "meta", "run-3")
+    assert body["erasure_scrubs"] == [{"run_id": "run-4", "reason": "erasure requests made after this export",
+                                       "rows_removed": {"removed.csv": 1}}]
+    assert query(settings, "SELECT count(*) FROM exports.erasure_held_removals") == [(0,)]
+    count = query(settings, "SELECT count(*) FROM exports.erasure_scrubs")
+    export(settings, "run-5", gate=None)  # nothing left to do, nothing noted
+    assert query(settings, "SELECT count(*) FROM exports.erasure_scrubs") == count
+    assert query(settings, "SELECT count(*) FROM exports.erasure_held_removals") == [(0,)]
+
+
+def test_a_delete_list_built_by_a_second_partial_export_after_the_erasure_is_held_and_scrubbed(settings):
+    """The other order: after vip/csv applied the request, partial exports of one format each build the
+    delete lists (retarget/meta, then vip/parquet); each is held while it is its export's latest and
+    scrubbed once a later partial export of that same segment+format supersedes it."""
+    export(settings, "run-1", gate=None)
+    build_warehouse(settings, suppression=[*SUPPRESSION, ("email", "ada@example.com", "erasure")])
+    export(settings, "run-2", segment="vip", fmt="csv", gate=None)
+    export(settings, "run-3", segment="retarget", fmt="meta", gate=None)
+    export(settings, "run-3", segment="vip", fmt="parquet", gate=None)
+    assert _removed_lists_ada(settings, "retarget", "meta", "run-3")
+    assert _removed_lists_ada(settings, "vip", "parquet", "run-3")
+    assert query(settings, "SELECT segment, destination, run_id FROM exports.erasure_held_removals ORDER BY ALL") == [
+        ("retarget", "meta", "run-3"), ("vip", "csv", "run-2"), ("vip", "parquet", "run-3")]
+    export(settings, "run-4", segment="retarget", fmt="meta", gate=None)
+    assert not _removed_lists_ada(settings, "retarget", "meta", "run-3")
+    assert _removed_lists_ada(settings, "vip", "parquet", "run-3")  # still vip/parquet's latest
+    assert _removed_lists_ada(settings, "retarget", "google", "run-1") is False  # built before: scrubbed in run-2
+    export(settings, "run-4", segment="vip", fmt="parquet", gate=None)
+    assert not _removed_lists_ada(settings, "vip", "parquet", "run-3")
+    assert query(settings, "SELECT segment, destination, run_id FROM exports.erasure_held_removals") == [
+        ("vip", "csv", "run-2")]  # built while applying the request, still vip/csv's latest
+
+
+def test_a_segment_retired_after_a_partial_export_applied_an_erasure_loses_the_person_at_once(settings):
+    """A partial export applied Ada's erasure; the next full export retires retarget, whose final export (its
+    latest for good) lists every member it still held, Ada among them: scrubbed at once, not held."""
+    export(settings, "run-1", gate=None)
+    suppression = [*SUPPRESSION, ("email", "ada@example.com", "erasure")]
+    build_warehouse(settings, suppression=suppression)
+    export(settings, "run-2", segment="vip", fmt="csv", gate=None)
+    segments = [s for s in SEGMENTS if s[0] != "retarget"]
+    memberships = {k: v for k, v in MEMBERSHIPS.items() if k != "retarget"}
+    build_warehouse(settings, segments=segments, memberships=memberships, suppression=suppression)
+    export(settings, "run-3", gate=None)
+    assert manifest(settings, "retarget", "google", "run-3").get("retired") is True
+    for fmt in ("csv", "parquet", "google", "meta"):
+        assert not _removed_lists_ada(settings, "retarget", fmt, "run-3"), fmt
+    assert ids(settings, "retarget", "csv", "run-3", "removed.csv") == ["c8"]  # only the erased person goes
+    assert query(settings, "SELECT DISTINCT segment FROM exports.erasure_held_removals ORDER BY ALL") == [
+        ("everyone",), ("vip",)]
+
+
+def test_a_delete_list_holding_an_erased_hash_of_nobody_now_is_held_and_scrubbed(settings):
+    """Ada changed her address and left retarget; then her old address is erased. It matches no customer
+    (pending), so no customer id is applied, but retarget's next delete list holds her previously uploaded
+    row, with the erased address's hash: noted by that hash and scrubbed once superseded."""
+    export(settings, "run-1", gate=None)
+    customers = {**CUSTOMERS, "c1": ("Ada", "Lovelace", "ada.new@example.com", *CUSTOMERS["c1"][3:8],
+                                     ["ada.new@example.com"], *CUSTOMERS["c1"][9:])}
+    memberships = {**MEMBERSHIPS, "retarget": [cid for cid in MEMBERSHIPS["retarget"] if cid != "c1"]}
+    build_warehouse(settings, customers=customers, memberships=memberships,
+                    suppression=[*SUPPRESSION, ("email", "ada@example.com", "erasure")])
+    export(settings, "run-2", segment="vip", fmt="csv", gate=None)  # pending: nobody has the address now
+    assert query(settings, "SELECT customers_matched FROM exports.erasure_scrubbed_entries "
+                           "WHERE identifier = 'ada@example.com'") == [(0,)]
+    export(settings, "run-3", gate=None)
+    assert _removed_lists_ada(settings, "retarget", "google", "run-3")
+    assert _removed_lists_ada(settings, "retarget", "meta", "run-3")
+    assert query(settings, "SELECT destination FROM exports.erasure_held_removals WHERE segment = 'retarget' "
+                           "ORDER BY ALL") == [("google",), ("meta",)]  # not csv/parquet: c1 is not erased
+    export(settings, "run-4", gate=None)
+    assert not _removed_lists_ada(settings, "retarget", "google", "run-3")
+    assert not _removed_lists_ada(settings, "retarget", "meta", "run-3")
+    assert "c1" in ids(settings, "retarget", "csv", "run-3", "removed.csv")
