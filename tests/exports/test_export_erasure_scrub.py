@@ -542,3 +542,25 @@ def test_the_removed_csv_built_after_a_partial_export_applied_an_erasure_loses_t
     assert ada in _hashes(settings, "retarget", "google", "run-3", "removed.csv")  # the platform's delete list
     export(settings, "run-4", gate=None)  # run-3 is no longer the latest
     assert ada not in _hashes(settings, "retarget", "google", "run-3", "removed.csv")
+
+
+def test_an_erased_person_leaves_the_changed_csv_of_retained_runs(settings):
+    export(settings, "run-1", segment="vip", gate=None)
+    customers = dict(CUSTOMERS)
+    customers["c1"] = (*CUSTOMERS["c1"][:11], False, CUSTOMERS["c1"][12])  # SMS consent withdrawn
+    build_warehouse(settings, customers=customers)
+    export(settings, "run-2", segment="vip", gate=None)
+    for fmt in ("csv", "parquet"):
+        assert ids(settings, "vip", fmt, "run-2", "changed.csv") == ["c1"]
+
+    build_warehouse(settings, customers=customers, suppression=[*SUPPRESSION, ("email", "ada@example.com", "erasure")])
+    export(settings, "run-3", segment="vip", gate=None)
+
+    for fmt in ("csv", "parquet"):
+        folder = export_folder(settings, "vip", fmt, "run-2")
+        assert ids(settings, "vip", fmt, "run-2", "changed.csv") == []
+        entry = next(e for e in manifest(settings, "vip", fmt, "run-2")["files"] if e["name"] == "changed.csv")
+        assert entry["rows"] == 0
+        assert entry["sha256"] == hashlib.sha256((folder / "changed.csv").read_bytes()).hexdigest()
+    assert ("vip", "csv", "run-2", "changed.csv") in query(
+        settings, "SELECT segment, destination, scrubbed_run_id, file FROM exports.erasure_scrubs")
