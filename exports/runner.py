@@ -12,6 +12,7 @@ every previous export in place.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import shutil
@@ -314,6 +315,7 @@ class _Prepared:
     staging: Path
     target: Path
     previous: pa.Table  # members of the previous export (state.previous_member_table)
+    member_keys: pa.Array  # each snapshot row's key in the member state (marketing: id + row digest)
 
 
 def _prepare(settings: Settings, run_id: str, seg: audience_mod.Segment, destination: str,
@@ -331,15 +333,33 @@ def _prepare(settings: Settings, run_id: str, seg: audience_mod.Segment, destina
 
     members = shared.audience(seg, DESTINATION_CONSENT.get(destination), suppression, members_table, suppressed)
     snapshot = build_snapshot(destination, members.members, region, seg.consent_purpose, shared.hashes)
-    keys = pa.array(snapshot.keys, pa.string())
-    is_added = pc.invert(pc.is_in(keys, value_set=previous.column("member_key").combine_chunks()))
-    removed = previous.filter(pc.invert(pc.is_in(previous.column("member_key"), value_set=keys)))
-    removed = removed.sort_by("member_key")
+    previous_keys = previous.column("member_key").combine_chunks()
+    changed_table = None
+    if destination in AD_PLATFORMS:
+        # The key is the hashed row itself: a changed row leaves (removed.csv) and enters (added.csv).
+        keys = pa.array(snapshot.keys, pa.string())
+        is_added = pc.invert(pc.is_in(keys, value_set=previous_keys))
+        removed = previous.filter(pc.invert(pc.is_in(previous.column("member_key"), value_set=keys)))
+        removed = removed.sort_by("member_key")
+    else:
+        # Marketing files are keyed on customer_id; the member state keeps a digest of each row with
+        # it, so a member whose row changed (a withdrawn channel consent empties its cell) is listed
+        # in changed.csv with its new row instead of in neither file.
+        keys = _marketing_member_keys(snapshot)
+        ids = pa.array(snapshot.customer_ids, pa.string())
+        previous_ids = previous.column("customer_id").combine_chunks()
+        is_new_row = pc.invert(pc.is_in(keys, value_set=previous_keys))
+        was_member = pc.is_in(ids, value_set=previous_ids)
+        is_added = pc.and_(is_new_row, pc.invert(was_member))
+        changed_table = snapshot.table.filter(pc.and_(is_new_row, was_member))
+        removed = previous.filter(pc.invert(pc.is_in(previous_ids, value_set=ids))).sort_by("customer_id")
     added_table = snapshot.table.filter(is_added)
     summary = {
         "run_id": run_id, "segment": seg.name, "destination": destination,
         "consent_purpose": seg.consent_purpose, "row_count": snapshot.table.num_rows,
-        "added": added_table.num_rows, "removed": removed.num_rows, "previous_run_id": previous_run_id,
+        "added": added_table.num_rows, "removed": removed.num_rows,
+        **({"changed": changed_table.num_rows} if changed_table is not None else {}),
+        "previous_run_id": previous_run_id,
         "memberships": members.memberships, "excluded_no_consent": members.excluded_no_consent,
         "excluded_suppressed": members.excluded_suppressed, "skipped_no_identifier": len(snapshot.skipped),
         "duplicates_collapsed": snapshot.duplicates_collapsed,
@@ -349,12 +369,27 @@ def _prepare(settings: Settings, run_id: str, seg: audience_mod.Segment, destina
     removed_table = _removed_rows(snapshot, removed)
     staging = publish.new_staging_dir(export_dir, f"{seg.name}-{destination}")
     try:
-        files = _write_files(snapshot, staging, added_table, removed_table)
+        files = _write_files(snapshot, staging, added_table, removed_table, changed_table)
         publish.write_manifest(staging, _manifest(settings, summary, snapshot), files)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return _Prepared(summary, snapshot, staging, target, previous)
+    return _Prepared(summary, snapshot, staging, target, previous, keys)
+
+
+def _marketing_member_keys(snapshot: Snapshot) -> pa.Array:
+    """Member-state keys of a marketing snapshot: ``customer_id``, a unit separator, and the first 32 hex
+    digits of the SHA-256 of the row's values (each cast to text, null as a NUL character, so it is
+    told apart from an empty cell).
+
+    A key kept before 2026-11-25 is the bare customer id: compared with it, every row counts as
+    changed once, so the first export after the upgrade lists its members in changed.csv.
+    """
+    texts = [pc.cast(column, pa.string()) for column in snapshot.table.columns]
+    rows = pc.binary_join_element_wise(*texts, "\x1f", null_handling="replace",
+                                       null_replacement="\x00").to_pylist() if texts else []
+    return pa.array([f"{customer_id}\x1f{hashlib.sha256(row.encode('utf-8')).hexdigest()[:32]}"
+                     for customer_id, row in zip(snapshot.customer_ids, rows, strict=True)], pa.string())
 
 
 def _gate_all(settings: Settings, run_id: str, prepared: list[_Prepared], gate: ExportGate | None,
@@ -362,7 +397,7 @@ def _gate_all(settings: Settings, run_id: str, prepared: list[_Prepared], gate: 
     """Run the built-in checks and the quality gate once over every export of the run.
 
     Frames are named ``<segment>/<destination>/<file>``. Only the snapshots go to the gate.
-    added.csv holds a subset of the snapshot's rows (the same rows, filtered by the diff, with the
+    added.csv (and a marketing export's changed.csv) holds a subset of the snapshot's rows (the same rows, filtered by the diff, with the
     same segment, consent purposes, hashed columns and customer ids), and every check of the export
     suite is a check of each row on its own, so checking the snapshot decides for added.csv too
     (until 2026-11-24 it was handed over as well, which doubled the gate's rows on a first export).
@@ -408,11 +443,17 @@ def _removed_rows(snapshot: Snapshot, removed: pa.Table) -> pa.Table:
     return pa.table({"customer_id": removed.column("customer_id")})
 
 
-def _write_files(snapshot: Snapshot, folder: Path, added: pa.Table, removed: pa.Table) -> dict[str, dict]:
+def _write_files(snapshot: Snapshot, folder: Path, added: pa.Table, removed: pa.Table,
+                 changed: pa.Table | None = None) -> dict[str, dict]:
+    """Write the snapshot and the delta files; ``changed`` (marketing formats only): rows of members
+    already in the previous export whose row differs from it."""
     write_snapshot(snapshot, folder)
     files = {snapshot.snapshot_file: {"role": "snapshot", "rows": snapshot.table.num_rows}}
     files["added.csv"] = {"role": "added", "rows": write_csv_table(folder / "added.csv", added, snapshot.columns)}
     files["removed.csv"] = {"role": "removed", "rows": write_csv_table(folder / "removed.csv", removed)}
+    if changed is not None:
+        files["changed.csv"] = {"role": "changed",
+                                "rows": write_csv_table(folder / "changed.csv", changed, snapshot.columns)}
     if snapshot.skipped:
         skipped = pa.table({"customer_id": pa.array([cid for cid, _ in snapshot.skipped], pa.string()),
                             "reason": pa.array([reason for _, reason in snapshot.skipped], pa.string())})
@@ -425,7 +466,7 @@ def _manifest(settings: Settings, summary: dict, snapshot: Snapshot) -> dict:
     return {
         **{k: summary[k] for k in ("run_id", "segment", "destination", "consent_purpose")},
         "run_date": settings.run_date.isoformat(),
-        **{k: summary[k] for k in ("row_count", "added", "removed", "previous_run_id")},
+        **{k: summary[k] for k in ("row_count", "added", "removed", "changed", "previous_run_id") if k in summary},
         "diff_key": "customer_id" if snapshot.destination not in AD_PLATFORMS else "sha256 of the hashed row",
         "schema": [{"name": f.name, "type": str(f.type)} for f in snapshot.table.schema],
         "hashing": {"algorithm": "sha256", "encoding": "lower-case hex", "columns": list(snapshot.hashed_columns)},
@@ -525,8 +566,9 @@ def _publish_all(settings: Settings, con, run_id: str, prepared: list[_Prepared]
         if replaced is not None:
             shutil.rmtree(replaced, ignore_errors=True)
         publish.update_latest(Path(settings.export_dir), summary["segment"], summary["destination"], summary["run_id"])
-        log.info("published %s/%s run %s: %d rows (+%d, -%d)", summary["segment"], summary["destination"],
-                 summary["run_id"], summary["row_count"], summary["added"], summary["removed"])
+        log.info("published %s/%s run %s: %d rows (+%d, -%d, ~%d)", summary["segment"], summary["destination"],
+                 summary["run_id"], summary["row_count"], summary["added"], summary["removed"],
+                 summary.get("changed", 0))
         results.append({**summary, "status": state.PUBLISHED, "path": str(item.target), "message": None})
     return results
 
@@ -542,7 +584,7 @@ def _publication(item: _Prepared) -> state.Publication:
         hashed_rows = pa.nulls(snapshot.table.num_rows, pa.string())
     members = pa.table({
         "customer_id": pa.array(snapshot.customer_ids, pa.string()),
-        "member_key": pa.array(snapshot.keys, pa.string()),
+        "member_key": item.member_keys,
         "hashed_row": hashed_rows,
     })
     return state.Publication(

@@ -11,7 +11,9 @@ Memberships are kept as diffs, so a night that changes 1% of an audience writes 
   changes to find the export before it.
 
 Rows are (member_key, customer_id, hashed_row); for ad platforms the hashed row (never clear-text
-PII) lets ``removed.csv`` tell the platform exactly which identifiers to drop.
+PII) lets ``removed.csv`` tell the platform exactly which identifiers to drop. A marketing member key
+carries a digest of the exported row (``runner._marketing_member_keys``), so a changed row is a key
+that left and one that entered.
 ``exports.export_log`` has one row per attempt: a rerun replaces the run's ``published`` row of an
 export, but every ``gate_failed`` row stays, so a blocked attempt keeps its audit trace. (Before, ``exports.export_members`` held every
 member of every retained run; ``ensure_tables`` converts such a table once.)

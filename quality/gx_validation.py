@@ -32,6 +32,9 @@ from quality.suite_config import CheckSpec, expectation_class_name
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
 DOCS_SITE = "run_report"
+# SUMMARY without the failing values: counts, percentages and the failing rows' frame indexes
+# (the report names those rows by its label columns) but no partial_unexpected_list or _counts.
+HIDDEN_VALUES_FORMAT = {"result_format": "SUMMARY", "exclude_unexpected_values": True}
 log = logging.getLogger(__name__)
 
 
@@ -179,13 +182,24 @@ def validate(
     for check in planned:
         if check.spec.data_key in frames:
             by_frame.setdefault(check.spec.data_key, []).append(check)
+    # GX stores each result in the validation store and renders it into the Data Docs, both under
+    # reports/: a check that must not show its failing values (show_values: false, e.g. e-mails)
+    # runs in its own checkpoint whose results keep counts and row indexes but no values.
+    groups: list[tuple[str, str, list[PlannedCheck], bool]] = []
+    for data_key, checks in by_frame.items():
+        name = _asset_name(stage, checks[0].spec.dataset or checks[0].spec.name)
+        shown = [c for c in checks if c.spec.show_values]
+        hidden = [c for c in checks if not c.spec.show_values]
+        if shown:
+            groups.append((data_key, name, shown, True))
+        if hidden:
+            groups.append((data_key, f"{name}__values_hidden" if shown else name, hidden, False))
 
     outcomes: dict[str, GxOutcome] = {}
     # This gate's suites and validation results: the Data Docs pages to render. Pages of the
     # run's earlier gates are already on disk and unchanged; only the index lists everything.
     rendered: list[Any] = []
-    for data_key, checks in by_frame.items():
-        name = _asset_name(stage, checks[0].spec.dataset or checks[0].spec.name)
+    for data_key, name, checks, show_values in groups:
         try:
             asset = datasource.get_asset(name)
         except LookupError:
@@ -208,7 +222,8 @@ def validate(
         # suite, itself: saving them here first as well stored every suite and definition twice.
         definition = gx.ValidationDefinition(name=name, data=batch_definition, suite=suite)
         checkpoint = context.checkpoints.add_or_update(
-            gx.Checkpoint(name=name, validation_definitions=[definition], actions=[], result_format="SUMMARY"))
+            gx.Checkpoint(name=name, validation_definitions=[definition], actions=[],
+                        result_format="SUMMARY" if show_values else HIDDEN_VALUES_FORMAT))
         run = checkpoint.run(batch_parameters={"dataframe": frames[data_key]})
         rendered += [ExpectationSuiteIdentifier(name=name), *run.run_results]
         for validation in run.run_results.values():

@@ -71,8 +71,10 @@ def test_rerunning_a_run_replaces_it_without_duplicates(settings):
     # Still compared with run-1, the export before this run, so a rerun gives the same files.
     assert (again["added"], again["removed"], again["previous_run_id"]) == (1, 1, "run-1")
     assert query(settings, "SELECT count(*) FROM exports.export_log WHERE run_id = 'run-2'") == [(1,)]
+    # c1's row changed (new e-mail): its member key, the id with a digest of the row, left and entered.
     assert query(settings, "SELECT change, customer_id FROM exports.export_member_changes WHERE run_id = 'run-2' "
-                           "ORDER BY 1, 2") == [("added", "c6"), ("removed", "c2")]
+                           "ORDER BY 1, 2") == [("added", "c1"), ("added", "c6"), ("removed", "c1"), ("removed", "c2")]
+    assert ids(settings, "vip", "csv", "run-2", "changed.csv") == ["c1"]
     assert query(settings, "SELECT count(*) FROM exports.export_members_current") == [(2,)]
     assert sorted(p.name for p in (settings.export_dir / "vip" / "csv").iterdir()) == ["latest", "run-1", "run-2"]
     assert list((settings.export_dir / ".staging").iterdir()) == []
@@ -87,7 +89,9 @@ def test_export_log_and_member_state_are_written(settings):
     assert all(row[5].endswith("/vip/" + row[0] + "/run-1") for row in log)
     members = query(settings, "SELECT customer_id, member_key FROM exports.export_members_current "
                               "WHERE segment = 'vip' AND destination = 'csv' ORDER BY 1")
-    assert members == [("c1", "c1"), ("c2", "c2")]
+    # Marketing member keys: the customer id, a unit separator and a digest of the exported row.
+    assert [(customer_id, key.split("\x1f")[0], len(key.split("\x1f")[1])) for customer_id, key in members] == [
+        ("c1", "c1", 32), ("c2", "c2", 32)]
 
 
 def _files_of(folder):
@@ -136,3 +140,69 @@ def test_members_kept_per_run_are_converted_to_current_members_and_changes(setti
     assert query(settings, "SELECT * FROM exports.export_members_current ORDER BY ALL") == current
     assert query(settings, "SELECT count(*) FROM information_schema.tables WHERE table_name = 'export_members'") == [
         (0,)]
+
+
+def _withdraw(settings, customer_id: str, channel: str) -> dict:
+    """The customer withdraws e-mail or SMS marketing consent (stays a member of every segment)."""
+    customers = dict(CUSTOMERS)
+    row = list(customers[customer_id])
+    row[{"email": 10, "sms": 11}[channel]] = False
+    customers[customer_id] = tuple(row)
+    build_warehouse(settings, customers=customers)
+    return customers
+
+
+def test_a_withdrawn_channel_consent_reaches_the_deltas_as_a_changed_row(settings):
+    # Before 2026-11-25 the marketing diff compared customer ids only: the phone cell emptied in the
+    # snapshot, but added.csv and removed.csv were both empty, so a tool applying deltas kept the phone.
+    for fmt in ("csv", "parquet"):
+        export(settings, "run-1", segment="vip", fmt=fmt, gate=None)
+    customers = _withdraw(settings, "c1", "sms")
+    for fmt in ("csv", "parquet"):
+        summary = export(settings, "run-2", segment="vip", fmt=fmt, gate=None)[0]
+        assert (summary["added"], summary["removed"], summary["changed"]) == (0, 0, 1)
+        folder = export_folder(settings, "vip", fmt, "run-2")
+        header, changed = read_csv(folder / "changed.csv")
+        assert header == read_csv(folder / "added.csv")[0]
+        assert [(r["customer_id"], r["email"], r["phone"]) for r in changed] == [("c1", "ada@example.com", "")]
+        assert read_csv(folder / "added.csv")[1] == [] and read_csv(folder / "removed.csv")[1] == []
+        files = {entry["name"]: entry for entry in manifest(settings, "vip", fmt, "run-2")["files"]}
+        assert (files["changed.csv"]["role"], files["changed.csv"]["rows"]) == ("changed", 1)
+        assert manifest(settings, "vip", fmt, "run-2")["changed"] == 1
+
+    # The e-mail the same way (in a segment whose purpose is not e-mail); a rerun writes the same files.
+    export(settings, "run-2", segment="retarget", fmt="csv", gate=None)
+    customers["c1"] = (*customers["c1"][:10], False, *customers["c1"][11:])
+    build_warehouse(settings, customers=customers)
+    export(settings, "run-3", segment="retarget", fmt="csv", gate=None)
+    folder = export_folder(settings, "retarget", "csv", "run-3")
+    assert [(r["customer_id"], r["email"], r["phone"]) for r in read_csv(folder / "changed.csv")[1]] == [
+        ("c1", "", "")]
+    first = _files_of(folder)
+    export(settings, "run-3", segment="retarget", fmt="csv", gate=None)
+    assert _files_of(folder) == first
+
+    # Nothing changed: every delta is empty and the files of the unchanged members are as before.
+    export(settings, "run-4", segment="retarget", fmt="csv", gate=None)
+    later = _files_of(export_folder(settings, "retarget", "csv", "run-4"))
+    assert later["snapshot.csv"] == first["snapshot.csv"]
+    assert all(later[name].count(b"\n") == 1 for name in ("added.csv", "removed.csv", "changed.csv"))
+
+
+def test_a_member_who_joins_or_leaves_is_not_listed_as_changed(settings):
+    export(settings, "run-1", segment="vip", fmt="csv", gate=None)
+    _second_day(settings)  # c2 leaves, c6 joins, c1's e-mail address changes
+    summary = export(settings, "run-2", segment="vip", fmt="csv", gate=None)[0]
+    assert (summary["added"], summary["removed"], summary["changed"]) == (1, 1, 1)
+    assert ids(settings, "vip", "csv", "run-2", "changed.csv") == ["c1"]
+    assert read_csv(export_folder(settings, "vip", "csv", "run-2") / "changed.csv")[1][0]["email"] == \
+        "ada.l@example.org"
+
+
+def test_member_state_kept_before_row_digests_lists_every_member_as_changed_once(settings):
+    export(settings, "run-1", segment="vip", fmt="csv", gate=None)
+    execute(settings, "UPDATE exports.export_members_current SET member_key = customer_id")  # the earlier keys
+    summary = export(settings, "run-2", segment="vip", fmt="csv", gate=None)[0]
+    assert (summary["added"], summary["removed"], summary["changed"]) == (0, 0, 2)
+    summary = export(settings, "run-3", segment="vip", fmt="csv", gate=None)[0]
+    assert (summary["added"], summary["removed"], summary["changed"]) == (0, 0, 0)

@@ -637,3 +637,26 @@ def test_a_delete_list_holding_an_erased_hash_of_nobody_now_is_held_and_scrubbed
     assert not _removed_lists_ada(settings, "retarget", "google", "run-3")
     assert not _removed_lists_ada(settings, "retarget", "meta", "run-3")
     assert "c1" in ids(settings, "retarget", "csv", "run-3", "removed.csv")
+
+
+
+def test_an_erased_person_leaves_the_changed_csv_of_retained_runs(settings):
+    export(settings, "run-1", segment="vip", gate=None)
+    customers = dict(CUSTOMERS)
+    customers["c1"] = (*CUSTOMERS["c1"][:11], False, CUSTOMERS["c1"][12])  # SMS consent withdrawn
+    build_warehouse(settings, customers=customers)
+    export(settings, "run-2", segment="vip", gate=None)
+    for fmt in ("csv", "parquet"):
+        assert ids(settings, "vip", fmt, "run-2", "changed.csv") == ["c1"]
+
+    build_warehouse(settings, customers=customers, suppression=[*SUPPRESSION, ("email", "ada@example.com", "erasure")])
+    export(settings, "run-3", segment="vip", gate=None)
+
+    for fmt in ("csv", "parquet"):
+        folder = export_folder(settings, "vip", fmt, "run-2")
+        assert ids(settings, "vip", fmt, "run-2", "changed.csv") == []
+        entry = next(e for e in manifest(settings, "vip", fmt, "run-2")["files"] if e["name"] == "changed.csv")
+        assert entry["rows"] == 0
+        assert entry["sha256"] == hashlib.sha256((folder / "changed.csv").read_bytes()).hexdigest()
+    assert ("vip", "csv", "run-2", "changed.csv") in query(
+        settings, "SELECT segment, destination, scrubbed_run_id, file FROM exports.erasure_scrubs")

@@ -60,6 +60,22 @@ def test_hashed_column_with_plain_text_blocks_export(settings, clean_export):
     assert "bob@example.com" not in str(excinfo.value)
 
 
+def test_plain_values_in_hashed_columns_reach_no_file_under_reports(settings, clean_export):
+    frames, context = clean_export
+    frame = frames["high_value__google.csv"].copy()
+    frame.loc[1, "email_sha256"] = "secret.person@example.org"
+    frame.loc[0, "email_sha256"] = "+16505550123"
+
+    with pytest.raises(QualityGateFailed):
+        run_export_gate(settings, RUN_ID, {"high_value__google.csv": frame}, context)
+
+    files = {path: path.read_text(encoding="utf-8", errors="replace")
+             for path in settings.reports_dir.rglob("*") if path.is_file()}
+    assert any("data_docs" in str(path) for path in files) and any(path.suffix == ".json" for path in files)
+    leaked = [str(path) for path, text in files.items() if "secret.person" in text or "6505550123" in text]
+    assert leaked == []
+
+
 def test_upper_case_hash_is_not_accepted(settings, clean_export):
     frames, context = clean_export
     frame = frames["high_value__google.csv"].copy()

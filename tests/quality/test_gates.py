@@ -166,6 +166,26 @@ def test_bad_values_block_marts_and_hide_email_addresses(settings, sql):
     assert "cust-b" in emails and "not an email" not in emails
 
 
+def files_under(folder) -> dict[str, str]:
+    return {str(path): path.read_text(encoding="utf-8", errors="replace")
+            for path in folder.rglob("*") if path.is_file()}
+
+
+def test_hidden_values_reach_no_file_under_reports(settings, sql):
+    """show_values: false also keeps the value out of GX's stored results and Data Docs."""
+    sql("UPDATE marts.dim_customers SET email = 'private person@example.com' WHERE customer_id = 'cust-b'")
+
+    with pytest.raises(QualityGateFailed):
+        run_gate(settings, RUN_ID, "marts")
+
+    files = files_under(settings.reports_dir)
+    assert any("/gx/" in path for path in files) and any("/data_docs/validations/" in path for path in files)
+    assert [path for path, text in files.items() if "private person" in text] == []
+    # The report still counts the failing rows and names the customer.
+    assert "1 of" in stored_result(sql, "marts", "emails_valid")[2]
+    assert "cust-b" in stored_result(sql, "marts", "emails_valid")[2]
+
+
 def test_missing_mart_fails_with_a_readable_reason(settings, sql):
     sql("DROP TABLE marts.dim_customers")
     with pytest.raises(QualityGateFailed, match="customer_id_unique") as excinfo:
