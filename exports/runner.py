@@ -49,6 +49,16 @@ log = logging.getLogger(__name__)
 _USE_DEFAULT_GATE: Any = object()
 
 
+class ErasureScrubFailed(RuntimeError):
+    """The exports of the call were published (``results``), but the erasure scrub of the retained runs
+    that follows stopped (``__cause__``): the requests are not recorded as applied, so the next export
+    scrubs again once what is named is fixed."""
+
+    def __init__(self, message: str, results: list[dict]):
+        super().__init__(message)
+        self.results = results
+
+
 class ExportBlocked(ExportGateFailed):
     """One or more exports failed their gate; ``results`` holds every export's outcome."""
 
@@ -74,6 +84,7 @@ def export(settings: Settings, run_id: str, segment: str | None = None, fmt: str
     export_dir = Path(settings.export_dir)
     with publish.export_lock(export_dir):
         _reconcile_killed_publication(settings)
+        scrub.finish_interrupted(settings)  # before publishing: a rerun replaces the folders of its run id
         for leftover in publish.clear_staging(export_dir):
             log.warning("removed %s, left in the staging folder by an export that did not finish", leftover)
         return _export_locked(settings, run_id, segment, formats, gate)
@@ -130,12 +141,21 @@ def _export_locked(settings: Settings, run_id: str, segment: str | None, formats
         with connect(settings) as con:
             results = _publish_all(settings, con, run_id, prepared)
             _prune(settings, con, prepared)
-            # Retained runs published before a new erasure request lose that person's rows.
-            scrub.scrub_erased(settings, con, run_id, rebuilt=[(item.summary["segment"], item.summary["destination"])
-                                                              for item in prepared], built_without=erasures)
             # Kept for the next run (only after publishing: a blocked run keeps the last run's).
             suppression_mod.save_memo(con, shared.memo, state.SUPPRESSION_DECISIONS)
             state.save_hashed_rows(con, shared.hashed_rows_table())
+            # Retained runs published before a new erasure request lose that person's rows. After
+            # publishing: the new run is built without the person and its removed.csv is the platforms'
+            # delete list, so an old file the scrub cannot read must not hold it back.
+            try:
+                scrub.scrub_erased(settings, con, run_id, built_without=erasures, rebuilt=[
+                    (item.summary["segment"], item.summary["destination"]) for item in prepared])
+            except Exception as exc:
+                raise ErasureScrubFailed(
+                    f"run {run_id}: published {len(results)} export(s) and repointed their latest, but the "
+                    f"erasure scrub of the retained runs did not finish: {exc}. Folders scrubbed before are "
+                    "logged in exports.erasure_scrubs; the erasure requests are not recorded as applied, so the "
+                    "next export scrubs again: fix or delete what is named and export again", results) from exc
         log.info("export %s: %d suppression decision(s) and %d hashed row(s) reused from the last run",
                  run_id, shared.memo.reused, shared.rows_reused)
         return results

@@ -38,8 +38,11 @@ Rows are found, in one pass per file:
 
 Files are read with Arrow (every column as text), values are judged per distinct value, and only a
 file that loses rows is rewritten (byte-for-byte what the exporter writes); a CSV file not as the
-exporter writes it (a ragged row, an unquoted carriage return) stops the scrub with an error naming
-it. Of the folders the calling export has just built only ``removed.csv`` is read (the rest was built
+exporter writes it (a ragged row, an unquoted carriage return) leaves its folder as it was and, once
+the other folders are scrubbed, stops the scrub with an error naming it (``ScrubIncomplete``). Each
+folder is put in place whole, its manifest after its files, and logged at once (``_commit_folder``);
+an export killed in between is finished by the next one (``finish_interrupted``), and the requests
+are recorded as applied only once every folder is done, so a rerun still finds the people. Of the folders the calling export has just built only ``removed.csv`` is read (the rest was built
 without the people; it lists those removed since the last run, the person erased now among them),
 every other retained folder is read whole, those of its own run id included. The ``removed.csv`` of
 each export's latest run is held back: it is how the erasure reaches the platform (it lists the
@@ -70,7 +73,7 @@ import pyarrow.parquet as pq
 
 from cdp.clock import audit_now
 from cdp.settings import Settings
-from cdp.warehouse import table_exists, transaction
+from cdp.warehouse import connect, table_exists, transaction
 from exports import publish, state
 from exports import suppression as suppression_mod
 from exports.formats import AD_PLATFORMS, write_csv_table
@@ -89,6 +92,10 @@ SCRUBBED_CUSTOMERS = "exports.erasure_scrubbed_customers"
 # Run folders whose removed.csv, the latest of its export, was left holding erased people's rows (it is
 # what tells the platform to delete them); scrubbed by the first export after which it is not the latest.
 HELD_REMOVALS = "exports.erasure_held_removals"
+# The folders whose rewritten files (``.<name>.scrub``) and manifest are written in full but not all renamed
+# into place and logged yet: a scrub killed then is finished by the next export (``finish_interrupted``).
+PENDING_SCRUBS = "exports.erasure_scrubs_pending"
+_TEMPORARY = ".scrub"  # suffix of a rewritten file (``.<name>.scrub``) until it is renamed into place
 
 _DDL = (
     f"""CREATE TABLE IF NOT EXISTS {SCRUBBED_ENTRIES} (
@@ -120,12 +127,24 @@ _DDL = (
         rows_removed BIGINT NOT NULL,
         scrubbed_at TIMESTAMP
     )""",
+    f"CREATE TABLE IF NOT EXISTS {PENDING_SCRUBS} AS SELECT * FROM {SCRUB_LOG} LIMIT 0",
 )
 _ID_FILES = ("skipped.csv",)  # files with a customer_id column in every format
 _ERASURE_ENTRIES = ("SELECT DISTINCT trim(identifier_type) AS identifier_type, identifier FROM raw.suppression_list "
                     "WHERE lower(trim(reason)) = 'erasure' AND identifier IS NOT NULL")
 
 Entry = tuple[str, str]
+
+
+class ScrubIncomplete(RuntimeError):
+    """Some retained folders could not be scrubbed (``failures``: one message per folder, naming the file).
+
+    Every other folder was scrubbed and logged; nothing of the requests was recorded as applied, so the
+    next export scrubs again once the files named are fixed or deleted."""
+
+    def __init__(self, failures: list[str]):
+        super().__init__("; ".join(failures))
+        self.failures = failures
 
 
 def erasure_entries(con: duckdb.DuckDBPyConnection) -> frozenset[Entry]:
@@ -149,6 +168,7 @@ def scrub_erased(settings: Settings, con: duckdb.DuckDBPyConnection, run_id: str
     had_customers = table_exists(con, *SCRUBBED_CUSTOMERS.split("."))
     for ddl in _DDL:
         con.execute(ddl)
+    _finish_pending(con, Path(settings.export_dir), sweep=False)  # ``export`` did it, under its lock
     if not table_exists(con, "raw", "suppression_list"):
         return 0
     entries = [tuple(row) for row in con.execute(f"{_ERASURE_ENTRIES} ORDER BY ALL").fetchall()]
@@ -188,8 +208,8 @@ def scrub_erased(settings: Settings, con: duckdb.DuckDBPyConnection, run_id: str
     skip = {(segment, destination, run_id) for segment, destination in rebuilt} if set(todo) <= built_without else set()
     retained = _retained_runs(con)
     removed = 0
-    log_rows: list[tuple] = []
     held: list[tuple[str, str, str]] = []
+    failures: list[str] = []
     if retained and (customer_ids or contacts.emails or contacts.phones):
         erased: _Erased | None = None
         export_dir = Path(settings.export_dir)
@@ -209,22 +229,26 @@ def scrub_erased(settings: Settings, con: duckdb.DuckDBPyConnection, run_id: str
                 and body.get("retired") is not True
             if erased is None:
                 erased = _Erased(con, customer_ids, contacts)
-            counts, holds = _scrub_folder(folder, destination, erased, keep_removed=keep_removed, only=only)
+            # A folder that cannot be read is left whole and named at the end; the others are still scrubbed.
+            try:
+                counts, holds = _scrub_folder(folder, destination, erased, keep_removed=keep_removed, only=only)
+            except (RuntimeError, OSError, pa.ArrowException) as exc:
+                failures.append(str(exc))
+                continue
             if holds:
                 held.append((segment, destination, scrubbed_run))
-            if counts:
-                _note_in_manifest(folder, run_id, counts)
-                removed += sum(counts.values())
-                log_rows += [(run_id, segment, destination, scrubbed_run, name, n, audit_now())
-                             for name, n in sorted(counts.items())]
+            removed += _commit_folder(con, folder, (segment, destination, scrubbed_run), run_id, counts)
     # A folder just built may list in its removed.csv someone a request was applied to before (by a partial
     # export, say) or an erased contact's hash, with nothing left to apply now: found in the member state
     # (no file read) and handled as the delete lists above, held while the latest, else scrubbed now.
     built = _built_removals_of_erased(con, run_id, rebuilt, entries, found, settings.default_phone_region)
-    released, released_rows = _scrub_held_removals(settings, con, run_id, entries, found, built)
+    released, released_removed = _scrub_held_removals(settings, con, run_id, entries, found, built, failures)
     held += [folder for folder in built if folder not in held and folder not in released]
-    removed += sum(row[5] for row in released_rows)
-    log_rows += released_rows
+    removed += released_removed
+    if failures:
+        # What was scrubbed is in the files, manifests and log; the requests stay unapplied, so the next
+        # export looks for the people again (in the folders done already it finds nothing left to remove).
+        raise ScrubIncomplete(failures)
     def customers_matched(entry: Entry) -> int:
         # Never fewer than recorded: entries applied before SCRUBBED_CUSTOMERS existed list nobody there.
         return max(len(applied[entry] | matched[entry]), recorded.get(entry) or 0)
@@ -232,8 +256,6 @@ def scrub_erased(settings: Settings, con: duckdb.DuckDBPyConnection, run_id: str
     # Rewritten: the entries new or newly matched, and those still matching nobody (last checked now).
     checked = [entry for entry in entries if entry in todo or not customers_matched(entry)]
     with transaction(con):
-        if log_rows:
-            con.executemany(f"INSERT INTO {SCRUB_LOG} VALUES (?, ?, ?, ?, ?, ?, ?)", log_rows)
         for segment, destination, scrubbed_run in released + held:
             con.execute(f"DELETE FROM {HELD_REMOVALS} WHERE segment = ? AND destination = ? AND run_id = ?",
                         [segment, destination, scrubbed_run])
@@ -504,13 +526,26 @@ def _retained_runs(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, str]]
 
 def _scrub_folder(folder: Path, destination: str, erased: _Erased, keep_removed: bool,
                   only: str | None = None) -> tuple[dict[str, int], bool]:
-    """Rewrite the files of one run folder (``only``: that file) without the erased rows; returns the
-    rows removed per file name, and whether ``keep_removed`` left erased rows in its removed.csv."""
-    counts = {}
+    """Write the files of one run folder (``only``: that file) without the erased rows beside them
+    (``.<name>.scrub``, put in place by ``_commit_folder``); returns the rows removed per file name, and
+    whether ``keep_removed`` left erased rows in its removed.csv. When a file cannot be read, the
+    temporaries written are removed and the folder is left as it was."""
+    counts: dict[str, int] = {}
+    try:
+        return _scrub_files(folder, destination, erased, keep_removed, only, counts)
+    except BaseException:
+        for name in counts:
+            _temporary(folder / name).unlink(missing_ok=True)
+        raise
+
+
+def _scrub_files(folder: Path, destination: str, erased: _Erased, keep_removed: bool, only: str | None,
+                 counts: dict[str, int]) -> tuple[dict[str, int], bool]:
     holds = False
     for path in sorted(folder.iterdir()):
         name = path.name
-        if name == publish.MANIFEST or not path.is_file() or (only is not None and name != only):
+        if name == publish.MANIFEST or name.startswith(".") or not path.is_file() \
+                or (only is not None and name != only):
             continue
         if keep_removed and name == "removed.csv":
             table = _read_csv_text(path)
@@ -568,14 +603,16 @@ def _built_removals_of_erased(con: duckdb.DuckDBPyConnection, run_id: str, rebui
 
 
 def _scrub_held_removals(settings: Settings, con: duckdb.DuckDBPyConnection, run_id: str, entries: list[Entry],
-                         found: set[str], built: Iterable[tuple[str, str, str]] = ()
-                         ) -> tuple[list[tuple[str, str, str]], list[tuple]]:
+                         found: set[str], built: Iterable[tuple[str, str, str]] = (),
+                         failures: list[str] | None = None) -> tuple[list[tuple[str, str, str]], int]:
     """Scrub the held removed.csv files (``HELD_REMOVALS``, and the folders ``built`` just now whose
     removed.csv lists an erased person) that are no longer their export's latest, or are a retired
     segment's final export (or whose folder is gone), of every person an erasure request has been applied
-    to; returns the folders released and the ``SCRUB_LOG`` rows."""
+    to; returns the folders released and the rows removed. A folder that cannot be read is added to
+    ``failures`` (raised when None) and stays held."""
     export_dir = Path(settings.export_dir)
-    released, log_rows, due = [], [], []
+    released, due = [], []
+    removed = 0
     noted = {tuple(row) for row in con.execute(
         f"SELECT DISTINCT segment, destination, run_id FROM {HELD_REMOVALS}").fetchall()}
     for segment, destination, scrubbed_run in sorted(noted | set(built)):
@@ -585,20 +622,23 @@ def _scrub_held_removals(settings: Settings, con: duckdb.DuckDBPyConnection, run
         elif scrubbed_run != publish.read_latest(export_dir, segment, destination) or _is_retired(folder):
             due.append((segment, destination, scrubbed_run))
     if not due:
-        return released, log_rows
+        return released, removed
     applied = {str(row[0]) for row in con.execute(f"SELECT DISTINCT customer_id FROM {SCRUBBED_CUSTOMERS}").fetchall()}
     applied |= found
     customer_ids, contacts = _erased_targets(con, applied, entries, settings.default_phone_region)
     erased = _Erased(con, customer_ids, contacts)
     for segment, destination, scrubbed_run in due:
         folder = publish.export_path(export_dir, segment, destination, scrubbed_run)
-        counts, _ = _scrub_folder(folder, destination, erased, keep_removed=False, only="removed.csv")
-        if counts:
-            _note_in_manifest(folder, run_id, counts)
-            log_rows += [(run_id, segment, destination, scrubbed_run, name, n, audit_now())
-                         for name, n in sorted(counts.items())]
+        try:
+            counts, _ = _scrub_folder(folder, destination, erased, keep_removed=False, only="removed.csv")
+        except (RuntimeError, OSError, pa.ArrowException) as exc:
+            if failures is None:
+                raise
+            failures.append(str(exc))
+            continue
+        removed += _commit_folder(con, folder, (segment, destination, scrubbed_run), run_id, counts)
         released.append((segment, destination, scrubbed_run))
-    return released, log_rows
+    return released, removed
 
 
 def _manifest(folder: Path) -> dict:
@@ -678,6 +718,7 @@ def _parse_csv_text(path: Path, data: bytes, header: list[str]) -> pa.Table | No
 
 
 def _rewrite_csv(path: Path, mask: np.ndarray) -> int:
+    """Write ``path`` without the rows of ``mask`` to its temporary (``_temporary``); returns the rows dropped."""
     if not mask.any():
         return 0
     data = path.read_bytes()
@@ -685,9 +726,7 @@ def _rewrite_csv(path: Path, mask: np.ndarray) -> int:
     if data.endswith(b"\n") and len(lines) == len(mask) + 2:
         # One line per row (no cell holds a line break): drop the lines, keep every other byte as is.
         kept_lines = [lines[0], *(line for line, drop in zip(lines[1:-1], mask.tolist(), strict=True) if not drop)]
-        temporary = path.with_name(f".{path.name}.scrub")
-        temporary.write_bytes(b"\n".join(kept_lines) + b"\n")
-        os.replace(temporary, path)
+        _temporary(path).write_bytes(b"\n".join(kept_lines) + b"\n")
         return int(mask.sum())
     with path.open(newline="", encoding="utf-8") as handle:
         rows = list(csv.reader(handle))
@@ -695,36 +734,110 @@ def _rewrite_csv(path: Path, mask: np.ndarray) -> int:
     if len(body) != len(mask):
         raise RuntimeError(f"{path}: {len(body)} rows read by csv, {len(mask)} by Arrow; not rewritten")
     kept = [row for row, drop in zip(body, mask.tolist(), strict=True) if not drop]
-    temporary = path.with_name(f".{path.name}.scrub")
     # Written as the exporter writes it (cells with a comma, quote, CR or LF quoted).
-    write_csv_table(temporary, pa.table({f"c{i}": pa.array([row[i] for row in kept], pa.string())
-                                         for i in range(len(header))}).rename_columns(header), header)
-    os.replace(temporary, path)
+    write_csv_table(_temporary(path), pa.table({f"c{i}": pa.array([row[i] for row in kept], pa.string())
+                                                for i in range(len(header))}).rename_columns(header), header)
     return len(body) - len(kept)
 
 
 def _rewrite_parquet(path: Path, table: pa.Table, mask: np.ndarray) -> int:
+    """Write ``table`` without the rows of ``mask`` to the temporary of ``path``; returns the rows dropped."""
     count = int(mask.sum())
     if not count:
         return 0
-    temporary = path.with_name(f".{path.name}.scrub")
-    pq.write_table(table.filter(pa.array(~mask)), temporary)
-    os.replace(temporary, path)
+    pq.write_table(table.filter(pa.array(~mask)), _temporary(path))
     return count
 
 
 def _note_in_manifest(folder: Path, run_id: str, counts: dict[str, int]) -> None:
-    """Update the rewritten files' rows, size and SHA-256 in manifest.json and say why they changed."""
-    path = folder / publish.MANIFEST
-    manifest = json.loads(path.read_text(encoding="utf-8"))
+    """Write the folder's manifest.json with the rewritten files' rows, size and SHA-256 (read from their
+    temporaries) and why they changed, to its own temporary; ``_commit_folder`` puts them all in place."""
+    manifest = json.loads((folder / publish.MANIFEST).read_text(encoding="utf-8"))
     for entry in manifest.get("files", []):
         name = entry.get("name")
         if name in counts:
             entry["rows"] = entry.get("rows", 0) - counts[name]
-            entry["bytes"] = (folder / name).stat().st_size
-            entry["sha256"] = publish.sha256_file(folder / name)
+            entry["bytes"] = _temporary(folder / name).stat().st_size
+            entry["sha256"] = publish.sha256_file(_temporary(folder / name))
     manifest.setdefault("erasure_scrubs", []).append(
         {"run_id": run_id, "reason": "erasure requests made after this export", "rows_removed": counts})
-    temporary = folder / f".{publish.MANIFEST}.scrub"
-    temporary.write_text(json.dumps(manifest, indent=2, sort_keys=False, default=str) + "\n", encoding="utf-8")
-    os.replace(temporary, path)
+    _temporary(folder / publish.MANIFEST).write_text(
+        json.dumps(manifest, indent=2, sort_keys=False, default=str) + "\n", encoding="utf-8")
+
+
+def _temporary(path: Path) -> Path:
+    """Where the rewrite of ``path`` is written before it is renamed into place."""
+    return path.with_name(f".{path.name}{_TEMPORARY}")
+
+
+def _commit_folder(con: duckdb.DuckDBPyConnection, folder: Path, export: tuple[str, str, str], run_id: str,
+                   counts: dict[str, int]) -> int:
+    """Put one folder's scrub in place and log it; returns the rows removed.
+
+    The rewritten files are beside their originals (``_scrub_folder``); the manifest is written beside
+    its own, then the folder is noted in ``PENDING_SCRUBS`` (from here on the scrub is finished, by the
+    next export if this one is killed), the files and then the manifest renamed into place, and the
+    removals logged in ``SCRUB_LOG`` in the transaction that drops the note. Killed before the note, the
+    folder is as it was (its temporaries are removed) and the requests are not recorded as applied, so
+    the next export scrubs it again: files, manifest and log never disagree for longer than that.
+    """
+    if not counts:
+        return 0
+    try:
+        _note_in_manifest(folder, run_id, counts)
+    except BaseException:
+        for name in [*counts, publish.MANIFEST]:
+            _temporary(folder / name).unlink(missing_ok=True)
+        raise
+    at = audit_now()
+    with transaction(con):
+        con.executemany(f"INSERT INTO {PENDING_SCRUBS} VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        [(run_id, *export, name, n, at) for name, n in sorted(counts.items())])
+    _finish_folder(con, folder, export)
+    return sum(counts.values())
+
+
+def _finish_folder(con: duckdb.DuckDBPyConnection, folder: Path, export: tuple[str, str, str]) -> None:
+    """Rename a noted folder's rewritten files and then its manifest into place (those still beside
+    them) and move its ``PENDING_SCRUBS`` rows to ``SCRUB_LOG``; a folder gone since loses its rows."""
+    names = [row[0] for row in con.execute(
+        f"SELECT DISTINCT file FROM {PENDING_SCRUBS} WHERE segment = ? AND destination = ? AND scrubbed_run_id = ?",
+        list(export)).fetchall()]
+    present = folder.is_dir()
+    if present:
+        for name in [*sorted(names), publish.MANIFEST]:  # the manifest last: it describes the new files
+            if _temporary(folder / name).is_file():
+                os.replace(_temporary(folder / name), folder / name)
+    where = "segment = ? AND destination = ? AND scrubbed_run_id = ?"
+    with transaction(con):
+        if present:
+            con.execute(f"INSERT INTO {SCRUB_LOG} SELECT * FROM {PENDING_SCRUBS} WHERE {where}", list(export))
+        con.execute(f"DELETE FROM {PENDING_SCRUBS} WHERE {where}", list(export))
+
+
+def _finish_pending(con: duckdb.DuckDBPyConnection, export_dir: Path, sweep: bool = True) -> None:
+    """Finish the folder scrubs a killed export noted in ``PENDING_SCRUBS`` (their files rewritten in
+    full), then (``sweep``) remove the rewritten files of a scrub killed before its folder was noted."""
+    if table_exists(con, *PENDING_SCRUBS.split(".")):
+        for export in con.execute(f"SELECT DISTINCT segment, destination, scrubbed_run_id FROM {PENDING_SCRUBS} "
+                                  "ORDER BY ALL").fetchall():
+            log.warning("finishing the erasure scrub of %s/%s/%s, left unfinished by an export that was killed",
+                        *export)
+            _finish_folder(con, publish.export_path(export_dir, *export), tuple(export))
+    if sweep and export_dir.is_dir():
+        for leftover in export_dir.glob(f"*/*/*/.*{_TEMPORARY}"):
+            if leftover.is_file() and publish.STAGING_FOLDER not in leftover.relative_to(export_dir).parts:
+                log.warning("removed %s, left by an erasure scrub that did not finish", leftover)
+                leftover.unlink()
+
+
+def finish_interrupted(settings: Settings) -> None:
+    """Finish (or undo, before its folder was noted) the erasure scrub of an export that was killed, so
+    no retained folder's files, manifest and ``exports.erasure_scrubs`` disagree. Call it under the export
+    lock, before anything is published: a rerun of the same run id replaces its folders."""
+    if not settings.warehouse_path.exists():
+        return
+    with connect(settings) as con:
+        if table_exists(con, *SCRUB_LOG.split(".")):
+            con.execute(_DDL[-1])
+            _finish_pending(con, Path(settings.export_dir))

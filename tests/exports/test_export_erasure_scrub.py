@@ -660,3 +660,131 @@ def test_an_erased_person_leaves_the_changed_csv_of_retained_runs(settings):
         assert entry["sha256"] == hashlib.sha256((folder / "changed.csv").read_bytes()).hexdigest()
     assert ("vip", "csv", "run-2", "changed.csv") in query(
         settings, "SELECT segment, destination, scrubbed_run_id, file FROM exports.erasure_scrubs")
+
+
+def _files_disagreeing_with_their_manifest(settings) -> list[str]:
+    """Every file of every run folder whose manifest rows, size or SHA-256 differ from the file."""
+    wrong = []
+    for path in sorted(settings.export_dir.glob("*/*/*/manifest.json")):
+        for entry in json.loads(path.read_text())["files"]:
+            file = path.parent / entry["name"]
+            rows = pq.read_metadata(file).num_rows if file.suffix == ".parquet" else len(read_csv(file)[1])
+            if (rows, file.stat().st_size, hashlib.sha256(file.read_bytes()).hexdigest()) != (
+                    entry["rows"], entry["bytes"], entry["sha256"]):
+                wrong.append(str(file.relative_to(settings.export_dir)))
+        wrong += [str(p.relative_to(settings.export_dir)) for p in path.parent.glob(".*")]  # temporaries left
+    return wrong
+
+
+def _scrub_log(settings) -> list[tuple]:
+    return query(settings, "SELECT run_id, segment, destination, scrubbed_run_id, file, rows_removed "
+                           "FROM exports.erasure_scrubs ORDER BY ALL")
+
+
+def test_a_scrub_stopped_by_an_unreadable_file_leaves_files_manifests_and_log_agreeing(settings):
+    """Review finding: the scrub rewrote files one by one and logged them all at the end. A file it could
+    not read left the folders before it rewritten but unlogged, and in its own folder added.csv
+    rewritten with its manifest still saying rows=2 and the old SHA-256; the next export repaired neither.
+    Now each folder is put in place whole with its manifest and logged at once, an unreadable folder is
+    left as it was, and the error says the run was published."""
+    export(settings, "run-1", gate=None)
+    path = export_folder(settings, "vip", "csv", "run-1") / "snapshot.csv"
+    good = path.read_bytes()
+    path.write_bytes(good.replace(b"Lovelace", b"Love\rlace"))  # as the exporter wrote it before 2026-11-25
+    vip_csv = {p.name: p.read_bytes() for p in export_folder(settings, "vip", "csv", "run-1").iterdir()}
+    build_warehouse(settings, suppression=[*SUPPRESSION, ("customer_id", "c2", "erasure")])
+    with pytest.raises(RuntimeError, match=r"vip/csv/run-1/snapshot\.csv: not a CSV") as failed:
+        export(settings, "run-2", gate=None)
+    assert publish_latest(settings, "vip", "csv") == "run-2"
+    # The unreadable folder is untouched (its added.csv too); every other folder is scrubbed and logged.
+    assert {p.name: p.read_bytes() for p in export_folder(settings, "vip", "csv", "run-1").iterdir()} == vip_csv
+    assert "c2" not in ids(settings, "everyone", "csv", "run-1")
+    assert "c2" not in ids(settings, "vip", "parquet", "run-1", "added.csv")
+    assert ("run-2", "everyone", "csv", "run-1", "snapshot.csv", 1) in _scrub_log(settings)
+    assert not [row for row in _scrub_log(settings) if row[1:4] == ("vip", "csv", "run-1")]
+    assert query(settings, "SELECT count(*) FROM exports.erasure_scrubbed_customers WHERE customer_id = 'c2'") == [(0,)]
+    # Only the file the exporter wrote before is refused: it is named, the rest agrees with the manifests.
+    assert _files_disagreeing_with_their_manifest(settings) == ["vip/csv/run-1/snapshot.csv"]
+    assert type(failed.value).__name__ == "ErasureScrubFailed"
+    assert "published 12 export(s) and repointed their latest" in str(failed.value)
+    assert len(failed.value.results) == 12
+
+    path.write_bytes(good)  # the operator restores the file
+    export(settings, "run-3", gate=None)
+    assert "c2" not in ids(settings, "vip", "csv", "run-1") + ids(settings, "vip", "csv", "run-1", "added.csv")
+    assert {row[4]: row[5] for row in _scrub_log(settings) if row[1:4] == ("vip", "csv", "run-1")} == {
+        "added.csv": 1, "snapshot.csv": 1}
+    assert _files_disagreeing_with_their_manifest(settings) == []
+
+
+def publish_latest(settings, segment: str, destination: str) -> str | None:
+    from exports.publish import read_latest
+
+    return read_latest(settings.export_dir, segment, destination)
+
+
+def _erasure_export(settings, run_id: str, crash_at: str | None = None) -> None:
+    """``export(settings, run_id)`` (every segment and format), in another process killed (``os._exit``, as
+    SIGKILL or OOM) at ``crash_at`` = ``<function of exports.scrub>:<call>`` when given."""
+    if crash_at is None:
+        export(settings, run_id, gate=None)
+        return
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    name, call = crash_at.split(":")
+    code = (
+        "import os\nfrom datetime import date\nfrom pathlib import Path\n"
+        "from cdp.settings import Settings\nfrom exports import scrub\nfrom exports.runner import export\n"
+        f"calls = []\nreal = getattr(scrub.os if {name!r} == 'replace' else scrub, {name!r})\n"
+        "def crash(*args, **kwargs):\n"
+        "    calls.append(1)\n"
+        f"    if len(calls) == {int(call)}:\n"
+        "        os._exit(9)\n"
+        "    return real(*args, **kwargs)\n"
+        f"if {name!r} == 'replace':\n"
+        "    scrub.os = type('os', (), {'replace': staticmethod(crash)})\n"
+        "else:\n"
+        f"    setattr(scrub, {name!r}, crash)\n"
+        f"export(Settings(home=Path({str(settings.home)!r}), run_date=date(2026, 11, 23), "
+        f"default_phone_region='US'), {run_id!r}, gate=None)\n")
+    repo = str(Path(__file__).resolve().parents[2])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([repo, os.environ.get("PYTHONPATH", "")])}
+    assert subprocess.run([sys.executable, "-c", code], env=env, check=False).returncode == 9
+
+
+def _export_tree(settings) -> dict[str, bytes]:
+    return {str(p.relative_to(settings.export_dir)): p.read_bytes() for p in sorted(settings.export_dir.rglob("*"))
+            if p.is_file() and p.name != ".export.lock"}
+
+
+@pytest.mark.parametrize("crash_at", [
+    "_note_in_manifest:1",  # files rewritten beside the originals, the manifest not yet
+    "_finish_folder:1",  # the folder noted as pending, nothing renamed
+    "replace:2",  # one file renamed into place, the other and the manifest not
+    "replace:3",  # both files in place, the manifest not
+    "replace:4",  # the first folder done, the second noted, nothing of it renamed
+])
+def test_a_scrub_killed_at_any_point_is_finished_by_the_rerun(settings, tmp_path_factory, crash_at):
+    """Review finding: killed between rewriting a file and updating its manifest, the scrub left the
+    manifest saying 5 rows for a file of 4 with the old SHA-256, and the rerun never logged the removal.
+    Whatever point it is killed at, the rerun's files, manifests and log are those of an export never killed."""
+    from cdp.settings import Settings
+
+    reference = Settings(home=tmp_path_factory.mktemp("reference"), run_date=settings.run_date,
+                         default_phone_region="US")
+    for each, crash in ((reference, None), (settings, crash_at)):
+        build_warehouse(each)
+        export(each, "run-1", gate=None)
+        build_warehouse(each, suppression=[*SUPPRESSION, ("customer_id", "c2", "erasure")])
+        _erasure_export(each, "run-2", crash)
+        export(each, "run-2", gate=None)  # the rerun (a reference run's rerun changes nothing)
+
+    assert _export_tree(settings) == _export_tree(reference)
+    assert _scrub_log(settings) == _scrub_log(reference)
+    assert ("run-2", "everyone", "csv", "run-1", "snapshot.csv", 1) in _scrub_log(settings)
+    assert _files_disagreeing_with_their_manifest(settings) == []
+    assert "c2" not in ids(settings, "everyone", "csv", "run-1")
+    assert query(settings, "SELECT count(*) FROM exports.erasure_scrubs_pending") == [(0,)]
