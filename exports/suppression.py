@@ -34,6 +34,7 @@ from exports import hashing
 from identity import phones
 from identity.phones import with_ascii_digits
 from identity.schema import id_history_closure
+from ingestion.csv_records import ZERO_WIDTH, strip_edges
 
 
 class SuppressionError(RuntimeError):
@@ -82,6 +83,7 @@ def phone_forms(value: object, region: str | None) -> set[tuple[str, str]]:
 
 _NOT_AN_ADDRESS = ("not an e-mail address (expected local@domain, e.g. jane@example.com; "
                    "'Name <address>' and 'mailto:address' are read as the address)")
+_ZERO_WIDTH = re.compile(f"[{ZERO_WIDTH}]+")
 # "Jane Customer <jane@example.com>" and "<jane@example.com>": the address is what was meant.
 _NAMED_ADDRESS = re.compile(r"<([^<>]*)>$")
 _MAILTO = re.compile(r"^mailto:", re.IGNORECASE)
@@ -99,11 +101,14 @@ def email_entry_address(value: object) -> str | None:
     ``mailto:address`` are read as the address. Anything else must be one well-formed address:
     ``normalize_email`` (the platforms' hashing rules) accepts any text with an ``@`` and a dot,
     so ``x@example.com;`` or ``x@example.`` would be accepted and then match nobody. A SHA-256
-    digest is accepted as an already hashed address.
+    digest is accepted as an already hashed address. Zero-width characters (a BOM, ``\u200b``)
+    pasted anywhere in it are dropped, as ``hashing.normalize_email`` drops them from customers'
+    addresses: ``ada\u200b@example.com`` is ``ada@example.com`` on both sides.
     """
     text = hashing._clean(value)
     if text is None:
         return None
+    text = _ZERO_WIDTH.sub("", text)
     if hashing._SHA256_HEX.match(text.lower()):
         return text
     if match := _NAMED_ADDRESS.search(text):
@@ -163,7 +168,7 @@ class Suppression:
         self._phone_tails = None  # the prefilters are built from the lists on first use
         self._email_keys = None
         kind = str(identifier_type or "").strip().lower()
-        value = str(identifier or "").strip()
+        value = strip_edges(str(identifier or ""))
         if not value:
             self.unusable.append(UnusableRow(source_file, source_line, identifier_type, "empty identifier"))
         elif kind == "email":

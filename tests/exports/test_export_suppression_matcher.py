@@ -68,6 +68,31 @@ def test_email_matching_uses_every_destination_form(suppressed, customer_email, 
     assert suppression.matches({"customer_id": "x", "email": None, "emails": [customer_email]}) is blocked
 
 
+@pytest.mark.parametrize("suppressed", [
+    "\u200bada@example.com", "ada@example.com\u200b", "\ufeffada@example.com", "ada\u200b@example.com",
+    "\u2060 Ada <ada@exam\u200cple.com>", "mailto:ada@example.com\ufeff",
+])
+def test_an_address_with_invisible_characters_blocks_the_visible_one(settings, suppressed):
+    """A zero-width space or BOM pasted with an opted-out address was read as part of it, so the
+    entry was accepted and blocked nobody (or, at the end, stopped the export as malformed)."""
+    build_warehouse(settings, suppression=[*SUPPRESSION, ("email", suppressed, "opt_out")])
+    export(settings, "run-1", segment="vip", gate=None)
+
+    assert "c1" not in ids(settings, "vip", "csv", "run-1")
+    for fmt in ("google", "meta"):
+        snapshot = (export_folder(settings, "vip", fmt, "run-1") / "snapshot.csv").read_text()
+        assert sha("ada@example.com") not in snapshot
+
+
+@pytest.mark.parametrize("customer_email", ["ada\u200b@example.com", "\ufeffAda@Example.com", "ada@example.com\u200d"])
+def test_a_customer_address_with_invisible_characters_is_matched_as_the_visible_one(customer_email):
+    suppression = Suppression(default_region="US")
+    suppression.add("email", "ada@example.com")
+    customer = {"customer_id": "x", "email": customer_email, "emails": [customer_email]}
+    assert suppression.matches(customer)
+    assert suppression.may_match_table(pa.Table.from_pylist([customer])).tolist() == [True]
+
+
 def test_phone_without_country_code_is_read_in_the_default_region(settings):
     # c2's number is +16505550101; the request writes it the way a US caller would.
     build_warehouse(settings, suppression=[("phone", "650 555 0101", "opt_out")])
