@@ -6,6 +6,7 @@ tested without Airflow. Every stage records its start, end and outcome in ``meta
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
@@ -41,12 +42,27 @@ def make_run_id(run_date: date, prefix: str = "cdp") -> str:
     return f"{prefix}_{run_date.isoformat()}"
 
 
+# Airflow's own run ids: "scheduled__2026-11-01T00:00:00+00:00", "manual__<iso time>_<random>"
+# (Airflow 3, no logical date). Their ':' and '+' sit at fixed places, so folding them to '_' keeps
+# two of them apart, and they keep the names their runs always had.
+_AIRFLOW_RUN_ID = re.compile(r"[a-z_]+__\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?([+-]\d\d:\d\d|Z)?(_[A-Za-z0-9]+)?")
+
+
 def safe_run_id(run_id: str) -> str:
-    """A run id usable as a folder name (Airflow run ids contain ':' and '+')."""
+    """A run id usable as a folder name, a different one for each run id (Airflow run ids contain ':' and '+').
+
+    A run id of letters, digits, ``_``, ``.`` and ``-`` (``cdp_2026-11-01``) is its own folder name,
+    and so is the result (calling this again changes nothing). Other characters become ``_``; for a
+    run id that is not one of Airflow's own (those keep the name they always had) the first 8 hex
+    digits of its SHA-256 are appended, so ``night:1`` and ``night+1`` no longer share a folder
+    (before 2026-11-26 both were ``night_1``, and the later run's report replaced the earlier's).
+    """
     cleaned = re.sub(r"[^A-Za-z0-9_.-]+", "_", run_id).strip("._")
     if not cleaned:
         raise ValueError(f"run id {run_id!r} has no usable characters")
-    return cleaned
+    if cleaned == run_id or _AIRFLOW_RUN_ID.fullmatch(run_id):
+        return cleaned
+    return f"{cleaned}-{hashlib.sha256(run_id.encode('utf-8')).hexdigest()[:8]}"
 
 
 def _record_stage(settings: Settings, run_id: str, stage: str, status: str, started_at: datetime,

@@ -216,8 +216,16 @@ def _google_row(customer: dict, region: str, cache: HashCache) -> dict[str, str 
         "First Name": h(hashing.google_first_name, customer["first_name"]),
         "Last Name": h(hashing.google_last_name, customer["last_name"]),
         "Country": cache.plain(hashing.google_country, customer["country"]),
-        "Zip": cache.plain(hashing.google_zip, customer["postcode"], customer["country"]),
+        # Sent in clear, so neutralised here (``neutralise_formula``; Country is two letters): the row
+        # kept as member state is then the row written, which removed.csv and erasure scrubs rely on.
+        "Zip": cache.plain(_google_zip_cell, customer["postcode"], customer["country"]),
     }
+
+
+def _google_zip_cell(postcode: object, country: object) -> str | None:
+    """Google's Zip as written to the file: ``hashing.google_zip``, formula-neutralised."""
+    value = hashing.google_zip(postcode, country)
+    return neutralise_formula(value) if value is not None else None
 
 
 def _meta_row(customer: dict, region: str, cache: HashCache) -> dict[str, str | None]:
@@ -316,24 +324,54 @@ def _cell(value: object) -> str:
 CSV_NEEDS_QUOTES = '[,"\r\n]'
 
 
+# CSV injection (OWASP): a spreadsheet opening the file runs a cell starting with one of these as a
+# formula (``=HYPERLINK(...)``, ``+cmd|' /C calc'!A0``, ``@SUM(1+1)``, ``-2+3``), so such a cell gets
+# a ``'`` in front, which spreadsheets read as "text follows". A plain number (an E.164 phone
+# ``+447700900123``, an amount ``-1.50``, ``+1 (650) 555-0199``) is data, not a formula: left as is.
+FORMULA_START = "=+-@\t\r"
+_FORMULA_START_RE = "^[=+\\-@\t\r]"
+_PLAIN_NUMBER = re.compile(r"[+-]?[0-9][0-9 .()-]*")
+_PLAIN_NUMBER_RE = "^[+-]?[0-9][0-9 .()\\-]*$"  # the same for Arrow's RE2, whose ``$`` is the end of the text
+
+
+def neutralise_formula(text: str) -> str:
+    """``text`` with a ``'`` in front when a spreadsheet would run it as a formula (``FORMULA_START``)."""
+    if text[:1] and text[0] in FORMULA_START and not _PLAIN_NUMBER.fullmatch(text):
+        return "'" + text
+    return text
+
+
 def csv_cell_text(text: str) -> str:
-    """``text`` as one CSV cell, quoted when ``CSV_NEEDS_QUOTES`` says so."""
+    """``text`` as one CSV cell: formula-neutralised, then quoted when ``CSV_NEEDS_QUOTES`` says so."""
+    text = neutralise_formula(text)
     return '"' + text.replace('"', '""') + '"' if re.search(CSV_NEEDS_QUOTES, text) else text
+
+
+def _neutralised(text: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
+    """``neutralise_formula`` of each cell (no nulls), vectorised."""
+    if not _may_start_formula(text):
+        return text
+    risky = pc.and_(pc.match_substring_regex(text, _FORMULA_START_RE),
+                    pc.invert(pc.match_substring_regex(text, _PLAIN_NUMBER_RE)))
+    if not pc.any(risky).as_py():
+        return text
+    return pc.if_else(risky, pc.binary_join_element_wise("'", text, ""), text)
 
 
 def _csv_cells(column: pa.ChunkedArray | pa.Array, only_column: bool) -> pa.Array:
     """One column as CSV cell text: ``_cell`` of each value, quoted as ``csv_cell_text`` quotes."""
+    # Integers, decimals, dates and timestamps (``_cast_cells``) never read as a formula; text and
+    # the other types are neutralised (``neutralise_formula``).
     if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-        text = column
+        text = _neutralised(pc.fill_null(column, ""))
     elif (formatted := _cast_cells(column)) is not None:
-        text = formatted
+        text = pc.fill_null(formatted, "")
     else:
         # Other types: format each distinct value the way _cell does, then spread back.
         encoded = pc.dictionary_encode(column).combine_chunks() if isinstance(column, pa.ChunkedArray) \
             else pc.dictionary_encode(column)
-        formatted = pa.array([_cell(v) for v in encoded.dictionary.to_pylist()], pa.string())
-        text = pc.take(formatted, encoded.indices)
-    text = pc.fill_null(text, "")
+        formatted = pa.array([neutralise_formula(_cell(v)) for v in encoded.dictionary.to_pylist()], pa.string())
+        text = pc.fill_null(pc.take(formatted, encoded.indices), "")
     # Most columns (hashes, ids, numbers, names) have no such cell: one scan of their bytes says so.
     needs_quotes = pc.match_substring_regex(text, CSV_NEEDS_QUOTES) if _may_need_quotes(text) else None
     if needs_quotes is not None and pc.any(needs_quotes).as_py():
@@ -359,6 +397,24 @@ def _may_need_quotes(text: pa.ChunkedArray | pa.Array) -> bool:
     return False
 
 
+_FORMULA_START_BYTES = np.frombuffer(FORMULA_START.encode("ascii"), np.uint8)
+
+
+def _may_start_formula(text: pa.ChunkedArray | pa.Array) -> bool:
+    """False when no cell of ``text`` (``string``/``large_string``, no nulls) starts with a character of
+    ``FORMULA_START``: the first byte of each cell, read from the buffers (most columns have none)."""
+    for chunk in text.chunks if isinstance(text, pa.ChunkedArray) else [text]:
+        if not len(chunk) or chunk.buffers()[2] is None:
+            continue
+        width = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
+        offsets = np.frombuffer(chunk.buffers()[1], width, len(chunk) + 1, chunk.offset * np.dtype(width).itemsize)
+        data = np.frombuffer(chunk.buffers()[2], np.uint8)
+        starts = offsets[:-1][offsets[1:] > offsets[:-1]]  # non-empty cells
+        if len(starts) and np.isin(data[starts], _FORMULA_START_BYTES).any():
+            return True
+    return False
+
+
 def _cast_cells(column: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array | None:
     """``_cell`` of each value by an Arrow cast, for the types where the two write the same text; else None.
 
@@ -380,7 +436,7 @@ def _cast_cells(column: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Arra
 def write_csv_table(path: Path, table: pa.Table, columns: tuple[str, ...] | list[str] | None = None) -> int:
     """Write an Arrow table as UTF-8 CSV (header first, ``\\n`` line ends, a cell quoted only when it holds a
     comma, a double quote, a CR or a LF: RFC 4180), vectorised; returns the row count. The same bytes as
-    ``csv.writer`` writes for ``_cell`` values, except that a cell holding a CR is quoted."""
+    ``csv.writer`` writes for ``neutralise_formula(_cell(value))``, except that a cell holding a CR is quoted."""
     columns = list(columns or table.column_names)
     with path.open("wb") as handle:
         header = ",".join(csv_cell_text(str(name)) for name in columns) if columns != [""] else '""'

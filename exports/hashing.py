@@ -9,6 +9,10 @@ The rules follow the platforms' own published examples, pinned by the vectors in
 disagree we follow the published documentation:
 
 * Unicode is NFC-normalised first: Meta's published hash of ``valéry`` is the NFC form.
+* Every value loses whitespace and zero-width characters (``\u200b``, a BOM ``\ufeff``, ...) at
+  both ends, as identity strips them (``ingestion.csv_records.strip_edges``); an e-mail loses
+  them inside too (a pasted ``ada\u200b@example.com`` is ``ada@example.com``): no platform has an
+  address with an invisible character, and a suppressed one must block the visible address.
 * Google e-mail: trim + lower case; for ``gmail.com``/``googlemail.com`` remove every ``.``
   and any ``+suffix`` from the local part (current Data Manager guide). Other domains unchanged.
 * Google names: trim + lower case, inner whitespace collapsed (the guide trims only the ends),
@@ -33,9 +37,12 @@ import unicodedata
 import phonenumbers
 
 from identity.phones import with_ascii_digits, with_international_prefix_as_plus
+from ingestion.csv_records import ZERO_WIDTH, strip_edges
 
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 GOOGLE_MAIL_DOMAINS = frozenset({"gmail.com", "googlemail.com"})
+# Whitespace and zero-width characters, which ``normalize_email`` removes anywhere in an address.
+_EMAIL_JUNK = re.compile(f"[\\s{ZERO_WIDTH}]+")
 _NAME_PREFIXES = frozenset({"mr", "mrs", "ms", "miss", "mx", "dr", "prof", "sir", "dame"})
 _NAME_SUFFIXES = frozenset({"jr", "sr", "ii", "iii", "iv", "phd", "md", "esq"})
 
@@ -84,10 +91,10 @@ def sha256_hex(normalized: str | None) -> str | None:
 
 
 def _clean(value: object) -> str | None:
-    """NFC text with surrounding whitespace removed, or None for empty/missing values."""
+    """NFC text without whitespace or zero-width characters at the ends, or None for empty/missing values."""
     if value is None:
         return None
-    text = unicodedata.normalize("NFC", str(value)).strip()
+    text = strip_edges(unicodedata.normalize("NFC", str(value)))
     return text or None
 
 
@@ -103,11 +110,11 @@ def _alnum_only(text: str) -> str:
 
 
 def normalize_email(value: object) -> str | None:
-    """Trimmed, lower-cased e-mail with all whitespace removed; None when it has no ``local@domain``."""
+    """Trimmed, lower-cased e-mail with all whitespace and zero-width characters removed; None when it has no ``local@domain``."""
     text = _clean(value)
     if text is None:
         return None
-    text = re.sub(r"\s+", "", text).lower()
+    text = _EMAIL_JUNK.sub("", text).lower()
     if _SHA256_HEX.match(text):
         return text  # already hashed upstream: passed through by sha256_hex
     local, sep, domain = text.rpartition("@")

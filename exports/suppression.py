@@ -2,9 +2,10 @@
 
 A suppressed identifier blocks a customer when it equals one of the customer's identifiers in
 *any* destination's normalised form: plain (trim, lower case), Google's (Gmail/Googlemail local
-part without dots and ``+tags``) and Meta's for e-mails; E.164 for phones (region: the
-customer's country, else ``settings.default_phone_region``; suppression entries carry no country,
-so they use the default region), with the bare digits too. A suppressed phone must read as one
+part without dots and ``+tags``) and Meta's for e-mails, a Googlemail address also as the Gmail
+one (one inbox); E.164 for phones (region: the customer's country, else
+``settings.default_phone_region``; suppression entries carry no country, so they use the default
+region), with the bare digits too. A suppressed phone must read as one
 E.164 number (``phone_entry_problem``: an extension is set aside; a number without country code
 must be valid in the default region), otherwise the row is unusable and the export stops.
 Using every form on both sides means an erased ``j.doe@gmail.com`` keeps ``jdoe@gmail.com`` out
@@ -34,6 +35,7 @@ from exports import hashing
 from identity import phones
 from identity.phones import with_ascii_digits
 from identity.schema import id_history_closure
+from ingestion.csv_records import ZERO_WIDTH, strip_edges
 
 
 class SuppressionError(RuntimeError):
@@ -55,6 +57,9 @@ class UnusableRow:
         return f"{where} (identifier_type {self.identifier_type!r}): {self.reason}"
 
 
+_GMAIL = "gmail.com"
+
+
 def email_forms(value: object) -> set[tuple[str, str]]:
     """Every destination's normalised form of an e-mail, tagged with the form's name."""
     # Google's form starts from normalize_email: normalise once, derive it.
@@ -66,7 +71,17 @@ def email_forms(value: object) -> set[tuple[str, str]]:
         forms.add(("meta", meta))
     if google := hashing.google_email_from_normalized(plain):
         forms.add(("google", google))
+        # gmail.com and googlemail.com deliver to one inbox: a request naming either blocks both.
+        # For suppression only (it errs towards not contacting); the hashes sent are unchanged.
+        if (mailbox := _gmail_mailbox(google)) is not None:
+            forms.add(("mailbox", mailbox))
     return forms
+
+
+def _gmail_mailbox(google_form: str) -> str | None:
+    """``local@gmail.com`` for a Google-normalised Gmail or Googlemail address, else None."""
+    local, _, domain = google_form.rpartition("@")
+    return f"{local}@{_GMAIL}" if domain in hashing.GOOGLE_MAIL_DOMAINS else None
 
 
 def phone_forms(value: object, region: str | None) -> set[tuple[str, str]]:
@@ -82,6 +97,7 @@ def phone_forms(value: object, region: str | None) -> set[tuple[str, str]]:
 
 _NOT_AN_ADDRESS = ("not an e-mail address (expected local@domain, e.g. jane@example.com; "
                    "'Name <address>' and 'mailto:address' are read as the address)")
+_ZERO_WIDTH = re.compile(f"[{ZERO_WIDTH}]+")
 # "Jane Customer <jane@example.com>" and "<jane@example.com>": the address is what was meant.
 _NAMED_ADDRESS = re.compile(r"<([^<>]*)>$")
 _MAILTO = re.compile(r"^mailto:", re.IGNORECASE)
@@ -99,11 +115,14 @@ def email_entry_address(value: object) -> str | None:
     ``mailto:address`` are read as the address. Anything else must be one well-formed address:
     ``normalize_email`` (the platforms' hashing rules) accepts any text with an ``@`` and a dot,
     so ``x@example.com;`` or ``x@example.`` would be accepted and then match nobody. A SHA-256
-    digest is accepted as an already hashed address.
+    digest is accepted as an already hashed address. Zero-width characters (a BOM, ``\u200b``)
+    pasted anywhere in it are dropped, as ``hashing.normalize_email`` drops them from customers'
+    addresses: ``ada\u200b@example.com`` is ``ada@example.com`` on both sides.
     """
     text = hashing._clean(value)
     if text is None:
         return None
+    text = _ZERO_WIDTH.sub("", text)
     if hashing._SHA256_HEX.match(text.lower()):
         return text
     if match := _NAMED_ADDRESS.search(text):
@@ -163,7 +182,7 @@ class Suppression:
         self._phone_tails = None  # the prefilters are built from the lists on first use
         self._email_keys = None
         kind = str(identifier_type or "").strip().lower()
-        value = str(identifier or "").strip()
+        value = strip_edges(str(identifier or ""))
         if not value:
             self.unusable.append(UnusableRow(source_file, source_line, identifier_type, "empty identifier"))
         elif kind == "email":
@@ -209,8 +228,8 @@ class Suppression:
         """False only when ``email`` certainly matches no suppressed e-mail, without normalising it.
 
         Every destination form of an ASCII address has the same ``_email_key`` (lower case, no
-        whitespace, Gmail local part without dots and ``+tag``), so two addresses can only share
-        a form when their keys are equal. Non-ASCII text (NFC may change it) is always normalised.
+        whitespace, Gmail local part without dots and ``+tag``, Googlemail as Gmail), so two
+        addresses can only share a form when their keys are equal. Non-ASCII text (NFC may change it) is always normalised.
         """
         if self._email_keys is None:
             self._email_keys = {_email_key(form) for _, form in self.emails}
@@ -310,15 +329,15 @@ def _email_keys_vectorised(values: pa.Array) -> pa.Array:
     local, domain = pc.struct_field(parts, "local"), pc.struct_field(parts, "domain")
     google = pc.is_in(domain, value_set=pa.array(sorted(hashing.GOOGLE_MAIL_DOMAINS), pa.string())).fill_null(False)
     dotless = pc.replace_substring(pc.replace_substring_regex(local, r"\+.*", ""), ".", "")
-    return pc.if_else(google, pc.binary_join_element_wise(dotless, domain, "@"), compact)
+    return pc.if_else(google, pc.binary_join_element_wise(dotless, _GMAIL, "@"), compact)
 
 
 def _email_key(text: str) -> str:
     """Cheap common key of every normalised form of an ASCII e-mail (see ``_email_may_match``)."""
     compact = "".join(text.split()).lower()
     local, at, domain = compact.rpartition("@")
-    if at and domain in hashing.GOOGLE_MAIL_DOMAINS:
-        return f"{local.split('+', 1)[0].replace('.', '')}@{domain}"
+    if at and domain in hashing.GOOGLE_MAIL_DOMAINS:  # one inbox: keyed on gmail.com (``email_forms``)
+        return f"{local.split('+', 1)[0].replace('.', '')}@{_GMAIL}"
     return compact
 
 

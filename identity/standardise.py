@@ -18,7 +18,7 @@ from cdp.warehouse import transaction
 from identity.nicknames import canonical_names
 from identity.phones import with_ascii_digits, with_international_prefix_as_plus
 from identity.schema import PERSON_RECORD_COLUMNS, fetch_one, sql_literal, web_id_sql
-from ingestion.csv_records import WHITESPACE
+from ingestion.csv_records import WHITESPACE, ZERO_WIDTH
 
 #: Values people type when they do not want to give the real one; compared after cleaning.
 DEFAULT_PLACEHOLDERS: tuple[str, ...] = (
@@ -61,10 +61,7 @@ SEQUENTIAL_DIGIT_RUNS: frozenset[str] = frozenset(
 #: A top-level domain alone, or a country's second-level suffix (co.uk, com.au, org.nz).
 _BARE_SUFFIX = r"[a-z]{2,}|(co|com|net|org|ac|gov|edu|ne|or)\.[a-z]{2}"
 
-#: Characters with no width a copy from a web page or a spreadsheet leaves in a value; not
-#: ``str.isspace``, so no trim removes them: zero-width space, non-joiner and joiner, word joiner,
-#: byte-order mark, Mongolian vowel separator.
-ZERO_WIDTH = "\u200b\u200c\u200d\u2060\ufeff\u180e"
+#: Zero-width characters (``ingestion.csv_records.ZERO_WIDTH``) are stripped with whitespace.
 _EDGE_JUNK = WHITESPACE + ZERO_WIDTH
 
 

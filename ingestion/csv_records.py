@@ -40,6 +40,19 @@ WHITESPACE = (
     "\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
 )
 
+#: Characters with no width a copy from a web page or a spreadsheet leaves in a value; not
+#: ``str.isspace``, so no trim removes them: zero-width space, non-joiner and joiner, word joiner,
+#: byte-order mark, Mongolian vowel separator.
+ZERO_WIDTH = "\u200b\u200c\u200d\u2060\ufeff\u180e"
+#: What surrounds a value people pasted without being part of it (``strip_edges``).
+EDGE_JUNK = WHITESPACE + ZERO_WIDTH
+
+
+def strip_edges(text: str) -> str:
+    """``text`` without whitespace or zero-width characters (a BOM among them) at either end."""
+    return text.strip(EDGE_JUNK)
+
+
 _WHITESPACE_SQL = "'" + WHITESPACE + "'"
 _EDGE_WHITESPACE_SQL = f"'^[{WHITESPACE}]|[{WHITESPACE}]$'"
 

@@ -25,6 +25,7 @@ import pyarrow as pa
 
 from cdp.settings import Settings
 from ingestion import parsing
+from ingestion.csv_records import ZERO_WIDTH, strip_edges
 from ingestion.file_batches import (
     CheckedCsvReader,
     FileBatch,
@@ -41,6 +42,7 @@ TABLE = "raw.suppression_list"
 IDENTIFIER_TYPES = ("email", "phone", "customer_id")
 REASONS = ("erasure", "opt_out")
 HEADER = ("identifier_type", "identifier", "reason", "requested_at")
+_ZERO_WIDTH = re.compile(f"[{ZERO_WIDTH}]+")
 
 SUPPRESSION_DDL = f"""
 CREATE TABLE IF NOT EXISTS {TABLE} (
@@ -127,7 +129,9 @@ def load_file(con: duckdb.DuckDBPyConnection, batch: FileBatch) -> LoadCounts:
         read += 1
         line, raw = lines.first_line, lines.text()  # where the record starts; its text as written
         identifier_type = (record.get("identifier_type") or "").strip().lower()
-        identifier = (record.get("identifier") or "").strip()
+        # Whitespace and zero-width characters (a BOM, "\u200b" pasted from a web page) around the
+        # identifier are not part of it, as identity and the exports' matcher read it.
+        identifier = strip_edges(record.get("identifier") or "")
         reason = (record.get("reason") or "").strip().lower()
         if identifier_type not in IDENTIFIER_TYPES:
             batch.reject(line, "identifier_type", f"invalid-value: identifier_type {identifier_type!r} "
@@ -153,7 +157,9 @@ def load_file(con: duckdb.DuckDBPyConnection, batch: FileBatch) -> LoadCounts:
                          "requested_at NULL", raw)  # fmt: skip
             requested_at = None
         if identifier_type == "email":
-            identifier = identifier.lower()  # emails match case-insensitively
+            # E-mails match case-insensitively, and no address holds an invisible character: one
+            # pasted inside ("ada\u200b@example.com") is dropped, as the exports' matcher drops it.
+            identifier = _ZERO_WIDTH.sub("", identifier.lower())
         rows.append((identifier_type, identifier, reason, requested_at, line))
     read += reject_unclosed_quote(batch, checked.unclosed, header)
     if not rows:

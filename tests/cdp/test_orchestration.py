@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
@@ -9,6 +10,24 @@ import pytest
 from cdp import pipeline
 from cdp.orchestration import PipelineRunFailed, finish_run, settings_for, unfinished_stages
 from cdp.settings import Settings
+
+
+def test_every_run_id_gets_its_own_folder_name():
+    """'night:1' and 'night+1' were both folded to 'night_1', so the second run's report replaced the
+    first's (a blocked run's compliance record lost)."""
+    colliding = ["night:1", "night+1", "night 1", "night/1", "night_1_", "night:1:", "nïght_1"]
+    names = [pipeline.safe_run_id(run_id) for run_id in colliding]
+    assert len(set(names)) == len(names) and "night_1" not in names
+    assert all(re.fullmatch(r"[A-Za-z0-9_.-]+", name) and pipeline.safe_run_id(name) == name for name in names)
+    # Run ids that already were folder names, and Airflow's own, keep the names they always had.
+    unchanged = {"night_1": "night_1", "cdp_2026-11-01": "cdp_2026-11-01", "bench_2026-11-01": "bench_2026-11-01",
+                 "scheduled__2026-03-04T00:00:00+00:00": "scheduled__2026-03-04T00_00_00_00_00",
+                 "manual__2026-11-01T10:20:30.123456+00:00": "manual__2026-11-01T10_20_30.123456_00_00",
+                 "manual__2026-11-01T10:20:30.123456+00:00_aB3xYz9Q": "manual__2026-11-01T10_20_30.123456_00_00_aB3xYz9Q",
+                 "backfill__2026-11-01T00:00:00-05:00": "backfill__2026-11-01T00_00_00-05_00"}
+    assert {run_id: pipeline.safe_run_id(run_id) for run_id in unchanged} == unchanged
+    with pytest.raises(ValueError, match="no usable characters"):
+        pipeline.safe_run_id("::")
 
 
 def test_logical_date_wins_then_run_after(cdp_env):

@@ -49,6 +49,51 @@ def test_google_customer_match_headers_and_hashing(settings):
     }]
 
 
+FORMULAS = ('=HYPERLINK("http://evil","x")', "+cmd|' /C calc'!A0", "@SUM(1+1)", "-2+3")
+
+
+def test_cells_a_spreadsheet_would_run_as_formulas_are_neutralised(settings):
+    """Names, city and postcode starting with = + - @ were written as is, so opening the marketing file
+    in a spreadsheet ran them (CSV injection); phones and amounts are plain numbers and stay as they are."""
+    first, last, city, postcode = FORMULAS
+    c1 = (first, last, "ada@example.com", "+447700900123", city, postcode, "\tTab", "GB",
+          ["ada@example.com"], ["+447700900123"], True, True, True)
+    build_warehouse(settings, customers={**CUSTOMERS, "c1": c1})
+    export(settings, "run-1", segment="vip", gate=None)
+    export(settings, "run-1", segment="retarget", fmt="google", gate=None)
+
+    folder = export_folder(settings, "vip", "csv", "run-1")
+    for name in ("snapshot.csv", "added.csv"):
+        ada = next(r for r in read_csv(folder / name)[1] if r["customer_id"] == "c1")
+        assert [ada[c] for c in ("first_name", "last_name", "city", "postcode", "state")] == [
+            f"'{value}" for value in (*FORMULAS, "\tTab")]
+        assert (ada["phone"], ada["lifetime_revenue"]) == ("+447700900123", "123.45")
+    # Parquet has types, not formulas: the values as they are.
+    parquet = pq.read_table(export_folder(settings, "vip", "parquet", "run-1") / "snapshot.parquet").to_pylist()
+    assert next(r for r in parquet if r["customer_id"] == "c1")["first_name"] == first
+    # Google's Zip is sent in clear: neutralised too (the hashed columns are hex digests).
+    [row] = read_csv(export_folder(settings, "retarget", "google", "run-1") / "snapshot.csv")[1]
+    assert (row["Zip"], row["Country"], row["Email"]) == ("'-2+3", "GB", sha("ada@example.com"))
+
+
+def test_formula_neutralisation_in_arrow_is_the_python_rule():
+    import pyarrow as pa
+
+    from exports.formats import _neutralised, csv_cell_text, neutralise_formula
+
+    values = [*FORMULAS, "+447700900123", "+1 (650) 555-0199", "-1.50", "-2-3", "5-3", "-", "+", "=", "@",
+              "\tx", "\rx", " =1+1", "plain", "", "+44 7700\n", "-\u0661", "'=already"]
+    expected = [neutralise_formula(v) for v in values]
+    assert _neutralised(pa.array(values)).to_pylist() == expected
+    # Slices and chunks: the first-byte check reads the buffers at their offsets.
+    assert _neutralised(pa.array(values).slice(1)).to_pylist() == expected[1:]
+    assert _neutralised(pa.array(["ok", *values]).slice(0, 1)).to_pylist() == ["ok"]
+    chunked = pa.chunked_array([pa.array(values[8:]), pa.array(values[:8])])
+    assert _neutralised(chunked).to_pylist() == expected[8:] + expected[:8]
+    assert expected[:8] == [f"'{v}" for v in FORMULAS] + ["+447700900123", "+1 (650) 555-0199", "-1.50", "-2-3"]
+    assert csv_cell_text("=1,2") == '"\'=1,2"' and csv_cell_text("'=already") == "'=already"
+
+
 def test_meta_custom_audience_headers_and_normalisation(settings):
     export(settings, "run-1", segment="retarget", fmt="meta", gate=None)
     folder = export_folder(settings, "retarget", "meta", "run-1")

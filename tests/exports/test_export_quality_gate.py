@@ -114,3 +114,24 @@ def test_next_night_drops_the_member_and_the_gate_blocks_a_stale_snapshot(settin
     assert {r["status"] for r in results} == {"published"}
     assert "c1" not in ids(settings, "retarget", "csv", "run-3")
     assert all(r["removed"] == 1 for r in results)
+
+
+def test_a_blocked_run_keeps_its_report_when_a_similar_run_id_passes(settings):
+    """'night:1' (blocked) and 'night+1' (published) both wrote reports/night_1: the blocked run's
+    report, the record of why nothing was published, was replaced by the passing run's."""
+    import json
+
+    from exports_testkit import SEGMENTS, build_warehouse
+
+    from cdp.pipeline import safe_run_id
+
+    build_warehouse(settings, segments=[("vip", "Big spenders", "crm", None), *SEGMENTS[1:]])  # no consent checked
+    with pytest.raises(ExportBlocked):
+        export(settings, "night:1", segment="vip", fmt="csv")
+    build_warehouse(settings)
+    export(settings, "night+1", segment="vip", fmt="csv")
+
+    reports = {run_id: json.loads((settings.reports_dir / safe_run_id(run_id) / "report.json").read_text())
+               for run_id in ("night:1", "night+1")}
+    assert {run_id: (report["run_id"], report["verdict"]) for run_id, report in reports.items()} == {
+        "night:1": ("night:1", "failed"), "night+1": ("night+1", "passed")}

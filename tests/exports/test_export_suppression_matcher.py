@@ -60,12 +60,65 @@ def test_erased_gmail_address_blocks_its_dotless_spelling_everywhere(settings):
     ("jdoe@gmail.com", " J.Doe+News@Gmail.com ", True),
     ("J.Doe@Example.com", "j.doe@example.com", True),
     ("j.doe@example.com", "jdoe@example.com", False),  # dots only fold for Gmail
-    ("j.doe@gmail.com", "jdoe@googlemail.com", False),
+    # gmail.com and googlemail.com are one inbox (suppression only; the hashes sent are unchanged).
+    ("j.doe@gmail.com", "jdoe@googlemail.com", True),
+    ("anna@googlemail.com", "anna@gmail.com", True),
+    ("A.nna+x@GoogleMail.com", "anna+news@gmail.com", True),
+    ("anna@googlemail.com", "anna@gmail.co", False),
+    ("anna@googlemail.com", "anna@mail.google.com", False),
 ])
 def test_email_matching_uses_every_destination_form(suppressed, customer_email, blocked):
     suppression = Suppression(default_region="US")
     suppression.add("email", suppressed)
     assert suppression.matches({"customer_id": "x", "email": None, "emails": [customer_email]}) is blocked
+
+
+@pytest.mark.parametrize("suppressed", [
+    "\u200bada@example.com", "ada@example.com\u200b", "\ufeffada@example.com", "ada\u200b@example.com",
+    "\u2060 Ada <ada@exam\u200cple.com>", "mailto:ada@example.com\ufeff",
+])
+def test_an_address_with_invisible_characters_blocks_the_visible_one(settings, suppressed):
+    """A zero-width space or BOM pasted with an opted-out address was read as part of it, so the
+    entry was accepted and blocked nobody (or, at the end, stopped the export as malformed)."""
+    build_warehouse(settings, suppression=[*SUPPRESSION, ("email", suppressed, "opt_out")])
+    export(settings, "run-1", segment="vip", gate=None)
+
+    assert "c1" not in ids(settings, "vip", "csv", "run-1")
+    for fmt in ("google", "meta"):
+        snapshot = (export_folder(settings, "vip", fmt, "run-1") / "snapshot.csv").read_text()
+        assert sha("ada@example.com") not in snapshot
+
+
+@pytest.mark.parametrize("customer_email", ["ada\u200b@example.com", "\ufeffAda@Example.com", "ada@example.com\u200d"])
+def test_a_customer_address_with_invisible_characters_is_matched_as_the_visible_one(customer_email):
+    suppression = Suppression(default_region="US")
+    suppression.add("email", "ada@example.com")
+    customer = {"customer_id": "x", "email": customer_email, "emails": [customer_email]}
+    assert suppression.matches(customer)
+    assert suppression.may_match_table(pa.Table.from_pylist([customer])).tolist() == [True]
+
+
+def test_a_googlemail_request_blocks_the_same_gmail_inbox_everywhere(settings):
+    """An opt-out for anna@googlemail.com did not block customer anna@gmail.com (the same inbox) in
+    any format; what is sent to Google and Meta for other customers is unchanged."""
+    anna = ("Anna", "Gee", "anna@gmail.com", None, "Austin", "73301", "TX", "US",
+            ["anna@gmail.com"], [], True, True, True)
+    bert = ("Bert", "Gee", "Bert@GoogleMail.com", None, "Austin", "73301", "TX", "US",
+            ["bert@googlemail.com"], [], True, True, True)
+    build_warehouse(settings, customers={**CUSTOMERS, "g3": anna, "g4": bert},
+                    memberships={**MEMBERSHIPS, "vip": [*MEMBERSHIPS["vip"], "g3", "g4"],
+                                 "retarget": [*MEMBERSHIPS["retarget"], "g3", "g4"]},
+                    suppression=[*SUPPRESSION, ("email", "anna@googlemail.com", "opt_out")])
+    export(settings, "run-1")  # the quality gate agrees
+
+    assert ids(settings, "vip", "csv", "run-1") == ["c1", "c2", "g4"]
+    google = read_csv(export_folder(settings, "retarget", "google", "run-1") / "snapshot.csv")[1]
+    meta = read_csv(export_folder(settings, "retarget", "meta", "run-1") / "snapshot.csv")[1]
+    assert sha("anna@gmail.com") not in {r["Email"] for r in google}
+    assert sha("anna@gmail.com") not in {r["EMAIL"] for r in meta}
+    # Googlemail stays Googlemail in what is hashed for the platforms.
+    assert sha("bert@googlemail.com") in {r["Email"] for r in google}
+    assert sha("bert@googlemail.com") in {r["EMAIL"] for r in meta}
 
 
 def test_phone_without_country_code_is_read_in_the_default_region(settings):

@@ -171,6 +171,30 @@ def test_suppression_quarantine_quotes_the_record_as_written_and_the_line_it_sta
     ]
 
 
+def test_suppression_identifier_loses_invisible_characters_it_was_pasted_with(settings):
+    """A zero-width space or BOM pasted with an address was loaded as part of it, so the request
+    blocked nobody: ada@example.com was still exported."""
+    settings.suppression_path.parent.mkdir(parents=True)
+    settings.suppression_path.write_text(
+        "identifier_type,identifier,reason,requested_at\n"
+        "email,\u200bada@example.com,unsubscribe,2026-11-20\n"
+        "email,\ufeffbo@example.com\u200d,erasure,2026-11-20\n"
+        "email,cy\u200b@Example.com,erasure,2026-11-20\n"
+        "phone,\u2060+15550009\u00a0,erasure,2026-11-20\n"
+        "customer_id,\ufeffC-17\u200b,erasure,2026-11-20\n",
+        encoding="utf-8",
+    )
+    [report] = ingest(settings, "run-1", "csv")
+    assert _rows(settings, "SELECT identifier_type, identifier FROM raw.suppression_list ORDER BY _source_line") == [
+        ("email", "ada@example.com"),
+        ("email", "bo@example.com"),
+        ("email", "cy@example.com"),
+        ("phone", "+15550009"),
+        ("customer_id", "C-17"),
+    ]
+    assert report.rows_loaded == 5 and report.rows_quarantined == 0
+
+
 ERASURE_WORDINGS = (
     "GDPR erasure", "erasure request", "Right to be forgotten", "right-to-be-forgotten", "deletion",
     "delete my data", "GDPR delete", "CCPA deletion", "RTBF", "Art. 17", "opt out and delete my data",
