@@ -78,6 +78,7 @@ from exports import publish, state
 from exports import suppression as suppression_mod
 from exports.formats import AD_PLATFORMS, write_csv_table
 from identity.schema import id_history_closure
+from ingestion.csv_records import strip_edges
 
 log = logging.getLogger(__name__)
 
@@ -287,7 +288,7 @@ def _erased_targets(con: duckdb.DuckDBPyConnection, found: set[str], entries: It
     before a merge and those customer-number requests name, and the requests' e-mails and phones."""
     entries = list(entries)
     customer_ids = (found | id_history_closure(con, found, "backward")
-                    | {value.strip() for kind, value in entries if kind.lower() == "customer_id"})
+                    | {strip_edges(value) for kind, value in entries if kind.lower() == "customer_id"})
     contacts = suppression_mod.Suppression(default_region=default_region)
     for kind, value in entries:
         if kind.lower() in ("email", "phone"):
@@ -331,7 +332,7 @@ def _erased_customers_by_entry(con: duckdb.DuckDBPyConnection, entries: list[Ent
     matched: dict[Entry, set[str]] = {entry: set() for entry in entries}
     ids = [entry for entry in entries if entry[0].lower() == "customer_id"]
     if ids:
-        values = sorted({value.strip() for _, value in ids})
+        values = sorted({strip_edges(value) for _, value in ids})
         known: dict[str, set[str]] = defaultdict(set)
         if table_exists(con, "identity", "customer_map"):
             # Store customer numbers map to resolved customers; an id may also be a resolved one.
@@ -354,7 +355,7 @@ def _erased_customers_by_entry(con: duckdb.DuckDBPyConnection, entries: list[Ent
             for value in sorted(former):
                 known[value] |= {value} | id_history_closure(con, [value], "forward", change_types=("merge",))
         for entry in ids:
-            matched[entry] |= known.get(entry[1].strip(), set())
+            matched[entry] |= known.get(strip_edges(entry[1]), set())
     contact = [entry for entry in entries if entry[0].lower() in ("email", "phone")]
     if contact and table_exists(con, "marts", "dim_customers"):
         erasure = suppression_mod.Suppression(default_region=default_region)
@@ -445,12 +446,12 @@ class _Erased:
         if "customer_id" in names and len(self.ids):
             mask |= _flags(pc.is_in(_text(table.column("customer_id")), value_set=self.ids))
         if "email" in names and self.emails.emails:
-            emails = _text(table.column("email"))
+            emails = _as_written(_text(table.column("email")))
             hits = self._erased_emails(emails)
             if hits:
                 mask |= _flags(pc.is_in(emails, value_set=pa.array(sorted(hits), pa.string())))
         if "phone" in names and self.phones.phones:
-            phones = _text(table.column("phone"))
+            phones = _as_written(_text(table.column("phone")))
             countries = (_text(table.column("country")) if "country" in names
                          else pa.nulls(table.num_rows, pa.string()))
             for at in np.flatnonzero(self.phones.may_match_table(pa.table({"phone": phones}))):
@@ -499,6 +500,16 @@ class _Erased:
 
 def _text(column: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
     return column if pa.types.is_string(column.type) else pc.cast(column, pa.string())
+
+
+def _as_written(cells: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
+    """Cells of a marketing file without the ``'`` the CSV writer puts before a value a spreadsheet
+    would run as a formula (``formats.neutralise_formula``): ``'+ann@x.com`` is the address
+    ``+ann@x.com``, which an erasure request names without it."""
+    neutralised = pc.match_substring_regex(cells, "^'[=+\\-@\t\r]")
+    if not pc.any(neutralised).as_py():
+        return cells
+    return pc.if_else(neutralised, pc.utf8_slice_codeunits(cells, 1), cells)
 
 
 def _flags(result: pa.ChunkedArray | pa.Array) -> np.ndarray:

@@ -191,6 +191,24 @@ def test_an_erased_person_under_an_id_no_history_links_is_found_by_contact(setti
     assert ids(settings, "vip", "csv", "run-1") == ["c2"]  # everyone else stays
 
 
+def test_an_address_a_spreadsheet_would_run_is_found_by_contact_in_kept_marketing_files(settings):
+    """The marketing CSV writes `+ada@example.com` as `'+ada@example.com` (formula neutralised); the
+    scrub compared the cell as written, so Ada, erased by that address under an id no history
+    links, stayed in run-1."""
+    customers = {**CUSTOMERS, "c1": (*CUSTOMERS["c1"][:2], "+ada@example.com", *CUSTOMERS["c1"][3:8],
+                                     ["+ada@example.com"], *CUSTOMERS["c1"][9:])}
+    build_warehouse(settings, customers=customers)
+    export(settings, "run-1", gate=None)
+    assert "'+ada@example.com" in (export_folder(settings, "vip", "csv", "run-1") / "snapshot.csv").read_text()
+    customers = {("c10" if cid == "c1" else cid): row for cid, row in customers.items()}
+    memberships = {name: [("c10" if cid == "c1" else cid) for cid in members] for name, members in MEMBERSHIPS.items()}
+    build_warehouse(settings, customers=customers, memberships=memberships,
+                    suppression=[*SUPPRESSION, ("email", "+ada@example.com", "erasure")])
+    export(settings, "run-2", gate=None)
+    assert "c1" not in ids(settings, "vip", "csv", "run-1")
+    assert "ada@example.com" not in (export_folder(settings, "vip", "csv", "run-1") / "snapshot.csv").read_text()
+
+
 def test_a_pending_e_mail_erasure_applies_once_a_customer_gains_the_address(settings):
     """The pending e-mail request is checked again on the next export, against customers whose
     contacts changed since (exports.erasure_checked_contacts), and applies when one has it."""
