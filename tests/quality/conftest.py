@@ -7,9 +7,9 @@ import socket
 from datetime import date
 from pathlib import Path
 
-import duckdb
 import pandas as pd
 import pytest
+from quality_testkit import execute
 
 from cdp.settings import Settings
 
@@ -36,14 +36,6 @@ def make_settings(tmp_path: Path, **overrides: object) -> Settings:
     return Settings(home=tmp_path, run_date=RUN_DATE, **overrides)
 
 
-def execute(settings: Settings, sql: str) -> list[tuple]:
-    """Run SQL on the test warehouse and close it again (gates open their own connections)."""
-    con = duckdb.connect(str(settings.warehouse_path))
-    try:
-        cursor = con.execute(sql)
-        return cursor.fetchall() if cursor.description else []
-    finally:
-        con.close()
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import hashlib
 import pandas as pd
 import pyarrow as pa
 import pytest
-from conftest import execute
+from quality_testkit import execute
 
 from quality.gate import QualityGateFailed, run_export_gate, run_gate
 
