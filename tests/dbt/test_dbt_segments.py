@@ -14,7 +14,10 @@ from cdp import dbt as cdp_dbt
 EXPECTED_MEMBERS = {
     # the top 20% of the four buyers (C5 80, C2 110, C1 1,200, C6 1,500): C6 alone
     "high_value": {"C6"},
-    "at_risk_of_churn": {"C2"},
+    # overdue against their own rhythm (churn_risk_band medium / high): Bob (two orders 95 days
+    # apart, last one 200 days ago, score 2.11) and Frank (monthly buyer, last order 53 days ago,
+    # score 1.77); a fixed "90 to 365 days ago" rule took Bob only
+    "at_risk_of_churn": {"C2", "C6"},
     "new_this_month": {"C3"},
     "lapsed": {"C5"},
     "frequent_buyers": {"C6"},
@@ -46,6 +49,7 @@ def test_segment_definitions_and_dim_customers_list(built, sql):
     assert definitions["unhappy_callers"] == "none"
     assert definitions["engaged_never_bought"] == "ad_targeting"
     assert sql(settings, "SELECT segments FROM marts.dim_customers WHERE customer_id = 'C6'")[0][0] == [
+        "at_risk_of_churn",
         "b2c",
         "frequent_buyers",
         "high_value",
@@ -84,8 +88,8 @@ def test_member_since_survives_reruns_and_leavers_drop_out(tmp_path, warehouse_f
         "SELECT as_of_date, members, run_id FROM marts.segment_size_history "
         "WHERE segment_name = 'at_risk_of_churn' ORDER BY as_of_date",
     )
-    # one row per run date: the rerun replaced day 2 instead of appending
-    assert history == [(date(2026, 11, 23), 1, "day-1"), (date(2026, 11, 24), 0, "day-2-rerun")]
+    # one row per run date: the rerun replaced day 2 instead of appending (Frank stays overdue)
+    assert history == [(date(2026, 11, 23), 2, "day-1"), (date(2026, 11, 24), 1, "day-2-rerun")]
 
 
 def write_segments(path: Path, condition: str, name: str = "big_spenders") -> Path:
@@ -221,20 +225,31 @@ def test_rerun_of_a_date_drops_the_size_rows_of_segments_removed_since(tmp_path,
     assert sql(settings, sizes) == day_1_rows
 
 
-@pytest.mark.parametrize(("last_order", "days", "segment"), [
-    # day 90 (bought at noon, 90 days before the run date) is "90 to 365 days ago": it used to fall
-    # between the two segments (compared with midnight), in neither
-    ("2026-08-25 12:00:00", 90, "at_risk_of_churn"),
-    ("2025-11-23 12:00:00", 365, "at_risk_of_churn"),
-    ("2025-11-22 12:00:00", 366, "lapsed"),
+@pytest.mark.parametrize(("first_order", "last_order", "days", "segments"), [
+    # at_risk_of_churn is the churn-risk mart's definition (band medium or high: the last purchase
+    # at least 1.5 of the customer's own usual gaps ago, the gap floored at 30 days), not a fixed
+    # 90-day rule: a 10-day buyer is at risk after 45 days, not after 44...
+    ("2026-09-29 12:00:00", "2026-10-09 12:00:00", 45, {"at_risk_of_churn"}),
+    ("2026-09-30 12:00:00", "2026-10-10 12:00:00", 44, set()),
+    # ...and a buyer every 340 days is not at risk 200 days after their last purchase
+    ("2025-06-01 12:00:00", "2026-05-07 12:00:00", 200, set()),
+    # the day-365 / day-366 boundary with lapsed: never both, never neither for a high score
+    ("2025-09-01 12:00:00", "2025-11-23 12:00:00", 365, {"at_risk_of_churn"}),
+    ("2025-09-01 12:00:00", "2025-11-22 12:00:00", 366, {"lapsed"}),
 ])
-def test_recency_segments_meet_at_their_day_boundaries(tmp_path, warehouse_factory, sql, last_order, days, segment):
+def test_churn_segment_follows_the_churn_risk_band_and_meets_lapsed_at_day_365(
+    tmp_path, warehouse_factory, sql, first_order, last_order, days, segments
+):
     settings = warehouse_factory(tmp_path)
-    with duckdb.connect(str(settings.warehouse_path)) as con:  # Bob's two orders: the last one moves
+    with duckdb.connect(str(settings.warehouse_path)) as con:  # Bob's two orders both move
         con.execute("UPDATE raw.store_orders SET ordered_at = ?, updated_at = ? WHERE order_id = 4", [last_order, last_order])
-        con.execute("UPDATE raw.store_orders SET ordered_at = '2025-01-01 12:00:00' WHERE order_id = 3")
+        con.execute("UPDATE raw.store_orders SET ordered_at = ? WHERE order_id = 3", [first_order])
     cdp_dbt.build(settings, run_id="boundary")
     assert sql(settings, "SELECT days_since_last_purchase FROM marts.dim_customers WHERE customer_id = 'C2'") == [(days,)]
     in_recency_segments = {name for name, members in memberships(sql, settings).items()
                            if "C2" in members and name in ("at_risk_of_churn", "lapsed")}
-    assert in_recency_segments == {segment}
+    assert in_recency_segments == segments
+    # one definition: the profile the segments read carries the churn mart's own score and band
+    churn_columns = "expected_gap_days, churn_risk_score, churn_risk_band"
+    profile = sql(settings, f"SELECT {churn_columns} FROM marts.dim_customers WHERE customer_id = 'C2'")
+    assert profile == sql(settings, f"SELECT {churn_columns} FROM marts.customer_churn_risk WHERE customer_id = 'C2'")
