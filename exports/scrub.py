@@ -182,6 +182,7 @@ def scrub_erased(settings: Settings, con: duckdb.DuckDBPyConnection, run_id: str
     contact_entries = [entry for entry in entries if entry[0].lower() in ("email", "phone")]
     if not entries:
         con.execute(f"DROP TABLE IF EXISTS {CHECKED_CONTACTS}")  # no e-mail/phone request: not needed
+        _forget_retracted(con, entries)
         return 0
     # Every request is checked every night (a request applied to one customer may match another one
     # once new records give that customer the erased address). Customer-number requests are a few
@@ -257,6 +258,7 @@ def scrub_erased(settings: Settings, con: duckdb.DuckDBPyConnection, run_id: str
     # Rewritten: the entries new or newly matched, and those still matching nobody (last checked now).
     checked = [entry for entry in entries if entry in todo or not customers_matched(entry)]
     with transaction(con):
+        _forget_retracted(con, entries)
         for segment, destination, scrubbed_run in released + held:
             con.execute(f"DELETE FROM {HELD_REMOVALS} WHERE segment = ? AND destination = ? AND run_id = ?",
                         [segment, destination, scrubbed_run])
@@ -599,8 +601,7 @@ def _built_removals_of_erased(con: duckdb.DuckDBPyConnection, run_id: str, rebui
         [run_id, [segment for segment, _ in pairs], [destination for _, destination in pairs]]).fetchall()
     if not removed:
         return []
-    applied = {str(row[0]) for row in con.execute(f"SELECT DISTINCT customer_id FROM {SCRUBBED_CUSTOMERS}").fetchall()}
-    customer_ids, contacts = _erased_targets(con, applied | found, entries, default_region)
+    customer_ids, contacts = _erased_targets(con, _applied_customers(con, entries) | found, entries, default_region)
     hashes = contacts.hashes()
     listed = set()
     for segment, destination, customer_id, hashed_row in removed:
@@ -634,9 +635,8 @@ def _scrub_held_removals(settings: Settings, con: duckdb.DuckDBPyConnection, run
             due.append((segment, destination, scrubbed_run))
     if not due:
         return released, removed
-    applied = {str(row[0]) for row in con.execute(f"SELECT DISTINCT customer_id FROM {SCRUBBED_CUSTOMERS}").fetchall()}
-    applied |= found
-    customer_ids, contacts = _erased_targets(con, applied, entries, settings.default_phone_region)
+    customer_ids, contacts = _erased_targets(con, _applied_customers(con, entries) | found, entries,
+                                             settings.default_phone_region)
     erased = _Erased(con, customer_ids, contacts)
     for segment, destination, scrubbed_run in due:
         folder = publish.export_path(export_dir, segment, destination, scrubbed_run)
@@ -650,6 +650,29 @@ def _scrub_held_removals(settings: Settings, con: duckdb.DuckDBPyConnection, run
         removed += _commit_folder(con, folder, (segment, destination, scrubbed_run), run_id, counts)
         released.append((segment, destination, scrubbed_run))
     return released, removed
+
+
+def _applied_customers(con: duckdb.DuckDBPyConnection, entries: Iterable[Entry]) -> set[str]:
+    """The customers the erasure requests ``entries`` (those in ``raw.suppression_list`` now) have been
+    applied to. A request taken off the list since (a mistyped row corrected) erases nobody any more: its
+    customer is exported again as a member, and a delete list naming them must stay whole."""
+    entries = sorted(set(entries))
+    if not entries:
+        return set()
+    return {str(row[0]) for row in con.execute(
+        f"SELECT DISTINCT customer_id FROM {SCRUBBED_CUSTOMERS} WHERE (identifier_type, identifier) IN "
+        "(SELECT (unnest(?::VARCHAR[]), unnest(?::VARCHAR[])))",
+        [[kind for kind, _ in entries], [value for _, value in entries]]).fetchall()}
+
+
+def _forget_retracted(con: duckdb.DuckDBPyConnection, entries: Iterable[Entry]) -> None:
+    """Drop what is recorded of erasure requests no longer in ``raw.suppression_list``: one put back later
+    is a new request again, applied to every retained run (also those published while it was off)."""
+    entries = sorted(set(entries))
+    kinds, values = [kind for kind, _ in entries], [value for _, value in entries]
+    for table in (SCRUBBED_ENTRIES, SCRUBBED_CUSTOMERS):
+        con.execute(f"DELETE FROM {table} WHERE (identifier_type, identifier) NOT IN "
+                    "(SELECT (unnest(?::VARCHAR[]), unnest(?::VARCHAR[])))", [kinds, values])
 
 
 def _manifest(folder: Path) -> dict:

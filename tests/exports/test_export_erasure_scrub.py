@@ -633,6 +633,51 @@ def test_a_segment_retired_after_a_partial_export_applied_an_erasure_loses_the_p
         ("everyone",), ("vip",)]
 
 
+def _retire_retarget(settings, suppression=SUPPRESSION) -> None:
+    build_warehouse(settings, segments=[s for s in SEGMENTS if s[0] != "retarget"],
+                    memberships={k: v for k, v in MEMBERSHIPS.items() if k != "retarget"}, suppression=suppression)
+
+
+def test_a_retracted_erasure_request_leaves_delete_lists_naming_the_customer_whole(settings):
+    """A mistyped erasure row names Ada; a partial export applies it (run-2), and the row is taken off the
+    list the next night (run-3), when retarget is retired: Ada is not erased, so the final export's delete
+    lists must still tell the platforms to drop her. Until 2026-11-25 everyone a request was ever applied
+    to counted as erased."""
+    export(settings, "run-1", gate=None)
+    build_warehouse(settings, suppression=[*SUPPRESSION, ("email", "ada@example.com", "erasure")])
+    export(settings, "run-2", segment="vip", fmt="csv", gate=None)
+    _retire_retarget(settings)
+    export(settings, "run-3", gate=None)
+    assert "c1" in ids(settings, "vip", "csv", "run-3")  # a member again
+    assert manifest(settings, "retarget", "google", "run-3").get("retired") is True
+    for fmt in ("csv", "parquet", "google", "meta"):
+        assert _removed_lists_ada(settings, "retarget", fmt, "run-3"), fmt
+    assert query(settings, "SELECT count(*) FROM exports.erasure_held_removals") == [(0,)]
+    assert query(settings, "SELECT DISTINCT customer_id FROM exports.erasure_scrubbed_customers") == [("c3",)]
+
+
+def test_an_erasure_request_put_back_after_a_retraction_reaches_the_runs_published_meanwhile(settings):
+    """Retracted (run-3), Ada is exported again; the request put back (run-5) is a new one: the runs
+    published while it was off lose her too, the retired segment's final delete list among them."""
+    export(settings, "run-1", gate=None)
+    erasure = [*SUPPRESSION, ("email", "ada@example.com", "erasure")]
+    build_warehouse(settings, suppression=erasure)
+    export(settings, "run-2", gate=None)
+    build_warehouse(settings)
+    export(settings, "run-3", gate=None)
+    _retire_retarget(settings)
+    export(settings, "run-4", gate=None)
+    for fmt in ("csv", "parquet", "google", "meta"):  # not erased: the delete lists name her
+        assert _removed_lists_ada(settings, "retarget", fmt, "run-4"), fmt
+    _retire_retarget(settings, suppression=erasure)
+    export(settings, "run-5", gate=None)
+    for run in ("run-3", "run-4"):
+        assert "c1" not in ids(settings, "vip", "csv", run), run
+        assert sha("ada@example.com") not in _hashes(settings, "vip", "google", run, "snapshot.csv"), run
+    for fmt in ("csv", "parquet", "google", "meta"):
+        assert not _removed_lists_ada(settings, "retarget", fmt, "run-4"), fmt
+
+
 def test_a_delete_list_holding_an_erased_hash_of_nobody_now_is_held_and_scrubbed(settings):
     """Ada changed her address and left retarget; then her old address is erased. It matches no customer
     (pending), so no customer id is applied, but retarget's next delete list holds her previously uploaded
