@@ -594,11 +594,18 @@ def _built_removals_of_erased(con: duckdb.DuckDBPyConnection, run_id: str, rebui
     if not pairs or not entries:
         return []
     # Usually none of the night's removed members was erased: look at the removed rows first, resolve after.
+    # A marketing member key carries a digest of the row, so a changed row (changed.csv), and every continuing
+    # member the night keys without a digest are replaced, is a removed key plus an added one of the same
+    # customer; removed.csv lists only the customers with no added key (``runner._prepare``).
     removed = con.execute(
-        f"SELECT segment, destination, customer_id, hashed_row::VARCHAR FROM {state.MEMBER_CHANGES} "
-        "WHERE run_id = ? AND change = 'removed' AND (segment, destination) IN "
-        "(SELECT (unnest(?::VARCHAR[]), unnest(?::VARCHAR[])))",
-        [run_id, [segment for segment, _ in pairs], [destination for _, destination in pairs]]).fetchall()
+        f"SELECT r.segment, r.destination, r.customer_id, r.hashed_row::VARCHAR FROM {state.MEMBER_CHANGES} AS r "
+        "WHERE r.run_id = ? AND r.change = 'removed' AND (r.segment, r.destination) IN "
+        "(SELECT (unnest(?::VARCHAR[]), unnest(?::VARCHAR[]))) AND (r.destination IN (SELECT unnest(?::VARCHAR[])) "
+        f"OR NOT EXISTS (SELECT 1 FROM {state.MEMBER_CHANGES} AS a WHERE a.run_id = r.run_id "
+        "AND a.segment = r.segment AND a.destination = r.destination AND a.customer_id = r.customer_id "
+        "AND a.change = 'added'))",
+        [run_id, [segment for segment, _ in pairs], [destination for _, destination in pairs],
+         sorted(AD_PLATFORMS)]).fetchall()
     if not removed:
         return []
     customer_ids, contacts = _erased_targets(con, _applied_customers(con, entries) | found, entries, default_region)

@@ -678,6 +678,38 @@ def test_an_erasure_request_put_back_after_a_retraction_reaches_the_runs_publish
         assert not _removed_lists_ada(settings, "retarget", fmt, "run-4"), fmt
 
 
+@pytest.mark.parametrize("keys_without_digest", [False, True], ids=["changed-row", "upgrade-night"])
+def test_a_marketing_row_that_changed_does_not_hold_its_delete_list(settings, keys_without_digest):
+    """Identity split Ada's records off c1 into c9 and she is erased: c1 (someone else now) stays a member
+    under an id Ada's rows had, and its row changed, which the member state records as a removed key and an
+    added one. removed.csv lists nobody, so no csv/parquet folder is noted as holding her; nor on the night
+    after the upgrade, when every continuing member's key (the bare customer id) is replaced that way."""
+    export(settings, "run-1", gate=None)
+    if keys_without_digest:  # as kept before 2026-11-25
+        execute(settings, "UPDATE exports.export_members_current SET member_key = customer_id "
+                          "WHERE destination IN ('csv', 'parquet')")
+    customers = {**CUSTOMERS, "c9": CUSTOMERS["c1"],
+                 "c1": ("Ann", "Other", "ann@example.com", "+447700900999", *CUSTOMERS["c1"][4:8],
+                        ["ann@example.com"], ["+447700900999"], *CUSTOMERS["c1"][10:])}
+    memberships = {**MEMBERSHIPS, "everyone": [*MEMBERSHIPS["everyone"], "c9"]}
+    build_warehouse(settings, customers=customers, memberships=memberships,
+                    suppression=[*SUPPRESSION, ("email", "ada@example.com", "erasure")])
+    execute(settings, "CREATE SCHEMA IF NOT EXISTS identity")
+    execute(settings, "CREATE TABLE identity.customer_id_history (run_id VARCHAR, old_customer_id VARCHAR, "
+                      "new_customer_id VARCHAR, change_type VARCHAR, reason VARCHAR, changed_at TIMESTAMP)")
+    execute(settings, "INSERT INTO identity.customer_id_history VALUES ('r1', 'c1', 'c9', 'split', 'split', NULL)")
+    export(settings, "run-2", gate=None)
+    changed = ["c1", "c2"] if keys_without_digest else ["c1"]  # every member (c3-c7 are left out) or c1
+    for fmt in ("csv", "parquet"):
+        assert ids(settings, "vip", fmt, "run-2", "removed.csv") == [], fmt
+        assert ids(settings, "vip", fmt, "run-2", "changed.csv") == changed, fmt
+    assert query(settings, "SELECT segment, destination FROM exports.erasure_held_removals "
+                           "WHERE destination IN ('csv', 'parquet')") == []
+    # Her hashed row (c1's before) left the ad audiences: those delete lists do hold her, and are held.
+    assert query(settings, "SELECT segment, destination FROM exports.erasure_held_removals ORDER BY ALL") == [
+        (segment, fmt) for segment in ("everyone", "retarget", "vip") for fmt in ("google", "meta")]
+
+
 def test_a_delete_list_holding_an_erased_hash_of_nobody_now_is_held_and_scrubbed(settings):
     """Ada changed her address and left retarget; then her old address is erased. It matches no customer
     (pending), so no customer id is applied, but retarget's next delete list holds her previously uploaded
