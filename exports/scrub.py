@@ -48,9 +48,9 @@ every other retained folder is read whole, those of its own run id included. The
 each export's latest run is held back: it is how the erasure reaches the platform (it lists the
 hashed rows the platform must delete); one holding an erased person is noted (``HELD_REMOVALS``) and
 scrubbed by the first export after which it is no longer the latest; that of a retired segment's
-final export, the latest for good, at once. A folder just built whose removed members
+final export, the latest for good, by the first export after the one that built it. A folder just built whose removed members
 (``exports.export_member_changes``) include a customer a request was already applied to, or an erased
-contact's hash, is noted (or scrubbed) the same way without reading it: after a partial export applied
+contact's hash, is noted the same way without reading it: after a partial export applied
 a request, the next export's delete lists still name the person with nothing left to apply.
 """
 
@@ -163,7 +163,7 @@ def scrub_erased(settings: Settings, con: duckdb.DuckDBPyConnection, run_id: str
     the rows removed. ``run_id``: the export doing it; ``rebuilt``: the (segment, format) exports it
     has just published under ``run_id``, built without the people the erasure requests
     ``built_without`` (``erasure_entries`` when it read its inputs) matched: when every request to apply
-    is among those, only their ``removed.csv`` is read (held, or scrubbed for a retired segment). Every
+    is among those, only their ``removed.csv`` is read (held while the latest). Every
     other folder is read whole, also one of ``run_id`` (a partial export, ``cdp export --segment``,
     under the night's run id)."""
     had_customers = table_exists(con, *SCRUBBED_CUSTOMERS.split("."))
@@ -225,10 +225,10 @@ def scrub_erased(settings: Settings, con: duckdb.DuckDBPyConnection, run_id: str
                 if not _lists_removals(body):
                     continue  # nobody removed (a first export): nothing to read
                 only = "removed.csv"
-            # The latest run's removed.csv is kept for the platform, unless it is a retired segment's
-            # final export: that stays the latest for good, and its removed.csv would keep the person.
+            # The latest run's removed.csv is kept for the platform. A retired segment's final export stays
+            # the latest for good: kept only by the export that built it, as a superseded latest would be.
             keep_removed = scrubbed_run == publish.read_latest(export_dir, segment, destination) \
-                and body.get("retired") is not True
+                and (body.get("retired") is not True or scrubbed_run == run_id)
             if erased is None:
                 erased = _Erased(con, customer_ids, contacts)
             # A folder that cannot be read is left whole and named at the end; the others are still scrubbed.
@@ -242,7 +242,7 @@ def scrub_erased(settings: Settings, con: duckdb.DuckDBPyConnection, run_id: str
             removed += _commit_folder(con, folder, (segment, destination, scrubbed_run), run_id, counts)
     # A folder just built may list in its removed.csv someone a request was applied to before (by a partial
     # export, say) or an erased contact's hash, with nothing left to apply now: found in the member state
-    # (no file read) and handled as the delete lists above, held while the latest, else scrubbed now.
+    # (no file read) and handled as the delete lists above: held (a retired segment's final export too).
     built = _built_removals_of_erased(con, run_id, rebuilt, entries, found, settings.default_phone_region)
     released, released_removed = _scrub_held_removals(settings, con, run_id, entries, found, built, failures)
     held += [folder for folder in built if folder not in held and folder not in released]
@@ -626,9 +626,9 @@ def _scrub_held_removals(settings: Settings, con: duckdb.DuckDBPyConnection, run
                          failures: list[str] | None = None) -> tuple[list[tuple[str, str, str]], int]:
     """Scrub the held removed.csv files (``HELD_REMOVALS``, and the folders ``built`` just now whose
     removed.csv lists an erased person) that are no longer their export's latest, or are a retired
-    segment's final export (or whose folder is gone), of every person an erasure request has been applied
-    to; returns the folders released and the rows removed. A folder that cannot be read is added to
-    ``failures`` (raised when None) and stays held."""
+    segment's final export built by an earlier export than ``run_id`` (or whose folder is gone), of every
+    person an erasure request on the list now has been applied to; returns the folders released and the
+    rows removed. A folder that cannot be read is added to ``failures`` (raised when None) and stays held."""
     export_dir = Path(settings.export_dir)
     released, due = [], []
     removed = 0
@@ -638,7 +638,8 @@ def _scrub_held_removals(settings: Settings, con: duckdb.DuckDBPyConnection, run
         folder = publish.export_path(export_dir, segment, destination, scrubbed_run)
         if not folder.is_dir():
             released.append((segment, destination, scrubbed_run))
-        elif scrubbed_run != publish.read_latest(export_dir, segment, destination) or _is_retired(folder):
+        elif scrubbed_run != publish.read_latest(export_dir, segment, destination) \
+                or (scrubbed_run != run_id and _is_retired(folder)):
             due.append((segment, destination, scrubbed_run))
     if not due:
         return released, removed

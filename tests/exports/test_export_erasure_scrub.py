@@ -531,19 +531,24 @@ def test_the_removed_csv_of_the_run_built_after_an_erasure_loses_the_person_once
     assert query(settings, "SELECT count(*) FROM exports.erasure_held_removals") == [(0,)]
 
 
-def test_a_retired_segments_final_export_built_the_night_of_an_erasure_loses_the_person(settings):
+def test_a_retired_segments_final_export_built_the_night_of_an_erasure_loses_the_person_at_the_next_export(
+        settings):
     """The segment is retired the same night the erasure arrives: its final export (the latest for
-    good) is built then, with the person in its removed.csv, and is scrubbed at once."""
+    good) is built then, with the person in its removed.csv, the platforms' delete list. It is held for
+    that night, as a latest superseded later would be, and scrubbed by the next export. Until 2026-11-25
+    it was scrubbed at once, so Google and Meta were never told to delete the person they still held."""
     export(settings, "run-1", gate=None)
-    segments = [s for s in SEGMENTS if s[0] != "retarget"]
-    memberships = {k: v for k, v in MEMBERSHIPS.items() if k != "retarget"}
-    build_warehouse(settings, segments=segments, memberships=memberships,
-                    suppression=[*SUPPRESSION, ("email", "ada@example.com", "erasure")])
+    _retire_retarget(settings, suppression=[*SUPPRESSION, ("email", "ada@example.com", "erasure")])
     export(settings, "run-2", gate=None)
-    ada = sha("ada@example.com")
     assert manifest(settings, "retarget", "google", "run-2").get("retired") is True
-    for fmt, column in (("google", "Email"), ("meta", "EMAIL")):
-        assert ada not in _hashes(settings, "retarget", fmt, "run-2", "removed.csv", column), fmt
+    for fmt in ("csv", "parquet", "google", "meta"):
+        assert _removed_lists_ada(settings, "retarget", fmt, "run-2"), fmt
+    assert query(settings, "SELECT destination FROM exports.erasure_held_removals "
+                           "WHERE segment = 'retarget' AND run_id = 'run-2' ORDER BY ALL") == [
+        ("csv",), ("google",), ("meta",), ("parquet",)]
+    export(settings, "run-3", gate=None)
+    for fmt in ("csv", "parquet", "google", "meta"):
+        assert not _removed_lists_ada(settings, "retarget", fmt, "run-2"), fmt
     assert ids(settings, "retarget", "csv", "run-2", "removed.csv") == ["c8"]  # only the erased person goes
     assert query(settings, "SELECT count(*) FROM exports.erasure_held_removals "
                            "WHERE segment = 'retarget'") == [(0,)]
@@ -614,23 +619,28 @@ def test_a_delete_list_built_by_a_second_partial_export_after_the_erasure_is_hel
         ("vip", "csv", "run-2")]  # built while applying the request, still vip/csv's latest
 
 
-def test_a_segment_retired_after_a_partial_export_applied_an_erasure_loses_the_person_at_once(settings):
+def test_a_segment_retired_after_a_partial_export_applied_an_erasure_is_held_for_one_export(settings):
     """A partial export applied Ada's erasure; the next full export retires retarget, whose final export (its
-    latest for good) lists every member it still held, Ada among them: scrubbed at once, not held."""
+    latest for good) lists every member it still held, Ada among them: the platforms' delete list, held for
+    that export (noted from the member state, no file read) and scrubbed by the next one (a partial one
+    here). Until 2026-11-25 it was scrubbed at once, so the platforms kept her."""
     export(settings, "run-1", gate=None)
     suppression = [*SUPPRESSION, ("email", "ada@example.com", "erasure")]
     build_warehouse(settings, suppression=suppression)
     export(settings, "run-2", segment="vip", fmt="csv", gate=None)
-    segments = [s for s in SEGMENTS if s[0] != "retarget"]
-    memberships = {k: v for k, v in MEMBERSHIPS.items() if k != "retarget"}
-    build_warehouse(settings, segments=segments, memberships=memberships, suppression=suppression)
+    _retire_retarget(settings, suppression=suppression)
     export(settings, "run-3", gate=None)
     assert manifest(settings, "retarget", "google", "run-3").get("retired") is True
     for fmt in ("csv", "parquet", "google", "meta"):
+        assert _removed_lists_ada(settings, "retarget", fmt, "run-3"), fmt
+    assert query(settings, "SELECT DISTINCT segment FROM exports.erasure_held_removals ORDER BY ALL") == [
+        ("everyone",), ("retarget",), ("vip",)]
+    export(settings, "run-4", segment="vip", fmt="csv", gate=None)
+    for fmt in ("csv", "parquet", "google", "meta"):
         assert not _removed_lists_ada(settings, "retarget", fmt, "run-3"), fmt
     assert ids(settings, "retarget", "csv", "run-3", "removed.csv") == ["c8"]  # only the erased person goes
-    assert query(settings, "SELECT DISTINCT segment FROM exports.erasure_held_removals ORDER BY ALL") == [
-        ("everyone",), ("vip",)]
+    assert query(settings, "SELECT count(*) FROM exports.erasure_held_removals WHERE segment = 'retarget'") == [
+        (0,)]
 
 
 def _retire_retarget(settings, suppression=SUPPRESSION) -> None:
