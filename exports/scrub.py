@@ -48,9 +48,9 @@ every other retained folder is read whole, those of its own run id included. The
 each export's latest run is held back: it is how the erasure reaches the platform (it lists the
 hashed rows the platform must delete); one holding an erased person is noted (``HELD_REMOVALS``) and
 scrubbed by the first export after which it is no longer the latest; that of a retired segment's
-final export, the latest for good, at once. A folder just built whose removed members
+final export, the latest for good, by the first export after the one that built it. A folder just built whose removed members
 (``exports.export_member_changes``) include a customer a request was already applied to, or an erased
-contact's hash, is noted (or scrubbed) the same way without reading it: after a partial export applied
+contact's hash, is noted the same way without reading it: after a partial export applied
 a request, the next export's delete lists still name the person with nothing left to apply.
 """
 
@@ -163,7 +163,7 @@ def scrub_erased(settings: Settings, con: duckdb.DuckDBPyConnection, run_id: str
     the rows removed. ``run_id``: the export doing it; ``rebuilt``: the (segment, format) exports it
     has just published under ``run_id``, built without the people the erasure requests
     ``built_without`` (``erasure_entries`` when it read its inputs) matched: when every request to apply
-    is among those, only their ``removed.csv`` is read (held, or scrubbed for a retired segment). Every
+    is among those, only their ``removed.csv`` is read (held while the latest). Every
     other folder is read whole, also one of ``run_id`` (a partial export, ``cdp export --segment``,
     under the night's run id)."""
     had_customers = table_exists(con, *SCRUBBED_CUSTOMERS.split("."))
@@ -182,6 +182,7 @@ def scrub_erased(settings: Settings, con: duckdb.DuckDBPyConnection, run_id: str
     contact_entries = [entry for entry in entries if entry[0].lower() in ("email", "phone")]
     if not entries:
         con.execute(f"DROP TABLE IF EXISTS {CHECKED_CONTACTS}")  # no e-mail/phone request: not needed
+        _forget_retracted(con, entries)
         return 0
     # Every request is checked every night (a request applied to one customer may match another one
     # once new records give that customer the erased address). Customer-number requests are a few
@@ -224,10 +225,10 @@ def scrub_erased(settings: Settings, con: duckdb.DuckDBPyConnection, run_id: str
                 if not _lists_removals(body):
                     continue  # nobody removed (a first export): nothing to read
                 only = "removed.csv"
-            # The latest run's removed.csv is kept for the platform, unless it is a retired segment's
-            # final export: that stays the latest for good, and its removed.csv would keep the person.
+            # The latest run's removed.csv is kept for the platform. A retired segment's final export stays
+            # the latest for good: kept only by the export that built it, as a superseded latest would be.
             keep_removed = scrubbed_run == publish.read_latest(export_dir, segment, destination) \
-                and body.get("retired") is not True
+                and (body.get("retired") is not True or scrubbed_run == run_id)
             if erased is None:
                 erased = _Erased(con, customer_ids, contacts)
             # A folder that cannot be read is left whole and named at the end; the others are still scrubbed.
@@ -241,7 +242,7 @@ def scrub_erased(settings: Settings, con: duckdb.DuckDBPyConnection, run_id: str
             removed += _commit_folder(con, folder, (segment, destination, scrubbed_run), run_id, counts)
     # A folder just built may list in its removed.csv someone a request was applied to before (by a partial
     # export, say) or an erased contact's hash, with nothing left to apply now: found in the member state
-    # (no file read) and handled as the delete lists above, held while the latest, else scrubbed now.
+    # (no file read) and handled as the delete lists above: held (a retired segment's final export too).
     built = _built_removals_of_erased(con, run_id, rebuilt, entries, found, settings.default_phone_region)
     released, released_removed = _scrub_held_removals(settings, con, run_id, entries, found, built, failures)
     held += [folder for folder in built if folder not in held and folder not in released]
@@ -257,6 +258,7 @@ def scrub_erased(settings: Settings, con: duckdb.DuckDBPyConnection, run_id: str
     # Rewritten: the entries new or newly matched, and those still matching nobody (last checked now).
     checked = [entry for entry in entries if entry in todo or not customers_matched(entry)]
     with transaction(con):
+        _forget_retracted(con, entries)
         for segment, destination, scrubbed_run in released + held:
             con.execute(f"DELETE FROM {HELD_REMOVALS} WHERE segment = ? AND destination = ? AND run_id = ?",
                         [segment, destination, scrubbed_run])
@@ -592,15 +594,21 @@ def _built_removals_of_erased(con: duckdb.DuckDBPyConnection, run_id: str, rebui
     if not pairs or not entries:
         return []
     # Usually none of the night's removed members was erased: look at the removed rows first, resolve after.
+    # A marketing member key carries a digest of the row, so a changed row (changed.csv), and every continuing
+    # member the night keys without a digest are replaced, is a removed key plus an added one of the same
+    # customer; removed.csv lists only the customers with no added key (``runner._prepare``).
     removed = con.execute(
-        f"SELECT segment, destination, customer_id, hashed_row::VARCHAR FROM {state.MEMBER_CHANGES} "
-        "WHERE run_id = ? AND change = 'removed' AND (segment, destination) IN "
-        "(SELECT (unnest(?::VARCHAR[]), unnest(?::VARCHAR[])))",
-        [run_id, [segment for segment, _ in pairs], [destination for _, destination in pairs]]).fetchall()
+        f"SELECT r.segment, r.destination, r.customer_id, r.hashed_row::VARCHAR FROM {state.MEMBER_CHANGES} AS r "
+        "WHERE r.run_id = ? AND r.change = 'removed' AND (r.segment, r.destination) IN "
+        "(SELECT (unnest(?::VARCHAR[]), unnest(?::VARCHAR[]))) AND (r.destination IN (SELECT unnest(?::VARCHAR[])) "
+        f"OR NOT EXISTS (SELECT 1 FROM {state.MEMBER_CHANGES} AS a WHERE a.run_id = r.run_id "
+        "AND a.segment = r.segment AND a.destination = r.destination AND a.customer_id = r.customer_id "
+        "AND a.change = 'added'))",
+        [run_id, [segment for segment, _ in pairs], [destination for _, destination in pairs],
+         sorted(AD_PLATFORMS)]).fetchall()
     if not removed:
         return []
-    applied = {str(row[0]) for row in con.execute(f"SELECT DISTINCT customer_id FROM {SCRUBBED_CUSTOMERS}").fetchall()}
-    customer_ids, contacts = _erased_targets(con, applied | found, entries, default_region)
+    customer_ids, contacts = _erased_targets(con, _applied_customers(con, entries) | found, entries, default_region)
     hashes = contacts.hashes()
     listed = set()
     for segment, destination, customer_id, hashed_row in removed:
@@ -618,9 +626,9 @@ def _scrub_held_removals(settings: Settings, con: duckdb.DuckDBPyConnection, run
                          failures: list[str] | None = None) -> tuple[list[tuple[str, str, str]], int]:
     """Scrub the held removed.csv files (``HELD_REMOVALS``, and the folders ``built`` just now whose
     removed.csv lists an erased person) that are no longer their export's latest, or are a retired
-    segment's final export (or whose folder is gone), of every person an erasure request has been applied
-    to; returns the folders released and the rows removed. A folder that cannot be read is added to
-    ``failures`` (raised when None) and stays held."""
+    segment's final export built by an earlier export than ``run_id`` (or whose folder is gone), of every
+    person an erasure request on the list now has been applied to; returns the folders released and the
+    rows removed. A folder that cannot be read is added to ``failures`` (raised when None) and stays held."""
     export_dir = Path(settings.export_dir)
     released, due = [], []
     removed = 0
@@ -630,13 +638,13 @@ def _scrub_held_removals(settings: Settings, con: duckdb.DuckDBPyConnection, run
         folder = publish.export_path(export_dir, segment, destination, scrubbed_run)
         if not folder.is_dir():
             released.append((segment, destination, scrubbed_run))
-        elif scrubbed_run != publish.read_latest(export_dir, segment, destination) or _is_retired(folder):
+        elif scrubbed_run != publish.read_latest(export_dir, segment, destination) \
+                or (scrubbed_run != run_id and _is_retired(folder)):
             due.append((segment, destination, scrubbed_run))
     if not due:
         return released, removed
-    applied = {str(row[0]) for row in con.execute(f"SELECT DISTINCT customer_id FROM {SCRUBBED_CUSTOMERS}").fetchall()}
-    applied |= found
-    customer_ids, contacts = _erased_targets(con, applied, entries, settings.default_phone_region)
+    customer_ids, contacts = _erased_targets(con, _applied_customers(con, entries) | found, entries,
+                                             settings.default_phone_region)
     erased = _Erased(con, customer_ids, contacts)
     for segment, destination, scrubbed_run in due:
         folder = publish.export_path(export_dir, segment, destination, scrubbed_run)
@@ -650,6 +658,29 @@ def _scrub_held_removals(settings: Settings, con: duckdb.DuckDBPyConnection, run
         removed += _commit_folder(con, folder, (segment, destination, scrubbed_run), run_id, counts)
         released.append((segment, destination, scrubbed_run))
     return released, removed
+
+
+def _applied_customers(con: duckdb.DuckDBPyConnection, entries: Iterable[Entry]) -> set[str]:
+    """The customers the erasure requests ``entries`` (those in ``raw.suppression_list`` now) have been
+    applied to. A request taken off the list since (a mistyped row corrected) erases nobody any more: its
+    customer is exported again as a member, and a delete list naming them must stay whole."""
+    entries = sorted(set(entries))
+    if not entries:
+        return set()
+    return {str(row[0]) for row in con.execute(
+        f"SELECT DISTINCT customer_id FROM {SCRUBBED_CUSTOMERS} WHERE (identifier_type, identifier) IN "
+        "(SELECT (unnest(?::VARCHAR[]), unnest(?::VARCHAR[])))",
+        [[kind for kind, _ in entries], [value for _, value in entries]]).fetchall()}
+
+
+def _forget_retracted(con: duckdb.DuckDBPyConnection, entries: Iterable[Entry]) -> None:
+    """Drop what is recorded of erasure requests no longer in ``raw.suppression_list``: one put back later
+    is a new request again, applied to every retained run (also those published while it was off)."""
+    entries = sorted(set(entries))
+    kinds, values = [kind for kind, _ in entries], [value for _, value in entries]
+    for table in (SCRUBBED_ENTRIES, SCRUBBED_CUSTOMERS):
+        con.execute(f"DELETE FROM {table} WHERE (identifier_type, identifier) NOT IN "
+                    "(SELECT (unnest(?::VARCHAR[]), unnest(?::VARCHAR[])))", [kinds, values])
 
 
 def _manifest(folder: Path) -> dict:

@@ -531,19 +531,24 @@ def test_the_removed_csv_of_the_run_built_after_an_erasure_loses_the_person_once
     assert query(settings, "SELECT count(*) FROM exports.erasure_held_removals") == [(0,)]
 
 
-def test_a_retired_segments_final_export_built_the_night_of_an_erasure_loses_the_person(settings):
+def test_a_retired_segments_final_export_built_the_night_of_an_erasure_loses_the_person_at_the_next_export(
+        settings):
     """The segment is retired the same night the erasure arrives: its final export (the latest for
-    good) is built then, with the person in its removed.csv, and is scrubbed at once."""
+    good) is built then, with the person in its removed.csv, the platforms' delete list. It is held for
+    that night, as a latest superseded later would be, and scrubbed by the next export. Until 2026-11-25
+    it was scrubbed at once, so Google and Meta were never told to delete the person they still held."""
     export(settings, "run-1", gate=None)
-    segments = [s for s in SEGMENTS if s[0] != "retarget"]
-    memberships = {k: v for k, v in MEMBERSHIPS.items() if k != "retarget"}
-    build_warehouse(settings, segments=segments, memberships=memberships,
-                    suppression=[*SUPPRESSION, ("email", "ada@example.com", "erasure")])
+    _retire_retarget(settings, suppression=[*SUPPRESSION, ("email", "ada@example.com", "erasure")])
     export(settings, "run-2", gate=None)
-    ada = sha("ada@example.com")
     assert manifest(settings, "retarget", "google", "run-2").get("retired") is True
-    for fmt, column in (("google", "Email"), ("meta", "EMAIL")):
-        assert ada not in _hashes(settings, "retarget", fmt, "run-2", "removed.csv", column), fmt
+    for fmt in ("csv", "parquet", "google", "meta"):
+        assert _removed_lists_ada(settings, "retarget", fmt, "run-2"), fmt
+    assert query(settings, "SELECT destination FROM exports.erasure_held_removals "
+                           "WHERE segment = 'retarget' AND run_id = 'run-2' ORDER BY ALL") == [
+        ("csv",), ("google",), ("meta",), ("parquet",)]
+    export(settings, "run-3", gate=None)
+    for fmt in ("csv", "parquet", "google", "meta"):
+        assert not _removed_lists_ada(settings, "retarget", fmt, "run-2"), fmt
     assert ids(settings, "retarget", "csv", "run-2", "removed.csv") == ["c8"]  # only the erased person goes
     assert query(settings, "SELECT count(*) FROM exports.erasure_held_removals "
                            "WHERE segment = 'retarget'") == [(0,)]
@@ -614,23 +619,105 @@ def test_a_delete_list_built_by_a_second_partial_export_after_the_erasure_is_hel
         ("vip", "csv", "run-2")]  # built while applying the request, still vip/csv's latest
 
 
-def test_a_segment_retired_after_a_partial_export_applied_an_erasure_loses_the_person_at_once(settings):
+def test_a_segment_retired_after_a_partial_export_applied_an_erasure_is_held_for_one_export(settings):
     """A partial export applied Ada's erasure; the next full export retires retarget, whose final export (its
-    latest for good) lists every member it still held, Ada among them: scrubbed at once, not held."""
+    latest for good) lists every member it still held, Ada among them: the platforms' delete list, held for
+    that export (noted from the member state, no file read) and scrubbed by the next one (a partial one
+    here). Until 2026-11-25 it was scrubbed at once, so the platforms kept her."""
     export(settings, "run-1", gate=None)
     suppression = [*SUPPRESSION, ("email", "ada@example.com", "erasure")]
     build_warehouse(settings, suppression=suppression)
     export(settings, "run-2", segment="vip", fmt="csv", gate=None)
-    segments = [s for s in SEGMENTS if s[0] != "retarget"]
-    memberships = {k: v for k, v in MEMBERSHIPS.items() if k != "retarget"}
-    build_warehouse(settings, segments=segments, memberships=memberships, suppression=suppression)
+    _retire_retarget(settings, suppression=suppression)
     export(settings, "run-3", gate=None)
     assert manifest(settings, "retarget", "google", "run-3").get("retired") is True
     for fmt in ("csv", "parquet", "google", "meta"):
+        assert _removed_lists_ada(settings, "retarget", fmt, "run-3"), fmt
+    assert query(settings, "SELECT DISTINCT segment FROM exports.erasure_held_removals ORDER BY ALL") == [
+        ("everyone",), ("retarget",), ("vip",)]
+    export(settings, "run-4", segment="vip", fmt="csv", gate=None)
+    for fmt in ("csv", "parquet", "google", "meta"):
         assert not _removed_lists_ada(settings, "retarget", fmt, "run-3"), fmt
     assert ids(settings, "retarget", "csv", "run-3", "removed.csv") == ["c8"]  # only the erased person goes
-    assert query(settings, "SELECT DISTINCT segment FROM exports.erasure_held_removals ORDER BY ALL") == [
-        ("everyone",), ("vip",)]
+    assert query(settings, "SELECT count(*) FROM exports.erasure_held_removals WHERE segment = 'retarget'") == [
+        (0,)]
+
+
+def _retire_retarget(settings, suppression=SUPPRESSION) -> None:
+    build_warehouse(settings, segments=[s for s in SEGMENTS if s[0] != "retarget"],
+                    memberships={k: v for k, v in MEMBERSHIPS.items() if k != "retarget"}, suppression=suppression)
+
+
+def test_a_retracted_erasure_request_leaves_delete_lists_naming_the_customer_whole(settings):
+    """A mistyped erasure row names Ada; a partial export applies it (run-2), and the row is taken off the
+    list the next night (run-3), when retarget is retired: Ada is not erased, so the final export's delete
+    lists must still tell the platforms to drop her. Until 2026-11-25 everyone a request was ever applied
+    to counted as erased."""
+    export(settings, "run-1", gate=None)
+    build_warehouse(settings, suppression=[*SUPPRESSION, ("email", "ada@example.com", "erasure")])
+    export(settings, "run-2", segment="vip", fmt="csv", gate=None)
+    _retire_retarget(settings)
+    export(settings, "run-3", gate=None)
+    assert "c1" in ids(settings, "vip", "csv", "run-3")  # a member again
+    assert manifest(settings, "retarget", "google", "run-3").get("retired") is True
+    for fmt in ("csv", "parquet", "google", "meta"):
+        assert _removed_lists_ada(settings, "retarget", fmt, "run-3"), fmt
+    assert query(settings, "SELECT count(*) FROM exports.erasure_held_removals") == [(0,)]
+    assert query(settings, "SELECT DISTINCT customer_id FROM exports.erasure_scrubbed_customers") == [("c3",)]
+
+
+def test_an_erasure_request_put_back_after_a_retraction_reaches_the_runs_published_meanwhile(settings):
+    """Retracted (run-3), Ada is exported again; the request put back (run-5) is a new one: the runs
+    published while it was off lose her too, the retired segment's final delete list among them."""
+    export(settings, "run-1", gate=None)
+    erasure = [*SUPPRESSION, ("email", "ada@example.com", "erasure")]
+    build_warehouse(settings, suppression=erasure)
+    export(settings, "run-2", gate=None)
+    build_warehouse(settings)
+    export(settings, "run-3", gate=None)
+    _retire_retarget(settings)
+    export(settings, "run-4", gate=None)
+    for fmt in ("csv", "parquet", "google", "meta"):  # not erased: the delete lists name her
+        assert _removed_lists_ada(settings, "retarget", fmt, "run-4"), fmt
+    _retire_retarget(settings, suppression=erasure)
+    export(settings, "run-5", gate=None)
+    for run in ("run-3", "run-4"):
+        assert "c1" not in ids(settings, "vip", "csv", run), run
+        assert sha("ada@example.com") not in _hashes(settings, "vip", "google", run, "snapshot.csv"), run
+    for fmt in ("csv", "parquet", "google", "meta"):
+        assert not _removed_lists_ada(settings, "retarget", fmt, "run-4"), fmt
+
+
+@pytest.mark.parametrize("keys_without_digest", [False, True], ids=["changed-row", "upgrade-night"])
+def test_a_marketing_row_that_changed_does_not_hold_its_delete_list(settings, keys_without_digest):
+    """Identity split Ada's records off c1 into c9 and she is erased: c1 (someone else now) stays a member
+    under an id Ada's rows had, and its row changed, which the member state records as a removed key and an
+    added one. removed.csv lists nobody, so no csv/parquet folder is noted as holding her; nor on the night
+    after the upgrade, when every continuing member's key (the bare customer id) is replaced that way."""
+    export(settings, "run-1", gate=None)
+    if keys_without_digest:  # as kept before 2026-11-25
+        execute(settings, "UPDATE exports.export_members_current SET member_key = customer_id "
+                          "WHERE destination IN ('csv', 'parquet')")
+    customers = {**CUSTOMERS, "c9": CUSTOMERS["c1"],
+                 "c1": ("Ann", "Other", "ann@example.com", "+447700900999", *CUSTOMERS["c1"][4:8],
+                        ["ann@example.com"], ["+447700900999"], *CUSTOMERS["c1"][10:])}
+    memberships = {**MEMBERSHIPS, "everyone": [*MEMBERSHIPS["everyone"], "c9"]}
+    build_warehouse(settings, customers=customers, memberships=memberships,
+                    suppression=[*SUPPRESSION, ("email", "ada@example.com", "erasure")])
+    execute(settings, "CREATE SCHEMA IF NOT EXISTS identity")
+    execute(settings, "CREATE TABLE identity.customer_id_history (run_id VARCHAR, old_customer_id VARCHAR, "
+                      "new_customer_id VARCHAR, change_type VARCHAR, reason VARCHAR, changed_at TIMESTAMP)")
+    execute(settings, "INSERT INTO identity.customer_id_history VALUES ('r1', 'c1', 'c9', 'split', 'split', NULL)")
+    export(settings, "run-2", gate=None)
+    changed = ["c1", "c2"] if keys_without_digest else ["c1"]  # every member (c3-c7 are left out) or c1
+    for fmt in ("csv", "parquet"):
+        assert ids(settings, "vip", fmt, "run-2", "removed.csv") == [], fmt
+        assert ids(settings, "vip", fmt, "run-2", "changed.csv") == changed, fmt
+    assert query(settings, "SELECT segment, destination FROM exports.erasure_held_removals "
+                           "WHERE destination IN ('csv', 'parquet')") == []
+    # Her hashed row (c1's before) left the ad audiences: those delete lists do hold her, and are held.
+    assert query(settings, "SELECT segment, destination FROM exports.erasure_held_removals ORDER BY ALL") == [
+        (segment, fmt) for segment in ("everyone", "retarget", "vip") for fmt in ("google", "meta")]
 
 
 def test_a_delete_list_holding_an_erased_hash_of_nobody_now_is_held_and_scrubbed(settings):
