@@ -310,16 +310,8 @@ def _unicode_problem(record: dict) -> tuple[str, str] | None:
     NUL in a call field; worded as web quarantines them."""
     for key, value in record.items():
         name = key.encode("utf-8", "backslashreplace").decode()
-        stack = [key, value]
-        while stack:
-            item = stack.pop()
-            if isinstance(item, dict):
-                stack.extend(item.keys())
-                stack.extend(item.values())
-            elif isinstance(item, list):
-                stack.extend(item)
-            elif isinstance(item, str) and _SURROGATE.search(item):
-                return name, f"invalid-unicode: {name} holds a lone surrogate escape (not a Unicode character)"
+        if any(isinstance(item, str) and _SURROGATE.search(item) for item in parsing.walk_json([key, value])):
+            return name, f"invalid-unicode: {name} holds a lone surrogate escape (not a Unicode character)"
         if key in TEXT_FIELDS and isinstance(value, str) and "\x00" in value:
             return name, f"nul-in-string: {name} holds a NUL character"
     return None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import codecs
 import csv
 import re
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -376,3 +377,17 @@ def sniff_delimiter(sample: str) -> str:
     except csv.Error:
         first = sample.splitlines()[0] if sample else ""
         return max(",;\t", key=first.count) if first else ","
+
+
+def walk_json(obj: object) -> Iterator[object]:
+    """Every key and leaf value of a decoded JSON value (dict keys included), depth first."""
+    stack = [obj]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        else:
+            yield item

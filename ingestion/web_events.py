@@ -47,7 +47,7 @@ import numpy as np
 import pyarrow as pa
 
 from cdp.settings import Settings
-from ingestion import manifest
+from ingestion import manifest, parsing
 from ingestion.file_batches import (
     FileBatch,
     LoadCounts,
@@ -819,9 +819,9 @@ def strict_problem(line: str) -> tuple[str, str | None] | None:
         return f"nesting-too-deep: more than {MAX_DEPTH} levels", None
     if not isinstance(obj, dict):
         return f"not-an-object: the line holds a JSON {type(obj).__name__}, expected an object", None
-    if any(isinstance(x, str) and _SURROGATE.search(x) for x in _walk(obj)):
+    if any(isinstance(x, str) and _SURROGATE.search(x) for x in parsing.walk_json(obj)):
         return "invalid-unicode: a string holds a lone surrogate escape (not a Unicode character)", None
-    if any(isinstance(x, float) and not math.isfinite(x) for x in _walk(obj)):
+    if any(isinstance(x, float) and not math.isfinite(x) for x in parsing.walk_json(obj)):
         return "number-out-of-range: a number does not fit a 64-bit float", None
     if _depth(obj) > MAX_DEPTH:
         return f"nesting-too-deep: more than {MAX_DEPTH} levels of objects/arrays", None
@@ -839,19 +839,6 @@ class _DuplicateKey(Exception):
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def _walk(obj):
-    stack = [obj]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            stack.extend(item.keys())
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-        else:
-            yield item
 
 
 def _depth(obj) -> int:
