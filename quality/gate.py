@@ -372,10 +372,10 @@ def _observed(spec: CheckSpec, kwargs: dict[str, Any], result: dict[str, Any], f
     shows_values = spec.expectation in _VALUE_EXPECTATIONS and spec.show_values and column in frame.columns
     if shows_values and 0 < len(frame) <= _SHOW_ALL_ROWS:
         if spec.label_columns:
-            shown = "; ".join(f"{_label(frame, i, spec.label_columns)} = {_format_value(v)}"
-                              for i, v in frame[column].items())
+            shown = "; ".join(sorted(f"{_label(frame, i, spec.label_columns)} = {_format_value(v)}"
+                                     for i, v in frame[column].items()))
         else:
-            shown = ", ".join(_format_value(v) for v in frame[column])
+            shown = ", ".join(sorted(_format_value(v) for v in frame[column]))
         text = f"{column}: {shown}"
         return f"{text} ({unexpected} outside the threshold)" if unexpected else text
     if unexpected is None:
@@ -387,13 +387,16 @@ def _observed(spec: CheckSpec, kwargs: dict[str, Any], result: dict[str, Any], f
         indexes = result.get("partial_unexpected_index_list") or []
         values = result.get("partial_unexpected_list") or []
         examples: list[str] = []
+        # Sorted before the first few are taken: a query without ORDER BY (a GROUP BY) returns its
+        # rows in any order, and the report of one warehouse must read the same on every run.
         if indexes and spec.label_columns:
-            for index in indexes[:_EXAMPLES]:
+            for index in indexes:
                 label = _label(frame, index, spec.label_columns)
                 examples.append(f"{label} ({_format_value(frame.at[index, column])})"
                                 if column in frame.columns and spec.show_values else label)
+            examples = sorted(examples)[:_EXAMPLES]
         elif spec.show_values:
-            examples = [_format_value(v) for v in values[:_EXAMPLES]]
+            examples = sorted(_format_value(v) for v in values)[:_EXAMPLES]
         if examples:
             text += "; e.g. " + ", ".join(examples)
     return text
