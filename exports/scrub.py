@@ -880,6 +880,5 @@ def finish_interrupted(settings: Settings) -> None:
     if not settings.warehouse_path.exists():
         return
     with connect(settings) as con:
-        if table_exists(con, *SCRUB_LOG.split(".")):
-            con.execute(_DDL[-1])
+        if table_exists(con, *SCRUB_LOG.split(".")):  # else no scrub ever ran
             _finish_pending(con, Path(settings.export_dir))

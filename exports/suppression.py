@@ -35,7 +35,7 @@ from exports import hashing
 from identity import phones
 from identity.phones import with_ascii_digits
 from identity.schema import id_history_closure
-from ingestion.csv_records import ZERO_WIDTH, strip_edges
+from ingestion.csv_records import strip_edges, without_zero_width
 
 
 class SuppressionError(RuntimeError):
@@ -97,7 +97,6 @@ def phone_forms(value: object, region: str | None) -> set[tuple[str, str]]:
 
 _NOT_AN_ADDRESS = ("not an e-mail address (expected local@domain, e.g. jane@example.com; "
                    "'Name <address>' and 'mailto:address' are read as the address)")
-_ZERO_WIDTH = re.compile(f"[{ZERO_WIDTH}]+")
 # "Jane Customer <jane@example.com>" and "<jane@example.com>": the address is what was meant.
 _NAMED_ADDRESS = re.compile(r"<([^<>]*)>$")
 _MAILTO = re.compile(r"^mailto:", re.IGNORECASE)
@@ -122,7 +121,7 @@ def email_entry_address(value: object) -> str | None:
     text = hashing._clean(value)
     if text is None:
         return None
-    text = _ZERO_WIDTH.sub("", text)
+    text = without_zero_width(text)
     if hashing._SHA256_HEX.match(text.lower()):
         return text
     if match := _NAMED_ADDRESS.search(text):

@@ -362,10 +362,7 @@ def standardised_select_sql(source: str, settings: object, phone_lookup: str) ->
     for name in ("first_name", "last_name"):
         without_suffix = f"regexp_replace({name}, ' {GENERATIONAL_SUFFIX}$', '')"
         checked[name] = f"CASE WHEN {without_suffix} IN {lower_list} THEN NULL ELSE {without_suffix} END"
-    checked |= {
-        name: f"CASE WHEN {name} IN {upper_list} THEN NULL ELSE {name} END"
-        for name in ("postcode", "state")
-    }
+    checked["state"] = f"CASE WHEN state IN {upper_list} THEN NULL ELSE state END"
     # A US ZIP that lost its leading zeros to a spreadsheet ("2134" for 02134, "21341234" for
     # 02134-1234) is read as written with them, so Boston records still share a postcode. Only where
     # the record says the US: four digits are a whole postcode in Australia, Switzerland or Denmark.

@@ -301,16 +301,13 @@ def _typed(record, batch: FileBatch) -> tuple[dict, str | None, str | None]:
     return row, None, None
 
 
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
 def _unicode_problem(record: dict) -> tuple[str, str] | None:
     """(field, reason) when a record holds text the warehouse must not take: a lone surrogate
     escape (``"\\ud800"``: json.loads takes it, UTF-8 and DuckDB cannot hold it) anywhere, or a
     NUL in a call field; worded as web quarantines them."""
     for key, value in record.items():
         name = key.encode("utf-8", "backslashreplace").decode()
-        if any(isinstance(item, str) and _SURROGATE.search(item) for item in parsing.walk_json([key, value])):
+        if parsing.holds_lone_surrogate([key, value]):
             return name, f"invalid-unicode: {name} holds a lone surrogate escape (not a Unicode character)"
         if key in TEXT_FIELDS and isinstance(value, str) and "\x00" in value:
             return name, f"nul-in-string: {name} holds a NUL character"

@@ -53,6 +53,14 @@ def strip_edges(text: str) -> str:
     return text.strip(EDGE_JUNK)
 
 
+_ZERO_WIDTH_RUNS = re.compile(f"[{ZERO_WIDTH}]+")
+
+
+def without_zero_width(text: str) -> str:
+    """``text`` without any zero-width character (one pasted inside an e-mail address, say)."""
+    return _ZERO_WIDTH_RUNS.sub("", text)
+
+
 _WHITESPACE_SQL = "'" + WHITESPACE + "'"
 _EDGE_WHITESPACE_SQL = f"'^[{WHITESPACE}]|[{WHITESPACE}]$'"
 

@@ -379,6 +379,15 @@ def sniff_delimiter(sample: str) -> str:
         return max(",;\t", key=first.count) if first else ","
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def holds_lone_surrogate(obj: object) -> bool:
+    """Whether a decoded JSON value holds a lone surrogate escape (``"\\ud800"``) in any key or
+    string: json.loads takes it, UTF-8 and DuckDB cannot hold it."""
+    return any(isinstance(item, str) and _LONE_SURROGATE.search(item) for item in walk_json(obj))
+
+
 def walk_json(obj: object) -> Iterator[object]:
     """Every key and leaf value of a decoded JSON value (dict keys included), depth first."""
     stack = [obj]

@@ -25,7 +25,7 @@ import pyarrow as pa
 
 from cdp.settings import Settings
 from ingestion import parsing
-from ingestion.csv_records import ZERO_WIDTH, strip_edges
+from ingestion.csv_records import strip_edges, without_zero_width
 from ingestion.file_batches import (
     CheckedCsvReader,
     FileBatch,
@@ -42,7 +42,6 @@ TABLE = "raw.suppression_list"
 IDENTIFIER_TYPES = ("email", "phone", "customer_id")
 REASONS = ("erasure", "opt_out")
 HEADER = ("identifier_type", "identifier", "reason", "requested_at")
-_ZERO_WIDTH = re.compile(f"[{ZERO_WIDTH}]+")
 
 SUPPRESSION_DDL = f"""
 CREATE TABLE IF NOT EXISTS {TABLE} (
@@ -159,7 +158,7 @@ def load_file(con: duckdb.DuckDBPyConnection, batch: FileBatch) -> LoadCounts:
         if identifier_type == "email":
             # E-mails match case-insensitively, and no address holds an invisible character: one
             # pasted inside ("ada\u200b@example.com") is dropped, as the exports' matcher drops it.
-            identifier = _ZERO_WIDTH.sub("", identifier.lower())
+            identifier = without_zero_width(identifier.lower())
         rows.append((identifier_type, identifier, reason, requested_at, line))
     read += reject_unclosed_quote(batch, checked.unclosed, header)
     if not rows:

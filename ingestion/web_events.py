@@ -819,7 +819,7 @@ def strict_problem(line: str) -> tuple[str, str | None] | None:
         return f"nesting-too-deep: more than {MAX_DEPTH} levels", None
     if not isinstance(obj, dict):
         return f"not-an-object: the line holds a JSON {type(obj).__name__}, expected an object", None
-    if any(isinstance(x, str) and _SURROGATE.search(x) for x in parsing.walk_json(obj)):
+    if parsing.holds_lone_surrogate(obj):
         return "invalid-unicode: a string holds a lone surrogate escape (not a Unicode character)", None
     if any(isinstance(x, float) and not math.isfinite(x) for x in parsing.walk_json(obj)):
         return "number-out-of-range: a number does not fit a 64-bit float", None
@@ -836,9 +836,6 @@ def strict_problem(line: str) -> tuple[str, str | None] | None:
 
 class _DuplicateKey(Exception):
     pass
-
-
-_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _depth(obj) -> int:
