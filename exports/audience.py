@@ -156,7 +156,7 @@ def decide_suppression(segments: list[Segment], members_of: dict[str, pa.Table],
         table = members_of[segment.name]
         purpose = segment.consent_purpose
         if purpose in (None, "none") or purpose not in CONSENT_PURPOSES:
-            consented = pa.array(np.ones(len(table), dtype=bool))  # load_audience raises for an unknown one
+            consented = pa.array(np.ones(len(table), dtype=bool))  # load_audience raises for an unknown or NULL one
         else:
             consented = pc.fill_null(table.column(f"has_consent_{purpose}"), False)
             if isinstance(consented, pa.ChunkedArray):
@@ -186,6 +186,11 @@ def load_audience(con: duckdb.DuckDBPyConnection | None, segment: Segment, suppr
     segment and destination of one run, and again in the next run when nothing relevant changed.
     ``suppressed`` (``decide_suppression``, aligned with ``members``) saves even the memo's look-ups.
     """
+    if segment.consent_purpose is None:
+        # NULL is not "none": read that way, everyone in the segment would be exported.
+        raise ExportInputError(
+            f"marts.segments: segment {segment.name!r} has no consent_purpose (NULL); expected one of "
+            f"{', '.join(CONSENT_PURPOSES)}: rebuild the marts (dbt build) so its not_null test passes")
     purposes = [p for p in (segment.consent_purpose, extra_consent) if p and p != "none"]
     for purpose in (segment.consent_purpose, extra_consent):
         if purpose is not None and purpose not in CONSENT_PURPOSES:

@@ -151,3 +151,12 @@ def test_an_e_mail_opt_out_written_as_name_and_address_or_mailto_blocks_the_addr
     assert ids(settings, "vip", "csv", "run-1") == []  # c1 (Ada) and c2 (José)
     meta = (export_folder(settings, "retarget", "meta", "run-1") / "snapshot.csv").read_text()
     assert sha("ada@example.com") not in meta
+
+
+def test_missing_consent_purpose_is_refused_not_read_as_none(settings):
+    # marts.segments built around its not_null test (a failed build, a hand-made table): NULL is not
+    # "no consent needed", or everyone in the segment would be exported.
+    build_warehouse(settings, segments=[("vip", "x", "crm", None)])
+    with pytest.raises(ExportInputError, match=r"segment 'vip' has no consent_purpose"):
+        export(settings, "run-1", segment="vip", fmt="csv", gate=None)
+    assert not (settings.export_dir / "vip").exists()
