@@ -63,7 +63,7 @@ class Settings:
     reporting_currency: str = field(default="USD", metadata={"doc": "ISO 4217 code of the currency revenue KPIs are reported in (dbt var `reporting_currency`); orders are converted with `dbt_project/seeds/currency_rates.csv`."})
     duckdb_memory_limit: str = field(default="6GB", metadata={"doc": "DuckDB memory_limit for pipeline and dbt connections (leave room for Python under the 8 GiB budget)."})
     duckdb_threads: int = field(default=2, metadata={"doc": "DuckDB worker threads, for pipeline and dbt connections."})
-    dbt_threads: int = field(default=1, metadata={"doc": "dbt threads (DuckDB has one writer, so 1 is right)."})
+    dbt_threads: int = field(default=1, metadata={"doc": "dbt threads; keep 1: at 2 a new warehouse's first build can fail (two per-customer models create one shared change-log table at once, a DuckDB catalog conflict), and 2 measured no faster."})
     task_retries: int = field(default=2, metadata={"doc": "Airflow retries per task (make demo sets 0 so a failure shows at once)."})
     task_retry_delay_minutes: int = field(default=5, metadata={"doc": "Minutes Airflow waits before retrying a failed task."})
 
