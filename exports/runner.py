@@ -243,6 +243,8 @@ class _RunCache:
     # by the call's inputs, so their ids are not reused while it runs.
     audiences: dict[tuple, audience_mod.Audience] = field(default_factory=dict)
     _row_inputs: tuple[int, pa.Table] | None = None  # (len(inputs) it was built from, row_inputs())
+    # _marketing_member_keys by audience (held in ``audiences``): csv and parquet have the same rows.
+    _marketing_keys: dict[int, pa.Array] = field(default_factory=dict)
 
     def audience(self, seg: audience_mod.Segment, extra_consent: str | None, suppression: audience_mod.Suppression,
                  members: pa.Table, suppressed: pa.Array) -> audience_mod.Audience:
@@ -253,6 +255,14 @@ class _RunCache:
             self.audiences[key] = audience_mod.load_audience(None, seg, suppression, extra_consent, members=members,
                                                              memo=self.memo, suppressed=suppressed)
         return self.audiences[key]
+
+    def marketing_keys(self, audience: audience_mod.Audience, snapshot: Snapshot) -> pa.Array:
+        """``_marketing_member_keys(snapshot)``, once per audience: the csv and parquet snapshots of one
+        audience hold the same rows (``formats.build_snapshot``), so they have the same keys."""
+        key = id(audience)
+        if key not in self._marketing_keys:
+            self._marketing_keys[key] = _marketing_member_keys(snapshot)
+        return self._marketing_keys[key]
 
     def note_inputs(self, members: pa.Table) -> None:
         """Remember each member's row input fingerprint (``audience.load_members``)."""
@@ -365,7 +375,7 @@ def _prepare(settings: Settings, run_id: str, seg: audience_mod.Segment, destina
         # Marketing files are keyed on customer_id; the member state keeps a digest of each row with
         # it, so a member whose row changed (a withdrawn channel consent empties its cell) is listed
         # in changed.csv with its new row instead of in neither file.
-        keys = _marketing_member_keys(snapshot)
+        keys = shared.marketing_keys(members, snapshot)
         ids = pa.array(snapshot.customer_ids, pa.string())
         previous_ids = previous.column("customer_id").combine_chunks()
         is_new_row = pc.invert(pc.is_in(keys, value_set=previous_keys))
@@ -405,11 +415,15 @@ def _marketing_member_keys(snapshot: Snapshot) -> pa.Array:
     A key kept before 2026-11-25 is the bare customer id: compared with it, every row counts as
     changed once, so the first export after the upgrade lists its members in changed.csv.
     """
+    ids = pa.array(snapshot.customer_ids, pa.string())
+    if not len(ids):
+        return ids
     texts = [pc.cast(column, pa.string()) for column in snapshot.table.columns]
-    rows = pc.binary_join_element_wise(*texts, "\x1f", null_handling="replace",
-                                       null_replacement="\x00").to_pylist() if texts else []
-    return pa.array([f"{customer_id}\x1f{hashlib.sha256(row.encode('utf-8')).hexdigest()[:32]}"
-                     for customer_id, row in zip(snapshot.customer_ids, rows, strict=True)], pa.string())
+    rows = pc.binary_join_element_wise(*texts, "\x1f", null_handling="replace", null_replacement="\x00")
+    # The joined rows as UTF-8 bytes (a cast, no Python str), each hashed once.
+    sha256 = hashlib.sha256
+    digests = pa.array([sha256(row).hexdigest()[:32] for row in pc.cast(rows, pa.binary()).to_pylist()], pa.string())
+    return pc.binary_join_element_wise(ids, digests, "\x1f")
 
 
 def _gate_all(settings: Settings, run_id: str, prepared: list[_Prepared], gate: ExportGate | None,

@@ -206,3 +206,35 @@ def test_member_state_kept_before_row_digests_lists_every_member_as_changed_once
     assert (summary["added"], summary["removed"], summary["changed"]) == (0, 0, 2)
     summary = export(settings, "run-3", segment="vip", fmt="csv", gate=None)[0]
     assert (summary["added"], summary["removed"], summary["changed"]) == (0, 0, 0)
+
+
+def test_marketing_member_key_is_the_id_and_the_sha256_of_the_row_text_as_documented():
+    """``runner._marketing_member_keys`` (hashed from Arrow's UTF-8 bytes) keeps the key the member state
+    holds: id, unit separator, first 32 hex digits of the SHA-256 of the cells cast to text joined by unit
+    separators, a null cell as NUL (so it differs from an empty one). Keys kept by earlier runs must still
+    match, or every continuing member would be listed in changed.csv."""
+    import hashlib
+    from datetime import datetime
+    from decimal import Decimal
+
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from exports.formats import Snapshot
+    from exports.runner import _marketing_member_keys
+
+    table = pa.table({
+        "customer_id": ["c1", "c2", "c3", "c4"],
+        "first_name": ["José María", "", None, "a\x00b,\"c\""],
+        "lifetime_revenue": pa.array([Decimal("123.45"), None, Decimal("0.00"), Decimal("-1.50")], pa.decimal128(12, 2)),
+        "last_purchase_at": pa.array([datetime(2026, 11, 1, 10), None, datetime(2026, 1, 2, 3, 4, 5, 6), None],
+                                     pa.timestamp("us")),
+    })
+    ids = table.column("customer_id").to_pylist()
+    texts = [pc.cast(column, pa.string()).to_pylist() for column in table.columns]
+    expected = [f"{cid}\x1f" + hashlib.sha256("\x1f".join("\x00" if cell is None else cell for cell in row)
+                                               .encode("utf-8")).hexdigest()[:32]
+                for cid, row in zip(ids, zip(*texts, strict=True), strict=True)]
+    assert _marketing_member_keys(Snapshot("csv", tuple(table.column_names), table, ids, ids)).to_pylist() == expected
+    empty = table.slice(0, 0)
+    assert _marketing_member_keys(Snapshot("csv", tuple(table.column_names), empty, [], [])).to_pylist() == []
