@@ -208,7 +208,8 @@ def dbt_vars(settings: Settings, run_id: str, segments: list[Segment]) -> dict[s
 
 
 def _parse_vars(segments: list[Segment], settings: Settings | None = None) -> dict[str, Any]:
-    """The --vars of build/docs: only what changes rarely (the segments, ``CDP_REPORTING_CURRENCY``).
+    """The --vars of build/docs: only what changes rarely (the segments, ``CDP_REPORTING_CURRENCY``,
+    the placeholder values of ``CDP_IDENTITY_PLACEHOLDERS``).
     dbt re-parses the whole project when --vars change, so the run date and run id (new every
     night) go in the environment instead (``_dbt_environment``; the run_date() / run_id() macros
     read it at execution only)."""
@@ -216,6 +217,13 @@ def _parse_vars(segments: list[Segment], settings: Settings | None = None) -> di
     currency = getattr(settings, "reporting_currency", None)
     if currency:
         variables["reporting_currency"] = currency
+    if settings is not None:
+        # imported here: identity.standardise loads phonenumbers, which most callers never need
+        from identity.standardise import placeholders
+
+        # the identity standardiser's list (CDP_IDENTITY_PLACEHOLDERS included), so a value that
+        # links no one is no company either (macros/placeholder.sql)
+        variables["placeholders"] = list(placeholders(settings))
     return variables
 
 

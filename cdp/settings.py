@@ -52,7 +52,7 @@ class Settings:
     run_date: date = field(default_factory=lambda: datetime.now(UTC).date(), metadata={"doc": "Logical date of the run (YYYY-MM-DD). Airflow passes its logical date.", "default": "today (UTC)"})
     default_phone_region: str = field(default="US", metadata={"doc": "Region used to parse phone numbers written without a country code."})
     match_probability_threshold: float = field(default=0.95, metadata={"doc": "Splink match probability above which two records are linked."})
-    identity_placeholders: str = field(default="", metadata={"doc": "Comma-separated values (emails, phones, names) that never link anyone, added to the built-in list (test@test.com, 0000000000, unknown, n/a, nil, na, ...); an entry starting with - takes a value off it (-nil keeps Nil as a first name); empty changes nothing.", "default": "(built-in list)"})
+    identity_placeholders: str = field(default="", metadata={"doc": "Comma-separated values (emails, phones, names) that never link anyone (nor count as a CSV list's company: dbt var `placeholders`), added to the built-in list (test@test.com, 0000000000, unknown, n/a, nil, na, ...); an entry starting with - takes a value off it (-nil keeps Nil as a first name); empty changes nothing.", "default": "(built-in list)"})
     identity_u_max_pairs: float = field(default=5e6, metadata={"doc": "Random record pairs Splink samples to train u probabilities."})
     identity_em_max_pairs: float = field(default=2e6, metadata={"doc": "Largest number of pairs per Splink EM training pass."})
     max_cluster_size: int = field(default=25, metadata={"doc": "Largest number of source records one customer may have before links are cut."})

@@ -60,7 +60,34 @@ def test_the_referrer_host_decides_the_channel_without_utm_tags(referrer, channe
 def test_utm_tags_win_over_the_referrer():
     assert _classify("google", "cpc", "https://www.google.com/") == "paid_search"
     assert _classify("facebook", None, "https://mail.google.com/") == "social"
-    assert _classify("partner", "referral", "https://www.google.com/") == "other_campaign"
+    assert _classify("partner", "spring", "https://www.google.com/") == "other_campaign"
+
+
+@pytest.mark.parametrize(("source", "medium", "channel"), [
+    # GA4's default channel grouping: a medium of referral, app or link is Referral (was 'other_campaign')
+    ("partner_blog", "referral", "referral"),
+    ("Partner", "Referral", "referral"),
+    ("store_app", "app", "referral"),
+    ("newsletter_partner", "link", "referral"),
+    # a paid medium is Paid Search only from a search engine, else Paid Other (was 'paid_search')
+    ("google", "cpc", "paid_search"),
+    ("bing", "paid_search", "paid_search"),
+    ("partner", "cpc", "paid_other"),
+    ("partner", "paid_search", "paid_other"),
+    ("outbrain", "ppc", "paid_other"),
+    (None, "cpc", "paid_other"),
+    ("partner", "cpm", "display"),
+    ("partner", "banner", "display"),
+    # a search engine's source without a paid medium is Organic Search (was 'other_campaign')
+    ("google", "organic", "organic_search"),
+    ("google", None, "organic_search"),
+    ("newsletter", "email", "email"),
+    ("email", None, "email"),
+    ("partner", "affiliate", "affiliate"),
+    ("partner", None, "other_campaign"),
+])
+def test_utm_tags_follow_ga4_default_channel_grouping(source, medium, channel):
+    assert _classify(source, medium, "https://news.ycombinator.com/") == channel
 
 
 @pytest.mark.parametrize(("source", "medium", "channel"), [

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date, datetime
 
+import yaml
+
 from cdp import dbt as cdp_dbt
+from cdp.settings import Settings
 from cdp.warehouse import connect
+from identity.standardise import placeholders
 
 
 def _execute(settings, sql: str) -> None:
@@ -73,6 +78,40 @@ def test_company_comes_from_the_newest_dated_list_not_the_latest_loaded(warehous
     assert sql(settings, "select company_name, is_b2b from marts.dim_customers where customer_id = 'C5'") == [
         ("Acme Holdings", True)
     ]
+
+
+def test_placeholder_company_is_no_company(warehouse_factory, sql, tmp_path):
+    """A company_name typed for "none" (N/A, n/a, "-", or a CDP_IDENTITY_PLACEHOLDERS value) is NULL in
+    stg_csv__contacts: it makes no one B2B, and a newer list's N/A does not replace Erin's (C5) Acme.
+    Self-employed is kept as a company: a sole trader buys as a business."""
+    settings = dataclasses.replace(warehouse_factory(tmp_path), identity_placeholders="tba")
+    _add_csv_contact(settings, "crm__2026-11-01.csv", "C5", "erin@acme.example", "2026-11-02 08:00:00", None,
+                     company_name="Acme Holdings")
+    _add_csv_contact(settings, "crm__2026-11-20.csv", "C5", "erin@acme.example", "2026-11-21 08:00:00", None,
+                     company_name=" N/A ")
+    for list_file, customer_id, company in (("leads__2026-11-02.csv", "C6", "n/a"), ("leads__2026-11-03.csv", "C7", "-"),
+                                            ("leads__2026-11-04.csv", "C8", "TBA"),
+                                            ("leads__2026-11-05.csv", "C9", "Self-employed")):
+        _add_csv_contact(settings, list_file, customer_id, f"{customer_id.lower()}@leads.example",
+                         "2026-11-22 08:00:00", None, company_name=company)
+
+    cdp_dbt.build(settings, run_id="day-1")
+
+    assert sql(settings, "select customer_id, company_name, is_b2b from marts.dim_customers "
+                         "where customer_id in ('C5', 'C6', 'C7', 'C8', 'C9') order by customer_id") == [
+        ("C5", "Acme Holdings", True), ("C6", None, False), ("C7", None, False), ("C8", None, False),
+        ("C9", "Self-employed", True),
+    ]
+
+
+def test_dbt_placeholders_are_the_identity_placeholders(tmp_path):
+    """dbt_project.yml's default var `placeholders` is identity.standardise.placeholders() for the default
+    settings (a plain `dbt build` nulls the same company names), and a build passes the configured list."""
+    project = yaml.safe_load((cdp_dbt.DBT_PROJECT_DIR / "dbt_project.yml").read_text(encoding="utf-8"))
+    settings = Settings(home=tmp_path)
+    assert tuple(project["vars"]["placeholders"]) == placeholders(settings)
+    configured = cdp_dbt._parse_vars([], dataclasses.replace(settings, identity_placeholders="tba,-n/a"))
+    assert "tba" in configured["placeholders"] and "n/a" not in configured["placeholders"]
 
 
 def test_merged_customer_keeps_the_earliest_member_since(warehouse_factory, sql, tmp_path):

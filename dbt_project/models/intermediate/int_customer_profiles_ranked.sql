@@ -10,12 +10,14 @@ dated as (
     select
         *,
         {{ run_date() }} as as_of_date,
-        -- share of buyers with lower lifetime revenue (0 = lowest, 1 = highest); null for a
-        -- customer without revenue: ranked among everyone, the many who never bought would push
-        -- nearly every buyer into the top 20%
+        -- share of buyers whose lifetime revenue is at most this customer's (cume_dist: the top
+        -- buyer, and all tied with them, 1; > 0.8 = fewer than 20% of buyers have more, so the top
+        -- 20% is never empty: percent_rank gave a sole buyer 0 and three tied at the top of ten
+        -- 0.78); null for a customer without revenue: ranked among everyone, the many who never
+        -- bought would push nearly every buyer into the top 20%
         case
             when lifetime_revenue > 0
-                then percent_rank() over (partition by lifetime_revenue > 0 order by lifetime_revenue)
+                then cume_dist() over (partition by lifetime_revenue > 0 order by lifetime_revenue)
         end as revenue_percentile,
         date_diff('day', cast(last_purchase_at as date), {{ run_date() }}) as days_since_last_purchase,
         date_diff('day', cast(last_seen_at as date), {{ run_date() }}) as days_since_last_seen,

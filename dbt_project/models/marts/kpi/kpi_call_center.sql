@@ -17,13 +17,15 @@ callers as (
     left join {{ ref('stg_call_center__calls') }} as staged on calls.call_id = staged.call_id
 ),
 
--- resolved on first contact: resolved, the same caller (any queue) had not called within
+-- resolved on first contact: answered and resolved (a call no agent answered, though marked resolved
+-- later, was resolved on another contact), the same caller (any queue) had not called within
 -- fcr_window_days before this call's start (else this call is a repeat of that contact, not a first
 -- one), and did not call again (up to the run date) within fcr_window_days after it
 calls_with_repeats as (
     select
         *,
         disposition = 'resolved'
+        and is_answered
         and coalesce(
             lag(started_at) over caller_calls + to_days({{ var('fcr_window_days') }}) < started_at,
             true

@@ -30,5 +30,6 @@ select
     *,
     answered_at is not null as is_answered,
     date_diff('second', started_at, answered_at) as wait_seconds,
-    date_diff('second', coalesce(answered_at, started_at), ended_at) as handle_seconds
+    -- an unanswered call was handled by no one: the time before the caller hung up is waiting
+    date_diff('second', answered_at, ended_at) as handle_seconds
 from renamed

@@ -41,7 +41,8 @@ renamed as (
         nullif(trim(postcode), '') as postcode,
         nullif(trim(state), '') as state,
         nullif(trim(country), '') as country,
-        nullif(trim(company_name), '') as company_name,
+        -- "N/A", "unknown", "-": no company, so not B2B (a newer list's N/A must not replace one)
+        {{ null_if_placeholder("nullif(trim(company_name), '')") }} as company_name,
         cast(consent_email as boolean) as has_consent_email_marketing,
         cast(consent_sms as boolean) as has_consent_sms_marketing,
         cast(consent_ads as boolean) as has_consent_ad_targeting,
