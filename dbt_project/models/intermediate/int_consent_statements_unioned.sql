@@ -77,7 +77,9 @@ store_statements as (
 -- which identity maps to the customer like the user record: a refusal made then must count.
 -- The flags are parsed from the traits here, after the records to rebuild are picked: the view's
 -- own has_consent_* columns would be parsed for every identify event first, since a filter on the
--- view's output runs after its projection.
+-- view's output runs after its projection. An event with neither id has no record (NULL), which
+-- the join to the customer records drops: filtering it out here too cleaned both ids of every
+-- identify event twice (incremental select at 100k 0.32 -> 0.24 s CPU).
 identify_events as (
     select
         coalesce(user_record_id, anonymous_record_id) as source_record_id,
@@ -86,9 +88,7 @@ identify_events as (
         loaded_at,
         web_event_id
     from {{ ref('stg_web__events') }}
-    where
-        event_type = 'identify'
-        and coalesce(user_id, anonymous_id) is not null  -- noqa: LT02
+    where event_type = 'identify'
 ),
 
 web_statements as (
