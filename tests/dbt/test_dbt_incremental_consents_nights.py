@@ -95,3 +95,47 @@ def test_consent_nights_equal_full_refresh_and_a_rerun_changes_nothing(warehouse
     nights.execute(night_2, UNMARK)
     assert sql(night_2, STATEMENTS) == sql(full, STATEMENTS)
     assert nights.differences(night_2, str(full.warehouse_path), CONSENT_TABLES) == {}
+
+
+@pytest.mark.slow
+def test_a_web_record_moved_to_another_customer_keeps_the_statements_of_its_old_identify_events(
+    warehouse_factory, sql, tmp_path, nights
+):
+    """The incremental path parses the traits of the identify events of the records it rebuilds
+    only (macros/web_consent.sql): a record re-attributed by identity, whose identify events were all
+    loaded on an earlier night, must still get every statement they make, under its new customer."""
+    settings = warehouse_factory(tmp_path / "warehouse")
+    # a second identify of Alice's user record, loaded with the first: a grant that a later call
+    # does not repeat, and a value that is no boolean (no statement)
+    nights.execute(
+        settings,
+        """
+        insert into raw.web_events
+            (message_id, type, user_id, anonymous_id, event_at, traits, _source_file, _source_line,
+             _batch_id, _loaded_at)
+        values ('m-a9', 'identify', 'u1', 'a1', '2026-10-01 10:20:00',
+                '{"consent": {"ad_targeting": true, "email_marketing": "maybe"}}', 'web/e.ndjson', 13, 'b1',
+                '2026-10-02 00:00:00');
+        """,
+    )
+    cdp_dbt.build(settings, run_id="night-1")
+    web_statements = ("select web_event_id, consent_purpose, is_granted, customer_id "
+                      "from intermediate.int_consent_statements_unioned "
+                      "where source_record_key = 'web|user:u1' order by all")
+    assert sql(settings, web_statements) == [
+        ("m-a2", "ad_targeting", False, "C1"), ("m-a2", "email_marketing", False, "C1"),
+        ("m-a9", "ad_targeting", True, "C1"),
+    ]
+
+    night_2 = settings.with_run_date(date(2026, 11, 24))
+    # identity splits Alice's user record off to a customer of its own; no event is loaded
+    nights.execute(night_2, "update identity.customer_map set customer_id = 'C9', resolved_at = '2026-11-24 00:00:00' "
+                            "where source_system = 'web' and source_record_id = 'user:u1'")
+    cdp_dbt.build(night_2, run_id="night-2")
+
+    assert sql(night_2, web_statements) == [
+        ("m-a2", "ad_targeting", False, "C9"), ("m-a2", "email_marketing", False, "C9"),
+        ("m-a9", "ad_targeting", True, "C9"),
+    ]
+    full = nights.full_refresh_copy(night_2, "night-2", tmp_path / "full_refresh_night_2")
+    assert nights.differences(night_2, str(full.warehouse_path), CONSENT_TABLES) == {}

@@ -74,24 +74,35 @@ store_statements as (
 ),
 
 -- an identify sent before login (no userId) speaks for the anonymous record (anon:<anonymousId>),
--- which identity maps to the customer like the user record: a refusal made then must count
-web_statements as (
+-- which identity maps to the customer like the user record: a refusal made then must count.
+-- The flags are parsed from the traits here, after the records to rebuild are picked: the view's
+-- own has_consent_* columns would be parsed for every identify event first, since a filter on the
+-- view's output runs after its projection. An event with neither id has no record (NULL), which
+-- the join to the customer records drops: filtering it out here too cleaned both ids of every
+-- identify event twice (incremental select at 100k 0.32 -> 0.24 s CPU).
+identify_events as (
     select
-        'web' as source_system,
         coalesce(user_record_id, anonymous_record_id) as source_record_id,
-        event_at as stated_at,
-        has_consent_email_marketing,
-        null::boolean as has_consent_sms_marketing,
-        has_consent_ad_targeting,
+        event_at,
+        traits,
         loaded_at,
         web_event_id
     from {{ ref('stg_web__events') }}
-    where
-        event_type = 'identify'
-        and coalesce(user_id, anonymous_id) is not null  -- noqa: LT02
-        {{- only_consent_records_to_rebuild(
-            'and', 'web', 'coalesce(user_record_id, anonymous_record_id)', rebuild_all
-        ) }}
+    where event_type = 'identify'
+),
+
+web_statements as (
+    select
+        'web' as source_system,
+        source_record_id,
+        event_at as stated_at,
+        {{ web_consent('traits', 'email_marketing') }} as has_consent_email_marketing,
+        null::boolean as has_consent_sms_marketing,
+        {{ web_consent('traits', 'ad_targeting') }} as has_consent_ad_targeting,
+        loaded_at,
+        web_event_id
+    from identify_events
+    {{- only_consent_records_to_rebuild('where', 'web', 'source_record_id', rebuild_all) }}
 ),
 
 statements as (

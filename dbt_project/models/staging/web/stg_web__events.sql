@@ -42,8 +42,8 @@ renamed as (
         -- not fit or is no plain number ('1_000', '1e3': macros/json_amount.sql)
         {{ json_amount('order_amount') }} as order_revenue,
         nullif(upper(trim(properties ->> 'currency')), '') as order_currency,
-        try_cast(traits -> 'consent' ->> 'email_marketing' as boolean) as has_consent_email_marketing,
-        try_cast(traits -> 'consent' ->> 'ad_targeting' as boolean) as has_consent_ad_targeting,
+        {{ web_consent('traits', 'email_marketing') }} as has_consent_email_marketing,
+        {{ web_consent('traits', 'ad_targeting') }} as has_consent_ad_targeting,
         traits,
         properties,
         context,
