@@ -5,7 +5,8 @@
   Unassigned for a tagged visit), then, without UTM tags, the referrer. A paid medium (GA4's
   ^(.*cp.*|ppc|retargeting|paid.*)$: cpc, ppc, cpm, paid_search, ...) is paid search only from a
   search engine's source and paid social only from a social network's (utm_source=facebook&
-  utm_medium=cpc is not paid search); from any other source it is display (display, banner, cpm,
+  utm_medium=cpc is not paid search; a source may name the site instead: google.com, m.facebook.com,
+  t.co); from any other source it is display (display, banner, cpm,
   ...) or paid other. A medium of referral, app or link is a referral, not an other campaign.
   utm_medium=paid_social is paid social whatever the source (this project's own campaigns tag it
   so). Without UTM tags the referrer's host decides: a webmail host is email, a social network's
@@ -15,10 +16,12 @@
 {% macro classify_channel(source, medium, referrer) -%}
     {%- set host = "^([a-z][a-z0-9+.-]*://)?([a-z0-9-]+\\.)*" -%}
     {%- set end = "\\.?(:[0-9]+)?([/?#]|$)" -%}
-    {%- set social_source = "lower(" ~ source ~ ") in ('facebook', 'fb', 'instagram', 'ig', 'twitter', 'x', "
-        ~ "'linkedin', 'tiktok', 'pinterest', 'reddit')" -%}
-    {%- set search_source = "lower(" ~ source ~ ") in ('google', 'bing', 'duckduckgo', 'yahoo', 'ecosia', "
-        ~ "'baidu', 'yandex')" -%}
+    {#- a source is the engine's or network's name, or its site's host (google.com, m.facebook.com, t.co) -#}
+    {%- set site = "(\\.[a-z]{2,3}){0,2}" -%}
+    {%- set social_source = "regexp_full_match(lower(trim(" ~ source ~ ")), '([a-z0-9-]+\\.)*(facebook|fb|instagram|ig|"
+        ~ "twitter|x|linkedin|tiktok|pinterest|reddit)" ~ site ~ "|t\\.co|lnkd\\.in')" -%}
+    {%- set search_source = "regexp_full_match(lower(trim(" ~ source ~ ")), '([a-z0-9-]+\\.)*(google|bing|duckduckgo|"
+        ~ "yahoo|ecosia|baidu|yandex)" ~ site ~ "')" -%}
     {%- set paid_medium = "regexp_full_match(lower(" ~ medium ~ "), '.*cp.*|ppc|retargeting|paid.*')" -%}
     case
         when lower({{ medium }}) in ('paid_social', 'paidsocial') then 'paid_social'

@@ -107,6 +107,26 @@ def test_a_paid_medium_is_paid_social_from_a_social_source(source, medium, chann
     assert _classify(source, medium, None) == channel
 
 
+@pytest.mark.parametrize(("source", "medium", "channel"), [
+    # hand-made UTM tags often name the site, not the engine: still the engine or network
+    ("google.com", "cpc", "paid_search"),
+    ("www.google.co.uk", "cpc", "paid_search"),
+    (" Bing.com ", "ppc", "paid_search"),
+    ("google.com", None, "organic_search"),
+    ("m.facebook.com", "cpc", "paid_social"),
+    ("l.facebook.com", None, "social"),
+    ("t.co", None, "social"),
+    ("lnkd.in", "paid", "paid_social"),
+    ("www.instagram.com", "social", "social"),
+    # names that only contain an engine's or network's name are not one
+    ("googleplex-partner", "cpc", "paid_other"),
+    ("max.co", None, "other_campaign"),
+    ("googlefan.net", None, "other_campaign"),
+])
+def test_a_source_written_as_a_host_is_its_engine_or_network(source, medium, channel):
+    assert _classify(source, medium, None) == channel
+
+
 def test_a_sign_up_list_of_the_visits_day_does_not_take_the_acquisition_away(warehouse_factory, sql, tmp_path):
     settings = warehouse_factory(tmp_path)
     # Carol signs up for the newsletter during her first visit (2026-11-02 10:00, paid search): the
