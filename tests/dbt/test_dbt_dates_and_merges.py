@@ -100,6 +100,29 @@ def test_a_list_row_with_its_own_date_is_dated_by_it_not_by_the_list(warehouse_f
     ]
 
 
+def test_a_row_date_arriving_later_moves_the_stored_statement_and_first_seen(warehouse_factory, sql, tmp_path):
+    """A warehouse built while rows were dated by their list: a row date set later (a list re-sent
+    with it) re-dates the stored consent statement and first seen on the next incremental build."""
+    settings = warehouse_factory(tmp_path)
+    _execute(settings, "update raw.store_customers set marketing_opt_in_changed_at = '2026-06-15 10:00:00' "
+                       "where customer_id = 102")
+    _add_csv_contact(settings, "newsletter__2026-11-20.csv", "C2", "bob@store.example", "2026-11-20 07:00:00", True)
+    _add_csv_contact(settings, "newsletter__2026-11-21.csv", "C8", "pat@news.example", "2026-11-21 07:00:00", True)
+    cdp_dbt.build(settings, run_id="day-1")
+    assert sql(settings, "select has_consent_email_marketing from marts.dim_customers where customer_id = 'C2'") == [
+        (True,)
+    ]
+    _execute(settings, "update raw.csv_contacts set row_dated_at = '2024-03-01 09:00:00' "
+                       "where contact_id in ('newsletter__2026-11-20.csv:2', 'newsletter__2026-11-21.csv:2')")
+    cdp_dbt.build(settings, run_id="day-2")
+    assert sql(settings, "select has_consent_email_marketing from marts.dim_customers where customer_id = 'C2'") == [
+        (False,)
+    ]
+    assert sql(settings, "select first_seen_at from marts.dim_customers where customer_id = 'C8'") == [
+        (datetime(2024, 3, 1, 9),)
+    ]
+
+
 def test_company_comes_from_the_newest_dated_list_not_the_latest_loaded(warehouse_factory, sql, tmp_path):
     """dim_customers.company_name, as documented: the newest list by list date wins, then the latest load.
     Erin (C5) is in the fixture's undated crm__accounts.csv (Acme, dated by its 2025-09-15 load)."""
