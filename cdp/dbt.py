@@ -436,13 +436,14 @@ class _WarehouseState:
 def _warehouse_state(
     settings: Settings, tests_fp: str, unit_tests_fp: str, logic: dict[str, Any]
 ) -> _WarehouseState:
-    """Upgrade an older warehouse's raw store tables and read what the build needs, through one
+    """Upgrade an older warehouse's raw store tables and CSV contacts and read what the build needs, through one
     connection (each open of a big warehouse reads its catalog and checkpoints it at close).
     Without a warehouse there is nothing to upgrade, no passing build and no stale model."""
     if not Path(settings.warehouse_path).exists():
         return _WarehouseState()
     with connect(settings) as con:
         _upgrade_raw_store_tables(con)
+        _upgrade_raw_csv_contacts(con)
         return _WarehouseState(
             tests_since=_recorded(con, TESTS_PASSED_TABLE, "tests_fingerprint", tests_fp, "tests_since"),
             unit_tests_passed=_recorded(
@@ -501,6 +502,16 @@ def _upgrade_raw_store_tables(con: duckdb.DuckDBPyConnection) -> None:
 
     if table_exists(con, "raw", "store_customers"):
         store_pos.add_derived_columns(con)
+
+
+def _upgrade_raw_csv_contacts(con: duckdb.DuckDBPyConnection) -> None:
+    """Add ``row_dated_at`` to a raw.csv_contacts loaded by an earlier version (the next CSV
+    ingestion would), so a build run before it reads it (stg_csv__contacts selects it). Rows
+    stored before stay dated by their list until a list re-sending them replaces them."""
+    from ingestion import csv_lists
+
+    if table_exists(con, "raw", "csv_contacts"):
+        csv_lists.add_row_date_column(con)
 
 
 def docs(settings: Settings) -> Path:

@@ -59,11 +59,14 @@ TEXT_FIELDS = (
     "company_name", "source_campaign",
 )  # fmt: skip
 BOOLEAN_FIELDS = ("consent_email", "consent_sms", "consent_ads")
-CANONICAL_FIELDS = (*TEXT_FIELDS, "birth_date", *BOOLEAN_FIELDS)
+# The row's own date (newsletter sign-up, CRM last edit, event registration): its statements are
+# dated by it rather than by the list's date (stg_csv__contacts.contact_dated_at).
+ROW_DATE_FIELD = "row_dated_at"
+CANONICAL_FIELDS = (*TEXT_FIELDS, "birth_date", *BOOLEAN_FIELDS, ROW_DATE_FIELD)
 COLUMNS = (
     "list_type", "list_file", "row_number", "contact_id", "email", "phone", "first_name", "last_name",
     "birth_date", "street", "city", "postcode", "state", "country", "company_name", "consent_email",
-    "consent_sms", "consent_ads", "source_campaign", "extra",
+    "consent_sms", "consent_ads", "source_campaign", "extra", "row_dated_at",
 )  # fmt: skip
 
 CONTACTS_DDL = f"""
@@ -93,7 +96,8 @@ CREATE TABLE IF NOT EXISTS {TABLE} (
     _batch_id VARCHAR NOT NULL,
     _loaded_at TIMESTAMP NOT NULL,
     row_fingerprint VARCHAR,
-    contact_key VARCHAR
+    contact_key VARCHAR,
+    row_dated_at TIMESTAMP
 )
 """
 # Both computed in SQL from the stored columns, so rows stored before the columns existed get
@@ -101,8 +105,15 @@ CREATE TABLE IF NOT EXISTS {TABLE} (
 # Each value followed by '|' and its length (none for NULL): read from the end, the text splits
 # back into its values however they are written, so different rows never share a text. md5 of it
 # is stable across DuckDB versions (``hash`` is not) and costs half of md5(to_json(struct_pack(...))).
-ROW_FINGERPRINT_SQL = "md5(concat({}))".format(
-    ", ".join(f"CAST({c} AS VARCHAR), '|', strlen(CAST({c} AS VARCHAR))" for c in ("list_type", *CANONICAL_FIELDS, "extra"))
+# The row date, added later, comes last and only when present ('|' and its length joined to it, so
+# a NULL adds nothing): rows of lists without one keep the fingerprints stored before it existed.
+# A timestamp never starts with '{' as ``extra`` does, so the text still splits one way only.
+ROW_FINGERPRINT_SQL = "md5(concat({}, CAST({d} AS VARCHAR) || '|' || strlen(CAST({d} AS VARCHAR))))".format(
+    ", ".join(
+        f"CAST({c} AS VARCHAR), '|', strlen(CAST({c} AS VARCHAR))"
+        for c in ("list_type", *CANONICAL_FIELDS, "extra") if c != ROW_DATE_FIELD
+    ),
+    d=ROW_DATE_FIELD,
 )
 _PHONE_DIGITS = "regexp_replace(coalesce(phone, ''), '[^0-9]', '', 'g')"
 CONTACT_KEY_SQL = f"""list_type || '|' || CASE
@@ -110,7 +121,11 @@ CONTACT_KEY_SQL = f"""list_type || '|' || CASE
     WHEN {_PHONE_DIGITS} <> '' THEN 'phone:' || {_PHONE_DIGITS} || ':' || lower(trim(coalesce(first_name, '')))
         || ':' || lower(trim(coalesce(last_name, '')))
     ELSE 'row:' || row_fingerprint END"""
-STORED_COLUMNS = (*COLUMNS, "_source_file", "_source_line", "_batch_id", "_loaded_at", "row_fingerprint", "contact_key")
+# In the table's order: the row date was added last (``ensure_table``).
+STORED_COLUMNS = (
+    *(c for c in COLUMNS if c != ROW_DATE_FIELD), "_source_file", "_source_line", "_batch_id", "_loaded_at",
+    "row_fingerprint", "contact_key", ROW_DATE_FIELD,
+)
 
 
 @dataclass(frozen=True)
@@ -167,12 +182,25 @@ def _known_encoding(name: str | None, path: Path) -> str | None:
 
 
 def ensure_table(con: duckdb.DuckDBPyConnection) -> None:
-    """Create raw.csv_contacts when missing; give rows of an older warehouse their fingerprint and key."""
+    """Create raw.csv_contacts when missing; give rows of an older warehouse their fingerprint and key.
+
+    Rows stored before ``row_dated_at`` existed get it NULL (their row date, if any, stays in
+    ``extra``; they are dated by their list until a list re-sending them replaces them).
+    """
     con.execute(CONTACTS_DDL)
     for column in ("row_fingerprint", "contact_key"):
         con.execute(f"ALTER TABLE {TABLE} ADD COLUMN IF NOT EXISTS {column} VARCHAR")
+    add_row_date_column(con)
     con.execute(f"UPDATE {TABLE} SET row_fingerprint = {ROW_FINGERPRINT_SQL} WHERE row_fingerprint IS NULL")
     con.execute(f"UPDATE {TABLE} SET contact_key = {CONTACT_KEY_SQL} WHERE contact_key IS NULL")
+
+
+def add_row_date_column(con: duckdb.DuckDBPyConnection) -> None:
+    """Give a raw.csv_contacts of an earlier version its ``row_dated_at`` column (NULL: dated by the list).
+
+    Also run before a dbt build (cdp.dbt), as stg_csv__contacts selects the column.
+    """
+    con.execute(f"ALTER TABLE {TABLE} ADD COLUMN IF NOT EXISTS {ROW_DATE_FIELD} TIMESTAMP")
 
 
 def ingest_csv_lists(con: duckdb.DuckDBPyConnection, settings: Settings, run_id: str) -> IngestReport:
@@ -448,11 +476,11 @@ def _merge(con, batch: FileBatch, restoring: bool) -> tuple[int, int]:
             THEN contact_id || '#' || $batch_id ELSE contact_id END)"""
         if not has_stored:
             contact_id = "contact_id"
-        values = [contact_id if c == "contact_id" else c for c in COLUMNS]
+        values = [contact_id if c == "contact_id" else c for c in COLUMNS if c != ROW_DATE_FIELD]
         [(stored,)] = con.execute(
             f"""INSERT INTO {TABLE} ({", ".join(STORED_COLUMNS)})
                 SELECT {", ".join(values)}, $source_file, _source_line, $batch_id, $loaded_at, row_fingerprint,
-                       contact_key
+                       contact_key, {ROW_DATE_FIELD}
                 FROM ({merged}) AS merged""",
             {"batch_id": batch.batch_id, "source_file": batch.source_file, "loaded_at": batch.loaded_at},
         ).fetchall()
@@ -570,6 +598,10 @@ def _typed_sql(header: list[str], positions: dict[int, str], mapping: ListMappin
                     f"({t} <> '' AND NOT (regexp_full_match({t}, {_sql_text(date_pattern)}) "
                     f"AND {parsed} IS NOT NULL AND year({parsed}) >= 1))"
                 )
+        elif field == ROW_DATE_FIELD:
+            value, exact = _row_date_sql(t, mapping.date_formats[0] if mapping.date_formats else None)
+            values[field] = value
+            suspect.append(f"({t} <> '' AND NOT ({exact}))")
         else:
             suspect.append(f"strlen({t}) > {int(limit)}")
             if field is not None:
@@ -584,7 +616,7 @@ def _typed_sql(header: list[str], positions: dict[int, str], mapping: ListMappin
             continue
         if field in BOOLEAN_FIELDS:
             ids.append(f"({value}) IS TRUE")
-        elif field == "birth_date":
+        elif field in ("birth_date", ROW_DATE_FIELD):
             ids.append(f"({value}) IS NOT NULL")
         else:
             ids.append(f"COALESCE({value}, '') <> ''")
@@ -596,7 +628,7 @@ def _typed_sql(header: list[str], positions: dict[int, str], mapping: ListMappin
         pairs.append(f"CASE WHEN {trims[i]} <> '' THEN {key} || {escaped} || '\"' END")
         suspect.append(f"regexp_matches({trims[i]}, '[\\x00-\\x1f]')")
     extra = f"NULLIF('{{' || concat_ws(', ', {', '.join(pairs)}) || '}}', '{{}}')" if pairs else "NULL"
-    columns = [f"{values.get(c, 'NULL')} AS {c}" for c in (*TEXT_FIELDS, "birth_date", *BOOLEAN_FIELDS)]
+    columns = [f"{values.get(c, 'NULL')} AS {c}" for c in CANONICAL_FIELDS]
     blank = " AND ".join(f"{t} = ''" for t in trims)
     flag = "TRUE" if force_python else " OR ".join(f"COALESCE({s}, TRUE)" for s in suspect)
     return f"""
@@ -607,11 +639,41 @@ def _typed_sql(header: list[str], positions: dict[int, str], mapping: ListMappin
     """
 
 
+_ISO_TIMESTAMP = r"\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2})?Z?)?"
+_TIME_PART = r"( \d{2}:\d{2}(:\d{2})?)?"
+
+
+def _row_date_sql(t: str, date_format: str | None) -> tuple[str, str]:
+    """(SQL typing the trimmed ``t`` as ``parsing.dated_timestamp`` does, SQL true when that typing is exact).
+
+    Exact: an ISO-8601 timestamp without zone offset (or with Z), or a date in the first date
+    format written zero-padded with an optional HH:MM[:SS], in 1900..2100. Anything else is left
+    to Python. The date format is used only when it has a separator: '%d%m%Y' digits could also
+    read as an ISO basic date, which Python tries first.
+    """
+    formats = ["%Y-%m-%d", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"]
+    iso = f"try_strptime(replace(rtrim({t}, 'Z'), 'T', ' '), [{', '.join(map(_sql_text, formats))}])"
+    cases = [(f"regexp_full_match({t}, {_sql_text(_ISO_TIMESTAMP)})", iso)]
+    date_pattern = _strict_date_pattern(date_format) if date_format else None
+    if date_pattern is not None and re.sub(r"\\d\{\d\}", "", date_pattern):
+        with_times = [date_format, f"{date_format} %H:%M", f"{date_format} %H:%M:%S"]
+        cases.append((
+            f"regexp_full_match({t}, {_sql_text(date_pattern + _TIME_PART)})",
+            f"try_strptime({t}, [{', '.join(map(_sql_text, with_times))}])",
+        ))
+    parsed = "CASE " + " ".join(f"WHEN {match} THEN {value}" for match, value in cases) + " END"
+    value = f"CASE WHEN {t} = '' THEN NULL ELSE ({parsed})::TIMESTAMP END"
+    exact = f"({parsed}) IS NOT NULL AND year({parsed}) BETWEEN 1900 AND 2100"
+    return value, exact
+
+
 def _duck_type(column: str) -> str:
     if column in BOOLEAN_FIELDS:
         return "BOOLEAN"
     if column == "birth_date":
         return "DATE"
+    if column == ROW_DATE_FIELD:
+        return "TIMESTAMP"
     if column == "row_number":
         return "BIGINT"
     if column == "extra":
@@ -647,6 +709,8 @@ def _typed(record: list[str], header: list[str], positions: dict[int, str], mapp
                 row[field] = parsing.boolean(value, column)
             elif field == "birth_date":
                 row[field] = parsing.calendar_date(value, column, list(mapping.date_formats))
+            elif field == ROW_DATE_FIELD:
+                row[field] = parsing.dated_timestamp(value, column, list(mapping.date_formats))
             else:
                 row[field] = parsing.text(value, column, limit)
         except parsing.BadValue as exc:

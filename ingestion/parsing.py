@@ -120,6 +120,33 @@ def calendar_date(value, field: str, formats: list[str]) -> date | None:
     raise BadValue(f"invalid-date: {field}={raw!r} does not match any of {', '.join(formats)}")
 
 
+def dated_timestamp(value, field: str, date_formats: list[str]) -> datetime | None:
+    """A timestamp as ``timestamp`` reads it, else a date in one of ``date_formats`` optionally
+    followed by `` HH:MM`` or `` HH:MM:SS`` (UTC; midnight without a time); None when empty.
+    Only 1900..2100 is taken."""
+    if value is None or str(value).strip() == "":
+        return None
+    raw = str(value).strip()
+    try:
+        return timestamp(raw, field)
+    except BadValue as exc:
+        if str(exc).startswith("timestamp-out-of-range"):
+            raise
+    for pattern in date_formats:
+        for time_part in ("", " %H:%M", " %H:%M:%S"):
+            try:
+                parsed = datetime.strptime(raw, pattern + time_part)
+            except ValueError:
+                continue
+            if not 1900 <= parsed.year <= 2100:
+                raise BadValue(f"timestamp-out-of-range: {field}={raw!r} is outside 1900..2100")
+            return parsed
+    raise BadValue(
+        f"invalid-timestamp: {field}={raw!r} is neither an ISO-8601 timestamp like 2026-11-23T10:00:00Z "
+        f"nor a date in one of {', '.join(date_formats)} with an optional time HH:MM[:SS]"
+    )
+
+
 def decode_text_file(path: Path, fallback_encoding: str | None = None) -> tuple[str, str]:
     """File text and the encoding used.
 

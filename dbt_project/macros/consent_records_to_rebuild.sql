@@ -8,7 +8,7 @@
     contacts. Two selects per source, not one OR, so DuckDB skips the row groups loaded before;
   - web records whose stored statements came from a message loaded again since (it may now be
     another event or name another user);
-  - CSV records whose list date moved (a statement is dated by its list, stg_csv__contacts).
+  - CSV records whose date moved (a statement is dated by its row, else its list: stg_csv__contacts.contact_dated_at).
 -#}
 {% macro consent_records_to_rebuild() -%}
     {%- set since -%}
@@ -47,7 +47,7 @@
             from {{ this }} as built
             where built.source_system = 'csv'
         ) as stored
-            on contacts.contact_id = stored.source_record_id and contacts.list_dated_at is not distinct from stored.stated_at
+            on contacts.contact_id = stored.source_record_id and contacts.contact_dated_at is not distinct from stored.stated_at
         where
             contacts.has_consent_email_marketing is not null
             or contacts.has_consent_sms_marketing is not null

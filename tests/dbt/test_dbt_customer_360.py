@@ -17,9 +17,10 @@ def test_build_reports_counts_and_no_failures(built):
     assert summary["models"] >= 30
     assert summary["tests"] >= 75  # one primary_key per key, one unique_combination per compound key
     # sessionisation, survivorship (x3), impossible birth dates, reporting currency, visits cut at the
-    # run date, record dating, segment compilation, RFM ties, retention cohorts, CLV, FCR (x2: answered
-    # calls only), churn risk, handle time of an unanswered call, revenue percentile ties and sole buyer
-    assert summary["unit_tests"] == 19
+    # run date, record dating, CSV consent dating, segment compilation, RFM ties, retention cohorts,
+    # CLV, FCR (x2: answered calls only), churn risk, handle time of an unanswered call, revenue
+    # percentile ties and sole buyer
+    assert summary["unit_tests"] == 20
     assert summary["run_date"] == "2026-11-23"
     # per-layer execution seconds from dbt's run results, and the slowest nodes
     assert {"staging", "intermediate", "marts", "tests", "unit_tests", "dbt_build_wall"} <= set(summary["seconds"])

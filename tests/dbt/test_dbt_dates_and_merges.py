@@ -11,6 +11,7 @@ from cdp import dbt as cdp_dbt
 from cdp.settings import Settings
 from cdp.warehouse import connect
 from identity.standardise import placeholders
+from ingestion import csv_lists
 
 
 def _execute(settings, sql: str) -> None:
@@ -19,18 +20,21 @@ def _execute(settings, sql: str) -> None:
 
 
 def _add_csv_contact(settings, list_file: str, customer_id: str, email: str, loaded_at: str, consent_email,
-                     company_name: str | None = None) -> None:
+                     company_name: str | None = None, row_dated_at: str | None = None) -> None:
     """A CSV list row for ``customer_id``, as ingestion and identity would write it (record time = load time)."""
     contact_id = f"{list_file}:2"
     consent = "null" if consent_email is None else str(consent_email).lower()
     company = "null" if company_name is None else f"'{company_name}'"
+    row_date = "null" if row_dated_at is None else f"'{row_dated_at}'"
+    with connect(settings) as con:
+        csv_lists.add_row_date_column(con)  # the fixture's table predates the column
     _execute(
         settings,
         f"""
         insert into raw.csv_contacts values
             ('{list_file.split("__")[0]}', '{list_file}', 2, '{contact_id}', '{email}', null, 'Pat', 'Lee',
              null, null, null, null, null, 'US', {company}, {consent}, null, null, null, '{{}}',
-             'csv/{list_file}', 2, 'b8', '{loaded_at}');
+             'csv/{list_file}', 2, 'b8', '{loaded_at}', {row_date});
         insert into identity.person_records_standardised (source_system, source_record_id, first_name,
             last_name, email, country, record_updated_at)
         values ('csv', '{contact_id}', 'Pat', 'Lee', '{email}', 'US', '{loaded_at}');
@@ -61,6 +65,62 @@ def test_csv_lists_are_dated_by_their_file_not_their_load_time(warehouse_factory
         "select list_file_date, list_dated_at from staging.stg_csv__contacts "
         "where contact_id = 'event_leads__2026-05-05.csv:2'",
     ) == [(date(2026, 5, 5), datetime(2026, 5, 5))]
+
+
+def test_a_list_row_with_its_own_date_is_dated_by_it_not_by_the_list(warehouse_factory, sql, tmp_path):
+    """A sign-up of 2023 re-exported in this month's newsletter is not new this month, and its
+    2024 opt-in does not override Bob's store opt-out of June 2026 (both were dated by the list)."""
+    settings = warehouse_factory(tmp_path)
+    _execute(settings, "update raw.store_customers set marketing_opt_in_changed_at = '2026-06-15 10:00:00' "
+                       "where customer_id = 102")  # Bob (C2) refuses marketing in the store in June
+    _add_csv_contact(settings, "newsletter__2026-11-20.csv", "C2", "bob@store.example",
+                     "2026-11-20 07:00:00", True, row_dated_at="2024-03-01 09:00:00")
+    # known only from this month's newsletter: one who signed up in 2023, one with no sign-up date
+    _add_csv_contact(settings, "newsletter__2026-11-21.csv", "C8", "pat@news.example",
+                     "2026-11-21 07:00:00", True, row_dated_at="2023-12-29 14:03:11")
+    _add_csv_contact(settings, "newsletter__2026-11-22.csv", "C9", "kim@news.example",
+                     "2026-11-22 07:00:00", True)
+
+    cdp_dbt.build(settings, run_id="day-1")
+
+    assert sql(settings, "select has_consent_email_marketing from marts.dim_customers where customer_id = 'C2'") == [
+        (False,)
+    ]
+    assert sql(settings, "select stated_at from intermediate.int_consent_statements_unioned "
+                         "where source_record_id = 'newsletter__2026-11-20.csv:2'") == [(datetime(2024, 3, 1, 9),)]
+    first_seen = dict(sql(settings, "select customer_id, first_seen_at from marts.dim_customers "
+                                    "where customer_id in ('C8', 'C9')"))
+    assert first_seen == {"C8": datetime(2023, 12, 29, 14, 3, 11), "C9": datetime(2026, 11, 22)}
+    new_this_month = {c for (c,) in sql(settings, "select customer_id from marts.segment_memberships "
+                                                  "where segment_name = 'new_this_month'")}
+    assert "C8" not in new_this_month and "C9" in new_this_month
+    assert sql(settings, "select row_dated_at, contact_dated_at from staging.stg_csv__contacts "
+                         "where contact_id = 'newsletter__2026-11-21.csv:2'") == [
+        (datetime(2023, 12, 29, 14, 3, 11), datetime(2023, 12, 29, 14, 3, 11))
+    ]
+
+
+def test_a_row_date_arriving_later_moves_the_stored_statement_and_first_seen(warehouse_factory, sql, tmp_path):
+    """A warehouse built while rows were dated by their list: a row date set later (a list re-sent
+    with it) re-dates the stored consent statement and first seen on the next incremental build."""
+    settings = warehouse_factory(tmp_path)
+    _execute(settings, "update raw.store_customers set marketing_opt_in_changed_at = '2026-06-15 10:00:00' "
+                       "where customer_id = 102")
+    _add_csv_contact(settings, "newsletter__2026-11-20.csv", "C2", "bob@store.example", "2026-11-20 07:00:00", True)
+    _add_csv_contact(settings, "newsletter__2026-11-21.csv", "C8", "pat@news.example", "2026-11-21 07:00:00", True)
+    cdp_dbt.build(settings, run_id="day-1")
+    assert sql(settings, "select has_consent_email_marketing from marts.dim_customers where customer_id = 'C2'") == [
+        (True,)
+    ]
+    _execute(settings, "update raw.csv_contacts set row_dated_at = '2024-03-01 09:00:00' "
+                       "where contact_id in ('newsletter__2026-11-20.csv:2', 'newsletter__2026-11-21.csv:2')")
+    cdp_dbt.build(settings, run_id="day-2")
+    assert sql(settings, "select has_consent_email_marketing from marts.dim_customers where customer_id = 'C2'") == [
+        (False,)
+    ]
+    assert sql(settings, "select first_seen_at from marts.dim_customers where customer_id = 'C8'") == [
+        (datetime(2024, 3, 1, 9),)
+    ]
 
 
 def test_company_comes_from_the_newest_dated_list_not_the_latest_loaded(warehouse_factory, sql, tmp_path):

@@ -40,7 +40,7 @@ def test_lists_in_three_encodings_and_delimiters_map_to_canonical_fields(landed)
         for r in _rows(
             landed,
             "SELECT contact_id, list_type, email, first_name, last_name, birth_date, consent_email, consent_sms, "
-            "consent_ads, company_name, source_campaign, postcode, extra FROM raw.csv_contacts",
+            "consent_ads, company_name, source_campaign, postcode, extra, row_dated_at FROM raw.csv_contacts",
         )
     }
     assert set(contacts) == {
@@ -51,13 +51,15 @@ def test_lists_in_three_encodings_and_delimiters_map_to_canonical_fields(landed)
     }
     ann = contacts["newsletter__2026-11-23.csv:1"]
     assert ann[:2] == ("newsletter", "ann@example.com") and ann[5] is True and ann[10] == "12345"
-    assert json.loads(ann[11]) == {"Signup Date": "2026-11-01 10:00:00", "Favourite Colour": "blue"}
+    # the sign-up date is the row's own date (row_dated_at), no longer left in extra
+    assert json.loads(ann[11]) == {"Favourite Colour": "blue"} and ann[12] == datetime(2026, 11, 1, 10)
     jose = contacts["crm__accounts-2026-11-23.csv:1"]  # cp1252, ';'
     assert jose[2:5] == ("José", "Müller", date(1980, 2, 29))
     assert jose[5:9] == (True, False, None, "Müller GmbH")
     assert json.loads(jose[11]) == {"Account Owner": "Dana Whitfield"}
     eve = contacts["event_leads__webinar-2026-10-28.csv:1"]  # UTF-8 BOM, tab
     assert (eve[1], eve[5], eve[8], eve[9]) == ("eve@example.com", True, "Acme", "Loyalty Program Deep Dive")
+    assert eve[12] == datetime(2026, 10, 28, 10) and jose[12] is None  # this CRM export has no Last Modified
     assert report.files_seen == 5 and report.files_failed == 1
 
 
@@ -80,6 +82,49 @@ def test_bad_rows_quarantined_and_unmappable_header_rejects_only_that_file(lande
     )[0]
     assert status == "failed"
     assert "Columns found: Name, Zip" in message and "Email Address" in message
+
+
+def test_row_dates_are_typed_in_every_written_form_and_a_bad_one_is_quarantined(settings):
+    """Each list's own row date column maps to row_dated_at; an unreadable date quarantines its row."""
+    folder = settings.csv_landing_dir
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "newsletter__2026-11-24.csv").write_text(
+        '"Email Address","Opt-in","Signup Date"\r\n'
+        '"ann@example.com","yes","2023-12-29 14:03:11"\r\n'
+        '"bob@example.com","yes","29.12.2023"\r\n'
+        '"cy@example.com","yes","12/29/2023"\r\n'
+        '"dee@example.com","yes","2023-12-29T14:03:11.5+01:00"\r\n'
+        '"eli@example.com","yes",""\r\n'
+        '"fay@example.com","yes","1066-10-14"\r\n',
+        encoding="utf-8",
+    )
+    (folder / "crm__accounts-2026-11-24.csv").write_text(
+        "E-mail;Email Opt In;Last Modified\r\ngus@example.com;N;06/15/2026 09:30\r\n"
+        "hal@example.com;Y;2026-06-15\r\nivy@example.com;Y;6/15/2026 9:30\r\n",
+        encoding="utf-8",
+    )
+    ingest(settings, "run-1", "csv")
+    dated = dict(_rows(settings, "SELECT email, row_dated_at FROM raw.csv_contacts"))
+    assert dated == {
+        "ann@example.com": datetime(2023, 12, 29, 14, 3, 11),
+        "cy@example.com": datetime(2023, 12, 29),  # the mapping's second date format
+        "dee@example.com": datetime(2023, 12, 29, 13, 3, 11, 500000),  # to UTC
+        "eli@example.com": None,
+        "gus@example.com": datetime(2026, 6, 15, 9, 30),
+        "hal@example.com": datetime(2026, 6, 15),
+        "ivy@example.com": datetime(2026, 6, 15, 9, 30),  # not zero-padded: typed in Python, same value
+    }
+    quarantined = {
+        (source_file.rsplit("/", 1)[1], line): (field, reason)
+        for source_file, line, field, reason in _rows(
+            settings, "SELECT source_file, line_number, field, reason FROM meta.quarantine"
+        )
+    }
+    assert quarantined[("newsletter__2026-11-24.csv", 3)][0] == "Signup Date"
+    assert quarantined[("newsletter__2026-11-24.csv", 3)][1].startswith("invalid-timestamp: Signup Date='29.12.2023'")
+    assert quarantined[("newsletter__2026-11-24.csv", 7)][0] == "Signup Date"
+    assert quarantined[("newsletter__2026-11-24.csv", 7)][1].startswith("timestamp-out-of-range")
+    assert len(quarantined) == 2
 
 
 def test_rerun_skips_and_changed_file_replaces_its_rows(landed):

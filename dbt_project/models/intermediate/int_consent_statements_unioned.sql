@@ -44,9 +44,10 @@ csv_statements as (
     select
         'csv' as source_system,
         contact_id as source_record_id,
-        -- the list's own date (file name, else the logical date of the run that loaded it),
-        -- not the wall-clock load time: an old list loaded late must not override newer statements
-        list_dated_at as stated_at,
+        -- the row's own date (a sign-up, a CRM contact's last edit), else the list's date (file
+        -- name, else the logical date of the run that loaded it), never the wall-clock load time:
+        -- an old opt-in re-exported in a new list must not override a newer statement
+        contact_dated_at as stated_at,
         has_consent_email_marketing,
         has_consent_sms_marketing,
         has_consent_ad_targeting,

@@ -1,6 +1,6 @@
 -- One row per person record of a resolved customer, with the time that dates its attributes.
 -- A CSV record's own timestamp is the time its list was loaded, so an old list loaded late would
--- look newest: it is dated by its list (stg_csv__contacts.list_dated_at) instead. Survivorship
+-- look newest: it is dated by its row's own date, else its list (stg_csv__contacts.contact_dated_at). Survivorship
 -- (int_customer_golden_record) and first/last seen (int_identifiers_per_customer) both read this.
 -- Names and addresses are the record's values as written (stg_identity__person_records_as_written),
 -- not identity's matching keys ('obrien', '9 2nd ct'), wherever standardisation kept a value: a
@@ -48,7 +48,7 @@ as_written as (
 csv_contacts as (
     select
         contact_id,
-        list_dated_at
+        contact_dated_at
     from {{ ref('stg_csv__contacts') }}
 ),
 
@@ -71,7 +71,7 @@ records as {% if is_incremental() %}materialized {% endif %}(
         {% endfor -%}
         person_records.record_updated_at,
         case
-            when customer_records.source_system = 'csv' then csv_contacts.list_dated_at
+            when customer_records.source_system = 'csv' then csv_contacts.contact_dated_at
             else person_records.record_updated_at
         end as record_dated_at,
         person_records.loyalty_card_number,

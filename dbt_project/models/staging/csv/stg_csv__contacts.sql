@@ -2,6 +2,9 @@
 -- A list's statements (consent, company) are dated by the list, never by the wall-clock load time:
 -- the date in its file name (newsletter__2026-11-23.csv), else the logical run date of the
 -- pipeline run that loaded it (meta.ingest_manifest -> meta.pipeline_runs), else the load day.
+-- A row that carries its own date (row_dated_at: a newsletter sign-up, a CRM contact's last edit,
+-- an event registration) is dated by it instead (contact_dated_at): a 2023 sign-up re-exported in
+-- a 2026 list was made in 2023.
 {%- set manifest = load_relation(source('meta', 'ingest_manifest')) %}
 {%- set pipeline_runs = load_relation(source('meta', 'pipeline_runs')) %}
 
@@ -48,6 +51,7 @@ renamed as (
         cast(consent_ads as boolean) as has_consent_ad_targeting,
         nullif(trim(source_campaign), '') as source_campaign,
         extra,
+        cast(row_dated_at as timestamp) as row_dated_at,
         _source_file as source_file,
         _source_line as source_line,
         _batch_id as batch_id,
@@ -60,14 +64,21 @@ with_file_date as (
         *,
         try_cast(regexp_extract(list_file, '(\d{4}-\d{2}-\d{2})', 1) as date) as list_file_date
     from renamed
+),
+
+with_list_date as (
+    select
+        with_file_date.*,
+        cast(coalesce(
+            with_file_date.list_file_date,
+            batch_run_dates.run_date,
+            cast(with_file_date.loaded_at as date)
+        ) as timestamp) as list_dated_at
+    from with_file_date
+    left join batch_run_dates on with_file_date.batch_id = batch_run_dates.batch_id
 )
 
 select
-    with_file_date.*,
-    cast(coalesce(
-        with_file_date.list_file_date,
-        batch_run_dates.run_date,
-        cast(with_file_date.loaded_at as date)
-    ) as timestamp) as list_dated_at
-from with_file_date
-left join batch_run_dates on with_file_date.batch_id = batch_run_dates.batch_id
+    *,
+    coalesce(row_dated_at, list_dated_at) as contact_dated_at
+from with_list_date
