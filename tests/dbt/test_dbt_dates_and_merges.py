@@ -100,6 +100,26 @@ def test_a_list_row_with_its_own_date_is_dated_by_it_not_by_the_list(warehouse_f
     ]
 
 
+def test_a_row_date_after_its_list_is_read_as_the_end_of_the_lists_day(warehouse_factory, sql, tmp_path):
+    """A junk sign-up date of 2099 in a November list is not the newest consent statement for ever:
+    Bob's store opt-out of December (after the list) still wins."""
+    settings = warehouse_factory(tmp_path)
+    _execute(settings, "update raw.store_customers set marketing_opt_in_changed_at = '2026-11-21 10:00:00' "
+                       "where customer_id = 102")  # Bob (C2) refuses marketing in the store the day after
+    _add_csv_contact(settings, "newsletter__2026-11-20.csv", "C2", "bob@store.example",
+                     "2026-11-20 07:00:00", True, row_dated_at="2099-01-01 00:00:00")
+
+    cdp_dbt.build(settings, run_id="day-1")
+
+    assert sql(settings, "select contact_dated_at from staging.stg_csv__contacts "
+                         "where contact_id = 'newsletter__2026-11-20.csv:2'") == [
+        (datetime(2026, 11, 20, 23, 59, 59, 999999),)
+    ]
+    assert sql(settings, "select has_consent_email_marketing from marts.dim_customers where customer_id = 'C2'") == [
+        (False,)
+    ]
+
+
 def test_a_row_date_arriving_later_moves_the_stored_statement_and_first_seen(warehouse_factory, sql, tmp_path):
     """A warehouse built while rows were dated by their list: a row date set later (a list re-sent
     with it) re-dates the stored consent statement and first seen on the next incremental build."""

@@ -4,7 +4,8 @@
 -- pipeline run that loaded it (meta.ingest_manifest -> meta.pipeline_runs), else the load day.
 -- A row that carries its own date (row_dated_at: a newsletter sign-up, a CRM contact's last edit,
 -- an event registration) is dated by it instead (contact_dated_at): a 2023 sign-up re-exported in
--- a 2026 list was made in 2023.
+-- a 2026 list was made in 2023. A row date after the list's day cannot be true: it is read as the
+-- end of that day.
 {%- set manifest = load_relation(source('meta', 'ingest_manifest')) %}
 {%- set pipeline_runs = load_relation(source('meta', 'pipeline_runs')) %}
 
@@ -80,5 +81,10 @@ with_list_date as (
 
 select
     *,
-    coalesce(row_dated_at, list_dated_at) as contact_dated_at
+    -- never after the list's own day: a junk future date (2099) would otherwise be the newest
+    -- consent statement forever
+    least(
+        coalesce(row_dated_at, list_dated_at),
+        list_dated_at + interval 1 day - interval 1 microsecond
+    ) as contact_dated_at
 from with_list_date
