@@ -75,13 +75,10 @@ MAX_BATCH_BYTES = 500 * 1024
 MAX_DEPTH = 64
 MIN_YEAR, MAX_YEAR = 1970, 2100
 # Blocks large enough that per-block SQL overhead is small, small enough that a block, its parsed
-# and typed copies and the next block in flight stay well inside 4 GiB. 384 MB blocks cut CPU 10%
-# at 100k but at 1M raised the web load's peak from 3.0 to 6.2 GiB with no wall gain (bench on
-# 62f8c12). 256 MB (~340k lines): the INSERT of a 128 MB block (1.4 row groups) ran 80-97% on one
-# thread, that of a full 256 MB block splits about evenly over both; CPU 6% lower than 128 MB in
-# interleaved runs at 100k and on 40 of the 1M files, same peak (2.8 and 3.0 GiB). A full 1M run
-# still has to confirm the peak there.
-BLOCK_BYTES = 256 << 20
+# and typed copies and the next block in flight stay well inside 4 GiB. 384 MB blocks (so each
+# INSERT spans several row groups and both cores compress them) cut CPU 10% at 100k but at 1M
+# raised the web load's peak from 3.0 to 6.2 GiB with no wall gain (bench on 62f8c12): kept at 128.
+BLOCK_BYTES = 128 << 20
 # Files are read (and gzip undone) in chunks of this size; a block gathers several.
 READ_BYTES = 128 << 20
 # Files (size on disk, so ~8x that once unzipped) committed in one transaction; each still gets
