@@ -111,7 +111,9 @@ def test_nightly_run_covers_the_day_that_has_ended(dagbag, cdp_env):
     from cdp.orchestration import settings_for
 
     timetable = _scheduler_timetable(dagbag.dags["cdp_nightly"])
-    restriction = TimeRestriction(earliest=pendulum.datetime(2026, 1, 1, tz="UTC"), latest=None, catchup=False)
+    # catchup=True: the run after `previous`, whatever day the test runs on (with False the
+    # timetable skips to the latest run due now, so the test broke once 2026-11-25 had passed)
+    restriction = TimeRestriction(earliest=pendulum.datetime(2026, 1, 1, tz="UTC"), latest=None, catchup=True)
     previous = DataInterval(pendulum.datetime(2026, 11, 23, tz="UTC"), pendulum.datetime(2026, 11, 24, tz="UTC"))
     scheduled = timetable.next_dagrun_info(last_automated_data_interval=previous, restriction=restriction)
     assert scheduled.run_after == pendulum.datetime(2026, 11, 25, tz="UTC")

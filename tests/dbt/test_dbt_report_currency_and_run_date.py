@@ -94,6 +94,7 @@ def test_another_reporting_currency_converts_with_its_own_rates(warehouse_factor
     settings = warehouse_factory(tmp_path)
     with connect(settings) as con:
         con.execute(AWKWARD_ROWS)
+        cdp_dbt._upgrade_raw_csv_contacts(con)  # as build() does: the fixture's table predates row_dated_at
     # CDP_REPORTING_CURRENCY (dbt var reporting_currency, default USD): the same build reporting in EUR
     variables = cdp_dbt._parse_vars(cdp_dbt.load_segments(), dataclasses.replace(settings, reporting_currency=" eur"))
     assert variables["reporting_currency"] == "EUR"

@@ -121,15 +121,17 @@ def test_a_blocked_run_keeps_its_report_when_a_similar_run_id_passes(settings):
     report, the record of why nothing was published, was replaced by the passing run's."""
     import json
 
-    from exports_testkit import SEGMENTS, build_warehouse
-
     from cdp.pipeline import safe_run_id
 
-    build_warehouse(settings, segments=[("vip", "Big spenders", "crm", None), *SEGMENTS[1:]])  # no consent checked
+    def tampering_gate(settings_, run_id, frames, context):
+        # A clear-text e-mail where a hash belongs: the real gate refuses it.
+        bad = frames["vip/google/snapshot.csv"].to_pandas()
+        bad.loc[0, "Email"] = "ada@example.com"
+        return quality_gate.run_export_gate(settings_, run_id, {**frames, "vip/google/snapshot.csv": bad}, context)
+
     with pytest.raises(ExportBlocked):
-        export(settings, "night:1", segment="vip", fmt="csv")
-    build_warehouse(settings)
-    export(settings, "night+1", segment="vip", fmt="csv")
+        export(settings, "night:1", segment="vip", fmt="google", gate=tampering_gate)
+    export(settings, "night+1", segment="vip", fmt="google")
 
     reports = {run_id: json.loads((settings.reports_dir / safe_run_id(run_id) / "report.json").read_text())
                for run_id in ("night:1", "night+1")}
