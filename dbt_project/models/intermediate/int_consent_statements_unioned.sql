@@ -5,8 +5,9 @@
 -- of int_person_records_dated), whose source rows were loaded since the last build (a new or
 -- reloaded identify event, store customer upsert or CSV list; `loaded_at`) or whose stored web
 -- statements came from a message loaded again (it may now name another user), and CSV records whose
--- list date moved. A record left without statements gets a marker row (key only), deleted by the
--- post-hook. Reading every identify event and every store customer each night did not scale.
+-- date moved (stg_csv__contacts.contact_dated_at: the row's own date, else its list's). A record
+-- left without statements gets a marker row (key only), deleted by the post-hook. Reading every
+-- identify event and every store customer each night did not scale.
 {{ config(
     materialized='incremental',
     incremental_strategy='delete+insert',

@@ -11,7 +11,7 @@
 -- It also carries the record's other identifiers and resolved_at, so that bridge_customer_records
 -- is a view over it rather than a second table built from the same join and compared row by row.
 -- Incremental by row (macros/incremental_rows.sql): only records whose row differs from the stored
--- one (customer, attributes, identifiers, list date, resolved_at; new or gone records) are written
+-- one (customer, attributes, identifiers, record date, resolved_at; new or gone records) are written
 -- again. sync_all_columns: a column added to the model is added to a table built before it (NULL,
 -- at the end), and the row comparison then rewrites every record once with its values; a column
 -- removed from the model is dropped from the table (left there, every row would differ every night).
